@@ -7,8 +7,8 @@
 //! `Type=notify` the manager may start several processes from one unit, so the variables
 //! are left in place rather than unset as `sd_notify(unset_environment=1)` would.
 //!
-//! Outside systemd (OpenWrt's `procd`, a shell) `NOTIFY_SOCKET` is unset and every call is a
-//! cheap no-op that returns `false`.
+//! Outside systemd (under `procd` on a router, or from a shell) `NOTIFY_SOCKET` is unset
+//! and every call is a cheap no-op that returns `false`.
 //!
 //! Out of scope: file-descriptor passing (`FDSTORE=1`) and credentials, which need
 //! `sendmsg` ancillary data that std does not expose without `unsafe`.
