@@ -1,0 +1,111 @@
+//! `POST /message`: a webservice pushes `data` to the app behind a routing token.
+//!
+//! No auth: the routing token is the capability. The answer is 200 only after the
+//! message is committed to disk (or, with `time_to_live: 0`, handed to the live stream or
+//! dropped, as FCM does). `data` must be a JSON object of at most `max_data_bytes` as
+//! compact JSON; it is delivered with its bytes as sent, minus insignificant whitespace.
+
+use std::rc::Rc;
+
+use miniserde::Deserialize;
+
+use super::{Outcome, check_name};
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::json;
+use crate::queue::{self, NewMessage, Refused};
+use crate::server::{ServerState, now_secs};
+
+#[derive(Deserialize)]
+struct MessageFields {
+    token: String,
+    priority: Option<String>,
+    time_to_live: Option<u64>,
+    collapse_key: Option<String>,
+}
+
+const SHAPE: &str = "a JSON object with a string `token`, an object `data`, and optionally \
+                     `priority` (\"normal\" or \"high\"), `time_to_live` (seconds) and `collapse_key`";
+
+pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let limits = &state.config.limits;
+    let compact = json::compact(&req.body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let text = std::str::from_utf8(&compact).map_err(|_| ApiError::BadRequest(SHAPE.into()))?;
+    let fields: MessageFields =
+        miniserde::json::from_str(text).map_err(|_| ApiError::BadRequest(SHAPE.into()))?;
+    let data = match json::object_field(&compact, "data") {
+        Some(data) if data.first() == Some(&b'{') => data,
+        Some(_) => return Err(ApiError::BadRequest("`data` must be a JSON object".into())),
+        None => return Err(ApiError::BadRequest(format!("`data` is required: {SHAPE}"))),
+    };
+    if data.len() > limits.max_data_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "`data` is {} bytes as compact JSON; the limit is {}",
+            data.len(),
+            limits.max_data_bytes
+        )));
+    }
+    if fields.token.is_empty() || fields.token.len() > 128 {
+        return Err(ApiError::BadRequest(
+            "`token` must be a routing token".into(),
+        ));
+    }
+    if let Some(p) = &fields.priority
+        && p != "normal"
+        && p != "high"
+    {
+        return Err(ApiError::BadRequest(
+            "`priority` must be \"normal\" or \"high\"".into(),
+        ));
+    }
+    if let Some(key) = &fields.collapse_key {
+        check_name("collapse_key", key, limits.max_name_bytes)?;
+    }
+    let ttl_secs = fields
+        .time_to_live
+        .map_or(state.config.default_ttl.as_secs(), |t| {
+            t.min(state.config.max_ttl.as_secs())
+        });
+    let message = NewMessage {
+        token: fields.token,
+        data: data.to_vec(),
+        priority: fields.priority,
+        ttl_secs,
+        collapse_key: fields.collapse_key,
+    };
+    let now = now_secs();
+    let max_queued = limits.max_queued_per_client;
+    let accepted = state
+        .store
+        .write(move |t| queue::enqueue(t, message, now, max_queued))
+        .await?;
+    let accepted = match accepted {
+        Ok(accepted) => accepted,
+        Err(Refused::UnknownToken) => return Err(ApiError::NotFound("unknown routing token")),
+        Err(Refused::QueueFull) => {
+            log::warn!("queue full, message refused");
+            return Err(ApiError::TooMany {
+                detail: format!(
+                    "the device has {max_queued} undelivered messages; try again when it has caught up"
+                ),
+                retry_after_secs: 60,
+            });
+        }
+    };
+    let live = state
+        .hub
+        .deliver(accepted.client_id, (accepted.id, Rc::new(accepted.record)));
+    log::debug!(
+        "message {} for client {}: {}",
+        accepted.id,
+        accepted.client_id,
+        match (accepted.stored, live) {
+            (true, true) => "stored, streamed",
+            (true, false) => "stored",
+            (false, true) => "streamed only (ttl 0)",
+            (false, false) => "dropped (ttl 0, device offline)",
+        }
+    );
+    Ok(Response::json(200, format!("{{\"id\":{}}}", accepted.id)).into())
+}

@@ -1,0 +1,156 @@
+//! The OpenPush v0.1 API: every (method, path) with its handler, on one screen.
+//!
+//! Handlers return `Result<Outcome, ApiError>`; [`handle`] renders errors once. A path
+//! that exists with another method gets 405 and `Allow`; anything else 404.
+
+pub mod application;
+pub mod client;
+pub mod message;
+pub mod subscribe;
+pub mod user;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::server::ServerState;
+
+/// The API version the original OpenPush server reports.
+pub const API_VERSION: &str = "0.1.1";
+
+pub enum Outcome {
+    Respond(Response),
+    Stream(subscribe::StreamStart),
+}
+
+impl From<Response> for Outcome {
+    fn from(r: Response) -> Outcome {
+        Outcome::Respond(r)
+    }
+}
+
+pub async fn handle(state: &Rc<ServerState>, req: Request, peer: SocketAddr) -> Outcome {
+    match route(state, &req).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let status = e.status();
+            if status >= 500 {
+                log::warn!("{peer} {} {}: {status}", req.method, req.path);
+            } else {
+                log::debug!("{peer} {} {}: {status}", req.method, req.path);
+            }
+            Outcome::Respond(e.to_response())
+        }
+    }
+}
+
+async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let segments: Vec<String> = req
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect::<Option<_>>()
+        .ok_or(ApiError::BadRequest(
+            "invalid percent-encoding in the path".into(),
+        ))?;
+    let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method.as_str();
+    Ok(match (method, path.as_slice()) {
+        ("GET" | "HEAD", ["version"]) => version().into(),
+        ("GET", ["user"]) => user::list(state, req).await?,
+        ("POST", ["user"]) => user::create(state, req).await?,
+        ("GET", ["user", id]) => user::get(state, req, id).await?,
+        ("POST" | "PUT", ["user", id]) => user::update(state, req, id).await?,
+        ("DELETE", ["user", id]) => user::delete(state, req, id).await?,
+        ("GET", ["client"]) => client::list(state, req).await?,
+        ("POST", ["client"]) => client::create(state, req).await?,
+        ("DELETE", ["client"]) => client::delete_self(state, req).await?,
+        ("GET", ["client", id]) => client::get(state, req, id).await?,
+        ("PUT" | "POST", ["client", id]) => client::rename(state, req, id).await?,
+        ("DELETE", ["client", id]) => client::delete(state, req, id).await?,
+        ("GET", ["application"]) => application::list(state, req).await?,
+        ("POST", ["application"]) => application::register(state, req).await?,
+        ("DELETE", ["application", id]) => application::delete(state, req, id).await?,
+        ("POST", ["message"]) => message::post(state, req).await?,
+        ("GET", ["subscribe"]) => subscribe::start(state, req).await?,
+        (_, path) => {
+            return Err(match allowed(path) {
+                Some(allow) => ApiError::MethodNotAllowed(allow),
+                None => ApiError::NotFound("no such endpoint"),
+            });
+        }
+    })
+}
+
+fn allowed(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["version"] => "GET, HEAD",
+        ["user"] => "GET, POST",
+        ["user", _] => "GET, POST, PUT, DELETE",
+        ["client"] => "GET, POST, DELETE",
+        ["client", _] => "GET, PUT, POST, DELETE",
+        ["application"] => "GET, POST",
+        ["application", _] => "DELETE",
+        ["message"] => "POST",
+        ["subscribe"] => "GET",
+        _ => return None,
+    })
+}
+
+fn version() -> Response {
+    Response::json(200, format!("{{\"version\":\"{API_VERSION}\"}}"))
+}
+
+/// The request body as a miniserde type; what is wrong goes into the 400's detail.
+pub fn body<T: miniserde::Deserialize>(req: &Request, expected: &str) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ApiError::BadRequest("the request body is not UTF-8".into()))?;
+    if let Err(e) = crate::json::compact(text.as_bytes()) {
+        return Err(ApiError::BadRequest(format!(
+            "the request body is not valid JSON: {e}"
+        )));
+    }
+    miniserde::json::from_str(text)
+        .map_err(|_| ApiError::BadRequest(format!("the request body must be {expected}")))
+}
+
+/// A user, client, registration or collapse name: 1..=max bytes, no control characters.
+pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must be 1 to {max} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("Phone%201").as_deref(), Some("Phone 1"));
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

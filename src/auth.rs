@@ -1,0 +1,170 @@
+//! Who is asking: HTTP Basic for users, `X-Openpush-Key` for clients.
+//!
+//! Argon2 runs on one hasher thread, never on the event loop, behind a bounded queue (a
+//! login flood gets 503, not unbounded memory or threads). Successful logins are cached
+//! for a few minutes under a keyed digest of name and password, so Basic auth on every
+//! request costs one digest; any change to users clears the cache. Unknown names cost the
+//! same Argon2 time as known ones, and both failures look the same to the client.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64ct::Encoding as _;
+
+use crate::error::ApiError;
+use crate::http::Request;
+use crate::secret;
+use crate::store::accounts::{self};
+use crate::store::{ClientRecord, Store};
+
+const CACHE_ENTRIES: usize = 256;
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// Argon2 jobs waiting; each may hold a few MiB while it runs, one at a time.
+const HASHER_QUEUE: usize = 64;
+/// Longest accepted password; Argon2 time does not depend on it, but memory for it does.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The hasher thread.
+pub struct Hasher {
+    jobs: mpsc::SyncSender<HashJob>,
+}
+
+impl Hasher {
+    pub fn start() -> std::io::Result<Hasher> {
+        let (jobs, inbox) = mpsc::sync_channel::<HashJob>(HASHER_QUEUE);
+        std::thread::Builder::new()
+            .name("hasher".into())
+            .spawn(move || inbox.into_iter().for_each(|job| job()))?;
+        Ok(Hasher { jobs })
+    }
+
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.jobs
+            .try_send(Box::new(move || {
+                let _ = reply.try_send(f());
+            }))
+            .map_err(|_| {
+                ApiError::Unavailable("too many logins at once; try again later".into())
+            })?;
+        answer.recv().await.map_err(|_| ApiError::Internal)
+    }
+}
+
+/// The user a request authenticated as.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: u64,
+    pub admin: bool,
+}
+
+pub struct Authenticator {
+    hasher: Hasher,
+    cache_key: [u8; 32],
+    cache: RefCell<HashMap<[u8; 32], (User, Instant)>>,
+}
+
+impl Authenticator {
+    pub fn new(hasher: Hasher) -> Self {
+        Authenticator {
+            hasher,
+            cache_key: secret::random_bytes(),
+            cache: RefCell::default(),
+        }
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// Forgets every cached login; called after any change to users.
+    pub fn forget(&self) {
+        self.cache.borrow_mut().clear();
+    }
+
+    pub async fn user(&self, store: &Store, req: &Request) -> Result<User, ApiError> {
+        let (name, password) = basic_credentials(req).ok_or(ApiError::Unauthorized)?;
+        let cache_key = self.cache_entry_key(&name, &password);
+        if let Some((user, at)) = self.cache.borrow().get(&cache_key)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(user.clone());
+        }
+        let lookup = name.clone();
+        let found = store
+            .read(move |t| accounts::find_user_by_name(t, &lookup))
+            .await?;
+        let user = match found {
+            Some((id, record)) => {
+                let ok = self
+                    .hasher
+                    .run(move || secret::verify_password(&password, &record.password_hash))
+                    .await?;
+                ok.then_some(User {
+                    id,
+                    admin: record.admin,
+                })
+            }
+            None => {
+                self.hasher
+                    .run(move || secret::verify_dummy(&password))
+                    .await?;
+                None
+            }
+        };
+        let Some(user) = user else {
+            log::info!("failed login for a user name of {} bytes", name.len());
+            return Err(ApiError::Unauthorized);
+        };
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(cache_key, (user.clone(), Instant::now()));
+        Ok(user)
+    }
+
+    fn cache_entry_key(&self, name: &str, password: &str) -> [u8; 32] {
+        let mut material = Vec::with_capacity(32 + name.len() + password.len() + 1);
+        material.extend_from_slice(&self.cache_key);
+        material.extend_from_slice(name.as_bytes());
+        material.push(0);
+        material.extend_from_slice(password.as_bytes());
+        secret::digest(&material)
+    }
+}
+
+/// The client that owns the request's `X-Openpush-Key`.
+pub async fn client(store: &Store, req: &Request) -> Result<(u64, ClientRecord), ApiError> {
+    let key = req
+        .header("x-openpush-key")
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .ok_or(ApiError::Unauthorized)?
+        .to_owned();
+    store
+        .read(move |t| accounts::client_by_key(t, &key))
+        .await?
+        .ok_or(ApiError::Unauthorized)
+}
+
+fn basic_credentials(req: &Request) -> Option<(String, String)> {
+    let value = req.header("authorization")?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 2 * MAX_PASSWORD_BYTES {
+        return None;
+    }
+    let decoded = base64ct::Base64::decode_vec(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_owned(), password.to_owned()))
+}

@@ -1,0 +1,231 @@
+//! Command-line interface. The doc comments are the `--help` text.
+
+use argh::FromArgs;
+
+/// openpush: a small, self-hosted push server for a family's phones (OpenPush v0.1 API).
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(Serve),
+    User(User),
+    Client(Client),
+}
+
+/// Run the server.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "serve")]
+pub struct Serve {
+    /// address to listen on, e.g. 0.0.0.0:8080 or [::]:8080; repeat for several
+    /// (default 127.0.0.1:8080)
+    #[argh(option)]
+    pub listen: Vec<String>,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file: `key = value` lines, see the README for every key
+    #[argh(option)]
+    pub config: Option<String>,
+    /// log level: error, warn, info, debug or trace (default info)
+    #[argh(option)]
+    pub log_level: Option<String>,
+    /// check the configuration, print the effective values and exit
+    #[argh(switch)]
+    pub check: bool,
+}
+
+/// Manage users (works with the server running or stopped).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "user")]
+pub struct User {
+    #[argh(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum UserAction {
+    Add(UserAdd),
+    List(UserList),
+    Passwd(UserPasswd),
+    Del(UserDel),
+}
+
+/// Create a user. The first user of a database is an administrator.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct UserAdd {
+    /// user name
+    #[argh(positional)]
+    pub name: String,
+    /// read the password from the first line of standard input instead of prompting
+    #[argh(switch)]
+    pub password_stdin: bool,
+    /// make the user an administrator (may manage other users through the API)
+    #[argh(switch)]
+    pub admin: bool,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// List users.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct UserList {
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Set a user's password.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "passwd")]
+pub struct UserPasswd {
+    /// user name
+    #[argh(positional)]
+    pub name: String,
+    /// read the password from the first line of standard input instead of prompting
+    #[argh(switch)]
+    pub password_stdin: bool,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Delete a user with all its clients, applications and queued messages.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "del")]
+pub struct UserDel {
+    /// user name
+    #[argh(positional)]
+    pub name: String,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Manage clients, i.e. devices (works with the server running or stopped).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "client")]
+pub struct Client {
+    #[argh(subcommand)]
+    pub action: ClientAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ClientAction {
+    Add(ClientAdd),
+    List(ClientList),
+    Del(ClientDel),
+}
+
+/// Create a client for a user and print its key (give it to the phone's push client).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct ClientAdd {
+    /// the user that owns the client
+    #[argh(option)]
+    pub user: String,
+    /// client name, e.g. "Anna's phone"
+    #[argh(positional)]
+    pub name: String,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// List clients with their keys, of one user or of all.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct ClientList {
+    /// only this user's clients
+    #[argh(option)]
+    pub user: Option<String>,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Delete a client: revokes its key and its applications' routing tokens.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "del")]
+pub struct ClientDel {
+    /// the user that owns the client
+    #[argh(option)]
+    pub user: String,
+    /// client name or id
+    #[argh(positional)]
+    pub name: String,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_serve_with_repeated_listen() {
+        let cli = Cli::from_args(
+            &["openpush"],
+            &["serve", "--listen", "127.0.0.1:1", "--listen", "[::1]:2"],
+        )
+        .unwrap();
+        match cli.command {
+            Some(Command::Serve(s)) => assert_eq!(s.listen.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_client_add() {
+        let cli = Cli::from_args(
+            &["openpush"],
+            &["client", "add", "--user", "ann", "phone", "--db", "x.redb"],
+        )
+        .unwrap();
+        match cli.command {
+            Some(Command::Client(Client {
+                action: ClientAction::Add(a),
+            })) => {
+                assert_eq!(
+                    (a.user.as_str(), a.name.as_str(), a.db.as_deref()),
+                    ("ann", "phone", Some("x.redb"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The administration commands behind `openpush user …` and `openpush client …`.
+//!
+//! They run against a [`Store`], either in the CLI process (server stopped) or inside the
+//! server on behalf of the control socket (server running), so both paths behave the same.
+//! Password hashes are computed by the CLI; no password crosses the control socket.
+
+use miniserde::{Deserialize, Serialize};
+
+use crate::config::Limits;
+use crate::store::Store;
+use crate::store::accounts::{self, Refusal};
+
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub struct Command {
+    /// One of `user_add`, `user_list`, `user_passwd`, `user_del`, `client_add`,
+    /// `client_list`, `client_del`.
+    pub op: String,
+    pub name: Option<String>,
+    pub user: Option<String>,
+    pub password_hash: Option<String>,
+    pub admin: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Reply {
+    pub ok: bool,
+    pub output: String,
+}
+
+/// What the running server must do after a command: close streams, forget logins.
+#[derive(Default)]
+pub struct Effects {
+    pub revoked_clients: Vec<u64>,
+    pub users_changed: bool,
+}
+
+fn refusal(what: &str, r: Refusal) -> String {
+    match r {
+        Refusal::NotFound => format!("no such {what}"),
+        Refusal::Conflict(d) | Refusal::Invalid(d) | Refusal::Limit(d) => d,
+    }
+}
+
+fn required(value: Option<String>, what: &str) -> Result<String, String> {
+    value.ok_or_else(|| format!("missing {what}"))
+}
+
+pub async fn execute(
+    store: &Store,
+    cmd: Command,
+    limits: &Limits,
+) -> Result<(String, Effects), String> {
+    let mut effects = Effects::default();
+    let output = match cmd.op.as_str() {
+        "user_add" => {
+            let name = required(cmd.name, "user name")?;
+            check(&name, limits)?;
+            let hash = required(cmd.password_hash, "password")?;
+            let admin = cmd.admin.unwrap_or(false);
+            let (id, user) = store
+                .write(move |t| accounts::create_user(t, &name, hash, admin))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|r| refusal("user", r))?;
+            effects.users_changed = true;
+            let role = if user.admin { ", administrator" } else { "" };
+            format!("created user {} (id {id}{role})", user.name)
+        }
+        "user_list" => {
+            let users = store
+                .read(|t| {
+                    accounts::list_users(t)?
+                        .into_iter()
+                        .map(|(id, u)| Ok((id, u, accounts::client_ids_of(t, id)?.len())))
+                        .collect::<crate::store::Result<Vec<_>>>()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = String::from("ID\tNAME\tROLE\tCLIENTS");
+            for (id, user, clients) in users {
+                let role = if user.admin { "admin" } else { "user" };
+                out.push_str(&format!("\n{id}\t{}\t{role}\t{clients}", user.name));
+            }
+            out
+        }
+        "user_passwd" => {
+            let name = required(cmd.name, "user name")?;
+            let hash = required(cmd.password_hash, "password")?;
+            store
+                .write(move |t| {
+                    let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
+                        return Ok(Err(Refusal::NotFound));
+                    };
+                    accounts::update_user(t, id, None, Some(hash))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|r| refusal("user", r))?;
+            effects.users_changed = true;
+            "password changed".into()
+        }
+        "user_del" => {
+            let name = required(cmd.name, "user name")?;
+            let clients = store
+                .write(move |t| {
+                    let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
+                        return Ok(Err(Refusal::NotFound));
+                    };
+                    accounts::delete_user(t, id)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|r| refusal("user", r))?;
+            let out = format!("deleted the user and its {} clients", clients.len());
+            effects.revoked_clients = clients;
+            effects.users_changed = true;
+            out
+        }
+        "client_add" => {
+            let user = required(cmd.user, "--user")?;
+            let name = required(cmd.name, "client name")?;
+            check(&name, limits)?;
+            let max = limits.max_clients_per_user;
+            let (_, client) = store
+                .write(move |t| {
+                    let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                        return Ok(Err(Refusal::NotFound));
+                    };
+                    accounts::create_client(t, user_id, &name, max)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|r| refusal("user", r))?;
+            client.key
+        }
+        "client_list" => {
+            let user = cmd.user;
+            let rows = store
+                .read(move |t| {
+                    let users = match &user {
+                        Some(name) => accounts::find_user_by_name(t, name)?.into_iter().collect(),
+                        None => accounts::list_users(t)?,
+                    };
+                    let mut rows = Vec::new();
+                    for (user_id, u) in users {
+                        for (id, c, apps) in accounts::clients_of(t, user_id)? {
+                            rows.push(format!(
+                                "{id}\t{}\t{}\t{}\t{}",
+                                u.name,
+                                c.name,
+                                apps.len(),
+                                c.key
+                            ));
+                        }
+                    }
+                    Ok(rows)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = String::from("ID\tUSER\tNAME\tAPPS\tKEY");
+            for row in rows {
+                out.push('\n');
+                out.push_str(&row);
+            }
+            out
+        }
+        "client_del" => {
+            let user = required(cmd.user, "--user")?;
+            let name = required(cmd.name, "client name")?;
+            let id = store
+                .write(move |t| {
+                    let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                        return Ok(Err(Refusal::NotFound));
+                    };
+                    let Some((id, _)) = accounts::find_client_of(t, user_id, &name)? else {
+                        return Ok(Err(Refusal::NotFound));
+                    };
+                    Ok(accounts::delete_client_by_id(t, id)?.map(|()| id))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|r| refusal("user or client", r))?;
+            effects.revoked_clients.push(id);
+            format!("deleted client {id}")
+        }
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok((output, effects))
+}
+
+fn check(name: &str, limits: &Limits) -> Result<(), String> {
+    crate::api::check_name("name", name, limits.max_name_bytes).map_err(|_| {
+        format!(
+            "names must be 1 to {} bytes without control characters",
+            limits.max_name_bytes
+        )
+    })
+}

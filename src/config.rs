@@ -1,0 +1,315 @@
+//! The server's one `Config`: named defaults, the config file, command-line overrides, validation.
+//!
+//! The file format is deliberately tiny so that an OpenWrt init script can render it with
+//! `printf`: one `key = value` per line, `#` starts a comment, values may be quoted, and
+//! `listen` may repeat. Unknown keys and malformed values are errors that name the line:
+//! a typo must never silently fall back to a default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the server listens when neither the file nor the flags say.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The database file name, in `$STATE_DIRECTORY` when systemd sets it, else the working directory.
+pub const DEFAULT_DB_FILE: &str = "openpush.redb";
+
+/// Every size, count and time the server enforces. Defaults are sized for a 128 MB router.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Request line plus headers. Past it: 414 (no complete request line) or 431.
+    pub max_head_bytes: usize,
+    /// Header lines per request; past it: 431.
+    pub max_headers: usize,
+    /// Request body, content-length or chunked; past it: 413. A message's `data` has its own
+    /// limit below; this one leaves room for the envelope and pretty-printed JSON.
+    pub max_body_bytes: usize,
+    /// `data` of a message as compact JSON; FCM's limit, which app servers already respect.
+    pub max_data_bytes: usize,
+    /// From the first byte of a request to its last (slowloris); past it: 408.
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection is kept before it is closed.
+    pub idle_timeout: Duration,
+    /// Open TCP connections in total; past it new connections get 503 and are closed.
+    pub max_connections: usize,
+    /// Events a slow stream may have waiting (bytes) before it is closed; the device then
+    /// catches up from the store on reconnect, so nothing is lost.
+    pub max_stream_buffer_bytes: usize,
+    /// How long one write to a stream may stall before the stream is closed.
+    pub write_timeout: Duration,
+    /// Undelivered messages kept per client; past it a post gets 429 (nothing acknowledged
+    /// is ever dropped to make room).
+    pub max_queued_per_client: u64,
+    /// Clients (devices) per user.
+    pub max_clients_per_user: usize,
+    /// Applications per client.
+    pub max_apps_per_client: usize,
+    /// Length of user names, client names, registration ids and collapse keys.
+    pub max_name_bytes: usize,
+    /// Jobs waiting for the store thread; past it requests get 503 instead of piling up.
+    pub store_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 8 * 1024,
+            max_headers: 48,
+            max_body_bytes: 64 * 1024,
+            max_data_bytes: 4096,
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 20_000,
+            max_stream_buffer_bytes: 256 * 1024,
+            write_timeout: Duration::from_secs(30),
+            max_queued_per_client: 1000,
+            max_clients_per_user: 64,
+            max_apps_per_client: 256,
+            max_name_bytes: 256,
+            store_queue: 8192,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub db: PathBuf,
+    /// The local control socket the CLI uses while the server holds the database lock.
+    /// Default: the database path with `.sock` appended.
+    pub control_socket: Option<PathBuf>,
+    /// SSE keepalive comment interval. Under the 60 s idle timeout of common proxies and the
+    /// 77 s read timeout of the ntfy app; not more often, to spare phone batteries.
+    pub keepalive: Duration,
+    /// `retry:` hint sent to SSE clients.
+    pub retry: Duration,
+    /// TTL of a message that does not say (FCM's default: four weeks).
+    pub default_ttl: Duration,
+    /// Longest TTL accepted; longer ones are clamped to it.
+    pub max_ttl: Duration,
+    /// How often expired messages are swept from the store.
+    pub sweep_interval: Duration,
+    /// Redb page cache. Redb's own default is 1 GiB, far past a router's RAM.
+    pub db_cache_bytes: usize,
+    pub log_level: log::LevelFilter,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: Vec::new(),
+            db: default_db_path(),
+            control_socket: None,
+            keepalive: Duration::from_secs(25),
+            retry: Duration::from_secs(5),
+            default_ttl: Duration::from_secs(4 * 7 * 24 * 3600),
+            max_ttl: Duration::from_secs(4 * 7 * 24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+            db_cache_bytes: 4 * 1024 * 1024,
+            log_level: log::LevelFilter::Info,
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn default_db_path() -> PathBuf {
+    match std::env::var_os("STATE_DIRECTORY") {
+        // systemd may pass several directories separated by ':'; the first is ours.
+        Some(dirs) if !dirs.is_empty() => {
+            let dirs = dirs.to_string_lossy().into_owned();
+            let first = dirs.split(':').next().unwrap_or_default();
+            Path::new(first).join(DEFAULT_DB_FILE)
+        }
+        _ => PathBuf::from(DEFAULT_DB_FILE),
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Reads `path` on top of the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+        let mut config = Config::default();
+        config
+            .apply_text(&text)
+            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?;
+        Ok(config)
+    }
+
+    pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (index, raw) in text.lines().enumerate() {
+            let line = strip_comment(raw).trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (key, value) = line.split_once('=').ok_or_else(|| {
+                ConfigError(format!("line {}: expected `key = value`", index + 1))
+            })?;
+            self.set(key.trim(), unquote(value.trim()))
+                .map_err(|e| ConfigError(format!("line {}: {}", index + 1, e.0)))?;
+        }
+        Ok(())
+    }
+
+    /// Sets one option by its config-file name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let l = &mut self.limits;
+        match key {
+            "listen" => self.listen.push(parse_addr(value)?),
+            "db" => self.db = PathBuf::from(value),
+            "control_socket" => self.control_socket = Some(PathBuf::from(value)),
+            "keepalive_secs" => self.keepalive = secs(value, 1, 3600)?,
+            "retry_secs" => self.retry = secs(value, 1, 3600)?,
+            "default_ttl_secs" => self.default_ttl = secs(value, 0, 365 * 24 * 3600)?,
+            "max_ttl_secs" => self.max_ttl = secs(value, 0, 365 * 24 * 3600)?,
+            "sweep_interval_secs" => self.sweep_interval = secs(value, 1, 24 * 3600)?,
+            "db_cache_bytes" => self.db_cache_bytes = number(value, 64 * 1024, 1 << 30)?,
+            "log_level" => {
+                self.log_level = value
+                    .parse()
+                    .map_err(|_| ConfigError(format!("log_level: unknown level {value:?}")))?
+            }
+            "max_head_bytes" => l.max_head_bytes = number(value, 256, 1 << 20)?,
+            "max_headers" => l.max_headers = number(value, 4, 1024)?,
+            "max_body_bytes" => l.max_body_bytes = number(value, 256, 16 << 20)?,
+            "max_data_bytes" => l.max_data_bytes = number(value, 16, 1 << 20)?,
+            "request_timeout_secs" => l.request_timeout = secs(value, 1, 3600)?,
+            "idle_timeout_secs" => l.idle_timeout = secs(value, 1, 24 * 3600)?,
+            "max_connections" => l.max_connections = number(value, 1, 10_000_000)?,
+            "max_stream_buffer_bytes" => l.max_stream_buffer_bytes = number(value, 4096, 64 << 20)?,
+            "write_timeout_secs" => l.write_timeout = secs(value, 1, 3600)?,
+            "max_queued_per_client" => {
+                l.max_queued_per_client = number(value, 1, 10_000_000)? as u64
+            }
+            "max_clients_per_user" => l.max_clients_per_user = number(value, 1, 1_000_000)?,
+            "max_apps_per_client" => l.max_apps_per_client = number(value, 1, 1_000_000)?,
+            "max_name_bytes" => l.max_name_bytes = number(value, 8, 4096)?,
+            "store_queue" => l.store_queue = number(value, 16, 1 << 20)?,
+            _ => return Err(ConfigError(format!("unknown option {key:?}"))),
+        }
+        Ok(())
+    }
+
+    /// Checks what single options cannot: relations between them.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            self.listen
+                .push(DEFAULT_LISTEN.parse().expect("default address parses"));
+        }
+        if self.default_ttl > self.max_ttl {
+            return Err(ConfigError(format!(
+                "default_ttl_secs ({}) is above max_ttl_secs ({})",
+                self.default_ttl.as_secs(),
+                self.max_ttl.as_secs()
+            )));
+        }
+        if self.limits.max_data_bytes > self.limits.max_body_bytes {
+            return Err(ConfigError(
+                "max_data_bytes is above max_body_bytes: no message could use it".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn control_socket_path(&self) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| control_socket_for(&self.db))
+    }
+}
+
+/// The control socket that belongs to a database file.
+pub fn control_socket_for(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".sock");
+    PathBuf::from(name)
+}
+
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '#' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+        .unwrap_or(value)
+}
+
+pub fn parse_addr(value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError(format!(
+            "{value:?} is not an address like 127.0.0.1:8080 or [::]:8080"
+        ))
+    })
+}
+
+fn number(value: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
+    let n: usize = value
+        .parse()
+        .map_err(|_| ConfigError(format!("{value:?} is not a whole number")))?;
+    if n < min || n > max {
+        return Err(ConfigError(format!("{n} is outside {min}..={max}")));
+    }
+    Ok(n)
+}
+
+fn secs(value: &str, min: usize, max: usize) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(number(value, min, max)? as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_sets_options_and_repeats_listen() {
+        let mut c = Config::default();
+        c.apply_text(
+            "# comment\nlisten = 127.0.0.1:1\nlisten = \"[::1]:2\" # two\nkeepalive_secs = 7\n\nmax_queued_per_client=5\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.keepalive, Duration::from_secs(7));
+        assert_eq!(c.limits.max_queued_per_client, 5);
+    }
+
+    #[test]
+    fn unknown_key_and_bad_value_name_the_line() {
+        let mut c = Config::default();
+        let e = c.apply_text("\nkeepalive = 3\n").unwrap_err();
+        assert!(e.0.starts_with("line 2:"), "{e}");
+        let e = c.apply_text("keepalive_secs = soon\n").unwrap_err();
+        assert!(e.0.contains("not a whole number"), "{e}");
+        let e = c.apply_text("keepalive_secs = 0\n").unwrap_err();
+        assert!(e.0.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn default_ttl_above_max_is_refused() {
+        let mut c = Config::default();
+        c.apply_text("default_ttl_secs = 100\nmax_ttl_secs = 10\n")
+            .unwrap();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,421 @@
+//! Incremental request parsing over httparse, with size and time limits.
+//!
+//! Invariants: the connection's buffer never grows past `max_head_bytes` before a head is
+//! complete, nor past head + `max_body_bytes` before a body is; bytes after a complete
+//! request stay in the buffer for the next one (pipelining); a request that breaks a limit
+//! yields an error that names the status to answer, and the connection is then closed.
+
+use std::net::TcpStream;
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+
+use crate::config::Limits;
+
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The path without its query, as sent (not percent-decoded).
+    pub path: String,
+    pub query: String,
+    /// Header names in lower case, values as sent (non-UTF-8 bytes replaced).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub keep_alive: bool,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter's raw value.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .find_map(|pair| match pair.split_once('=') {
+                Some((k, v)) if k == name => Some(v),
+                None if pair == name => Some(""),
+                _ => None,
+            })
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ParseError {
+    /// The peer closed the connection between requests.
+    Closed,
+    /// The peer went quiet between requests for longer than the idle timeout.
+    Idle,
+    /// A started request did not complete in time (408).
+    Timeout,
+    /// No complete request line within the head limit (414).
+    UriTooLong,
+    /// Head over the size limit, or too many header lines (431).
+    HeadTooLarge,
+    /// Declared or actual body over the limit (413).
+    BodyTooLarge,
+    /// A framing the server does not implement, e.g. a transfer coding other than chunked (501).
+    Unsupported,
+    /// Malformed request (400).
+    Malformed(&'static str),
+    /// The socket failed.
+    Io,
+}
+
+impl ParseError {
+    /// The status to answer with, if the peer is still worth an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ParseError::Closed | ParseError::Idle | ParseError::Io => None,
+            ParseError::Timeout => Some(408),
+            ParseError::UriTooLong => Some(414),
+            ParseError::HeadTooLarge => Some(431),
+            ParseError::BodyTooLarge => Some(413),
+            ParseError::Unsupported => Some(501),
+            ParseError::Malformed(_) => Some(400),
+        }
+    }
+
+    pub fn detail(&self) -> &'static str {
+        match self {
+            ParseError::Timeout => "the request was not complete in time",
+            ParseError::UriTooLong => "the request line is too long",
+            ParseError::HeadTooLarge => "the request headers are too large or too many",
+            ParseError::BodyTooLarge => "the request body is too large",
+            ParseError::Unsupported => "only the chunked transfer coding is supported",
+            ParseError::Malformed(why) => why,
+            ParseError::Closed | ParseError::Idle | ParseError::Io => "",
+        }
+    }
+}
+
+/// How the body of a parsed head is delimited.
+#[derive(Debug, PartialEq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+#[derive(Debug)]
+struct Head {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+    len: usize,
+}
+
+/// Parses a complete head from `buf`, or says that more bytes are needed.
+fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut slots);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= limits.max_head_bytes {
+                let has_line = buf.windows(2).any(|w| w == b"\r\n") || buf.contains(&b'\n');
+                return Err(if has_line {
+                    ParseError::HeadTooLarge
+                } else {
+                    ParseError::UriTooLong
+                });
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
+        Err(httparse::Error::Version) => {
+            return Err(ParseError::Malformed("unsupported HTTP version"));
+        }
+        Err(_) => return Err(ParseError::Malformed("malformed request head")),
+    };
+    if len > limits.max_head_bytes {
+        return Err(ParseError::HeadTooLarge);
+    }
+    let minor = req.version.unwrap_or(1);
+    let method = req.method.unwrap_or_default().to_owned();
+    let target = req.path.unwrap_or_default().to_owned();
+    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    let mut connection_close = minor == 0;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        let value = String::from_utf8_lossy(h.value).trim().to_owned();
+        match name.as_str() {
+            "content-length" => {
+                let n: usize = value
+                    .parse()
+                    .map_err(|_| ParseError::Malformed("invalid Content-Length"))?;
+                if length.is_some_and(|m| m != n) {
+                    return Err(ParseError::Malformed("conflicting Content-Length headers"));
+                }
+                length = Some(n);
+            }
+            "transfer-encoding" => {
+                if !value.eq_ignore_ascii_case("chunked") {
+                    return Err(ParseError::Unsupported);
+                }
+                chunked = true;
+            }
+            "connection" => {
+                for token in value.split(',').map(str::trim) {
+                    if token.eq_ignore_ascii_case("close") {
+                        connection_close = true;
+                    } else if token.eq_ignore_ascii_case("keep-alive") {
+                        connection_close = false;
+                    }
+                }
+            }
+            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            _ => {}
+        }
+        headers.push((name, value));
+    }
+    let framing = match (chunked, length) {
+        (true, Some(_)) => {
+            return Err(ParseError::Malformed(
+                "both Content-Length and Transfer-Encoding are present",
+            ));
+        }
+        (true, None) => Framing::Chunked,
+        (false, n) => Framing::Length(n.unwrap_or(0)),
+    };
+    if let Framing::Length(n) = framing
+        && n > limits.max_body_bytes
+    {
+        return Err(ParseError::BodyTooLarge);
+    }
+    Ok(Some(Head {
+        method,
+        target,
+        headers,
+        framing,
+        keep_alive: !connection_close,
+        expect_continue,
+        len,
+    }))
+}
+
+/// Decodes a chunked body at the start of `buf`: the body and the bytes it took, or `None`
+/// while incomplete. Trailers are read and ignored.
+fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let (start, size) = match httparse::parse_chunk_size(&buf[pos..]) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(ParseError::Malformed("invalid chunk size")),
+        };
+        pos += start;
+        if size == 0 {
+            // Trailer section: lines until an empty one.
+            loop {
+                let rest = &buf[pos..];
+                let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                    if rest.len() > 4096 {
+                        return Err(ParseError::HeadTooLarge);
+                    }
+                    return Ok(None);
+                };
+                let line = &rest[..end];
+                pos += end + 1;
+                if line.is_empty() || line == b"\r" {
+                    return Ok(Some((body, pos)));
+                }
+            }
+        }
+        let size = usize::try_from(size).map_err(|_| ParseError::BodyTooLarge)?;
+        if body.len().saturating_add(size) > max {
+            return Err(ParseError::BodyTooLarge);
+        }
+        let need = pos.saturating_add(size).saturating_add(2);
+        if buf.len() < need {
+            return Ok(None);
+        }
+        body.extend_from_slice(&buf[pos..pos + size]);
+        if &buf[pos + size..need] != b"\r\n" {
+            return Err(ParseError::Malformed("chunk not followed by CRLF"));
+        }
+        pos = need;
+    }
+}
+
+/// Reads into `buf` until `deadline`; `Ok(0)` means the peer closed.
+async fn read_more(
+    conn: &Async<TcpStream>,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<usize, ParseError> {
+    let mut chunk = [0u8; 2048];
+    let read = async {
+        let mut stream = conn;
+        stream.read(&mut chunk).await.map_err(|_| ParseError::Io)
+    };
+    let timeout = async {
+        Timer::at(deadline).await;
+        Err(ParseError::Timeout)
+    };
+    let n = future::or(read, timeout).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+/// Reads the next request from `conn`. `buf` carries bytes between requests.
+pub async fn read_request(
+    conn: &Async<TcpStream>,
+    buf: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<Request, ParseError> {
+    if buf.is_empty() {
+        let idle_deadline = Instant::now() + limits.idle_timeout;
+        match read_more(conn, buf, idle_deadline).await {
+            Ok(0) => return Err(ParseError::Closed),
+            Ok(_) => {}
+            Err(ParseError::Timeout) => return Err(ParseError::Idle),
+            Err(e) => return Err(e),
+        }
+    }
+    let deadline = Instant::now() + limits.request_timeout;
+    let head = loop {
+        if let Some(head) = parse_head(buf, limits)? {
+            break head;
+        }
+        if read_more(conn, buf, deadline).await? == 0 {
+            return Err(ParseError::Closed);
+        }
+    };
+    let mut continued = false;
+    let (body, body_len) = loop {
+        let available = &buf[head.len..];
+        let done = match head.framing {
+            Framing::Length(n) if available.len() >= n => Some((available[..n].to_vec(), n)),
+            Framing::Length(_) => None,
+            Framing::Chunked => decode_chunked(available, limits.max_body_bytes)?,
+        };
+        if let Some(done) = done {
+            break done;
+        }
+        if head.expect_continue && !continued {
+            continued = true;
+            let mut stream = conn;
+            stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|_| ParseError::Io)?;
+        }
+        if read_more(conn, buf, deadline).await? == 0 {
+            return Err(ParseError::Closed);
+        }
+    };
+    buf.drain(..head.len + body_len);
+    let (path, query) = match head.target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (head.target.clone(), String::new()),
+    };
+    Ok(Request {
+        method: head.method,
+        path,
+        query,
+        headers: head.headers,
+        body,
+        keep_alive: head.keep_alive,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_head_bytes: 256,
+            max_headers: 4,
+            max_body_bytes: 16,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn every_split_of_a_head_is_partial_until_complete() {
+        let raw = b"POST /message?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n";
+        for cut in 0..raw.len() {
+            assert!(
+                parse_head(&raw[..cut], &limits()).unwrap().is_none(),
+                "cut {cut}"
+            );
+        }
+        let head = parse_head(raw, &limits()).unwrap().unwrap();
+        assert_eq!(head.len, raw.len());
+        assert_eq!(head.framing, Framing::Length(3));
+        assert!(head.keep_alive);
+    }
+
+    #[test]
+    fn limits_map_to_statuses() {
+        let long_line = [b"GET /".as_slice(), &[b'a'; 300]].concat();
+        assert_eq!(
+            parse_head(&long_line, &limits()).unwrap_err(),
+            ParseError::UriTooLong
+        );
+        let many = b"GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
+        assert_eq!(
+            parse_head(many, &limits()).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
+        let big = b"POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n";
+        assert_eq!(
+            parse_head(big, &limits()).unwrap_err(),
+            ParseError::BodyTooLarge
+        );
+        let smuggle = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(matches!(
+            parse_head(smuggle, &limits()).unwrap_err(),
+            ParseError::Malformed(_)
+        ));
+        let gzip = b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n";
+        assert_eq!(
+            parse_head(gzip, &limits()).unwrap_err(),
+            ParseError::Unsupported
+        );
+    }
+
+    #[test]
+    fn http10_closes_unless_asked() {
+        let head = parse_head(b"GET / HTTP/1.0\r\n\r\n", &limits())
+            .unwrap()
+            .unwrap();
+        assert!(!head.keep_alive);
+        let head = parse_head(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            &limits(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(head.keep_alive);
+    }
+
+    #[test]
+    fn chunked_bodies_decode_at_every_split() {
+        let raw = b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        let (body, used) = decode_chunked(raw, 16).unwrap().unwrap();
+        assert_eq!(body, b"abcde");
+        assert_eq!(&raw[used..], b"NEXT");
+        for cut in 0..used {
+            assert_eq!(decode_chunked(&raw[..cut], 16).unwrap(), None, "cut {cut}");
+        }
+        assert_eq!(
+            decode_chunked(b"11\r\n", 16).unwrap_err(),
+            ParseError::BodyTooLarge
+        );
+        assert!(decode_chunked(b"3\r\nabcXY", 16).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! openpush: a small, self-hosted push server (OpenPush v0.1 API) for routers and Pis.
+//!
+//! `main` parses arguments, builds the configuration, sets up logging and dispatches;
+//! exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+#![forbid(unsafe_code)]
+
+mod api;
+mod auth;
+mod cli;
+mod commands;
+mod config;
+mod control;
+mod error;
+mod http;
+mod hub;
+mod json;
+mod logger;
+mod queue;
+mod secret;
+mod server;
+mod sse;
+mod store;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cli::{ClientAction, Command, UserAction};
+use config::Config;
+
+fn main() -> ExitCode {
+    let cli: cli::Cli = argh::from_env();
+    if cli.version {
+        println!(
+            "openpush {} (OpenPush API {})",
+            env!("CARGO_PKG_VERSION"),
+            api::API_VERSION
+        );
+        return ExitCode::SUCCESS;
+    }
+    let result = match cli.command {
+        Some(Command::Serve(serve)) => run_server(serve),
+        Some(Command::User(user)) => run_user(user.action),
+        Some(Command::Client(client)) => run_client(client.action),
+        None => Err(Failure::Usage(
+            "missing command: try `openpush serve` or `openpush --help`".into(),
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("openpush: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("openpush: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+fn load_config(config: Option<&str>, db: Option<&str>) -> Result<Config, Failure> {
+    let mut cfg = match config {
+        Some(path) => {
+            Config::load(PathBuf::from(path).as_path()).map_err(|e| Failure::Usage(e.0))?
+        }
+        None => Config::default(),
+    };
+    if let Some(db) = db {
+        cfg.db = PathBuf::from(db);
+    }
+    Ok(cfg)
+}
+
+fn run_server(args: cli::Serve) -> Result<(), Failure> {
+    let mut cfg = load_config(args.config.as_deref(), args.db.as_deref())?;
+    for addr in &args.listen {
+        if cfg.listen.len() == args.listen.len() {
+            break;
+        }
+        let _ = addr;
+    }
+    if !args.listen.is_empty() {
+        cfg.listen = args
+            .listen
+            .iter()
+            .map(|a| config::parse_addr(a))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Failure::Usage(e.0))?;
+    }
+    if let Some(level) = &args.log_level {
+        cfg.set("log_level", level)
+            .map_err(|e| Failure::Usage(e.0))?;
+    }
+    cfg.validate().map_err(|e| Failure::Usage(e.0))?;
+    if args.check {
+        println!("{cfg:#?}");
+        return Ok(());
+    }
+    logger::init(cfg.log_level);
+    let store = store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue)
+        .map_err(|e| Failure::Runtime(open_error_text(&cfg.db, e)))?;
+    log::info!(
+        "openpush {} using {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.db.display()
+    );
+    server::run(cfg, store).map_err(Failure::Runtime)
+}
+
+fn open_error_text(db: &std::path::Path, e: store::OpenError) -> String {
+    match e {
+        store::OpenError::Locked => format!(
+            "{} is in use by another openpush process (only one server may use a database)",
+            db.display()
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn read_password(from_stdin: bool) -> Result<String, Failure> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Runtime(format!("cannot read the password from stdin: {e}")))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| {
+            Failure::Usage(format!(
+                "cannot prompt for a password ({e}); use --password-stdin"
+            ))
+        })?;
+        let again = rpassword::prompt_password("Repeat password: ")
+            .map_err(|e| Failure::Usage(format!("cannot prompt for a password: {e}")))?;
+        if first != again {
+            return Err(Failure::Usage("the passwords differ".into()));
+        }
+        first
+    };
+    if password.is_empty() || password.len() > auth::MAX_PASSWORD_BYTES {
+        return Err(Failure::Usage(format!(
+            "the password must be 1 to {} bytes",
+            auth::MAX_PASSWORD_BYTES
+        )));
+    }
+    Ok(password)
+}
+
+fn run_user(action: UserAction) -> Result<(), Failure> {
+    let (cmd, config, db) = match action {
+        UserAction::Add(a) => {
+            let hash = secret::hash_password(&read_password(a.password_stdin)?);
+            let cmd = commands::Command {
+                op: "user_add".into(),
+                name: Some(a.name),
+                password_hash: Some(hash),
+                admin: Some(a.admin),
+                ..Default::default()
+            };
+            (cmd, a.config, a.db)
+        }
+        UserAction::List(a) => (
+            commands::Command {
+                op: "user_list".into(),
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+        UserAction::Passwd(a) => {
+            let hash = secret::hash_password(&read_password(a.password_stdin)?);
+            let cmd = commands::Command {
+                op: "user_passwd".into(),
+                name: Some(a.name),
+                password_hash: Some(hash),
+                ..Default::default()
+            };
+            (cmd, a.config, a.db)
+        }
+        UserAction::Del(a) => (
+            commands::Command {
+                op: "user_del".into(),
+                name: Some(a.name),
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+    };
+    administer(cmd, config.as_deref(), db.as_deref())
+}
+
+fn run_client(action: ClientAction) -> Result<(), Failure> {
+    let (cmd, config, db) = match action {
+        ClientAction::Add(a) => (
+            commands::Command {
+                op: "client_add".into(),
+                user: Some(a.user),
+                name: Some(a.name),
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+        ClientAction::List(a) => (
+            commands::Command {
+                op: "client_list".into(),
+                user: a.user,
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+        ClientAction::Del(a) => (
+            commands::Command {
+                op: "client_del".into(),
+                user: Some(a.user),
+                name: Some(a.name),
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+    };
+    administer(cmd, config.as_deref(), db.as_deref())
+}
+
+/// Runs an administration command through the running server's control socket, or on
+/// the database directly when no server runs.
+fn administer(
+    cmd: commands::Command,
+    config: Option<&str>,
+    db: Option<&str>,
+) -> Result<(), Failure> {
+    let cfg = load_config(config, db)?;
+    let socket = cfg.control_socket_path();
+    let reply = match control::call(&socket, &cmd).map_err(Failure::Runtime)? {
+        Some(reply) => reply,
+        None => {
+            let store = match store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue) {
+                Ok(store) => store,
+                Err(store::OpenError::Locked) => {
+                    return Err(Failure::Runtime(format!(
+                        "{} is held by a running openpush, but its control socket {} does not answer; \
+                         run the command as the service user or stop the server",
+                        cfg.db.display(),
+                        socket.display()
+                    )));
+                }
+                Err(e) => return Err(Failure::Runtime(open_error_text(&cfg.db, e))),
+            };
+            match async_io::block_on(commands::execute(&store, cmd, &cfg.limits)) {
+                Ok((output, _)) => commands::Reply { ok: true, output },
+                Err(output) => commands::Reply { ok: false, output },
+            }
+        }
+    };
+    if reply.ok {
+        println!("{}", reply.output);
+        Ok(())
+    } else {
+        Err(Failure::Runtime(reply.output))
+    }
+}

@@ -1,0 +1,241 @@
+//! The delivery rules, in one place: enqueue, collapse, confirm, expire, replay.
+//!
+//! Every front door turns a push into [`enqueue`]; every stream replays with [`backlog`]
+//! and confirms with [`confirm`]. Invariants kept here:
+//! - a message is stored with its expiry entry, and its collapse entry when it has a key;
+//!   the three are removed together;
+//! - an expired message is never returned by [`backlog`], even before the sweep removes it;
+//! - a full queue refuses the new message: nothing already acknowledged is dropped to make
+//!   room, and a collapse replacement never counts against the limit;
+//! - a refusal writes nothing.
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::store::accounts::{self, Tables};
+use crate::store::tables::{COLLAPSE, EXPIRY, MESSAGES, NEXT_MESSAGE_ID, next_id};
+use crate::store::{MessageRecord, Result};
+
+pub struct NewMessage {
+    pub token: String,
+    /// Compact JSON (or raw bytes for other front doors), already checked against the limit.
+    pub data: Vec<u8>,
+    pub priority: Option<String>,
+    pub ttl_secs: u64,
+    pub collapse_key: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Enqueued {
+    pub client_id: u64,
+    pub id: u64,
+    pub record: MessageRecord,
+    /// False for a TTL of 0: delivered now to a live stream or not at all.
+    pub stored: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    UnknownToken,
+    QueueFull,
+}
+
+struct QueueTables<'t> {
+    messages: Table<'t, (u64, u64), &'static [u8]>,
+    expiry: Table<'t, (u64, u64, u64), ()>,
+    collapse: Table<'t, (u64, &'static str, &'static str), u64>,
+}
+
+impl<'t> QueueTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self> {
+        Ok(QueueTables {
+            messages: txn.open_table(MESSAGES)?,
+            expiry: txn.open_table(EXPIRY)?,
+            collapse: txn.open_table(COLLAPSE)?,
+        })
+    }
+
+    fn get(&self, client: u64, id: u64) -> Result<Option<MessageRecord>> {
+        match self.messages.get((client, id))? {
+            Some(bytes) => MessageRecord::decode(bytes.value())
+                .map(Some)
+                .ok_or_else(|| accounts::damaged("message", id)),
+            None => Ok(None),
+        }
+    }
+
+    fn insert(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
+        self.messages
+            .insert((client, id), record.encode().as_slice())?;
+        self.expiry.insert((record.expires_at, client, id), ())?;
+        if let Some(key) = &record.collapse_key {
+            self.collapse
+                .insert((client, record.registration_id.as_str(), key.as_str()), id)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
+        self.messages.remove((client, id))?;
+        self.expiry.remove((record.expires_at, client, id))?;
+        if let Some(key) = &record.collapse_key {
+            let slot = (client, record.registration_id.as_str(), key.as_str());
+            if self.collapse.get(slot)?.map(|v| v.value()) == Some(id) {
+                self.collapse.remove(slot)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ids_of(&self, client: u64, up_to: u64) -> Result<Vec<(u64, MessageRecord)>> {
+        let mut out = Vec::new();
+        for entry in self.messages.range((client, 0)..=(client, up_to))? {
+            let (key, bytes) = entry?;
+            let id = key.value().1;
+            let record = MessageRecord::decode(bytes.value())
+                .ok_or_else(|| accounts::damaged("message", id))?;
+            out.push((id, record));
+        }
+        Ok(out)
+    }
+
+    fn count(&self, client: u64) -> Result<u64> {
+        let mut n = 0;
+        for entry in self.messages.range((client, 0)..=(client, u64::MAX))? {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Accepts a message for the app that owns `msg.token`.
+pub fn enqueue(
+    txn: &WriteTransaction,
+    msg: NewMessage,
+    now: u64,
+    max_queued: u64,
+) -> Result<std::result::Result<Enqueued, Refused>> {
+    let Some(app) = accounts::app_by_token(txn, &msg.token)? else {
+        return Ok(Err(Refused::UnknownToken));
+    };
+    let client_id = app.client_id;
+    let record = MessageRecord {
+        expires_at: now.saturating_add(msg.ttl_secs),
+        priority: msg.priority,
+        registration_id: app.registration_id,
+        collapse_key: msg.collapse_key,
+        data: msg.data,
+    };
+    if msg.ttl_secs == 0 {
+        let id = next_id(txn, NEXT_MESSAGE_ID)?;
+        return Ok(Ok(Enqueued {
+            client_id,
+            id,
+            record,
+            stored: false,
+        }));
+    }
+    let mut tables = QueueTables::open(txn)?;
+    let replaced = match &record.collapse_key {
+        Some(key) => tables
+            .collapse
+            .get((client_id, record.registration_id.as_str(), key.as_str()))?
+            .map(|v| v.value()),
+        None => None,
+    };
+    let replaced = match replaced {
+        Some(old) => tables.get(client_id, old)?.map(|r| (old, r)),
+        None => None,
+    };
+    if replaced.is_none() && tables.count(client_id)? >= max_queued {
+        return Ok(Err(Refused::QueueFull));
+    }
+    if let Some((old, old_record)) = replaced {
+        tables.remove(client_id, old, &old_record)?;
+    }
+    let id = next_id(txn, NEXT_MESSAGE_ID)?;
+    tables.insert(client_id, id, &record)?;
+    Ok(Ok(Enqueued {
+        client_id,
+        id,
+        record,
+        stored: true,
+    }))
+}
+
+/// The client has everything up to `up_to`: those messages leave the queue.
+pub fn confirm(txn: &WriteTransaction, client_id: u64, up_to: u64) -> Result<usize> {
+    let mut tables = QueueTables::open(txn)?;
+    let done = tables.ids_of(client_id, up_to)?;
+    for (id, record) in &done {
+        tables.remove(client_id, *id, record)?;
+    }
+    Ok(done.len())
+}
+
+/// Removes a client's messages, or only those of one application.
+pub fn drop_messages(
+    txn: &WriteTransaction,
+    client_id: u64,
+    registration_id: Option<&str>,
+) -> Result<usize> {
+    let mut tables = QueueTables::open(txn)?;
+    let mut n = 0;
+    for (id, record) in tables.ids_of(client_id, u64::MAX)? {
+        if registration_id.is_none_or(|r| r == record.registration_id) {
+            tables.remove(client_id, id, &record)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Removes up to `max` messages whose TTL has ended; returns how many.
+pub fn sweep(txn: &WriteTransaction, now: u64, max: usize) -> Result<usize> {
+    let mut tables = QueueTables::open(txn)?;
+    let mut due = Vec::new();
+    for entry in tables.expiry.range((0, 0, 0)..=(now, u64::MAX, u64::MAX))? {
+        due.push(entry?.0.value());
+        if due.len() >= max {
+            break;
+        }
+    }
+    for &(deadline, client, id) in &due {
+        match tables.get(client, id)? {
+            Some(record) => tables.remove(client, id, &record)?,
+            None => {
+                log::warn!("expiry entry without message {id}; removing it");
+                tables.expiry.remove((deadline, client, id))?;
+            }
+        }
+    }
+    Ok(due.len())
+}
+
+/// Up to `limit` live messages of a client with ids above `after`, oldest first.
+pub fn backlog(
+    txn: &impl Tables,
+    client_id: u64,
+    after: u64,
+    limit: usize,
+    now: u64,
+) -> Result<Vec<(u64, MessageRecord)>> {
+    let messages = txn.bytes(MESSAGES)?;
+    let mut out = Vec::new();
+    if after == u64::MAX {
+        return Ok(out);
+    }
+    for entry in messages.range((client_id, after + 1)..=(client_id, u64::MAX))? {
+        let (key, bytes) = entry?;
+        let id = key.value().1;
+        let record =
+            MessageRecord::decode(bytes.value()).ok_or_else(|| accounts::damaged("message", id))?;
+        if record.expires_at > now {
+            out.push((id, record));
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}

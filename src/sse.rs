@@ -1,0 +1,58 @@
+//! Server-Sent Events framing (`retry:`, `id:`, `data:`, comments).
+//!
+//! A `data` payload may contain line breaks only as separate `data:` lines, which the
+//! client joins with `\n`; a CR or CRLF inside a payload would be read as a line break, so
+//! each is written as its own line too and comes back as `\n`. Compact JSON has none.
+
+use std::time::Duration;
+
+/// The response head of a stream: no length, closed by either side, never buffered by
+/// nginx (`X-Accel-Buffering`) nor cached.
+pub fn head(retry: Duration) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+         X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: {}\n\n",
+        retry.as_millis()
+    )
+    .into_bytes()
+}
+
+pub const KEEPALIVE: &[u8] = b": keepalive\n\n";
+
+/// Appends one event with an id to `out`.
+pub fn push_event(out: &mut Vec<u8>, id: u64, data: &[u8]) {
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.push(b'\n');
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        for part in line.split(|&b| b == b'\r') {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(part);
+            out.push(b'\n');
+        }
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_frame_lines() {
+        let mut out = Vec::new();
+        push_event(&mut out, 7, b"{\"a\":1}");
+        assert_eq!(out, b"id: 7\ndata: {\"a\":1}\n\n");
+        let mut out = Vec::new();
+        push_event(&mut out, 8, b"a\nb\r\nc");
+        assert_eq!(out, b"id: 8\ndata: a\ndata: b\ndata: c\n\n");
+    }
+
+    #[test]
+    fn head_disables_buffering_and_sets_retry() {
+        let h = String::from_utf8(head(Duration::from_secs(5))).unwrap();
+        assert!(h.contains("X-Accel-Buffering: no\r\n"));
+        assert!(h.ends_with("\r\n\r\nretry: 5000\n\n"));
+    }
+}

@@ -1,0 +1,482 @@
+//! Users, clients (devices) and applications: the account side of the store.
+//!
+//! Every function runs inside a store-thread transaction. Functions that may refuse a
+//! request check everything first and mutate only once the request is known to succeed,
+//! because a refusal does not roll back the group it shares a commit with.
+//! A client key or routing token is found through its digest, then compared in constant
+//! time; no lookup answers for a secret it was not given in full.
+
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+
+use super::tables::*;
+use super::{AppRecord, ClientRecord, Error, Result, UserRecord};
+use crate::secret;
+
+/// Why an account operation was refused. Nothing was written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    NotFound,
+    Conflict(String),
+    Invalid(String),
+    Limit(String),
+}
+
+pub type Outcome<T> = std::result::Result<T, Refusal>;
+
+pub fn damaged(what: &str, id: impl std::fmt::Display) -> Error {
+    Error::Storage(format!(
+        "{what} {id} does not decode; the database is damaged"
+    ))
+}
+
+pub fn get_user<T: ReadableTable<u64, &'static [u8]>>(
+    users: &T,
+    id: u64,
+) -> Result<Option<UserRecord>> {
+    match users.get(id)? {
+        Some(bytes) => UserRecord::decode(bytes.value())
+            .map(Some)
+            .ok_or_else(|| damaged("user", id)),
+        None => Ok(None),
+    }
+}
+
+pub fn get_client<T: ReadableTable<u64, &'static [u8]>>(
+    clients: &T,
+    id: u64,
+) -> Result<Option<ClientRecord>> {
+    match clients.get(id)? {
+        Some(bytes) => ClientRecord::decode(bytes.value())
+            .map(Some)
+            .ok_or_else(|| damaged("client", id)),
+        None => Ok(None),
+    }
+}
+
+/// A user by numeric id or by name.
+pub fn find_user(txn: &impl Tables, ident: &str) -> Result<Option<(u64, UserRecord)>> {
+    let users = txn.users()?;
+    if let Ok(id) = ident.parse::<u64>()
+        && let Some(user) = get_user(&users, id)?
+    {
+        return Ok(Some((id, user)));
+    }
+    let by_name = txn.user_by_name()?;
+    let Some(id) = by_name.get(ident)?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    Ok(get_user(&users, id)?.map(|u| (id, u)))
+}
+
+pub fn list_users(txn: &impl Tables) -> Result<Vec<(u64, UserRecord)>> {
+    let users = txn.users()?;
+    let mut out = Vec::new();
+    for entry in users.iter()? {
+        let (id, bytes) = entry?;
+        let id = id.value();
+        out.push((
+            id,
+            UserRecord::decode(bytes.value()).ok_or_else(|| damaged("user", id))?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Creates a user. The first user of a database is always an administrator.
+pub fn create_user(
+    txn: &WriteTransaction,
+    name: &str,
+    password_hash: String,
+    admin: bool,
+) -> Result<Outcome<(u64, UserRecord)>> {
+    let mut by_name = txn.open_table(USER_BY_NAME)?;
+    if by_name.get(name)?.is_some() {
+        return Ok(Err(Refusal::Conflict(format!(
+            "a user named {name:?} exists"
+        ))));
+    }
+    let mut users = txn.open_table(USERS)?;
+    let first = users.is_empty()?;
+    let id = next_id(txn, NEXT_USER_ID)?;
+    let user = UserRecord {
+        name: name.to_owned(),
+        password_hash,
+        admin: admin || first,
+    };
+    users.insert(id, user.encode().as_slice())?;
+    by_name.insert(name, id)?;
+    Ok(Ok((id, user)))
+}
+
+/// Renames a user and/or sets a new password hash.
+pub fn update_user(
+    txn: &WriteTransaction,
+    id: u64,
+    name: Option<&str>,
+    password_hash: Option<String>,
+) -> Result<Outcome<UserRecord>> {
+    let mut users = txn.open_table(USERS)?;
+    let Some(mut user) = get_user(&users, id)? else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    let mut by_name = txn.open_table(USER_BY_NAME)?;
+    if let Some(name) = name
+        && name != user.name
+    {
+        if by_name.get(name)?.is_some() {
+            return Ok(Err(Refusal::Conflict(format!(
+                "a user named {name:?} exists"
+            ))));
+        }
+        by_name.remove(user.name.as_str())?;
+        by_name.insert(name, id)?;
+        user.name = name.to_owned();
+    }
+    if let Some(hash) = password_hash {
+        user.password_hash = hash;
+    }
+    users.insert(id, user.encode().as_slice())?;
+    Ok(Ok(user))
+}
+
+/// Deletes a user with all its clients, apps and queued messages; returns the client ids.
+pub fn delete_user(txn: &WriteTransaction, id: u64) -> Result<Outcome<Vec<u64>>> {
+    let mut users = txn.open_table(USERS)?;
+    let Some(user) = get_user(&users, id)? else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    let client_ids = client_ids_of(txn, id)?;
+    for &client in &client_ids {
+        delete_client_by_id(txn, client)?.expect("the client was just listed");
+    }
+    users.remove(id)?;
+    txn.open_table(USER_BY_NAME)?.remove(user.name.as_str())?;
+    Ok(Ok(client_ids))
+}
+
+pub fn client_ids_of(txn: &impl Tables, user_id: u64) -> Result<Vec<u64>> {
+    let by_user = txn.client_by_user()?;
+    let mut ids = Vec::new();
+    for entry in by_user.range((user_id, 0)..=(user_id, u64::MAX))? {
+        ids.push(entry?.0.value().1);
+    }
+    Ok(ids)
+}
+
+/// A user's clients with their applications, in creation order.
+pub fn clients_of(
+    txn: &impl Tables,
+    user_id: u64,
+) -> Result<Vec<(u64, ClientRecord, Vec<AppRecord>)>> {
+    let clients = txn.clients()?;
+    let mut out = Vec::new();
+    for id in client_ids_of(txn, user_id)? {
+        if let Some(client) = get_client(&clients, id)? {
+            out.push((id, client, apps_of(txn, id)?));
+        }
+    }
+    Ok(out)
+}
+
+/// One of a user's clients by id, name or key.
+pub fn find_client_of(
+    txn: &impl Tables,
+    user_id: u64,
+    ident: &str,
+) -> Result<Option<(u64, ClientRecord)>> {
+    let clients = txn.clients()?;
+    let mut by_other = None;
+    for id in client_ids_of(txn, user_id)? {
+        let Some(client) = get_client(&clients, id)? else {
+            continue;
+        };
+        if ident.parse::<u64>() == Ok(id) {
+            return Ok(Some((id, client)));
+        }
+        if by_other.is_none()
+            && (client.name == ident
+                || secret::constant_time_eq(client.key.as_bytes(), ident.as_bytes()))
+        {
+            by_other = Some((id, client));
+        }
+    }
+    Ok(by_other)
+}
+
+/// The client a key belongs to.
+pub fn client_by_key(txn: &impl Tables, key: &str) -> Result<Option<(u64, ClientRecord)>> {
+    let digest = secret::digest(key.as_bytes());
+    let Some(id) = txn
+        .client_by_key()?
+        .get(digest.as_slice())?
+        .map(|v| v.value())
+    else {
+        return Ok(None);
+    };
+    match get_client(&txn.clients()?, id)? {
+        Some(client) if secret::constant_time_eq(client.key.as_bytes(), key.as_bytes()) => {
+            Ok(Some((id, client)))
+        }
+        _ => Ok(None),
+    }
+}
+
+pub fn create_client(
+    txn: &WriteTransaction,
+    user_id: u64,
+    name: &str,
+    max_clients: usize,
+) -> Result<Outcome<(u64, ClientRecord)>> {
+    if get_user(&txn.open_table(USERS)?, user_id)?.is_none() {
+        return Ok(Err(Refusal::NotFound));
+    }
+    let existing = clients_of(txn, user_id)?;
+    if existing.iter().any(|(_, c, _)| c.name == name) {
+        return Ok(Err(Refusal::Conflict(format!(
+            "a client named {name:?} exists"
+        ))));
+    }
+    if existing.len() >= max_clients {
+        return Ok(Err(Refusal::Limit(format!(
+            "a user may have at most {max_clients} clients"
+        ))));
+    }
+    let id = next_id(txn, NEXT_CLIENT_ID)?;
+    let client = ClientRecord {
+        user_id,
+        name: name.to_owned(),
+        key: secret::new_token(),
+    };
+    txn.open_table(CLIENTS)?
+        .insert(id, client.encode().as_slice())?;
+    txn.open_table(CLIENT_BY_USER)?.insert((user_id, id), ())?;
+    txn.open_table(CLIENT_BY_KEY)?
+        .insert(secret::digest(client.key.as_bytes()).as_slice(), id)?;
+    Ok(Ok((id, client)))
+}
+
+pub fn rename_client(
+    txn: &WriteTransaction,
+    user_id: u64,
+    ident: &str,
+    name: &str,
+) -> Result<Outcome<(u64, ClientRecord)>> {
+    let Some((id, mut client)) = find_client_of(txn, user_id, ident)? else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    if client.name != name
+        && clients_of(txn, user_id)?
+            .iter()
+            .any(|(_, c, _)| c.name == name)
+    {
+        return Ok(Err(Refusal::Conflict(format!(
+            "a client named {name:?} exists"
+        ))));
+    }
+    client.name = name.to_owned();
+    txn.open_table(CLIENTS)?
+        .insert(id, client.encode().as_slice())?;
+    Ok(Ok((id, client)))
+}
+
+/// Deletes a client: its key, its apps' routing tokens and its queued messages.
+pub fn delete_client_by_id(txn: &WriteTransaction, id: u64) -> Result<Outcome<()>> {
+    let mut clients = txn.open_table(CLIENTS)?;
+    let Some(client) = get_client(&clients, id)? else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    for app in apps_of(txn, id)? {
+        remove_app(txn, id, &app)?;
+    }
+    crate::queue::drop_messages(txn, id, None)?;
+    clients.remove(id)?;
+    txn.open_table(CLIENT_BY_USER)?
+        .remove((client.user_id, id))?;
+    txn.open_table(CLIENT_BY_KEY)?
+        .remove(secret::digest(client.key.as_bytes()).as_slice())?;
+    Ok(Ok(()))
+}
+
+pub fn apps_of(txn: &impl Tables, client_id: u64) -> Result<Vec<AppRecord>> {
+    let by_client = txn.app_by_client()?;
+    let apps = txn.apps()?;
+    let mut out = Vec::new();
+    for entry in by_client.range((client_id, "")..)? {
+        let (key, digest) = entry?;
+        if key.value().0 != client_id {
+            break;
+        }
+        if let Some(bytes) = apps.get(digest.value())? {
+            out.push(
+                AppRecord::decode(bytes.value())
+                    .ok_or_else(|| damaged("app of client", client_id))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The application a routing token belongs to.
+pub fn app_by_token(txn: &impl Tables, token: &str) -> Result<Option<AppRecord>> {
+    let digest = secret::digest(token.as_bytes());
+    let apps = txn.apps()?;
+    let Some(bytes) = apps.get(digest.as_slice())? else {
+        return Ok(None);
+    };
+    let app = AppRecord::decode(bytes.value()).ok_or_else(|| damaged("app", "by token"))?;
+    Ok(secret::constant_time_eq(app.routing_token.as_bytes(), token.as_bytes()).then_some(app))
+}
+
+pub fn register_app(
+    txn: &WriteTransaction,
+    client_id: u64,
+    registration_id: &str,
+    max_apps: usize,
+) -> Result<Outcome<AppRecord>> {
+    let existing = apps_of(txn, client_id)?;
+    if existing
+        .iter()
+        .any(|a| a.registration_id == registration_id)
+    {
+        return Ok(Err(Refusal::Invalid(format!(
+            "registration_id {registration_id:?} is already registered on this client"
+        ))));
+    }
+    if existing.len() >= max_apps {
+        return Ok(Err(Refusal::Limit(format!(
+            "a client may have at most {max_apps} applications"
+        ))));
+    }
+    let app = AppRecord {
+        client_id,
+        registration_id: registration_id.to_owned(),
+        routing_token: secret::new_token(),
+    };
+    let digest = secret::digest(app.routing_token.as_bytes());
+    txn.open_table(APPS)?
+        .insert(digest.as_slice(), app.encode().as_slice())?;
+    txn.open_table(APP_BY_CLIENT)?
+        .insert((client_id, registration_id), digest.as_slice())?;
+    Ok(Ok(app))
+}
+
+/// Deletes one of a client's applications, named by registration id or routing token, with
+/// its queued messages.
+pub fn delete_app(
+    txn: &WriteTransaction,
+    client_id: u64,
+    ident: &str,
+) -> Result<Outcome<AppRecord>> {
+    let app = apps_of(txn, client_id)?.into_iter().find(|a| {
+        a.registration_id == ident
+            || secret::constant_time_eq(a.routing_token.as_bytes(), ident.as_bytes())
+    });
+    let Some(app) = app else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    remove_app(txn, client_id, &app)?;
+    crate::queue::drop_messages(txn, client_id, Some(&app.registration_id))?;
+    Ok(Ok(app))
+}
+
+fn remove_app(txn: &WriteTransaction, client_id: u64, app: &AppRecord) -> Result<()> {
+    let digest = secret::digest(app.routing_token.as_bytes());
+    txn.open_table(APPS)?.remove(digest.as_slice())?;
+    txn.open_table(APP_BY_CLIENT)?
+        .remove((client_id, app.registration_id.as_str()))?;
+    Ok(())
+}
+
+/// Opens tables the same way in read and write transactions, so lookups serve both.
+pub trait Tables {
+    type Bytes<'a, K: redb::Key + 'static>: ReadableTable<K, &'static [u8]>
+    where
+        Self: 'a;
+    type Id<'a, K: redb::Key + 'static>: ReadableTable<K, u64>
+    where
+        Self: 'a;
+    type Unit<'a, K: redb::Key + 'static>: ReadableTable<K, ()>
+    where
+        Self: 'a;
+    fn bytes<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+    ) -> Result<Self::Bytes<'_, K>>;
+    fn ids<K: redb::Key + 'static>(&self, def: TableDefinition<K, u64>) -> Result<Self::Id<'_, K>>;
+    fn units<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, ()>,
+    ) -> Result<Self::Unit<'_, K>>;
+
+    fn users(&self) -> Result<Self::Bytes<'_, u64>> {
+        self.bytes(USERS)
+    }
+    fn user_by_name(&self) -> Result<Self::Id<'_, &'static str>> {
+        self.ids(USER_BY_NAME)
+    }
+    fn clients(&self) -> Result<Self::Bytes<'_, u64>> {
+        self.bytes(CLIENTS)
+    }
+    fn client_by_user(&self) -> Result<Self::Unit<'_, (u64, u64)>> {
+        self.units(CLIENT_BY_USER)
+    }
+    fn client_by_key(&self) -> Result<Self::Id<'_, &'static [u8]>> {
+        self.ids(CLIENT_BY_KEY)
+    }
+    fn apps(&self) -> Result<Self::Bytes<'_, &'static [u8]>> {
+        self.bytes(APPS)
+    }
+    fn app_by_client(&self) -> Result<Self::Bytes<'_, (u64, &'static str)>> {
+        self.bytes(APP_BY_CLIENT)
+    }
+}
+
+impl Tables for redb::ReadTransaction {
+    type Bytes<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, &'static [u8]>;
+    type Id<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, u64>;
+    type Unit<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, ()>;
+    fn bytes<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+    ) -> Result<Self::Bytes<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn ids<K: redb::Key + 'static>(&self, def: TableDefinition<K, u64>) -> Result<Self::Id<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn units<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, ()>,
+    ) -> Result<Self::Unit<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+impl Tables for WriteTransaction {
+    type Bytes<'a, K: redb::Key + 'static> = redb::Table<'a, K, &'static [u8]>;
+    type Id<'a, K: redb::Key + 'static> = redb::Table<'a, K, u64>;
+    type Unit<'a, K: redb::Key + 'static> = redb::Table<'a, K, ()>;
+    fn bytes<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+    ) -> Result<Self::Bytes<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn ids<K: redb::Key + 'static>(&self, def: TableDefinition<K, u64>) -> Result<Self::Id<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn units<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, ()>,
+    ) -> Result<Self::Unit<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+/// A user by exact name (logins never match numeric ids).
+pub fn find_user_by_name(txn: &impl Tables, name: &str) -> Result<Option<(u64, UserRecord)>> {
+    let Some(id) = txn.user_by_name()?.get(name)?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    Ok(get_user(&txn.users()?, id)?.map(|u| (id, u)))
+}
