@@ -1,0 +1,503 @@
+//! Test harness: runs the real `openpush` binary on 127.0.0.1:0 with a temporary database
+//! and talks to it over real sockets, with raw HTTP/1.1 so that protocol edges are visible.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openpush");
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory for one test's database and config.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        NEXT_DIR.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Server {
+    pub dir: PathBuf,
+    pub db: PathBuf,
+    pub config: PathBuf,
+    pub addr: SocketAddr,
+    child: Child,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts a server whose config file holds `config` (plus the db path and listen address).
+    pub fn start_with(name: &str, config: &str) -> Server {
+        let dir = temp_dir(name);
+        let db = dir.join("openpush.redb");
+        let config_path = dir.join("openpush.conf");
+        std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
+        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0");
+        Server {
+            dir,
+            db,
+            config: config_path,
+            addr,
+            child,
+            log,
+        }
+    }
+
+    pub fn start(name: &str) -> Server {
+        Server::start_with(name, "")
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same database and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let (child, addr, log) = spawn(&self.config, &self.addr.to_string());
+        self.child = child;
+        self.addr = addr;
+        self.log = log;
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs the CLI against this server's database (through its control socket).
+    pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        cli(&self.config, args, stdin)
+    }
+
+    pub fn add_user(&self, name: &str, password: &str) {
+        let out = self.cli(
+            &["user", "add", name, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Creates a client through the CLI and returns its key.
+    pub fn add_client(&self, user: &str, name: &str) -> String {
+        let out = self.cli(&["client", "add", "--user", user, name], "");
+        assert!(
+            out.status.success(),
+            "client add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Registers an application on a client and returns its routing token.
+    pub fn add_app(&self, key: &str, registration_id: &str) -> String {
+        let r = self.request(
+            "POST",
+            "/application",
+            &[("X-Openpush-Key", key)],
+            &format!(r#"{{"registration_id":"{registration_id}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json_field("routing_token")
+    }
+
+    /// A user, a client and one app: (client key, routing token).
+    pub fn device(&self, user: &str) -> (String, String) {
+        self.add_user(user, "secret");
+        let key = self.add_client(user, "phone");
+        let token = self.add_app(&key, "app1");
+        (key, token)
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        request(self.addr, method, path, headers, body)
+    }
+
+    pub fn post_message(&self, body: &str) -> Response {
+        self.request(
+            "POST",
+            "/message",
+            &[("Content-Type", "application/json")],
+            body,
+        )
+    }
+
+    pub fn subscribe(&self, key: &str, last_event_id: Option<u64>) -> Sse {
+        Sse::open(self.addr, key, last_event_id)
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut all: Vec<&str> = args.to_vec();
+    let config = config.to_str().unwrap();
+    all.extend(["--config", config]);
+    run_cli(&all, stdin)
+}
+
+pub fn run_cli(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn spawn(config: &Path, listen: &str) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                listen,
+                "--log-level",
+                "debug",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if std::env::var_os("OPENPUSH_TEST_LOG").is_some() {
+                    eprintln!("server: {line}");
+                }
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut failed = None;
+        while let Ok(line) = rx.recv_timeout(TIMEOUT) {
+            if let Some(addr) = line.split("listening on http://").nth(1) {
+                return (child, addr.trim().parse().unwrap(), rx);
+            }
+            failed = Some(line);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        // A restart on the same port can race the old socket's release; try again briefly.
+        assert!(
+            Instant::now() < deadline,
+            "server did not start: {failed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A top-level string or number field of a JSON object body, as text.
+    pub fn json_field(&self, field: &str) -> String {
+        json_field(&self.text(), field).unwrap_or_else(|| panic!("no {field} in {}", self.text()))
+    }
+
+    /// Asserts the OpenPush error shape.
+    pub fn assert_error(&self, status: u16) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let body = self.text();
+        for field in ["\"status\":", "\"title\":", "\"detail\":", "\"type\":"] {
+            assert!(body.contains(field), "error body lacks {field}: {body}");
+        }
+        assert!(body.contains(&format!("\"status\":{status}")), "{body}");
+        assert!(self.header("content-type").unwrap_or("").contains("json"));
+    }
+}
+
+/// Finds `"field":value` in flat JSON text; enough for ids and tokens in tests.
+pub fn json_field(text: &str, field: &str) -> Option<String> {
+    let start = text.find(&format!("\"{field}\":"))? + field.len() + 3;
+    let rest = &text[start..];
+    if let Some(s) = rest.strip_prefix('"') {
+        Some(s[..s.find('"')?].to_owned())
+    } else {
+        let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::new();
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    raw.push_str("\r\n");
+    raw.push_str(body);
+    send_raw(addr, raw.as_bytes())
+}
+
+/// Sends raw bytes and reads one response until the server closes.
+pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Response {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    conn.write_all(raw).unwrap();
+    let mut data = Vec::new();
+    let _ = conn.read_to_end(&mut data);
+    parse_response(&data)
+        .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&data)))
+}
+
+pub fn parse_response(data: &[u8]) -> Option<Response> {
+    let end = data.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&data[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = data[end + 4..].to_vec();
+    if let Some(len) = headers.iter().find(|(n, _)| n == "content-length") {
+        body.truncate(len.1.parse().ok()?);
+    }
+    Some(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// One SSE event as a client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Option<u64>,
+    pub data: String,
+}
+
+/// A raw SSE connection to `/subscribe`.
+pub struct Sse {
+    pub conn: TcpStream,
+    pub status: u16,
+    pub head: String,
+    buf: Vec<u8>,
+    pub comments: usize,
+    pub retry: Option<u64>,
+}
+
+impl Sse {
+    pub fn open(addr: SocketAddr, key: &str, last_event_id: Option<u64>) -> Sse {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut raw = format!(
+            "GET /subscribe HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nX-Openpush-Key: {key}\r\n"
+        );
+        if let Some(id) = last_event_id {
+            raw.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        raw.push_str("\r\n");
+        conn.write_all(raw.as_bytes()).unwrap();
+        let mut sse = Sse {
+            conn,
+            status: 0,
+            head: String::new(),
+            buf: Vec::new(),
+            comments: 0,
+            retry: None,
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(end) = sse.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                sse.head = String::from_utf8_lossy(&sse.buf[..end]).into_owned();
+                sse.status = sse.head.split(' ').nth(1).unwrap().parse().unwrap();
+                sse.buf.drain(..end + 4);
+                return sse;
+            }
+            assert!(sse.fill(deadline), "no response head");
+        }
+    }
+
+    /// Reads more bytes; false at the deadline or when the server closed.
+    fn fill(&mut self, deadline: Instant) -> bool {
+        let mut chunk = [0u8; 65536];
+        while Instant::now() < deadline {
+            match self.conn.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return true;
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// The next event, skipping comments and `retry:`; `None` if the server closed or
+    /// nothing came within `wait`.
+    pub fn next_within(&mut self, wait: Duration) -> Option<Event> {
+        let deadline = Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let text = String::from_utf8(block).unwrap();
+                let mut event = Event {
+                    id: None,
+                    data: String::new(),
+                };
+                let mut has_data = false;
+                for line in text.lines() {
+                    if line.starts_with(':') {
+                        self.comments += 1;
+                    } else if let Some(v) = line.strip_prefix("retry: ") {
+                        self.retry = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        if has_data {
+                            event.data.push('\n');
+                        }
+                        event.data.push_str(v);
+                        has_data = true;
+                    }
+                }
+                if has_data {
+                    return Some(event);
+                }
+            }
+            if !self.fill(deadline) {
+                return None;
+            }
+        }
+    }
+
+    pub fn next(&mut self) -> Event {
+        self.next_within(TIMEOUT).expect("an event")
+    }
+
+    /// True once the server has closed the stream (within `wait`).
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.conn.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
