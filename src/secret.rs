@@ -93,7 +93,7 @@ pub fn verify_dummy(password: &str) {
 
 fn parse_phc(stored: &str) -> Option<(u32, u32, Vec<u8>, Vec<u8>)> {
     let mut parts = stored.split('$');
-    if parts.next()? != "" || parts.next()? != "argon2id" || parts.next()? != "v=19" {
+    if !parts.next()?.is_empty() || parts.next()? != "argon2id" || parts.next()? != "v=19" {
         return None;
     }
     let (mut m, mut t) = (None, None);

@@ -58,7 +58,7 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method.as_str();
     Ok(match (method, path.as_slice()) {
-        ("GET" | "HEAD", ["version"]) => version().into(),
+        ("GET", ["version"]) => version().into(),
         ("GET", ["user"]) => user::list(state, req).await?,
         ("POST", ["user"]) => user::create(state, req).await?,
         ("GET", ["user", id]) => user::get(state, req, id).await?,
@@ -86,7 +86,7 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
 
 fn allowed(path: &[&str]) -> Option<&'static str> {
     Some(match path {
-        ["version"] => "GET, HEAD",
+        ["version"] => "GET",
         ["user"] => "GET, POST",
         ["user", _] => "GET, POST, PUT, DELETE",
         ["client"] => "GET, POST, DELETE",
