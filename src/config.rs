@@ -93,6 +93,8 @@ pub struct Config {
     /// Redb page cache. Redb's own default is 1 GiB, far past a router's RAM.
     pub db_cache_bytes: usize,
     pub log_level: log::LevelFilter,
+    /// Serve `/metrics` to any address, not only to loopback.
+    pub metrics_public: bool,
     pub limits: Limits,
 }
 
@@ -109,6 +111,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(60),
             db_cache_bytes: 4 * 1024 * 1024,
             log_level: log::LevelFilter::Info,
+            metrics_public: false,
             limits: Limits::default(),
         }
     }
@@ -180,6 +183,7 @@ impl Config {
                     .parse()
                     .map_err(|_| ConfigError(format!("log_level: unknown level {value:?}")))?
             }
+            "metrics_public" => self.metrics_public = boolean(value)?,
             "max_head_bytes" => l.max_head_bytes = number(value, 256, 1 << 20)?,
             "max_headers" => l.max_headers = number(value, 4, 1024)?,
             "max_body_bytes" => l.max_body_bytes = number(value, 256, 16 << 20)?,
@@ -272,6 +276,14 @@ fn number(value: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
         return Err(ConfigError(format!("{n} is outside {min}..={max}")));
     }
     Ok(n)
+}
+
+fn boolean(value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(ConfigError(format!("{value:?} is not true or false"))),
+    }
 }
 
 fn secs(value: &str, min: usize, max: usize) -> Result<Duration, ConfigError> {

@@ -15,6 +15,7 @@ mod http;
 mod hub;
 mod json;
 mod logger;
+mod metrics;
 mod queue;
 mod secret;
 mod server;

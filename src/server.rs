@@ -22,6 +22,7 @@ use crate::control;
 use crate::error::ApiError;
 use crate::http;
 use crate::hub::Hub;
+use crate::metrics::Counters;
 use crate::queue;
 use crate::store::Store;
 
@@ -39,9 +40,16 @@ pub struct ServerState {
     pub hub: Hub,
     pub auth: Authenticator,
     pub executor: Rc<LocalExecutor<'static>>,
+    pub counters: Counters,
     connections: Cell<usize>,
     /// Set by SIGTERM: no new connections are served.
     draining: Cell<bool>,
+}
+
+impl ServerState {
+    pub fn connections(&self) -> usize {
+        self.connections.get()
+    }
 }
 
 /// Counts a connection while it lives, in whichever task holds it.
@@ -81,6 +89,7 @@ pub fn run(config: Config, store: Store) -> Result<(), String> {
         hub: Hub::default(),
         auth: Authenticator::new(hasher),
         executor: executor.clone(),
+        counters: Counters::default(),
         connections: Cell::new(0),
         draining: Cell::new(false),
         config,

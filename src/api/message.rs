@@ -96,6 +96,9 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     let live = state
         .hub
         .deliver(accepted.client_id, (accepted.id, Rc::new(accepted.record)));
+    if live {
+        crate::metrics::bump(&state.counters.delivered_live);
+    }
     log::debug!(
         "message {} for client {}: {}",
         accepted.id,

@@ -14,7 +14,9 @@ use std::rc::Rc;
 
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::metrics;
 use crate::server::ServerState;
+use redb::ReadableTableMetadata;
 
 /// The API version the original OpenPush server reports.
 pub const API_VERSION: &str = "0.1.1";
@@ -31,7 +33,17 @@ impl From<Response> for Outcome {
 }
 
 pub async fn handle(state: &Rc<ServerState>, req: Request, peer: SocketAddr) -> Outcome {
-    match route(state, &req).await {
+    metrics::bump(&state.counters.requests);
+    let outcome = route(state, &req, peer).await;
+    if req.method == "POST" && req.path == "/message" {
+        let c = &state.counters;
+        metrics::bump(match &outcome {
+            Ok(_) => &c.posts_accepted,
+            Err(e) if e.status() < 500 => &c.posts_refused,
+            Err(_) => &c.posts_failed,
+        });
+    }
+    match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             let status = e.status();
@@ -45,7 +57,11 @@ pub async fn handle(state: &Rc<ServerState>, req: Request, peer: SocketAddr) -> 
     }
 }
 
-async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+async fn route(
+    state: &Rc<ServerState>,
+    req: &Request,
+    peer: SocketAddr,
+) -> Result<Outcome, ApiError> {
     let segments: Vec<String> = req
         .path
         .split('/')
@@ -59,6 +75,8 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
     let method = req.method.as_str();
     Ok(match (method, path.as_slice()) {
         ("GET", ["version"]) => version().into(),
+        ("GET", ["health"]) => health(state).await?,
+        ("GET", ["metrics"]) => metrics(state, peer).await?,
         ("GET", ["user"]) => user::list(state, req).await?,
         ("POST", ["user"]) => user::create(state, req).await?,
         ("GET", ["user", id]) => user::get(state, req, id).await?,
@@ -86,7 +104,7 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
 
 fn allowed(path: &[&str]) -> Option<&'static str> {
     Some(match path {
-        ["version"] => "GET",
+        ["version"] | ["health"] | ["metrics"] => "GET",
         ["user"] => "GET, POST",
         ["user", _] => "GET, POST, PUT, DELETE",
         ["client"] => "GET, POST, DELETE",
@@ -101,6 +119,33 @@ fn allowed(path: &[&str]) -> Option<&'static str> {
 
 fn version() -> Response {
     Response::json(200, format!("{{\"version\":\"{API_VERSION}\"}}"))
+}
+
+/// 200 when the event loop and the store both answer; 503 otherwise.
+async fn health(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
+    state.store.read(|_| Ok(())).await?;
+    Ok(Response::json(200, "{\"status\":\"ok\"}").into())
+}
+
+async fn metrics(state: &Rc<ServerState>, peer: SocketAddr) -> Result<Outcome, ApiError> {
+    if !state.config.metrics_public && !peer.ip().is_loopback() {
+        return Err(ApiError::NotFound("no such endpoint"));
+    }
+    let queued = state
+        .store
+        .read(|t| Ok(t.open_table(crate::store::tables::MESSAGES)?.len()?))
+        .await
+        .ok();
+    let text = metrics::render(&metrics::Snapshot {
+        counters: &state.counters,
+        commits: state.store.commit_stats(),
+        connections: state.connections(),
+        streams: state.hub.len(),
+        queued_messages: queued,
+    });
+    Ok(Response::new(200)
+        .with_body("text/plain; version=0.0.4", text)
+        .into())
 }
 
 /// The request body as a miniserde type; what is wrong goes into the 400's detail.

@@ -82,6 +82,7 @@ pub async fn run(
     let slot = state
         .hub
         .attach(client_id, state.config.limits.max_stream_buffer_bytes);
+    crate::metrics::bump(&state.counters.streams_opened);
     log::debug!("client {client_id} connected ({} streams)", state.hub.len());
     let end = stream(&state, &conn, &slot, client_id, start.after).await;
     state.hub.detach(client_id, &slot);

@@ -18,7 +18,10 @@ pub use codec::{AppRecord, ClientRecord, MessageRecord, UserRecord};
 
 use std::fmt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+
+use crate::metrics::CommitStats;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
@@ -99,6 +102,7 @@ enum Job {
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::SyncSender<Job>,
+    commits: Arc<CommitStats>,
 }
 
 /// Why the database could not be opened; each has its own exit message.
@@ -128,11 +132,13 @@ pub fn open(
 ) -> std::result::Result<Store, OpenError> {
     let db = open_database(path, cache_bytes)?;
     let (jobs, inbox) = mpsc::sync_channel(queue);
+    let commits = Arc::new(CommitStats::default());
+    let stats = commits.clone();
     std::thread::Builder::new()
         .name("store".into())
-        .spawn(move || run(db, inbox))
+        .spawn(move || run(db, inbox, &stats))
         .map_err(|e| OpenError::Other(format!("cannot start the store thread: {e}")))?;
-    Ok(Store { jobs })
+    Ok(Store { jobs, commits })
 }
 
 fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Database, OpenError> {
@@ -173,7 +179,7 @@ fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Databas
     Ok(db)
 }
 
-fn run(db: Database, inbox: mpsc::Receiver<Job>) {
+fn run(db: Database, inbox: mpsc::Receiver<Job>, stats: &CommitStats) {
     let mut reads: Vec<ReadJob> = Vec::new();
     let mut writes: Vec<WriteJob> = Vec::new();
     while let Ok(first) = inbox.recv() {
@@ -197,7 +203,10 @@ fn run(db: Database, inbox: mpsc::Receiver<Job>) {
             }
         }
         if !writes.is_empty() {
+            let started = Instant::now();
+            let n = writes.len();
             commit_group(&db, &mut writes);
+            stats.record(started.elapsed(), n);
         }
     }
     log::debug!("store thread stopped");
@@ -233,6 +242,10 @@ fn commit_group(db: &Database, writes: &mut Vec<WriteJob>) {
 }
 
 impl Store {
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.commits
+    }
+
     fn submit(&self, job: Job) -> Result<()> {
         self.jobs.try_send(job).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => Error::Busy,

@@ -1,0 +1,200 @@
+//! Counters for `/metrics` (Prometheus text format) and the cheap `/health` check.
+//!
+//! Counters live on the event loop (`Cell`); commit latencies are recorded by the store
+//! thread into atomics. Rendering reads a handful of numbers and one O(1) table length,
+//! so scraping costs next to nothing. Nothing here ever holds a secret.
+
+use std::cell::Cell;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the commit latency buckets, in seconds.
+const COMMIT_BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+#[derive(Default)]
+pub struct Counters {
+    pub requests: Cell<u64>,
+    pub posts_accepted: Cell<u64>,
+    pub posts_refused: Cell<u64>,
+    pub posts_failed: Cell<u64>,
+    pub delivered_live: Cell<u64>,
+    pub streams_opened: Cell<u64>,
+}
+
+pub fn bump(counter: &Cell<u64>) {
+    counter.set(counter.get() + 1);
+}
+
+/// Commit latencies, written by the store thread.
+#[derive(Default)]
+pub struct CommitStats {
+    buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl CommitStats {
+    pub fn record(&self, took: Duration, writes: usize) {
+        let secs = took.as_secs_f64();
+        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+    }
+}
+
+pub struct Snapshot<'a> {
+    pub counters: &'a Counters,
+    pub commits: &'a CommitStats,
+    pub connections: usize,
+    pub streams: usize,
+    pub queued_messages: Option<u64>,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+pub fn render(s: &Snapshot<'_>) -> String {
+    let c = s.counters;
+    let mut out = String::with_capacity(2048);
+    metric(
+        &mut out,
+        "openpush_connections",
+        "gauge",
+        "Open TCP connections, streams included.",
+        s.connections,
+    );
+    metric(
+        &mut out,
+        "openpush_streams",
+        "gauge",
+        "Open device streams.",
+        s.streams,
+    );
+    if let Some(queued) = s.queued_messages {
+        metric(
+            &mut out,
+            "openpush_queued_messages",
+            "gauge",
+            "Messages stored and not yet confirmed.",
+            queued,
+        );
+    }
+    metric(
+        &mut out,
+        "openpush_requests_total",
+        "counter",
+        "HTTP requests answered.",
+        c.requests.get(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP openpush_posts_total Messages posted, by result.\n# TYPE openpush_posts_total counter\n\
+         openpush_posts_total{{result=\"accepted\"}} {}\nopenpush_posts_total{{result=\"refused\"}} {}\n\
+         openpush_posts_total{{result=\"failed\"}} {}",
+        c.posts_accepted.get(),
+        c.posts_refused.get(),
+        c.posts_failed.get()
+    );
+    metric(
+        &mut out,
+        "openpush_deliveries_live_total",
+        "counter",
+        "Messages handed to a live stream.",
+        c.delivered_live.get(),
+    );
+    metric(
+        &mut out,
+        "openpush_streams_opened_total",
+        "counter",
+        "Device streams opened.",
+        c.streams_opened.get(),
+    );
+    let commits = s.commits;
+    let _ = writeln!(
+        out,
+        "# HELP openpush_commit_seconds Duration of group commits.\n# TYPE openpush_commit_seconds histogram"
+    );
+    for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&commits.buckets) {
+        let _ = writeln!(
+            out,
+            "openpush_commit_seconds_bucket{{le=\"{bound}\"}} {}",
+            bucket.load(Ordering::Relaxed)
+        );
+    }
+    let count = commits.count.load(Ordering::Relaxed);
+    let _ = writeln!(out, "openpush_commit_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        out,
+        "openpush_commit_seconds_sum {}\nopenpush_commit_seconds_count {count}",
+        commits.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    metric(
+        &mut out,
+        "openpush_commit_writes_total",
+        "counter",
+        "Writes committed (several share one commit).",
+        commits.writes.load(Ordering::Relaxed),
+    );
+    if let Some(rss) = resident_bytes() {
+        metric(
+            &mut out,
+            "openpush_resident_memory_bytes",
+            "gauge",
+            "Resident set size of the process.",
+            rss,
+        );
+    }
+    out
+}
+
+/// VmRSS from /proc/self/status (Linux), in bytes.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let stats = CommitStats::default();
+        stats.record(Duration::from_micros(1500), 3);
+        let counters = Counters::default();
+        let text = render(&Snapshot {
+            counters: &counters,
+            commits: &stats,
+            connections: 1,
+            streams: 0,
+            queued_messages: Some(2),
+        });
+        assert!(
+            text.contains("openpush_commit_seconds_bucket{le=\"0.001\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("openpush_commit_seconds_bucket{le=\"0.002\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("openpush_commit_seconds_count 1"));
+        assert!(text.contains("openpush_commit_writes_total 3"));
+        assert!(text.contains("openpush_queued_messages 2"));
+    }
+}
