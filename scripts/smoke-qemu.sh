@@ -58,7 +58,9 @@ fi
 if [ ! -x "$BIN" ]; then
   if [ $CANARY = 1 ]; then "$ROOT/scripts/cross-build.sh" --canary "$T"; else "$ROOT/scripts/cross-build.sh" "$T"; fi
 fi
-run() { if [ -n "$QEMU" ]; then "$QEMU" "$BIN" "$@"; else "$BIN" "$@"; fi; }
+# An array, not a function: `"${RUN[@]}" serve &` must leave $! = the server itself.
+RUN=("$BIN"); [ -n "$QEMU" ] && RUN=("$QEMU" "$BIN")
+run() { "${RUN[@]}" "$@"; }
 
 if [ $CANARY = 1 ]; then
   out=$(timeout 60 "${QEMU:-env}" "$BIN" 2>&1) || fail "canary exited $? (a hang is the time64 timer bug): $out"
@@ -111,7 +113,7 @@ wait_for() {
 SERVER_PID=
 start_server() {
   local n=$1
-  run serve --config "$CFG" > "$TMP/server$n.log" 2>&1 &
+  "${RUN[@]}" serve --config "$CFG" > "$TMP/server$n.log" 2>&1 &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
   local deadline=$(( $(date +%s) + 60 ))
   until curl -s -o /dev/null --max-time 2 "$URL/"; do
@@ -178,6 +180,7 @@ kill "$STREAM_PID" 2>/dev/null || true
 http POST /message "{\"token\":\"$TOKEN\",\"data\":{\"k\":\"v2\"}}"
 [ "$STATUS" = 200 ] || fail "POST /message v2: $STATUS $BODY"
 kill -9 "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+curl -s -o /dev/null --max-time 2 "$URL/" && fail "something still answers on $URL after kill -9"
 start_server 2
 subscribe "$TMP/sse2" "$ID1"
 wait_for "$TMP/sse2" '^data:.*"k":"v2"' 20 || fail "queued v2 lost across kill -9 + restart: $(cat "$TMP/sse2")"
@@ -186,7 +189,7 @@ ok "queued message v2 survived kill -9 and restart; v1 stayed confirmed"
 kill "$STREAM_PID" 2>/dev/null || true
 
 # 6. Clean stop.
-kill -TERM "$SERVER_PID"
+kill -TERM "$SERVER_PID" || fail "server had already exited before SIGTERM"
 for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$SERVER_PID" 2>/dev/null && fail "server still running 10 s after SIGTERM"
 ok "SIGTERM stopped the server"
