@@ -501,3 +501,60 @@ impl Sse {
         false
     }
 }
+
+impl Server {
+    /// The server process id, e.g. to read its `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Opens a stream on `path` (e.g. `/subscribe?since=3`) with extra request headers.
+    pub fn subscribe_with(&self, key: &str, path: &str, headers: &[(&str, &str)]) -> Sse {
+        Sse::open_with(self.addr, key, path, headers)
+    }
+}
+
+impl Sse {
+    /// Like [`Sse::open`], with any path and extra headers.
+    pub fn open_with(addr: SocketAddr, key: &str, path: &str, headers: &[(&str, &str)]) -> Sse {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut raw = format!(
+            "GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nX-Openpush-Key: {key}\r\n"
+        );
+        for (name, value) in headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        raw.push_str("\r\n");
+        conn.write_all(raw.as_bytes()).unwrap();
+        let mut sse = Sse {
+            conn,
+            status: 0,
+            head: String::new(),
+            buf: Vec::new(),
+            comments: 0,
+            retry: None,
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(end) = sse.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                sse.head = String::from_utf8_lossy(&sse.buf[..end]).into_owned();
+                sse.status = sse.head.split(' ').nth(1).unwrap().parse().unwrap();
+                sse.buf.drain(..end + 4);
+                return sse;
+            }
+            assert!(sse.fill(deadline), "no response head");
+        }
+    }
+
+    /// A header of the stream's response head.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+}
