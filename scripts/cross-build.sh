@@ -21,6 +21,7 @@
 #   CROSS_DIR=target/cross      cache: musl sysroots, per-target build dirs, output binaries
 #   NIGHTLY=nightly             toolchain used for -Zbuild-std
 #   NO_INSTALL=1                never call apt-get/rustup (fail if something is missing)
+#   SRC_DIR=<repo>              crate to build (default: the checkout holding this script)
 #
 # What each target needs (verified under qemu-user, see scripts/smoke-qemu.sh):
 #   aarch64, x86_64: stable, `rustup target add`, linked by rust-lld.
@@ -192,6 +193,8 @@ C
 # immediate-abort    panic = "immediate-abort": panics trap at once, no message, no hook
 # location-detail    -Zlocation-detail=none: no file:line:col strings for panics
 # fmt-debug          -Zfmt-debug=none: {:?} prints nothing (changes output of Debug!)
+# no-unwind-tables   -Cforce-unwind-tables=no: no .eh_frame for code that never unwinds
+# static-relocation  -Crelocation-model=static: MIPS code without $gp/GOT indirection
 STD_FEATURES=() CARGO_Z=() KNOB_RUSTFLAGS=""
 knob_flags() {
   local k features="panic-unwind backtrace" ia=0 std_knob=0
@@ -202,6 +205,8 @@ knob_flags() {
       immediate-abort) ia=1 ;;
       location-detail) KNOB_RUSTFLAGS+=" -Zlocation-detail=none" ;;
       fmt-debug) KNOB_RUSTFLAGS+=" -Zfmt-debug=none" ;;
+      no-unwind-tables) KNOB_RUSTFLAGS+=" -Cforce-unwind-tables=no" ;;
+      static-relocation) KNOB_RUSTFLAGS+=" -Crelocation-model=static" ;;
       *) die "unknown size knob '$k'" ;;
     esac
   done
@@ -252,7 +257,7 @@ export RUSTFLAGS="$FLAGS"
 if [ "$CANARY" = 1 ]; then
   MANIFEST=$ROOT/scripts/canary/Cargo.toml BIN=openpush-canary
 else
-  MANIFEST=$ROOT/Cargo.toml BIN=openpush
+  MANIFEST=${SRC_DIR:-$ROOT}/Cargo.toml BIN=openpush
 fi
 # One target dir per target and flag set: build-std rebuilds std whenever RUSTFLAGS change.
 export CARGO_TARGET_DIR=$CROSS_DIR/build/$BIN/$tag
@@ -266,6 +271,20 @@ built=$CARGO_TARGET_DIR/$T/$PROFILE/$BIN
 out=$CROSS_DIR/out/$T
 mkdir -p "$out"
 cp "$built" "$out/$BIN"
+# lld keeps non-allocated sections that no loader reads: MIPS .pdr (procedure descriptors,
+# ~115 KB), .comment, .gnu.attributes. Drop them with the cross binutils when present.
+case $T in
+  mipsel-*) strip_tool=mipsel-linux-gnu-strip ;;
+  mips-*) strip_tool=mips-linux-gnu-strip ;;
+  armv7-*) strip_tool=arm-linux-gnueabihf-strip ;;
+  aarch64-*) strip_tool=aarch64-linux-gnu-strip ;;
+  x86_64-*) strip_tool=strip ;;
+esac
+if command -v "$strip_tool" >/dev/null && [ "${NO_EXTRA_STRIP:-}" != 1 ]; then
+  before=$(stat -c %s "$out/$BIN")
+  "$strip_tool" --strip-all -R .pdr -R .comment -R .gnu.attributes "$out/$BIN"
+  log "$strip_tool: $before -> $(stat -c %s "$out/$BIN") bytes"
+fi
 size=$(stat -c %s "$out/$BIN")
 interp=$(readelf -l "$out/$BIN" 2>/dev/null | grep -c 'program interpreter' || true)
 [ "$interp" = 0 ] || die "$out/$BIN is dynamically linked"

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# openwrt/test.sh — check the OpenWrt package on a Debian machine (no router, no SDK).
+#
+# Usage: openwrt/test.sh [TARGET]    (default x86_64-unknown-linux-musl: runs natively)
+#   1. the init script parses (`sh -n` with dash and, if present, busybox ash),
+#   2. the UCI -> server config translation: the shipped /etc/config/openpush, and the same
+#      file with every commented-out option switched on, render into configs that
+#      `openpush serve --config FILE --check` accepts; bad values are refused,
+#   3. start_service hands procd the right command, user, jail and mounts,
+#   4. scripts/build-ipk.sh TARGET makes an ipk that unpacks to the right paths and modes.
+# The OpenWrt shell helpers (config_load & co., procd_*) are small stand-ins defined here.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+T=${1:-x86_64-unknown-linux-musl}
+CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
+PKG=$ROOT/openwrt/openpush
+INIT=$PKG/files/openpush.init
+UCI=$PKG/files/openpush.config
+BIN=$CROSS_DIR/out/$T/openpush
+passed=0 failed=0
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+[ -x "$BIN" ] || "$ROOT/scripts/cross-build.sh" "$T" >/dev/null
+case $T in
+  x86_64-*) RUN=() ;;
+  aarch64-*) RUN=(qemu-aarch64-static) ;;
+  armv7-*) RUN=(qemu-arm-static) ;;
+  mipsel-*) RUN=(qemu-mipsel-static) ;;
+  mips-*) RUN=(qemu-mips-static) ;;
+esac
+
+# --- 1. syntax ---
+for sh in dash "busybox ash"; do
+  command -v "${sh%% *}" >/dev/null || continue
+  if $sh -n "$INIT"; then ok "$sh -n openpush.init"; else bad "$sh -n openpush.init"; fi
+done
+grep -q "^#!/bin/sh /etc/rc.common" "$INIT" && ok "init script runs under rc.common" ||
+  bad "init script lacks the rc.common shebang"
+
+# --- stand-ins for OpenWrt's /lib/functions.sh and procd.sh, run by dash ---
+cat > "$W/stubs.sh" <<'EOF'
+# UCI: `config TYPE 'NAME'`, `option KEY 'VALUE'`, `list KEY 'VALUE'`; one value per line.
+uci_unquote() { v=$1; v=${v#\'}; v=${v%\'}; v=${v#\"}; v=${v%\"}; printf '%s' "$v"; }
+config_load() {
+  _UCI_DATA=$(awk '
+    /^[ \t]*#/ || NF == 0 { next }
+    $1 == "config" { s = $3; gsub(/[\047"]/, "", s); next }
+    $1 == "option" || $1 == "list" {
+      v = $0; sub(/^[ \t]*(option|list)[ \t]+[^ \t]+[ \t]+/, "", v)
+      print $1 "\t" s "\t" $2 "\t" v
+    }' "$UCI_FILE")
+}
+config_get() { # config_get VAR SECTION OPTION [DEFAULT]
+  _v=$(printf '%s\n' "$_UCI_DATA" | awk -F'\t' -v s="$2" -v o="$3" \
+    '$1 == "option" && $2 == s && $3 == o { v = $4 } END { print v }')
+  if [ -n "$_v" ]; then _v=$(uci_unquote "$_v"); else _v=${4:-}; fi
+  eval "$1=\$_v"
+}
+config_get_bool() {
+  config_get "$1" "$2" "$3" "${4:-0}"
+  eval "case \$$1 in 1|on|true|yes|enabled) $1=1 ;; *) $1=0 ;; esac"
+}
+config_list_foreach() { # SECTION OPTION FUNCTION [ARGS...]
+  _s=$1 _o=$2 _f=$3; shift 3
+  printf '%s\n' "$_UCI_DATA" | awk -F'\t' -v s="$_s" -v o="$_o" \
+    '$1 == "list" && $2 == s && $3 == o { print $4 }' > "$STUB_DIR/list"
+  while IFS= read -r _item; do "$_f" "$(uci_unquote "$_item")" "$@"; done < "$STUB_DIR/list"
+}
+procd_open_instance() { echo "open_instance" >> "$PROCD_LOG"; }
+procd_close_instance() { echo "close_instance" >> "$PROCD_LOG"; }
+procd_set_param() { echo "param $*" >> "$PROCD_LOG"; }
+procd_add_jail() { echo "jail $*" >> "$PROCD_LOG"; }
+procd_add_jail_mount() { echo "mount_ro $*" >> "$PROCD_LOG"; }
+procd_add_jail_mount_rw() { echo "mount_rw $*" >> "$PROCD_LOG"; }
+procd_add_reload_trigger() { echo "reload_trigger $*" >> "$PROCD_LOG"; }
+chown() { echo "chown $*" >> "$PROCD_LOG"; }
+EOF
+
+# render UCI_FILE OUT: runs the init script's render_config under dash.
+render() {
+  UCI_FILE=$1 STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
+    . "$0"; . "$1"; config_load openpush; render_config main "$2"' \
+    "$W/stubs.sh" "$INIT" "$2"
+}
+check() { "${RUN[@]}" "$BIN" serve --config "$1" --check > "$W/check.out" 2>&1; }
+
+# --- 2. UCI -> config ---
+if render "$UCI" "$W/default.conf" && check "$W/default.conf"; then
+  ok "shipped UCI config renders to a config the server accepts"
+else
+  bad "shipped UCI config: $(cat "$W/default.conf" "$W/check.out" 2>/dev/null)"
+fi
+grep -qx 'db = /etc/openpush/openpush.redb' "$W/default.conf" &&
+  grep -qx 'listen = 0.0.0.0:8080' "$W/default.conf" &&
+  ok "default renders db and listen" || bad "default render: $(cat "$W/default.conf")"
+
+# Every documented option switched on with its documented default value.
+sed 's/^\t#\(option\|list\) /\t\1 /' "$UCI" > "$W/all.uci"
+n_opts=$(grep -c '^	option ' "$W/all.uci")
+if render "$W/all.uci" "$W/all.conf" && check "$W/all.conf"; then
+  ok "all $n_opts documented UCI options render to a config the server accepts"
+else
+  bad "all options: $(cat "$W/all.conf" "$W/check.out" 2>/dev/null)"
+fi
+# Each non-init option must reach the server config (catches a UCI name the init drops).
+for o in $(sed -n 's/^\toption \([a-z_]*\) .*/\1/p' "$W/all.uci"); do
+  case $o in enabled|storage|db|nofile) continue ;; esac
+  grep -q "^$o = " "$W/all.conf" || bad "UCI option $o is not passed to the server"
+done
+grep -c '^listen = ' "$W/all.conf" | grep -qx 2 && ok "repeated list listen renders twice" ||
+  bad "listen lines: $(grep listen "$W/all.conf")"
+
+sed 's/^\toption storage .*/\toption storage '\''ram'\''/' "$UCI" > "$W/ram.uci"
+render "$W/ram.uci" "$W/ram.conf" && grep -qx 'db = /var/lib/openpush/openpush.redb' "$W/ram.conf" &&
+  ok "storage ram puts the live database on tmpfs" || bad "storage ram: $(cat "$W/ram.conf")"
+
+printf "config openpush 'main'\n\toption keepalive_secs '25 # x'\n" > "$W/evil.uci"
+if render "$W/evil.uci" "$W/evil.conf" 2>/dev/null; then bad "a value with spaces was rendered"
+else ok "values with spaces or comment characters are refused"; fi
+printf "config openpush 'main'\n\toption keepalive_secs 'soon'\n" > "$W/bad.uci"
+render "$W/bad.uci" "$W/bad.conf"
+if check "$W/bad.conf"; then bad "server accepted keepalive_secs = soon"
+else ok "server rejects a bad UCI value with: $(head -1 "$W/check.out")"; fi
+
+# --- 3. procd instance ---
+sed 's/^\toption enabled .*/\toption enabled '\''1'\''/' "$UCI" > "$W/on.uci"
+: > "$W/procd.log"; mkdir -p "$W/var"
+# mkdir/chmod/chown stand-ins keep the test from touching /etc and /var of this machine.
+UCI_FILE=$W/on.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
+  . "$0"; . "$1"
+  CONF=$2; mkdir() { :; }; chmod() { :; }
+  start_service; service_triggers' "$W/stubs.sh" "$INIT" "$W/var/openpush.conf"
+expect() { grep -qxF "$1" "$W/procd.log" && ok "procd: $1" || bad "procd lacks '$1': $(cat "$W/procd.log")"; }
+expect "param command /usr/bin/openpush serve --config $W/var/openpush.conf"
+expect "param user openpush"
+expect "param respawn 3600 5 5"
+expect "jail openpush log"
+expect "mount_rw /etc/openpush"
+expect "mount_ro $W/var/openpush.conf"
+expect "reload_trigger openpush"
+: > "$W/procd.log"
+UCI_FILE=$UCI STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
+  . "$0"; . "$1"; CONF=$2; mkdir() { :; }; chmod() { :; }; start_service' \
+  "$W/stubs.sh" "$INIT" "$W/var/openpush.conf" 2>/dev/null
+grep -q open_instance "$W/procd.log" && bad "disabled service started" || ok "enabled '0' starts nothing"
+
+# --- 4. ipk ---
+ipk_line=$(CROSS_DIR=$CROSS_DIR "$ROOT/scripts/build-ipk.sh" "$T" "$BIN")
+IPK=$(echo "$ipk_line" | sed -n 's/^ipk [^:]*: \(.*\.ipk\) .*/\1/p')
+mkdir -p "$W/ipk" && tar -xzf "$IPK" -C "$W/ipk"
+[ "$(tar -tzf "$IPK" | tr '\n' ' ')" = "./debian-binary ./data.tar.gz ./control.tar.gz " ] &&
+  ok "ipk holds debian-binary, data.tar.gz, control.tar.gz in opkg's order" ||
+  bad "ipk members: $(tar -tzf "$IPK" | tr '\n' ' ')"
+[ "$(cat "$W/ipk/debian-binary")" = 2.0 ] && ok "debian-binary is 2.0" || bad "debian-binary"
+listing=$(tar -tvzf "$W/ipk/data.tar.gz")
+for want in "-rwxr-xr-x 0/0 .* ./usr/bin/openpush" "-rwxr-xr-x 0/0 .* ./etc/init.d/openpush" \
+            "-rw------- 0/0 .* ./etc/config/openpush" "-rw-r--r-- 0/0 .* ./lib/upgrade/keep.d/openpush"; do
+  echo "$listing" | grep -qE -- "^$want\$" && ok "data: ${want##* }" || bad "data lacks $want: $listing"
+done
+mkdir -p "$W/ctl" && tar -xzf "$W/ipk/control.tar.gz" -C "$W/ctl"
+for f in Package:\ openpush Require-User:\ openpush= Architecture: Version:; do
+  grep -q "^$f" "$W/ctl/control" && ok "control has $f" || bad "control lacks $f"
+done
+[ "$(cat "$W/ctl/conffiles")" = /etc/config/openpush ] && ok "conffiles" || bad "conffiles"
+dash -n "$W/ctl/postinst" && dash -n "$W/ctl/prerm" && ok "postinst/prerm parse" || bad "maintainer scripts"
+mkdir -p "$W/root" && tar -xzf "$W/ipk/data.tar.gz" -C "$W/root"
+cmp -s "$W/root/usr/bin/openpush" "$BIN" && ok "packaged binary is the cross-built one" || bad "binary differs"
+
+echo "openwrt: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# build-ipk.sh — package a cross-built openpush as an OpenWrt .ipk without the SDK.
+#
+# Usage: scripts/build-ipk.sh TARGET [BINARY]
+#   BINARY defaults to target/cross/out/TARGET/openpush (built by cross-build.sh if missing).
+#   OPENWRT_ARCH overrides the package architecture; it must be one that `opkg
+#   print-architecture` lists on the router (defaults below fit the common SoCs).
+#   VERSION / RELEASE override the package version (default: Cargo.toml's, release 1).
+# Output: target/cross/ipk/openpush_VERSION-RELEASE_ARCH.ipk; install on the router with
+#   opkg install /tmp/openpush_*.ipk
+#
+# The layout is what OpenWrt's own ipkg-build makes: a gzip'd tar of ./debian-binary,
+# ./data.tar.gz and ./control.tar.gz (opkg also accepts an ar archive). The control file
+# carries `Require-User:`, and postinst/prerm are OpenWrt's standard ones, so opkg creates
+# the openpush user and enables the init script exactly as for a feed package. The binary
+# is static, so the package depends on nothing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[ $# -ge 1 ] || { echo "usage: $0 TARGET [BINARY]" >&2; exit 2; }
+T=$1
+CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
+BIN=${2:-$CROSS_DIR/out/$T/openpush}
+FILES=$ROOT/openwrt/openpush/files
+
+case $T in
+  mipsel-unknown-linux-musl) ARCH=mipsel_24kc ;;            # ramips mt7621, mt76x8
+  mips-unknown-linux-musl) ARCH=mips_24kc ;;                # ath79
+  aarch64-unknown-linux-musl) ARCH=aarch64_cortex-a53 ;;    # filogic, mvebu, Pi 3/4 builds
+  armv7-unknown-linux-musleabihf) ARCH=arm_cortex-a7_neon-vfpv4 ;;  # ipq40xx, Pi 2
+  x86_64-unknown-linux-musl) ARCH=x86_64 ;;
+  *) echo "unknown target $T" >&2; exit 2 ;;
+esac
+ARCH=${OPENWRT_ARCH:-$ARCH}
+VERSION=${VERSION:-$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)}
+RELEASE=${RELEASE:-1}
+[ -x "$BIN" ] || "$ROOT/scripts/cross-build.sh" "$T"
+
+OUT=$CROSS_DIR/ipk
+mkdir -p "$OUT"
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+D=$W/data C=$W/control
+
+# --- data: what lands on the router ---
+install -D -m 0755 "$BIN" "$D/usr/bin/openpush"
+install -D -m 0755 "$FILES/openpush.init" "$D/etc/init.d/openpush"
+install -D -m 0600 "$FILES/openpush.config" "$D/etc/config/openpush"
+install -D -m 0644 "$FILES/openpush.keep" "$D/lib/upgrade/keep.d/openpush"
+
+# --- control ---
+mkdir -p "$C"
+size=$(du -sb "$D" | cut -f1)
+cat > "$C/control" <<EOF
+Package: openpush
+Version: $VERSION-$RELEASE
+Depends: libc
+Source: openwrt/openpush
+SourceName: openpush
+License: Apache-2.0 OR MIT
+Section: net
+Require-User: openpush=483:openpush=483
+Architecture: $ARCH
+Installed-Size: $size
+Description: Self-hosted push server (OpenPush API, Server-Sent Events).
+ Lets a family's own router be the push server for their phones. Static build
+ from scripts/build-ipk.sh.
+EOF
+echo /etc/config/openpush > "$C/conffiles"
+# OpenWrt's standard maintainer scripts: default_postinst creates Require-User's user and
+# group and enables /etc/init.d/openpush; default_prerm stops and disables it.
+cat > "$C/postinst" <<'EOF'
+#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+EOF
+cat > "$C/prerm" <<'EOF'
+#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+EOF
+chmod 0755 "$C/postinst" "$C/prerm"
+
+# Reproducible tars owned by root, as ipkg-build makes them.
+tgz() { # tgz DIR OUTFILE
+  tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name \
+    --mtime="@${SOURCE_DATE_EPOCH:-0}" -C "$1" -cf - . | gzip -9n > "$2"
+}
+tgz "$D" "$W/data.tar.gz"
+tgz "$C" "$W/control.tar.gz"
+echo 2.0 > "$W/debian-binary"
+IPK=$OUT/openpush_${VERSION}-${RELEASE}_${ARCH}.ipk
+tar --format=gnu --numeric-owner --owner=0 --group=0 --mtime="@${SOURCE_DATE_EPOCH:-0}" \
+  -C "$W" -cf - ./debian-binary ./data.tar.gz ./control.tar.gz | gzip -9n > "$IPK"
+echo "ipk $T: $IPK ($(stat -c %s "$IPK") bytes, binary $(stat -c %s "$BIN") bytes)"
