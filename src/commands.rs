@@ -55,6 +55,11 @@ pub async fn execute(
         "user_add" => {
             let name = required(cmd.name, "user name")?;
             check(&name, limits)?;
+            if name.contains(':') {
+                return Err(
+                    "a user name must not contain ':' (HTTP Basic auth could not carry it)".into(),
+                );
+            }
             let hash = required(cmd.password_hash, "password")?;
             let admin = cmd.admin.unwrap_or(false);
             let (id, user) = store

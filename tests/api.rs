@@ -1296,3 +1296,24 @@ fn cli_with_a_file_that_is_not_a_database_fails_clearly() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn user_name_with_a_colon_is_400_since_basic_auth_cannot_carry_it() {
+    let s = Server::start("user-colon");
+    s.add_user("ann", "pw-ann");
+    let ann = ("ann", "pw-ann");
+    as_user(
+        &s,
+        "POST",
+        "/user",
+        ann,
+        r#"{"name":"a:b","password":"pw"}"#,
+    )
+    .assert_error(400);
+    as_user(&s, "PUT", "/user/ann", ann, r#"{"name":"a:b"}"#).assert_error(400);
+    let out = s.cli(&["user", "add", "c:d", "--password-stdin"], "pw\n");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(':'), "{}", stderr(&out));
+    let list = stdout(&s.cli(&["user", "list"], ""));
+    assert!(!list.contains("a:b") && !list.contains("c:d"), "{list}");
+}

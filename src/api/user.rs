@@ -87,6 +87,17 @@ fn target(
     })
 }
 
+/// A user name: a name that HTTP Basic can carry, so without `:` (RFC 7617).
+pub fn check_user_name(name: &str, max: usize) -> Result<(), ApiError> {
+    check_name("name", name, max)?;
+    if name.contains(':') {
+        return Err(ApiError::BadRequest(
+            "a user name must not contain ':' (HTTP Basic auth could not carry it)".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_password(password: &str) -> Result<(), ApiError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::BadRequest(format!(
@@ -127,7 +138,7 @@ pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
         req,
         "a JSON object with string fields `name` and `password`",
     )?;
-    check_name("name", &new.name, state.config.limits.max_name_bytes)?;
+    check_user_name(&new.name, state.config.limits.max_name_bytes)?;
     check_password(&new.password)?;
     let password = new.password;
     let hash = state
@@ -173,7 +184,7 @@ pub async fn update(
     let me = state.auth.user(&state.store, req).await?;
     let change: UserUpdate = body(req, "a JSON object with `name` and/or `password`")?;
     if let Some(name) = &change.name {
-        check_name("name", name, state.config.limits.max_name_bytes)?;
+        check_user_name(name, state.config.limits.max_name_bytes)?;
     }
     let hash = match change.password {
         Some(password) => {
