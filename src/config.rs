@@ -33,8 +33,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Open TCP connections in total; past it new connections get 503 and are closed.
     pub max_connections: usize,
-    /// Events a slow stream may have waiting (bytes) before it is closed; the device then
-    /// catches up from the store on reconnect, so nothing is lost.
+    /// Unsent messages with a TTL of 0 (never stored) a stream may hold, in bytes; past it
+    /// the stream is closed as too slow. Stored messages are read from the store a page at
+    /// a time and need no buffer.
     pub max_stream_buffer_bytes: usize,
     /// How long one write to a stream may stall before the stream is closed.
     pub write_timeout: Duration,

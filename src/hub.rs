@@ -2,9 +2,13 @@
 //!
 //! Lives on the event loop only (`Rc`, `RefCell`, no locks). A stream's [`Slot`] is a few
 //! words while idle: no buffer, no timer; keepalives come from one sweep over all slots.
-//! Invariants: at most one slot per client (a new stream closes the old one); a slot never
-//! holds more than `max_bytes` of waiting payload (past it the stream is closed and the
-//! device catches up from the store); only committed messages are ever delivered.
+//! Invariants:
+//! - at most one slot per client: a new stream closes the old one;
+//! - a stored message is never carried here: the hub only says "the store has more", and
+//!   the stream reads from the store after its cursor, so a stream always sends stored
+//!   messages complete and in id order, and only committed ones;
+//! - messages with a TTL of 0 (never stored) travel here, bounded by `max_bytes` per slot;
+//!   past it the stream is closed as too slow.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -13,8 +17,6 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use crate::store::MessageRecord;
-
-pub type Delivery = (u64, Rc<MessageRecord>);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Closed {
@@ -27,17 +29,19 @@ pub enum Closed {
 }
 
 pub enum Wake {
-    Deliver(Vec<Delivery>),
+    /// New messages were committed for this client.
+    Stored,
+    /// Messages with a TTL of 0: deliver now or never.
+    Ephemeral(Vec<Rc<MessageRecord>>),
     Keepalive,
     Closed(Closed),
 }
 
 #[derive(Default)]
 struct SlotState {
-    waiting: Vec<Delivery>,
-    waiting_bytes: usize,
-    /// Deliveries at or below this id were already sent from the store.
-    floor: u64,
+    stored: bool,
+    ephemeral: Vec<Rc<MessageRecord>>,
+    ephemeral_bytes: usize,
     keepalive: bool,
     closed: Option<Closed>,
 }
@@ -49,39 +53,11 @@ pub struct Slot {
 }
 
 impl Slot {
-    fn wake(&self) {
+    fn update(&self, f: impl FnOnce(&mut SlotState)) {
+        f(&mut self.state.borrow_mut());
         if let Some(w) = self.waker.take() {
             w.wake();
         }
-    }
-
-    fn push(&self, delivery: Delivery) {
-        let mut s = self.state.borrow_mut();
-        if s.closed.is_some() || delivery.0 <= s.floor {
-            return;
-        }
-        s.waiting_bytes += delivery.1.data.len() + 64;
-        if s.waiting_bytes > self.max_bytes {
-            s.closed = Some(Closed::Overflow);
-            s.waiting = Vec::new();
-        } else {
-            s.waiting.push(delivery);
-        }
-        drop(s);
-        self.wake();
-    }
-
-    fn close(&self, why: Closed) {
-        self.state.borrow_mut().closed.get_or_insert(why);
-        self.wake();
-    }
-
-    /// Everything up to `id` has been sent; later pushes at or below it are dropped.
-    pub fn set_floor(&self, id: u64) {
-        let mut s = self.state.borrow_mut();
-        s.floor = s.floor.max(id);
-        let floor = s.floor;
-        s.waiting.retain(|d| d.0 > floor);
     }
 
     /// Waits for the next thing the stream must do.
@@ -91,16 +67,14 @@ impl Slot {
             if let Some(why) = s.closed {
                 return Poll::Ready(Wake::Closed(why));
             }
-            if !s.waiting.is_empty() {
-                s.waiting_bytes = 0;
-                let floor = s.floor;
-                let mut batch = std::mem::take(&mut s.waiting);
-                batch.retain(|d| d.0 > floor);
-                if let Some(last) = batch.last() {
-                    s.floor = last.0;
-                }
+            if std::mem::take(&mut s.stored) {
                 s.keepalive = false;
-                return Poll::Ready(Wake::Deliver(batch));
+                return Poll::Ready(Wake::Stored);
+            }
+            if !s.ephemeral.is_empty() {
+                s.ephemeral_bytes = 0;
+                s.keepalive = false;
+                return Poll::Ready(Wake::Ephemeral(std::mem::take(&mut s.ephemeral)));
             }
             if std::mem::take(&mut s.keepalive) {
                 return Poll::Ready(Wake::Keepalive);
@@ -126,7 +100,7 @@ impl Hub {
             max_bytes,
         });
         if let Some(old) = self.streams.borrow_mut().insert(client_id, slot.clone()) {
-            old.close(Closed::Replaced);
+            old.update(|s| s.closed = s.closed.or(Some(Closed::Replaced)));
         }
         slot
     }
@@ -139,34 +113,53 @@ impl Hub {
         }
     }
 
-    /// Hands a committed message to the client's live stream; false if it has none.
-    pub fn deliver(&self, client_id: u64, delivery: Delivery) -> bool {
-        let slot = self.streams.borrow().get(&client_id).cloned();
-        match slot {
-            Some(slot) => {
-                slot.push(delivery);
-                true
+    fn slot(&self, client_id: u64) -> Option<Rc<Slot>> {
+        self.streams.borrow().get(&client_id).cloned()
+    }
+
+    /// Tells the client's live stream that the store has new messages; false if it has none.
+    pub fn notify(&self, client_id: u64) -> bool {
+        self.slot(client_id)
+            .map(|slot| slot.update(|s| s.stored = true))
+            .is_some()
+    }
+
+    /// Hands a message that is not stored to the client's live stream; false if it has none.
+    pub fn deliver_now(&self, client_id: u64, record: Rc<MessageRecord>) -> bool {
+        let Some(slot) = self.slot(client_id) else {
+            return false;
+        };
+        let max = slot.max_bytes;
+        slot.update(|s| {
+            if s.closed.is_some() {
+                return;
             }
-            None => false,
-        }
+            s.ephemeral_bytes += record.data.len() + 64;
+            if s.ephemeral_bytes > max {
+                s.closed = Some(Closed::Overflow);
+                s.ephemeral = Vec::new();
+            } else {
+                s.ephemeral.push(record);
+            }
+        });
+        true
     }
 
     pub fn revoke(&self, client_id: u64) {
         if let Some(slot) = self.streams.borrow_mut().remove(&client_id) {
-            slot.close(Closed::Revoked);
+            slot.update(|s| s.closed = s.closed.or(Some(Closed::Revoked)));
         }
     }
 
     pub fn revoke_all(&self) {
         for (_, slot) in self.streams.borrow_mut().drain() {
-            slot.close(Closed::Revoked);
+            slot.update(|s| s.closed = s.closed.or(Some(Closed::Revoked)));
         }
     }
 
     pub fn keepalive_all(&self) {
         for slot in self.streams.borrow().values() {
-            slot.state.borrow_mut().keepalive = true;
-            slot.wake();
+            slot.update(|s| s.keepalive = true);
         }
     }
 
@@ -189,27 +182,44 @@ mod tests {
         })
     }
 
+    fn now(slot: &Slot) -> Option<Wake> {
+        futures_lite::future::block_on(futures_lite::future::poll_once(slot.next()))
+    }
+
     #[test]
     fn new_stream_replaces_old_and_old_detach_keeps_new() {
         let hub = Hub::default();
         let old = hub.attach(1, 1000);
         let new = hub.attach(1, 1000);
-        assert_eq!(old.state.borrow().closed, Some(Closed::Replaced));
+        assert!(matches!(now(&old), Some(Wake::Closed(Closed::Replaced))));
         hub.detach(1, &old);
-        assert!(hub.deliver(1, (5, record())));
-        assert_eq!(new.state.borrow().waiting.len(), 1);
+        assert!(hub.notify(1));
+        assert!(matches!(now(&new), Some(Wake::Stored)));
+        assert!(now(&new).is_none());
     }
 
     #[test]
-    fn floor_drops_already_sent_and_overflow_closes() {
+    fn notifications_coalesce_and_come_before_keepalive() {
+        let hub = Hub::default();
+        let slot = hub.attach(1, 1000);
+        hub.keepalive_all();
+        hub.notify(1);
+        hub.notify(1);
+        assert!(matches!(now(&slot), Some(Wake::Stored)));
+        assert!(
+            now(&slot).is_none(),
+            "a delivery makes the keepalive unnecessary"
+        );
+        assert!(!hub.notify(2));
+    }
+
+    #[test]
+    fn ephemeral_overflow_closes_the_stream() {
         let hub = Hub::default();
         let slot = hub.attach(1, 400);
-        slot.set_floor(10);
-        hub.deliver(1, (9, record()));
-        assert!(slot.state.borrow().waiting.is_empty());
-        for id in 11..20 {
-            hub.deliver(1, (id, record()));
+        for _ in 0..5 {
+            hub.deliver_now(1, record());
         }
-        assert_eq!(slot.state.borrow().closed, Some(Closed::Overflow));
+        assert!(matches!(now(&slot), Some(Wake::Closed(Closed::Overflow))));
     }
 }

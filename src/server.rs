@@ -214,6 +214,7 @@ async fn serve_connection(
             api::Outcome::Stream(start) => {
                 drop(buf);
                 let task = api::subscribe::run(state.clone(), conn, start, guard);
+                log::trace!("stream task: {} bytes", std::mem::size_of_val(&task));
                 state.executor.spawn(task).detach();
                 return;
             }

@@ -19,11 +19,14 @@ pub fn head(retry: Duration) -> Vec<u8> {
 
 pub const KEEPALIVE: &[u8] = b": keepalive\n\n";
 
-/// Appends one event with an id to `out`.
-pub fn push_event(out: &mut Vec<u8>, id: u64, data: &[u8]) {
-    out.extend_from_slice(b"id: ");
-    out.extend_from_slice(id.to_string().as_bytes());
-    out.push(b'\n');
+/// Appends one event to `out`; an event without an id leaves the client's last event id
+/// as it was.
+pub fn push_event(out: &mut Vec<u8>, id: Option<u64>, data: &[u8]) {
+    if let Some(id) = id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.to_string().as_bytes());
+        out.push(b'\n');
+    }
     for line in data.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         for part in line.split(|&b| b == b'\r') {
@@ -42,11 +45,14 @@ mod tests {
     #[test]
     fn events_frame_lines() {
         let mut out = Vec::new();
-        push_event(&mut out, 7, b"{\"a\":1}");
+        push_event(&mut out, Some(7), b"{\"a\":1}");
         assert_eq!(out, b"id: 7\ndata: {\"a\":1}\n\n");
         let mut out = Vec::new();
-        push_event(&mut out, 8, b"a\nb\r\nc");
+        push_event(&mut out, Some(8), b"a\nb\r\nc");
         assert_eq!(out, b"id: 8\ndata: a\ndata: b\ndata: c\n\n");
+        let mut out = Vec::new();
+        push_event(&mut out, None, b"{}");
+        assert_eq!(out, b"data: {}\n\n");
     }
 
     #[test]

@@ -93,9 +93,13 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
             });
         }
     };
-    let live = state
-        .hub
-        .deliver(accepted.client_id, (accepted.id, Rc::new(accepted.record)));
+    let live = if accepted.stored {
+        state.hub.notify(accepted.client_id)
+    } else {
+        state
+            .hub
+            .deliver_now(accepted.client_id, Rc::new(accepted.record))
+    };
     if live {
         crate::metrics::bump(&state.counters.delivered_live);
     }

@@ -1,12 +1,16 @@
 //! `GET /subscribe`: the client's one long-lived Server-Sent-Events stream.
 //!
 //! Order of a stream's life: confirm what `Last-Event-ID` acknowledges, attach to the hub
-//! (so nothing committed from now on is missed), replay the stored backlog page by page,
-//! then forward live messages and keepalives until the client goes away, a newer stream
-//! of the same client replaces this one, or the client reads too slowly.
+//! (so no commit from now on goes unnoticed), send the stored messages after the cursor
+//! page by page, then wait: each hub notification sends the next stored messages, again
+//! from the store, so events always leave in id order and a confirmation of id N never
+//! covers an unsent message. The stream ends when the client goes away, a newer stream of
+//! the same client replaces it, or a write stalls.
 //! Events are `id: <message id>` and `data: {"data":<object>,"registration_id":"..."}`
-//! (plus `"priority"` when the sender gave one). Nothing leaves the store here: a message
-//! is deleted only when a later connection confirms it, or when its TTL ends.
+//! (plus `"priority"` when the sender gave one). Messages with a TTL of 0 are never
+//! stored and are sent without an `id:`, so they do not move the client's Last-Event-ID.
+//! Nothing leaves the store here: a message is deleted only when a later connection
+//! confirms it, or when its TTL ends.
 
 use std::net::TcpStream;
 use std::rc::Rc;
@@ -18,7 +22,7 @@ use super::Outcome;
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::Request;
-use crate::hub::{Slot, Wake};
+use crate::hub::{Closed, Slot, Wake};
 use crate::json;
 use crate::queue;
 use crate::server::{ConnectionGuard, ServerState, now_secs, write_all};
@@ -107,32 +111,9 @@ async fn stream(
         return "client gone";
     }
     let mut cursor = after;
-    loop {
-        let now = now_secs();
-        let page = match state
-            .store
-            .read(move |t| queue::backlog(t, client_id, cursor, BACKLOG_PAGE, now))
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                log::warn!("backlog read failed: {e}");
-                return "store error";
-            }
-        };
-        let full = page.len() == BACKLOG_PAGE;
-        let mut out = Vec::new();
-        for (id, record) in &page {
-            sse::push_event(&mut out, *id, &event_data(record));
-            cursor = *id;
-        }
-        slot.set_floor(cursor);
-        if !out.is_empty() && !write_all(conn, &out, timeout).await {
-            return "client gone";
-        }
-        if !full {
-            break;
-        }
+    // Boxed: the idle part of this future stays small while no catch-up runs.
+    if let Err(end) = Box::pin(send_stored(state, conn, client_id, &mut cursor)).await {
+        return end;
     }
     loop {
         let hub = async { Step::Hub(slot.next().await) };
@@ -141,19 +122,25 @@ async fn stream(
             Step::Readable
         };
         let out = match future::or(hub, readable).await {
-            Step::Hub(Wake::Deliver(batch)) => {
+            Step::Hub(Wake::Stored) => {
+                match Box::pin(send_stored(state, conn, client_id, &mut cursor)).await {
+                    Ok(()) => continue,
+                    Err(end) => return end,
+                }
+            }
+            Step::Hub(Wake::Ephemeral(records)) => {
                 let mut out = Vec::new();
-                for (id, record) in &batch {
-                    sse::push_event(&mut out, *id, &event_data(record));
+                for record in &records {
+                    sse::push_event(&mut out, None, &event_data(record));
                 }
                 out
             }
             Step::Hub(Wake::Keepalive) => sse::KEEPALIVE.to_vec(),
             Step::Hub(Wake::Closed(why)) => {
                 return match why {
-                    crate::hub::Closed::Replaced => "replaced by a newer stream",
-                    crate::hub::Closed::Overflow => "client too slow",
-                    crate::hub::Closed::Revoked => "revoked",
+                    Closed::Replaced => "replaced by a newer stream",
+                    Closed::Overflow => "client too slow",
+                    Closed::Revoked => "revoked",
                 };
             }
             Step::Readable => {
@@ -168,6 +155,37 @@ async fn stream(
         };
         if !write_all(conn, &out, timeout).await {
             return "client gone or too slow";
+        }
+    }
+}
+
+/// Sends every stored message after `cursor`, page by page, advancing it.
+async fn send_stored(
+    state: &ServerState,
+    conn: &Async<TcpStream>,
+    client_id: u64,
+    cursor: &mut u64,
+) -> Result<(), &'static str> {
+    loop {
+        let (after, now) = (*cursor, now_secs());
+        let page = state
+            .store
+            .read(move |t| queue::backlog(t, client_id, after, BACKLOG_PAGE, now))
+            .await
+            .map_err(|e| {
+                log::warn!("reading stored messages failed: {e}");
+                "store error"
+            })?;
+        let mut out = Vec::new();
+        for (id, record) in &page {
+            sse::push_event(&mut out, Some(*id), &event_data(record));
+            *cursor = *id;
+        }
+        if !out.is_empty() && !write_all(conn, &out, state.config.limits.write_timeout).await {
+            return Err("client gone or too slow");
+        }
+        if page.len() < BACKLOG_PAGE {
+            return Ok(());
         }
     }
 }
