@@ -3,7 +3,7 @@
 //! Every front door turns a push into [`enqueue`]; every stream replays with [`backlog`]
 //! and confirms with [`confirm`]. Invariants kept here:
 //! - a message is stored with its expiry entry, and its collapse entry when it has a key;
-//!   the three are removed together;
+//!   the three are removed together, and the client's `queue_len` counts them;
 //! - an expired message is never returned by [`backlog`], even before the sweep removes it;
 //! - a full queue refuses the new message: nothing already acknowledged is dropped to make
 //!   room, and a collapse replacement never counts against the limit;
@@ -12,7 +12,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::store::accounts::{self, Tables};
-use crate::store::tables::{COLLAPSE, EXPIRY, MESSAGES, NEXT_MESSAGE_ID, next_id};
+use crate::store::tables::{COLLAPSE, EXPIRY, MESSAGES, NEXT_MESSAGE_ID, QUEUE_LEN, next_id};
 use crate::store::{MessageRecord, Result};
 
 pub struct NewMessage {
@@ -43,6 +43,7 @@ struct QueueTables<'t> {
     messages: Table<'t, (u64, u64), &'static [u8]>,
     expiry: Table<'t, (u64, u64, u64), ()>,
     collapse: Table<'t, (u64, &'static str, &'static str), u64>,
+    queue_len: Table<'t, u64, u64>,
 }
 
 impl<'t> QueueTables<'t> {
@@ -51,6 +52,7 @@ impl<'t> QueueTables<'t> {
             messages: txn.open_table(MESSAGES)?,
             expiry: txn.open_table(EXPIRY)?,
             collapse: txn.open_table(COLLAPSE)?,
+            queue_len: txn.open_table(QUEUE_LEN)?,
         })
     }
 
@@ -71,11 +73,18 @@ impl<'t> QueueTables<'t> {
             self.collapse
                 .insert((client, record.registration_id.as_str(), key.as_str()), id)?;
         }
+        let n = self.count(client)?;
+        self.queue_len.insert(client, n + 1)?;
         Ok(())
     }
 
     fn remove(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
-        self.messages.remove((client, id))?;
+        if self.messages.remove((client, id))?.is_some() {
+            match self.count(client)? {
+                0 | 1 => self.queue_len.remove(client).map(drop)?,
+                n => self.queue_len.insert(client, n - 1).map(drop)?,
+            }
+        }
         self.expiry.remove((record.expires_at, client, id))?;
         if let Some(key) = &record.collapse_key {
             let slot = (client, record.registration_id.as_str(), key.as_str());
@@ -98,13 +107,9 @@ impl<'t> QueueTables<'t> {
         Ok(out)
     }
 
+    /// Messages queued for `client`, without reading them.
     fn count(&self, client: u64) -> Result<u64> {
-        let mut n = 0;
-        for entry in self.messages.range((client, 0)..=(client, u64::MAX))? {
-            entry?;
-            n += 1;
-        }
-        Ok(n)
+        Ok(self.queue_len.get(client)?.map_or(0, |v| v.value()))
     }
 }
 

@@ -14,7 +14,12 @@
 //! messages        (client id, message id)      -> MessageRecord
 //! expiry          (unix secs, client id, message id) -> ()
 //! collapse        (client id, registration id, collapse key) -> message id
+//! queue_len       client id            -> messages of the client in `messages`
 //! ```
+//!
+//! `queue_len` lets a post check the queue limit without reading the queue (a full queue
+//! of 4 KB messages is larger than the page cache). A file written before it existed
+//! counts from zero: the limit is then loose until those messages are gone, never tight.
 //!
 //! Message ids come from one counter: they increase across restarts and across clients,
 //! so `Last-Event-ID` means "everything up to here" for any client.
@@ -35,6 +40,7 @@ pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
 pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
 pub const EXPIRY: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("expiry");
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
+pub const QUEUE_LEN: TableDefinition<u64, u64> = TableDefinition::new("queue_len");
 
 pub const NEXT_USER_ID: &str = "next_user_id";
 pub const NEXT_CLIENT_ID: &str = "next_client_id";
@@ -85,6 +91,7 @@ pub fn init_or_check(db: &Database, existed: bool) -> Result<(), SchemaError> {
                 txn.open_table(MESSAGES)?;
                 txn.open_table(EXPIRY)?;
                 txn.open_table(COLLAPSE)?;
+                txn.open_table(QUEUE_LEN)?;
             }
             txn.commit()?;
             Ok(())
