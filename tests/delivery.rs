@@ -486,3 +486,88 @@ fn sigterm_closes_streams_exits_zero_and_keeps_messages() {
     let mut other = server.subscribe(&other_key, None);
     assert_eq!(other.next().id, Some(queued));
 }
+
+/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+#[test]
+fn client_that_stops_reading_is_cut_off_without_slowing_others_or_losing_messages() {
+    // More than the kernel buffers on both ends hold (about 4 MB on loopback). Regression:
+    // the queue limit check read the whole queue, so posts to a long queue took 60 ms each.
+    const POSTS: usize = 1400;
+    const RSS_BOUND_KIB: u64 = 64 * 1024;
+    let server = Server::start_with(
+        "slow-reader",
+        "max_stream_buffer_bytes = 65536\nwrite_timeout_secs = 1\nmax_queued_per_client = 2000",
+    );
+    let (slow_key, slow_token) = server.device("ann");
+    let (fast_key, fast_token) = server.device("bob");
+    let idle_rss = rss_kib(server.pid());
+    // Subscribed, then never read again.
+    let mut slow = server.subscribe(&slow_key, None);
+    let mut fast = server.subscribe(&fast_key, None);
+    let filler = "x".repeat(4000);
+    let mut peak_rss = idle_rss;
+    let mut worst_latency = Duration::ZERO;
+    let posted = AtomicUsize::new(0);
+    let addr = server.addr;
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                loop {
+                    let n = posted.fetch_add(1, Ordering::SeqCst);
+                    if n >= POSTS {
+                        break;
+                    }
+                    let body = format!(
+                        r#"{{"token":"{slow_token}","data":{{"n":{n},"pad":"{filler}"}}}}"#
+                    );
+                    let r = request(addr, "POST", "/message", &[], &body);
+                    assert_eq!(r.status, 200, "{}", r.text());
+                }
+            });
+        }
+        // Meanwhile the other client gets its messages promptly.
+        let mut probe = 0;
+        while posted.load(Ordering::SeqCst) < POSTS {
+            let sent = Instant::now();
+            post_ok(&server, &fast_token, &format!(r#"{{"probe":{probe}}}"#), "");
+            read_until(&mut fast, &format!(r#""probe":{probe}}}"#));
+            worst_latency = worst_latency.max(sent.elapsed());
+            peak_rss = peak_rss.max(rss_kib(server.pid()));
+            probe += 1;
+        }
+    });
+    eprintln!(
+        "slow reader: RSS idle {idle_rss} KiB, peak {peak_rss} KiB; worst probe latency {worst_latency:?}"
+    );
+    assert!(
+        worst_latency < Duration::from_secs(2),
+        "another client waited {worst_latency:?}"
+    );
+    assert!(
+        peak_rss < RSS_BOUND_KIB,
+        "server RSS reached {peak_rss} KiB"
+    );
+    let ended = server.wait_log("stream ended");
+    assert!(ended.contains("too slow"), "{ended}");
+    assert!(slow.closed_within(TIMEOUT), "the slow stream stayed open");
+    // Everything is still in the store for the reconnect.
+    let mut again = server.subscribe(&slow_key, None);
+    let events = read_until(&mut again, &format!(r#""n":{},"#, POSTS - 1));
+    let mut seen: Vec<usize> = events
+        .iter()
+        .map(|e| json_field(&e.data, "n").unwrap().parse().unwrap())
+        .collect();
+    assert_increasing(&events);
+    seen.sort_unstable();
+    assert_eq!(seen, (0..POSTS).collect::<Vec<_>>());
+    assert!(rss_kib(server.pid()) < RSS_BOUND_KIB);
+}
