@@ -3,10 +3,11 @@
 //! Argon2 runs on one hasher thread, never on the event loop, behind a bounded queue (a
 //! login flood gets 503, not unbounded memory or threads). Successful logins are cached
 //! for a few minutes under a keyed digest of name and password, so Basic auth on every
-//! request costs one digest; any change to users clears the cache. Unknown names cost the
+//! request costs one digest; any change to users clears the cache, and a login verified
+//! against a record read before that change is not cached. Unknown names cost the
 //! same Argon2 time as known ones, and both failures look the same to the client.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -69,6 +70,9 @@ pub struct Authenticator {
     hasher: Hasher,
     cache_key: [u8; 32],
     cache: RefCell<HashMap<[u8; 32], (User, Instant)>>,
+    /// Bumped by [`Authenticator::forget`]; a login whose user record was read under an
+    /// older generation may be stale and is answered but never cached.
+    generation: Cell<u64>,
 }
 
 impl Authenticator {
@@ -77,6 +81,7 @@ impl Authenticator {
             hasher,
             cache_key: secret::random_bytes(),
             cache: RefCell::default(),
+            generation: Cell::new(0),
         }
     }
 
@@ -87,6 +92,7 @@ impl Authenticator {
     /// Forgets every cached login; called after any change to users.
     pub fn forget(&self) {
         self.cache.borrow_mut().clear();
+        self.generation.set(self.generation.get() + 1);
     }
 
     pub async fn user(&self, store: &Store, req: &Request) -> Result<User, ApiError> {
@@ -97,6 +103,7 @@ impl Authenticator {
         {
             return Ok(user.clone());
         }
+        let generation = self.generation.get();
         let lookup = name.clone();
         let found = store
             .read(move |t| accounts::find_user_by_name(t, &lookup))
@@ -123,6 +130,9 @@ impl Authenticator {
             log::info!("failed login for a user name of {} bytes", name.len());
             return Err(ApiError::Unauthorized);
         };
+        if self.generation.get() != generation {
+            return Ok(user);
+        }
         let mut cache = self.cache.borrow_mut();
         if cache.len() >= CACHE_ENTRIES {
             cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);

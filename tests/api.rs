@@ -1317,3 +1317,29 @@ fn user_name_with_a_colon_is_400_since_basic_auth_cannot_carry_it() {
     let list = stdout(&s.cli(&["user", "list"], ""));
     assert!(!list.contains("a:b") && !list.contains("c:d"), "{list}");
 }
+
+#[test]
+fn login_racing_a_password_change_does_not_cache_the_old_password() {
+    let s = Server::start("user-passwd-race");
+    s.add_user("ann", "pw-ann");
+    s.add_user("bob", "pw-0");
+    let ann = ("ann", "pw-ann");
+    assert_eq!(as_user(&s, "GET", "/user", ann, "").status, 200);
+    for round in 1..=3 {
+        let old = format!("pw-{}", round - 1);
+        let new = format!("pw-{round}");
+        std::thread::scope(|scope| {
+            let (addr, auth) = (s.addr, basic("bob", &old));
+            for _ in 0..8 {
+                let auth = auth.clone();
+                scope.spawn(move || request(addr, "GET", "/user", &[("Authorization", &auth)], ""));
+            }
+            let body = format!(r#"{{"password":"{new}"}}"#);
+            let r = as_user(&s, "PUT", "/user/bob", ann, &body);
+            assert_eq!(r.status, 200, "{}", r.text());
+        });
+        // Once the change is answered and the racing logins are done, the old password is dead.
+        assert_unauthorized(&as_user(&s, "GET", "/user", ("bob", &old), ""));
+        assert_eq!(as_user(&s, "GET", "/user", ("bob", &new), "").status, 200);
+    }
+}
