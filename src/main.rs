@@ -17,6 +17,7 @@ mod json;
 mod logger;
 mod metrics;
 mod queue;
+mod sd_notify;
 mod secret;
 mod server;
 mod sse;

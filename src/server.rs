@@ -24,6 +24,7 @@ use crate::http;
 use crate::hub::Hub;
 use crate::metrics::Counters;
 use crate::queue;
+use crate::sd_notify;
 use crate::store::Store;
 
 /// Expired messages removed per sweep transaction; bounds one commit's size.
@@ -105,6 +106,12 @@ pub fn run(config: Config, store: Store) -> Result<(), String> {
             .detach();
     }
     executor.spawn(keepalive_loop(state.clone())).detach();
+    if let Some(interval) = sd_notify::watchdog_interval() {
+        executor
+            .spawn(watchdog_loop(state.clone(), interval))
+            .detach();
+    }
+    sd_notify::notify("READY=1\nSTATUS=serving");
     executor.spawn(sweep_loop(state.clone())).detach();
     async_io::block_on(executor.run(shutdown(state.clone(), signals)));
     Ok(())
@@ -123,6 +130,7 @@ async fn shutdown(state: Rc<ServerState>, mut signals: Signals) {
         }
     }
     log::info!("stopping: {} connections open", state.connections.get());
+    sd_notify::notify("STOPPING=1");
     state.draining.set(true);
     state.hub.revoke_all();
     let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -260,6 +268,19 @@ async fn keepalive_loop(state: Rc<ServerState>) {
     loop {
         Timer::after(state.config.keepalive).await;
         state.hub.keepalive_all();
+    }
+}
+
+/// Pings systemd's watchdog only while both the event loop and the store answer, so a
+/// wedged store gets the service restarted too.
+async fn watchdog_loop(state: Rc<ServerState>, interval: Duration) {
+    loop {
+        Timer::after(interval / 2).await;
+        if state.store.read(|_| Ok(())).await.is_ok() {
+            sd_notify::notify("WATCHDOG=1");
+        } else {
+            log::error!("the store does not answer; withholding the watchdog ping");
+        }
     }
 }
 
