@@ -984,6 +984,24 @@ fn malformed_requests_are_400() {
         let r = send_raw(s.addr, raw.as_bytes());
         r.assert_error(400);
     }
+    // Content-Length is digits only; a sign would let a proxy and the server disagree.
+    let (_, token) = s.device("ann");
+    let body = message(&token, "{}");
+    for length in [
+        format!("+{}", body.len()),
+        format!(" {} ", body.len()),
+        "-0".into(),
+    ] {
+        let raw = format!(
+            "POST /message HTTP/1.1\r\nHost: t\r\nContent-Length:{length}\r\nConnection: close\r\n\r\n{body}"
+        );
+        let r = send_raw(s.addr, raw.as_bytes());
+        if length.trim().starts_with(|c: char| c.is_ascii_digit()) {
+            assert_eq!(r.status, 200, "{length:?}: {}", r.text());
+        } else {
+            r.assert_error(400);
+        }
+    }
     // The server is still fine.
     assert_eq!(s.request("GET", "/version", &[], "").status, 200);
 }

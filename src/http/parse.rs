@@ -151,9 +151,11 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
         let value = String::from_utf8_lossy(h.value).trim().to_owned();
         match name.as_str() {
             "content-length" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| ParseError::Malformed("invalid Content-Length"))?;
+                // Digits only (RFC 9110): `usize::from_str` would also take a `+` sign.
+                let n: usize = Some(value.as_str())
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(ParseError::Malformed("invalid Content-Length"))?;
                 if length.is_some_and(|m| m != n) {
                     return Err(ParseError::Malformed("conflicting Content-Length headers"));
                 }
@@ -379,6 +381,11 @@ mod tests {
         let smuggle = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert!(matches!(
             parse_head(smuggle, &limits()).unwrap_err(),
+            ParseError::Malformed(_)
+        ));
+        let signed = b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n";
+        assert!(matches!(
+            parse_head(signed, &limits()).unwrap_err(),
             ParseError::Malformed(_)
         ));
         let gzip = b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n";
