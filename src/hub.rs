@@ -166,6 +166,10 @@ impl Hub {
     pub fn len(&self) -> usize {
         self.streams.borrow().len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.borrow().is_empty()
+    }
 }
 
 #[cfg(test)]

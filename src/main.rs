@@ -4,31 +4,13 @@
 //! exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 #![forbid(unsafe_code)]
 
-mod api;
-mod auth;
-mod cli;
-mod commands;
-mod config;
-mod control;
-mod error;
-mod http;
-mod hub;
-mod json;
-mod logger;
-mod metrics;
-mod queue;
-mod sd_notify;
-mod secret;
-mod server;
-mod sse;
-mod store;
-
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cli::{ClientAction, Command, UserAction};
-use config::Config;
+use openpush::cli::{self, ClientAction, Command, UserAction};
+use openpush::config::{self, Config};
+use openpush::{api, auth, commands, control, logger, secret, server, store};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = argh::from_env();

@@ -14,7 +14,9 @@ fn wait_for(socket: &UnixDatagram, state: &str) {
     let mut buf = [0u8; 1024];
     while Instant::now() < deadline {
         if let Ok(n) = socket.recv(&mut buf)
-            && String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == state)
+            && String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == state)
         {
             return;
         }
@@ -27,8 +29,10 @@ fn server_notifies_ready_watchdog_and_stopping() {
     let dir = temp_dir("systemd");
     let path = dir.join("notify");
     let socket = UnixDatagram::bind(&path).unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let mut child = Command::new(BIN)
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.join("db.redb"))
         .env("NOTIFY_SOCKET", &path)
@@ -39,12 +43,18 @@ fn server_notifies_ready_watchdog_and_stopping() {
         .unwrap();
     wait_for(&socket, "READY=1");
     wait_for(&socket, "WATCHDOG=1");
-    Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     wait_for(&socket, "STOPPING=1");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.lines().all(|l| l.starts_with('<')), "journal lines carry a priority: {log}");
+    assert!(
+        log.lines().all(|l| l.starts_with('<')),
+        "journal lines carry a priority: {log}"
+    );
     assert!(log.contains("<6>listening on http://127.0.0.1:"), "{log}");
     let _ = std::fs::remove_dir_all(dir);
 }
