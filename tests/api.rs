@@ -1165,6 +1165,7 @@ fn exercise_cli(config: &std::path::Path) -> String {
     let list = ok(&["user", "list"], "");
     assert!(list.contains("\tann\tadmin"), "{list}");
     assert!(list.contains("\tbob\tuser"), "{list}");
+    assert!(!list.contains("argon2") && !list.contains("pw-bob"), "{list}");
 
     ok(&["user", "passwd", "bob", "--password-stdin"], "pw-bob-2\n");
     fails(&["user", "passwd", "nobody", "--password-stdin"], "x\n");
@@ -1360,4 +1361,26 @@ fn login_racing_a_password_change_does_not_cache_the_old_password() {
         assert_unauthorized(&as_user(&s, "GET", "/user", ("bob", &old), ""));
         assert_eq!(as_user(&s, "GET", "/user", ("bob", &new), "").status, 200);
     }
+}
+
+#[test]
+fn cli_fails_clearly_when_the_server_holds_the_db_but_its_socket_is_gone() {
+    let s = Server::start("cli-no-socket");
+    s.add_user("ann", "pw-ann");
+    let mut socket = s.db.as_os_str().to_owned();
+    socket.push(".sock");
+    std::fs::remove_file(&socket).unwrap();
+    let config = s.config.to_str().unwrap();
+    let out = run_cli_within(&["user", "list", "--config", config], "");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("control socket") && err.contains(".sock"),
+        "{err}"
+    );
+    // The server is unharmed.
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("ann", "pw-ann"), "").status,
+        200
+    );
 }
