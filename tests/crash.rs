@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const THREADS: usize = 4;
 /// Acknowledged posts (per round) after which the server is killed.
 const KILL_AFTER: usize = 150;
