@@ -1,0 +1,233 @@
+//! openpush-bench: a load generator for openpush and its peers (nginx+nchan, Mosquitto, a
+//! tiny_http SSE server). One `run` = connect N subscribers, measure the server's memory,
+//! post M messages, measure delivery and the server's CPU and disk writes. Prints one JSON
+//! line on stdout and a human-readable row on stderr.
+//!
+//! Only 127.0.0.0/8 is ever connected to; every loop is bounded by a count and a deadline.
+
+mod post;
+mod procstat;
+mod setup;
+mod subs;
+mod wire;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use subs::Proto;
+
+const USAGE: &str = "usage:
+  openpush-bench run --target openpush|nchan|mosquitto|sse --addr 127.0.0.1:PORT --pids PID[,PID..]
+      [--subs N] [--messages M] [--rate MSGS_PER_S|0] [--posters C] [--label TEXT]
+      [--settle-secs S] [--max-secs S] [--pending K]
+      openpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
+      nchan/sse: [--sub-path /sub/] [--pub-path /pub/]
+  openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    let mut opts = HashMap::new();
+    let mut it = args[1..].iter();
+    while let Some(k) = it.next() {
+        let Some(k) = k.strip_prefix("--") else {
+            eprintln!("unexpected argument {k}\n{USAGE}");
+            std::process::exit(2);
+        };
+        let v = it.next().unwrap_or_else(|| {
+            eprintln!("--{k} needs a value");
+            std::process::exit(2)
+        });
+        opts.insert(k.to_owned(), v.clone());
+    }
+    let get = |k: &str, d: &str| opts.get(k).cloned().unwrap_or_else(|| d.to_owned());
+    let pids: Vec<u32> = get("pids", "").split(',').filter_map(|p| p.trim().parse().ok()).collect();
+    match cmd.as_str() {
+        "sample" => {
+            let s = procstat::sample(&pids);
+            println!(
+                "{{\"rss_bytes\":{},\"pss_bytes\":{},\"hwm_bytes\":{},\"threads\":{},\"cpu_secs\":{:.3},\"write_bytes\":{}}}",
+                s.rss, s.pss, s.hwm, s.threads, s.cpu_secs, s.write_bytes
+            );
+        }
+        "run" => run(&get, &pids),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx] as f64 / 1e6
+}
+
+fn num(v: f64) -> String {
+    if v.is_finite() { format!("{v:.4}") } else { "null".into() }
+}
+
+fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
+    let nofile = procstat::raise_nofile();
+    let target = get("target", "openpush");
+    let proto = match target.as_str() {
+        "openpush" => Proto::Openpush,
+        "nchan" | "sse" => Proto::Sse,
+        "mosquitto" => Proto::Mqtt,
+        t => panic!("unknown target {t}"),
+    };
+    let dest: SocketAddr = get("addr", "127.0.0.1:8080").parse().expect("--addr");
+    wire::check_loopback(&dest);
+    let n: usize = get("subs", "1000").parse().expect("--subs");
+    let m: usize = get("messages", "0").parse().expect("--messages");
+    let rate: f64 = get("rate", "0").parse().expect("--rate");
+    let posters: usize = get("posters", "16").parse().expect("--posters");
+    let settle = Duration::from_secs_f64(get("settle-secs", "3").parse().expect("--settle-secs"));
+    let max_secs: f64 = get("max-secs", "300").parse().expect("--max-secs");
+    let deadline = Instant::now() + Duration::from_secs_f64(max_secs);
+    let label = get("label", &target);
+    assert!(n > 0, "--subs must be at least 1");
+    if n + posters + 64 > nofile as usize {
+        eprintln!("warning: RLIMIT_NOFILE is {nofile}: {n} subscribers may not all connect");
+    }
+
+    let creds_path = get("creds", "");
+    let creds = if proto == Proto::Openpush {
+        setup::ensure(&creds_path, dest, n, &get("users", "bench:1:bench"), get("per-user", "500").parse().expect("--per-user"))
+    } else {
+        setup::Creds { keys: vec![], tokens: vec![], last_ids: vec![] }
+    };
+
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(1);
+    let shared = subs::Shared::new(run_id, m);
+    let before = procstat::sample(pids);
+    let sub_spec = subs::Spec {
+        proto,
+        dest,
+        n,
+        path: get("sub-path", if target == "nchan" { "/sub/" } else { "/subscribe?i=" }),
+        keys: creds.keys.clone(),
+        last_ids: creds.last_ids.clone(),
+        max_pending: get("pending", "256").parse().expect("--pending"),
+    };
+    let t_connect = Instant::now();
+    let loop_thread = {
+        let shared = shared.clone();
+        std::thread::spawn(move || subs::run(sub_spec, shared))
+    };
+    while shared.ready.load(Relaxed) + shared.failed.load(Relaxed) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let connect_secs = t_connect.elapsed().as_secs_f64();
+    std::thread::sleep(settle);
+    let idle = procstat::sample(pids);
+    let ready = shared.ready.load(Relaxed);
+    let stale_at_connect = shared.stale.load(Relaxed);
+
+    let mut outcome = post::Outcome::default();
+    let mut drain_secs = 0.0;
+    if m > 0 && ready > 0 {
+        let post_spec = post::Spec {
+            proto,
+            dest,
+            subscribers: n,
+            messages: m,
+            rate,
+            posters,
+            tokens: creds.tokens.clone(),
+            path: get("pub-path", "/pub/"),
+            deadline,
+        };
+        outcome = post::run(post_spec, shared.clone());
+        // Wait for stragglers: at most 10 s past the last acknowledged post.
+        let t = Instant::now();
+        let want = outcome.ok as usize;
+        while shared.delivered.load(Relaxed) < want && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drain_secs = t.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let after = procstat::sample(pids);
+    shared.stop.store(true, Relaxed);
+    let last_ids = loop_thread.join().expect("event loop");
+    if proto == Proto::Openpush {
+        setup::save(&creds_path, &setup::Creds { keys: creds.keys, tokens: creds.tokens, last_ids });
+    }
+
+    let delivered = shared.delivered.load(Relaxed) as u64;
+    let duplicated: u64 = shared.received.iter().map(|r| r.load(Relaxed).saturating_sub(1) as u64).sum();
+    let lost = outcome.ok.saturating_sub(delivered);
+    let mut lat = std::mem::take(&mut *shared.latencies_ns.lock().expect("lock"));
+    lat.sort_unstable();
+    let mut plat = outcome.post_latencies_ns;
+    plat.sort_unstable();
+    let idle_delta = idle.rss as f64 - before.rss as f64;
+    let per_conn = if ready > 0 { idle_delta / ready as f64 } else { f64::NAN };
+    let per_conn_pss = if ready > 0 { (idle.pss as f64 - before.pss as f64) / ready as f64 } else { f64::NAN };
+    let cpu = after.cpu_secs - idle.cpu_secs;
+    let per_msg = |x: f64| if delivered > 0 { x / delivered as f64 } else { f64::NAN };
+    let secs = outcome.elapsed.as_secs_f64();
+    let posts_per_s = if secs > 0.0 { outcome.ok as f64 / secs } else { f64::NAN };
+    println!(
+        "{{\"label\":\"{label}\",\"target\":\"{target}\",\"subs\":{n},\"ready\":{ready},\"failed\":{},\"dropped\":{},\"connect_secs\":{},\
+\"messages\":{m},\"rate\":{rate},\"posters\":{posters},\"posted_ok\":{},\"post_errors\":{},\"post_secs\":{},\"posts_per_s\":{},\
+\"delivered\":{delivered},\"lost\":{lost},\"duplicated\":{duplicated},\"misrouted\":{},\"stale\":{},\"stale_at_connect\":{stale_at_connect},\"unknown\":{},\
+\"lat_p50_ms\":{},\"lat_p99_ms\":{},\"lat_max_ms\":{},\"post_p50_ms\":{},\"post_p99_ms\":{},\"drain_secs\":{},\
+\"rss_before\":{},\"rss_idle\":{},\"rss_after\":{},\"pss_before\":{},\"pss_idle\":{},\"rss_per_conn_bytes\":{},\"pss_per_conn_bytes\":{},\
+\"threads_before\":{},\"threads_idle\":{},\"peak_rss\":{},\"cpu_secs\":{},\"cpu_us_per_msg\":{},\"write_bytes\":{},\"write_bytes_per_msg\":{},\"nofile\":{nofile}}}",
+        shared.failed.load(Relaxed),
+        shared.dropped.load(Relaxed),
+        num(connect_secs),
+        outcome.ok,
+        outcome.errors,
+        num(secs),
+        num(posts_per_s),
+        shared.misrouted.load(Relaxed),
+        shared.stale.load(Relaxed),
+        shared.unknown.load(Relaxed),
+        num(pct(&lat, 0.50)),
+        num(pct(&lat, 0.99)),
+        num(pct(&lat, 1.0)),
+        num(pct(&plat, 0.50)),
+        num(pct(&plat, 0.99)),
+        num(drain_secs),
+        before.rss,
+        idle.rss,
+        after.rss,
+        before.pss,
+        idle.pss,
+        num(per_conn),
+        num(per_conn_pss),
+        before.threads,
+        idle.threads,
+        after.hwm,
+        num(cpu),
+        num(per_msg(cpu) * 1e6),
+        after.write_bytes - idle.write_bytes,
+        num(per_msg((after.write_bytes - idle.write_bytes) as f64)),
+    );
+    eprintln!(
+        "{label:<28} subs {ready:>6}/{n:<6} rss {:>8.1} MB -> {:>8.1} MB ({:>7.0} B/conn) | msgs {delivered}/{} lost {lost} dup {duplicated} misrouted {} | \
+lat p50 {:.2} p99 {:.2} max {:.2} ms | {:.0} posts/s | cpu {:.1} us/msg | disk {:.0} B/msg",
+        before.rss as f64 / 1e6,
+        idle.rss as f64 / 1e6,
+        per_conn,
+        outcome.ok,
+        shared.misrouted.load(Relaxed),
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0),
+        posts_per_s,
+        per_msg(cpu) * 1e6,
+        per_msg((after.write_bytes - idle.write_bytes) as f64),
+    );
+}

@@ -1,0 +1,82 @@
+//! Readings of the server processes from /proc: memory, CPU time, disk writes, threads.
+//! A server may be several processes (nginx master + workers): readings are summed.
+
+use std::fs;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sample {
+    /// Sum of VmRSS, bytes.
+    pub rss: u64,
+    /// Sum of Pss (proportional set size, shared pages split between sharers), bytes.
+    pub pss: u64,
+    /// Sum of VmHWM (peak RSS of each process), bytes.
+    pub hwm: u64,
+    /// utime + stime, seconds.
+    pub cpu_secs: f64,
+    /// /proc/PID/io write_bytes: bytes this process caused to be written to storage.
+    pub write_bytes: u64,
+    pub threads: u64,
+}
+
+fn status_kb(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+pub fn sample(pids: &[u32]) -> Sample {
+    let mut s = Sample::default();
+    let tck = clk_tck();
+    for pid in pids {
+        if let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) {
+            s.rss += status_kb(&st, "VmRSS:") * 1024;
+            s.hwm += status_kb(&st, "VmHWM:") * 1024;
+            s.threads += status_kb(&st, "Threads:");
+        }
+        if let Ok(sm) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+            s.pss += status_kb(&sm, "Pss:") * 1024;
+        }
+        if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+                let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                s.cpu_secs += (ut + st) / tck;
+            }
+        }
+        if let Ok(io) = fs::read_to_string(format!("/proc/{pid}/io")) {
+            s.write_bytes += io
+                .lines()
+                .find(|l| l.starts_with("write_bytes:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    s
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the limit now in force.
+pub fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit get a valid pointer to a local struct.
+    unsafe {
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur as u64
+    }
+}

@@ -1,0 +1,388 @@
+//! N subscribers on one event loop (mio): SSE (openpush, nchan, any SSE server) or MQTT.
+//! Each checks every event it gets: which run and message it is, and that it was meant for
+//! this subscriber. Nothing here blocks; connects are paced so the server's accept queue
+//! never overflows.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::wire::{self, json_u64};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Proto {
+    /// openpush `GET /subscribe` with `X-Openpush-Key` (and `Last-Event-ID`).
+    Openpush,
+    /// `GET {path}{i}` with `Accept: text/event-stream` (nchan, the tiny_http peer).
+    Sse,
+    /// MQTT 3.1.1: CONNECT, SUBSCRIBE `b/{i}` at QoS 0.
+    Mqtt,
+}
+
+pub struct Shared {
+    pub epoch: Instant,
+    pub run_id: u64,
+    pub ready: AtomicUsize,
+    pub failed: AtomicUsize,
+    /// Streams that ended after they were ready (the server closed them).
+    pub dropped: AtomicUsize,
+    /// Receipts per message sequence number (saturating at 255).
+    pub received: Vec<AtomicU8>,
+    pub delivered: AtomicUsize,
+    pub misrouted: AtomicU64,
+    /// Events of an earlier run (replayed backlog), not counted as this run's.
+    pub stale: AtomicU64,
+    pub unknown: AtomicU64,
+    pub latencies_ns: Mutex<Vec<u64>>,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(run_id: u64, messages: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            epoch: Instant::now(),
+            run_id,
+            ready: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            received: (0..messages).map(|_| AtomicU8::new(0)).collect(),
+            delivered: AtomicUsize::new(0),
+            misrouted: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            unknown: AtomicU64::new(0),
+            latencies_ns: Mutex::new(Vec::with_capacity(messages)),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+pub struct Spec {
+    pub proto: Proto,
+    pub dest: SocketAddr,
+    pub n: usize,
+    /// SSE path prefix; the subscriber index is appended (nchan: `/sub/`).
+    pub path: String,
+    /// openpush client keys and the last event id each has seen.
+    pub keys: Vec<String>,
+    pub last_ids: Vec<u64>,
+    /// Handshakes in flight at once.
+    pub max_pending: usize,
+}
+
+#[derive(PartialEq)]
+enum State {
+    Connecting,
+    Head,
+    MqttConnack,
+    MqttSuback,
+    Ready,
+    Dead,
+}
+
+struct Conn {
+    stream: TcpStream,
+    state: State,
+    raw: Vec<u8>,
+    text: Vec<u8>,
+    chunked: bool,
+    chunk_left: usize,
+    skip_crlf: usize,
+    last_id: u64,
+}
+
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// Runs until `shared.stop`; returns each subscriber's last event id.
+pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
+    let mut poll = Poll::new().expect("epoll");
+    let mut events = Events::with_capacity(4096);
+    let mut conns: Vec<Option<Conn>> = (0..spec.n).map(|_| None).collect();
+    let mut started = 0usize;
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut last_ids = spec.last_ids.clone();
+    last_ids.resize(spec.n, 0);
+    while !shared.stop.load(Relaxed) {
+        let settled = shared.ready.load(Relaxed) + shared.failed.load(Relaxed);
+        while started < spec.n && started < settled + spec.max_pending {
+            let i = started;
+            started += 1;
+            match wire::connect_from(i, spec.dest, true) {
+                Ok(std) => {
+                    let mut stream = TcpStream::from_std(std);
+                    poll.registry()
+                        .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                        .expect("register");
+                    conns[i] = Some(Conn {
+                        stream,
+                        state: State::Connecting,
+                        raw: Vec::new(),
+                        text: Vec::new(),
+                        chunked: false,
+                        chunk_left: 0,
+                        skip_crlf: 0,
+                        last_id: last_ids[i],
+                    });
+                }
+                Err(e) => {
+                    if shared.failed.load(Relaxed) < 3 {
+                        eprintln!("subscriber {i}: connect: {e}");
+                    }
+                    shared.failed.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        if poll.poll(&mut events, Some(Duration::from_millis(20))).is_err() {
+            continue;
+        }
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let Some(conn) = conns[i].as_mut() else { continue };
+            let was_ready = conn.state == State::Ready;
+            if conn.state == State::Connecting && (ev.is_writable() || ev.is_error()) {
+                if conn.stream.peer_addr().is_err() || ev.is_error() {
+                    conn.state = State::Dead;
+                } else {
+                    let req = match spec.proto {
+                        Proto::Openpush => format!(
+                            "GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-Openpush-Key: {}\r\n{}\r\n",
+                            spec.keys[i],
+                            if conn.last_id > 0 { format!("Last-Event-ID: {}\r\n", conn.last_id) } else { String::new() }
+                        )
+                        .into_bytes(),
+                        Proto::Sse => format!(
+                            "GET {}{i} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+                            spec.path
+                        )
+                        .into_bytes(),
+                        Proto::Mqtt => wire::mqtt_connect(&format!("bench-{}-{i}", std::process::id())),
+                    };
+                    // Requests are far below a socket buffer: one write takes all of it.
+                    match conn.stream.write(&req) {
+                        Ok(n) if n == req.len() => {
+                            conn.state = if spec.proto == Proto::Mqtt { State::MqttConnack } else { State::Head };
+                            let _ = poll.registry().reregister(&mut conn.stream, Token(i), Interest::READABLE);
+                        }
+                        _ => conn.state = State::Dead,
+                    }
+                }
+            }
+            if ev.is_readable() && conn.state != State::Dead {
+                loop {
+                    match conn.stream.read(&mut scratch) {
+                        Ok(0) => {
+                            conn.state = State::Dead;
+                            break;
+                        }
+                        Ok(n) => conn.raw.extend_from_slice(&scratch[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(_) => {
+                            conn.state = State::Dead;
+                            break;
+                        }
+                    }
+                }
+                if !conn.raw.is_empty() {
+                    process(conn, i, spec.proto, &shared);
+                }
+            }
+            if conn.state == State::Ready && !was_ready {
+                shared.ready.fetch_add(1, Relaxed);
+            }
+            if conn.state == State::Dead {
+                if was_ready {
+                    shared.dropped.fetch_add(1, Relaxed);
+                } else {
+                    shared.failed.fetch_add(1, Relaxed);
+                }
+                last_ids[i] = conn.last_id;
+                let mut c = conns[i].take().expect("present");
+                let _ = poll.registry().deregister(&mut c.stream);
+            } else if conn.raw.capacity() > 4096 && conn.raw.is_empty() {
+                conn.raw = Vec::new();
+            }
+        }
+    }
+    for (i, c) in conns.into_iter().enumerate() {
+        if let Some(c) = c {
+            last_ids[i] = c.last_id;
+        }
+    }
+    last_ids
+}
+
+fn process(conn: &mut Conn, i: usize, proto: Proto, shared: &Shared) {
+    match proto {
+        Proto::Mqtt => process_mqtt(conn, i, shared),
+        _ => {
+            if conn.state == State::Head {
+                let Some(end) = conn.raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    if conn.raw.len() > 16 * 1024 {
+                        conn.state = State::Dead;
+                    }
+                    return;
+                };
+                let head = String::from_utf8_lossy(&conn.raw[..end]).to_ascii_lowercase();
+                if !head.starts_with("http/1.1 200") && !head.starts_with("http/1.0 200") {
+                    if shared.failed.load(Relaxed) < 3 {
+                        eprintln!("subscriber {i}: {}", head.lines().next().unwrap_or(""));
+                    }
+                    conn.state = State::Dead;
+                    return;
+                }
+                conn.chunked = head.contains("transfer-encoding: chunked");
+                conn.raw.drain(..end + 4);
+                conn.state = State::Ready;
+            }
+            dechunk(conn);
+            events(conn, i, shared);
+        }
+    }
+}
+
+/// Moves the payload bytes of `raw` to `text`, taking chunked framing off if present.
+fn dechunk(conn: &mut Conn) {
+    if !conn.chunked {
+        if conn.text.is_empty() {
+            std::mem::swap(&mut conn.text, &mut conn.raw);
+        } else {
+            conn.text.extend_from_slice(&conn.raw);
+            conn.raw.clear();
+        }
+        return;
+    }
+    let mut at = 0;
+    let raw = &conn.raw;
+    loop {
+        if conn.chunk_left > 0 {
+            let take = conn.chunk_left.min(raw.len() - at);
+            if take == 0 {
+                break;
+            }
+            conn.text.extend_from_slice(&raw[at..at + take]);
+            at += take;
+            conn.chunk_left -= take;
+            if conn.chunk_left == 0 {
+                conn.skip_crlf = 2;
+            }
+        } else if conn.skip_crlf > 0 {
+            if at == raw.len() {
+                break;
+            }
+            at += 1;
+            conn.skip_crlf -= 1;
+        } else {
+            let Some(nl) = raw[at..].windows(2).position(|w| w == b"\r\n") else { break };
+            let line = String::from_utf8_lossy(&raw[at..at + nl]).to_string();
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+            at += nl + 2;
+            if size == 0 {
+                conn.state = State::Dead;
+                break;
+            }
+            conn.chunk_left = size;
+        }
+    }
+    conn.raw.drain(..at);
+}
+
+/// Takes every complete event (`...\n\n`) off the front of `text`.
+fn events(conn: &mut Conn, i: usize, shared: &Shared) {
+    let mut at = 0;
+    while let Some(end) = conn.text[at..].windows(2).position(|w| w == b"\n\n") {
+        let block = &conn.text[at..at + end];
+        at += end + 2;
+        let mut data: Vec<u8> = Vec::new();
+        for line in block.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(v) = line.strip_prefix(b"id:") {
+                if let Some(id) = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+                    conn.last_id = id;
+                }
+            } else if let Some(v) = line.strip_prefix(b"data:") {
+                data.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
+            }
+        }
+        if !data.is_empty() {
+            record(&data, i, shared);
+        }
+    }
+    conn.text.drain(..at);
+    if conn.text.len() > MAX_EVENT_BYTES {
+        conn.state = State::Dead;
+    }
+    if conn.text.is_empty() && conn.text.capacity() > 4096 {
+        conn.text = Vec::new();
+    }
+}
+
+fn process_mqtt(conn: &mut Conn, i: usize, shared: &Shared) {
+    let mut at = 0;
+    while let Some(((kind, body), used)) = wire::mqtt_take(&conn.raw[at..]) {
+        at += used;
+        match (&conn.state, kind & 0xF0) {
+            (State::MqttConnack, 0x20) => {
+                if body.get(1) != Some(&0) {
+                    conn.state = State::Dead;
+                    break;
+                }
+                let sub = wire::mqtt_subscribe(1, &format!("b/{i}"));
+                if conn.stream.write(&sub).ok() != Some(sub.len()) {
+                    conn.state = State::Dead;
+                    break;
+                }
+                conn.state = State::MqttSuback;
+            }
+            (State::MqttSuback, 0x90) => {
+                conn.state = if body.get(2) == Some(&0x80) { State::Dead } else { State::Ready };
+            }
+            (State::Ready, 0x30) => {
+                let tlen = u16::from_be_bytes([body[0], body[1]]) as usize;
+                let qos = (kind >> 1) & 3;
+                let start = 2 + tlen + if qos > 0 { 2 } else { 0 };
+                if let Some(payload) = body.get(start..) {
+                    record(payload, i, shared);
+                }
+            }
+            _ => {}
+        }
+    }
+    conn.raw.drain(..at);
+}
+
+fn record(data: &[u8], i: usize, shared: &Shared) {
+    let now = shared.now_ns();
+    if json_u64(data, b"run") != Some(shared.run_id) {
+        shared.stale.fetch_add(1, Relaxed);
+        return;
+    }
+    let (Some(seq), Some(to), Some(t)) = (json_u64(data, b"seq"), json_u64(data, b"to"), json_u64(data, b"t")) else {
+        shared.unknown.fetch_add(1, Relaxed);
+        return;
+    };
+    if to != i as u64 {
+        shared.misrouted.fetch_add(1, Relaxed);
+        return;
+    }
+    let Some(slot) = shared.received.get(seq as usize) else {
+        shared.unknown.fetch_add(1, Relaxed);
+        return;
+    };
+    let before = slot.fetch_add(1, Relaxed);
+    if before == 255 {
+        slot.store(255, Relaxed);
+    }
+    if before == 0 {
+        shared.delivered.fetch_add(1, Relaxed);
+        shared.latencies_ns.lock().expect("lock").push(now.saturating_sub(t));
+    }
+}
