@@ -1070,7 +1070,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
         conn.send(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n");
         let r = conn.response();
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.header("connection"), None);
+        assert_eq!(r.header("connection"), Some("keep-alive"));
     }
     // An error answer keeps the connection, too.
     conn.send(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -1165,7 +1165,10 @@ fn exercise_cli(config: &std::path::Path) -> String {
     let list = ok(&["user", "list"], "");
     assert!(list.contains("\tann\tadmin"), "{list}");
     assert!(list.contains("\tbob\tuser"), "{list}");
-    assert!(!list.contains("argon2") && !list.contains("pw-bob"), "{list}");
+    assert!(
+        !list.contains("argon2") && !list.contains("pw-bob"),
+        "{list}"
+    );
 
     ok(&["user", "passwd", "bob", "--password-stdin"], "pw-bob-2\n");
     fails(&["user", "passwd", "nobody", "--password-stdin"], "x\n");
@@ -1383,4 +1386,23 @@ fn cli_fails_clearly_when_the_server_holds_the_db_but_its_socket_is_gone() {
         as_user(&s, "GET", "/user", ("ann", "pw-ann"), "").status,
         200
     );
+}
+
+#[test]
+fn http10_keep_alive_is_confirmed_so_the_client_does_not_wait_for_a_close() {
+    let s = Server::start("http10-keepalive");
+    let mut conn = Conn::open(s.addr);
+    conn.send(b"GET /version HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let r = conn.response();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")),
+        "{r:?}"
+    );
+    conn.send(b"GET /version HTTP/1.0\r\n\r\n");
+    let r = conn.response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(conn.closed());
 }

@@ -46,8 +46,12 @@ impl Response {
         if self.status != 204 {
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
+        // Said either way: an HTTP/1.0 client that asked for keep-alive waits for a close
+        // unless the answer confirms it.
         if self.close || !keep_alive {
             out.extend_from_slice(b"Connection: close\r\n");
+        } else {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
