@@ -19,7 +19,8 @@ fn main() {
     let server = tiny_http::Server::http(&addr).expect("bind");
     eprintln!("listening on http://{addr}");
     for request in server.incoming_requests() {
-        std::thread::spawn(move || {
+        // A failed spawn (thread or pid limits) drops the request: the client sees a reset.
+        let spawned = std::thread::Builder::new().spawn(move || {
             if !request.url().starts_with("/subscribe") {
                 let _ = request.respond(tiny_http::Response::from_string("not found").with_status_code(404));
                 return;
@@ -43,5 +44,8 @@ Connection: close\r\n\r\nretry: 5000\n\n";
                 }
             }
         });
+        if let Err(e) = spawned {
+            eprintln!("cannot spawn a stream thread: {e}");
+        }
     }
 }
