@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use base64ct::Encoding as _;
 
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::limits::{AddrKey, LoginBackoff};
 use crate::secret;
 use crate::store::accounts::{self};
 use crate::store::{ClientRecord, Store};
@@ -68,6 +70,8 @@ pub struct User {
 
 pub struct Authenticator {
     hasher: Hasher,
+    failures_by_addr: LoginBackoff<AddrKey>,
+    failures_by_name: LoginBackoff<[u8; 32]>,
     cache_key: [u8; 32],
     cache: RefCell<HashMap<[u8; 32], (User, Instant)>>,
     /// Bumped by [`Authenticator::forget`]; a login whose user record was read under an
@@ -76,9 +80,16 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(hasher: Hasher) -> Self {
+    pub fn new(hasher: Hasher, limits: &Limits) -> Self {
         Authenticator {
             hasher,
+            failures_by_addr: LoginBackoff::new(limits.login_free_failures, limits.login_max_delay),
+            // A name is shared by everyone who types it: locking it out would let anyone
+            // lock its owner out, so it gets twice the free attempts of an address.
+            failures_by_name: LoginBackoff::new(
+                limits.login_free_failures.saturating_mul(2),
+                limits.login_max_delay,
+            ),
             cache_key: secret::random_bytes(),
             cache: RefCell::default(),
             generation: Cell::new(0),
@@ -102,6 +113,18 @@ impl Authenticator {
             && at.elapsed() < CACHE_TTL
         {
             return Ok(user.clone());
+        }
+        let addr = req.client_addr.map(AddrKey::of);
+        let name_key = secret::digest(&[&self.cache_key[..], name.as_bytes()].concat());
+        let now = Instant::now();
+        let wait = addr
+            .map_or(Ok(()), |a| self.failures_by_addr.check(a, now))
+            .and(self.failures_by_name.check(name_key, now));
+        if let Err(wait) = wait {
+            return Err(ApiError::TooMany {
+                detail: "too many failed logins; wait before trying again".into(),
+                retry_after_secs: wait.as_secs().max(1),
+            });
         }
         let generation = self.generation.get();
         let lookup = name.clone();
@@ -127,9 +150,22 @@ impl Authenticator {
             }
         };
         let Some(user) = user else {
-            log::info!("failed login for a user name of {} bytes", name.len());
+            log::info!(
+                "failed login from {}",
+                req.client_addr
+                    .map_or("this host".into(), |a| a.to_string())
+            );
+            let now = Instant::now();
+            if let Some(a) = addr {
+                self.failures_by_addr.failed(a, now);
+            }
+            self.failures_by_name.failed(name_key, now);
             return Err(ApiError::Unauthorized);
         };
+        if let Some(a) = addr {
+            self.failures_by_addr.succeeded(a);
+        }
+        self.failures_by_name.succeeded(name_key);
         if self.generation.get() != generation {
             return Ok(user);
         }

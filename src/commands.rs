@@ -194,10 +194,5 @@ pub async fn execute(
 }
 
 fn check(name: &str, limits: &Limits) -> Result<(), String> {
-    crate::api::check_name("name", name, limits.max_name_bytes).map_err(|_| {
-        format!(
-            "names must be 1 to {} bytes without control characters",
-            limits.max_name_bytes
-        )
-    })
+    crate::api::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.detail())
 }

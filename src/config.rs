@@ -6,7 +6,9 @@
 //! a typo must never silently fall back to a default.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+pub use crate::limits::Rate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,6 +52,18 @@ pub struct Limits {
     pub max_name_bytes: usize,
     /// Jobs waiting for the store thread; past it requests get 503 instead of piling up.
     pub store_queue: usize,
+    /// Open connections per client address (IPv6: per /64); trusted proxies are exempt.
+    pub max_connections_per_addr: u32,
+    /// Requests per second per client address, and the burst allowed above it (429).
+    pub requests_per_addr: Rate,
+    /// Posts per second per routing token, and the burst allowed above it (429), so one
+    /// noisy app server cannot flood a device.
+    pub posts_per_token: Rate,
+    /// Failed logins per address (twice as many per user name) before each try must wait
+    /// (1 s, doubling).
+    pub login_free_failures: u32,
+    /// The longest wait after failed logins.
+    pub login_max_delay: Duration,
 }
 
 impl Default for Limits {
@@ -69,6 +83,17 @@ impl Default for Limits {
             max_apps_per_client: 256,
             max_name_bytes: 256,
             store_queue: 8192,
+            max_connections_per_addr: 256,
+            requests_per_addr: Rate {
+                per_sec: 20.0,
+                burst: 200.0,
+            },
+            posts_per_token: Rate {
+                per_sec: 10.0,
+                burst: 200.0,
+            },
+            login_free_failures: 10,
+            login_max_delay: Duration::from_secs(60),
         }
     }
 }
@@ -94,6 +119,10 @@ pub struct Config {
     /// Redb page cache. Redb's own default is 1 GiB, far past a router's RAM.
     pub db_cache_bytes: usize,
     pub log_level: log::LevelFilter,
+    /// Reverse proxies whose `X-Forwarded-For` names the client. Connections from them are
+    /// not capped per address; their requests without the header come from the host itself
+    /// and are not rate limited.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Serve `/metrics` to any address, not only to loopback.
     pub metrics_public: bool,
     pub limits: Limits,
@@ -112,6 +141,10 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(60),
             db_cache_bytes: 4 * 1024 * 1024,
             log_level: log::LevelFilter::Info,
+            trusted_proxies: vec![
+                IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ],
             metrics_public: false,
             limits: Limits::default(),
         }
@@ -185,6 +218,27 @@ impl Config {
                     .map_err(|_| ConfigError(format!("log_level: unknown level {value:?}")))?
             }
             "metrics_public" => self.metrics_public = boolean(value)?,
+            "trusted_proxies" => {
+                self.trusted_proxies = value
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| ConfigError(format!("{s:?} is not an IP address")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "max_connections_per_addr" => {
+                l.max_connections_per_addr = number(value, 1, 1_000_000)? as u32
+            }
+            "requests_per_sec_per_addr" => l.requests_per_addr.per_sec = rate(value)?,
+            "request_burst_per_addr" => {
+                l.requests_per_addr.burst = number(value, 1, 1_000_000)? as f64
+            }
+            "posts_per_sec_per_token" => l.posts_per_token.per_sec = rate(value)?,
+            "post_burst_per_token" => l.posts_per_token.burst = number(value, 1, 1_000_000)? as f64,
+            "login_free_failures" => l.login_free_failures = number(value, 1, 1000)? as u32,
+            "login_max_delay_secs" => l.login_max_delay = secs(value, 1, 24 * 3600)?,
             "max_head_bytes" => l.max_head_bytes = number(value, 256, 1 << 20)?,
             "max_headers" => l.max_headers = number(value, 4, 1024)?,
             "max_body_bytes" => l.max_body_bytes = number(value, 256, 16 << 20)?,
@@ -277,6 +331,17 @@ fn number(value: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
         return Err(ConfigError(format!("{n} is outside {min}..={max}")));
     }
     Ok(n)
+}
+
+/// Events per second; 0 turns the limit off.
+fn rate(value: &str) -> Result<f64, ConfigError> {
+    let r: f64 = value
+        .parse()
+        .map_err(|_| ConfigError(format!("{value:?} is not a number")))?;
+    if !(0.0..=1e9).contains(&r) {
+        return Err(ConfigError(format!("{r} is outside 0..=1e9")));
+    }
+    Ok(r)
 }
 
 fn boolean(value: &str) -> Result<bool, ConfigError> {

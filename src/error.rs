@@ -13,7 +13,7 @@ use crate::store;
 pub enum ApiError {
     BadRequest(String),
     Unauthorized,
-    Forbidden(&'static str),
+    Forbidden(String),
     NotFound(&'static str),
     MethodNotAllowed(&'static str),
     Conflict(String),
@@ -47,13 +47,14 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
+    pub fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::TooLarge(d) => d.clone(),
             ApiError::Unavailable(d) => d.clone(),
             ApiError::TooMany { detail, .. } => detail.clone(),
             ApiError::Unauthorized => "valid credentials are required".into(),
-            ApiError::Forbidden(d) | ApiError::NotFound(d) | ApiError::Http(_, d) => (*d).into(),
+            ApiError::Forbidden(d) => d.clone(),
+            ApiError::NotFound(d) | ApiError::Http(_, d) => (*d).into(),
             ApiError::MethodNotAllowed(allow) => format!("allowed methods: {allow}"),
             ApiError::InsufficientStorage => {
                 "the server's disk is full; nothing was stored, try again later".into()
@@ -115,10 +116,7 @@ impl From<store::accounts::Refusal> for ApiError {
             Refusal::NotFound => ApiError::NotFound("no such resource"),
             Refusal::Conflict(d) => ApiError::Conflict(d),
             Refusal::Invalid(d) => ApiError::BadRequest(d),
-            Refusal::Limit(d) => ApiError::TooMany {
-                detail: d,
-                retry_after_secs: 3600,
-            },
+            Refusal::Limit(d) => ApiError::Forbidden(d),
         }
     }
 }

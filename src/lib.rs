@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod json;
+pub mod limits;
 pub mod logger;
 pub mod metrics;
 pub mod queue;

@@ -8,6 +8,9 @@
 //! - a full queue refuses the new message: nothing already acknowledged is dropped to make
 //!   room, and a collapse replacement never counts against the limit;
 //! - a refusal writes nothing.
+//!
+//! `now` is always Unix milliseconds; expiry is kept to the millisecond so that a short
+//! TTL is not cut short by rounding.
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
@@ -125,7 +128,7 @@ pub fn enqueue(
     };
     let client_id = app.client_id;
     let record = MessageRecord {
-        expires_at: now.saturating_add(msg.ttl_secs),
+        expires_at: now.saturating_add(msg.ttl_secs.saturating_mul(1000)),
         priority: msg.priority,
         registration_id: app.registration_id,
         collapse_key: msg.collapse_key,

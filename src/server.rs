@@ -6,7 +6,7 @@
 //! (so an idle stream does not keep the request path's state alive) and ends.
 
 use std::cell::Cell;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +22,7 @@ use crate::control;
 use crate::error::ApiError;
 use crate::http;
 use crate::hub::Hub;
+use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
 use crate::metrics::Counters;
 use crate::queue;
 use crate::sd_notify;
@@ -42,6 +43,11 @@ pub struct ServerState {
     pub auth: Authenticator,
     pub executor: Rc<LocalExecutor<'static>>,
     pub counters: Counters,
+    /// Requests per client address.
+    pub request_rate: RateLimiter<AddrKey>,
+    /// Posts per routing token (keyed by a digest prefix of the token).
+    pub post_rate: RateLimiter<[u8; 16]>,
+    connections_by_addr: ConnectionCounts,
     connections: Cell<usize>,
     /// Set by SIGTERM: no new connections are served.
     draining: Cell<bool>,
@@ -51,21 +57,30 @@ impl ServerState {
     pub fn connections(&self) -> usize {
         self.connections.get()
     }
+
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.config.trusted_proxies.contains(&ip.to_canonical())
+    }
 }
 
 /// Counts a connection while it lives, in whichever task holds it.
-pub struct ConnectionGuard(Rc<ServerState>);
+pub struct ConnectionGuard(Rc<ServerState>, Option<AddrKey>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.connections.set(self.0.connections.get() - 1);
+        if let Some(key) = self.1 {
+            self.0.connections_by_addr.close(key);
+        }
     }
 }
 
-pub fn now_secs() -> u64 {
+/// Wall-clock time in Unix milliseconds: message expiry survives restarts, so it cannot
+/// use a monotonic clock.
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
@@ -88,7 +103,10 @@ pub fn run(config: Config, store: Store) -> Result<(), String> {
     let state = Rc::new(ServerState {
         store,
         hub: Hub::default(),
-        auth: Authenticator::new(hasher),
+        auth: Authenticator::new(hasher, &config.limits),
+        request_rate: RateLimiter::new(config.limits.requests_per_addr),
+        post_rate: RateLimiter::new(config.limits.posts_per_token),
+        connections_by_addr: ConnectionCounts::default(),
         executor: executor.clone(),
         counters: Counters::default(),
         connections: Cell::new(0),
@@ -164,8 +182,23 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
             let _ = std::io::Write::write(&mut conn.get_ref(), &busy.to_bytes(false));
             continue;
         }
+        let addr = (!state.is_trusted_proxy(peer.ip())).then(|| AddrKey::of(peer.ip()));
+        if let Some(key) = addr
+            && !state
+                .connections_by_addr
+                .open(key, state.config.limits.max_connections_per_addr)
+        {
+            log::warn!("refusing {peer}: too many connections from its address");
+            let busy = ApiError::TooMany {
+                detail: "too many connections from your address".into(),
+                retry_after_secs: 10,
+            }
+            .to_response();
+            let _ = std::io::Write::write(&mut conn.get_ref(), &busy.to_bytes(false));
+            continue;
+        }
         state.connections.set(state.connections.get() + 1);
-        let guard = ConnectionGuard(state.clone());
+        let guard = ConnectionGuard(state.clone(), addr);
         state
             .executor
             .spawn(serve_connection(state.clone(), conn, peer, guard))
@@ -287,7 +320,7 @@ async fn watchdog_loop(state: Rc<ServerState>, interval: Duration) {
 async fn sweep_loop(state: Rc<ServerState>) {
     loop {
         Timer::after(state.config.sweep_interval).await;
-        let now = now_secs();
+        let now = now_millis();
         match state
             .store
             .write(move |t| queue::sweep(t, now, SWEEP_BATCH))

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json;
 use crate::queue::{self, NewMessage, Refused};
-use crate::server::{ServerState, now_secs};
+use crate::server::{ServerState, now_millis};
 
 #[derive(Deserialize)]
 struct MessageFields {
@@ -62,6 +62,15 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     if let Some(key) = &fields.collapse_key {
         check_name("collapse_key", key, limits.max_name_bytes)?;
     }
+    let token_key: [u8; 16] = crate::secret::digest(fields.token.as_bytes())[..16]
+        .try_into()
+        .expect("a digest is 32 bytes");
+    if let Err(wait) = state.post_rate.take(token_key, std::time::Instant::now()) {
+        return Err(ApiError::TooMany {
+            detail: "too many messages for this token; slow down".into(),
+            retry_after_secs: wait.as_secs() + 1,
+        });
+    }
     let ttl_secs = fields
         .time_to_live
         .map_or(state.config.default_ttl.as_secs(), |t| {
@@ -74,7 +83,7 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
         ttl_secs,
         collapse_key: fields.collapse_key,
     };
-    let now = now_secs();
+    let now = now_millis();
     let max_queued = limits.max_queued_per_client;
     let accepted = state
         .store

@@ -9,11 +9,13 @@ pub mod message;
 pub mod subscribe;
 pub mod user;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::limits::AddrKey;
 use crate::metrics;
 use crate::server::ServerState;
 use redb::ReadableTableMetadata;
@@ -32,9 +34,23 @@ impl From<Response> for Outcome {
     }
 }
 
-pub async fn handle(state: &Rc<ServerState>, req: Request, peer: SocketAddr) -> Outcome {
+pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr) -> Outcome {
     metrics::bump(&state.counters.requests);
-    let outcome = route(state, &req, peer).await;
+    req.client_addr = client_addr(state, &req, peer.ip());
+    let limited = match req.client_addr {
+        Some(ip) => state.request_rate.take(AddrKey::of(ip), Instant::now()),
+        None => Ok(()),
+    };
+    let outcome = match limited {
+        Ok(()) => route(state, &req, peer).await,
+        Err(wait) => {
+            log::info!("{peer}: request rate limit");
+            Err(ApiError::TooMany {
+                detail: "too many requests from your address".into(),
+                retry_after_secs: wait.as_secs() + 1,
+            })
+        }
+    };
     if req.method == "POST" && req.path == "/message" {
         let c = &state.counters;
         metrics::bump(match &outcome {
@@ -100,6 +116,19 @@ async fn route(
             });
         }
     })
+}
+
+/// The address limits apply to: the peer, or for a trusted proxy the last address in
+/// `X-Forwarded-For` that is not itself a trusted proxy; `None` for the host itself.
+fn client_addr(state: &ServerState, req: &Request, peer: IpAddr) -> Option<IpAddr> {
+    if !state.is_trusted_proxy(peer) {
+        return Some(peer);
+    }
+    let forwarded = req.header("x-forwarded-for")?;
+    forwarded
+        .rsplit(',')
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .find(|&ip| !state.is_trusted_proxy(ip))
 }
 
 fn allowed(path: &[&str]) -> Option<&'static str> {
@@ -171,7 +200,19 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn percent_decode(segment: &str) -> Option<String> {
+/// A user or client name: as [`check_name`], and not all digits, because paths name
+/// users and clients by id or by name and an all-digit name would read as an id.
+pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
+    check_name(what, name, max)?;
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must not be all digits (paths would read it as an id)"
+        )));
+    }
+    Ok(())
+}
+
+pub fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -25,7 +25,7 @@ use crate::http::Request;
 use crate::hub::{Closed, Slot, Wake};
 use crate::json;
 use crate::queue;
-use crate::server::{ConnectionGuard, ServerState, now_secs, write_all};
+use crate::server::{ConnectionGuard, ServerState, now_millis, write_all};
 use crate::sse;
 use crate::store::MessageRecord;
 
@@ -167,7 +167,7 @@ async fn send_stored(
     cursor: &mut u64,
 ) -> Result<(), &'static str> {
     loop {
-        let (after, now) = (*cursor, now_secs());
+        let (after, now) = (*cursor, now_millis());
         let page = state
             .store
             .read(move |t| queue::backlog(t, client_id, after, BACKLOG_PAGE, now))

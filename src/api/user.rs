@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, body, check_name, client::ClientView};
+use super::{Outcome, body, check_account_name, client::ClientView};
 use crate::auth::{MAX_PASSWORD_BYTES, User};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
@@ -89,7 +89,7 @@ fn target(
 
 /// A user name: a name that HTTP Basic can carry, so without `:` (RFC 7617).
 pub fn check_user_name(name: &str, max: usize) -> Result<(), ApiError> {
-    check_name("name", name, max)?;
+    check_account_name("name", name, max)?;
     if name.contains(':') {
         return Err(ApiError::BadRequest(
             "a user name must not contain ':' (HTTP Basic auth could not carry it)".into(),
@@ -132,7 +132,9 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
 pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     let me = state.auth.user(&state.store, req).await?;
     if !me.admin {
-        return Err(ApiError::Forbidden("only administrators may create users"));
+        return Err(ApiError::Forbidden(
+            "only administrators may create users".into(),
+        ));
     }
     let new: NewUser = body(
         req,

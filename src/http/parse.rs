@@ -5,7 +5,7 @@
 //! request stay in the buffer for the next one (pipelining); a request that breaks a limit
 //! yields an error that names the status to answer, and the connection is then closed.
 
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
@@ -23,6 +23,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub keep_alive: bool,
+    /// The client's address for limits: the peer, or the client a trusted proxy names;
+    /// `None` for the host itself (a trusted proxy's own requests). Set by the router.
+    pub client_addr: Option<IpAddr>,
 }
 
 impl Request {
@@ -96,24 +99,26 @@ impl ParseError {
 
 /// How the body of a parsed head is delimited.
 #[derive(Debug, PartialEq)]
-enum Framing {
+pub enum Framing {
     Length(usize),
     Chunked,
 }
 
+/// A parsed request head; public for the fuzz targets and property tests.
 #[derive(Debug)]
-struct Head {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    framing: Framing,
-    keep_alive: bool,
-    expect_continue: bool,
-    len: usize,
+pub struct Head {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    /// Bytes of `buf` the head took; the body starts here.
+    pub len: usize,
 }
 
 /// Parses a complete head from `buf`, or says that more bytes are needed.
-fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
     let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut slots);
     let len = match req.parse(buf) {
@@ -140,7 +145,9 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
     }
     let minor = req.version.unwrap_or(1);
     let method = req.method.unwrap_or_default().to_owned();
-    let target = req.path.unwrap_or_default().to_owned();
+    let target = origin_form(req.path.unwrap_or_default()).ok_or(ParseError::Malformed(
+        "the request target must be a path starting with '/'",
+    ))?;
     let mut headers = Vec::with_capacity(req.headers.len());
     let mut length: Option<usize> = None;
     let mut chunked = false;
@@ -206,9 +213,28 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
     }))
 }
 
+/// The most bytes a chunked body of at most `max_body` bytes may take on the wire: twice
+/// the body (chunk-size lines of small chunks) plus 4 KiB of extensions and trailers. Past
+/// it the body is refused (413), so endless extensions or trailers cannot grow the buffer.
+pub fn max_chunked_bytes(max_body: usize) -> usize {
+    max_body.saturating_mul(2).saturating_add(4096)
+}
+
+/// The path and query of a request target: origin form as is, absolute form (which
+/// HTTP/1.1 servers must accept) without its scheme and authority.
+fn origin_form(target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return Some(target.to_owned());
+    }
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))?;
+    Some(rest.find('/').map_or("/".into(), |i| rest[i..].to_owned()))
+}
+
 /// Decodes a chunked body at the start of `buf`: the body and the bytes it took, or `None`
 /// while incomplete. Trailers are read and ignored.
-fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
+pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
@@ -330,6 +356,7 @@ pub async fn read_request(
         headers: head.headers,
         body,
         keep_alive: head.keep_alive,
+        client_addr: None,
     })
 }
 
@@ -393,6 +420,21 @@ mod tests {
             parse_head(gzip, &limits()).unwrap_err(),
             ParseError::Unsupported
         );
+    }
+
+    #[test]
+    fn targets_are_origin_or_absolute_form() {
+        let head = parse_head(
+            b"GET http://example.org/version?a=1 HTTP/1.1\r\n\r\n",
+            &limits(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.target, "/version?a=1");
+        assert!(matches!(
+            parse_head(b"GET version HTTP/1.1\r\n\r\n", &limits()).unwrap_err(),
+            ParseError::Malformed(_)
+        ));
     }
 
     #[test]

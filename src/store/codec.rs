@@ -27,7 +27,7 @@ pub struct AppRecord {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessageRecord {
-    /// Unix seconds after which the message is never delivered.
+    /// Unix milliseconds from which the message is never delivered.
     pub expires_at: u64,
     pub priority: Option<String>,
     pub registration_id: String,

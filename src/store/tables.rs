@@ -12,7 +12,7 @@
 //! apps            blake2s(token)       -> AppRecord (holds the routing token)
 //! app_by_client   (client id, registration id) -> blake2s(token)
 //! messages        (client id, message id)      -> MessageRecord
-//! expiry          (unix secs, client id, message id) -> ()
+//! expiry          (unix millis, client id, message id) -> ()
 //! collapse        (client id, registration id, collapse key) -> message id
 //! queue_len       client id            -> messages of the client in `messages`
 //! ```

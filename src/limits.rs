@@ -1,0 +1,244 @@
+//! Rate limits and per-address caps: token buckets keyed by client address (IPv6 by its
+//! /64, since one host owns a whole /64) or by routing token, and failed-login backoff.
+//!
+//! All maps are bounded: when one is full, entries that have refilled completely are
+//! dropped first, and if that is not enough the map is cleared (a limiter that forgets is
+//! better than memory that grows with an attacker's address space). Time is passed in, so
+//! the rules are tested without sleeping.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Entries per limiter map; a few MB at most.
+const MAX_KEYS: usize = 16_384;
+
+/// The key of an address: IPv4 as is (mapped), IPv6 by its /64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddrKey(u128);
+
+impl AddrKey {
+    pub fn of(ip: IpAddr) -> AddrKey {
+        match ip {
+            IpAddr::V4(v4) => AddrKey(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddrKey(u128::from(v4.to_ipv6_mapped())),
+                None => AddrKey(u128::from(v6) & !((1u128 << 64) - 1)),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Rate {
+    pub per_sec: f64,
+    pub burst: f64,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// One token bucket per key.
+pub struct RateLimiter<K> {
+    rate: Rate,
+    buckets: RefCell<HashMap<K, Bucket>>,
+}
+
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    pub fn new(rate: Rate) -> Self {
+        RateLimiter {
+            rate,
+            buckets: RefCell::default(),
+        }
+    }
+
+    /// Takes one token; `Err(wait)` when none is left.
+    pub fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
+        if self.rate.per_sec <= 0.0 {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.borrow_mut();
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(&key) {
+            let full = self.rate.burst / self.rate.per_sec;
+            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < full);
+            if buckets.len() >= MAX_KEYS {
+                buckets.clear();
+            }
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.rate.burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate.per_sec).min(self.rate.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.rate.per_sec,
+            ))
+        }
+    }
+}
+
+/// Failed logins: after `free` failures, each further attempt must wait twice as long as
+/// the last (1 s, 2 s, 4 s … up to `max`). Success clears the record.
+pub struct LoginBackoff<K> {
+    free: u32,
+    max: Duration,
+    failures: RefCell<HashMap<K, (u32, Instant)>>,
+}
+
+impl<K: Hash + Eq + Copy> LoginBackoff<K> {
+    pub fn new(free: u32, max: Duration) -> Self {
+        LoginBackoff {
+            free,
+            max,
+            failures: RefCell::default(),
+        }
+    }
+
+    fn delay(&self, count: u32) -> Duration {
+        if count < self.free {
+            return Duration::ZERO;
+        }
+        let exp = (count - self.free).min(20);
+        Duration::from_secs(1u64 << exp).min(self.max)
+    }
+
+    /// `Err(wait)` while the key must wait before it may try again.
+    pub fn check(&self, key: K, now: Instant) -> Result<(), Duration> {
+        match self.failures.borrow().get(&key) {
+            Some(&(count, at)) => {
+                let until = at + self.delay(count);
+                if now < until {
+                    Err(until - now)
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, key: K, now: Instant) {
+        let mut failures = self.failures.borrow_mut();
+        if failures.len() >= MAX_KEYS && !failures.contains_key(&key) {
+            let max = self.max;
+            failures.retain(|_, (_, at)| now.duration_since(*at) < max);
+            if failures.len() >= MAX_KEYS {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(key).or_insert((0, now));
+        // A record idle for longer than the longest delay starts over.
+        if now.duration_since(entry.1) > self.max {
+            entry.0 = 0;
+        }
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+    }
+
+    pub fn succeeded(&self, key: K) {
+        self.failures.borrow_mut().remove(&key);
+    }
+}
+
+/// Open connections per address.
+#[derive(Default)]
+pub struct ConnectionCounts(RefCell<HashMap<AddrKey, u32>>);
+
+impl ConnectionCounts {
+    /// Counts a new connection unless the address already has `max`.
+    pub fn open(&self, key: AddrKey, max: u32) -> bool {
+        let mut counts = self.0.borrow_mut();
+        let n = counts.entry(key).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    pub fn close(&self, key: AddrKey) {
+        let mut counts = self.0.borrow_mut();
+        if let Some(n) = counts.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_share_their_64() {
+        let a = AddrKey::of("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = AddrKey::of("2001:db8:1:2:bbbb::2".parse().unwrap());
+        let c = AddrKey::of("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let v4 = AddrKey::of("192.0.2.1".parse().unwrap());
+        let mapped = AddrKey::of("::ffff:192.0.2.1".parse().unwrap());
+        assert_eq!(v4, mapped);
+        assert_ne!(v4, AddrKey::of("192.0.2.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn bucket_allows_burst_then_refills() {
+        let limiter = RateLimiter::new(Rate {
+            per_sec: 2.0,
+            burst: 3.0,
+        });
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.take(1, t0).is_ok());
+        }
+        let wait = limiter.take(1, t0).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(400) && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
+        assert!(limiter.take(2, t0).is_ok(), "keys are independent");
+        assert!(limiter.take(1, t0 + Duration::from_millis(500)).is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_after_free_attempts_and_clears_on_success() {
+        let backoff = LoginBackoff::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(backoff.check("x", t0).is_ok());
+            backoff.failed("x", t0);
+        }
+        assert_eq!(backoff.check("x", t0), Err(Duration::from_secs(1)));
+        backoff.failed("x", t0 + Duration::from_secs(1));
+        assert_eq!(
+            backoff.check("x", t0 + Duration::from_secs(1)),
+            Err(Duration::from_secs(2))
+        );
+        backoff.succeeded("x");
+        assert!(backoff.check("x", t0).is_ok());
+    }
+
+    #[test]
+    fn connection_counts_cap_and_release() {
+        let counts = ConnectionCounts::default();
+        let key = AddrKey::of("192.0.2.1".parse().unwrap());
+        assert!(counts.open(key, 2));
+        assert!(counts.open(key, 2));
+        assert!(!counts.open(key, 2));
+        counts.close(key);
+        assert!(counts.open(key, 2));
+    }
+}
