@@ -97,7 +97,7 @@ impl From<store::Error> for ApiError {
                 log::error!("store: {e}");
                 ApiError::InsufficientStorage
             }
-            store::Error::Busy | store::Error::Closed => {
+            store::Error::Busy | store::Error::Closed | store::Error::Io(_) => {
                 log::warn!("store: {e}");
                 ApiError::Unavailable(format!("{e}; try again later"))
             }

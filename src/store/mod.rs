@@ -8,7 +8,10 @@
 //! untouched (ops validate before they mutate).
 //!
 //! A job that fails with a storage error aborts the whole group; every writer in it gets
-//! that error and nothing of the group is on disk.
+//! that error and nothing of the group is on disk. When the disk fails a write (full, or
+//! an I/O error), redb refuses further writes until it is reopened: the thread keeps
+//! serving reads from the handle it has, refuses writes with the same error, and reopens
+//! the file once its directory has room again.
 
 pub mod accounts;
 mod codec;
@@ -19,7 +22,7 @@ pub use codec::{AppRecord, ClientRecord, MessageRecord, UserRecord};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::metrics::CommitStats;
 
@@ -27,6 +30,11 @@ use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 /// Writes grouped into one commit at most; bounds a commit's latency under a flood.
 const MAX_GROUP: usize = 512;
+/// After a failed write, how often reopening the database is tried.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+/// Free bytes the database's directory must have before a reopen is tried, so a reopen
+/// does not give up the working read handle while the disk is still full.
+const REOPEN_PROBE_BYTES: usize = 64 * 1024;
 
 #[derive(Clone, Debug)]
 pub enum Error {
@@ -36,6 +44,8 @@ pub enum Error {
     Busy,
     /// The store thread is gone (shutting down).
     Closed,
+    /// The disk failed a write; writes are refused until the database is reopened.
+    Io(String),
     /// Any other storage failure; the text is for the log, not for clients.
     Storage(String),
 }
@@ -46,6 +56,7 @@ impl fmt::Display for Error {
             Error::Full => f.write_str("the disk is full"),
             Error::Busy => f.write_str("the store is overloaded"),
             Error::Closed => f.write_str("the store is closed"),
+            Error::Io(e) => write!(f, "storage I/O error: {e}"),
             Error::Storage(e) => write!(f, "storage error: {e}"),
         }
     }
@@ -59,6 +70,7 @@ impl From<redb::StorageError> for Error {
     fn from(e: redb::StorageError) -> Error {
         match &e {
             redb::StorageError::Io(io) if is_disk_full(io) => Error::Full,
+            redb::StorageError::Io(_) | redb::StorageError::PreviousIo => Error::Io(e.to_string()),
             _ => Error::Storage(e.to_string()),
         }
     }
@@ -70,6 +82,8 @@ macro_rules! from_redb {
             fn from(e: $t) -> Error {
                 match e.into() {
                     redb::Error::Io(io) if is_disk_full(&io) => Error::Full,
+                    redb::Error::Io(io) => Error::Io(io.to_string()),
+                    redb::Error::PreviousIo => Error::Io("a previous write failed".into()),
                     other => Error::Storage(other.to_string()),
                 }
             }
@@ -136,7 +150,10 @@ pub fn open(
     let stats = commits.clone();
     std::thread::Builder::new()
         .name("store".into())
-        .spawn(move || run(db, inbox, &stats))
+        .spawn({
+            let path = path.to_owned();
+            move || run(db, &path, cache_bytes, inbox, &stats)
+        })
         .map_err(|e| OpenError::Other(format!("cannot start the store thread: {e}")))?;
     Ok(Store { jobs, commits })
 }
@@ -179,7 +196,17 @@ fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Databas
     Ok(db)
 }
 
-fn run(db: Database, inbox: mpsc::Receiver<Job>, stats: &CommitStats) {
+fn run(
+    db: Database,
+    path: &Path,
+    cache_bytes: usize,
+    inbox: mpsc::Receiver<Job>,
+    stats: &CommitStats,
+) {
+    let mut db = Some(db);
+    // Set when the disk failed a write: redb then refuses writes until it is reopened.
+    // Reads go on from the old handle meanwhile, so stored messages are still delivered.
+    let mut broken: Option<(Error, Instant)> = None;
     let mut reads: Vec<ReadJob> = Vec::new();
     let mut writes: Vec<WriteJob> = Vec::new();
     while let Ok(first) = inbox.recv() {
@@ -193,26 +220,78 @@ fn run(db: Database, inbox: mpsc::Receiver<Job>, stats: &CommitStats) {
                 next = inbox.try_recv().ok();
             }
         }
+        if let Some((_, since)) = &broken
+            && !writes.is_empty()
+            && since.elapsed() >= REOPEN_INTERVAL
+        {
+            broken = reopen(&mut db, path, cache_bytes)
+                .err()
+                .map(|e| (e, Instant::now()));
+        }
         if !reads.is_empty() {
-            match db.begin_read() {
+            let snapshot = match &db {
+                Some(db) => db.begin_read().map_err(Error::from),
+                None => Err(broken.as_ref().map_or(Error::Closed, |b| b.0.clone())),
+            };
+            match snapshot {
                 Ok(snapshot) => reads.drain(..).for_each(|job| job(Ok(&snapshot))),
-                Err(e) => {
-                    let e = Error::from(e);
-                    reads.drain(..).for_each(|job| job(Err(e.clone())));
-                }
+                Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
             }
         }
         if !writes.is_empty() {
             let started = Instant::now();
             let n = writes.len();
-            commit_group(&db, &mut writes);
+            let outcome = match (&db, &broken) {
+                (Some(db), None) => commit_group(db, &mut writes),
+                (_, Some((e, _))) => fail_group(&mut writes, e.clone()),
+                (None, None) => fail_group(&mut writes, Error::Closed),
+            };
             stats.record(started.elapsed(), n);
+            if let Err(e @ (Error::Full | Error::Io(_))) = outcome {
+                log::error!("the disk failed a write ({e}); writes are refused until it recovers");
+                broken.get_or_insert((e, Instant::now()));
+            }
         }
     }
     log::debug!("store thread stopped");
 }
 
-fn commit_group(db: &Database, writes: &mut Vec<WriteJob>) {
+/// Reopens the database after a failed write, once its directory has room again.
+fn reopen(db: &mut Option<Database>, path: &Path, cache_bytes: usize) -> Result<()> {
+    let probe = path.with_extension("probe");
+    let room = std::fs::write(&probe, vec![0u8; REOPEN_PROBE_BYTES]);
+    let _ = std::fs::remove_file(&probe);
+    if let Err(e) = room {
+        return Err(if is_disk_full(&e) {
+            Error::Full
+        } else {
+            Error::Io(e.to_string())
+        });
+    }
+    drop(db.take());
+    match open_database(path, cache_bytes) {
+        Ok(reopened) => {
+            log::info!("database reopened; writes resume");
+            *db = Some(reopened);
+            Ok(())
+        }
+        Err(e) => {
+            log::error!("cannot reopen the database: {e}");
+            Err(Error::Io(e.to_string()))
+        }
+    }
+}
+
+/// Answers every write of a group with `e` without running it.
+fn fail_group(writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
+    for job in writes.drain(..) {
+        let (_, done) = job(Err(e.clone()));
+        done(Err(e.clone()));
+    }
+    Err(e)
+}
+
+fn commit_group(db: &Database, writes: &mut Vec<WriteJob>) -> Result<()> {
     let txn = db.begin_write().map_err(Error::from);
     let mut failed = false;
     let completions: Vec<Completion> = writes
@@ -239,6 +318,7 @@ fn commit_group(db: &Database, writes: &mut Vec<WriteJob>) {
     for done in completions {
         done(outcome.clone());
     }
+    outcome
 }
 
 impl Store {
