@@ -165,23 +165,7 @@ fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Databas
             "{shown} is a directory, not a database file"
         )));
     }
-    let existed = path.exists();
-    let db = redb::Builder::new()
-        .set_cache_size(cache_bytes)
-        .create(path)
-        .map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::Locked,
-            redb::DatabaseError::UpgradeRequired(v) => OpenError::Schema(format!(
-                "{shown} uses redb file format {v}, which this openpush cannot read"
-            )),
-            redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
-                OpenError::Other(format!("cannot open {shown}: {io}"))
-            }
-            other => OpenError::Other(format!(
-                "{shown} is not an openpush database or is damaged: {other}"
-            )),
-        })?;
-    tables::init_or_check(&db, existed).map_err(|e| match e {
+    let schema_error = |e: tables::SchemaError| match e {
         tables::SchemaError::Version(found) => OpenError::Schema(format!(
             "{shown} has schema version {found}; this openpush reads version {}",
             tables::SCHEMA_VERSION
@@ -192,7 +176,36 @@ fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Databas
         tables::SchemaError::Store(e) => {
             OpenError::Other(format!("cannot initialise {shown}: {e}"))
         }
-    })?;
+    };
+    let open_error = |e: redb::DatabaseError| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::Locked,
+        redb::DatabaseError::UpgradeRequired(v) => OpenError::Schema(format!(
+            "{shown} uses redb file format {v}, which this openpush cannot read"
+        )),
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+            OpenError::Other(format!("cannot open {shown}: {io}"))
+        }
+        other => OpenError::Other(format!(
+            "{shown} is not an openpush database or is damaged: {other}"
+        )),
+    };
+    // Look before writing: opening for writes may already change the file, and a file
+    // that is not ours must stay as it is. A file that needs repair (after a crash) cannot
+    // be read this way; it is repaired by the writable open below.
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        match redb::Builder::new().open_read_only(path) {
+            Ok(snapshot) => {
+                tables::check(&snapshot).map_err(schema_error)?;
+            }
+            Err(redb::DatabaseError::RepairAborted) => {}
+            Err(e) => return Err(open_error(e)),
+        }
+    }
+    let db = redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(open_error)?;
+    tables::init_or_check(&db).map_err(schema_error)?;
     Ok(db)
 }
 

@@ -60,19 +60,9 @@ impl<E: Into<super::Error>> From<E> for SchemaError {
 }
 
 /// Creates every table in a new file, or checks the schema version of an existing one.
-pub fn init_or_check(db: &Database, existed: bool) -> Result<(), SchemaError> {
-    let found = {
-        let read = db.begin_read()?;
-        match read.open_table(META) {
-            Ok(meta) => meta.get(VERSION_KEY)?.map(|v| v.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    match found {
-        Some(SCHEMA_VERSION) => Ok(()),
-        Some(other) => Err(SchemaError::Version(other)),
-        None if existed && has_tables(db)? => Err(SchemaError::Foreign),
+pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
+    match check(db)? {
+        Some(_) => Ok(()),
         None => {
             let txn = db.begin_write()?;
             {
@@ -99,10 +89,22 @@ pub fn init_or_check(db: &Database, existed: bool) -> Result<(), SchemaError> {
     }
 }
 
-fn has_tables(db: &Database) -> Result<bool, SchemaError> {
+/// Reads the schema version without writing: `Some` for an openpush database of this
+/// version, `None` for an empty file; an error for a newer or older version, or a redb
+/// file with other tables.
+pub fn check(db: &impl ReadableDatabase) -> Result<Option<u64>, SchemaError> {
     let read = db.begin_read()?;
-    let any = read.list_tables()?.next().is_some();
-    Ok(any)
+    let found = match read.open_table(META) {
+        Ok(meta) => meta.get(VERSION_KEY)?.map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match found {
+        Some(SCHEMA_VERSION) => Ok(found),
+        Some(other) => Err(SchemaError::Version(other)),
+        None if read.list_tables()?.next().is_some() => Err(SchemaError::Foreign),
+        None => Ok(None),
+    }
 }
 
 /// Takes the next value of a counter in `meta`.
