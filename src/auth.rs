@@ -96,6 +96,15 @@ impl Authenticator {
         }
     }
 
+    pub fn set_limits(&self, limits: &Limits) {
+        self.failures_by_addr
+            .set(limits.login_free_failures, limits.login_max_delay);
+        self.failures_by_name.set(
+            limits.login_free_failures.saturating_mul(2),
+            limits.login_max_delay,
+        );
+    }
+
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
     }

@@ -78,7 +78,7 @@ async fn handle(state: Rc<ServerState>, mut conn: Async<UnixStream>) {
         {
             Some(cmd) => {
                 log::info!("control: {}", cmd.op);
-                match commands::execute(&state.store, cmd, &state.config.limits).await {
+                match commands::execute(&state.store, cmd, &state.config().limits).await {
                     Ok((output, effects)) => {
                         for client in effects.revoked_clients {
                             state.hub.revoke(client);

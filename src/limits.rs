@@ -6,7 +6,7 @@
 //! better than memory that grows with an attacker's address space). Time is passed in, so
 //! the rules are tested without sleeping.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -44,44 +44,49 @@ struct Bucket {
 
 /// One token bucket per key.
 pub struct RateLimiter<K> {
-    rate: Rate,
+    rate: Cell<Rate>,
     buckets: RefCell<HashMap<K, Bucket>>,
 }
 
 impl<K: Hash + Eq + Copy> RateLimiter<K> {
     pub fn new(rate: Rate) -> Self {
         RateLimiter {
-            rate,
+            rate: Cell::new(rate),
             buckets: RefCell::default(),
         }
     }
 
+    pub fn set_rate(&self, rate: Rate) {
+        self.rate.set(rate);
+    }
+
     /// Takes one token; `Err(wait)` when none is left.
     pub fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
-        if self.rate.per_sec <= 0.0 {
+        let rate = self.rate.get();
+        if rate.per_sec <= 0.0 {
             return Ok(());
         }
         let mut buckets = self.buckets.borrow_mut();
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(&key) {
-            let full = self.rate.burst / self.rate.per_sec;
+            let full = rate.burst / rate.per_sec;
             buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < full);
             if buckets.len() >= MAX_KEYS {
                 buckets.clear();
             }
         }
         let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: self.rate.burst,
+            tokens: rate.burst,
             at: now,
         });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate.per_sec).min(self.rate.burst);
+        bucket.tokens = (bucket.tokens + elapsed * rate.per_sec).min(rate.burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
             Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.rate.per_sec,
+                (1.0 - bucket.tokens) / rate.per_sec,
             ))
         }
     }
@@ -90,26 +95,32 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
 /// Failed logins: after `free` failures, each further attempt must wait twice as long as
 /// the last (1 s, 2 s, 4 s … up to `max`). Success clears the record.
 pub struct LoginBackoff<K> {
-    free: u32,
-    max: Duration,
+    free: Cell<u32>,
+    max: Cell<Duration>,
     failures: RefCell<HashMap<K, (u32, Instant)>>,
 }
 
 impl<K: Hash + Eq + Copy> LoginBackoff<K> {
     pub fn new(free: u32, max: Duration) -> Self {
         LoginBackoff {
-            free,
-            max,
+            free: Cell::new(free),
+            max: Cell::new(max),
             failures: RefCell::default(),
         }
     }
 
+    pub fn set(&self, free: u32, max: Duration) {
+        self.free.set(free);
+        self.max.set(max);
+    }
+
     fn delay(&self, count: u32) -> Duration {
-        if count < self.free {
+        let free = self.free.get();
+        if count < free {
             return Duration::ZERO;
         }
-        let exp = (count - self.free).min(20);
-        Duration::from_secs(1u64 << exp).min(self.max)
+        let exp = (count - free).min(20);
+        Duration::from_secs(1u64 << exp).min(self.max.get())
     }
 
     /// `Err(wait)` while the key must wait before it may try again.
@@ -130,7 +141,7 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
     pub fn failed(&self, key: K, now: Instant) {
         let mut failures = self.failures.borrow_mut();
         if failures.len() >= MAX_KEYS && !failures.contains_key(&key) {
-            let max = self.max;
+            let max = self.max.get();
             failures.retain(|_, (_, at)| now.duration_since(*at) < max);
             if failures.len() >= MAX_KEYS {
                 failures.clear();
@@ -138,7 +149,7 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
         }
         let entry = failures.entry(key).or_insert((0, now));
         // A record idle for longer than the longest delay starts over.
-        if now.duration_since(entry.1) > self.max {
+        if now.duration_since(entry.1) > self.max.get() {
             entry.0 = 0;
         }
         entry.0 = entry.0.saturating_add(1);

@@ -61,14 +61,9 @@ fn load_config(config: Option<&str>, db: Option<&str>) -> Result<Config, Failure
     Ok(cfg)
 }
 
-fn run_server(args: cli::Serve) -> Result<(), Failure> {
+/// The server's configuration: the file, then the command-line flags over it.
+fn serve_config(args: &cli::Serve) -> Result<Config, Failure> {
     let mut cfg = load_config(args.config.as_deref(), args.db.as_deref())?;
-    for addr in &args.listen {
-        if cfg.listen.len() == args.listen.len() {
-            break;
-        }
-        let _ = addr;
-    }
     if !args.listen.is_empty() {
         cfg.listen = args
             .listen
@@ -82,6 +77,11 @@ fn run_server(args: cli::Serve) -> Result<(), Failure> {
             .map_err(|e| Failure::Usage(e.0))?;
     }
     cfg.validate().map_err(|e| Failure::Usage(e.0))?;
+    Ok(cfg)
+}
+
+fn run_server(args: cli::Serve) -> Result<(), Failure> {
+    let cfg = serve_config(&args)?;
     if args.check {
         println!("{cfg:#?}");
         return Ok(());
@@ -94,7 +94,12 @@ fn run_server(args: cli::Serve) -> Result<(), Failure> {
         env!("CARGO_PKG_VERSION"),
         cfg.db.display()
     );
-    server::run(cfg, store).map_err(Failure::Runtime)
+    let reload = Box::new(move || {
+        serve_config(&args).map_err(|e| match e {
+            Failure::Usage(e) | Failure::Runtime(e) => e,
+        })
+    });
+    server::run(cfg, store, reload).map_err(Failure::Runtime)
 }
 
 fn open_error_text(db: &std::path::Path, e: store::OpenError) -> String {

@@ -5,7 +5,7 @@
 //! reads requests, answers them and, for a stream, hands the socket to a new small task
 //! (so an idle stream does not keep the request path's state alive) and ends.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,7 +37,10 @@ const LINGER: Duration = Duration::from_millis(500);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 pub struct ServerState {
-    pub config: Config,
+    /// Replaced as a whole by SIGHUP; readers take a snapshot with [`ServerState::config`].
+    config: RefCell<Rc<Config>>,
+    /// Reads the configuration again, as at start (file, then command-line flags).
+    reload: Reload,
     pub store: Store,
     pub hub: Hub,
     pub auth: Authenticator,
@@ -53,13 +56,61 @@ pub struct ServerState {
     draining: Cell<bool>,
 }
 
+/// Builds the configuration again for SIGHUP.
+pub type Reload = Box<dyn Fn() -> Result<Config, String>>;
+
 impl ServerState {
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Applies a new configuration: every limit, time and the log level take effect at
+    /// once; what needs a restart (addresses, database, sockets, cache) is kept and named.
+    fn apply(&self, new: Config) {
+        let old = self.config();
+        let fixed = [
+            ("listen", old.listen != new.listen),
+            ("db", old.db != new.db),
+            (
+                "control_socket",
+                old.control_socket_path() != new.control_socket_path(),
+            ),
+            ("db_cache_bytes", old.db_cache_bytes != new.db_cache_bytes),
+            (
+                "store_queue",
+                old.limits.store_queue != new.limits.store_queue,
+            ),
+        ];
+        for (key, changed) in fixed {
+            if changed {
+                log::warn!("{key} changed: takes effect after a restart");
+            }
+        }
+        let new = Config {
+            listen: old.listen.clone(),
+            db: old.db.clone(),
+            control_socket: old.control_socket.clone(),
+            db_cache_bytes: old.db_cache_bytes,
+            limits: crate::config::Limits {
+                store_queue: old.limits.store_queue,
+                ..new.limits
+            },
+            ..new
+        };
+        log::set_max_level(new.log_level);
+        self.request_rate.set_rate(new.limits.requests_per_addr);
+        self.post_rate.set_rate(new.limits.posts_per_token);
+        self.auth.set_limits(&new.limits);
+        *self.config.borrow_mut() = Rc::new(new);
+        log::info!("configuration reloaded");
+    }
+
     pub fn connections(&self) -> usize {
         self.connections.get()
     }
 
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.config.trusted_proxies.contains(&ip.to_canonical())
+        self.config().trusted_proxies.contains(&ip.to_canonical())
     }
 }
 
@@ -85,7 +136,7 @@ pub fn now_millis() -> u64 {
 }
 
 /// Binds every address, then serves until the process ends.
-pub fn run(config: Config, store: Store) -> Result<(), String> {
+pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let listener = TcpListener::bind(addr)
@@ -111,7 +162,8 @@ pub fn run(config: Config, store: Store) -> Result<(), String> {
         counters: Counters::default(),
         connections: Cell::new(0),
         draining: Cell::new(false),
-        config,
+        config: RefCell::new(Rc::new(config)),
+        reload,
     });
     for listener in listeners {
         executor
@@ -135,14 +187,16 @@ pub fn run(config: Config, store: Store) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT, then drains: stops accepting, ends every stream, and
+/// Reloads the configuration on SIGHUP. Waits for SIGTERM or SIGINT, then drains: stops accepting, ends every stream, and
 /// gives open requests (whose commits are in flight) a bounded time to be answered.
 async fn shutdown(state: Rc<ServerState>, mut signals: Signals) {
     while let Some(signal) = signals.next().await {
         match signal {
-            Ok(Signal::Hup) => log::info!(
-                "SIGHUP: nothing to reopen (logs go to stderr); restart to apply a new configuration"
-            ),
+            // Logs go to stderr, which the service manager owns: nothing to reopen.
+            Ok(Signal::Hup) => match (state.reload)() {
+                Ok(config) => state.apply(config),
+                Err(e) => log::error!("SIGHUP: configuration not reloaded: {e}"),
+            },
             Ok(_) => break,
             Err(e) => log::warn!("signal: {e}"),
         }
@@ -172,7 +226,7 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
         if state.draining.get() {
             continue;
         }
-        if state.connections.get() >= state.config.limits.max_connections {
+        if state.connections.get() >= state.config().limits.max_connections {
             log::warn!(
                 "refusing {peer}: {} connections open",
                 state.connections.get()
@@ -186,7 +240,7 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
         if let Some(key) = addr
             && !state
                 .connections_by_addr
-                .open(key, state.config.limits.max_connections_per_addr)
+                .open(key, state.config().limits.max_connections_per_addr)
         {
             log::warn!("refusing {peer}: too many connections from its address");
             let busy = ApiError::TooMany {
@@ -215,7 +269,7 @@ async fn serve_connection(
     let _ = conn.get_ref().set_nodelay(true);
     let mut buf = Vec::new();
     loop {
-        let req = match http::read_request(&conn, &mut buf, &state.config.limits).await {
+        let req = match http::read_request(&conn, &mut buf, &state.config().limits).await {
             Ok(req) => req,
             Err(e) => {
                 if let Some(status) = e.status() {
@@ -224,7 +278,7 @@ async fn serve_connection(
                     if write_all(
                         &conn,
                         &response.to_bytes(false),
-                        state.config.limits.write_timeout,
+                        state.config().limits.write_timeout,
                     )
                     .await
                     {
@@ -241,7 +295,7 @@ async fn serve_connection(
                 if !write_all(
                     &conn,
                     &response.to_bytes(keep_alive),
-                    state.config.limits.write_timeout,
+                    state.config().limits.write_timeout,
                 )
                 .await
                 {
@@ -299,7 +353,7 @@ async fn linger_close(conn: &Async<TcpStream>) {
 
 async fn keepalive_loop(state: Rc<ServerState>) {
     loop {
-        Timer::after(state.config.keepalive).await;
+        Timer::after(state.config().keepalive).await;
         state.hub.keepalive_all();
     }
 }
@@ -319,7 +373,7 @@ async fn watchdog_loop(state: Rc<ServerState>, interval: Duration) {
 
 async fn sweep_loop(state: Rc<ServerState>) {
     loop {
-        Timer::after(state.config.sweep_interval).await;
+        Timer::after(state.config().sweep_interval).await;
         let now = now_millis();
         match state
             .store

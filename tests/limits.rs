@@ -123,3 +123,37 @@ fn connections_beyond_the_cap_of_one_address_are_refused() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(s.request("GET", "/version", &[], "").status, 200);
 }
+
+#[test]
+fn sighup_reloads_limits_and_keeps_the_old_config_when_the_new_one_is_bad() {
+    let s = Server::start_with("reload", "request_burst_per_addr = 100");
+    let from = |ip: &str| s.request("GET", "/version", &[("X-Forwarded-For", ip)], "");
+    for _ in 0..5 {
+        assert_eq!(from("192.0.2.1").status, 200);
+    }
+    let hup = || {
+        std::process::Command::new("kill")
+            .args(["-HUP", &s.pid().to_string()])
+            .status()
+            .unwrap()
+    };
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, format!("{text}\nno_such_option = 1\n")).unwrap();
+    hup();
+    s.wait_log("configuration not reloaded");
+    assert_eq!(from("192.0.2.2").status, 200);
+
+    std::fs::write(
+        &s.config,
+        text.replace(
+            "request_burst_per_addr = 100",
+            "request_burst_per_addr = 2\nrequests_per_sec_per_addr = 0.1",
+        ),
+    )
+    .unwrap();
+    hup();
+    s.wait_log("configuration reloaded");
+    assert_eq!(from("192.0.2.3").status, 200);
+    assert_eq!(from("192.0.2.3").status, 200);
+    from("192.0.2.3").assert_error(429);
+}

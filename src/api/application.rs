@@ -49,9 +49,9 @@ pub async fn register(state: &Rc<ServerState>, req: &Request) -> Result<Outcome,
     check_name(
         "registration_id",
         &new.registration_id,
-        state.config.limits.max_name_bytes,
+        state.config().limits.max_name_bytes,
     )?;
-    let max = state.config.limits.max_apps_per_client;
+    let max = state.config().limits.max_apps_per_client;
     let app = state
         .store
         .write(move |t| accounts::register_app(t, client, &new.registration_id, max))

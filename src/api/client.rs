@@ -60,8 +60,8 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
 pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     let me = state.auth.user(&state.store, req).await?;
     let new: ClientName = body(req, "a JSON object with a string field `name`")?;
-    check_account_name("name", &new.name, state.config.limits.max_name_bytes)?;
-    let max = state.config.limits.max_clients_per_user;
+    check_account_name("name", &new.name, state.config().limits.max_name_bytes)?;
+    let max = state.config().limits.max_clients_per_user;
     let (id, client) = state
         .store
         .write(move |t| accounts::create_client(t, me.id, &new.name, max))
@@ -95,7 +95,7 @@ pub async fn rename(
 ) -> Result<Outcome, ApiError> {
     let me = state.auth.user(&state.store, req).await?;
     let new: ClientName = body(req, "a JSON object with a string field `name`")?;
-    check_account_name("name", &new.name, state.config.limits.max_name_bytes)?;
+    check_account_name("name", &new.name, state.config().limits.max_name_bytes)?;
     let ident = ident.to_owned();
     let view = state
         .store

@@ -28,7 +28,8 @@ const SHAPE: &str = "a JSON object with a string `token`, an object `data`, and 
                      `priority` (\"normal\" or \"high\"), `time_to_live` (seconds) and `collapse_key`";
 
 pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    let limits = &state.config.limits;
+    let config = state.config();
+    let limits = &config.limits;
     let compact = json::compact(&req.body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let text = std::str::from_utf8(&compact).map_err(|_| ApiError::BadRequest(SHAPE.into()))?;
@@ -73,8 +74,8 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     }
     let ttl_secs = fields
         .time_to_live
-        .map_or(state.config.default_ttl.as_secs(), |t| {
-            t.min(state.config.max_ttl.as_secs())
+        .map_or(config.default_ttl.as_secs(), |t| {
+            t.min(config.max_ttl.as_secs())
         });
     let message = NewMessage {
         token: fields.token,

@@ -157,7 +157,7 @@ async fn health(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
 }
 
 async fn metrics(state: &Rc<ServerState>, peer: SocketAddr) -> Result<Outcome, ApiError> {
-    if !state.config.metrics_public && !peer.ip().is_loopback() {
+    if !state.config().metrics_public && !peer.ip().is_loopback() {
         return Err(ApiError::NotFound("no such endpoint"));
     }
     let queued = state

@@ -85,7 +85,7 @@ pub async fn run(
     let client_id = start.client_id;
     let slot = state
         .hub
-        .attach(client_id, state.config.limits.max_stream_buffer_bytes);
+        .attach(client_id, state.config().limits.max_stream_buffer_bytes);
     crate::metrics::bump(&state.counters.streams_opened);
     log::debug!("client {client_id} connected ({} streams)", state.hub.len());
     let end = stream(&state, &conn, &slot, client_id, start.after).await;
@@ -106,8 +106,8 @@ async fn stream(
     client_id: u64,
     after: u64,
 ) -> &'static str {
-    let timeout = state.config.limits.write_timeout;
-    if !write_all(conn, &sse::head(state.config.retry), timeout).await {
+    let timeout = state.config().limits.write_timeout;
+    if !write_all(conn, &sse::head(state.config().retry), timeout).await {
         return "client gone";
     }
     let mut cursor = after;
@@ -181,7 +181,7 @@ async fn send_stored(
             sse::push_event(&mut out, Some(*id), &event_data(record));
             *cursor = *id;
         }
-        if !out.is_empty() && !write_all(conn, &out, state.config.limits.write_timeout).await {
+        if !out.is_empty() && !write_all(conn, &out, state.config().limits.write_timeout).await {
             return Err("client gone or too slow");
         }
         if page.len() < BACKLOG_PAGE {

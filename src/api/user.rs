@@ -140,7 +140,7 @@ pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
         req,
         "a JSON object with string fields `name` and `password`",
     )?;
-    check_user_name(&new.name, state.config.limits.max_name_bytes)?;
+    check_user_name(&new.name, state.config().limits.max_name_bytes)?;
     check_password(&new.password)?;
     let password = new.password;
     let hash = state
@@ -186,7 +186,7 @@ pub async fn update(
     let me = state.auth.user(&state.store, req).await?;
     let change: UserUpdate = body(req, "a JSON object with `name` and/or `password`")?;
     if let Some(name) = &change.name {
-        check_user_name(name, state.config.limits.max_name_bytes)?;
+        check_user_name(name, state.config().limits.max_name_bytes)?;
     }
     let hash = match change.password {
         Some(password) => {
