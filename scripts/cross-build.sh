@@ -14,8 +14,9 @@
 # Environment:
 #   PROFILE=release             cargo profile (Cargo.toml's release is tuned for size)
 #   SIZE_KNOBS="..."            nightly size options for build-std targets, space separated,
-#                               or "none"; default: "no-backtrace immediate-abort location-detail"
-#                               (see knob_flags below; each one's effect is in the README)
+#                               or "none"; default: "no-backtrace immediate-abort location-detail
+#                               no-unwind-tables static-relocation" (see knob_flags below; each
+#                               one's measured effect is in the README's footprint table)
 #   BUILD_STD=1                 build std even where rustup ships it (needed for SIZE_KNOBS
 #                               on aarch64/x86_64)
 #   CROSS_DIR=target/cross      cache: musl sysroots, per-target build dirs, output binaries
@@ -55,7 +56,7 @@ CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 case $CROSS_DIR in /*) ;; *) CROSS_DIR=$ROOT/$CROSS_DIR ;; esac
 NIGHTLY=${NIGHTLY:-nightly}
 SIZE_KNOBS_SET=${SIZE_KNOBS+1}
-SIZE_KNOBS=${SIZE_KNOBS-no-backtrace immediate-abort location-detail}
+SIZE_KNOBS=${SIZE_KNOBS-no-backtrace immediate-abort location-detail no-unwind-tables static-relocation}
 [ "$SIZE_KNOBS" = none ] && SIZE_KNOBS=
 SYSROOT=$CROSS_DIR/sysroot/$T
 
@@ -191,6 +192,7 @@ C
 # no-backtrace       std without backtrace symbolization (addr2line/gimli/miniz_oxide)
 # optimize-for-size  std's own size-over-speed algorithms
 # immediate-abort    panic = "immediate-abort": panics trap at once, no message, no hook
+#                    (a panic shows up as SIGILL/SIGTRAP in the log, without its text)
 # location-detail    -Zlocation-detail=none: no file:line:col strings for panics
 # fmt-debug          -Zfmt-debug=none: {:?} prints nothing (changes output of Debug!)
 # no-unwind-tables   -Cforce-unwind-tables=no: no .eh_frame for code that never unwinds
@@ -206,7 +208,10 @@ knob_flags() {
       location-detail) KNOB_RUSTFLAGS+=" -Zlocation-detail=none" ;;
       fmt-debug) KNOB_RUSTFLAGS+=" -Zfmt-debug=none" ;;
       no-unwind-tables) KNOB_RUSTFLAGS+=" -Cforce-unwind-tables=no" ;;
-      static-relocation) KNOB_RUSTFLAGS+=" -Crelocation-model=static" ;;
+      static-relocation)
+        # These targets link a non-PIE EXEC anyway; x86_64 musl would lose static-pie.
+        case $T in x86_64-*) log "static-relocation skipped on $T (keeps static-pie)" ;;
+          *) KNOB_RUSTFLAGS+=" -Crelocation-model=static" ;; esac ;;
       *) die "unknown size knob '$k'" ;;
     esac
   done
