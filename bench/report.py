@@ -83,6 +83,10 @@ for t in targets + ["tiny_http"]:
     for r in idles:
         pc = r.get("rss_per_conn_bytes")
         mem.setdefault(t, (base.get("rss_bytes"), pc, r))
+        if not r["rss_idle"]:
+            p(f"| {t} | {mb(base.get('rss_bytes'))} | {mb(r['rss_before'])} | {r['ready']:,} of {r['subs']:,}, then "
+              f"the server process died | – | – | {f(r['connect_secs'])} s | – |")
+            continue
         p(f"| {t} | {mb(base.get('rss_bytes'))} | {mb(r['rss_before'])} | {r['ready']:,} of {r['subs']:,} | "
           f"{mb(r['rss_idle'])} | {kb(pc)} | {f(r['connect_secs'])} s | {r['threads_idle']} |")
 p("")
