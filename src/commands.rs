@@ -63,7 +63,7 @@ pub async fn execute(
             let hash = required(cmd.password_hash, "password")?;
             let admin = cmd.admin.unwrap_or(false);
             let (id, user) = store
-                .write(move |t| accounts::create_user(t, &name, hash, admin))
+                .write(move |t, _| accounts::create_user(t, &name, hash, admin))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|r| refusal("user", r))?;
@@ -92,7 +92,7 @@ pub async fn execute(
             let name = required(cmd.name, "user name")?;
             let hash = required(cmd.password_hash, "password")?;
             store
-                .write(move |t| {
+                .write(move |t, _| {
                     let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
                         return Ok(Err(Refusal::NotFound));
                     };
@@ -107,11 +107,11 @@ pub async fn execute(
         "user_del" => {
             let name = required(cmd.name, "user name")?;
             let clients = store
-                .write(move |t| {
+                .write(move |t, m| {
                     let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
                         return Ok(Err(Refusal::NotFound));
                     };
-                    accounts::delete_user(t, id)
+                    accounts::delete_user(t, m, id)
                 })
                 .await
                 .map_err(|e| e.to_string())?
@@ -127,7 +127,7 @@ pub async fn execute(
             check(&name, limits)?;
             let max = limits.max_clients_per_user;
             let (_, client) = store
-                .write(move |t| {
+                .write(move |t, _| {
                     let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
                         return Ok(Err(Refusal::NotFound));
                     };
@@ -173,14 +173,14 @@ pub async fn execute(
             let user = required(cmd.user, "--user")?;
             let name = required(cmd.name, "client name")?;
             let id = store
-                .write(move |t| {
+                .write(move |t, m| {
                     let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
                         return Ok(Err(Refusal::NotFound));
                     };
                     let Some((id, _)) = accounts::find_client_of(t, user_id, &name)? else {
                         return Ok(Err(Refusal::NotFound));
                     };
-                    Ok(accounts::delete_client_by_id(t, id)?.map(|()| id))
+                    Ok(accounts::delete_client_by_id(t, m, id)?.map(|()| id))
                 })
                 .await
                 .map_err(|e| e.to_string())?

@@ -2,20 +2,23 @@
 //!
 //! Every front door turns a push into [`enqueue`]; every stream replays with [`backlog`]
 //! and confirms with [`confirm`]. Invariants kept here:
-//! - a message is stored with its expiry entry, and its collapse entry when it has a key;
-//!   the three are removed together, and the client's `queue_len` counts them;
+//! - a message is stored with its collapse entry when it has a key; the two are removed
+//!   together, and the store's in-memory queue length follows both (see `store::memory`);
 //! - an expired message is never returned by [`backlog`], even before the sweep removes it;
 //! - a full queue refuses the new message: nothing already acknowledged is dropped to make
 //!   room, and a collapse replacement never counts against the limit;
 //! - a refusal writes nothing.
 //!
 //! `now` is always Unix milliseconds; expiry is kept to the millisecond so that a short
-//! TTL is not cut short by rounding.
+//! TTL is not cut short by rounding. A post writes one B-tree (`messages`), two with a
+//! collapse key: expiry is found by the sweep reading the queue, not through an index that
+//! every post would have to write.
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::store::accounts::{self, Tables};
-use crate::store::tables::{COLLAPSE, EXPIRY, MESSAGES, NEXT_MESSAGE_ID, QUEUE_LEN, next_id};
+use crate::store::memory::Memory;
+use crate::store::tables::{COLLAPSE, MESSAGES};
 use crate::store::{MessageRecord, Result};
 
 pub struct NewMessage {
@@ -42,20 +45,18 @@ pub enum Refused {
     QueueFull,
 }
 
-struct QueueTables<'t> {
+struct QueueTables<'t, 'm> {
+    memory: &'m mut Memory,
     messages: Table<'t, (u64, u64), &'static [u8]>,
-    expiry: Table<'t, (u64, u64, u64), ()>,
     collapse: Table<'t, (u64, &'static str, &'static str), u64>,
-    queue_len: Table<'t, u64, u64>,
 }
 
-impl<'t> QueueTables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self> {
+impl<'t, 'm> QueueTables<'t, 'm> {
+    fn open(txn: &'t WriteTransaction, memory: &'m mut Memory) -> Result<Self> {
         Ok(QueueTables {
+            memory,
             messages: txn.open_table(MESSAGES)?,
-            expiry: txn.open_table(EXPIRY)?,
             collapse: txn.open_table(COLLAPSE)?,
-            queue_len: txn.open_table(QUEUE_LEN)?,
         })
     }
 
@@ -69,26 +70,22 @@ impl<'t> QueueTables<'t> {
     }
 
     fn insert(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
+        self.count(client)?;
         self.messages
             .insert((client, id), record.encode().as_slice())?;
-        self.expiry.insert((record.expires_at, client, id), ())?;
+        self.memory.adjust_queue_len(client, true);
         if let Some(key) = &record.collapse_key {
             self.collapse
                 .insert((client, record.registration_id.as_str(), key.as_str()), id)?;
         }
-        let n = self.count(client)?;
-        self.queue_len.insert(client, n + 1)?;
         Ok(())
     }
 
     fn remove(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
+        self.count(client)?;
         if self.messages.remove((client, id))?.is_some() {
-            match self.count(client)? {
-                0 | 1 => self.queue_len.remove(client).map(drop)?,
-                n => self.queue_len.insert(client, n - 1).map(drop)?,
-            }
+            self.memory.adjust_queue_len(client, false);
         }
-        self.expiry.remove((record.expires_at, client, id))?;
         if let Some(key) = &record.collapse_key {
             let slot = (client, record.registration_id.as_str(), key.as_str());
             if self.collapse.get(slot)?.map(|v| v.value()) == Some(id) {
@@ -110,15 +107,17 @@ impl<'t> QueueTables<'t> {
         Ok(out)
     }
 
-    /// Messages queued for `client`, without reading them.
-    fn count(&self, client: u64) -> Result<u64> {
-        Ok(self.queue_len.get(client)?.map_or(0, |v| v.value()))
+    /// Messages queued for `client`, loaded once per client (counted while no change of
+    /// this transaction touched the queue).
+    fn count(&mut self, client: u64) -> Result<u64> {
+        self.memory.queue_len(&self.messages, client)
     }
 }
 
 /// Accepts a message for the app that owns `msg.token`.
 pub fn enqueue(
     txn: &WriteTransaction,
+    memory: &mut Memory,
     msg: NewMessage,
     now: u64,
     max_queued: u64,
@@ -135,7 +134,7 @@ pub fn enqueue(
         data: msg.data,
     };
     if msg.ttl_secs == 0 {
-        let id = next_id(txn, NEXT_MESSAGE_ID)?;
+        let id = memory.next_message_id(txn)?;
         return Ok(Ok(Enqueued {
             client_id,
             id,
@@ -143,7 +142,7 @@ pub fn enqueue(
             stored: false,
         }));
     }
-    let mut tables = QueueTables::open(txn)?;
+    let mut tables = QueueTables::open(txn, memory)?;
     let replaced = match &record.collapse_key {
         Some(key) => tables
             .collapse
@@ -161,7 +160,7 @@ pub fn enqueue(
     if let Some((old, old_record)) = replaced {
         tables.remove(client_id, old, &old_record)?;
     }
-    let id = next_id(txn, NEXT_MESSAGE_ID)?;
+    let id = tables.memory.next_message_id(txn)?;
     tables.insert(client_id, id, &record)?;
     Ok(Ok(Enqueued {
         client_id,
@@ -172,8 +171,13 @@ pub fn enqueue(
 }
 
 /// The client has everything up to `up_to`: those messages leave the queue.
-pub fn confirm(txn: &WriteTransaction, client_id: u64, up_to: u64) -> Result<usize> {
-    let mut tables = QueueTables::open(txn)?;
+pub fn confirm(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    client_id: u64,
+    up_to: u64,
+) -> Result<usize> {
+    let mut tables = QueueTables::open(txn, memory)?;
     let done = tables.ids_of(client_id, up_to)?;
     for (id, record) in &done {
         tables.remove(client_id, *id, record)?;
@@ -184,10 +188,11 @@ pub fn confirm(txn: &WriteTransaction, client_id: u64, up_to: u64) -> Result<usi
 /// Removes a client's messages, or only those of one application.
 pub fn drop_messages(
     txn: &WriteTransaction,
+    memory: &mut Memory,
     client_id: u64,
     registration_id: Option<&str>,
 ) -> Result<usize> {
-    let mut tables = QueueTables::open(txn)?;
+    let mut tables = QueueTables::open(txn, memory)?;
     let mut n = 0;
     for (id, record) in tables.ids_of(client_id, u64::MAX)? {
         if registration_id.is_none_or(|r| r == record.registration_id) {
@@ -198,22 +203,32 @@ pub fn drop_messages(
     Ok(n)
 }
 
-/// Removes up to `max` messages whose TTL has ended; returns how many.
-pub fn sweep(txn: &WriteTransaction, now: u64, max: usize) -> Result<usize> {
-    let mut tables = QueueTables::open(txn)?;
+/// Removes up to `max` messages whose TTL has ended; returns how many. Reads the whole
+/// queue (the expiry time leads each record, so only a few bytes of each are decoded).
+pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) -> Result<usize> {
+    let mut tables = QueueTables::open(txn, memory)?;
     let mut due = Vec::new();
-    for entry in tables.expiry.range((0, 0, 0)..=(now, u64::MAX, u64::MAX))? {
-        due.push(entry?.0.value());
+    for entry in tables.messages.iter()? {
+        let (key, bytes) = entry?;
+        let (client, id) = key.value();
+        match MessageRecord::expires_at(bytes.value()) {
+            Some(at) if at > now => {}
+            _ => due.push((client, id)),
+        }
         if due.len() >= max {
             break;
         }
     }
-    for &(deadline, client, id) in &due {
-        match tables.get(client, id)? {
-            Some(record) => tables.remove(client, id, &record)?,
-            None => {
-                log::warn!("expiry entry without message {id}; removing it");
-                tables.expiry.remove((deadline, client, id))?;
+    for &(client, id) in &due {
+        match tables.get(client, id) {
+            Ok(Some(record)) => tables.remove(client, id, &record)?,
+            Ok(None) => {}
+            Err(_) => {
+                log::error!("message {id} does not decode; removing it");
+                tables.count(client)?;
+                if tables.messages.remove((client, id))?.is_some() {
+                    tables.memory.adjust_queue_len(client, false);
+                }
             }
         }
     }

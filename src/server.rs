@@ -377,7 +377,7 @@ async fn sweep_loop(state: Rc<ServerState>) {
         let now = now_millis();
         match state
             .store
-            .write(move |t| queue::sweep(t, now, SWEEP_BATCH))
+            .write(move |t, m| queue::sweep(t, m, now, SWEEP_BATCH))
             .await
         {
             Ok(0) => {}

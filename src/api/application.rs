@@ -54,7 +54,7 @@ pub async fn register(state: &Rc<ServerState>, req: &Request) -> Result<Outcome,
     let max = state.config().limits.max_apps_per_client;
     let app = state
         .store
-        .write(move |t| accounts::register_app(t, client, &new.registration_id, max))
+        .write(move |t, _| accounts::register_app(t, client, &new.registration_id, max))
         .await??;
     Ok(Response::json(201, miniserde::json::to_string(&AppView::from(app))).into())
 }
@@ -68,7 +68,7 @@ pub async fn delete(
     let ident = ident.to_owned();
     state
         .store
-        .write(move |t| accounts::delete_app(t, client, &ident))
+        .write(move |t, m| accounts::delete_app(t, m, client, &ident))
         .await??;
     Ok(Response::new(204).into())
 }

@@ -64,7 +64,7 @@ pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
     let max = state.config().limits.max_clients_per_user;
     let (id, client) = state
         .store
-        .write(move |t| accounts::create_client(t, me.id, &new.name, max))
+        .write(move |t, _| accounts::create_client(t, me.id, &new.name, max))
         .await??;
     log::info!("client {id} created");
     Ok(Response::json(201, json((id, client, Vec::new()).into())).into())
@@ -99,7 +99,7 @@ pub async fn rename(
     let ident = ident.to_owned();
     let view = state
         .store
-        .write(move |t| {
+        .write(move |t, _| {
             Ok(
                 match accounts::rename_client(t, me.id, &ident, &new.name)? {
                     Ok((id, client)) => {
@@ -122,12 +122,12 @@ pub async fn delete(
     let ident = ident.to_owned();
     let view = state
         .store
-        .write(move |t| {
+        .write(move |t, m| {
             let Some((id, client)) = accounts::find_client_of(t, me.id, &ident)? else {
                 return Ok(Err(ApiError::NotFound("no such client")));
             };
             let apps = accounts::apps_of(t, id)?;
-            Ok(accounts::delete_client_by_id(t, id)?
+            Ok(accounts::delete_client_by_id(t, m, id)?
                 .map(|()| (id, client, apps))
                 .map_err(ApiError::from))
         })
@@ -141,9 +141,9 @@ pub async fn delete_self(state: &Rc<ServerState>, req: &Request) -> Result<Outco
     let (id, client) = auth::client(&state.store, req).await?;
     let apps = state
         .store
-        .write(move |t| {
+        .write(move |t, m| {
             let apps = accounts::apps_of(t, id)?;
-            Ok(accounts::delete_client_by_id(t, id)?
+            Ok(accounts::delete_client_by_id(t, m, id)?
                 .map(|()| apps)
                 .map_err(ApiError::from))
         })

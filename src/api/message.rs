@@ -88,7 +88,7 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     let max_queued = limits.max_queued_per_client;
     let accepted = state
         .store
-        .write(move |t| queue::enqueue(t, message, now, max_queued))
+        .write(move |t, m| queue::enqueue(t, m, message, now, max_queued))
         .await?;
     let accepted = match accepted {
         Ok(accepted) => accepted,

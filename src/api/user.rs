@@ -151,7 +151,7 @@ pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
     let name = new.name;
     let json = state
         .store
-        .write(move |t| {
+        .write(move |t, _| {
             Ok(match accounts::create_user(t, &name, hash, false)? {
                 Ok((id, user)) => Ok(render(t, id, user, id)?),
                 Err(refusal) => Err(ApiError::from(refusal)),
@@ -205,7 +205,7 @@ pub async fn update(
     let name = change.name;
     let json = state
         .store
-        .write(move |t| {
+        .write(move |t, _| {
             let id = match target(t, &me, &ident)? {
                 Ok((id, _)) => id,
                 Err(e) => return Ok(Err(e)),
@@ -229,12 +229,12 @@ pub async fn delete(
     let ident = ident.to_owned();
     let clients = state
         .store
-        .write(move |t| {
+        .write(move |t, m| {
             let id = match target(t, &me, &ident)? {
                 Ok((id, _)) => id,
                 Err(e) => return Ok(Err(e)),
             };
-            Ok(accounts::delete_user(t, id)?.map_err(ApiError::from))
+            Ok(accounts::delete_user(t, m, id)?.map_err(ApiError::from))
         })
         .await??;
     for client in clients {

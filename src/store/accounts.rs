@@ -8,6 +8,7 @@
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
+use super::memory::Memory;
 use super::tables::*;
 use super::{AppRecord, ClientRecord, Error, Result, UserRecord};
 use crate::secret;
@@ -140,14 +141,18 @@ pub fn update_user(
 }
 
 /// Deletes a user with all its clients, apps and queued messages; returns the client ids.
-pub fn delete_user(txn: &WriteTransaction, id: u64) -> Result<Outcome<Vec<u64>>> {
+pub fn delete_user(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    id: u64,
+) -> Result<Outcome<Vec<u64>>> {
     let mut users = txn.open_table(USERS)?;
     let Some(user) = get_user(&users, id)? else {
         return Ok(Err(Refusal::NotFound));
     };
     let client_ids = client_ids_of(txn, id)?;
     for &client in &client_ids {
-        delete_client_by_id(txn, client)?.expect("the client was just listed");
+        delete_client_by_id(txn, memory, client)?.expect("the client was just listed");
     }
     users.remove(id)?;
     txn.open_table(USER_BY_NAME)?.remove(user.name.as_str())?;
@@ -280,7 +285,11 @@ pub fn rename_client(
 }
 
 /// Deletes a client: its key, its apps' routing tokens and its queued messages.
-pub fn delete_client_by_id(txn: &WriteTransaction, id: u64) -> Result<Outcome<()>> {
+pub fn delete_client_by_id(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    id: u64,
+) -> Result<Outcome<()>> {
     let mut clients = txn.open_table(CLIENTS)?;
     let Some(client) = get_client(&clients, id)? else {
         return Ok(Err(Refusal::NotFound));
@@ -288,7 +297,7 @@ pub fn delete_client_by_id(txn: &WriteTransaction, id: u64) -> Result<Outcome<()
     for app in apps_of(txn, id)? {
         remove_app(txn, id, &app)?;
     }
-    crate::queue::drop_messages(txn, id, None)?;
+    crate::queue::drop_messages(txn, memory, id, None)?;
     clients.remove(id)?;
     txn.open_table(CLIENT_BY_USER)?
         .remove((client.user_id, id))?;
@@ -364,6 +373,7 @@ pub fn register_app(
 /// its queued messages.
 pub fn delete_app(
     txn: &WriteTransaction,
+    memory: &mut Memory,
     client_id: u64,
     ident: &str,
 ) -> Result<Outcome<AppRecord>> {
@@ -375,7 +385,7 @@ pub fn delete_app(
         return Ok(Err(Refusal::NotFound));
     };
     remove_app(txn, client_id, &app)?;
-    crate::queue::drop_messages(txn, client_id, Some(&app.registration_id))?;
+    crate::queue::drop_messages(txn, memory, client_id, Some(&app.registration_id))?;
     Ok(Ok(app))
 }
 

@@ -148,6 +148,11 @@ impl AppRecord {
 }
 
 impl MessageRecord {
+    /// The expiry time alone, without decoding the rest (it is the first field).
+    pub fn expires_at(bytes: &[u8]) -> Option<u64> {
+        Reader::new(bytes)?.u64()
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         Writer::new()
             .u64(self.expires_at)

@@ -15,6 +15,7 @@
 
 pub mod accounts;
 mod codec;
+pub mod memory;
 pub mod tables;
 
 pub use codec::{AppRecord, ClientRecord, MessageRecord, UserRecord};
@@ -25,6 +26,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::metrics::CommitStats;
+use memory::Memory;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
@@ -104,7 +106,8 @@ type Reply<T> = async_channel::Sender<Result<T>>;
 type ReadJob = Box<dyn FnOnce(Result<&ReadTransaction>) + Send>;
 /// Runs a write; returns whether it failed (which aborts the group) and what to do once the
 /// group's outcome is known.
-type WriteJob = Box<dyn FnOnce(Result<&WriteTransaction>) -> (bool, Completion) + Send>;
+type WriteJob =
+    Box<dyn FnOnce(Result<(&WriteTransaction, &mut Memory)>) -> (bool, Completion) + Send>;
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
 enum Job {
@@ -217,6 +220,7 @@ fn run(
     stats: &CommitStats,
 ) {
     let mut db = Some(db);
+    let mut memory = Memory::default();
     // Set when the disk failed a write: redb then refuses writes until it is reopened.
     // Reads go on from the old handle meanwhile, so stored messages are still delivered.
     let mut broken: Option<(Error, Instant)> = None;
@@ -237,6 +241,7 @@ fn run(
             && !writes.is_empty()
             && since.elapsed() >= REOPEN_INTERVAL
         {
+            memory.reset();
             broken = reopen(&mut db, path, cache_bytes)
                 .err()
                 .map(|e| (e, Instant::now()));
@@ -255,11 +260,14 @@ fn run(
             let started = Instant::now();
             let n = writes.len();
             let outcome = match (&db, &broken) {
-                (Some(db), None) => commit_group(db, &mut writes),
+                (Some(db), None) => commit_group(db, &mut memory, &mut writes),
                 (_, Some((e, _))) => fail_group(&mut writes, e.clone()),
                 (None, None) => fail_group(&mut writes, Error::Closed),
             };
             stats.record(started.elapsed(), n);
+            if outcome.is_err() {
+                memory.reset();
+            }
             if let Err(e @ (Error::Full | Error::Io(_))) = outcome {
                 log::error!("the disk failed a write ({e}); writes are refused until it recovers");
                 broken.get_or_insert((e, Instant::now()));
@@ -304,13 +312,16 @@ fn fail_group(writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
     Err(e)
 }
 
-fn commit_group(db: &Database, writes: &mut Vec<WriteJob>) -> Result<()> {
+fn commit_group(db: &Database, memory: &mut Memory, writes: &mut Vec<WriteJob>) -> Result<()> {
     let txn = db.begin_write().map_err(Error::from);
     let mut failed = false;
     let completions: Vec<Completion> = writes
         .drain(..)
         .map(|job| {
-            let (job_failed, done) = job(txn.as_ref().map_err(Clone::clone));
+            let (job_failed, done) = job(match &txn {
+                Ok(txn) => Ok((txn, &mut *memory)),
+                Err(e) => Err(e.clone()),
+            });
             failed |= job_failed;
             done
         })
@@ -363,11 +374,11 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
     {
         let (reply, answer): (Reply<T>, _) = async_channel::bounded(1);
         self.submit(Job::Write(Box::new(move |txn| {
-            let result = txn.and_then(f);
+            let result = txn.and_then(|(txn, memory)| f(txn, memory));
             let failed = result.is_err();
             let done: Completion = Box::new(move |outcome| {
                 let _ = reply.try_send(outcome.and(result));

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! meta            &str                 -> u64     schema_version, next_user_id,
-//!                                                 next_client_id, next_message_id
+//!                                                 next_client_id, message_id_high_water
 //! users           user id              -> UserRecord
 //! user_by_name    name                 -> user id
 //! clients         client id            -> ClientRecord (holds the key: the API returns it)
@@ -11,18 +11,15 @@
 //! client_by_key   blake2s(key)         -> client id
 //! apps            blake2s(token)       -> AppRecord (holds the routing token)
 //! app_by_client   (client id, registration id) -> blake2s(token)
-//! messages        (client id, message id)      -> MessageRecord
-//! expiry          (unix millis, client id, message id) -> ()
+//! messages        (client id, message id)      -> MessageRecord (expiry first)
 //! collapse        (client id, registration id, collapse key) -> message id
-//! queue_len       client id            -> messages of the client in `messages`
 //! ```
 //!
-//! `queue_len` lets a post check the queue limit without reading the queue (a full queue
-//! of 4 KB messages is larger than the page cache). A file written before it existed
-//! counts from zero: the limit is then loose until those messages are gone, never tight.
-//!
 //! Message ids come from one counter: they increase across restarts and across clients,
-//! so `Last-Event-ID` means "everything up to here" for any client.
+//! so `Last-Event-ID` means "everything up to here" for any client. The counter itself
+//! lives in the store thread's memory; `meta` holds a high-water mark above every id ever
+//! handed out (see `store::memory`). Posting a message writes `messages` only (and
+//! `collapse` with a collapse key): every other B-tree a commit touches costs flash pages.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -38,13 +35,11 @@ pub const APPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apps");
 pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("app_by_client");
 pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
-pub const EXPIRY: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("expiry");
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
-pub const QUEUE_LEN: TableDefinition<u64, u64> = TableDefinition::new("queue_len");
 
 pub const NEXT_USER_ID: &str = "next_user_id";
 pub const NEXT_CLIENT_ID: &str = "next_client_id";
-pub const NEXT_MESSAGE_ID: &str = "next_message_id";
+pub const ID_HIGH_WATER: &str = "message_id_high_water";
 const VERSION_KEY: &str = "schema_version";
 
 pub enum SchemaError {
@@ -68,7 +63,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
             {
                 let mut meta = txn.open_table(META)?;
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                for key in [NEXT_USER_ID, NEXT_CLIENT_ID, NEXT_MESSAGE_ID] {
+                for key in [NEXT_USER_ID, NEXT_CLIENT_ID, ID_HIGH_WATER] {
                     meta.insert(key, 1)?;
                 }
                 txn.open_table(USERS)?;
@@ -79,9 +74,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                 txn.open_table(APPS)?;
                 txn.open_table(APP_BY_CLIENT)?;
                 txn.open_table(MESSAGES)?;
-                txn.open_table(EXPIRY)?;
                 txn.open_table(COLLAPSE)?;
-                txn.open_table(QUEUE_LEN)?;
             }
             txn.commit()?;
             Ok(())

@@ -1,0 +1,151 @@
+//! What the store thread keeps in memory instead of writing it with every message, to
+//! spare a router's flash: the next message id and each client's queue length.
+//!
+//! Invariants:
+//! - every id handed out is below the high-water mark in `meta`, written in the same
+//!   transaction that first needs it, so ids are never reused after a crash, even though
+//!   only one commit in [`ID_BLOCK`] writes `meta`;
+//! - a queue length, once loaded (by counting the client's messages), changes only with
+//!   the insertions and removals of the transaction being built;
+//! - after a failed or aborted commit, [`Memory::reset`] forgets everything, and both are
+//!   read again from the last durable state.
+
+use std::collections::HashMap;
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::Result;
+use super::tables::{ID_HIGH_WATER, META};
+
+/// Ids reserved by one write of the high-water mark.
+pub const ID_BLOCK: u64 = 4096;
+/// Queue lengths remembered at most; past it the map is cleared and reloaded on demand.
+const MAX_QUEUE_LENGTHS: usize = 65_536;
+
+#[derive(Default)]
+pub struct Memory {
+    /// (next id, high-water mark): `next < mark` is always true once loaded.
+    ids: Option<(u64, u64)>,
+    queue_lengths: HashMap<u64, u64>,
+}
+
+impl Memory {
+    /// Forgets what a failed commit may have left behind.
+    pub fn reset(&mut self) {
+        *self = Memory::default();
+    }
+
+    /// The next message id, reserving a new block in `meta` when the last one is used up.
+    pub fn next_message_id(&mut self, txn: &WriteTransaction) -> Result<u64> {
+        let (next, mark) = match self.ids {
+            Some(ids) => ids,
+            None => {
+                let mark = txn
+                    .open_table(META)?
+                    .get(ID_HIGH_WATER)?
+                    .map_or(1, |v| v.value());
+                (mark, mark)
+            }
+        };
+        let mark = if next >= mark {
+            let mark = next + ID_BLOCK;
+            txn.open_table(META)?.insert(ID_HIGH_WATER, mark)?;
+            mark
+        } else {
+            mark
+        };
+        self.ids = Some((next + 1, mark));
+        Ok(next)
+    }
+
+    /// Messages queued for `client`, counted in `messages` the first time.
+    pub fn queue_len(
+        &mut self,
+        messages: &impl ReadableTable<(u64, u64), &'static [u8]>,
+        client: u64,
+    ) -> Result<u64> {
+        if let Some(&n) = self.queue_lengths.get(&client) {
+            return Ok(n);
+        }
+        let mut n = 0;
+        for entry in messages.range((client, 0)..=(client, u64::MAX))? {
+            entry?;
+            n += 1;
+        }
+        if self.queue_lengths.len() >= MAX_QUEUE_LENGTHS {
+            self.queue_lengths.clear();
+        }
+        self.queue_lengths.insert(client, n);
+        Ok(n)
+    }
+
+    /// Records a change to a queue whose length is loaded or about to be.
+    pub fn adjust_queue_len(&mut self, client: u64, added: bool) {
+        if let Some(n) = self.queue_lengths.get_mut(&client) {
+            *n = if added { *n + 1 } else { n.saturating_sub(1) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableDatabase;
+
+    fn database() -> redb::Database {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        super::super::tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+        db
+    }
+
+    #[test]
+    fn ids_are_never_reused_after_a_lost_memory_or_an_aborted_commit() {
+        let db = database();
+        let mut memory = Memory::default();
+        let txn = db.begin_write().unwrap();
+        let first: Vec<u64> = (0..3)
+            .map(|_| memory.next_message_id(&txn).unwrap())
+            .collect();
+        txn.commit().unwrap();
+        assert_eq!(first, [1, 2, 3]);
+
+        let txn = db.begin_write().unwrap();
+        memory.next_message_id(&txn).unwrap();
+        txn.abort().unwrap();
+        memory.reset();
+
+        let txn = db.begin_write().unwrap();
+        let after = memory.next_message_id(&txn).unwrap();
+        txn.commit().unwrap();
+        assert!(after > 3, "{after}");
+
+        // A process that crashed with ids handed out below the mark starts above it.
+        let mut fresh = Memory::default();
+        let txn = db.begin_write().unwrap();
+        let restarted = fresh.next_message_id(&txn).unwrap();
+        assert!(restarted > after, "{restarted} <= {after}");
+    }
+
+    #[test]
+    fn the_mark_is_written_once_per_block() {
+        let db = database();
+        let mut memory = Memory::default();
+        let txn = db.begin_write().unwrap();
+        memory.next_message_id(&txn).unwrap();
+        txn.commit().unwrap();
+        let mark = || {
+            let read = db.begin_read().unwrap();
+            let meta = read.open_table(META).unwrap();
+            meta.get(ID_HIGH_WATER).unwrap().unwrap().value()
+        };
+        let before = mark();
+        let txn = db.begin_write().unwrap();
+        for _ in 0..ID_BLOCK - 2 {
+            memory.next_message_id(&txn).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(mark(), before, "no write within the block");
+    }
+}
