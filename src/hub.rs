@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::store::MessageRecord;
 
@@ -62,7 +62,12 @@ impl Slot {
 
     /// Waits for the next thing the stream must do.
     pub async fn next(&self) -> Wake {
-        poll_fn(|cx| {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next thing the stream must do, or `Pending` (and a wake-up) when nothing is due.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Wake> {
+        {
             let mut s = self.state.borrow_mut();
             if let Some(why) = s.closed {
                 return Poll::Ready(Wake::Closed(why));
@@ -79,10 +84,9 @@ impl Slot {
             if std::mem::take(&mut s.keepalive) {
                 return Poll::Ready(Wake::Keepalive);
             }
-            self.waker.set(Some(cx.waker().clone()));
-            Poll::Pending
-        })
-        .await
+        }
+        self.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
     }
 }
 

@@ -17,15 +17,21 @@ const MAX_KEYS: usize = 16_384;
 
 /// The key of an address: IPv4 as is (mapped), IPv6 by its /64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AddrKey(u128);
+/// Bytes, not a `u128`: a key sits in every connection's state, and a `u128` would force
+/// 16-byte alignment on it.
+pub struct AddrKey([u8; 16]);
 
 impl AddrKey {
     pub fn of(ip: IpAddr) -> AddrKey {
         match ip {
-            IpAddr::V4(v4) => AddrKey(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V4(v4) => AddrKey(v4.to_ipv6_mapped().octets()),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddrKey(u128::from(v4.to_ipv6_mapped())),
-                None => AddrKey(u128::from(v6) & !((1u128 << 64) - 1)),
+                Some(v4) => AddrKey(v4.to_ipv6_mapped().octets()),
+                None => {
+                    let mut prefix = v6.octets();
+                    prefix[8..].fill(0);
+                    AddrKey(prefix)
+                }
             },
         }
     }

@@ -117,6 +117,12 @@ impl ServerState {
 /// Counts a connection while it lives, in whichever task holds it.
 pub struct ConnectionGuard(Rc<ServerState>, Option<AddrKey>);
 
+impl ConnectionGuard {
+    pub fn state(&self) -> &Rc<ServerState> {
+        &self.0
+    }
+}
+
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.connections.set(self.0.connections.get() - 1);
@@ -308,7 +314,7 @@ async fn serve_connection(
             }
             api::Outcome::Stream(start) => {
                 drop(buf);
-                let task = api::subscribe::run(state.clone(), conn, start, guard);
+                let task = api::subscribe::stream(conn, start, guard);
                 log::trace!("stream task: {} bytes", std::mem::size_of_val(&task));
                 state.executor.spawn(task).detach();
                 return;

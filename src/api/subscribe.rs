@@ -12,11 +12,14 @@
 //! Nothing leaves the store here: a message is deleted only when a later connection
 //! confirms it, or when its TTL ends.
 
+use std::future::Future;
 use std::net::TcpStream;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
-use async_io::Async;
-use futures_lite::future;
+use async_io::{Async, Timer};
+use futures_lite::AsyncWrite;
 
 use super::Outcome;
 use crate::auth;
@@ -25,7 +28,7 @@ use crate::http::Request;
 use crate::hub::{Closed, Slot, Wake};
 use crate::json;
 use crate::queue;
-use crate::server::{ConnectionGuard, ServerState, now_millis, write_all};
+use crate::server::{ConnectionGuard, ServerState, now_millis};
 use crate::sse;
 use crate::store::MessageRecord;
 
@@ -76,116 +79,176 @@ pub fn event_data(record: &MessageRecord) -> Vec<u8> {
     out.into_bytes()
 }
 
-pub async fn run(
-    state: Rc<ServerState>,
-    conn: Async<TcpStream>,
-    start: StreamStart,
-    guard: ConnectionGuard,
-) {
+/// The task of a stream that starts now.
+pub fn stream(conn: Async<TcpStream>, start: StreamStart, guard: ConnectionGuard) -> Stream {
+    let state = guard.state();
+    let config = state.config();
     let client_id = start.client_id;
     let slot = state
         .hub
-        .attach(client_id, state.config().limits.max_stream_buffer_bytes);
+        .attach(client_id, config.limits.max_stream_buffer_bytes);
     crate::metrics::bump(&state.counters.streams_opened);
     log::debug!("client {client_id} connected ({} streams)", state.hub.len());
-    let end = stream(&state, &conn, &slot, client_id, start.after).await;
-    state.hub.detach(client_id, &slot);
-    log::debug!("client {client_id} stream ended: {end}");
-    drop(guard);
+    Stream {
+        conn,
+        slot,
+        client_id,
+        cursor: start.after,
+        out: sse::head(config.retry),
+        written: 0,
+        stall: None,
+        read: None,
+        more_stored: true,
+        guard,
+    }
 }
 
-enum Step {
-    Hub(Wake),
-    Readable,
-}
+type PageRead = Pin<Box<dyn Future<Output = crate::store::Result<Vec<(u64, MessageRecord)>>>>>;
 
-async fn stream(
-    state: &ServerState,
-    conn: &Async<TcpStream>,
-    slot: &Slot,
+/// One live stream, written as a state machine by hand so that an idle stream holds only
+/// these fields: no buffer (`out` is empty and unallocated between writes), no timer
+/// (`stall` exists only while a write waits), no read in flight.
+pub struct Stream {
+    conn: Async<TcpStream>,
+    slot: Rc<Slot>,
     client_id: u64,
-    after: u64,
-) -> &'static str {
-    let timeout = state.config().limits.write_timeout;
-    if !write_all(conn, &sse::head(state.config().retry), timeout).await {
-        return "client gone";
+    /// The last stored message id sent (or confirmed).
+    cursor: u64,
+    /// Bytes to write; `written` of them are on the socket.
+    out: Vec<u8>,
+    written: usize,
+    /// Fires when the current write has waited the configured write timeout.
+    stall: Option<Pin<Box<Timer>>>,
+    /// The store read of the next page of messages, while one is in flight.
+    read: Option<PageRead>,
+    /// The store may hold messages after `cursor` that were not read yet.
+    more_stored: bool,
+    guard: ConnectionGuard,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.guard.state().hub.detach(self.client_id, &self.slot);
     }
-    let mut cursor = after;
-    // Boxed: the idle part of this future stays small while no catch-up runs.
-    if let Err(end) = Box::pin(send_stored(state, conn, client_id, &mut cursor)).await {
-        return end;
+}
+
+impl Stream {
+    fn start_read(&mut self) {
+        let (store, client_id, after, now) = (
+            self.guard.state().store.clone(),
+            self.client_id,
+            self.cursor,
+            now_millis(),
+        );
+        self.read = Some(Box::pin(async move {
+            store
+                .read(move |t| queue::backlog(t, client_id, after, BACKLOG_PAGE, now))
+                .await
+        }));
     }
-    loop {
-        let hub = async { Step::Hub(slot.next().await) };
-        let readable = async {
-            let _ = conn.readable().await;
-            Step::Readable
-        };
-        let out = match future::or(hub, readable).await {
-            Step::Hub(Wake::Stored) => {
-                match Box::pin(send_stored(state, conn, client_id, &mut cursor)).await {
-                    Ok(()) => continue,
-                    Err(end) => return end,
+}
+
+impl Future for Stream {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let end = this.run(cx);
+        if let Poll::Ready(why) = end {
+            log::debug!("client {} stream ended: {why}", this.client_id);
+        }
+        end.map(drop)
+    }
+}
+
+impl Stream {
+    fn run(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
+        let this = self;
+        loop {
+            if this.written < this.out.len() {
+                let mut socket = &this.conn;
+                match Pin::new(&mut socket).poll_write(cx, &this.out[this.written..]) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
+                    Poll::Ready(Ok(n)) => {
+                        this.written += n;
+                        continue;
+                    }
+                    Poll::Pending => {
+                        let timeout = this.guard.state().config().limits.write_timeout;
+                        let stall = this
+                            .stall
+                            .get_or_insert_with(|| Box::pin(Timer::after(timeout)));
+                        if stall.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready("client too slow");
+                        }
+                        return Poll::Pending;
+                    }
                 }
             }
-            Step::Hub(Wake::Ephemeral(records)) => {
-                let mut out = Vec::new();
-                for record in &records {
-                    sse::push_event(&mut out, None, &event_data(record));
-                }
-                out
+            if !this.out.is_empty() {
+                this.out = Vec::new();
+                this.written = 0;
+                this.stall = None;
             }
-            Step::Hub(Wake::Keepalive) => sse::KEEPALIVE.to_vec(),
-            Step::Hub(Wake::Closed(why)) => {
-                return match why {
-                    Closed::Replaced => "replaced by a newer stream",
-                    Closed::Overflow => "client too slow",
-                    Closed::Revoked => "revoked",
+            if let Some(read) = &mut this.read {
+                let page = match read.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(page)) => page,
+                    Poll::Ready(Err(e)) => {
+                        log::warn!("reading stored messages failed: {e}");
+                        return Poll::Ready("store error");
+                    }
                 };
+                this.read = None;
+                this.more_stored = page.len() == BACKLOG_PAGE;
+                for (id, record) in &page {
+                    sse::push_event(&mut this.out, Some(*id), &event_data(record));
+                    this.cursor = *id;
+                }
+                continue;
             }
-            Step::Readable => {
-                let mut sink = [0u8; 512];
-                match std::io::Read::read(&mut conn.get_ref(), &mut sink) {
-                    Ok(0) => return "client closed",
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(_) => return "client gone",
+            if std::mem::take(&mut this.more_stored) {
+                this.start_read();
+                continue;
+            }
+            match this.slot.poll_next(cx) {
+                Poll::Ready(Wake::Stored) => {
+                    this.more_stored = true;
+                    continue;
+                }
+                Poll::Ready(Wake::Ephemeral(records)) => {
+                    for record in &records {
+                        sse::push_event(&mut this.out, None, &event_data(record));
+                    }
+                    continue;
+                }
+                Poll::Ready(Wake::Keepalive) => {
+                    this.out = sse::KEEPALIVE.to_vec();
+                    continue;
+                }
+                Poll::Ready(Wake::Closed(why)) => {
+                    return Poll::Ready(match why {
+                        Closed::Replaced => "replaced by a newer stream",
+                        Closed::Overflow => "client too slow",
+                        Closed::Revoked => "revoked",
+                    });
+                }
+                Poll::Pending => {}
+            }
+            // Nothing to send: watch for the client closing (it sends nothing otherwise).
+            match this.conn.poll_readable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
+                Poll::Ready(Ok(())) => {
+                    let mut sink = [0u8; 512];
+                    match std::io::Read::read(&mut this.conn.get_ref(), &mut sink) {
+                        Ok(0) => return Poll::Ready("client closed"),
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return Poll::Ready("client gone"),
+                    }
                 }
             }
-        };
-        if !write_all(conn, &out, timeout).await {
-            return "client gone or too slow";
-        }
-    }
-}
-
-/// Sends every stored message after `cursor`, page by page, advancing it.
-async fn send_stored(
-    state: &ServerState,
-    conn: &Async<TcpStream>,
-    client_id: u64,
-    cursor: &mut u64,
-) -> Result<(), &'static str> {
-    loop {
-        let (after, now) = (*cursor, now_millis());
-        let page = state
-            .store
-            .read(move |t| queue::backlog(t, client_id, after, BACKLOG_PAGE, now))
-            .await
-            .map_err(|e| {
-                log::warn!("reading stored messages failed: {e}");
-                "store error"
-            })?;
-        let mut out = Vec::new();
-        for (id, record) in &page {
-            sse::push_event(&mut out, Some(*id), &event_data(record));
-            *cursor = *id;
-        }
-        if !out.is_empty() && !write_all(conn, &out, state.config().limits.write_timeout).await {
-            return Err("client gone or too slow");
-        }
-        if page.len() < BACKLOG_PAGE {
-            return Ok(());
         }
     }
 }
