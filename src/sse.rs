@@ -27,8 +27,13 @@ pub fn push_event(out: &mut Vec<u8>, id: Option<u64>, data: &[u8]) {
         out.extend_from_slice(id.to_string().as_bytes());
         out.push(b'\n');
     }
-    for line in data.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut lines = data.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        // A CR is half of a CRLF only when an LF follows it; a final CR is a break of its own.
+        let line = match lines.peek() {
+            Some(_) => line.strip_suffix(b"\r").unwrap_or(line),
+            None => line,
+        };
         for part in line.split(|&b| b == b'\r') {
             out.extend_from_slice(b"data: ");
             out.extend_from_slice(part);
@@ -53,6 +58,14 @@ mod tests {
         let mut out = Vec::new();
         push_event(&mut out, None, b"{}");
         assert_eq!(out, b"data: {}\n\n");
+    }
+
+    // Regression: a CR at the very end of a payload was dropped instead of read as a break.
+    #[test]
+    fn final_cr_is_a_line_break() {
+        let mut out = Vec::new();
+        push_event(&mut out, None, b"a\r");
+        assert_eq!(out, b"data: a\ndata: \n\n");
     }
 
     #[test]

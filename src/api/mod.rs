@@ -218,8 +218,12 @@ pub fn percent_decode(segment: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            // Hex digits only: `from_str_radix` would also take a sign, as in "%+2".
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -238,5 +242,7 @@ mod tests {
         assert_eq!(percent_decode("Phone%201").as_deref(), Some("Phone 1"));
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("%ff"), None);
+        // Regression: a sign was taken as part of the escape.
+        assert_eq!(percent_decode("%+2"), None);
     }
 }

@@ -235,6 +235,13 @@ fn origin_form(target: &str) -> Option<String> {
 /// Decodes a chunked body at the start of `buf`: the body and the bytes it took, or `None`
 /// while incomplete. Trailers are read and ignored.
 pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
+    let limit = max_chunked_bytes(max);
+    if buf.len() > limit {
+        // What completes within the limit is decoded; what does not never will be.
+        return decode_chunked(&buf[..limit], max)?
+            .ok_or(ParseError::BodyTooLarge)
+            .map(Some);
+    }
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
@@ -248,12 +255,12 @@ pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>
             // Trailer section: lines until an empty one.
             loop {
                 let rest = &buf[pos..];
-                let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-                    if rest.len() > 4096 {
-                        return Err(ParseError::HeadTooLarge);
-                    }
-                    return Ok(None);
-                };
+                let end = rest.iter().position(|&b| b == b'\n');
+                // Whole or not yet, so that the answer does not depend on how bytes arrived.
+                if end.unwrap_or(rest.len()) > 4096 {
+                    return Err(ParseError::HeadTooLarge);
+                }
+                let Some(end) = end else { return Ok(None) };
                 let line = &rest[..end];
                 pos += end + 1;
                 if line.is_empty() || line == b"\r" {
@@ -466,5 +473,21 @@ mod tests {
             ParseError::BodyTooLarge
         );
         assert!(decode_chunked(b"3\r\nabcXY", 16).is_err());
+    }
+
+    // Regression: endless chunk extensions or trailers kept a body incomplete while the
+    // buffer grew until the request timeout.
+    #[test]
+    fn endless_extensions_and_trailers_are_refused() {
+        let limit = max_chunked_bytes(16);
+        let ext = [b"1;".as_slice(), &vec![b'x'; limit]].concat();
+        assert_eq!(decode_chunked(&ext, 16), Err(ParseError::BodyTooLarge));
+        let trailers = [b"0\r\n".as_slice(), &b"A: b\r\n".repeat(limit / 6)].concat();
+        assert_eq!(decode_chunked(&trailers, 16), Err(ParseError::BodyTooLarge));
+        let long_trailer = [b"0\r\nA: ".as_slice(), &[b'b'; 4100], b"\r\n\r\n"].concat();
+        assert_eq!(
+            decode_chunked(&long_trailer, 16),
+            Err(ParseError::HeadTooLarge)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Record encoding: a version byte, then fields in a fixed order; integers little-endian,
 //! strings and bytes prefixed by a u32 length. Decoding never panics: a record that does
-//! not parse is reported as damaged by the caller.
+//! not parse, or has bytes after its last field, is reported as damaged by the caller; so
+//! bytes that decode are exactly the encoding of what they decode to.
 
 const V1: u8 = 1;
 
@@ -84,6 +85,17 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<String> {
         String::from_utf8(self.bytes()?.to_vec()).ok()
     }
+    fn bool(&mut self) -> Option<bool> {
+        match self.u64()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+    /// `value` if the record had nothing after its last field.
+    fn end<T>(self, value: T) -> Option<T> {
+        self.0.is_empty().then_some(value)
+    }
     fn opt(&mut self) -> Option<Option<String>> {
         match self.u64()? {
             0 => Some(None),
@@ -103,11 +115,12 @@ impl UserRecord {
     }
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
-        Some(UserRecord {
+        let record = UserRecord {
             name: r.string()?,
             password_hash: r.string()?,
-            admin: r.u64()? != 0,
-        })
+            admin: r.bool()?,
+        };
+        r.end(record)
     }
 }
 
@@ -121,11 +134,12 @@ impl ClientRecord {
     }
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
-        Some(ClientRecord {
+        let record = ClientRecord {
             user_id: r.u64()?,
             name: r.string()?,
             key: r.string()?,
-        })
+        };
+        r.end(record)
     }
 }
 
@@ -139,11 +153,12 @@ impl AppRecord {
     }
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
-        Some(AppRecord {
+        let record = AppRecord {
             client_id: r.u64()?,
             registration_id: r.string()?,
             routing_token: r.string()?,
-        })
+        };
+        r.end(record)
     }
 }
 
@@ -164,13 +179,14 @@ impl MessageRecord {
     }
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
-        Some(MessageRecord {
+        let record = MessageRecord {
             expires_at: r.u64()?,
             priority: r.opt()?,
             registration_id: r.string()?,
             collapse_key: r.opt()?,
             data: r.bytes()?.to_vec(),
-        })
+        };
+        r.end(record)
     }
 }
 
@@ -198,5 +214,23 @@ mod tests {
             admin: true,
         };
         assert_eq!(UserRecord::decode(&u.encode()), Some(u));
+    }
+
+    // Regression: trailing bytes and a boolean other than 0 or 1 were accepted, so a damaged
+    // record could be half read.
+    #[test]
+    fn trailing_bytes_and_odd_booleans_are_refused() {
+        let u = UserRecord {
+            name: "ann".into(),
+            password_hash: "h".into(),
+            admin: false,
+        };
+        let mut bytes = u.encode();
+        bytes.push(0);
+        assert_eq!(UserRecord::decode(&bytes), None);
+        let last = bytes.len() - 9;
+        bytes.pop();
+        bytes[last] = 2;
+        assert_eq!(UserRecord::decode(&bytes), None);
     }
 }
