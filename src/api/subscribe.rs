@@ -107,7 +107,8 @@ type PageRead = Pin<Box<dyn Future<Output = crate::store::Result<Vec<(u64, Messa
 
 /// One live stream, written as a state machine by hand so that an idle stream holds only
 /// these fields: no buffer (`out` is empty and unallocated between writes), no timer
-/// (`stall` exists only while a write waits), no read in flight.
+/// (`stall` exists only while a write waits), no read in flight. Dropping it detaches it
+/// from the hub and releases its connection.
 pub struct Stream {
     conn: Async<TcpStream>,
     slot: Rc<Slot>,
@@ -117,7 +118,7 @@ pub struct Stream {
     /// Bytes to write; `written` of them are on the socket.
     out: Vec<u8>,
     written: usize,
-    /// Fires when the current write has waited the configured write timeout.
+    /// Fires when the socket has accepted nothing for the configured write timeout.
     stall: Option<Pin<Box<Timer>>>,
     /// The store read of the next page of messages, while one is in flight.
     read: Option<PageRead>,
@@ -164,6 +165,8 @@ impl Future for Stream {
 impl Stream {
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
         let this = self;
+        // Bytes a client may send in one turn before the stream yields to the others.
+        let mut unread_budget = 16 * 1024usize;
         loop {
             if this.written < this.out.len() {
                 let mut socket = &this.conn;
@@ -171,6 +174,7 @@ impl Stream {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
                     Poll::Ready(Ok(n)) => {
                         this.written += n;
+                        this.stall = None;
                         continue;
                     }
                     Poll::Pending => {
@@ -243,7 +247,14 @@ impl Stream {
                     let mut sink = [0u8; 512];
                     match std::io::Read::read(&mut this.conn.get_ref(), &mut sink) {
                         Ok(0) => return Poll::Ready("client closed"),
-                        Ok(_) => continue,
+                        Ok(n) => {
+                            unread_budget = unread_budget.saturating_sub(n);
+                            if unread_budget == 0 {
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
+                            continue;
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         Err(_) => return Poll::Ready("client gone"),
                     }

@@ -189,23 +189,35 @@ pub fn find_client_of(
     user_id: u64,
     ident: &str,
 ) -> Result<Option<(u64, ClientRecord)>> {
-    let clients = txn.clients()?;
-    let mut by_other = None;
-    for id in client_ids_of(txn, user_id)? {
-        let Some(client) = get_client(&clients, id)? else {
-            continue;
-        };
-        if ident.parse::<u64>() == Ok(id) {
-            return Ok(Some((id, client)));
-        }
-        if by_other.is_none()
-            && (client.name == ident
-                || secret::constant_time_eq(client.key.as_bytes(), ident.as_bytes()))
-        {
-            by_other = Some((id, client));
-        }
+    // Each lookup opens the table itself: a write transaction allows one handle at a time.
+    let owned = |id: u64| -> Result<Option<(u64, ClientRecord)>> {
+        Ok(get_client(&txn.clients()?, id)?
+            .filter(|c| c.user_id == user_id)
+            .map(|c| (id, c)))
+    };
+    if let Ok(id) = ident.parse::<u64>()
+        && let Some(found) = owned(id)?
+    {
+        return Ok(Some(found));
     }
-    Ok(by_other)
+    let by_name = txn
+        .ids(CLIENT_BY_NAME)?
+        .get((user_id, ident))?
+        .map(|v| v.value());
+    if let Some(id) = by_name {
+        return owned(id);
+    }
+    match client_by_key(txn, ident)? {
+        Some((id, client)) if client.user_id == user_id => Ok(Some((id, client))),
+        _ => Ok(None),
+    }
+}
+
+fn name_taken(txn: &WriteTransaction, user_id: u64, name: &str) -> Result<bool> {
+    Ok(txn
+        .open_table(CLIENT_BY_NAME)?
+        .get((user_id, name))?
+        .is_some())
 }
 
 /// The client a key belongs to.
@@ -235,13 +247,12 @@ pub fn create_client(
     if get_user(&txn.open_table(USERS)?, user_id)?.is_none() {
         return Ok(Err(Refusal::NotFound));
     }
-    let existing = clients_of(txn, user_id)?;
-    if existing.iter().any(|(_, c, _)| c.name == name) {
+    if name_taken(txn, user_id, name)? {
         return Ok(Err(Refusal::Conflict(format!(
             "a client named {name:?} exists"
         ))));
     }
-    if existing.len() >= max_clients {
+    if client_ids_of(txn, user_id)?.len() >= max_clients {
         return Ok(Err(Refusal::Limit(format!(
             "a user may have at most {max_clients} clients"
         ))));
@@ -255,6 +266,8 @@ pub fn create_client(
     txn.open_table(CLIENTS)?
         .insert(id, client.encode().as_slice())?;
     txn.open_table(CLIENT_BY_USER)?.insert((user_id, id), ())?;
+    txn.open_table(CLIENT_BY_NAME)?
+        .insert((user_id, name), id)?;
     txn.open_table(CLIENT_BY_KEY)?
         .insert(secret::digest(client.key.as_bytes()).as_slice(), id)?;
     Ok(Ok((id, client)))
@@ -269,15 +282,15 @@ pub fn rename_client(
     let Some((id, mut client)) = find_client_of(txn, user_id, ident)? else {
         return Ok(Err(Refusal::NotFound));
     };
-    if client.name != name
-        && clients_of(txn, user_id)?
-            .iter()
-            .any(|(_, c, _)| c.name == name)
-    {
+    if client.name != name && name_taken(txn, user_id, name)? {
         return Ok(Err(Refusal::Conflict(format!(
             "a client named {name:?} exists"
         ))));
     }
+    let mut by_name = txn.open_table(CLIENT_BY_NAME)?;
+    by_name.remove((user_id, client.name.as_str()))?;
+    by_name.insert((user_id, name), id)?;
+    drop(by_name);
     client.name = name.to_owned();
     txn.open_table(CLIENTS)?
         .insert(id, client.encode().as_slice())?;
@@ -301,6 +314,8 @@ pub fn delete_client_by_id(
     clients.remove(id)?;
     txn.open_table(CLIENT_BY_USER)?
         .remove((client.user_id, id))?;
+    txn.open_table(CLIENT_BY_NAME)?
+        .remove((client.user_id, client.name.as_str()))?;
     txn.open_table(CLIENT_BY_KEY)?
         .remove(secret::digest(client.key.as_bytes()).as_slice())?;
     Ok(Ok(()))

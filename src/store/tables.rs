@@ -9,6 +9,7 @@
 //! clients         client id            -> ClientRecord (holds the key: the API returns it)
 //! client_by_user  (user id, client id) -> ()
 //! client_by_key   blake2s(key)         -> client id
+//! client_by_name  (user id, name)      -> client id
 //! apps            blake2s(token)       -> AppRecord (holds the routing token)
 //! app_by_client   (client id, registration id) -> blake2s(token)
 //! messages        (client id, message id)      -> MessageRecord (expiry first)
@@ -31,6 +32,8 @@ pub const USER_BY_NAME: TableDefinition<&str, u64> = TableDefinition::new("user_
 pub const CLIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("clients");
 pub const CLIENT_BY_USER: TableDefinition<(u64, u64), ()> = TableDefinition::new("client_by_user");
 pub const CLIENT_BY_KEY: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
+pub const CLIENT_BY_NAME: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("client_by_name");
 pub const APPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apps");
 pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("app_by_client");
@@ -71,6 +74,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                 txn.open_table(CLIENTS)?;
                 txn.open_table(CLIENT_BY_USER)?;
                 txn.open_table(CLIENT_BY_KEY)?;
+                txn.open_table(CLIENT_BY_NAME)?;
                 txn.open_table(APPS)?;
                 txn.open_table(APP_BY_CLIENT)?;
                 txn.open_table(MESSAGES)?;
