@@ -197,6 +197,7 @@ C
 # fmt-debug          -Zfmt-debug=none: {:?} prints nothing (changes output of Debug!)
 # no-unwind-tables   -Cforce-unwind-tables=no: no .eh_frame for code that never unwinds
 # static-relocation  -Crelocation-model=static: MIPS code without $gp/GOT indirection
+# thumb              armv7 only: all code in Thumb-2 (every ARMv7-A core runs it)
 STD_FEATURES=() CARGO_Z=() KNOB_RUSTFLAGS=""
 knob_flags() {
   local k features="panic-unwind backtrace" ia=0 std_knob=0
@@ -208,6 +209,9 @@ knob_flags() {
       location-detail) KNOB_RUSTFLAGS+=" -Zlocation-detail=none" ;;
       fmt-debug) KNOB_RUSTFLAGS+=" -Zfmt-debug=none" ;;
       no-unwind-tables) KNOB_RUSTFLAGS+=" -Cforce-unwind-tables=no" ;;
+      thumb)
+        case $T in armv7-*) KNOB_RUSTFLAGS+=" -Ctarget-feature=+thumb-mode" ;;
+          *) log "thumb applies to armv7 only: skipped on $T" ;; esac ;;
       static-relocation)
         # These targets link a non-PIE EXEC anyway; x86_64 musl would lose static-pie.
         case $T in x86_64-*) log "static-relocation skipped on $T (keeps static-pie)" ;;
@@ -228,8 +232,8 @@ knob_flags() {
 TOOLCHAIN=stable BUILD_STD=${BUILD_STD:-0} FIX=""
 case $T in
   aarch64-unknown-linux-musl|x86_64-unknown-linux-musl)
-    if [ "$BUILD_STD" = 1 ]; then need_nightly; TOOLCHAIN=$NIGHTLY
-    else stable_std || die "rustup target add $T failed"; fi ;;
+    stable_std || die "rustup target add $T failed"
+    if [ "$BUILD_STD" = 1 ]; then need_nightly; TOOLCHAIN=$NIGHTLY; fi ;;
   armv7-unknown-linux-musleabihf)
     if [ "$BUILD_STD" = 1 ] || ! stable_std; then
       BUILD_STD=1 TOOLCHAIN=$NIGHTLY; need_nightly; sysroot_debian_armhf
@@ -251,7 +255,15 @@ tag=$T
 if [ "$BUILD_STD" = 1 ]; then
   knob_flags
   FLAGS+=" -C target-feature=+crt-static $FIX $KNOB_RUSTFLAGS"
-  [ -f "$SYSROOT/.ready" ] && FLAGS+=" -L native=$SYSROOT"
+  if [ -f "$SYSROOT/.ready" ]; then
+    FLAGS+=" -L native=$SYSROOT"
+  else
+    # Tier-2 target with std rebuilt: borrow crt objects, libc.a and libunwind.a from the
+    # stable toolchain's self-contained musl (the nightly here has no rust-std for it).
+    sc=$(rustc --print sysroot)/lib/rustlib/$T/lib/self-contained
+    [ -f "$sc/crt1.o" ] || die "no self-contained musl for $T: rustup target add $T"
+    FLAGS+=" -L native=$sc"
+  fi
   ARGS=("${CARGO_Z[@]}" -Zbuild-std=std,panic_abort "${STD_FEATURES[@]}" "${ARGS[@]}")
   [ -n "$SIZE_KNOBS" ] && tag=$T-$(echo $SIZE_KNOBS | tr ' ' '+')
 else
