@@ -8,6 +8,7 @@
 mod post;
 mod procstat;
 mod setup;
+mod soak;
 mod subs;
 mod wire;
 
@@ -24,6 +25,10 @@ const USAGE: &str = "usage:
       [--settle-secs S] [--max-secs S] [--pending K]
       openpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
       nchan/sse: [--sub-path /sub/] [--pub-path /pub/]
+  openpush-bench soak --addr 127.0.0.1:PORT --pid PID --minutes M [--clients 2000] [--rate 200]
+      [--posters 4] [--garbage-rate 20] [--garbage-threads 4] [--slowloris 32] [--creds FILE]
+      [--users PREFIX:COUNT:PASSWORD] [--per-user 500] [--read-min-secs 2] [--read-max-secs 90]
+      [--off-min-secs 0.2] [--off-max-secs 20] [--warmup-secs S] [--samples FILE.jsonl]
   openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)";
 
 fn main() {
@@ -56,6 +61,7 @@ fn main() {
             );
         }
         "run" => run(&get, &pids),
+        "soak" => soak::main(&get),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
