@@ -15,7 +15,7 @@
 #   PROFILE=release             cargo profile (Cargo.toml's release is tuned for size)
 #   SIZE_KNOBS="..."            nightly size options for build-std targets, space separated,
 #                               or "none"; default: "no-backtrace immediate-abort location-detail
-#                               no-unwind-tables static-relocation" (see knob_flags below; each
+#                               no-unwind-tables static-relocation thumb" (see knob_flags below; each
 #                               one's measured effect is in the README's footprint table)
 #   BUILD_STD=1                 build std even where rustup ships it (needed for SIZE_KNOBS
 #                               on aarch64/x86_64)
@@ -56,7 +56,7 @@ CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 case $CROSS_DIR in /*) ;; *) CROSS_DIR=$ROOT/$CROSS_DIR ;; esac
 NIGHTLY=${NIGHTLY:-nightly}
 SIZE_KNOBS_SET=${SIZE_KNOBS+1}
-SIZE_KNOBS=${SIZE_KNOBS-no-backtrace immediate-abort location-detail no-unwind-tables static-relocation}
+SIZE_KNOBS=${SIZE_KNOBS-no-backtrace immediate-abort location-detail no-unwind-tables static-relocation thumb}
 [ "$SIZE_KNOBS" = none ] && SIZE_KNOBS=
 SYSROOT=$CROSS_DIR/sysroot/$T
 
@@ -197,7 +197,8 @@ C
 # fmt-debug          -Zfmt-debug=none: {:?} prints nothing (changes output of Debug!)
 # no-unwind-tables   -Cforce-unwind-tables=no: no .eh_frame for code that never unwinds
 # static-relocation  -Crelocation-model=static: MIPS code without $gp/GOT indirection
-# thumb              armv7 only: all code in Thumb-2 (every ARMv7-A core runs it)
+# thumb              armv7 only (ignored elsewhere): all code in Thumb-2, which every
+#                    ARMv7-A core runs; a third smaller than ARM code
 STD_FEATURES=() CARGO_Z=() KNOB_RUSTFLAGS=""
 knob_flags() {
   local k features="panic-unwind backtrace" ia=0 std_knob=0
@@ -210,8 +211,7 @@ knob_flags() {
       fmt-debug) KNOB_RUSTFLAGS+=" -Zfmt-debug=none" ;;
       no-unwind-tables) KNOB_RUSTFLAGS+=" -Cforce-unwind-tables=no" ;;
       thumb)
-        case $T in armv7-*) KNOB_RUSTFLAGS+=" -Ctarget-feature=+thumb-mode" ;;
-          *) log "thumb applies to armv7 only: skipped on $T" ;; esac ;;
+        case $T in armv7-*) KNOB_RUSTFLAGS+=" -Ctarget-feature=+thumb-mode" ;; esac ;;
       static-relocation)
         # These targets link a non-PIE EXEC anyway; x86_64 musl would lose static-pie.
         case $T in x86_64-*) log "static-relocation skipped on $T (keeps static-pie)" ;;
