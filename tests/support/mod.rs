@@ -392,35 +392,10 @@ pub struct Sse {
 
 impl Sse {
     pub fn open(addr: SocketAddr, key: &str, last_event_id: Option<u64>) -> Sse {
-        let mut conn = TcpStream::connect(addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut raw = format!(
-            "GET /subscribe HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nX-Openpush-Key: {key}\r\n"
-        );
-        if let Some(id) = last_event_id {
-            raw.push_str(&format!("Last-Event-ID: {id}\r\n"));
-        }
-        raw.push_str("\r\n");
-        conn.write_all(raw.as_bytes()).unwrap();
-        let mut sse = Sse {
-            conn,
-            status: 0,
-            head: String::new(),
-            buf: Vec::new(),
-            comments: 0,
-            retry: None,
-        };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(end) = sse.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                sse.head = String::from_utf8_lossy(&sse.buf[..end]).into_owned();
-                sse.status = sse.head.split(' ').nth(1).unwrap().parse().unwrap();
-                sse.buf.drain(..end + 4);
-                return sse;
-            }
-            assert!(sse.fill(deadline), "no response head");
-        }
+        let id = last_event_id.map(|id| id.to_string());
+        let headers: Vec<(&str, &str)> =
+            id.iter().map(|id| ("Last-Event-ID", id.as_str())).collect();
+        Sse::open_with(addr, key, "/subscribe", &headers)
     }
 
     /// Reads more bytes; false at the deadline or when the server closed.
