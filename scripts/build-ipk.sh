@@ -56,7 +56,7 @@ Version: $VERSION-$RELEASE
 Depends: libc
 Source: openwrt/openpush
 SourceName: openpush
-License: Apache-2.0 OR MIT
+License: MIT
 Section: net
 Require-User: openpush=483:openpush=483
 Architecture: $ARCH

@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Upper bounds of the commit latency buckets, in seconds.
@@ -28,27 +28,35 @@ pub fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
 }
 
-/// Commit latencies, written by the store thread.
+/// Commit latencies, written by the store thread. A mutex, not `AtomicU64`: 32-bit MIPS
+/// (MT7621, ath79) has no 64-bit atomics, and it is taken once per group commit.
 #[derive(Default)]
-pub struct CommitStats {
-    buckets: [AtomicU64; COMMIT_BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-    writes: AtomicU64,
+pub struct CommitStats(Mutex<CommitTotals>);
+
+#[derive(Default, Clone, Copy)]
+struct CommitTotals {
+    buckets: [u64; COMMIT_BUCKETS.len()],
+    count: u64,
+    sum_micros: u64,
+    writes: u64,
 }
 
 impl CommitStats {
     pub fn record(&self, took: Duration, writes: usize) {
         let secs = took.as_secs_f64();
-        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.buckets) {
+        let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&mut t.buckets) {
             if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
+                *bucket += 1;
             }
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+        t.count += 1;
+        t.sum_micros += took.as_micros() as u64;
+        t.writes += writes as u64;
+    }
+
+    fn totals(&self) -> CommitTotals {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -123,7 +131,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "Device streams opened.",
         c.streams_opened.get(),
     );
-    let commits = s.commits;
+    let commits = s.commits.totals();
     let _ = writeln!(
         out,
         "# HELP openpush_commit_seconds Duration of group commits.\n# TYPE openpush_commit_seconds histogram"
@@ -132,22 +140,22 @@ pub fn render(s: &Snapshot<'_>) -> String {
         let _ = writeln!(
             out,
             "openpush_commit_seconds_bucket{{le=\"{bound}\"}} {}",
-            bucket.load(Ordering::Relaxed)
+            bucket
         );
     }
-    let count = commits.count.load(Ordering::Relaxed);
+    let count = commits.count;
     let _ = writeln!(out, "openpush_commit_seconds_bucket{{le=\"+Inf\"}} {count}");
     let _ = writeln!(
         out,
         "openpush_commit_seconds_sum {}\nopenpush_commit_seconds_count {count}",
-        commits.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        commits.sum_micros as f64 / 1e6
     );
     metric(
         &mut out,
         "openpush_commit_writes_total",
         "counter",
         "Writes committed (several share one commit).",
-        commits.writes.load(Ordering::Relaxed),
+        commits.writes,
     );
     if let Some(rss) = resident_bytes() {
         metric(
