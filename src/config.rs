@@ -44,6 +44,8 @@ pub struct Limits {
     /// Undelivered messages kept per client; past it a post gets 429 (nothing acknowledged
     /// is ever dropped to make room).
     pub max_queued_per_client: u64,
+    /// Bytes of undelivered messages kept per client, as stored; past it a post gets 429.
+    pub max_queued_bytes_per_client: u64,
     /// Clients (devices) per user.
     pub max_clients_per_user: usize,
     /// Applications per client.
@@ -79,6 +81,7 @@ impl Default for Limits {
             max_stream_buffer_bytes: 256 * 1024,
             write_timeout: Duration::from_secs(30),
             max_queued_per_client: 1000,
+            max_queued_bytes_per_client: 2 * 1024 * 1024,
             max_clients_per_user: 64,
             max_apps_per_client: 256,
             max_name_bytes: 256,
@@ -250,6 +253,9 @@ impl Config {
             "write_timeout_secs" => l.write_timeout = secs(value, 1, 3600)?,
             "max_queued_per_client" => {
                 l.max_queued_per_client = number(value, 1, 10_000_000)? as u64
+            }
+            "max_queued_bytes_per_client" => {
+                l.max_queued_bytes_per_client = number(value, 4096, 1 << 40)? as u64
             }
             "max_clients_per_user" => l.max_clients_per_user = number(value, 1, 1_000_000)?,
             "max_apps_per_client" => l.max_apps_per_client = number(value, 1, 1_000_000)?,

@@ -17,7 +17,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::store::accounts::{self, Tables};
-use crate::store::memory::Memory;
+use crate::store::memory::{Memory, QueueSize};
 use crate::store::tables::{COLLAPSE, MESSAGES};
 use crate::store::{MessageRecord, Result};
 
@@ -70,10 +70,10 @@ impl<'t, 'm> QueueTables<'t, 'm> {
     }
 
     fn insert(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
-        self.count(client)?;
-        self.messages
-            .insert((client, id), record.encode().as_slice())?;
-        self.memory.adjust_queue_len(client, true);
+        self.size(client)?;
+        let encoded = record.encode();
+        self.messages.insert((client, id), encoded.as_slice())?;
+        self.memory.adjust_queue_size(client, encoded.len(), true);
         if let Some(key) = &record.collapse_key {
             self.collapse
                 .insert((client, record.registration_id.as_str(), key.as_str()), id)?;
@@ -82,9 +82,10 @@ impl<'t, 'm> QueueTables<'t, 'm> {
     }
 
     fn remove(&mut self, client: u64, id: u64, record: &MessageRecord) -> Result<()> {
-        self.count(client)?;
-        if self.messages.remove((client, id))?.is_some() {
-            self.memory.adjust_queue_len(client, false);
+        self.size(client)?;
+        if let Some(old) = self.messages.remove((client, id))? {
+            self.memory
+                .adjust_queue_size(client, old.value().len(), false);
         }
         if let Some(key) = &record.collapse_key {
             let slot = (client, record.registration_id.as_str(), key.as_str());
@@ -107,10 +108,10 @@ impl<'t, 'm> QueueTables<'t, 'm> {
         Ok(out)
     }
 
-    /// Messages queued for `client`, loaded once per client (counted while no change of
-    /// this transaction touched the queue).
-    fn count(&mut self, client: u64) -> Result<u64> {
-        self.memory.queue_len(&self.messages, client)
+    /// The size of `client`'s queue, loaded once per client (read before any change of
+    /// this transaction touches the queue).
+    fn size(&mut self, client: u64) -> Result<QueueSize> {
+        self.memory.queue_size(&self.messages, client)
     }
 }
 
@@ -120,7 +121,7 @@ pub fn enqueue(
     memory: &mut Memory,
     msg: NewMessage,
     now: u64,
-    max_queued: u64,
+    limit: QueueSize,
 ) -> Result<std::result::Result<Enqueued, Refused>> {
     let Some(app) = accounts::app_by_token(txn, &msg.token)? else {
         return Ok(Err(Refused::UnknownToken));
@@ -154,7 +155,17 @@ pub fn enqueue(
         Some(old) => tables.get(client_id, old)?.map(|r| (old, r)),
         None => None,
     };
-    if replaced.is_none() && tables.count(client_id)? >= max_queued {
+    let size = tables.size(client_id)?;
+    let freed = match &replaced {
+        Some((_, old)) => QueueSize {
+            messages: 1,
+            bytes: old.encode().len() as u64,
+        },
+        None => QueueSize::default(),
+    };
+    let messages = size.messages - freed.messages + 1;
+    let bytes = size.bytes - freed.bytes + record.encode().len() as u64;
+    if messages > limit.messages || bytes > limit.bytes {
         return Ok(Err(Refused::QueueFull));
     }
     if let Some((old, old_record)) = replaced {
@@ -225,9 +236,11 @@ pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) 
             Ok(None) => {}
             Err(_) => {
                 log::error!("message {id} does not decode; removing it");
-                tables.count(client)?;
-                if tables.messages.remove((client, id))?.is_some() {
-                    tables.memory.adjust_queue_len(client, false);
+                tables.size(client)?;
+                if let Some(old) = tables.messages.remove((client, id))? {
+                    let len = old.value().len();
+                    drop(old);
+                    tables.memory.adjust_queue_size(client, len, false);
                 }
             }
         }

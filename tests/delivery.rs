@@ -505,7 +505,7 @@ fn client_that_stops_reading_is_cut_off_without_slowing_others_or_losing_message
     const RSS_BOUND_KIB: u64 = 64 * 1024;
     let server = Server::start_with(
         "slow-reader",
-        "max_stream_buffer_bytes = 65536\nwrite_timeout_secs = 1\nmax_queued_per_client = 2000\nposts_per_sec_per_token = 0",
+        "max_stream_buffer_bytes = 65536\nwrite_timeout_secs = 1\nmax_queued_per_client = 2000\nmax_queued_bytes_per_client = 16777216\nposts_per_sec_per_token = 0",
     );
     let (slow_key, slow_token) = server.device("ann");
     let (fast_key, fast_token) = server.device("bob");

@@ -157,3 +157,29 @@ fn sighup_reloads_limits_and_keeps_the_old_config_when_the_new_one_is_bad() {
     assert_eq!(from("192.0.2.3").status, 200);
     from("192.0.2.3").assert_error(429);
 }
+
+#[test]
+fn queue_full_by_bytes_refuses_new_posts_and_keeps_the_stored_ones() {
+    let s = Server::start_with("queue-bytes", "max_queued_bytes_per_client = 8192");
+    let (key, token) = s.device("ann");
+    let pad = "x".repeat(3000);
+    let post = |n: u32| {
+        s.post_message(&format!(
+            r#"{{"token":"{token}","data":{{"n":{n},"pad":"{pad}"}}}}"#
+        ))
+    };
+    assert_eq!(post(1).status, 200);
+    assert_eq!(post(2).status, 200);
+    let full = post(3);
+    full.assert_error(429);
+    assert!(full.header("retry-after").is_some());
+    let mut sse = s.subscribe(&key, None);
+    let first = sse.next();
+    assert!(first.data.contains(r#""n":1"#));
+    let second = sse.next();
+    assert!(second.data.contains(r#""n":2"#));
+    drop(sse);
+    // Confirming makes room again.
+    let _ = s.subscribe(&key, second.id);
+    assert_eq!(post(4).status, 200);
+}

@@ -15,6 +15,7 @@ use crate::http::{Request, Response};
 use crate::json;
 use crate::queue::{self, NewMessage, Refused};
 use crate::server::{ServerState, now_millis};
+use crate::store::memory::QueueSize;
 
 #[derive(Deserialize)]
 struct MessageFields {
@@ -85,10 +86,13 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
         collapse_key: fields.collapse_key,
     };
     let now = now_millis();
-    let max_queued = limits.max_queued_per_client;
+    let limit = QueueSize {
+        messages: limits.max_queued_per_client,
+        bytes: limits.max_queued_bytes_per_client,
+    };
     let accepted = state
         .store
-        .write(move |t, m| queue::enqueue(t, m, message, now, max_queued))
+        .write(move |t, m| queue::enqueue(t, m, message, now, limit))
         .await?;
     let accepted = match accepted {
         Ok(accepted) => accepted,
@@ -97,7 +101,8 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
             log::warn!("queue full, message refused");
             return Err(ApiError::TooMany {
                 detail: format!(
-                    "the device has {max_queued} undelivered messages; try again when it has caught up"
+                    "the device's queue is full ({} messages or {} bytes); try again when it has caught up",
+                    limit.messages, limit.bytes
                 ),
                 retry_after_secs: 60,
             });

@@ -1,12 +1,12 @@
 //! What the store thread keeps in memory instead of writing it with every message, to
-//! spare a router's flash: the next message id and each client's queue length.
+//! spare a router's flash: the next message id and each client's queue size.
 //!
 //! Invariants:
 //! - every id handed out is below the high-water mark in `meta`, written in the same
 //!   transaction that first needs it, so ids are never reused after a crash, even though
 //!   only one commit in [`ID_BLOCK`] writes `meta`;
-//! - a queue length, once loaded (by counting the client's messages), changes only with
-//!   the insertions and removals of the transaction being built;
+//! - a queue size (messages and stored bytes), once loaded by reading the client's
+//!   messages, changes only with the insertions and removals of the transaction being built;
 //! - after a failed or aborted commit, [`Memory::reset`] forgets everything, and both are
 //!   read again from the last durable state.
 
@@ -19,14 +19,21 @@ use super::tables::{ID_HIGH_WATER, META};
 
 /// Ids reserved by one write of the high-water mark.
 pub const ID_BLOCK: u64 = 4096;
-/// Queue lengths remembered at most; past it the map is cleared and reloaded on demand.
-const MAX_QUEUE_LENGTHS: usize = 65_536;
+/// Queue sizes remembered at most; past it the map is cleared and reloaded on demand.
+const MAX_QUEUE_SIZES: usize = 65_536;
+
+/// The messages of one client's queue and their stored bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QueueSize {
+    pub messages: u64,
+    pub bytes: u64,
+}
 
 #[derive(Default)]
 pub struct Memory {
     /// (next id, high-water mark): `next < mark` is always true once loaded.
     ids: Option<(u64, u64)>,
-    queue_lengths: HashMap<u64, u64>,
+    queue_sizes: HashMap<u64, QueueSize>,
 }
 
 impl Memory {
@@ -58,31 +65,37 @@ impl Memory {
         Ok(next)
     }
 
-    /// Messages queued for `client`, counted in `messages` the first time.
-    pub fn queue_len(
+    /// The size of `client`'s queue, read from `messages` the first time.
+    pub fn queue_size(
         &mut self,
         messages: &impl ReadableTable<(u64, u64), &'static [u8]>,
         client: u64,
-    ) -> Result<u64> {
-        if let Some(&n) = self.queue_lengths.get(&client) {
-            return Ok(n);
+    ) -> Result<QueueSize> {
+        if let Some(&size) = self.queue_sizes.get(&client) {
+            return Ok(size);
         }
-        let mut n = 0;
+        let mut size = QueueSize::default();
         for entry in messages.range((client, 0)..=(client, u64::MAX))? {
-            entry?;
-            n += 1;
+            size.messages += 1;
+            size.bytes += entry?.1.value().len() as u64;
         }
-        if self.queue_lengths.len() >= MAX_QUEUE_LENGTHS {
-            self.queue_lengths.clear();
+        if self.queue_sizes.len() >= MAX_QUEUE_SIZES {
+            self.queue_sizes.clear();
         }
-        self.queue_lengths.insert(client, n);
-        Ok(n)
+        self.queue_sizes.insert(client, size);
+        Ok(size)
     }
 
-    /// Records a change to a queue whose length is loaded or about to be.
-    pub fn adjust_queue_len(&mut self, client: u64, added: bool) {
-        if let Some(n) = self.queue_lengths.get_mut(&client) {
-            *n = if added { *n + 1 } else { n.saturating_sub(1) };
+    /// Records a stored record of `bytes` added to or removed from a loaded queue.
+    pub fn adjust_queue_size(&mut self, client: u64, bytes: usize, added: bool) {
+        if let Some(size) = self.queue_sizes.get_mut(&client) {
+            if added {
+                size.messages += 1;
+                size.bytes += bytes as u64;
+            } else {
+                size.messages = size.messages.saturating_sub(1);
+                size.bytes = size.bytes.saturating_sub(bytes as u64);
+            }
         }
     }
 }

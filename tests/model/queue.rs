@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use openpush::queue::{self, NewMessage, Refused};
 use openpush::store::accounts;
-use openpush::store::memory::Memory;
+use openpush::store::memory::{Memory, QueueSize};
 use openpush::store::tables::{self, MESSAGES};
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase};
@@ -23,6 +23,11 @@ pub const CLIENTS: u8 = 2;
 pub const APPS: u8 = 2;
 /// Small, so that the queue limit is hit often.
 pub const MAX_QUEUED: u64 = 5;
+/// The queue limit the model checks: by count only (bytes are bounded far above).
+const LIMIT: QueueSize = QueueSize {
+    messages: MAX_QUEUED,
+    bytes: u64::MAX,
+};
 const START: u64 = 1_000_000;
 
 #[derive(Clone, Debug)]
@@ -137,7 +142,7 @@ pub fn check(ops: &[Op]) {
                     ttl_secs: u64::from(ttl_secs),
                     collapse_key: collapse_key.clone(),
                 };
-                let got = queue::enqueue(&txn, &mut memory, msg, now, MAX_QUEUED).expect("enqueue");
+                let got = queue::enqueue(&txn, &mut memory, msg, now, LIMIT).expect("enqueue");
                 let Some(app) = known else {
                     assert_eq!(got.unwrap_err(), Refused::UnknownToken, "{op:?}");
                     txn.commit().expect("commit");
@@ -243,7 +248,7 @@ pub fn check(ops: &[Op]) {
                     ttl_secs: 5,
                     collapse_key: Some("k0".into()),
                 };
-                let got = queue::enqueue(&txn, &mut memory, msg, now, MAX_QUEUED).expect("enqueue");
+                let got = queue::enqueue(&txn, &mut memory, msg, now, LIMIT).expect("enqueue");
                 // Its id was never visible, so a later one may reuse it; it is still new.
                 if let Ok(done) = got {
                     assert!(
@@ -299,7 +304,10 @@ fn compare(
             assert_eq!(record.registration_id, m.registration_id);
         }
         let queued = model.range((client, 0)..=(client, u64::MAX)).count() as u64;
-        let counted = memory.queue_len(&messages, client).expect("count");
+        let counted = memory
+            .queue_size(&messages, client)
+            .expect("count")
+            .messages;
         assert_eq!(counted, queued, "queue length of client {client}");
     }
 }
