@@ -255,7 +255,7 @@ impl Config {
                 l.max_queued_per_client = number(value, 1, 10_000_000)? as u64
             }
             "max_queued_bytes_per_client" => {
-                l.max_queued_bytes_per_client = number(value, 4096, 1 << 40)? as u64
+                l.max_queued_bytes_per_client = number(value, 4096, usize::MAX)? as u64
             }
             "max_clients_per_user" => l.max_clients_per_user = number(value, 1, 1_000_000)?,
             "max_apps_per_client" => l.max_apps_per_client = number(value, 1, 1_000_000)?,
