@@ -183,3 +183,18 @@ fn queue_full_by_bytes_refuses_new_posts_and_keeps_the_stored_ones() {
     let _ = s.subscribe(&key, second.id);
     assert_eq!(post(4).status, 200);
 }
+
+#[test]
+fn metrics_are_for_local_callers_even_behind_a_local_proxy() {
+    let s = Server::start("metrics-local");
+    let local = s.request("GET", "/metrics", &[], "");
+    assert_eq!(local.status, 200);
+    assert!(local.text().contains("openpush_connections"));
+    let forwarded = s.request("GET", "/metrics", &[("X-Forwarded-For", "192.0.2.9")], "");
+    forwarded.assert_error(404);
+    assert_eq!(
+        s.request("GET", "/health", &[("X-Forwarded-For", "192.0.2.9")], "")
+            .status,
+        200
+    );
+}

@@ -42,7 +42,7 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
         None => Ok(()),
     };
     let outcome = match limited {
-        Ok(()) => route(state, &req, peer).await,
+        Ok(()) => route(state, &req).await,
         Err(wait) => {
             log::info!("{peer}: request rate limit");
             Err(ApiError::TooMany {
@@ -73,11 +73,7 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
     }
 }
 
-async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    peer: SocketAddr,
-) -> Result<Outcome, ApiError> {
+async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     let segments: Vec<String> = req
         .path
         .split('/')
@@ -92,7 +88,7 @@ async fn route(
     Ok(match (method, path.as_slice()) {
         ("GET", ["version"]) => version().into(),
         ("GET", ["health"]) => health(state).await?,
-        ("GET", ["metrics"]) => metrics(state, peer).await?,
+        ("GET", ["metrics"]) => metrics(state, req).await?,
         ("GET", ["user"]) => user::list(state, req).await?,
         ("POST", ["user"]) => user::create(state, req).await?,
         ("GET", ["user", id]) => user::get(state, req, id).await?,
@@ -156,8 +152,11 @@ async fn health(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
     Ok(Response::json(200, "{\"status\":\"ok\"}").into())
 }
 
-async fn metrics(state: &Rc<ServerState>, peer: SocketAddr) -> Result<Outcome, ApiError> {
-    if !state.config().metrics_public && !peer.ip().is_loopback() {
+/// Local callers only, unless `metrics_public`: the host itself, or a loopback client named
+/// by a trusted proxy; a request a local proxy forwards from the internet is not local.
+async fn metrics(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let local = req.client_addr.is_none_or(|ip| ip.is_loopback());
+    if !state.config().metrics_public && !local {
         return Err(ApiError::NotFound("no such endpoint"));
     }
     let queued = state
