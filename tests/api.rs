@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -134,21 +134,7 @@ impl Conn {
 
     /// Reads more bytes; false at the deadline or once the server closed.
     fn fill(&mut self, deadline: Instant) -> bool {
-        let mut chunk = [0u8; 8192];
-        while Instant::now() < deadline {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return true;
-                }
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return false,
-            }
-        }
-        false
+        read_more(&mut self.stream, &mut self.buf, deadline)
     }
 
     /// True once the server has closed the connection (within `TIMEOUT`).

@@ -373,6 +373,26 @@ pub fn parse_response(data: &[u8]) -> Option<Response> {
     })
 }
 
+/// Reads what `stream` has into `buf`; false at the deadline or once the peer closed.
+/// The stream must have a short read timeout, so that the deadline is checked.
+pub fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
+    let mut chunk = [0u8; 65536];
+    while Instant::now() < deadline {
+        match stream.read(&mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return true;
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// One SSE event as a client sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -400,21 +420,7 @@ impl Sse {
 
     /// Reads more bytes; false at the deadline or when the server closed.
     fn fill(&mut self, deadline: Instant) -> bool {
-        let mut chunk = [0u8; 65536];
-        while Instant::now() < deadline {
-            match self.conn.read(&mut chunk) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return true;
-                }
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return false,
-            }
-        }
-        false
+        read_more(&mut self.conn, &mut self.buf, deadline)
     }
 
     /// The next event, skipping comments and `retry:`; `None` if the server closed or
@@ -462,18 +468,8 @@ impl Sse {
     /// True once the server has closed the stream (within `wait`).
     pub fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
-        let mut chunk = [0u8; 4096];
-        while Instant::now() < deadline {
-            match self.conn.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return true,
-            }
-        }
-        false
+        while self.fill(deadline) {}
+        Instant::now() < deadline
     }
 }
 
