@@ -15,6 +15,8 @@ use proptest::prelude::*;
 
 #[path = "model/queue.rs"]
 mod model;
+#[path = "model/sse.rs"]
+mod sse_model;
 
 fn small_limits() -> Limits {
     Limits {
@@ -73,37 +75,6 @@ fn check_compact(data: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(c)
-}
-
-/// What an EventSource reads back from one framed event.
-fn read_event(stream: &[u8]) -> (Option<u64>, Vec<u8>) {
-    assert!(stream.ends_with(b"\n\n") && !stream.contains(&b'\r'));
-    let (mut id, mut data) = (None, Vec::new());
-    for line in stream[..stream.len() - 2].split(|&b| b == b'\n') {
-        if let Some(v) = line.strip_prefix(b"id: ") {
-            id = Some(std::str::from_utf8(v).unwrap().parse().unwrap());
-        } else {
-            data.extend_from_slice(line.strip_prefix(b"data: ").expect("a data line"));
-            data.push(b'\n');
-        }
-    }
-    data.pop();
-    (id, data)
-}
-
-/// CRLF and lone CR as LF, as an EventSource reads line breaks.
-fn normalize_breaks(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut bytes = data.iter().peekable();
-    while let Some(&b) = bytes.next() {
-        if b == b'\r' {
-            bytes.next_if_eq(&&b'\n');
-            out.push(b'\n');
-        } else {
-            out.push(b);
-        }
-    }
-    out
 }
 
 /// Bytes that decode as a record are exactly what that record encodes to.
@@ -308,7 +279,7 @@ proptest! {
     ) {
         let mut out = Vec::new();
         push_event(&mut out, id, &data);
-        prop_assert_eq!(read_event(&out), (id, normalize_breaks(&data)));
+        prop_assert_eq!(sse_model::read_event(&out), (id, sse_model::normalize_breaks(&data)));
     }
 
     #[test]
