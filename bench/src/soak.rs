@@ -434,8 +434,7 @@ struct Slot {
     raw: Vec<u8>,
     text: Vec<u8>,
     chunked: bool,
-    chunk_left: usize,
-    skip_crlf: usize,
+    dechunk: wire::Dechunk,
     /// Highest stored event id seen on any connection of this client.
     max_seen: u64,
     /// Highest id sent as Last-Event-ID (everything up to it is deleted by the server).
@@ -495,8 +494,7 @@ impl Loop {
                 s.stream = Some(stream);
                 s.st = St::Connecting;
                 s.chunked = false;
-                s.chunk_left = 0;
-                s.skip_crlf = 0;
+                s.dechunk = wire::Dechunk::default();
                 s.conn_last = 0;
                 s.send_id = send_id && s.max_seen > 0;
                 s.until = Instant::now() + Duration::from_secs(20); // handshake deadline
@@ -612,41 +610,7 @@ fn dechunk(s: &mut Slot) -> bool {
         s.raw.clear();
         return true;
     }
-    let mut at = 0;
-    let mut ok = true;
-    loop {
-        let raw = &s.raw;
-        if s.chunk_left > 0 {
-            let take = s.chunk_left.min(raw.len() - at);
-            if take == 0 {
-                break;
-            }
-            s.text.extend_from_slice(&raw[at..at + take]);
-            at += take;
-            s.chunk_left -= take;
-            if s.chunk_left == 0 {
-                s.skip_crlf = 2;
-            }
-        } else if s.skip_crlf > 0 {
-            if at == raw.len() {
-                break;
-            }
-            at += 1;
-            s.skip_crlf -= 1;
-        } else {
-            let Some(nl) = raw[at..].windows(2).position(|w| w == b"\r\n") else { break };
-            let line = String::from_utf8_lossy(&raw[at..at + nl]).to_string();
-            let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-            at += nl + 2;
-            if size == 0 {
-                ok = false;
-                break;
-            }
-            s.chunk_left = size;
-        }
-    }
-    s.raw.drain(..at);
-    ok
+    s.dechunk.feed(&mut s.raw, &mut s.text)
 }
 
 fn events(s: &mut Slot, i: usize, sh: &Shared) {
@@ -881,8 +845,7 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
                 raw: Vec::new(),
                 text: Vec::new(),
                 chunked: false,
-                chunk_left: 0,
-                skip_crlf: 0,
+                dechunk: wire::Dechunk::default(),
                 max_seen: 0,
                 acked: 0,
                 conn_last: 0,

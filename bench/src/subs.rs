@@ -94,8 +94,7 @@ struct Conn {
     raw: Vec<u8>,
     text: Vec<u8>,
     chunked: bool,
-    chunk_left: usize,
-    skip_crlf: usize,
+    dechunk: wire::Dechunk,
     last_id: u64,
 }
 
@@ -127,8 +126,7 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                         raw: Vec::new(),
                         text: Vec::new(),
                         chunked: false,
-                        chunk_left: 0,
-                        skip_crlf: 0,
+                        dechunk: wire::Dechunk::default(),
                         last_id: last_ids[i],
                     });
                 }
@@ -260,39 +258,9 @@ fn dechunk(conn: &mut Conn) {
         }
         return;
     }
-    let mut at = 0;
-    let raw = &conn.raw;
-    loop {
-        if conn.chunk_left > 0 {
-            let take = conn.chunk_left.min(raw.len() - at);
-            if take == 0 {
-                break;
-            }
-            conn.text.extend_from_slice(&raw[at..at + take]);
-            at += take;
-            conn.chunk_left -= take;
-            if conn.chunk_left == 0 {
-                conn.skip_crlf = 2;
-            }
-        } else if conn.skip_crlf > 0 {
-            if at == raw.len() {
-                break;
-            }
-            at += 1;
-            conn.skip_crlf -= 1;
-        } else {
-            let Some(nl) = raw[at..].windows(2).position(|w| w == b"\r\n") else { break };
-            let line = String::from_utf8_lossy(&raw[at..at + nl]).to_string();
-            let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-            at += nl + 2;
-            if size == 0 {
-                conn.state = State::Dead;
-                break;
-            }
-            conn.chunk_left = size;
-        }
+    if !conn.dechunk.feed(&mut conn.raw, &mut conn.text) {
+        conn.state = State::Dead;
     }
-    conn.raw.drain(..at);
 }
 
 /// Takes every complete event (`...\n\n`) off the front of `text`.

@@ -305,3 +305,71 @@ mod tests {
         assert_eq!(json_str(br#"{"token":"abc","x":1}"#, "token").as_deref(), Some("abc"));
     }
 }
+
+/// Chunked transfer decoding of a response body that arrives in pieces.
+#[derive(Default)]
+pub struct Dechunk {
+    chunk_left: usize,
+    skip_crlf: usize,
+}
+
+impl Dechunk {
+    /// Moves the payload bytes at the front of `raw` to `text`; false once the last (empty)
+    /// chunk has been seen.
+    pub fn feed(&mut self, raw: &mut Vec<u8>, text: &mut Vec<u8>) -> bool {
+        let mut at = 0;
+        let mut more = true;
+        loop {
+            if self.chunk_left > 0 {
+                let take = self.chunk_left.min(raw.len() - at);
+                if take == 0 {
+                    break;
+                }
+                text.extend_from_slice(&raw[at..at + take]);
+                at += take;
+                self.chunk_left -= take;
+                if self.chunk_left == 0 {
+                    self.skip_crlf = 2;
+                }
+            } else if self.skip_crlf > 0 {
+                if at == raw.len() {
+                    break;
+                }
+                at += 1;
+                self.skip_crlf -= 1;
+            } else {
+                let Some(nl) = raw[at..].windows(2).position(|w| w == b"\r\n") else { break };
+                let line = String::from_utf8_lossy(&raw[at..at + nl]).to_string();
+                let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+                at += nl + 2;
+                if size == 0 {
+                    more = false;
+                    break;
+                }
+                self.chunk_left = size;
+            }
+        }
+        raw.drain(..at);
+        more
+    }
+}
+
+#[cfg(test)]
+mod dechunk_tests {
+    use super::Dechunk;
+
+    #[test]
+    fn dechunk_across_splits_and_the_last_chunk() {
+        let wire = b"5;x=1\r\nhello\r\n3\r\n, w\r\n0\r\n\r\n";
+        for cut in 0..wire.len() {
+            let (mut d, mut raw, mut text) = (Dechunk::default(), wire[..cut].to_vec(), Vec::new());
+            let mut more = d.feed(&mut raw, &mut text);
+            raw.extend_from_slice(&wire[cut..]);
+            if more {
+                more = d.feed(&mut raw, &mut text);
+            }
+            assert!(!more, "cut {cut}");
+            assert_eq!(text, b"hello, w", "cut {cut}");
+        }
+    }
+}
