@@ -115,8 +115,20 @@ impl Authenticator {
         self.generation.set(self.generation.get() + 1);
     }
 
+    /// The user of the request's `Authorization: Basic` header.
     pub async fn user(&self, store: &Store, req: &Request) -> Result<User, ApiError> {
-        let (name, password) = basic_credentials(req).ok_or(ApiError::Unauthorized)?;
+        let value = req.header("authorization").ok_or(ApiError::Unauthorized)?;
+        self.login(store, req, value).await
+    }
+
+    /// The user of an `Authorization` value (HTTP Basic), under the login backoff.
+    pub async fn login(
+        &self,
+        store: &Store,
+        req: &Request,
+        authorization: &str,
+    ) -> Result<User, ApiError> {
+        let (name, password) = basic_credentials(authorization).ok_or(ApiError::Unauthorized)?;
         let cache_key = self.cache_entry_key(&name, &password);
         if let Some((user, at)) = self.cache.borrow().get(&cache_key)
             && at.elapsed() < CACHE_TTL
@@ -212,8 +224,7 @@ pub async fn client(store: &Store, req: &Request) -> Result<(u64, ClientRecord),
         .ok_or(ApiError::Unauthorized)
 }
 
-fn basic_credentials(req: &Request) -> Option<(String, String)> {
-    let value = req.header("authorization")?;
+fn basic_credentials(value: &str) -> Option<(String, String)> {
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 2 * MAX_PASSWORD_BYTES {
         return None;

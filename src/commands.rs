@@ -194,5 +194,5 @@ pub async fn execute(
 }
 
 fn check(name: &str, limits: &Limits) -> Result<(), String> {
-    crate::api::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.detail())
+    crate::names::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.detail())
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 pub use crate::limits::Rate;
+pub use crate::store::topics::Anonymous;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -64,6 +65,17 @@ pub struct Limits {
     /// Failed logins per address (twice as many per user name) before each try must wait
     /// (1 s, doubling).
     pub login_free_failures: u32,
+    /// Topics a user may own; past it a new topic gets 403.
+    pub max_topics_per_user: usize,
+    /// Endpoint topics that app servers posted to before any user subscribed; past it a post
+    /// to a new one gets 429 (removed once empty and a day old).
+    pub max_unclaimed_topics: usize,
+    /// Messages kept per topic until their TTL ends; past it a publish gets 429.
+    pub max_queued_per_topic: u64,
+    /// Bytes of messages kept per topic, as stored; past it a publish gets 429.
+    pub max_queued_bytes_per_topic: u64,
+    /// Topics one ntfy subscription may join (`/a,b,c/json`); past it: 400.
+    pub max_topics_per_stream: usize,
     /// The longest wait after failed logins.
     pub login_max_delay: Duration,
 }
@@ -96,6 +108,11 @@ impl Default for Limits {
                 burst: 200.0,
             },
             login_free_failures: 10,
+            max_topics_per_user: 256,
+            max_unclaimed_topics: 1000,
+            max_queued_per_topic: 1000,
+            max_queued_bytes_per_topic: 1024 * 1024,
+            max_topics_per_stream: 64,
             login_max_delay: Duration::from_secs(60),
         }
     }
@@ -128,6 +145,16 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Serve `/metrics` to any address, not only to loopback.
     pub metrics_public: bool,
+    /// The server's address as phones and app servers reach it (`https://push.example.org`),
+    /// for the Web Push endpoints it hands out. Unset: taken from each request's `Host`
+    /// (and `X-Forwarded-Proto` from a trusted proxy).
+    pub public_url: Option<String>,
+    /// What requests without a user may do with topics.
+    pub anonymous: Anonymous,
+    /// TTL of a topic message whose sender gave none (ntfy's cache time: 12 hours).
+    pub topic_default_ttl: Duration,
+    /// Longest TTL of a topic message; longer ones are shortened to it.
+    pub topic_max_ttl: Duration,
     pub limits: Limits,
 }
 
@@ -149,6 +176,10 @@ impl Default for Config {
                 IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             ],
             metrics_public: false,
+            public_url: None,
+            anonymous: Anonymous::EndpointWrite,
+            topic_default_ttl: Duration::from_secs(12 * 3600),
+            topic_max_ttl: Duration::from_secs(3 * 24 * 3600),
             limits: Limits::default(),
         }
     }
@@ -209,7 +240,8 @@ impl Config {
             "listen" => self.listen.push(parse_addr(value)?),
             "db" => self.db = PathBuf::from(value),
             "control_socket" => self.control_socket = Some(PathBuf::from(value)),
-            "keepalive_secs" => self.keepalive = secs(value, 1, 3600)?,
+            // Under the 60 s of common proxies and the ntfy app's 77 s read timeout.
+            "keepalive_secs" => self.keepalive = secs(value, 1, 59)?,
             "retry_secs" => self.retry = secs(value, 1, 3600)?,
             "default_ttl_secs" => self.default_ttl = secs(value, 0, 365 * 24 * 3600)?,
             "max_ttl_secs" => self.max_ttl = secs(value, 0, 365 * 24 * 3600)?,
@@ -221,6 +253,28 @@ impl Config {
                     .map_err(|_| ConfigError(format!("log_level: unknown level {value:?}")))?
             }
             "metrics_public" => self.metrics_public = boolean(value)?,
+            "public_url" => self.public_url = public_url(value)?,
+            "anonymous_access" => {
+                self.anonymous = match value {
+                    "none" => Anonymous::None,
+                    "endpoint-write" => Anonymous::EndpointWrite,
+                    "read-write" => Anonymous::ReadWrite,
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "anonymous_access: {value:?} is not none, endpoint-write or read-write"
+                        )));
+                    }
+                }
+            }
+            "topic_default_ttl_secs" => self.topic_default_ttl = secs(value, 0, 365 * 24 * 3600)?,
+            "topic_max_ttl_secs" => self.topic_max_ttl = secs(value, 0, 365 * 24 * 3600)?,
+            "max_topics_per_user" => l.max_topics_per_user = number(value, 1, 1_000_000)?,
+            "max_unclaimed_topics" => l.max_unclaimed_topics = number(value, 0, 1_000_000)?,
+            "max_queued_per_topic" => l.max_queued_per_topic = number(value, 1, 10_000_000)? as u64,
+            "max_queued_bytes_per_topic" => {
+                l.max_queued_bytes_per_topic = number(value, 4096, usize::MAX)? as u64
+            }
+            "max_topics_per_stream" => l.max_topics_per_stream = number(value, 1, 4096)?,
             "trusted_proxies" => {
                 self.trusted_proxies = value
                     .split([',', ' '])
@@ -279,6 +333,13 @@ impl Config {
                 self.max_ttl.as_secs()
             )));
         }
+        if self.topic_default_ttl > self.topic_max_ttl {
+            return Err(ConfigError(format!(
+                "topic_default_ttl_secs ({}) is above topic_max_ttl_secs ({})",
+                self.topic_default_ttl.as_secs(),
+                self.topic_max_ttl.as_secs()
+            )));
+        }
         if self.limits.max_data_bytes > self.limits.max_body_bytes {
             return Err(ConfigError(
                 "max_data_bytes is above max_body_bytes: no message could use it".into(),
@@ -327,6 +388,25 @@ pub fn parse_addr(value: &str) -> Result<SocketAddr, ConfigError> {
             "{value:?} is not an address like 127.0.0.1:8080 or [::]:8080"
         ))
     })
+}
+
+/// An `http(s)://host[:port]` origin, optionally with a path prefix; no trailing slash.
+fn public_url(value: &str) -> Result<Option<String>, ConfigError> {
+    let value = value.trim_end_matches('/');
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {
+            Ok(Some(value.to_owned()))
+        }
+        _ => Err(ConfigError(format!(
+            "public_url: {value:?} is not an address like https://push.example.org"
+        ))),
+    }
 }
 
 fn number(value: &str, min: usize, max: usize) -> Result<usize, ConfigError> {

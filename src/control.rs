@@ -15,7 +15,7 @@ use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 
 use crate::commands::{self, Command, Reply};
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 const DEADLINE: Duration = Duration::from_secs(10);

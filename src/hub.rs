@@ -1,9 +1,11 @@
-//! The live streams: client id -> the one open stream of that client.
+//! The live streams: queue id -> the streams that follow that queue.
 //!
 //! Lives on the event loop only (`Rc`, `RefCell`, no locks). A stream's [`Slot`] is a few
 //! words while idle: no buffer, no timer; keepalives come from one sweep over all slots.
-//! Invariants:
-//! - at most one slot per client: a new stream closes the old one;
+//! A stream may follow several queues (an ntfy subscription to `a,b`), and a queue may have
+//! several streams (two phones on one topic). Invariants:
+//! - an exclusive stream (an OpenPush device's) is the only one on its queue: attaching it
+//!   closes every other stream there;
 //! - a stored message is never carried here: the hub only says "the store has more", and
 //!   the stream reads from the store after its cursor, so a stream always sends stored
 //!   messages complete and in id order, and only committed ones;
@@ -24,23 +26,26 @@ pub enum Closed {
     Replaced,
     /// The device did not read fast enough.
     Overflow,
-    /// The client was deleted or the server is stopping.
+    /// The client or topic was deleted, or the server is stopping.
     Revoked,
 }
 
 pub enum Wake {
-    /// New messages were committed for this client.
+    /// New messages were committed for a queue of this stream.
     Stored,
     /// Messages with a TTL of 0: deliver now or never.
-    Ephemeral(Vec<Rc<MessageRecord>>),
+    Ephemeral(Vec<Ephemeral>),
     Keepalive,
     Closed(Closed),
 }
 
+/// A message that is not stored: its queue, its id and itself.
+pub type Ephemeral = (u64, u64, Rc<MessageRecord>);
+
 #[derive(Default)]
 struct SlotState {
     stored: bool,
-    ephemeral: Vec<Rc<MessageRecord>>,
+    ephemeral: Vec<Ephemeral>,
     ephemeral_bytes: usize,
     keepalive: bool,
     closed: Option<Closed>,
@@ -92,87 +97,117 @@ impl Slot {
 
 #[derive(Default)]
 pub struct Hub {
-    streams: RefCell<HashMap<u64, Rc<Slot>>>,
+    queues: RefCell<HashMap<u64, Vec<Rc<Slot>>>>,
+    streams: Cell<usize>,
+}
+
+fn close(slot: &Slot, why: Closed) {
+    slot.update(|s| s.closed = s.closed.or(Some(why)));
 }
 
 impl Hub {
-    /// Opens the slot of a new stream, closing the client's previous stream.
-    pub fn attach(&self, client_id: u64, max_bytes: usize) -> Rc<Slot> {
+    /// Opens the slot of a new stream on `queues`; an exclusive stream closes the others.
+    pub fn attach(&self, queues: &[u64], exclusive: bool, max_bytes: usize) -> Rc<Slot> {
         let slot = Rc::new(Slot {
             state: RefCell::default(),
             waker: Cell::new(None),
             max_bytes,
         });
-        if let Some(old) = self.streams.borrow_mut().insert(client_id, slot.clone()) {
-            old.update(|s| s.closed = s.closed.or(Some(Closed::Replaced)));
+        let mut map = self.queues.borrow_mut();
+        for &queue in queues {
+            let slots = map.entry(queue).or_default();
+            if exclusive {
+                for old in slots.drain(..) {
+                    close(&old, Closed::Replaced);
+                }
+            }
+            slots.push(slot.clone());
         }
+        self.streams.set(self.streams.get() + 1);
         slot
     }
 
-    /// Forgets a stream that ended, unless a newer one already took its place.
-    pub fn detach(&self, client_id: u64, slot: &Rc<Slot>) {
-        let mut streams = self.streams.borrow_mut();
-        if streams.get(&client_id).is_some_and(|s| Rc::ptr_eq(s, slot)) {
-            streams.remove(&client_id);
+    /// Forgets a stream that ended (it may have been removed already by a replacement).
+    pub fn detach(&self, queues: &[u64], slot: &Rc<Slot>) {
+        let mut map = self.queues.borrow_mut();
+        for queue in queues {
+            if let Some(slots) = map.get_mut(queue) {
+                slots.retain(|s| !Rc::ptr_eq(s, slot));
+                if slots.is_empty() {
+                    map.remove(queue);
+                }
+            }
         }
+        self.streams.set(self.streams.get().saturating_sub(1));
     }
 
-    fn slot(&self, client_id: u64) -> Option<Rc<Slot>> {
-        self.streams.borrow().get(&client_id).cloned()
-    }
-
-    /// Tells the client's live stream that the store has new messages; false if it has none.
-    pub fn notify(&self, client_id: u64) -> bool {
-        self.slot(client_id)
-            .map(|slot| slot.update(|s| s.stored = true))
-            .is_some()
-    }
-
-    /// Hands a message that is not stored to the client's live stream; false if it has none.
-    pub fn deliver_now(&self, client_id: u64, record: Rc<MessageRecord>) -> bool {
-        let Some(slot) = self.slot(client_id) else {
+    /// Tells the streams of a queue that the store has new messages; false if it has none.
+    pub fn notify(&self, queue: u64) -> bool {
+        let map = self.queues.borrow();
+        let Some(slots) = map.get(&queue) else {
             return false;
         };
-        let max = slot.max_bytes;
-        slot.update(|s| {
-            if s.closed.is_some() {
-                return;
-            }
-            s.ephemeral_bytes += record.data.len() + 64;
-            if s.ephemeral_bytes > max {
-                s.closed = Some(Closed::Overflow);
-                s.ephemeral = Vec::new();
-            } else {
-                s.ephemeral.push(record);
-            }
-        });
-        true
+        for slot in slots {
+            slot.update(|s| s.stored = true);
+        }
+        !slots.is_empty()
     }
 
-    pub fn revoke(&self, client_id: u64) {
-        if let Some(slot) = self.streams.borrow_mut().remove(&client_id) {
-            slot.update(|s| s.closed = s.closed.or(Some(Closed::Revoked)));
+    /// Hands a message that is not stored to the streams of its queue; false if it has none.
+    pub fn deliver_now(&self, queue: u64, id: u64, record: Rc<MessageRecord>) -> bool {
+        let map = self.queues.borrow();
+        let Some(slots) = map.get(&queue) else {
+            return false;
+        };
+        for slot in slots {
+            let max = slot.max_bytes;
+            slot.update(|s| {
+                if s.closed.is_some() {
+                    return;
+                }
+                s.ephemeral_bytes += record.data.len() + record.extras.len() + 64;
+                if s.ephemeral_bytes > max {
+                    s.closed = Some(Closed::Overflow);
+                    s.ephemeral = Vec::new();
+                } else {
+                    s.ephemeral.push((queue, id, record.clone()));
+                }
+            });
+        }
+        !slots.is_empty()
+    }
+
+    /// Ends every stream of a queue that is gone.
+    pub fn revoke(&self, queue: u64) {
+        let slots = self.queues.borrow_mut().remove(&queue);
+        for slot in slots.into_iter().flatten() {
+            close(&slot, Closed::Revoked);
         }
     }
 
     pub fn revoke_all(&self) {
-        for (_, slot) in self.streams.borrow_mut().drain() {
-            slot.update(|s| s.closed = s.closed.or(Some(Closed::Revoked)));
+        for (_, slots) in self.queues.borrow_mut().drain() {
+            for slot in slots {
+                close(&slot, Closed::Revoked);
+            }
         }
     }
 
     pub fn keepalive_all(&self) {
-        for slot in self.streams.borrow().values() {
-            slot.update(|s| s.keepalive = true);
+        for slots in self.queues.borrow().values() {
+            for slot in slots {
+                slot.update(|s| s.keepalive = true);
+            }
         }
     }
 
+    /// Open streams.
     pub fn len(&self) -> usize {
-        self.streams.borrow().len()
+        self.streams.get()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.streams.borrow().is_empty()
+        self.len() == 0
     }
 }
 
@@ -183,9 +218,12 @@ mod tests {
     fn record() -> Rc<MessageRecord> {
         Rc::new(MessageRecord {
             expires_at: 0,
+            posted_at: 0,
+            content: crate::store::Content::Json,
             priority: None,
             registration_id: "a".into(),
             collapse_key: None,
+            extras: Vec::new(),
             data: vec![b'x'; 100],
         })
     }
@@ -197,10 +235,10 @@ mod tests {
     #[test]
     fn new_stream_replaces_old_and_old_detach_keeps_new() {
         let hub = Hub::default();
-        let old = hub.attach(1, 1000);
-        let new = hub.attach(1, 1000);
+        let old = hub.attach(&[1], true, 1000);
+        let new = hub.attach(&[1], true, 1000);
         assert!(matches!(now(&old), Some(Wake::Closed(Closed::Replaced))));
-        hub.detach(1, &old);
+        hub.detach(&[1], &old);
         assert!(hub.notify(1));
         assert!(matches!(now(&new), Some(Wake::Stored)));
         assert!(now(&new).is_none());
@@ -209,7 +247,7 @@ mod tests {
     #[test]
     fn notifications_coalesce_and_come_before_keepalive() {
         let hub = Hub::default();
-        let slot = hub.attach(1, 1000);
+        let slot = hub.attach(&[1], true, 1000);
         hub.keepalive_all();
         hub.notify(1);
         hub.notify(1);
@@ -224,10 +262,24 @@ mod tests {
     #[test]
     fn ephemeral_overflow_closes_the_stream() {
         let hub = Hub::default();
-        let slot = hub.attach(1, 400);
-        for _ in 0..5 {
-            hub.deliver_now(1, record());
+        let slot = hub.attach(&[1], true, 400);
+        for id in 0..5 {
+            hub.deliver_now(1, id, record());
         }
         assert!(matches!(now(&slot), Some(Wake::Closed(Closed::Overflow))));
+    }
+
+    #[test]
+    fn shared_queues_wake_every_follower() {
+        let hub = Hub::default();
+        let a = hub.attach(&[7, 8], false, 1000);
+        let b = hub.attach(&[8], false, 1000);
+        assert!(hub.notify(8));
+        assert!(matches!(now(&a), Some(Wake::Stored)));
+        assert!(matches!(now(&b), Some(Wake::Stored)));
+        hub.detach(&[8], &b);
+        assert_eq!(hub.len(), 1);
+        hub.revoke(7);
+        assert!(matches!(now(&a), Some(Wake::Closed(Closed::Revoked))));
     }
 }

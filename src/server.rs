@@ -6,9 +6,9 @@
 //! (so an idle stream does not keep the request path's state alive) and ends.
 
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
@@ -24,122 +24,20 @@ use crate::http;
 use crate::hub::Hub;
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
 use crate::metrics::Counters;
-use crate::queue;
 use crate::sd_notify;
-use crate::store::Store;
+use crate::state::{ConnectionGuard, Reload, ServerState, now_millis};
+use crate::store::{Store, queue, topics};
+use crate::stream;
 
 /// Expired messages removed per sweep transaction; bounds one commit's size.
 const SWEEP_BATCH: usize = 10_000;
+/// How long an endpoint topic that no user claimed is kept once it is empty.
+const UNCLAIMED_TOPIC_AGE_MS: u64 = 24 * 3600 * 1000;
 /// How long a closing connection is drained so that the peer sees our last response
 /// instead of a reset.
 const LINGER: Duration = Duration::from_millis(500);
 /// How long SIGTERM waits for open requests to finish before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-pub struct ServerState {
-    /// Replaced as a whole by SIGHUP; readers take a snapshot with [`ServerState::config`].
-    config: RefCell<Rc<Config>>,
-    /// Reads the configuration again, as at start (file, then command-line flags).
-    reload: Reload,
-    pub store: Store,
-    pub hub: Hub,
-    pub auth: Authenticator,
-    pub executor: Rc<LocalExecutor<'static>>,
-    pub counters: Counters,
-    /// Requests per client address.
-    pub request_rate: RateLimiter<AddrKey>,
-    /// Posts per routing token (keyed by a digest prefix of the token).
-    pub post_rate: RateLimiter<[u8; 16]>,
-    connections_by_addr: ConnectionCounts,
-    connections: Cell<usize>,
-    /// Set by SIGTERM: no new connections are served.
-    draining: Cell<bool>,
-}
-
-/// Builds the configuration again for SIGHUP.
-pub type Reload = Box<dyn Fn() -> Result<Config, String>>;
-
-impl ServerState {
-    pub fn config(&self) -> Rc<Config> {
-        self.config.borrow().clone()
-    }
-
-    /// Applies a new configuration: every limit, time and the log level take effect at
-    /// once; what needs a restart (addresses, database, sockets, cache) is kept and named.
-    fn apply(&self, new: Config) {
-        let old = self.config();
-        let fixed = [
-            ("listen", old.listen != new.listen),
-            ("db", old.db != new.db),
-            (
-                "control_socket",
-                old.control_socket_path() != new.control_socket_path(),
-            ),
-            ("db_cache_bytes", old.db_cache_bytes != new.db_cache_bytes),
-            (
-                "store_queue",
-                old.limits.store_queue != new.limits.store_queue,
-            ),
-        ];
-        for (key, changed) in fixed {
-            if changed {
-                log::warn!("{key} changed: takes effect after a restart");
-            }
-        }
-        let new = Config {
-            listen: old.listen.clone(),
-            db: old.db.clone(),
-            control_socket: old.control_socket.clone(),
-            db_cache_bytes: old.db_cache_bytes,
-            limits: crate::config::Limits {
-                store_queue: old.limits.store_queue,
-                ..new.limits
-            },
-            ..new
-        };
-        log::set_max_level(new.log_level);
-        self.request_rate.set_rate(new.limits.requests_per_addr);
-        self.post_rate.set_rate(new.limits.posts_per_token);
-        self.auth.set_limits(&new.limits);
-        *self.config.borrow_mut() = Rc::new(new);
-        log::info!("configuration reloaded");
-    }
-
-    pub fn connections(&self) -> usize {
-        self.connections.get()
-    }
-
-    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.config().trusted_proxies.contains(&ip.to_canonical())
-    }
-}
-
-/// Counts a connection while it lives, in whichever task holds it.
-pub struct ConnectionGuard(Rc<ServerState>, Option<AddrKey>);
-
-impl ConnectionGuard {
-    pub fn state(&self) -> &Rc<ServerState> {
-        &self.0
-    }
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.connections.set(self.0.connections.get() - 1);
-        if let Some(key) = self.1 {
-            self.0.connections_by_addr.close(key);
-        }
-    }
-}
-
-/// Wall-clock time in Unix milliseconds: message expiry survives restarts, so it cannot
-/// use a monotonic clock.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Binds every address, then serves until the process ends.
 pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
@@ -312,9 +210,9 @@ async fn serve_connection(
                     return;
                 }
             }
-            api::Outcome::Stream(start) => {
+            api::Outcome::Stream(head, subscription) => {
                 drop(buf);
-                let task = api::subscribe::stream(conn, start, guard);
+                let task = stream::start(conn, head, subscription, guard);
                 log::trace!("stream task: {} bytes", std::mem::size_of_val(&task));
                 state.executor.spawn(task).detach();
                 return;
@@ -383,11 +281,15 @@ async fn sweep_loop(state: Rc<ServerState>) {
         let now = now_millis();
         match state
             .store
-            .write(move |t, m| queue::sweep(t, m, now, SWEEP_BATCH))
+            .write(move |t, m| {
+                let expired = queue::sweep(t, m, now, SWEEP_BATCH)?;
+                let topics = topics::sweep_unclaimed(t, m, now, UNCLAIMED_TOPIC_AGE_MS)?;
+                Ok((expired, topics))
+            })
             .await
         {
-            Ok(0) => {}
-            Ok(n) => log::info!("removed {n} expired messages"),
+            Ok((0, 0)) => {}
+            Ok((n, t)) => log::info!("removed {n} expired messages and {t} unused topics"),
             Err(e) => log::warn!("expiry sweep failed: {e}"),
         }
     }

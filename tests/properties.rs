@@ -9,7 +9,7 @@ use openpush::config::{Config, Limits};
 use openpush::http::parse::{Framing, ParseError, decode_chunked, max_chunked_bytes, parse_head};
 use openpush::json::{compact, object_field};
 use openpush::sse::push_event;
-use openpush::store::{AppRecord, ClientRecord, MessageRecord, UserRecord};
+use openpush::store::{AppRecord, ClientRecord, Content, MessageRecord, Priority, UserRecord};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -150,19 +150,30 @@ fn chunked(body: &[u8], sizes: &[usize], ext: bool, trailer: bool) -> Vec<u8> {
 
 fn message_record() -> impl Strategy<Value = MessageRecord> {
     (
-        any::<u64>(),
-        proptest::option::of("[a-z]{0,8}"),
+        (any::<u64>(), any::<u64>(), 0u8..3, 0u8..6),
         "\\PC{0,8}",
         proptest::option::of("\\PC{0,8}"),
+        vec(any::<u8>(), 0..16),
         vec(any::<u8>(), 0..32),
     )
         .prop_map(
-            |(expires_at, priority, registration_id, collapse_key, data)| MessageRecord {
-                expires_at,
-                priority,
+            |(
+                (expires_at, posted_at, content, level),
                 registration_id,
                 collapse_key,
+                extras,
                 data,
+            )| {
+                MessageRecord {
+                    expires_at,
+                    posted_at,
+                    content: [Content::Json, Content::Text, Content::Opaque][usize::from(content)],
+                    priority: Priority::from_level(level),
+                    registration_id,
+                    collapse_key,
+                    extras,
+                    data,
+                }
             },
         )
 }

@@ -5,11 +5,12 @@ use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, body, check_name};
+use super::{Outcome, body};
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::server::ServerState;
+use crate::names::check_name;
+use crate::state::ServerState;
 use crate::store::AppRecord;
 use crate::store::accounts;
 

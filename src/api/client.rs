@@ -6,11 +6,12 @@ use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, application::AppView, body, check_account_name};
+use super::{Outcome, application::AppView, body};
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::server::ServerState;
+use crate::names::check_account_name;
+use crate::state::ServerState;
 use crate::store::accounts;
 use crate::store::{AppRecord, ClientRecord};
 

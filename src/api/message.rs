@@ -9,13 +9,17 @@ use std::rc::Rc;
 
 use miniserde::Deserialize;
 
-use super::{Outcome, check_name};
+use super::Outcome;
+use crate::delivery;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json;
-use crate::queue::{self, NewMessage, Refused};
-use crate::server::{ServerState, now_millis};
+use crate::names::check_name;
+use crate::state::ServerState;
+use crate::store::accounts;
 use crate::store::memory::QueueSize;
+use crate::store::queue::{Destination, NewMessage, Refused};
+use crate::store::{Content, Priority};
 
 #[derive(Deserialize)]
 struct MessageFields {
@@ -64,70 +68,42 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     if let Some(key) = &fields.collapse_key {
         check_name("collapse_key", key, limits.max_name_bytes)?;
     }
-    let token_key: [u8; 16] = crate::secret::digest(fields.token.as_bytes())[..16]
-        .try_into()
-        .expect("a digest is 32 bytes");
-    if let Err(wait) = state.post_rate.take(token_key, std::time::Instant::now()) {
-        return Err(ApiError::TooMany {
-            detail: "too many messages for this token; slow down".into(),
-            retry_after_secs: wait.as_secs() + 1,
-        });
-    }
+    crate::delivery::charge(state, fields.token.as_bytes())?;
     let ttl_secs = fields
         .time_to_live
         .map_or(config.default_ttl.as_secs(), |t| {
             t.min(config.max_ttl.as_secs())
         });
     let message = NewMessage {
-        token: fields.token,
+        content: Content::Json,
         data: data.to_vec(),
-        priority: fields.priority,
+        priority: fields.priority.as_deref().map(|p| match p {
+            "high" => Priority::High,
+            _ => Priority::Normal,
+        }),
         ttl_secs,
         collapse_key: fields.collapse_key,
+        extras: Vec::new(),
     };
-    let now = now_millis();
-    let limit = QueueSize {
-        messages: limits.max_queued_per_client,
-        bytes: limits.max_queued_bytes_per_client,
-    };
-    let accepted = state
-        .store
-        .write(move |t, m| queue::enqueue(t, m, message, now, limit))
-        .await?;
-    let accepted = match accepted {
-        Ok(accepted) => accepted,
-        Err(Refused::UnknownToken) => return Err(ApiError::NotFound("unknown routing token")),
-        Err(Refused::QueueFull) => {
-            log::warn!("queue full, message refused");
-            return Err(ApiError::TooMany {
-                detail: format!(
-                    "the device's queue is full ({} messages or {} bytes); try again when it has caught up",
-                    limit.messages, limit.bytes
-                ),
-                retry_after_secs: 60,
-            });
-        }
-    };
-    let live = if accepted.stored {
-        state.hub.notify(accepted.client_id)
-    } else {
-        state
-            .hub
-            .deliver_now(accepted.client_id, Rc::new(accepted.record))
-    };
-    if live {
-        crate::metrics::bump(&state.counters.delivered_live);
+    let published = delivery::publish(
+        state,
+        app_queue(fields.token, delivery::client_limit(state)),
+        message,
+    )
+    .await?;
+    Ok(Response::json(200, format!("{{\"id\":{}}}", published.id)).into())
+}
+
+/// Resolves a routing token to its application's queue: the device's, for that app.
+pub fn app_queue(token: String, limit: QueueSize) -> impl delivery::Resolve {
+    move |t, _| {
+        Ok(match accounts::app_by_token(t, &token)? {
+            Some(app) => Ok(Destination {
+                queue: app.client_id,
+                registration_id: app.registration_id,
+                limit,
+            }),
+            None => Err(Refused::NotFound),
+        })
     }
-    log::debug!(
-        "message {} for client {}: {}",
-        accepted.id,
-        accepted.client_id,
-        match (accepted.stored, live) {
-            (true, true) => "stored, streamed",
-            (true, false) => "stored",
-            (false, true) => "streamed only (ttl 0)",
-            (false, false) => "dropped (ttl 0, device offline)",
-        }
-    );
-    Ok(Response::json(200, format!("{{\"id\":{}}}", accepted.id)).into())
 }

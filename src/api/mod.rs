@@ -1,6 +1,9 @@
-//! The OpenPush v0.1 API: every (method, path) with its handler, on one screen.
+//! The request router, and the OpenPush v0.1 API's route table.
 //!
-//! Handlers return `Result<Outcome, ApiError>`; [`handle`] renders errors once. A path
+//! [`handle`] applies the per-address rate limit, then asks each front door's route table
+//! in turn — OpenPush v0.1 (here), Web Push endpoints (`crate::webpush`), the Matrix
+//! gateway (`crate::matrix`), ntfy (`crate::ntfy`, last: its `/<topic>` takes any free
+//! name) — and renders errors once. Handlers return `Result<Outcome, ApiError>`. A path
 //! that exists with another method gets 405 and `Allow`; anything else 404.
 
 pub mod application;
@@ -17,7 +20,7 @@ use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::limits::AddrKey;
 use crate::metrics;
-use crate::server::ServerState;
+use crate::state::ServerState;
 use redb::ReadableTableMetadata;
 
 /// The API version the original OpenPush server reports.
@@ -25,7 +28,8 @@ pub const API_VERSION: &str = "0.1.1";
 
 pub enum Outcome {
     Respond(Response),
-    Stream(subscribe::StreamStart),
+    /// A stream: its response head, and what it follows.
+    Stream(Vec<u8>, crate::stream::Subscription),
 }
 
 impl From<Response> for Outcome {
@@ -37,6 +41,7 @@ impl From<Response> for Outcome {
 pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr) -> Outcome {
     metrics::bump(&state.counters.requests);
     req.client_addr = client_addr(state, &req, peer.ip());
+    req.via_trusted_proxy = state.is_trusted_proxy(peer.ip());
     let limited = match req.client_addr {
         Some(ip) => state.request_rate.take(AddrKey::of(ip), Instant::now()),
         None => Ok(()),
@@ -51,14 +56,6 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
             })
         }
     };
-    if req.method == "POST" && req.path == "/message" {
-        let c = &state.counters;
-        metrics::bump(match &outcome {
-            Ok(_) => &c.posts_accepted,
-            Err(e) if e.status() < 500 => &c.posts_refused,
-            Err(_) => &c.posts_failed,
-        });
-    }
     match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -84,34 +81,64 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
             "invalid percent-encoding in the path".into(),
         ))?;
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let path = path.as_slice();
+    if let Some(outcome) = openpush(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = crate::webpush::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = crate::matrix::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = crate::ntfy::route(state, req, path).await {
+        return outcome;
+    }
+    Err(ApiError::NotFound("no such endpoint"))
+}
+
+/// The OpenPush v0.1 routes (and the server's own); `None` for a path that is not one.
+/// Guards: `user` = HTTP Basic (admins for other users), `client` = `X-Openpush-Key`,
+/// `token` = the routing token in the body, `local` = loopback unless `metrics_public`.
+async fn openpush(
+    state: &Rc<ServerState>,
+    req: &Request,
+    path: &[&str],
+) -> Option<Result<Outcome, ApiError>> {
     let method = req.method.as_str();
-    Ok(match (method, path.as_slice()) {
+    Some(Ok(match (method, path) {
+        // none
         ("GET", ["version"]) => version().into(),
-        ("GET", ["health"]) => health(state).await?,
-        ("GET", ["metrics"]) => metrics(state, req).await?,
-        ("GET", ["user"]) => user::list(state, req).await?,
-        ("POST", ["user"]) => user::create(state, req).await?,
-        ("GET", ["user", id]) => user::get(state, req, id).await?,
-        ("POST" | "PUT", ["user", id]) => user::update(state, req, id).await?,
-        ("DELETE", ["user", id]) => user::delete(state, req, id).await?,
-        ("GET", ["client"]) => client::list(state, req).await?,
-        ("POST", ["client"]) => client::create(state, req).await?,
-        ("DELETE", ["client"]) => client::delete_self(state, req).await?,
-        ("GET", ["client", id]) => client::get(state, req, id).await?,
-        ("PUT" | "POST", ["client", id]) => client::rename(state, req, id).await?,
-        ("DELETE", ["client", id]) => client::delete(state, req, id).await?,
-        ("GET", ["application"]) => application::list(state, req).await?,
-        ("POST", ["application"]) => application::register(state, req).await?,
-        ("DELETE", ["application", id]) => application::delete(state, req, id).await?,
-        ("POST", ["message"]) => message::post(state, req).await?,
-        ("GET", ["subscribe"]) => subscribe::start(state, req).await?,
-        (_, path) => {
-            return Err(match allowed(path) {
-                Some(allow) => ApiError::MethodNotAllowed(allow),
-                None => ApiError::NotFound("no such endpoint"),
-            });
+        ("GET", ["health"]) => return Some(health(state).await),
+        // local
+        ("GET", ["metrics"]) => return Some(metrics(state, req).await),
+        // user
+        ("GET", ["user"]) => return Some(user::list(state, req).await),
+        ("POST", ["user"]) => return Some(user::create(state, req).await),
+        ("GET", ["user", id]) => return Some(user::get(state, req, id).await),
+        ("POST" | "PUT", ["user", id]) => return Some(user::update(state, req, id).await),
+        ("DELETE", ["user", id]) => return Some(user::delete(state, req, id).await),
+        ("GET", ["client"]) => return Some(client::list(state, req).await),
+        ("POST", ["client"]) => return Some(client::create(state, req).await),
+        // client
+        ("DELETE", ["client"]) => return Some(client::delete_self(state, req).await),
+        // user
+        ("GET", ["client", id]) => return Some(client::get(state, req, id).await),
+        ("PUT" | "POST", ["client", id]) => return Some(client::rename(state, req, id).await),
+        ("DELETE", ["client", id]) => return Some(client::delete(state, req, id).await),
+        // client
+        ("GET", ["application"]) => return Some(application::list(state, req).await),
+        ("POST", ["application"]) => return Some(application::register(state, req).await),
+        ("DELETE", ["application", id]) => {
+            return Some(application::delete(state, req, id).await);
         }
-    })
+        ("GET", ["subscribe"]) => return Some(subscribe::start(state, req).await),
+        // token
+        ("POST", ["message"]) => {
+            return Some(crate::delivery::counted(state, message::post(state, req)).await);
+        }
+        (_, path) => return allowed(path).map(|allow| Err(ApiError::MethodNotAllowed(allow))),
+    }))
 }
 
 /// The address limits apply to: the peer, or for a trusted proxy the last address in
@@ -187,28 +214,6 @@ pub fn body<T: miniserde::Deserialize>(req: &Request, expected: &str) -> Result<
     }
     miniserde::json::from_str(text)
         .map_err(|_| ApiError::BadRequest(format!("the request body must be {expected}")))
-}
-
-/// A user, client, registration or collapse name: 1..=max bytes, no control characters.
-pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!(
-            "{what} must be 1 to {max} bytes without control characters"
-        )));
-    }
-    Ok(())
-}
-
-/// A user or client name: as [`check_name`], and not all digits, because paths name
-/// users and clients by id or by name and an all-digit name would read as an id.
-pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
-    check_name(what, name, max)?;
-    if name.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::BadRequest(format!(
-            "{what} must not be all digits (paths would read it as an id)"
-        )));
-    }
-    Ok(())
 }
 
 pub fn percent_decode(segment: &str) -> Option<String> {

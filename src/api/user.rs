@@ -9,13 +9,15 @@ use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, body, check_account_name, client::ClientView};
+use super::{Outcome, body, client::ClientView};
 use crate::auth::{MAX_PASSWORD_BYTES, User};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::names::check_account_name;
 use crate::secret;
-use crate::server::ServerState;
-use crate::store::accounts::{self, Tables};
+use crate::state::ServerState;
+use crate::store::accounts;
+use crate::store::tables::Tables;
 use crate::store::{self, UserRecord};
 
 #[derive(Deserialize)]

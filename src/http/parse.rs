@@ -26,6 +26,8 @@ pub struct Request {
     /// The client's address for limits: the peer, or the client a trusted proxy names;
     /// `None` for the host itself (a trusted proxy's own requests). Set by the router.
     pub client_addr: Option<IpAddr>,
+    /// The peer is a trusted proxy, so its `X-Forwarded-*` headers are believed.
+    pub via_trusted_proxy: bool,
 }
 
 impl Request {
@@ -364,6 +366,7 @@ pub async fn read_request(
         body,
         keep_alive: head.keep_alive,
         client_addr: None,
+        via_trusted_proxy: false,
     })
 }
 

@@ -6,11 +6,11 @@
 //! A client key or routing token is found through its digest, then compared in constant
 //! time; no lookup answers for a secret it was not given in full.
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::memory::Memory;
 use super::tables::*;
-use super::{AppRecord, ClientRecord, Error, Result, UserRecord};
+use super::{AppRecord, ClientRecord, Result, UserRecord};
 use crate::secret;
 
 /// Why an account operation was refused. Nothing was written.
@@ -23,12 +23,6 @@ pub enum Refusal {
 }
 
 pub type Outcome<T> = std::result::Result<T, Refusal>;
-
-pub fn damaged(what: &str, id: impl std::fmt::Display) -> Error {
-    Error::Storage(format!(
-        "{what} {id} does not decode; the database is damaged"
-    ))
-}
 
 pub fn get_user<T: ReadableTable<u64, &'static [u8]>>(
     users: &T,
@@ -140,7 +134,8 @@ pub fn update_user(
     Ok(Ok(user))
 }
 
-/// Deletes a user with all its clients, apps and queued messages; returns the client ids.
+/// Deletes a user with all its clients, apps, topics and queued messages; returns the
+/// queues that are gone (the clients' and the topics'), whose streams must end.
 pub fn delete_user(
     txn: &WriteTransaction,
     memory: &mut Memory,
@@ -150,13 +145,14 @@ pub fn delete_user(
     let Some(user) = get_user(&users, id)? else {
         return Ok(Err(Refusal::NotFound));
     };
-    let client_ids = client_ids_of(txn, id)?;
-    for &client in &client_ids {
+    let mut queues = client_ids_of(txn, id)?;
+    for &client in &queues {
         delete_client_by_id(txn, memory, client)?.expect("the client was just listed");
     }
+    queues.extend(super::topics::forget_user(txn, memory, id)?);
     users.remove(id)?;
     txn.open_table(USER_BY_NAME)?.remove(user.name.as_str())?;
-    Ok(Ok(client_ids))
+    Ok(Ok(queues))
 }
 
 pub fn client_ids_of(txn: &impl Tables, user_id: u64) -> Result<Vec<u64>> {
@@ -310,7 +306,7 @@ pub fn delete_client_by_id(
     for app in apps_of(txn, id)? {
         remove_app(txn, id, &app)?;
     }
-    crate::queue::drop_messages(txn, memory, id, None)?;
+    super::queue::drop_messages(txn, memory, id, None)?;
     clients.remove(id)?;
     txn.open_table(CLIENT_BY_USER)?
         .remove((client.user_id, id))?;
@@ -400,7 +396,7 @@ pub fn delete_app(
         return Ok(Err(Refusal::NotFound));
     };
     remove_app(txn, client_id, &app)?;
-    crate::queue::drop_messages(txn, memory, client_id, Some(&app.registration_id))?;
+    super::queue::drop_messages(txn, memory, client_id, Some(&app.registration_id))?;
     Ok(Ok(app))
 }
 
@@ -410,92 +406,6 @@ fn remove_app(txn: &WriteTransaction, client_id: u64, app: &AppRecord) -> Result
     txn.open_table(APP_BY_CLIENT)?
         .remove((client_id, app.registration_id.as_str()))?;
     Ok(())
-}
-
-/// Opens tables the same way in read and write transactions, so lookups serve both.
-pub trait Tables {
-    type Bytes<'a, K: redb::Key + 'static>: ReadableTable<K, &'static [u8]>
-    where
-        Self: 'a;
-    type Id<'a, K: redb::Key + 'static>: ReadableTable<K, u64>
-    where
-        Self: 'a;
-    type Unit<'a, K: redb::Key + 'static>: ReadableTable<K, ()>
-    where
-        Self: 'a;
-    fn bytes<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, &'static [u8]>,
-    ) -> Result<Self::Bytes<'_, K>>;
-    fn ids<K: redb::Key + 'static>(&self, def: TableDefinition<K, u64>) -> Result<Self::Id<'_, K>>;
-    fn units<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, ()>,
-    ) -> Result<Self::Unit<'_, K>>;
-
-    fn users(&self) -> Result<Self::Bytes<'_, u64>> {
-        self.bytes(USERS)
-    }
-    fn user_by_name(&self) -> Result<Self::Id<'_, &'static str>> {
-        self.ids(USER_BY_NAME)
-    }
-    fn clients(&self) -> Result<Self::Bytes<'_, u64>> {
-        self.bytes(CLIENTS)
-    }
-    fn client_by_user(&self) -> Result<Self::Unit<'_, (u64, u64)>> {
-        self.units(CLIENT_BY_USER)
-    }
-    fn client_by_key(&self) -> Result<Self::Id<'_, &'static [u8]>> {
-        self.ids(CLIENT_BY_KEY)
-    }
-    fn apps(&self) -> Result<Self::Bytes<'_, &'static [u8]>> {
-        self.bytes(APPS)
-    }
-    fn app_by_client(&self) -> Result<Self::Bytes<'_, (u64, &'static str)>> {
-        self.bytes(APP_BY_CLIENT)
-    }
-}
-
-impl Tables for redb::ReadTransaction {
-    type Bytes<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, &'static [u8]>;
-    type Id<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, u64>;
-    type Unit<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, ()>;
-    fn bytes<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, &'static [u8]>,
-    ) -> Result<Self::Bytes<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-    fn ids<K: redb::Key + 'static>(&self, def: TableDefinition<K, u64>) -> Result<Self::Id<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-    fn units<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, ()>,
-    ) -> Result<Self::Unit<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-}
-
-impl Tables for WriteTransaction {
-    type Bytes<'a, K: redb::Key + 'static> = redb::Table<'a, K, &'static [u8]>;
-    type Id<'a, K: redb::Key + 'static> = redb::Table<'a, K, u64>;
-    type Unit<'a, K: redb::Key + 'static> = redb::Table<'a, K, ()>;
-    fn bytes<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, &'static [u8]>,
-    ) -> Result<Self::Bytes<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-    fn ids<K: redb::Key + 'static>(&self, def: TableDefinition<K, u64>) -> Result<Self::Id<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-    fn units<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, ()>,
-    ) -> Result<Self::Unit<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
 }
 
 /// A user by exact name (logins never match numeric ids).

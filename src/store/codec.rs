@@ -2,8 +2,95 @@
 //! strings and bytes prefixed by a u32 length. Decoding never panics: a record that does
 //! not parse, or has bytes after its last field, is reported as damaged by the caller; so
 //! bytes that decode are exactly the encoding of what they decode to.
+//!
+//! Users, clients and apps are version 1. Messages are version 2 (content kind, typed
+//! priority, time of posting, presentation fields); [`MessageRecord::decode_v1`] reads the
+//! schema-1 form once, for the upgrade, and [`MessageRecord::decode`] reads version 2 only.
 
 const V1: u8 = 1;
+const MESSAGE_V2: u8 = 2;
+
+/// What a message's `data` holds; it decides how each wire format carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A compact JSON object (OpenPush `POST /message`, the Matrix gateway).
+    Json,
+    /// UTF-8 text (an ntfy publish).
+    Text,
+    /// Bytes nobody here may read or change: a Web Push body, ciphertext as a rule.
+    Opaque,
+}
+
+impl Content {
+    fn code(self) -> u8 {
+        match self {
+            Content::Json => 0,
+            Content::Text => 1,
+            Content::Opaque => 2,
+        }
+    }
+    fn from_code(code: u8) -> Option<Content> {
+        Some(match code {
+            0 => Content::Json,
+            1 => Content::Text,
+            2 => Content::Opaque,
+            _ => return None,
+        })
+    }
+}
+
+/// One scale for OpenPush priority, Web Push urgency (RFC 8030 §5.3) and ntfy priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    VeryLow = 1,
+    Low = 2,
+    Normal = 3,
+    High = 4,
+    Urgent = 5,
+}
+
+impl Priority {
+    pub fn from_level(level: u8) -> Option<Priority> {
+        Some(match level {
+            1 => Priority::VeryLow,
+            2 => Priority::Low,
+            3 => Priority::Normal,
+            4 => Priority::High,
+            5 => Priority::Urgent,
+            _ => return None,
+        })
+    }
+    /// ntfy's 1 (min) to 5 (max).
+    pub fn level(self) -> u8 {
+        self as u8
+    }
+    /// RFC 8030 `Urgency`: `very-low`, `low`, `normal` or `high`.
+    pub fn from_urgency(value: &str) -> Option<Priority> {
+        Some(match value.trim().to_ascii_lowercase().as_str() {
+            "very-low" => Priority::VeryLow,
+            "low" => Priority::Low,
+            "normal" => Priority::Normal,
+            "high" => Priority::High,
+            _ => return None,
+        })
+    }
+    pub fn urgency(self) -> &'static str {
+        match self {
+            Priority::VeryLow => "very-low",
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High | Priority::Urgent => "high",
+        }
+    }
+    /// The OpenPush v0.1 value: `normal` or `high`.
+    pub fn openpush(self) -> &'static str {
+        if self >= Priority::High {
+            "high"
+        } else {
+            "normal"
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserRecord {
@@ -26,14 +113,42 @@ pub struct AppRecord {
     pub routing_token: String,
 }
 
+/// A topic: its queue, the user it belongs to (0: nobody yet, for an endpoint topic that an
+/// app server posted to first) and the other users it is shared with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicRecord {
+    pub queue: u64,
+    pub owner: u64,
+    /// Unix milliseconds of its creation.
+    pub created_at: u64,
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grant {
+    pub user_id: u64,
+    pub read: bool,
+    pub write: bool,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessageRecord {
     /// Unix milliseconds from which the message is never delivered.
     pub expires_at: u64,
-    pub priority: Option<String>,
+    /// Unix milliseconds when the message was accepted (0 for messages of schema 1).
+    pub posted_at: u64,
+    pub content: Content,
+    /// `None` when the sender gave none.
+    pub priority: Option<Priority>,
+    /// The OpenPush application it is for; empty for a topic's messages.
     pub registration_id: String,
+    /// The OpenPush collapse key or Web Push `Topic`: a newer message replaces an
+    /// undelivered one with the same key.
     pub collapse_key: Option<String>,
-    /// Compact JSON of the `data` object, as sent.
+    /// ntfy presentation fields (`title`, `tags`, …) as the members of a compact JSON
+    /// object without its braces, or empty.
+    pub extras: Vec<u8>,
+    /// What the sender sent, as `content` says.
     pub data: Vec<u8>,
 }
 
@@ -42,6 +157,13 @@ struct Writer(Vec<u8>);
 impl Writer {
     fn new() -> Self {
         Writer(vec![V1])
+    }
+    fn version(version: u8) -> Self {
+        Writer(vec![version])
+    }
+    fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
     }
     fn u64(mut self, v: u64) -> Self {
         self.0.extend_from_slice(&v.to_le_bytes());
@@ -65,10 +187,18 @@ struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8]) -> Option<Self> {
+        Self::version(bytes, V1)
+    }
+    fn version(bytes: &'a [u8], version: u8) -> Option<Self> {
         match bytes.split_first() {
-            Some((&V1, rest)) => Some(Reader(rest)),
+            Some((&v, rest)) if v == version => Some(Reader(rest)),
             _ => None,
         }
+    }
+    fn u8(&mut self) -> Option<u8> {
+        let (&v, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(v)
     }
     fn u64(&mut self) -> Option<u64> {
         let (head, rest) = self.0.split_at_checked(8)?;
@@ -162,28 +292,105 @@ impl AppRecord {
     }
 }
 
-impl MessageRecord {
-    /// The expiry time alone, without decoding the rest (it is the first field).
-    pub fn expires_at(bytes: &[u8]) -> Option<u64> {
-        Reader::new(bytes)?.u64()
-    }
-
+impl TopicRecord {
     pub fn encode(&self) -> Vec<u8> {
-        Writer::new()
-            .u64(self.expires_at)
-            .opt(self.priority.as_deref())
-            .bytes(self.registration_id.as_bytes())
-            .opt(self.collapse_key.as_deref())
-            .bytes(&self.data)
-            .0
+        let mut w = Writer::new()
+            .u64(self.queue)
+            .u64(self.owner)
+            .u64(self.created_at)
+            .u64(self.grants.len() as u64);
+        for g in &self.grants {
+            w = w.u64(g.user_id).u8(g.read as u8 | (g.write as u8) << 1);
+        }
+        w.0
     }
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
+        let queue = r.u64()?;
+        let owner = r.u64()?;
+        let created_at = r.u64()?;
+        let n = r.u64()?;
+        let mut grants = Vec::new();
+        for _ in 0..n {
+            let user_id = r.u64()?;
+            let bits = r.u8()?;
+            if bits > 3 {
+                return None;
+            }
+            grants.push(Grant {
+                user_id,
+                read: bits & 1 != 0,
+                write: bits & 2 != 0,
+            });
+        }
+        r.end(TopicRecord {
+            queue,
+            owner,
+            created_at,
+            grants,
+        })
+    }
+}
+
+impl MessageRecord {
+    /// The expiry time alone, without decoding the rest (it is the first field).
+    pub fn expires_at(bytes: &[u8]) -> Option<u64> {
+        Reader::version(bytes, MESSAGE_V2)?.u64()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        Writer::version(MESSAGE_V2)
+            .u64(self.expires_at)
+            .u64(self.posted_at)
+            .u8(self.content.code())
+            .u8(self.priority.map_or(0, Priority::level))
+            .bytes(self.registration_id.as_bytes())
+            .opt(self.collapse_key.as_deref())
+            .bytes(&self.extras)
+            .bytes(&self.data)
+            .0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::version(bytes, MESSAGE_V2)?;
+        let expires_at = r.u64()?;
+        let posted_at = r.u64()?;
+        let content = Content::from_code(r.u8()?)?;
+        let priority = match r.u8()? {
+            0 => None,
+            level => Some(Priority::from_level(level)?),
+        };
         let record = MessageRecord {
-            expires_at: r.u64()?,
-            priority: r.opt()?,
+            expires_at,
+            posted_at,
+            content,
+            priority,
             registration_id: r.string()?,
             collapse_key: r.opt()?,
+            extras: r.bytes()?.to_vec(),
+            data: r.bytes()?.to_vec(),
+        };
+        r.end(record)
+    }
+
+    /// A message as schema 1 stored it: an OpenPush JSON object with an optional
+    /// `"normal"`/`"high"` priority.
+    pub fn decode_v1(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes)?;
+        let expires_at = r.u64()?;
+        let priority = match r.opt()?.as_deref() {
+            None => None,
+            Some("high") => Some(Priority::High),
+            Some(_) => Some(Priority::Normal),
+        };
+        let record = MessageRecord {
+            expires_at,
+            posted_at: 0,
+            content: Content::Json,
+            priority,
+            registration_id: r.string()?,
+            collapse_key: r.opt()?,
+            extras: Vec::new(),
             data: r.bytes()?.to_vec(),
         };
         r.end(record)
@@ -198,10 +405,13 @@ mod tests {
     fn records_round_trip_and_truncation_is_refused() {
         let m = MessageRecord {
             expires_at: 42,
-            priority: Some("high".into()),
+            posted_at: 41,
+            content: Content::Opaque,
+            priority: Some(Priority::High),
             registration_id: "app".into(),
             collapse_key: None,
-            data: br#"{"a":1}"#.to_vec(),
+            extras: br#""title":"t""#.to_vec(),
+            data: vec![0, 255, 10],
         };
         let bytes = m.encode();
         assert_eq!(MessageRecord::decode(&bytes), Some(m));
@@ -214,6 +424,30 @@ mod tests {
             admin: true,
         };
         assert_eq!(UserRecord::decode(&u.encode()), Some(u));
+    }
+
+    #[test]
+    fn schema_1_messages_read_as_openpush_json() {
+        let v1 = [
+            &[1u8][..],
+            &7u64.to_le_bytes(),
+            &1u64.to_le_bytes(),
+            &4u32.to_le_bytes(),
+            b"high",
+            &3u32.to_le_bytes(),
+            b"app",
+            &0u64.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            b"{}",
+        ]
+        .concat();
+        let m = MessageRecord::decode_v1(&v1).unwrap();
+        assert_eq!(
+            (m.expires_at, m.content, m.priority, m.data.as_slice()),
+            (7, Content::Json, Some(Priority::High), &b"{}"[..])
+        );
+        assert_eq!(MessageRecord::decode(&v1), None);
+        assert_eq!(MessageRecord::decode(&m.encode()), Some(m));
     }
 
     // Regression: trailing bytes and a boolean other than 0 or 1 were accepted, so a damaged

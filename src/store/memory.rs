@@ -1,11 +1,11 @@
 //! What the store thread keeps in memory instead of writing it with every message, to
-//! spare a router's flash: the next message id and each client's queue size.
+//! spare a router's flash: the next message id and each queue's size.
 //!
 //! Invariants:
 //! - every id handed out is below the high-water mark in `meta`, written in the same
 //!   transaction that first needs it, so ids are never reused after a crash, even though
 //!   only one commit in [`ID_BLOCK`] writes `meta`;
-//! - a queue size (messages and stored bytes), once loaded by reading the client's
+//! - a queue size (messages and stored bytes), once loaded by reading the queue's
 //!   messages, changes only with the insertions and removals of the transaction being built;
 //! - after a failed or aborted commit, [`Memory::reset`] forgets everything, and both are
 //!   read again from the last durable state.
@@ -22,7 +22,7 @@ pub const ID_BLOCK: u64 = 4096;
 /// Queue sizes remembered at most; past it the map is cleared and reloaded on demand.
 const MAX_QUEUE_SIZES: usize = 65_536;
 
-/// The messages of one client's queue and their stored bytes.
+/// The messages of one queue and their stored bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct QueueSize {
     pub messages: u64,
@@ -65,30 +65,30 @@ impl Memory {
         Ok(next)
     }
 
-    /// The size of `client`'s queue, read from `messages` the first time.
+    /// The size of a queue, read from `messages` the first time.
     pub fn queue_size(
         &mut self,
         messages: &impl ReadableTable<(u64, u64), &'static [u8]>,
-        client: u64,
+        queue: u64,
     ) -> Result<QueueSize> {
-        if let Some(&size) = self.queue_sizes.get(&client) {
+        if let Some(&size) = self.queue_sizes.get(&queue) {
             return Ok(size);
         }
         let mut size = QueueSize::default();
-        for entry in messages.range((client, 0)..=(client, u64::MAX))? {
+        for entry in messages.range((queue, 0)..=(queue, u64::MAX))? {
             size.messages += 1;
             size.bytes += entry?.1.value().len() as u64;
         }
         if self.queue_sizes.len() >= MAX_QUEUE_SIZES {
             self.queue_sizes.clear();
         }
-        self.queue_sizes.insert(client, size);
+        self.queue_sizes.insert(queue, size);
         Ok(size)
     }
 
     /// Records a stored record of `bytes` added to or removed from a loaded queue.
-    pub fn adjust_queue_size(&mut self, client: u64, bytes: usize, added: bool) {
-        if let Some(size) = self.queue_sizes.get_mut(&client) {
+    pub fn adjust_queue_size(&mut self, queue: u64, bytes: usize, added: bool) {
+        if let Some(size) = self.queue_sizes.get_mut(&queue) {
             if added {
                 size.messages += 1;
                 size.bytes += bytes as u64;

@@ -16,9 +16,13 @@
 pub mod accounts;
 mod codec;
 pub mod memory;
+pub mod queue;
 pub mod tables;
+pub mod topics;
 
-pub use codec::{AppRecord, ClientRecord, MessageRecord, UserRecord};
+pub use codec::{
+    AppRecord, ClientRecord, Content, Grant, MessageRecord, Priority, TopicRecord, UserRecord,
+};
 
 use std::fmt;
 use std::path::Path;

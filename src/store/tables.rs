@@ -12,19 +12,31 @@
 //! client_by_name  (user id, name)      -> client id
 //! apps            blake2s(token)       -> AppRecord (holds the routing token)
 //! app_by_client   (client id, registration id) -> blake2s(token)
-//! messages        (client id, message id)      -> MessageRecord (expiry first)
-//! collapse        (client id, registration id, collapse key) -> message id
+//! messages        (queue id, message id)       -> MessageRecord (expiry first)
+//! collapse        (queue id, registration id, collapse key) -> message id
+//! topics          topic name                   -> TopicRecord (its queue id, owner, grants)
+//! topic_by_owner  (user id, topic name)        -> ()
 //! ```
 //!
-//! Message ids come from one counter: they increase across restarts and across clients,
-//! so `Last-Event-ID` means "everything up to here" for any client. The counter itself
+//! A queue id is a client id (the OpenPush queue of a device) or, from [`TOPIC_QUEUES`] up,
+//! a topic's queue: the two never meet. Message ids come from one counter: they increase
+//! across restarts and across queues, so `Last-Event-ID` or ntfy's `since=<id>` means
+//! "everything after this one" for any queue or set of queues.
+//!
+//! Schema history: 1 (0.1.0) had no topics and version-1 message records; [`upgrade`]
+//! rewrites such a file in place in one transaction. The counter itself
 //! lives in the store thread's memory; `meta` holds a high-water mark above every id ever
 //! handed out (see `store::memory`). Posting a message writes `messages` only (and
 //! `collapse` with a collapse key): every other B-tree a commit touches costs flash pages.
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-pub const SCHEMA_VERSION: u64 = 1;
+use super::{Error, Result as StoreResult};
+
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The first queue id of a topic; client ids stay far below it.
+pub const TOPIC_QUEUES: u64 = 1 << 62;
 
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
@@ -39,10 +51,13 @@ pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("app_by_client");
 pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
+pub const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+pub const TOPIC_BY_OWNER: TableDefinition<(u64, &str), ()> = TableDefinition::new("topic_by_owner");
 
 pub const NEXT_USER_ID: &str = "next_user_id";
 pub const NEXT_CLIENT_ID: &str = "next_client_id";
 pub const ID_HIGH_WATER: &str = "message_id_high_water";
+pub const NEXT_TOPIC_ID: &str = "next_topic_id";
 const VERSION_KEY: &str = "schema_version";
 
 pub enum SchemaError {
@@ -57,16 +72,18 @@ impl<E: Into<super::Error>> From<E> for SchemaError {
     }
 }
 
-/// Creates every table in a new file, or checks the schema version of an existing one.
+/// Creates every table in a new file, upgrades a file of an earlier schema in place, or
+/// checks the schema version of an existing one.
 pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
     match check(db)? {
-        Some(_) => Ok(()),
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(old) => upgrade(db, old),
         None => {
             let txn = db.begin_write()?;
             {
                 let mut meta = txn.open_table(META)?;
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                for key in [NEXT_USER_ID, NEXT_CLIENT_ID, ID_HIGH_WATER] {
+                for key in [NEXT_USER_ID, NEXT_CLIENT_ID, ID_HIGH_WATER, NEXT_TOPIC_ID] {
                     meta.insert(key, 1)?;
                 }
                 txn.open_table(USERS)?;
@@ -79,6 +96,8 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                 txn.open_table(APP_BY_CLIENT)?;
                 txn.open_table(MESSAGES)?;
                 txn.open_table(COLLAPSE)?;
+                txn.open_table(TOPICS)?;
+                txn.open_table(TOPIC_BY_OWNER)?;
             }
             txn.commit()?;
             Ok(())
@@ -86,9 +105,37 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
     }
 }
 
-/// Reads the schema version without writing: `Some` for an openpush database of this
-/// version, `None` for an empty file; an error for a newer or older version, or a redb
-/// file with other tables.
+/// Brings a schema-1 file to the current schema in one transaction: every queued message
+/// is rewritten as a version-2 record, the topic tables are created. Users, clients and
+/// apps keep their records. A crash before the commit leaves the file as it was.
+fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
+    let txn = db.begin_write()?;
+    {
+        let mut messages = txn.open_table(MESSAGES)?;
+        let mut old = Vec::new();
+        for entry in messages.iter()? {
+            let (key, bytes) = entry?;
+            old.push((key.value(), bytes.value().to_vec()));
+        }
+        for (key, bytes) in old {
+            let record = super::MessageRecord::decode_v1(&bytes)
+                .ok_or_else(|| SchemaError::Store(damaged("schema-1 message", key.1)))?;
+            messages.insert(key, record.encode().as_slice())?;
+        }
+        txn.open_table(TOPICS)?;
+        txn.open_table(TOPIC_BY_OWNER)?;
+        let mut meta = txn.open_table(META)?;
+        meta.insert(NEXT_TOPIC_ID, 1)?;
+        meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+    }
+    txn.commit()?;
+    log::info!("database upgraded from schema {from} to {SCHEMA_VERSION}");
+    Ok(())
+}
+
+/// Reads the schema version without writing: `Some` for an openpush database of this or an
+/// earlier (upgradable) version, `None` for an empty file; an error for a newer version,
+/// or a redb file with other tables.
 pub fn check(db: &impl ReadableDatabase) -> Result<Option<u64>, SchemaError> {
     let read = db.begin_read()?;
     let found = match read.open_table(META) {
@@ -97,7 +144,7 @@ pub fn check(db: &impl ReadableDatabase) -> Result<Option<u64>, SchemaError> {
         Err(e) => return Err(e.into()),
     };
     match found {
-        Some(SCHEMA_VERSION) => Ok(found),
+        Some(1..=SCHEMA_VERSION) => Ok(found),
         Some(other) => Err(SchemaError::Version(other)),
         None if read.list_tables()?.next().is_some() => Err(SchemaError::Foreign),
         None => Ok(None),
@@ -110,4 +157,106 @@ pub fn next_id(txn: &redb::WriteTransaction, counter: &str) -> super::Result<u64
     let id = meta.get(counter)?.map(|v| v.value()).unwrap_or(1);
     meta.insert(counter, id + 1)?;
     Ok(id)
+}
+
+/// The error for a record that does not decode.
+pub fn damaged(what: &str, id: impl std::fmt::Display) -> Error {
+    Error::Storage(format!(
+        "{what} {id} does not decode; the database is damaged"
+    ))
+}
+
+/// Opens tables the same way in read and write transactions, so lookups serve both.
+pub trait Tables {
+    type Bytes<'a, K: redb::Key + 'static>: ReadableTable<K, &'static [u8]>
+    where
+        Self: 'a;
+    type Id<'a, K: redb::Key + 'static>: ReadableTable<K, u64>
+    where
+        Self: 'a;
+    type Unit<'a, K: redb::Key + 'static>: ReadableTable<K, ()>
+    where
+        Self: 'a;
+    fn bytes<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+    ) -> StoreResult<Self::Bytes<'_, K>>;
+    fn ids<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, u64>,
+    ) -> StoreResult<Self::Id<'_, K>>;
+    fn units<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, ()>,
+    ) -> StoreResult<Self::Unit<'_, K>>;
+
+    fn users(&self) -> StoreResult<Self::Bytes<'_, u64>> {
+        self.bytes(USERS)
+    }
+    fn user_by_name(&self) -> StoreResult<Self::Id<'_, &'static str>> {
+        self.ids(USER_BY_NAME)
+    }
+    fn clients(&self) -> StoreResult<Self::Bytes<'_, u64>> {
+        self.bytes(CLIENTS)
+    }
+    fn client_by_user(&self) -> StoreResult<Self::Unit<'_, (u64, u64)>> {
+        self.units(CLIENT_BY_USER)
+    }
+    fn client_by_key(&self) -> StoreResult<Self::Id<'_, &'static [u8]>> {
+        self.ids(CLIENT_BY_KEY)
+    }
+    fn apps(&self) -> StoreResult<Self::Bytes<'_, &'static [u8]>> {
+        self.bytes(APPS)
+    }
+    fn app_by_client(&self) -> StoreResult<Self::Bytes<'_, (u64, &'static str)>> {
+        self.bytes(APP_BY_CLIENT)
+    }
+}
+
+impl Tables for redb::ReadTransaction {
+    type Bytes<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, &'static [u8]>;
+    type Id<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, u64>;
+    type Unit<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, ()>;
+    fn bytes<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+    ) -> StoreResult<Self::Bytes<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn ids<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, u64>,
+    ) -> StoreResult<Self::Id<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn units<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, ()>,
+    ) -> StoreResult<Self::Unit<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+impl Tables for WriteTransaction {
+    type Bytes<'a, K: redb::Key + 'static> = redb::Table<'a, K, &'static [u8]>;
+    type Id<'a, K: redb::Key + 'static> = redb::Table<'a, K, u64>;
+    type Unit<'a, K: redb::Key + 'static> = redb::Table<'a, K, ()>;
+    fn bytes<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+    ) -> StoreResult<Self::Bytes<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn ids<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, u64>,
+    ) -> StoreResult<Self::Id<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
+    fn units<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<K, ()>,
+    ) -> StoreResult<Self::Unit<'_, K>> {
+        Ok(self.open_table(def)?)
+    }
 }

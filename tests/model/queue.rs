@@ -1,4 +1,4 @@
-//! A `BTreeMap` model of the delivery rules in `openpush::queue`, run step by step against
+//! A `BTreeMap` model of the delivery rules in `openpush::store::queue`, run step by step against
 //! a real redb database (its in-memory backend). Shared by `tests/properties.rs` and the
 //! `queue_model` fuzz target, like redb's `fuzz/fuzz_targets/fuzz_redb.rs`.
 //!
@@ -11,10 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use openpush::queue::{self, NewMessage, Refused};
 use openpush::store::accounts;
 use openpush::store::memory::{Memory, QueueSize};
+use openpush::store::queue::{self, Cursor, Destination, Enqueued, NewMessage, Refused};
 use openpush::store::tables::{self, MESSAGES};
+use openpush::store::{Content, Result};
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase};
 
@@ -95,6 +96,56 @@ impl Op {
     }
 }
 
+/// What `POST /message` does: resolve the token to its app's queue, then enqueue.
+fn enqueue_to_token(
+    txn: &redb::WriteTransaction,
+    memory: &mut Memory,
+    token: &str,
+    msg: NewMessage,
+    now: u64,
+) -> Result<std::result::Result<Enqueued, Refused>> {
+    let Some(app) = accounts::app_by_token(txn, token)? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    let to = Destination {
+        queue: app.client_id,
+        registration_id: app.registration_id,
+        limit: LIMIT,
+    };
+    queue::enqueue(txn, memory, to, msg, now)
+}
+
+fn json_message(data: Vec<u8>, ttl_secs: u64, collapse_key: Option<String>) -> NewMessage {
+    NewMessage {
+        content: Content::Json,
+        data,
+        priority: None,
+        ttl_secs,
+        collapse_key,
+        extras: Vec::new(),
+    }
+}
+
+/// The ids of a queue's live messages after `after`, at most `limit`.
+fn backlog_ids(
+    t: &impl openpush::store::tables::Tables,
+    client: u64,
+    after: u64,
+    limit: usize,
+    now: u64,
+) -> Vec<(u64, openpush::store::MessageRecord)> {
+    let cursor = Cursor {
+        after,
+        posted_since: 0,
+    };
+    queue::backlog(t, &[client], &cursor, limit, now)
+        .expect("backlog")
+        .messages
+        .into_iter()
+        .map(|(_, id, record)| (id, record))
+        .collect()
+}
+
 #[derive(Clone, Debug)]
 struct Message {
     expires_at: u64,
@@ -135,16 +186,10 @@ pub fn check(ops: &[Op]) {
                 let known = apps.get(usize::from(app));
                 let token = known.map_or("not-a-token".to_owned(), |a| a.token.clone());
                 let collapse_key = collapse.map(|k| format!("k{k}"));
-                let msg = NewMessage {
-                    token,
-                    data: data.clone(),
-                    priority: None,
-                    ttl_secs: u64::from(ttl_secs),
-                    collapse_key: collapse_key.clone(),
-                };
-                let got = queue::enqueue(&txn, &mut memory, msg, now, LIMIT).expect("enqueue");
+                let msg = json_message(data.clone(), u64::from(ttl_secs), collapse_key.clone());
+                let got = enqueue_to_token(&txn, &mut memory, &token, msg, now).expect("enqueue");
                 let Some(app) = known else {
-                    assert_eq!(got.unwrap_err(), Refused::UnknownToken, "{op:?}");
+                    assert_eq!(got.unwrap_err(), Refused::NotFound, "{op:?}");
                     txn.commit().expect("commit");
                     continue;
                 };
@@ -160,12 +205,12 @@ pub fn check(ops: &[Op]) {
                     .map(|(&key, _)| key);
                 let queued = model.keys().filter(|(c, _)| *c == client).count() as u64;
                 if ttl_secs > 0 && replaced.is_none() && queued >= MAX_QUEUED {
-                    assert_eq!(got.unwrap_err(), Refused::QueueFull, "{op:?}");
+                    assert_eq!(got.unwrap_err(), Refused::QueueFull(LIMIT), "{op:?}");
                     txn.commit().expect("commit");
                     continue;
                 }
                 let done = got.expect("accepted");
-                assert_eq!(done.client_id, client);
+                assert_eq!(done.queue, client);
                 assert!(
                     done.id > last_id,
                     "ids increase: {} after {last_id}",
@@ -228,8 +273,7 @@ pub fn check(ops: &[Op]) {
             } => {
                 let client = clients[usize::from(client) % clients.len()];
                 let after = last_id.saturating_sub(u64::from(back));
-                let got =
-                    queue::backlog(&txn, client, after, usize::from(limit), now).expect("backlog");
+                let got = backlog_ids(&txn, client, after, usize::from(limit), now);
                 let want: Vec<u64> = model
                     .range((client, after + 1)..=(client, u64::MAX))
                     .filter(|(_, m)| m.expires_at > now)
@@ -241,14 +285,9 @@ pub fn check(ops: &[Op]) {
             }
             Op::Restart => memory = Memory::default(),
             Op::Abort { app } => {
-                let msg = NewMessage {
-                    token: apps[usize::from(app) % apps.len()].token.clone(),
-                    data: b"{}".to_vec(),
-                    priority: None,
-                    ttl_secs: 5,
-                    collapse_key: Some("k0".into()),
-                };
-                let got = queue::enqueue(&txn, &mut memory, msg, now, LIMIT).expect("enqueue");
+                let token = apps[usize::from(app) % apps.len()].token.clone();
+                let msg = json_message(b"{}".to_vec(), 5, Some("k0".into()));
+                let got = enqueue_to_token(&txn, &mut memory, &token, msg, now).expect("enqueue");
                 // Its id was never visible, so a later one may reuse it; it is still new.
                 if let Ok(done) = got {
                     assert!(
@@ -290,7 +329,7 @@ fn compare(
     let read = db.begin_read().expect("read");
     let messages = read.open_table(MESSAGES).expect("messages");
     for &client in clients {
-        let got = queue::backlog(&read, client, 0, usize::MAX, now).expect("backlog");
+        let got = backlog_ids(&read, client, 0, usize::MAX, now);
         let want: Vec<_> = model
             .range((client, 0)..=(client, u64::MAX))
             .filter(|(_, m)| m.expires_at > now)

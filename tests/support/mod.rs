@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod ws;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_openpush");
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,0 +1,153 @@
+//! The one way in for every front door: [`publish`] stores a message in the queue its door
+//! resolved, wakes the streams of that queue, and counts it.
+//!
+//! A door validates its own wire format, then hands a resolver (which runs in the store
+//! thread's write transaction, so a token, endpoint or topic cannot vanish between lookup
+//! and insert) and a [`NewMessage`] to [`publish`]. The sender's 2xx is due only once
+//! `publish` returns: the message is then on disk (or, with a TTL of 0, handed to the live
+//! streams or dropped). Refusals map to one status each, the same for every door.
+
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Instant;
+
+use redb::WriteTransaction;
+
+use crate::error::ApiError;
+use crate::metrics::bump;
+use crate::state::{ServerState, now_millis};
+use crate::store::memory::{Memory, QueueSize};
+use crate::store::queue::{self, Destination, NewMessage, Refused};
+use crate::store::{self, MessageRecord};
+
+/// What a publish did.
+pub struct Published {
+    pub queue: u64,
+    pub id: u64,
+    pub record: Rc<MessageRecord>,
+    /// False for a TTL of 0 (never stored).
+    pub stored: bool,
+    /// A live stream was told.
+    pub live: bool,
+}
+
+/// Resolves the destination inside the write transaction.
+pub trait Resolve:
+    FnOnce(&WriteTransaction, &mut Memory) -> store::Result<Result<Destination, Refused>>
+    + Send
+    + 'static
+{
+}
+
+impl<F> Resolve for F where
+    F: FnOnce(&WriteTransaction, &mut Memory) -> store::Result<Result<Destination, Refused>>
+        + Send
+        + 'static
+{
+}
+
+pub async fn publish(
+    state: &ServerState,
+    resolve: impl Resolve,
+    message: NewMessage,
+) -> Result<Published, ApiError> {
+    let now = now_millis();
+    let outcome = state
+        .store
+        .write(move |t, m| match resolve(t, m)? {
+            Ok(to) => queue::enqueue(t, m, to, message, now),
+            Err(refused) => Ok(Err(refused)),
+        })
+        .await?;
+    let accepted = outcome.map_err(refusal)?;
+    let record = Rc::new(accepted.record);
+    let live = if accepted.stored {
+        state.hub.notify(accepted.queue)
+    } else {
+        state
+            .hub
+            .deliver_now(accepted.queue, accepted.id, record.clone())
+    };
+    if live {
+        bump(&state.counters.delivered_live);
+    }
+    log::debug!(
+        "message {} for queue {}: {}",
+        accepted.id,
+        accepted.queue,
+        match (accepted.stored, live) {
+            (true, true) => "stored, streamed",
+            (true, false) => "stored",
+            (false, true) => "streamed only (ttl 0)",
+            (false, false) => "dropped (ttl 0, nobody listening)",
+        }
+    );
+    Ok(Published {
+        queue: accepted.queue,
+        id: accepted.id,
+        record,
+        stored: accepted.stored,
+        live,
+    })
+}
+
+fn refusal(refused: Refused) -> ApiError {
+    match refused {
+        Refused::NotFound => ApiError::NotFound("no such endpoint, token or topic"),
+        Refused::Forbidden(why) | Refused::Limit(why) => ApiError::Forbidden(why),
+        Refused::Crowded(why) => ApiError::TooMany {
+            detail: why,
+            retry_after_secs: 60,
+        },
+        Refused::QueueFull(limit) => {
+            log::warn!("queue full, message refused");
+            ApiError::TooMany {
+                detail: format!(
+                    "the queue is full ({} messages or {} bytes); try again when the device has caught up",
+                    limit.messages, limit.bytes
+                ),
+                retry_after_secs: 60,
+            }
+        }
+    }
+}
+
+/// Runs a door's whole post handler and counts its outcome: accepted, refused (4xx) or
+/// failed (5xx).
+pub async fn counted<T>(
+    state: &ServerState,
+    post: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let outcome = post.await;
+    let c = &state.counters;
+    bump(match &outcome {
+        Ok(_) => &c.posts_accepted,
+        Err(e) if e.status() < 500 => &c.posts_refused,
+        Err(_) => &c.posts_failed,
+    });
+    outcome
+}
+
+/// Charges one post to the sender's rate (keyed by a digest of the token, endpoint or
+/// topic it posts to), so one noisy app server cannot flood a device.
+pub fn charge(state: &ServerState, address: &[u8]) -> Result<(), ApiError> {
+    let key: [u8; 16] = crate::secret::digest(address)[..16]
+        .try_into()
+        .expect("a digest is 32 bytes");
+    state
+        .post_rate
+        .take(key, Instant::now())
+        .map_err(|wait| ApiError::TooMany {
+            detail: "too many messages for this address; slow down".into(),
+            retry_after_secs: wait.as_secs() + 1,
+        })
+}
+
+/// The queue limit of a device's queue.
+pub fn client_limit(state: &ServerState) -> QueueSize {
+    let limits = &state.config().limits;
+    QueueSize {
+        messages: limits.max_queued_per_client,
+        bytes: limits.max_queued_bytes_per_client,
+    }
+}

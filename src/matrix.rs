@@ -1,0 +1,163 @@
+//! The Matrix push gateway (`/_matrix/push/v1/notify`) that UnifiedPush Matrix clients
+//! (Element, FluffyChat, SchildiChat) find at the root of their endpoint's host.
+//!
+//! `GET` answers `{"unifiedpush":{"gateway":"matrix"}}`. `POST` takes the Matrix Push
+//! Gateway API body: for every device whose `pushkey` is an endpoint of this server — an
+//! endpoint topic (`/<topic>`, with or without `?up=1`) or an application's `/push/<token>`
+//! on this server's host — the JSON the homeserver sent is delivered to that endpoint, as
+//! it is (what Element's UnifiedPush receiver parses), under the Web Push rules of that
+//! endpoint (its TTL default, its queue limit). The answer is 200 `{"rejected":[…]}` with
+//! the pushkeys that are not endpoints here, so the homeserver drops those pushers.
+
+use std::rc::Rc;
+
+use miniserde::Deserialize;
+
+use crate::api::Outcome;
+use crate::delivery;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::json;
+use crate::names::is_endpoint_topic;
+use crate::state::ServerState;
+use crate::store::Content;
+use crate::store::queue::NewMessage;
+
+pub async fn route(
+    state: &Rc<ServerState>,
+    req: &Request,
+    path: &[&str],
+) -> Option<Result<Outcome, ApiError>> {
+    if path != ["_matrix", "push", "v1", "notify"] {
+        return None;
+    }
+    Some(match req.method.as_str() {
+        "GET" => Ok(Response::json(200, r#"{"unifiedpush":{"gateway":"matrix"}}"#).into()),
+        "POST" => notify(state, req).await,
+        _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+    })
+}
+
+#[derive(Deserialize)]
+struct Body {
+    notification: Notification,
+}
+
+#[derive(Deserialize)]
+struct Notification {
+    devices: Vec<Device>,
+}
+
+#[derive(Deserialize)]
+struct Device {
+    pushkey: String,
+}
+
+/// Where a pushkey points on this server.
+enum Endpoint {
+    Topic(String),
+    App(String),
+}
+
+async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let compact = json::compact(&req.body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let body: Body = miniserde::json::from_str(std::str::from_utf8(&compact).unwrap_or(""))
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "the body must be a Matrix push notification: {\"notification\":{\"devices\":[{\"pushkey\":…}]}}"
+                    .into(),
+            )
+        })?;
+    let config = state.config();
+    if compact.len() > config.limits.max_data_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "a notification is at most {} bytes as compact JSON",
+            config.limits.max_data_bytes
+        )));
+    }
+    let base = crate::webpush::base_url(state, req);
+    let mut rejected = Vec::new();
+    for device in body.notification.devices {
+        let Some(endpoint) = endpoint_of(&device.pushkey, &base) else {
+            rejected.push(device.pushkey);
+            continue;
+        };
+        let message = |ttl_secs| NewMessage {
+            content: Content::Json,
+            data: compact.clone(),
+            priority: None,
+            ttl_secs,
+            collapse_key: None,
+            extras: Vec::new(),
+        };
+        let outcome = match endpoint {
+            Endpoint::Topic(topic) => {
+                let resolve = crate::ntfy::topic_queue(state, topic, None);
+                delivery::publish(state, resolve, message(config.topic_default_ttl.as_secs())).await
+            }
+            Endpoint::App(token) => {
+                let resolve = crate::api::message::app_queue(token, delivery::client_limit(state));
+                delivery::publish(state, resolve, message(config.default_ttl.as_secs())).await
+            }
+        };
+        match outcome {
+            Ok(_) => {}
+            Err(e) if matches!(e.status(), 403 | 404) => rejected.push(device.pushkey),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut out = String::from("{\"rejected\":[");
+    for (i, key) in rejected.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::push_string(&mut out, key);
+    }
+    out.push_str("]}");
+    Ok(Response::json(200, out).into())
+}
+
+/// The endpoint a pushkey names, if it is one of this server's: same host as `base` (the
+/// scheme may differ behind a TLS proxy), path `/<endpoint topic>` or `/push/<token>`.
+fn endpoint_of(pushkey: &str, base: &str) -> Option<Endpoint> {
+    let strip_scheme = |url: &str| -> Option<String> {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))?;
+        Some(rest.to_owned())
+    };
+    let key = strip_scheme(pushkey)?;
+    let base = strip_scheme(base)?;
+    let path = key.strip_prefix(base.as_str())?;
+    let path = path.strip_prefix('/')?;
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if !query.is_empty() && query != "up=1" {
+        return None;
+    }
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        [topic] if is_endpoint_topic(topic) => Some(Endpoint::Topic((*topic).to_owned())),
+        ["push", token] if !token.is_empty() => Some(Endpoint::App((*token).to_owned())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushkeys_match_by_host_and_path() {
+        let base = "https://push.example.org";
+        let topic = |k| matches!(endpoint_of(k, base), Some(Endpoint::Topic(_)));
+        assert!(topic("https://push.example.org/upAbCdEf123456?up=1"));
+        assert!(topic("http://push.example.org/upAbCdEf123456"));
+        assert!(!topic("https://push.example.org.evil/upAbCdEf123456"));
+        assert!(!topic("https://other.org/upAbCdEf123456"));
+        assert!(!topic("https://push.example.org/updates"));
+        assert!(matches!(
+            endpoint_of("https://push.example.org/push/tok", base),
+            Some(Endpoint::App(_))
+        ));
+    }
+}

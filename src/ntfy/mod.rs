@@ -1,0 +1,196 @@
+//! The ntfy-compatible front door: what the ntfy Android app (as notification app and as
+//! UnifiedPush distributor), ntfy's CLI, scripts and Home Assistant's ntfy integration speak.
+//!
+//! Routes, each with its guard (who may use it):
+//!
+//! | method | path | guard |
+//! |---|---|---|
+//! | GET | `/v1/health` | none |
+//! | PUT, POST | `/<topic>` | endpoint topic: none (Web Push rules, `crate::webpush`); else topic write |
+//! | POST | `/` (JSON body naming the topic) | topic write |
+//! | GET | `/<topic>` | none: UnifiedPush discovery for endpoint topics and `?up=1` |
+//! | GET | `/<t1,t2,…>/json`, `/sse`, `/raw`, `/ws` | topic read, every topic |
+//! | GET | `/<topic>/auth` | topic read |
+//!
+//! "Topic read/write" means: a user (HTTP Basic, or ntfy's `?auth=`) who owns the topic or
+//! was granted it; the first user to use a topic owns it. Without a user, what
+//! `anonymous_access` allows (`crate::store::topics::Anonymous`). Any `Authorization`
+//! scheme other than Basic or Bearer (VAPID's `vapid t=…`, `WebPush …`) is not ours and is
+//! ignored rather than answered with 401.
+
+mod encode;
+mod publish;
+mod subscribe;
+
+use std::rc::Rc;
+
+use base64ct::{Base64Url, Base64UrlUnpadded, Encoding};
+
+use crate::api::Outcome;
+use crate::auth::User;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::names::{is_endpoint_topic, is_topic_name};
+use crate::state::ServerState;
+use crate::store::TopicRecord;
+use crate::store::memory::QueueSize;
+use crate::store::queue::{Destination, Refused};
+use crate::store::topics::{self, Access, Rules};
+
+pub use encode::message_json;
+
+pub async fn route(
+    state: &Rc<ServerState>,
+    req: &Request,
+    path: &[&str],
+) -> Option<Result<Outcome, ApiError>> {
+    let method = req.method.as_str();
+    Some(match (method, path) {
+        ("GET", ["v1", "health"]) => health(state).await,
+        ("POST", []) => publish::json(state, req).await,
+        ("PUT" | "POST", [topic]) if is_topic_name(topic) => {
+            publish::to_topic(state, req, topic).await
+        }
+        ("GET", [topic]) if is_topic_name(topic) => discovery(req, topic),
+        ("GET", [topics, format @ ("json" | "sse" | "raw" | "ws")]) => {
+            subscribe::start(state, req, topics, format).await
+        }
+        ("GET", [topic, "auth"]) if is_topic_name(topic) => auth(state, req, topic).await,
+        (_, [topic]) if is_topic_name(topic) => Err(ApiError::MethodNotAllowed("GET, PUT, POST")),
+        _ => return None,
+    })
+}
+
+async fn health(state: &ServerState) -> Result<Outcome, ApiError> {
+    state.store.read(|_| Ok(())).await?;
+    Ok(Response::json(200, r#"{"healthy":true}"#).into())
+}
+
+fn discovery(req: &Request, topic: &str) -> Result<Outcome, ApiError> {
+    if is_endpoint_topic(topic) || req.query_param("up") == Some("1") {
+        Ok(crate::webpush::discovery().into())
+    } else {
+        Err(ApiError::NotFound(
+            "this server has no web app; subscribe with /<topic>/json",
+        ))
+    }
+}
+
+async fn auth(state: &Rc<ServerState>, req: &Request, topic: &str) -> Result<Outcome, ApiError> {
+    let user = user(state, req).await?;
+    open_topics(state, vec![topic.to_owned()], user, Access::Read).await?;
+    Ok(Response::json(200, r#"{"success":true}"#).into())
+}
+
+/// The request's user: HTTP Basic in `Authorization` or in ntfy's `?auth=` (the base64 of
+/// an `Authorization` value); `None` without one, or with a scheme that is not ours.
+pub async fn user(state: &ServerState, req: &Request) -> Result<Option<User>, ApiError> {
+    let from_query = match req.query_param("auth") {
+        Some(encoded) if !encoded.is_empty() => {
+            let decoded = Base64UrlUnpadded::decode_vec(encoded.trim_end_matches('='))
+                .or_else(|_| Base64Url::decode_vec(encoded))
+                .or_else(|_| base64ct::Base64::decode_vec(encoded))
+                .map_err(|_| ApiError::Unauthorized)?;
+            Some(String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?)
+        }
+        _ => None,
+    };
+    let value = from_query.as_deref().or(req.header("authorization"));
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let scheme = value.split(' ').next().unwrap_or("");
+    if scheme.eq_ignore_ascii_case("basic") {
+        return state.auth.login(&state.store, req, value).await.map(Some);
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        // ntfy access tokens: this server has none, so no token is valid.
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(None)
+}
+
+fn rules(state: &ServerState) -> Rules {
+    let config = state.config();
+    Rules {
+        anonymous: config.anonymous,
+        max_topics_per_user: config.limits.max_topics_per_user,
+        max_unclaimed_topics: config.limits.max_unclaimed_topics,
+    }
+}
+
+/// Opens (creating or claiming as the rules allow) every topic of a request, in one
+/// transaction; the first refusal refuses them all.
+pub async fn open_topics(
+    state: &ServerState,
+    names: Vec<String>,
+    user: Option<User>,
+    access: Access,
+) -> Result<Vec<TopicRecord>, ApiError> {
+    let rules = rules(state);
+    let user_id = user.map(|u| u.id);
+    let now = crate::state::now_millis();
+    let outcome = state
+        .store
+        .write(move |t, _| {
+            let mut records = Vec::with_capacity(names.len());
+            for name in &names {
+                match topics::open(
+                    t,
+                    name,
+                    is_endpoint_topic(name),
+                    user_id,
+                    access,
+                    &rules,
+                    now,
+                )? {
+                    Ok(record) => records.push(record),
+                    Err(refused) => return Ok(Err(refused)),
+                }
+            }
+            Ok(Ok(records))
+        })
+        .await?;
+    outcome.map_err(|refused| refusal(refused, user_id.is_some()))
+}
+
+/// A topic refusal: 401 to a request without a user (it may log in), 403 otherwise.
+fn refusal(refused: Refused, has_user: bool) -> ApiError {
+    match refused {
+        Refused::Forbidden(_) if !has_user => ApiError::Unauthorized,
+        Refused::Forbidden(why) | Refused::Limit(why) => ApiError::Forbidden(why),
+        Refused::Crowded(why) => ApiError::TooMany {
+            detail: why,
+            retry_after_secs: 60,
+        },
+        Refused::NotFound => ApiError::NotFound("no such topic"),
+        Refused::QueueFull(_) => ApiError::Internal,
+    }
+}
+
+/// The resolver of a publish to `name`: the topic's queue, opened for writing.
+pub fn topic_queue(
+    state: &ServerState,
+    name: String,
+    user: Option<u64>,
+) -> impl crate::delivery::Resolve {
+    let rules = rules(state);
+    let limits = &state.config().limits;
+    let limit = QueueSize {
+        messages: limits.max_queued_per_topic,
+        bytes: limits.max_queued_bytes_per_topic,
+    };
+    let now = crate::state::now_millis();
+    move |t, _| {
+        let endpoint = is_endpoint_topic(&name);
+        Ok(
+            topics::open(t, &name, endpoint, user, Access::Write, &rules, now)?.map(|record| {
+                Destination {
+                    queue: record.queue,
+                    registration_id: String::new(),
+                    limit,
+                }
+            }),
+        )
+    }
+}

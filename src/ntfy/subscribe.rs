@@ -1,0 +1,188 @@
+//! `GET /<t1,t2,…>/json|sse|raw|ws`: an ntfy subscription to one or more topics.
+//!
+//! `since=` picks the cached messages sent first: `all`; `none` (nothing cached: the
+//! default); `latest` (the newest one); a message id; a Unix time in seconds; a duration
+//! (`30s`, `10m`, `2h`, `1d`). An id this server never gave means "everything cached", as
+//! ntfy does, so a client that moved servers misses nothing. `poll=1` sends the cached
+//! messages and ends. A subscription never deletes anything: topic messages stay until
+//! their TTL ends, for every subscriber.
+
+use std::rc::Rc;
+
+use super::encode::{self, parse_message_id};
+use super::{open_topics, user};
+use crate::api::Outcome;
+use crate::error::ApiError;
+use crate::http::Request;
+use crate::state::{ServerState, now_millis};
+use crate::store::queue::Cursor;
+use redb::ReadableTable;
+
+use crate::store::tables::{MESSAGES, Tables};
+use crate::store::topics::Access;
+use crate::stream::{Encoder, Subscription};
+use crate::ws;
+
+pub async fn start(
+    state: &Rc<ServerState>,
+    req: &Request,
+    topic_list: &str,
+    format: &str,
+) -> Result<Outcome, ApiError> {
+    let names: Vec<String> = topic_list.split(',').map(str::to_owned).collect();
+    if let Some(bad) = names.iter().find(|n| !crate::names::is_topic_name(n)) {
+        return Err(ApiError::BadRequest(format!(
+            "{bad:?} is not a topic name: 1 to 64 letters, digits, - or _"
+        )));
+    }
+    let max = state.config().limits.max_topics_per_stream;
+    if names.len() > max {
+        return Err(ApiError::BadRequest(format!(
+            "a subscription may join at most {max} topics"
+        )));
+    }
+    let head = match format {
+        "ws" => {
+            let accept = ws::check_upgrade(
+                req.header("connection"),
+                req.header("upgrade"),
+                req.header("sec-websocket-version"),
+                req.header("sec-websocket-key"),
+            )
+            .map_err(|why| ApiError::BadRequest(format!("not a WebSocket upgrade: {why}")))?;
+            ws::response_head(&accept)
+        }
+        "sse" => crate::sse::head(state.config().retry),
+        "raw" => stream_head("text/plain; charset=utf-8"),
+        _ => stream_head("application/x-ndjson; charset=utf-8"),
+    };
+    let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
+    let since = parse_since(req.query_param("since"), poll)?;
+    let user = user(state, req).await?;
+    let records = open_topics(state, names.clone(), user, Access::Read).await?;
+    let queues: Box<[u64]> = records.iter().map(|r| r.queue).collect();
+    let cursor = match since {
+        Since::Cursor(cursor) => cursor,
+        Since::Latest => {
+            let queues = queues.clone();
+            let newest = state.store.read(move |t| newest_id(t, &queues)).await?;
+            Cursor {
+                after: newest.map_or(0, |id| id - 1),
+                posted_since: 0,
+            }
+        }
+    };
+    let encoder: &'static dyn Encoder = match format {
+        "ws" => &encode::WebSocket,
+        "sse" => &encode::Sse,
+        "raw" => &encode::Raw,
+        _ => &encode::JsonLines,
+    };
+    Ok(Outcome::Stream(
+        head,
+        Subscription {
+            queues,
+            topics: names.into_iter().map(String::into_boxed_str).collect(),
+            exclusive: false,
+            live: !poll,
+            cursor,
+            encoder,
+        },
+    ))
+}
+
+fn stream_head(content_type: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n\
+         X-Accel-Buffering: no\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+enum Since {
+    Cursor(Cursor),
+    Latest,
+}
+
+fn parse_since(value: Option<&str>, poll: bool) -> Result<Since, ApiError> {
+    let now = now_millis();
+    let from_time = |ms: u64| {
+        Since::Cursor(Cursor {
+            after: 0,
+            posted_since: ms,
+        })
+    };
+    Ok(match value.map(str::trim) {
+        // A poll without `since` asks for everything cached, as ntfy answers it.
+        None | Some("") if poll => from_time(0),
+        None | Some("") | Some("none") => from_time(now),
+        Some("all") => from_time(0),
+        Some("latest") => Since::Latest,
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            let secs: u64 = v
+                .parse()
+                .map_err(|_| ApiError::BadRequest("since: not a Unix time".into()))?;
+            from_time(secs.saturating_mul(1000))
+        }
+        Some(v) => match (parse_message_id(v), parse_duration(v)) {
+            (Some(id), _) => Since::Cursor(Cursor {
+                after: id,
+                posted_since: 0,
+            }),
+            (None, Some(ms)) => from_time(now.saturating_sub(ms)),
+            (None, None) => from_time(0),
+        },
+    })
+}
+
+/// `30s`, `10m`, `2h`, `1d` in milliseconds.
+fn parse_duration(value: &str) -> Option<u64> {
+    let unit = match value.as_bytes().last()? {
+        b's' => 1000,
+        b'm' => 60_000,
+        b'h' => 3_600_000,
+        b'd' => 86_400_000,
+        _ => return None,
+    };
+    let number: u64 = value[..value.len() - 1].parse().ok()?;
+    Some(number.saturating_mul(unit))
+}
+
+/// The newest stored message id of any of `queues`.
+fn newest_id(t: &impl Tables, queues: &[u64]) -> crate::store::Result<Option<u64>> {
+    let messages = t.bytes(MESSAGES)?;
+    let mut newest = None;
+    for &queue in queues {
+        if let Some(entry) = messages.range((queue, 0)..=(queue, u64::MAX))?.next_back() {
+            let id = entry?.0.value().1;
+            newest = newest.max(Some(id));
+        }
+    }
+    Ok(newest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(v: &str) -> Cursor {
+        match parse_since(Some(v), false).unwrap() {
+            Since::Cursor(c) => c,
+            Since::Latest => panic!("latest"),
+        }
+    }
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(cursor("op41").after, 41);
+        assert_eq!(cursor("all").posted_since, 0);
+        assert_eq!(cursor("1700000000").posted_since, 1_700_000_000_000);
+        assert!(cursor("10m").posted_since > 0);
+        let unknown = cursor("Xq3ZmAbc81Pd");
+        assert_eq!((unknown.after, unknown.posted_since), (0, 0));
+        assert!(matches!(
+            parse_since(Some("latest"), false),
+            Ok(Since::Latest)
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! The server's shared state on the event loop: configuration, store handle, hub,
+//! authenticator, limiters and counters; and the connection guard that counts a
+//! connection in whichever task holds it.
+//!
+//! One `ServerState` per process, behind an `Rc`: everything here is touched from the
+//! event loop thread only. The configuration is swapped whole by SIGHUP; readers take a
+//! snapshot with [`ServerState::config`] and never hold it across a reload they care about.
+
+use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_executor::LocalExecutor;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
+use crate::metrics::Counters;
+use crate::store::Store;
+
+pub struct ServerState {
+    /// Replaced as a whole by SIGHUP; readers take a snapshot with [`ServerState::config`].
+    pub(crate) config: RefCell<Rc<Config>>,
+    /// Reads the configuration again, as at start (file, then command-line flags).
+    pub(crate) reload: Reload,
+    pub store: Store,
+    pub hub: Hub,
+    pub auth: Authenticator,
+    pub executor: Rc<LocalExecutor<'static>>,
+    pub counters: Counters,
+    /// Requests per client address.
+    pub request_rate: RateLimiter<AddrKey>,
+    /// Posts per routing token (keyed by a digest prefix of the token).
+    pub post_rate: RateLimiter<[u8; 16]>,
+    pub(crate) connections_by_addr: ConnectionCounts,
+    pub(crate) connections: Cell<usize>,
+    /// Set by SIGTERM: no new connections are served.
+    pub(crate) draining: Cell<bool>,
+}
+
+/// Builds the configuration again for SIGHUP.
+pub type Reload = Box<dyn Fn() -> Result<Config, String>>;
+
+impl ServerState {
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Applies a new configuration: every limit, time and the log level take effect at
+    /// once; what needs a restart (addresses, database, sockets, cache) is kept and named.
+    pub(crate) fn apply(&self, new: Config) {
+        let old = self.config();
+        let fixed = [
+            ("listen", old.listen != new.listen),
+            ("db", old.db != new.db),
+            (
+                "control_socket",
+                old.control_socket_path() != new.control_socket_path(),
+            ),
+            ("db_cache_bytes", old.db_cache_bytes != new.db_cache_bytes),
+            (
+                "store_queue",
+                old.limits.store_queue != new.limits.store_queue,
+            ),
+        ];
+        for (key, changed) in fixed {
+            if changed {
+                log::warn!("{key} changed: takes effect after a restart");
+            }
+        }
+        let new = Config {
+            listen: old.listen.clone(),
+            db: old.db.clone(),
+            control_socket: old.control_socket.clone(),
+            db_cache_bytes: old.db_cache_bytes,
+            limits: crate::config::Limits {
+                store_queue: old.limits.store_queue,
+                ..new.limits
+            },
+            ..new
+        };
+        log::set_max_level(new.log_level);
+        self.request_rate.set_rate(new.limits.requests_per_addr);
+        self.post_rate.set_rate(new.limits.posts_per_token);
+        self.auth.set_limits(&new.limits);
+        *self.config.borrow_mut() = Rc::new(new);
+        log::info!("configuration reloaded");
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.get()
+    }
+
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.config().trusted_proxies.contains(&ip.to_canonical())
+    }
+}
+
+/// Counts a connection while it lives, in whichever task holds it.
+pub struct ConnectionGuard(pub(crate) Rc<ServerState>, pub(crate) Option<AddrKey>);
+
+impl ConnectionGuard {
+    pub fn state(&self) -> &Rc<ServerState> {
+        &self.0
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+        if let Some(key) = self.1 {
+            self.0.connections_by_addr.close(key);
+        }
+    }
+}
+
+/// Wall-clock time in Unix milliseconds: message expiry survives restarts, so it cannot
+/// use a monotonic clock.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,337 @@
+//! The delivery rules, in one place: enqueue, collapse, confirm, expire, replay.
+//!
+//! A queue is addressed by its id only: the front door resolves a token, topic or endpoint
+//! to a [`Destination`] inside the same write transaction, and [`enqueue`] knows nothing of
+//! how it was addressed. Every stream replays with [`backlog`]; an OpenPush stream confirms
+//! with [`confirm`]. Invariants kept here:
+//! - a message is stored with its collapse entry when it has a key; the two are removed
+//!   together, and the store's in-memory queue length follows both (see `store::memory`);
+//! - an expired message is never returned by [`backlog`], even before the sweep removes it;
+//! - a full queue refuses the new message: nothing already acknowledged is dropped to make
+//!   room, and a collapse replacement never counts against the limit;
+//! - a refusal writes nothing.
+//!
+//! `now` is always Unix milliseconds; expiry is kept to the millisecond so that a short
+//! TTL is not cut short by rounding. A post writes one B-tree (`messages`), two with a
+//! collapse key: expiry is found by the sweep reading the queue, not through an index that
+//! every post would have to write.
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::memory::{Memory, QueueSize};
+use super::tables::{COLLAPSE, MESSAGES, Tables, damaged};
+use super::{Content, MessageRecord, Priority, Result};
+
+/// Where a message goes, as the front door resolved it.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    pub queue: u64,
+    /// The OpenPush application it is for; empty for a topic.
+    pub registration_id: String,
+    pub limit: QueueSize,
+}
+
+pub struct NewMessage {
+    pub content: Content,
+    /// Already checked against its size limit.
+    pub data: Vec<u8>,
+    pub priority: Option<Priority>,
+    pub ttl_secs: u64,
+    pub collapse_key: Option<String>,
+    pub extras: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Enqueued {
+    pub queue: u64,
+    pub id: u64,
+    pub record: MessageRecord,
+    /// False for a TTL of 0: delivered now to a live stream or not at all.
+    pub stored: bool,
+}
+
+/// Why a message was not accepted. Nothing was written.
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    /// No such token, endpoint or topic.
+    NotFound,
+    /// The sender may not post there.
+    Forbidden(String),
+    /// A count limit of the sender's own (topics per user): retrying will not help.
+    Limit(String),
+    /// A server-wide count limit (unclaimed topics): retrying later may help.
+    Crowded(String),
+    /// The queue is at its limit.
+    QueueFull(QueueSize),
+}
+
+struct QueueTables<'t, 'm> {
+    memory: &'m mut Memory,
+    messages: Table<'t, (u64, u64), &'static [u8]>,
+    collapse: Table<'t, (u64, &'static str, &'static str), u64>,
+}
+
+impl<'t, 'm> QueueTables<'t, 'm> {
+    fn open(txn: &'t WriteTransaction, memory: &'m mut Memory) -> Result<Self> {
+        Ok(QueueTables {
+            memory,
+            messages: txn.open_table(MESSAGES)?,
+            collapse: txn.open_table(COLLAPSE)?,
+        })
+    }
+
+    fn get(&self, queue: u64, id: u64) -> Result<Option<MessageRecord>> {
+        match self.messages.get((queue, id))? {
+            Some(bytes) => MessageRecord::decode(bytes.value())
+                .map(Some)
+                .ok_or_else(|| damaged("message", id)),
+            None => Ok(None),
+        }
+    }
+
+    fn insert(&mut self, queue: u64, id: u64, record: &MessageRecord) -> Result<()> {
+        self.size(queue)?;
+        let encoded = record.encode();
+        self.messages.insert((queue, id), encoded.as_slice())?;
+        self.memory.adjust_queue_size(queue, encoded.len(), true);
+        if let Some(key) = &record.collapse_key {
+            self.collapse
+                .insert((queue, record.registration_id.as_str(), key.as_str()), id)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, queue: u64, id: u64, record: &MessageRecord) -> Result<()> {
+        self.size(queue)?;
+        if let Some(old) = self.messages.remove((queue, id))? {
+            self.memory
+                .adjust_queue_size(queue, old.value().len(), false);
+        }
+        if let Some(key) = &record.collapse_key {
+            let slot = (queue, record.registration_id.as_str(), key.as_str());
+            if self.collapse.get(slot)?.map(|v| v.value()) == Some(id) {
+                self.collapse.remove(slot)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ids_of(&self, queue: u64, up_to: u64) -> Result<Vec<(u64, MessageRecord)>> {
+        let mut out = Vec::new();
+        for entry in self.messages.range((queue, 0)..=(queue, up_to))? {
+            let (key, bytes) = entry?;
+            let id = key.value().1;
+            let record =
+                MessageRecord::decode(bytes.value()).ok_or_else(|| damaged("message", id))?;
+            out.push((id, record));
+        }
+        Ok(out)
+    }
+
+    /// The size of a queue, loaded once per queue (read before any change of this
+    /// transaction touches it).
+    fn size(&mut self, queue: u64) -> Result<QueueSize> {
+        self.memory.queue_size(&self.messages, queue)
+    }
+}
+
+/// Accepts a message for `to`.
+pub fn enqueue(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    to: Destination,
+    msg: NewMessage,
+    now: u64,
+) -> Result<std::result::Result<Enqueued, Refused>> {
+    let queue = to.queue;
+    let record = MessageRecord {
+        expires_at: now.saturating_add(msg.ttl_secs.saturating_mul(1000)),
+        posted_at: now,
+        content: msg.content,
+        priority: msg.priority,
+        registration_id: to.registration_id,
+        collapse_key: msg.collapse_key,
+        extras: msg.extras,
+        data: msg.data,
+    };
+    if msg.ttl_secs == 0 {
+        let id = memory.next_message_id(txn)?;
+        return Ok(Ok(Enqueued {
+            queue,
+            id,
+            record,
+            stored: false,
+        }));
+    }
+    let mut tables = QueueTables::open(txn, memory)?;
+    let replaced = match &record.collapse_key {
+        Some(key) => tables
+            .collapse
+            .get((queue, record.registration_id.as_str(), key.as_str()))?
+            .map(|v| v.value()),
+        None => None,
+    };
+    let replaced = match replaced {
+        Some(old) => tables.get(queue, old)?.map(|r| (old, r)),
+        None => None,
+    };
+    let size = tables.size(queue)?;
+    let freed = match &replaced {
+        Some((_, old)) => QueueSize {
+            messages: 1,
+            bytes: old.encode().len() as u64,
+        },
+        None => QueueSize::default(),
+    };
+    let messages = size.messages - freed.messages + 1;
+    let bytes = size.bytes - freed.bytes + record.encode().len() as u64;
+    if messages > to.limit.messages || bytes > to.limit.bytes {
+        return Ok(Err(Refused::QueueFull(to.limit)));
+    }
+    if let Some((old, old_record)) = replaced {
+        tables.remove(queue, old, &old_record)?;
+    }
+    let id = tables.memory.next_message_id(txn)?;
+    tables.insert(queue, id, &record)?;
+    Ok(Ok(Enqueued {
+        queue,
+        id,
+        record,
+        stored: true,
+    }))
+}
+
+/// The device has everything up to `up_to`: those messages leave its queue.
+pub fn confirm(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    queue: u64,
+    up_to: u64,
+) -> Result<usize> {
+    let mut tables = QueueTables::open(txn, memory)?;
+    let done = tables.ids_of(queue, up_to)?;
+    for (id, record) in &done {
+        tables.remove(queue, *id, record)?;
+    }
+    Ok(done.len())
+}
+
+/// Removes a queue's messages, or only those of one application.
+pub fn drop_messages(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    queue: u64,
+    registration_id: Option<&str>,
+) -> Result<usize> {
+    let mut tables = QueueTables::open(txn, memory)?;
+    let mut n = 0;
+    for (id, record) in tables.ids_of(queue, u64::MAX)? {
+        if registration_id.is_none_or(|r| r == record.registration_id) {
+            tables.remove(queue, id, &record)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Whether a queue holds any message (expired ones included).
+pub fn is_empty(txn: &impl Tables, queue: u64) -> Result<bool> {
+    let messages = txn.bytes(MESSAGES)?;
+    Ok(messages
+        .range((queue, 0)..=(queue, u64::MAX))?
+        .next()
+        .is_none())
+}
+
+/// Removes up to `max` messages whose TTL has ended; returns how many. Reads the whole
+/// store (the expiry time leads each record, so only a few bytes of each are decoded).
+pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) -> Result<usize> {
+    let mut tables = QueueTables::open(txn, memory)?;
+    let mut due = Vec::new();
+    for entry in tables.messages.iter()? {
+        let (key, bytes) = entry?;
+        let (queue, id) = key.value();
+        match MessageRecord::expires_at(bytes.value()) {
+            Some(at) if at > now => {}
+            _ => due.push((queue, id)),
+        }
+        if due.len() >= max {
+            break;
+        }
+    }
+    for &(queue, id) in &due {
+        match tables.get(queue, id) {
+            Ok(Some(record)) => tables.remove(queue, id, &record)?,
+            Ok(None) => {}
+            Err(_) => {
+                log::error!("message {id} does not decode; removing it");
+                tables.size(queue)?;
+                if let Some(old) = tables.messages.remove((queue, id))? {
+                    let len = old.value().len();
+                    drop(old);
+                    tables.memory.adjust_queue_size(queue, len, false);
+                }
+            }
+        }
+    }
+    Ok(due.len())
+}
+
+/// What a stream asks of the store: its queues, the last id it has, and the earliest
+/// posting time it wants (ntfy's `since=<time>`; 0 for all).
+#[derive(Clone, Debug)]
+pub struct Cursor {
+    pub after: u64,
+    pub posted_since: u64,
+}
+
+/// A page of stored messages: (queue, id, record), oldest first.
+pub struct Page {
+    pub messages: Vec<(u64, u64, MessageRecord)>,
+    /// The queues may hold more after the last message of this page.
+    pub more: bool,
+}
+
+/// Up to `limit` live messages of `queues` with ids above the cursor, oldest first. Ids
+/// are global and committed in order, so one cursor serves any set of queues.
+pub fn backlog(
+    txn: &impl Tables,
+    queues: &[u64],
+    cursor: &Cursor,
+    limit: usize,
+    now: u64,
+) -> Result<Page> {
+    let messages = txn.bytes(MESSAGES)?;
+    let mut out = Vec::new();
+    if cursor.after == u64::MAX {
+        return Ok(Page {
+            messages: out,
+            more: false,
+        });
+    }
+    for &queue in queues {
+        let mut taken = 0;
+        for entry in messages.range((queue, cursor.after + 1)..=(queue, u64::MAX))? {
+            let (key, bytes) = entry?;
+            let id = key.value().1;
+            let record =
+                MessageRecord::decode(bytes.value()).ok_or_else(|| damaged("message", id))?;
+            if record.expires_at > now && record.posted_at >= cursor.posted_since {
+                out.push((queue, id, record));
+                taken += 1;
+                if taken >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    let more = out.len() >= limit;
+    if queues.len() > 1 {
+        out.sort_unstable_by_key(|m| m.1);
+    }
+    out.truncate(limit);
+    Ok(Page {
+        messages: out,
+        more,
+    })
+}

@@ -1,0 +1,253 @@
+//! Topics (the ntfy front door's addresses): a name, a queue, an owner and grants.
+//!
+//! A topic belongs to the user who first uses it; others need a grant. An endpoint topic
+//! (see [`crate::names::is_endpoint_topic`]) may be created by an anonymous app server
+//! posting to it before its phone ever connected: it then belongs to nobody until the first
+//! user subscribes, and counts against the cap on unclaimed topics instead of a user's.
+//! Invariants: `topic_by_owner` lists exactly the topics whose record names that owner; a
+//! topic's queue id is never reused (it comes from `next_topic_id`); a refusal writes
+//! nothing.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::memory::Memory;
+use super::queue::{self, Refused};
+use super::tables::{
+    NEXT_TOPIC_ID, TOPIC_BY_OWNER, TOPIC_QUEUES, TOPICS, Tables, damaged, next_id,
+};
+use super::{Grant, Result, TopicRecord};
+
+/// Who asks for a topic, and what for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// What an anonymous request may do with topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anonymous {
+    /// Nothing: every request names a user.
+    None,
+    /// Publish to endpoint topics (their unguessable name is the capability).
+    EndpointWrite,
+    /// Also read and publish topics that belong to nobody, as on an open ntfy server.
+    ReadWrite,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    pub anonymous: Anonymous,
+    pub max_topics_per_user: usize,
+    pub max_unclaimed_topics: usize,
+}
+
+pub fn get(txn: &impl Tables, name: &str) -> Result<Option<TopicRecord>> {
+    match txn.bytes(TOPICS)?.get(name)? {
+        Some(bytes) => TopicRecord::decode(bytes.value())
+            .map(Some)
+            .ok_or_else(|| damaged("topic", name)),
+        None => Ok(None),
+    }
+}
+
+fn count_owned(txn: &impl Tables, owner: u64) -> Result<usize> {
+    let index = txn.units(TOPIC_BY_OWNER)?;
+    let mut n = 0;
+    for entry in index.range((owner, "")..)? {
+        if entry?.0.value().0 != owner {
+            break;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Topics that belong to `owner` (0: the unclaimed ones).
+pub fn owned_by(txn: &impl Tables, owner: u64) -> Result<Vec<String>> {
+    let index = txn.units(TOPIC_BY_OWNER)?;
+    let mut out = Vec::new();
+    for entry in index.range((owner, "")..)? {
+        let (key, _) = entry?;
+        let (o, name) = key.value();
+        if o != owner {
+            break;
+        }
+        out.push(name.to_owned());
+    }
+    Ok(out)
+}
+
+/// Every topic with its record, in name order.
+pub fn list(txn: &impl Tables) -> Result<Vec<(String, TopicRecord)>> {
+    let mut out = Vec::new();
+    for entry in txn.bytes(TOPICS)?.iter()? {
+        let (name, bytes) = entry?;
+        let name = name.value().to_owned();
+        let record = TopicRecord::decode(bytes.value()).ok_or_else(|| damaged("topic", &name))?;
+        out.push((name, record));
+    }
+    Ok(out)
+}
+
+fn put(txn: &WriteTransaction, name: &str, record: &TopicRecord) -> Result<()> {
+    txn.open_table(TOPICS)?
+        .insert(name, record.encode().as_slice())?;
+    Ok(())
+}
+
+/// Whether `user` (None: anonymous) may `access` a topic with this record.
+pub fn allowed(record: &TopicRecord, user: Option<u64>, access: Access, rules: &Rules) -> bool {
+    match user {
+        Some(u) => {
+            record.owner == u
+                || record.grants.iter().any(|g| {
+                    g.user_id == u
+                        && (if access == Access::Read {
+                            g.read
+                        } else {
+                            g.write
+                        })
+                })
+        }
+        None => record.owner == 0 && rules.anonymous == Anonymous::ReadWrite,
+    }
+}
+
+/// The topic `name` for `user` (None: anonymous), created or claimed as the rules allow.
+/// `endpoint` says the name is an endpoint topic's; the caller checked the name's syntax.
+pub fn open(
+    txn: &WriteTransaction,
+    name: &str,
+    endpoint: bool,
+    user: Option<u64>,
+    access: Access,
+    rules: &Rules,
+    now: u64,
+) -> Result<std::result::Result<TopicRecord, Refused>> {
+    let anonymous_endpoint_write =
+        user.is_none() && endpoint && access == Access::Write && rules.anonymous != Anonymous::None;
+    let existing = get(txn, name)?;
+    if let Some(mut record) = existing {
+        if anonymous_endpoint_write || allowed(&record, user, access, rules) {
+            return Ok(Ok(record));
+        }
+        if let (Some(u), 0) = (user, record.owner) {
+            if count_owned(txn, u)? >= rules.max_topics_per_user {
+                return Ok(Err(too_many_topics(rules)));
+            }
+            let mut index = txn.open_table(TOPIC_BY_OWNER)?;
+            index.remove((0, name))?;
+            index.insert((u, name), ())?;
+            drop(index);
+            record.owner = u;
+            put(txn, name, &record)?;
+            return Ok(Ok(record));
+        }
+        return Ok(Err(Refused::Forbidden(match user {
+            Some(_) => format!("topic {name:?} belongs to another user"),
+            None => format!("topic {name:?} needs a user name and password"),
+        })));
+    }
+    let owner = match user {
+        Some(u) => {
+            if count_owned(txn, u)? >= rules.max_topics_per_user {
+                return Ok(Err(too_many_topics(rules)));
+            }
+            u
+        }
+        None if anonymous_endpoint_write || rules.anonymous == Anonymous::ReadWrite => {
+            if count_owned(txn, 0)? >= rules.max_unclaimed_topics {
+                return Ok(Err(Refused::Crowded(format!(
+                    "the server holds {} topics that no user has subscribed to yet; try again later",
+                    rules.max_unclaimed_topics
+                ))));
+            }
+            0
+        }
+        None => {
+            return Ok(Err(Refused::Forbidden(format!(
+                "topic {name:?} needs a user name and password"
+            ))));
+        }
+    };
+    let record = TopicRecord {
+        queue: TOPIC_QUEUES + next_id(txn, NEXT_TOPIC_ID)?,
+        owner,
+        created_at: now,
+        grants: Vec::new(),
+    };
+    put(txn, name, &record)?;
+    txn.open_table(TOPIC_BY_OWNER)?.insert((owner, name), ())?;
+    Ok(Ok(record))
+}
+
+fn too_many_topics(rules: &Rules) -> Refused {
+    Refused::Limit(format!(
+        "a user may have at most {} topics",
+        rules.max_topics_per_user
+    ))
+}
+
+/// Lets `user_id` read and/or write a topic (both false: takes the grant back).
+pub fn grant(txn: &WriteTransaction, name: &str, grant: Grant) -> Result<Option<TopicRecord>> {
+    let Some(mut record) = get(txn, name)? else {
+        return Ok(None);
+    };
+    record.grants.retain(|g| g.user_id != grant.user_id);
+    if grant.read || grant.write {
+        record.grants.push(grant);
+    }
+    put(txn, name, &record)?;
+    Ok(Some(record))
+}
+
+/// Deletes a topic with its queued messages; returns its queue id.
+pub fn delete(txn: &WriteTransaction, memory: &mut Memory, name: &str) -> Result<Option<u64>> {
+    let Some(record) = get(txn, name)? else {
+        return Ok(None);
+    };
+    queue::drop_messages(txn, memory, record.queue, None)?;
+    txn.open_table(TOPICS)?.remove(name)?;
+    txn.open_table(TOPIC_BY_OWNER)?
+        .remove((record.owner, name))?;
+    Ok(Some(record.queue))
+}
+
+/// Deletes the topics of a user that is deleted, and takes its grants back elsewhere.
+pub fn forget_user(txn: &WriteTransaction, memory: &mut Memory, user_id: u64) -> Result<Vec<u64>> {
+    let mut queues = Vec::new();
+    for name in owned_by(txn, user_id)? {
+        queues.extend(delete(txn, memory, &name)?);
+    }
+    for (name, mut record) in list(txn)? {
+        if record.grants.iter().any(|g| g.user_id == user_id) {
+            record.grants.retain(|g| g.user_id != user_id);
+            put(txn, &name, &record)?;
+        }
+    }
+    Ok(queues)
+}
+
+/// Removes unclaimed topics older than `max_age_ms` whose queue is empty: an app server
+/// that posted to an endpoint no phone ever subscribed to leaves nothing behind.
+pub fn sweep_unclaimed(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    now: u64,
+    max_age_ms: u64,
+) -> Result<usize> {
+    let mut stale = Vec::new();
+    for name in owned_by(txn, 0)? {
+        if let Some(record) = get(txn, &name)?
+            && record.created_at.saturating_add(max_age_ms) <= now
+            && queue::is_empty(txn, record.queue)?
+        {
+            stale.push(name);
+        }
+    }
+    for name in &stale {
+        delete(txn, memory, name)?;
+    }
+    Ok(stale.len())
+}

@@ -1,0 +1,327 @@
+//! A live stream to a device, for every wire format: the cursor/paging/wake state machine
+//! and the write pump are here once; an [`Encoder`] per wire format (OpenPush SSE, ntfy
+//! JSON lines, ntfy SSE, ntfy raw, WebSocket frames) turns events into bytes.
+//!
+//! Order of a stream's life: the door confirms what it must and builds a [`Subscription`];
+//! the stream attaches to the hub (so no commit from now on goes unnoticed), sends the
+//! stored messages after the cursor page by page, then waits: each hub notification sends
+//! the next stored messages, again from the store, so events always leave in id order and
+//! a confirmation of id N never covers an unsent message. The stream ends when the client
+//! goes away, a newer exclusive stream replaces it, its queue is revoked, a write stalls,
+//! or (a poll) once the stored messages are sent.
+//!
+//! Memory: an idle stream holds only the fields of [`Stream`]; its write buffer is empty
+//! and unallocated between writes, its stall timer exists only while a write waits, its
+//! WebSocket frame reader only while a client frame is half read.
+
+use std::future::Future;
+use std::net::TcpStream;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use async_io::{Async, Timer};
+use futures_lite::AsyncWrite;
+
+use crate::hub::{Closed, Slot, Wake};
+use crate::state::{ConnectionGuard, now_millis};
+use crate::store::MessageRecord;
+use crate::store::queue::{self, Cursor, Page};
+use crate::ws;
+
+/// Stored messages read per backlog page; bounds a reconnect's memory.
+pub const BACKLOG_PAGE: usize = 64;
+/// Largest WebSocket data frame a client may send; they have nothing to say but pings.
+const MAX_CLIENT_FRAME: u64 = 4096;
+
+/// One message on its way to a stream.
+pub struct Event<'a> {
+    pub queue: u64,
+    pub id: u64,
+    pub record: &'a MessageRecord,
+    /// False for a message with a TTL of 0, which was never stored.
+    pub stored: bool,
+}
+
+/// How one wire format writes a stream.
+pub trait Encoder {
+    /// The response head and what comes before the first message.
+    fn open(&self, out: &mut Vec<u8>, sub: &Subscription);
+    fn message(&self, out: &mut Vec<u8>, sub: &Subscription, event: Event<'_>);
+    fn keepalive(&self, out: &mut Vec<u8>, sub: &Subscription);
+    /// The client speaks WebSocket frames that the stream must read and answer.
+    fn websocket(&self) -> bool {
+        false
+    }
+}
+
+/// What a stream follows and how it writes it.
+pub struct Subscription {
+    pub queues: Box<[u64]>,
+    /// Topic names, one per queue; empty for a device's own queue.
+    pub topics: Box<[Box<str>]>,
+    /// The only stream of its queue (an OpenPush device): a newer one replaces it.
+    pub exclusive: bool,
+    /// Stay open for new messages; false: send what is stored, then end (ntfy `poll=1`).
+    pub live: bool,
+    pub cursor: Cursor,
+    pub encoder: &'static dyn Encoder,
+}
+
+impl Subscription {
+    /// The topic name of a queue of this subscription ("" for a device's own queue).
+    pub fn topic_of(&self, queue: u64) -> &str {
+        self.queues
+            .iter()
+            .position(|&q| q == queue)
+            .and_then(|i| self.topics.get(i))
+            .map_or("", |t| t)
+    }
+
+    /// The subscription's topics joined by commas, as ntfy names a multi-topic stream.
+    pub fn topic_list(&self) -> String {
+        self.topics.join(",")
+    }
+}
+
+type PageRead = Pin<Box<dyn Future<Output = crate::store::Result<Page>>>>;
+
+/// One live stream, written as a state machine by hand so that an idle stream holds only
+/// these fields. Dropping it detaches it from the hub and releases its connection.
+pub struct Stream {
+    conn: Async<TcpStream>,
+    sub: Subscription,
+    slot: Option<Rc<Slot>>,
+    /// Bytes to write; `written` of them are on the socket.
+    out: Vec<u8>,
+    written: usize,
+    /// Fires when the socket has accepted nothing for the configured write timeout.
+    stall: Option<Pin<Box<Timer>>>,
+    /// The store read of the next page of messages, while one is in flight.
+    read: Option<PageRead>,
+    /// The store may hold messages after the cursor that were not read yet.
+    more_stored: bool,
+    /// A WebSocket client frame that arrived in part.
+    frames: Option<Box<ws::FrameReader>>,
+    /// End once `out` is written (a WebSocket close was sent).
+    closing: Option<&'static str>,
+    guard: ConnectionGuard,
+}
+
+/// The task of a stream that starts now; `head` is its response head.
+pub fn start(
+    conn: Async<TcpStream>,
+    head: Vec<u8>,
+    sub: Subscription,
+    guard: ConnectionGuard,
+) -> Stream {
+    let state = guard.state();
+    let slot = sub.live.then(|| {
+        state.hub.attach(
+            &sub.queues,
+            sub.exclusive,
+            state.config().limits.max_stream_buffer_bytes,
+        )
+    });
+    crate::metrics::bump(&state.counters.streams_opened);
+    log::debug!(
+        "stream on queues {:?} opened ({} streams)",
+        sub.queues,
+        state.hub.len()
+    );
+    let mut out = head;
+    sub.encoder.open(&mut out, &sub);
+    Stream {
+        conn,
+        sub,
+        slot,
+        out,
+        written: 0,
+        stall: None,
+        read: None,
+        more_stored: true,
+        frames: None,
+        closing: None,
+        guard,
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            self.guard.state().hub.detach(&self.sub.queues, slot);
+        }
+    }
+}
+
+impl Future for Stream {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let end = this.run(cx);
+        if let Poll::Ready(why) = end {
+            log::debug!("stream ended (queues {:?}): {why}", this.sub.queues);
+        }
+        end.map(drop)
+    }
+}
+
+impl Stream {
+    fn start_read(&mut self) {
+        let store = self.guard.state().store.clone();
+        let queues = self.sub.queues.clone();
+        let cursor = self.sub.cursor.clone();
+        let now = now_millis();
+        self.read = Some(Box::pin(async move {
+            store
+                .read(move |t| queue::backlog(t, &queues, &cursor, BACKLOG_PAGE, now))
+                .await
+        }));
+    }
+
+    fn run(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
+        // Bytes a client may send in one turn before the stream yields to the others.
+        let mut unread_budget = 16 * 1024usize;
+        loop {
+            if self.written < self.out.len() {
+                let mut socket = &self.conn;
+                match Pin::new(&mut socket).poll_write(cx, &self.out[self.written..]) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
+                    Poll::Ready(Ok(n)) => {
+                        self.written += n;
+                        self.stall = None;
+                        continue;
+                    }
+                    Poll::Pending => {
+                        let timeout = self.guard.state().config().limits.write_timeout;
+                        let stall = self
+                            .stall
+                            .get_or_insert_with(|| Box::pin(Timer::after(timeout)));
+                        if stall.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready("client too slow");
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+            if !self.out.is_empty() {
+                self.out = Vec::new();
+                self.written = 0;
+                self.stall = None;
+            }
+            if let Some(why) = self.closing {
+                return Poll::Ready(why);
+            }
+            if let Some(read) = &mut self.read {
+                let page = match read.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(page)) => page,
+                    Poll::Ready(Err(e)) => {
+                        log::warn!("reading stored messages failed: {e}");
+                        return Poll::Ready("store error");
+                    }
+                };
+                self.read = None;
+                self.more_stored = page.more;
+                for (queue, id, record) in &page.messages {
+                    let event = Event {
+                        queue: *queue,
+                        id: *id,
+                        record,
+                        stored: true,
+                    };
+                    self.sub.encoder.message(&mut self.out, &self.sub, event);
+                    self.sub.cursor.after = *id;
+                }
+                continue;
+            }
+            if std::mem::take(&mut self.more_stored) {
+                self.start_read();
+                continue;
+            }
+            let Some(slot) = &self.slot else {
+                return Poll::Ready("poll answered");
+            };
+            match slot.poll_next(cx) {
+                Poll::Ready(Wake::Stored) => {
+                    self.more_stored = true;
+                    continue;
+                }
+                Poll::Ready(Wake::Ephemeral(records)) => {
+                    for (queue, id, record) in &records {
+                        let event = Event {
+                            queue: *queue,
+                            id: *id,
+                            record,
+                            stored: false,
+                        };
+                        self.sub.encoder.message(&mut self.out, &self.sub, event);
+                    }
+                    continue;
+                }
+                Poll::Ready(Wake::Keepalive) => {
+                    self.sub.encoder.keepalive(&mut self.out, &self.sub);
+                    continue;
+                }
+                Poll::Ready(Wake::Closed(why)) => {
+                    return Poll::Ready(match why {
+                        Closed::Replaced => "replaced by a newer stream",
+                        Closed::Overflow => "client too slow",
+                        Closed::Revoked => "revoked",
+                    });
+                }
+                Poll::Pending => {}
+            }
+            // Nothing to send: read what the client says (WebSocket frames; otherwise
+            // nothing but its closing).
+            match self.conn.poll_readable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
+                Poll::Ready(Ok(())) => {
+                    let mut buf = [0u8; 512];
+                    match std::io::Read::read(&mut self.conn.get_ref(), &mut buf) {
+                        Ok(0) => return Poll::Ready("client closed"),
+                        Ok(n) => {
+                            if self.sub.encoder.websocket() {
+                                self.read_frames(&buf[..n]);
+                            }
+                            unread_budget = unread_budget.saturating_sub(n);
+                            if unread_budget == 0 {
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
+                            continue;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return Poll::Ready("client gone"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a WebSocket client's frames: pings get pongs, a close gets a close.
+    fn read_frames(&mut self, bytes: &[u8]) {
+        let reader = self
+            .frames
+            .get_or_insert_with(|| Box::new(ws::FrameReader::new(MAX_CLIENT_FRAME)));
+        let (out, closing) = (&mut self.out, &mut self.closing);
+        reader.feed(bytes, &mut |frame| match frame {
+            ws::Incoming::Ping(payload) => ws::push_pong(out, payload),
+            ws::Incoming::Close(code) if closing.is_none() => {
+                ws::push_close(out, code.unwrap_or(1000), "");
+                *closing = Some("client closed the WebSocket");
+            }
+            ws::Incoming::Error(why) if closing.is_none() => {
+                log::debug!("WebSocket protocol error: {why}");
+                ws::push_close(out, 1002, why);
+                *closing = Some("WebSocket protocol error");
+            }
+            _ => {}
+        });
+        if reader.is_idle() {
+            self.frames = None;
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Web Push (RFC 8030, RFC 8291 bodies) as app servers speak it, and the `/push/<token>`
+//! endpoints of OpenPush applications.
+//!
+//! Every endpoint answers the same way, whatever queue it feeds:
+//! - `POST`/`PUT` with a body of 1 to `max_data_bytes` (4096) bytes → **201** with
+//!   `TTL: <applied>` and `Location`; the body is opaque and delivered byte for byte;
+//! - `TTL` missing → the door's default TTL (documented per door), longer → shortened to
+//!   its maximum and the applied value returned; `Urgency` travels to the device as a
+//!   field; `Topic` (≤ 32 base64url characters) replaces an undelivered message with the
+//!   same topic;
+//! - over the size limit → 413, unknown endpoint → 404, too many → 429 with `Retry-After`;
+//!   never a redirect, and no other 4xx for a request that passes these checks (app
+//!   servers such as Mastodon drop a subscription on most 4xx);
+//! - `GET` → `{"unifiedpush":{"version":1}}`.
+//!
+//! `Content-Encoding: aesgcm` (the pre-RFC draft) is refused with 400: its keys travel in
+//! headers that no distributor passes on, so the phone could never decrypt it. An
+//! `Authorization: vapid …` or `WebPush …` header is not checked and never causes a 401.
+
+use std::rc::Rc;
+
+use crate::delivery::{self, Published};
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::state::ServerState;
+use crate::store::queue::NewMessage;
+use crate::store::{Content, Priority};
+
+/// What RFC 8030 lets a push request carry besides its body.
+pub struct PushRequest {
+    pub body: Vec<u8>,
+    /// The TTL applied: the sender's, shortened to the door's maximum, or its default.
+    pub ttl_secs: u64,
+    pub urgency: Option<Priority>,
+    pub topic: Option<String>,
+}
+
+/// Reads a push request: its headers and body, checked against the limits.
+pub fn parse(
+    req: &Request,
+    default_ttl: u64,
+    max_ttl: u64,
+    max_bytes: usize,
+) -> Result<PushRequest, ApiError> {
+    if req.body.len() > max_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "a push message is at most {max_bytes} bytes; this one is {}",
+            req.body.len()
+        )));
+    }
+    if req.body.is_empty() {
+        return Err(ApiError::BadRequest("a push message needs a body".into()));
+    }
+    if req
+        .header("content-encoding")
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("aesgcm"))
+    {
+        return Err(ApiError::BadRequest(
+            "Content-Encoding aesgcm is not supported: encrypt with aes128gcm (RFC 8291)".into(),
+        ));
+    }
+    let ttl_secs = match req.header("ttl").map(str::trim) {
+        None | Some("") => default_ttl,
+        Some(ttl) => ttl
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest("TTL must be a number of seconds".into()))?
+            .min(max_ttl),
+    };
+    let urgency = match req.header("urgency") {
+        None => None,
+        Some(u) => Some(Priority::from_urgency(u).ok_or_else(|| {
+            ApiError::BadRequest("Urgency must be very-low, low, normal or high".into())
+        })?),
+    };
+    let topic = match req.header("topic").map(str::trim) {
+        None | Some("") => None,
+        Some(t)
+            if t.len() <= 32
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(t.to_owned())
+        }
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "Topic must be at most 32 base64url characters".into(),
+            ));
+        }
+    };
+    Ok(PushRequest {
+        body: req.body.clone(),
+        ttl_secs,
+        urgency,
+        topic,
+    })
+}
+
+impl PushRequest {
+    pub fn into_message(self) -> NewMessage {
+        NewMessage {
+            content: Content::Opaque,
+            data: self.body,
+            priority: self.urgency,
+            ttl_secs: self.ttl_secs,
+            collapse_key: self.topic,
+            extras: Vec::new(),
+        }
+    }
+}
+
+/// The answer to an accepted push: 201, the applied TTL, where the message is.
+pub fn created(published: &Published, ttl_secs: u64) -> Response {
+    Response::new(201)
+        .header("TTL", ttl_secs.to_string())
+        .header("Location", format!("/message/{}", published.id))
+}
+
+/// `GET` on an endpoint: the UnifiedPush discovery answer.
+pub fn discovery() -> Response {
+    Response::json(200, r#"{"unifiedpush":{"version":1}}"#)
+}
+
+/// The Web Push endpoint of an OpenPush application.
+pub fn app_endpoint(base: &str, routing_token: &str) -> String {
+    format!("{base}/push/{routing_token}")
+}
+
+/// `/push/<token>`: the endpoints of OpenPush applications. Missing TTL: `default_ttl_secs`.
+pub async fn route(
+    state: &Rc<ServerState>,
+    req: &Request,
+    path: &[&str],
+) -> Option<Result<crate::api::Outcome, ApiError>> {
+    let ["push", token] = path else {
+        return None;
+    };
+    let token = (*token).to_owned();
+    Some(match req.method.as_str() {
+        "POST" | "PUT" => delivery::counted(state, post_to_app(state, req, token))
+            .await
+            .map(Into::into),
+        "GET" => app_exists(state, token).await.map(|()| discovery().into()),
+        _ => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
+    })
+}
+
+async fn app_exists(state: &ServerState, token: String) -> Result<(), ApiError> {
+    state
+        .store
+        .read(move |t| crate::store::accounts::app_by_token(t, &token))
+        .await?
+        .map(drop)
+        .ok_or(ApiError::NotFound("no such endpoint"))
+}
+
+async fn post_to_app(
+    state: &ServerState,
+    req: &Request,
+    token: String,
+) -> Result<Response, ApiError> {
+    let config = state.config();
+    let push = parse(
+        req,
+        config.default_ttl.as_secs(),
+        config.max_ttl.as_secs(),
+        config.limits.max_data_bytes,
+    )?;
+    delivery::charge(state, token.as_bytes())?;
+    let ttl = push.ttl_secs;
+    let resolve = crate::api::message::app_queue(token, delivery::client_limit(state));
+    let published = delivery::publish(state, resolve, push.into_message()).await?;
+    Ok(created(&published, ttl))
+}
+
+/// The base URL endpoints are built on: `public_url`, or what the request says it reached.
+pub fn base_url(state: &ServerState, req: &Request) -> String {
+    if let Some(url) = &state.config().public_url {
+        return url.clone();
+    }
+    let proxy = |name| req.header(name).filter(|_| req.via_trusted_proxy);
+    let scheme = match proxy("x-forwarded-proto") {
+        Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    let host = proxy("x-forwarded-host")
+        .or_else(|| req.header("host"))
+        .unwrap_or("localhost");
+    format!("{scheme}://{}", host.trim())
+}
