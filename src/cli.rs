@@ -18,6 +18,7 @@ pub enum Command {
     Serve(Serve),
     User(User),
     Client(Client),
+    Topic(Topic),
 }
 
 /// Run the server.
@@ -184,6 +185,77 @@ pub struct ClientDel {
     /// client name or id
     #[argh(positional)]
     pub name: String,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Manage ntfy topics: who owns them, who else may use them (works with the server running
+/// or stopped).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "topic")]
+pub struct Topic {
+    #[argh(subcommand)]
+    pub action: TopicAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TopicAction {
+    List(TopicList),
+    Grant(TopicGrant),
+    Del(TopicDel),
+}
+
+/// List topics with their owner, grants and queued messages.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct TopicList {
+    /// only the topics this user owns
+    #[argh(option)]
+    pub user: Option<String>,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Let another user read and/or write a topic; neither --read nor --write takes the grant back.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "grant")]
+pub struct TopicGrant {
+    /// the topic
+    #[argh(positional)]
+    pub topic: String,
+    /// the user to grant it to
+    #[argh(positional)]
+    pub user: String,
+    /// may subscribe
+    #[argh(switch)]
+    pub read: bool,
+    /// may publish
+    #[argh(switch)]
+    pub write: bool,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Delete a topic with its queued messages; its subscribers are disconnected.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "del")]
+pub struct TopicDel {
+    /// the topic
+    #[argh(positional)]
+    pub topic: String,
     /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
     #[argh(option)]
     pub db: Option<String>,

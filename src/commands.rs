@@ -1,4 +1,5 @@
-//! The administration commands behind `openpush user …` and `openpush client …`.
+//! The administration commands behind `openpush user …`, `openpush client …` and
+//! `openpush topic …`.
 //!
 //! They run against a [`Store`], either in the CLI process (server stopped) or inside the
 //! server on behalf of the control socket (server running), so both paths behave the same.
@@ -9,16 +10,19 @@ use miniserde::{Deserialize, Serialize};
 use crate::config::Limits;
 use crate::store::Store;
 use crate::store::accounts::{self, Refusal};
+use crate::store::{Grant, queue, topics};
 
 #[derive(Serialize, Deserialize, Debug, Default)]
 pub struct Command {
     /// One of `user_add`, `user_list`, `user_passwd`, `user_del`, `client_add`,
-    /// `client_list`, `client_del`.
+    /// `client_list`, `client_del`, `topic_list`, `topic_grant`, `topic_del`.
     pub op: String,
     pub name: Option<String>,
     pub user: Option<String>,
     pub password_hash: Option<String>,
     pub admin: Option<bool>,
+    pub read: Option<bool>,
+    pub write: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -30,7 +34,8 @@ pub struct Reply {
 /// What the running server must do after a command: close streams, forget logins.
 #[derive(Default)]
 pub struct Effects {
-    pub revoked_clients: Vec<u64>,
+    /// Queues (clients' or topics') that are gone: their streams end.
+    pub revoked_queues: Vec<u64>,
     pub users_changed: bool,
 }
 
@@ -117,7 +122,7 @@ pub async fn execute(
                 .map_err(|e| e.to_string())?
                 .map_err(|r| refusal("user", r))?;
             let out = format!("deleted the user and its {} clients", clients.len());
-            effects.revoked_clients = clients;
+            effects.revoked_queues = clients;
             effects.users_changed = true;
             out
         }
@@ -185,12 +190,124 @@ pub async fn execute(
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|r| refusal("user or client", r))?;
-            effects.revoked_clients.push(id);
+            effects.revoked_queues.push(id);
             format!("deleted client {id}")
+        }
+        "topic_list" => topic_list(store, cmd.user).await?,
+        "topic_grant" => {
+            let topic = required(cmd.name, "topic")?;
+            let user = required(cmd.user, "user")?;
+            let (read, write) = (cmd.read.unwrap_or(false), cmd.write.unwrap_or(false));
+            let shown = topic.clone();
+            store
+                .write(move |t, _| {
+                    let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                        return Ok(Err("no such user"));
+                    };
+                    let grant = Grant {
+                        user_id,
+                        read,
+                        write,
+                    };
+                    Ok(topics::grant(t, &topic, grant)?
+                        .map(drop)
+                        .ok_or("no such topic"))
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+            match (read, write) {
+                (false, false) => format!("took back every grant on {shown}"),
+                _ => format!("granted {shown}: read {read}, write {write}"),
+            }
+        }
+        "topic_del" => {
+            let topic = required(cmd.name, "topic")?;
+            let shown = topic.clone();
+            let queue = store
+                .write(move |t, m| topics::delete(t, m, &topic))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no such topic")?;
+            effects.revoked_queues.push(queue);
+            format!("deleted topic {shown}")
         }
         other => return Err(format!("unknown command {other:?}")),
     };
     Ok((output, effects))
+}
+
+async fn topic_list(store: &Store, user: Option<String>) -> Result<String, String> {
+    let rows = store
+        .read(move |t| {
+            let names: Vec<(u64, String)> = accounts::list_users(t)?
+                .into_iter()
+                .map(|(id, u)| (id, u.name))
+                .collect();
+            let name_of = |id: u64| {
+                names
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map_or_else(|| "-".to_owned(), |(_, n)| n.clone())
+            };
+            let only = match &user {
+                Some(u) => match names.iter().find(|(_, n)| n == u) {
+                    Some((id, _)) => Some(*id),
+                    None => return Ok(Err("no such user")),
+                },
+                None => None,
+            };
+            let mut rows = Vec::new();
+            for (topic, record) in topics::list(t)? {
+                if only.is_some_and(|id| id != record.owner) {
+                    continue;
+                }
+                let grants: Vec<String> = record
+                    .grants
+                    .iter()
+                    .map(|g| {
+                        let mode = match (g.read, g.write) {
+                            (true, true) => "rw",
+                            (true, false) => "r",
+                            _ => "w",
+                        };
+                        format!("{}:{mode}", name_of(g.user_id))
+                    })
+                    .collect();
+                let queued = queue::backlog(
+                    t,
+                    &[record.queue],
+                    &queue::Cursor {
+                        after: 0,
+                        posted_since: 0,
+                    },
+                    usize::MAX,
+                    crate::state::now_millis(),
+                )?
+                .messages
+                .len();
+                let owner = match record.owner {
+                    0 => "(nobody yet)".to_owned(),
+                    id => name_of(id),
+                };
+                rows.push(format!(
+                    "{topic}\t{owner}\t{}\t{queued}",
+                    if grants.is_empty() {
+                        "-".into()
+                    } else {
+                        grants.join(",")
+                    }
+                ));
+            }
+            Ok(Ok(rows))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+    let mut out = String::from("TOPIC\tOWNER\tGRANTS\tQUEUED");
+    for row in rows {
+        out.push('\n');
+        out.push_str(&row);
+    }
+    Ok(out)
 }
 
 fn check(name: &str, limits: &Limits) -> Result<(), String> {

@@ -80,8 +80,8 @@ async fn handle(state: Rc<ServerState>, mut conn: Async<UnixStream>) {
                 log::info!("control: {}", cmd.op);
                 match commands::execute(&state.store, cmd, &state.config().limits).await {
                     Ok((output, effects)) => {
-                        for client in effects.revoked_clients {
-                            state.hub.revoke(client);
+                        for queue in effects.revoked_queues {
+                            state.hub.revoke(queue);
                         }
                         if effects.users_changed {
                             state.auth.forget();

@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use openpush::cli::{self, ClientAction, Command, UserAction};
+use openpush::cli::{self, ClientAction, Command, TopicAction, UserAction};
 use openpush::config::{self, Config};
 use openpush::{api, auth, commands, control, logger, secret, server, store};
 
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(serve)) => run_server(serve),
         Some(Command::User(user)) => run_user(user.action),
         Some(Command::Client(client)) => run_client(client.action),
+        Some(Command::Topic(topic)) => run_topic(topic.action),
         None => Err(Failure::Usage(
             "missing command: try `openpush serve` or `openpush --help`".into(),
         )),
@@ -212,6 +213,42 @@ fn run_client(action: ClientAction) -> Result<(), Failure> {
                 op: "client_del".into(),
                 user: Some(a.user),
                 name: Some(a.name),
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+    };
+    administer(cmd, config.as_deref(), db.as_deref())
+}
+
+fn run_topic(action: TopicAction) -> Result<(), Failure> {
+    let (cmd, config, db) = match action {
+        TopicAction::List(a) => (
+            commands::Command {
+                op: "topic_list".into(),
+                user: a.user,
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+        TopicAction::Grant(a) => (
+            commands::Command {
+                op: "topic_grant".into(),
+                name: Some(a.topic),
+                user: Some(a.user),
+                read: Some(a.read),
+                write: Some(a.write),
+                ..Default::default()
+            },
+            a.config,
+            a.db,
+        ),
+        TopicAction::Del(a) => (
+            commands::Command {
+                op: "topic_del".into(),
+                name: Some(a.topic),
                 ..Default::default()
             },
             a.config,

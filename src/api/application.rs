@@ -1,5 +1,7 @@
 //! `/application`, `/application/{id}`: the apps registered on the calling client
-//! (`X-Openpush-Key`). Each gets a routing token, the capability to post to it.
+//! (`X-Openpush-Key`). Each gets a routing token, the capability to post to it, and a Web
+//! Push endpoint (`endpoint`, an addition to v0.1 that its clients ignore) where any Web
+//! Push app server can post to it (`crate::webpush`).
 
 use std::rc::Rc;
 
@@ -19,10 +21,29 @@ struct AppRegistration {
     registration_id: String,
 }
 
+/// An app as a client's listing shows it.
 #[derive(Serialize)]
 pub struct AppView {
     registration_id: String,
     routing_token: String,
+}
+
+/// An app as `/application` answers it: with its Web Push endpoint.
+#[derive(Serialize)]
+struct AppWithEndpoint {
+    registration_id: String,
+    routing_token: String,
+    endpoint: String,
+}
+
+impl AppWithEndpoint {
+    fn new(app: AppRecord, base: &str) -> Self {
+        AppWithEndpoint {
+            endpoint: crate::webpush::app_endpoint(base, &app.routing_token),
+            registration_id: app.registration_id,
+            routing_token: app.routing_token,
+        }
+    }
 }
 
 impl From<AppRecord> for AppView {
@@ -40,7 +61,11 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
         .store
         .read(move |t| accounts::apps_of(t, client))
         .await?;
-    let views: Vec<AppView> = apps.into_iter().map(AppView::from).collect();
+    let base = crate::webpush::base_url(state, req);
+    let views: Vec<AppWithEndpoint> = apps
+        .into_iter()
+        .map(|app| AppWithEndpoint::new(app, &base))
+        .collect();
     Ok(Response::json(200, miniserde::json::to_string(&views)).into())
 }
 
@@ -57,7 +82,8 @@ pub async fn register(state: &Rc<ServerState>, req: &Request) -> Result<Outcome,
         .store
         .write(move |t, _| accounts::register_app(t, client, &new.registration_id, max))
         .await??;
-    Ok(Response::json(201, miniserde::json::to_string(&AppView::from(app))).into())
+    let view = AppWithEndpoint::new(app, &crate::webpush::base_url(state, req));
+    Ok(Response::json(201, miniserde::json::to_string(&view)).into())
 }
 
 pub async fn delete(
