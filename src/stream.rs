@@ -45,7 +45,7 @@ pub struct Event<'a> {
 
 /// How one wire format writes a stream.
 pub trait Encoder {
-    /// The response head and what comes before the first message.
+    /// What a live stream sends after its response head, before the first message.
     fn open(&self, out: &mut Vec<u8>, sub: &Subscription);
     fn message(&self, out: &mut Vec<u8>, sub: &Subscription, event: Event<'_>);
     fn keepalive(&self, out: &mut Vec<u8>, sub: &Subscription);
@@ -130,7 +130,9 @@ pub fn start(
         state.hub.len()
     );
     let mut out = head;
-    sub.encoder.open(&mut out, &sub);
+    if sub.live {
+        sub.encoder.open(&mut out, &sub);
+    }
     Stream {
         conn,
         sub,
