@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | GET | `/v1/health` | none |
 //! | PUT, POST | `/<topic>` | endpoint topic: none (Web Push rules, `crate::webpush`); else topic write |
-//! | POST | `/` (JSON body naming the topic) | topic write |
+//! | PUT, POST | `/` (JSON body naming the topic) | topic write |
 //! | GET | `/<topic>` | none: UnifiedPush discovery for endpoint topics and `?up=1` |
 //! | GET | `/<t1,t2,…>/json`, `/sse`, `/raw`, `/ws` | topic read, every topic |
 //! | GET | `/<topic>/auth` | topic read |
@@ -47,7 +47,7 @@ pub async fn route(
     let method = req.method.as_str();
     Some(match (method, path) {
         ("GET", ["v1", "health"]) => health(state).await,
-        ("POST", []) => publish::json(state, req).await,
+        ("PUT" | "POST", []) => publish::json(state, req).await,
         ("PUT" | "POST", [topic]) if is_topic_name(topic) => {
             publish::to_topic(state, req, topic).await
         }

@@ -1,7 +1,7 @@
 //! Publishing to a topic, as ntfy's clients do it, and Web Push to endpoint topics.
 //!
 //! `PUT|POST /<topic>` takes the body as the message, with the presentation fields as
-//! headers (`X-Title`, `Title`, `ti`, `t` …) or query parameters; `POST /` takes a JSON
+//! headers (`X-Title`, `Title`, `ti`, `t` …) or query parameters; `PUT|POST /` take a JSON
 //! object `{topic, message, title, priority, tags, click, icon, actions, markdown}`. The
 //! answer is 200 with the message object, as ntfy answers. A body that is not UTF-8 is kept
 //! byte for byte and delivered as base64. `Cache: no` publishes with a TTL of 0 (live
@@ -236,10 +236,13 @@ impl Fields {
     fn from_request(req: &Request) -> Result<Fields, ApiError> {
         let get = |names: &[&str]| -> Option<String> {
             for name in names {
-                if let Some(v) = req.header(&name.to_ascii_lowercase()) {
+                // Header names are case-insensitive; query parameters are matched in
+                // lower case, as ntfy does (`?title=`, `?cache=no`).
+                let name = name.to_ascii_lowercase();
+                if let Some(v) = req.header(&name) {
                     return Some(v.trim().to_owned());
                 }
-                if let Some(v) = req.query_param(name) {
+                if let Some(v) = req.query_param(&name) {
                     return Some(query_decode(v));
                 }
             }
