@@ -116,8 +116,12 @@ grep -c '^listen = ' "$W/all.conf" | grep -qx 2 && ok "repeated list listen rend
 grep -qx 'trusted_proxies = 127.0.0.1' "$W/all.conf" && ok "list trusted_proxies renders one line" ||
   bad "trusted_proxies: $(grep trusted "$W/all.conf")"
 # Server options without a UCI counterpart (a new key in src/config.rs): reported, not fatal.
+# The keys are the arms of `match key` in Config::set (rustfmt puts them 12 spaces deep);
+# deeper arms are values (`"none" =>` of anonymous_access), not keys.
 if [ -f "$ROOT/src/config.rs" ]; then
-  for k in $(sed -n 's/^ *"\([a-z_]*\)" =>.*/\1/p' "$ROOT/src/config.rs"); do
+  keys=$(sed -n '/fn set(/,/^    }$/s/^            "\([a-z_]*\)" =>.*/\1/p' "$ROOT/src/config.rs")
+  [ -n "$keys" ] || echo "note: found no server option in src/config.rs (did Config::set change shape?)"
+  for k in $keys; do
     case $k in listen|db|control_socket) continue ;; esac
     grep -q "^[[:space:]]*#*\(option\|list\) $k " "$UCI" || echo "note: server option $k has no UCI option"
   done
