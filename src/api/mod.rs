@@ -61,9 +61,9 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
         Err(e) => {
             let status = e.status();
             if status >= 500 {
-                log::warn!("{peer} {} {}: {status}", req.method, req.path);
+                log::warn!("{peer} {} {}: {status}", req.method, loggable(&req.path));
             } else {
-                log::debug!("{peer} {} {}: {status}", req.method, req.path);
+                log::debug!("{peer} {} {}: {status}", req.method, loggable(&req.path));
             }
             Outcome::Respond(e.to_response())
         }
@@ -154,6 +154,24 @@ fn client_addr(state: &ServerState, req: &Request, peer: IpAddr) -> Option<IpAdd
         .find(|&ip| !state.is_trusted_proxy(ip))
 }
 
+/// A path fit for the log: capabilities in it (a routing token after `/push/`, an endpoint
+/// topic's name) are cut to their first characters.
+fn loggable(path: &str) -> String {
+    let mut after_push = false;
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let secret = after_push || segment.split(',').any(crate::names::is_endpoint_topic);
+            after_push = segment == "push";
+            match segment.get(..4) {
+                Some(start) if secret => format!("{start}…"),
+                _ => segment.to_owned(),
+            }
+        })
+        .collect();
+    segments.join("/")
+}
+
 fn allowed(path: &[&str]) -> Option<&'static str> {
     Some(match path {
         ["version"] | ["health"] | ["metrics"] => "GET",
@@ -240,6 +258,13 @@ pub fn percent_decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_are_cut_from_logged_paths() {
+        assert_eq!(loggable("/push/abcdefghijklmnop"), "/push/abcd…");
+        assert_eq!(loggable("/upAbCdEf123456/json"), "/upAb…/json");
+        assert_eq!(loggable("/user/ann"), "/user/ann");
+    }
 
     #[test]
     fn percent_decoding() {
