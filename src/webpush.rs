@@ -7,7 +7,7 @@
 //! - `TTL` missing → the door's default TTL (documented per door), longer → shortened to
 //!   its maximum and the applied value returned; `Urgency` travels to the device as a
 //!   field; `Topic` (≤ 32 base64url characters) replaces an undelivered message with the
-//!   same topic;
+//!   same topic; any of the three with an empty value counts as not given;
 //! - over the size limit → 413, unknown endpoint → 404, too many → 429 with `Retry-After`;
 //!   never a redirect, and no other 4xx for a request that passes these checks (app
 //!   servers such as Mastodon drop a subscription on most 4xx);
@@ -66,8 +66,8 @@ pub fn parse(
             .map_err(|_| ApiError::BadRequest("TTL must be a number of seconds".into()))?
             .min(max_ttl),
     };
-    let urgency = match req.header("urgency") {
-        None => None,
+    let urgency = match req.header("urgency").map(str::trim) {
+        None | Some("") => None,
         Some(u) => Some(Priority::from_urgency(u).ok_or_else(|| {
             ApiError::BadRequest("Urgency must be very-low, low, normal or high".into())
         })?),

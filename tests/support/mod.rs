@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod push;
+pub mod webpush;
 pub mod ws;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_openpush");
@@ -529,5 +531,114 @@ impl Sse {
             .filter_map(|l| l.split_once(':'))
             .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.trim())
+    }
+}
+
+impl Server {
+    /// Starts a server on a copy of the database file `db_file` (e.g. a fixture), with
+    /// `config` as in [`Server::start_with`]. Its `log` also holds the lines the server
+    /// wrote before it listened (a schema upgrade, say).
+    pub fn start_on_db(name: &str, db_file: &Path, config: &str) -> Server {
+        let dir = temp_dir(name);
+        let db = dir.join("openpush.redb");
+        std::fs::copy(db_file, &db).unwrap_or_else(|e| panic!("copy {}: {e}", db_file.display()));
+        let config_path = dir.join("openpush.conf");
+        std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
+        let (child, addr, log) = spawn_keeping_startup_log(&config_path, "127.0.0.1:0");
+        Server {
+            dir,
+            db,
+            config: config_path,
+            addr,
+            child,
+            log,
+        }
+    }
+
+    /// Like [`Server::restart`], but `log` also holds the lines written before listening.
+    pub fn restart_keeping_startup_log(&mut self) {
+        self.kill9();
+        let (child, addr, log) = spawn_keeping_startup_log(&self.config, &self.addr.to_string());
+        self.child = child;
+        self.addr = addr;
+        self.log = log;
+    }
+
+    /// The lines the server has logged so far (waits `wait` for more to arrive).
+    pub fn log_lines(&self, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let mut lines = Vec::new();
+        while let Ok(line) = self
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// [`spawn`], with the startup lines (up to and with "listening on") put back in front of
+/// the log.
+fn spawn_keeping_startup_log(
+    config: &Path,
+    listen: &str,
+) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                listen,
+                "--log-level",
+                "debug",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if std::env::var_os("OPENPUSH_TEST_LOG").is_some() {
+                    eprintln!("server: {line}");
+                }
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut startup = Vec::new();
+        while let Ok(line) = rx.recv_timeout(TIMEOUT) {
+            let addr = line
+                .split("listening on http://")
+                .nth(1)
+                .map(|a| a.trim().to_owned());
+            startup.push(line);
+            if let Some(addr) = addr {
+                let (replay, log) = mpsc::channel();
+                std::thread::spawn(move || {
+                    for line in startup.into_iter().chain(rx) {
+                        if replay.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+                return (child, addr.parse().unwrap(), log);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            Instant::now() < deadline,
+            "server did not start: {:?}",
+            startup.last()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

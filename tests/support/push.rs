@@ -1,0 +1,234 @@
+//! What the push doors' tests (`tests/webpush.rs`, `tests/matrix.rs`) share: requests with
+//! a body of raw bytes (and any `Host`), ntfy JSON objects, polls and live `/json` streams,
+//! and JSON text without insignificant whitespace.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64, Encoding};
+use miniserde::json::{Number, Value};
+
+use super::{Response, TIMEOUT, parse_response, read_more, send_raw};
+
+/// Any request with a body of raw bytes. `Host: test` unless `headers` name a `Host`.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        raw.push_str("Host: test\r\n");
+    }
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut raw = raw.into_bytes();
+    raw.extend_from_slice(body);
+    send_raw(addr, &raw)
+}
+
+/// A JSON object as a client parsed it, with its text.
+#[derive(Debug)]
+pub struct Obj {
+    pub text: String,
+    pub map: BTreeMap<String, Value>,
+}
+
+impl Obj {
+    pub fn parse(text: &str) -> Obj {
+        match miniserde::json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => Obj {
+                text: text.to_owned(),
+                map: object.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            },
+            _ => panic!("not a JSON object: {text:?}"),
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub fn str(&self, key: &str) -> &str {
+        match self.map.get(key) {
+            Some(Value::String(s)) => s,
+            other => panic!("{key} is not a string but {other:?} in {}", self.text),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> u64 {
+        match self.map.get(key) {
+            Some(Value::Number(Number::U64(n))) => *n,
+            other => panic!(
+                "{key} is not an unsigned integer but {other:?} in {}",
+                self.text
+            ),
+        }
+    }
+
+    pub fn event(&self) -> &str {
+        self.str("event")
+    }
+
+    /// The bytes of an ntfy message: `message`, base64-decoded if `encoding` says so.
+    pub fn message_bytes(&self) -> Vec<u8> {
+        let message = self.str("message");
+        match self.map.get("encoding") {
+            None => message.as_bytes().to_vec(),
+            Some(Value::String(e)) if e == "base64" => Base64::decode_vec(message)
+                .unwrap_or_else(|e| panic!("bad base64 {message:?}: {e}")),
+            Some(other) => panic!("unknown encoding {other:?} in {}", self.text),
+        }
+    }
+}
+
+/// A streaming ntfy response (`/<topics>/json…`) read line by line from a raw socket.
+pub struct JsonStream {
+    pub conn: TcpStream,
+    pub status: u16,
+    pub head: String,
+    buf: Vec<u8>,
+}
+
+impl JsonStream {
+    pub fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> JsonStream {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut raw = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
+        for (name, value) in headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        raw.push_str("\r\n");
+        conn.write_all(raw.as_bytes()).unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        let mut buf = Vec::new();
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let status = parse_response(&buf[..end + 4]).unwrap().status;
+                buf.drain(..end + 4);
+                return JsonStream {
+                    conn,
+                    status,
+                    head,
+                    buf,
+                };
+            }
+            assert!(
+                read_more(&mut conn, &mut buf, deadline),
+                "no response head for {path}: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
+    }
+
+    /// The next NDJSON object; `None` if nothing came within `wait` or the server closed.
+    pub fn json_within(&mut self, wait: Duration) -> Option<Obj> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=end).collect();
+                let line = String::from_utf8(line[..end].to_vec()).expect("a UTF-8 line");
+                assert!(!line.is_empty(), "a blank line on an NDJSON stream");
+                return Some(Obj::parse(&line));
+            }
+            if !read_more(&mut self.conn, &mut self.buf, deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// The next message event, skipping `open` and `keepalive`.
+    pub fn message(&mut self) -> Obj {
+        loop {
+            let o = self.json_within(TIMEOUT).expect("a message line");
+            match o.event() {
+                "open" | "keepalive" => continue,
+                "message" => return o,
+                other => panic!("expected a message, got {other}: {}", o.text),
+            }
+        }
+    }
+
+    /// Waits for the `open` event that starts a live stream.
+    pub fn opened(&mut self) {
+        let o = self.json_within(TIMEOUT).expect("the open event");
+        assert_eq!(o.event(), "open", "{}", o.text);
+    }
+
+    /// Every line until the server closes the stream (which it must, soon).
+    pub fn until_closed(&mut self) -> Vec<Obj> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(o) = self.json_within(deadline.saturating_duration_since(Instant::now())) {
+            out.push(o);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not close the stream"
+        );
+        out
+    }
+}
+
+/// `GET /<topic>/json?poll=1&since=all` as `auth`: every cached message of the topic.
+pub fn poll(addr: SocketAddr, auth: &str, topic: &str) -> Vec<Obj> {
+    let path = format!("/{topic}/json?poll=1&since=all");
+    let mut stream = JsonStream::open(addr, &path, &[("Authorization", auth)]);
+    assert_eq!(stream.status, 200, "{path}: {}", stream.head);
+    let messages = stream.until_closed();
+    for m in &messages {
+        assert_eq!(
+            m.event(),
+            "message",
+            "a poll holds messages only: {}",
+            m.text
+        );
+        assert_eq!(m.str("topic"), topic, "{}", m.text);
+    }
+    messages
+}
+
+/// JSON text without insignificant whitespace (outside strings), key order kept: what a
+/// server that passes JSON on "as it is" may send instead of the pretty-printed original.
+pub fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    getrandom::fill(&mut out).expect("getrandom");
+    out
+}
+
+/// Standard base64 with padding, as the OpenPush stream carries opaque bodies.
+pub fn b64(data: &[u8]) -> String {
+    Base64::encode_string(data)
+}
