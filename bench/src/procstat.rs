@@ -67,6 +67,7 @@ pub fn sample(pids: &[u32]) -> Sample {
 }
 
 /// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the limit now in force.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 here, not on every target
 pub fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit get a valid pointer to a local struct.
     unsafe {

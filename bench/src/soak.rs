@@ -164,8 +164,9 @@ impl Shared {
 
 // ---------------------------------------------------------------- posters
 
+#[allow(clippy::too_many_arguments)]
 fn poster(p: usize, dest: SocketAddr, tokens: Arc<Vec<String>>, rate: f64, posters: usize, sh: Arc<Shared>, start: Instant, deadline: Instant) {
-    let mut rng = Rng::new(seed() ^ (p as u64 + 1) * 7919);
+    let mut rng = Rng::new(seed() ^ ((p as u64 + 1) * 7919));
     let mut conn: Option<HttpConn> = None;
     let cap = sh.to.len();
     let mut nth = 0u64;
@@ -281,14 +282,14 @@ fn garbage_request(kind: &str, rng: &mut Rng, token: &str) -> (Vec<u8>, bool) {
         "long-uri" => (format!("GET /{} HTTP/1.1\r\n\r\n", "u".repeat(30_000)).into_bytes(), false),
         "oversized-body" => {
             let mut v = b"POST /message HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n".to_vec();
-            v.extend(std::iter::repeat(b'{').take(100_000));
+            v.extend(std::iter::repeat_n(b'{', 100_000));
             (v, false)
         }
         "oversized-chunked" => {
             let mut v = b"POST /message HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             for _ in 0..20 {
                 v.extend_from_slice(b"2000\r\n");
-                v.extend(std::iter::repeat(b'x').take(0x2000));
+                v.extend(std::iter::repeat_n(b'x', 0x2000));
                 v.extend_from_slice(b"\r\n");
             }
             v.extend_from_slice(b"0\r\n\r\n");
@@ -356,7 +357,7 @@ fn garbage_one(dest: SocketAddr, from: SocketAddr, kind: &str, rng: &mut Rng, to
 }
 
 fn garbage(g: usize, dest: SocketAddr, rate: f64, threads: usize, tokens: Arc<Vec<String>>, sh: Arc<Shared>, deadline: Instant) {
-    let mut rng = Rng::new(seed() ^ (g as u64 + 17) * 104_729);
+    let mut rng = Rng::new(seed() ^ ((g as u64 + 17) * 104_729));
     let start = Instant::now();
     let mut n = 0u64;
     while !sh.stop_garbage.load(Relaxed) && Instant::now() < deadline {

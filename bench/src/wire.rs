@@ -162,7 +162,7 @@ pub fn json_u64(text: &[u8], field: &[u8]) -> Option<u64> {
         if b.is_ascii_digit() {
             n = n * 10 + (b - b'0') as u64;
             any = true;
-        } else if !(b == b' ' && !any) {
+        } else if b != b' ' || any {
             break;
         }
     }
