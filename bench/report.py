@@ -61,6 +61,8 @@ for t in targets:
     p(f"openpush-bench run --target {t} ... --subs {flat_subs} --messages {flat1} --posters 1")
     p(f"openpush-bench run --target {t} ... --subs {flat_subs} --messages {flatn} --posters 16|64")
 p("tinyhttp-sse 127.0.0.1:PORT; openpush-bench run --target sse ... --subs N --messages 0")
+p(f"openpush-bench run --target webpush ... --subs {flat_subs} --messages {flat1}|{flatn} --posters 1|16|64")
+p(f"openpush-bench run --target ntfy-json|ntfy-ws ... --subs {a.max_subs} --messages 0   # each on a fresh server")
 p("```\n")
 p("Servers: openpush with durability on (2xx after the redb commit), config raising only "
   "`max_connections`, `max_clients_per_user`, `max_queued_per_client`; nginx with `worker_processes auto` "
@@ -94,7 +96,7 @@ p("### Delivery\n")
 p("| run | subs | posted | posts/s | delivered | lost | dup | misrouted | p50 ms | p99 ms | max ms | post p99 ms | CPU µs/msg | disk B/msg | peak RSS |")
 p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for t in targets:
-    for kind in ["latency", "flat c=1", "flat c=16", "flat c=64"]:
+    for kind in ["latency", "flat c=1", "flat c=16", "flat c=64", "webpush c=1", "webpush c=16", "webpush c=64"]:
         r = by.get(f"{t} {kind}")
         if not r:
             continue
@@ -103,6 +105,31 @@ for t in targets:
           f"{f(r['lat_p99_ms'], 2)} | {f(r['lat_max_ms'], 2)} | {f(r['post_p99_ms'], 2)} | {f(r['cpu_us_per_msg'])} | "
           f"{f(r['write_bytes_per_msg'], 0)} | {mb(r['peak_rss'])} |")
 p("")
+
+idle_of = lambda prefix: next((r for r in rows if r.get("label", "").startswith(prefix)), None)
+kinds = [("OpenPush SSE `/subscribe`", "openpush idle"), ("ntfy NDJSON `/<topic>/json`", "openpush ntfy-json idle"),
+         ("ntfy WebSocket `/<topic>/ws`", "openpush ntfy-ws idle")]
+if any(idle_of(k) for _, k in kinds[1:]):
+    p("### New stream kinds and Web Push (openpush)\n")
+    p("Each idle run on a freshly started server; ntfy streams: one endpoint topic each, HTTP Basic. "
+      "Web Push: `POST /push/<token>` with a 200-byte binary body, `Content-Encoding: aes128gcm`, `TTL: 60`, "
+      "only 201 counted; the same subscribers and message counts as `POST /message` flat out. The ntfy runs' "
+      "RSS before includes one login per bench user (Argon2, on the hasher thread).\n")
+    p("| stream kind | connected | RSS before | RSS with N | per idle stream |")
+    p("|---|---|---|---|---|")
+    for name, k in kinds:
+        r = idle_of(k)
+        if r:
+            p(f"| {name} | {r['ready']:,} of {r['subs']:,} | {mb(r['rss_before'])} | {mb(r['rss_idle'])} | "
+              f"{kb(r['rss_per_conn_bytes'])} |")
+    p("")
+    p("| posters | `POST /message` posts/s | Web Push posts/s | Web Push: 201 / errors / delivered / lost |")
+    p("|---|---|---|---|")
+    for c in ["1", "16", "64"]:
+        w = by.get(f"openpush webpush c={c}") or {}
+        p(f"| {c} | {f(get(f'openpush flat c={c}', 'posts_per_s'), 0)} | {f(w.get('posts_per_s'), 0)} | "
+          f"{w.get('posted_ok', '–')} / {w.get('post_errors', '–')} / {w.get('delivered', '–')} / {w.get('lost', '–')} |")
+    p("")
 
 def ratio(x, y):
     return "–" if not x or not y else f"{x / y:.2f}×"

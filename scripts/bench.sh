@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark: openpush, nginx+nchan, Mosquitto (and a tiny_http SSE server
 # for the idle-memory comparison), one after the other, with the same loads, on loopback only.
+# openpush's other doors are measured too: idle ntfy NDJSON and WebSocket streams, and Web
+# Push posts to /push/<token> next to its own POST /message.
 # Installs nginx, libnginx-mod-nchan and mosquitto from Debian when missing, builds openpush
 # and bench/ in release mode, runs everything in a temporary directory, stops every server it
 # started, and writes BENCHMARKS.md (plus bench-results.jsonl) at the repository root.
 #
-# usage: scripts/bench.sh [--quick]      (--quick: smaller N and M, for a smoke run)
+# usage: scripts/bench.sh [--quick] [--openpush-only]
+#        --quick: smaller N and M, for a smoke run
+#        --openpush-only: no peers and no BENCHMARKS.md: the JSON lines go to stdout
 # env:   BENCH_MAX_SUBS (default: as many as RLIMIT_NOFILE allows, at most 100000)
+#        BENCH_FLAT_MSGS, BENCH_FLAT_MSGS_1: messages of the flat-out runs with 16/64 and 1 posters
+#        BENCH_PORT_OP: openpush's port (default 18080)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-QUICK=0
-[ "${1:-}" = "--quick" ] && QUICK=1
+QUICK=0; OPENPUSH_ONLY=0
+for arg in "$@"; do
+    case $arg in
+        --quick) QUICK=1 ;;
+        --openpush-only) OPENPUSH_ONLY=1 ;;
+        *) echo "usage: scripts/bench.sh [--quick] [--openpush-only]" >&2; exit 2 ;;
+    esac
+done
 
-need_pkgs=()
-command -v nginx >/dev/null || need_pkgs+=(nginx)
-[ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || need_pkgs+=(libnginx-mod-nchan)
-command -v mosquitto >/dev/null || need_pkgs+=(mosquitto)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    echo "installing ${need_pkgs[*]}" >&2
-    apt-get update >/dev/null || true   # a mirror mid-sync may fail one index; the rest still works
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null
+if [ $OPENPUSH_ONLY = 0 ]; then
+    need_pkgs=()
+    command -v nginx >/dev/null || need_pkgs+=(nginx)
+    [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || need_pkgs+=(libnginx-mod-nchan)
+    command -v mosquitto >/dev/null || need_pkgs+=(mosquitto)
+    if [ ${#need_pkgs[@]} -gt 0 ]; then
+        echo "installing ${need_pkgs[*]}" >&2
+        apt-get update >/dev/null || true   # a mirror mid-sync may fail one index; the rest still works
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    fi
+    # Debian's packages start their services where an init system runs; this benchmark starts its own.
+    command -v service >/dev/null && { service nginx stop >/dev/null 2>&1 || true; service mosquitto stop >/dev/null 2>&1 || true; }
 fi
-# Debian's packages start their services where an init system runs; this benchmark starts its own.
-command -v service >/dev/null && { service nginx stop >/dev/null 2>&1 || true; service mosquitto stop >/dev/null 2>&1 || true; }
 
 echo "building openpush and bench/ (release)" >&2
 cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
@@ -42,6 +56,7 @@ TINY_NS="1000 5000 10000 $MAX_SUBS"
 if [ $QUICK = 1 ]; then
     MAX_SUBS=2000; LAT_SUBS=1000; LAT_MSGS=2000; FLAT_MSGS=2000; FLAT_MSGS_1=300; TINY_NS="500 2000"
 fi
+FLAT_MSGS=${BENCH_FLAT_MSGS:-$FLAT_MSGS}; FLAT_MSGS_1=${BENCH_FLAT_MSGS_1:-$FLAT_MSGS_1}
 [ $LAT_SUBS -gt $MAX_SUBS ] && LAT_SUBS=$MAX_SUBS
 
 WORK=$(mktemp -d /tmp/openpush-bench.XXXXXX)
@@ -54,7 +69,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT_OP=18080; PORT_NCHAN=18081; PORT_MQTT=18883; PORT_TINY=18095
+PORT_OP=${BENCH_PORT_OP:-18080}; PORT_NCHAN=18081; PORT_MQTT=18883; PORT_TINY=18095
 
 wait_port() {  # bounded: 10 s
     for _ in $(seq 100); do
@@ -93,11 +108,12 @@ loads() {  # target addr pids extra-args...
 # ---- openpush ----
 OPD="$WORK/openpush"; mkdir -p "$OPD"
 cat >"$OPD/openpush.conf" <<CONF
-# Raised for the benchmark only: connections, clients per user, queue per client. The load
-# comes from a few hundred loopback addresses, so the per-address and per-token abuse limits
-# (sized for phones on their own addresses) are off.
+# Raised for the benchmark only: connections, clients and topics per user, queue per client.
+# The load comes from a few hundred loopback addresses, so the per-address and per-token abuse
+# limits (sized for phones on their own addresses) are off.
 max_connections = 1000000
 max_clients_per_user = 1000
+max_topics_per_user = 1000
 max_queued_per_client = 100000
 max_connections_per_addr = 1000000
 requests_per_sec_per_addr = 0
@@ -109,6 +125,9 @@ for u in $(seq 0 $((USERS - 1))); do
     printf 'benchpw' | "$OP" user add "bench$u" --password-stdin --db "$OPD/db.redb" >/dev/null
 done
 start_openpush() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_OP") 2>/dev/null; then
+        echo "port $PORT_OP is already in use (set BENCH_PORT_OP)" >&2; return 1
+    fi
     "$OP" serve --db "$OPD/db.redb" --listen "127.0.0.1:$PORT_OP" --config "$OPD/openpush.conf" 2>>"$OPD/serve.log" &
     SERVER_PID=$!
     wait_port $PORT_OP
@@ -116,13 +135,32 @@ start_openpush() {
 OPARGS=(--creds "$OPD/creds" --users "bench:$USERS:benchpw" --per-user 500)
 start_openpush
 baseline "openpush" "$SERVER_PID"      # small db: the users only
-# Clients and applications through the HTTP API, then a restart, so that the idle run starts
-# from a server that has done nothing but open its database.
+# Clients and applications through the HTTP API, and the ntfy topics (one endpoint topic per
+# stream, owned by the bench users), then a restart, so that each idle run starts from a server
+# that has done nothing but open its database.
 bench --target openpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
-stop_server; start_openpush
+bench --target ntfy-json --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush ntfy setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
+stop_server
+# Idle ntfy streams, each kind on a server of its own: memory freed by an earlier run would hide
+# what a stream costs.
+for kind in json ws; do
+    start_openpush
+    bench --target "ntfy-$kind" --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush ntfy-$kind idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "${OPARGS[@]}"
+    stop_server
+done
+start_openpush
 loads openpush "127.0.0.1:$PORT_OP" "$SERVER_PID" "${OPARGS[@]}"
+# The same flat-out loads as Web Push: a 200-byte binary body to /push/<token>, 201 expected.
+for c in 1 16 64; do
+    bench --target webpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush webpush c=$c" --subs "$FLAT_SUBS" \
+        --messages "$([ $c = 1 ] && echo "$FLAT_MSGS_1" || echo "$FLAT_MSGS")" --posters $c "${OPARGS[@]}"
+done
 echo "{\"label\":\"openpush db\",\"db_bytes\":$(stat -c %s "$OPD/db.redb")}" >>"$RESULTS"
 stop_server
+if [ $OPENPUSH_ONLY = 1 ]; then
+    cat "$RESULTS"
+    exit 0
+fi
 
 # ---- nginx + nchan ----
 ND="$WORK/nginx"; mkdir -p "$ND/tmp"

@@ -1,7 +1,8 @@
-//! openpush-bench: a load generator for openpush and its peers (nginx+nchan, Mosquitto, a
-//! tiny_http SSE server). One `run` = connect N subscribers, measure the server's memory,
-//! post M messages, measure delivery and the server's CPU and disk writes. Prints one JSON
-//! line on stdout and a human-readable row on stderr.
+//! openpush-bench: a load generator for openpush (its OpenPush SSE, ntfy NDJSON and
+//! WebSocket streams, `POST /message` and Web Push posts) and its peers (nginx+nchan,
+//! Mosquitto, a tiny_http SSE server). One `run` = connect N subscribers, measure the
+//! server's memory, post M messages, measure delivery and the server's CPU and disk writes.
+//! Prints one JSON line on stdout and a human-readable row on stderr.
 //!
 //! Only 127.0.0.0/8 is ever connected to; every loop is bounded by a count and a deadline.
 
@@ -20,10 +21,11 @@ use std::time::{Duration, Instant};
 use subs::Proto;
 
 const USAGE: &str = "usage:
-  openpush-bench run --target openpush|nchan|mosquitto|sse --addr 127.0.0.1:PORT --pids PID[,PID..]
+  openpush-bench run --target openpush|webpush|ntfy-json|ntfy-ws|nchan|mosquitto|sse --addr 127.0.0.1:PORT --pids PID[,PID..]
       [--subs N] [--messages M] [--rate MSGS_PER_S|0] [--posters C] [--label TEXT]
       [--settle-secs S] [--max-secs S] [--pending K]
-      openpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
+      openpush, webpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
+      ntfy-json, ntfy-ws (idle only: --messages 0): --users PREFIX:COUNT:PASSWORD [--per-user K]
       nchan/sse: [--sub-path /sub/] [--pub-path /pub/]
   openpush-bench soak --addr 127.0.0.1:PORT --pid PID --minutes M [--clients 2000] [--rate 200]
       [--posters 4] [--garbage-rate 20] [--garbage-threads 4] [--slowloris 32] [--creds FILE]
@@ -86,6 +88,9 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let target = get("target", "openpush");
     let proto = match target.as_str() {
         "openpush" => Proto::Openpush,
+        "webpush" => Proto::WebPush,
+        "ntfy-json" => Proto::NtfyJson,
+        "ntfy-ws" => Proto::NtfyWs,
         "nchan" | "sse" => Proto::Sse,
         "mosquitto" => Proto::Mqtt,
         t => panic!("unknown target {t}"),
@@ -101,15 +106,33 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs_f64(max_secs);
     let label = get("label", &target);
     assert!(n > 0, "--subs must be at least 1");
+    let ntfy = matches!(proto, Proto::NtfyJson | Proto::NtfyWs);
+    assert!(
+        m == 0 || !ntfy,
+        "{target} streams are held idle: --messages 0"
+    );
     if n + posters + 64 > nofile as usize {
         eprintln!("warning: RLIMIT_NOFILE is {nofile}: {n} subscribers may not all connect");
     }
 
     let creds_path = get("creds", "");
-    let creds = if proto == Proto::Openpush {
-        setup::ensure(&creds_path, dest, n, &get("users", "bench:1:bench"), get("per-user", "500").parse().expect("--per-user"))
+    let openpush_clients = matches!(proto, Proto::Openpush | Proto::WebPush);
+    let per_user: usize = get("per-user", "500").parse().expect("--per-user");
+    let creds = if openpush_clients {
+        setup::ensure(
+            &creds_path,
+            dest,
+            n,
+            &get("users", "bench:1:bench"),
+            per_user,
+        )
     } else {
         setup::Creds { keys: vec![], tokens: vec![], last_ids: vec![] }
+    };
+    let auth = if ntfy {
+        setup::logins(dest, n, &get("users", "bench:1:bench"), per_user)
+    } else {
+        vec![]
     };
 
     let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(1);
@@ -122,6 +145,8 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         path: get("sub-path", if target == "nchan" { "/sub/" } else { "/subscribe?i=" }),
         keys: creds.keys.clone(),
         last_ids: creds.last_ids.clone(),
+        auth,
+        per_user,
         max_pending: get("pending", "256").parse().expect("--pending"),
     };
     let t_connect = Instant::now();
@@ -165,7 +190,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let after = procstat::sample(pids);
     shared.stop.store(true, Relaxed);
     let last_ids = loop_thread.join().expect("event loop");
-    if proto == Proto::Openpush {
+    if openpush_clients {
         setup::save(&creds_path, &setup::Creds { keys: creds.keys, tokens: creds.tokens, last_ids });
     }
 

@@ -1,6 +1,9 @@
 //! C concurrent posters, each on one keep-alive connection, sending M messages in total,
 //! either flat out (each poster sends its next message as soon as the previous one is
 //! acknowledged) or paced to a fixed total rate. Bounded by M and by a deadline.
+//!
+//! Web Push posts (`--target webpush`) carry a binary body of `WEBPUSH_BODY` bytes, sent as
+//! an app server sends an RFC 8291 record; only a 201 counts as posted.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -18,11 +21,22 @@ pub struct Spec {
     /// Messages per second in total; 0 = flat out.
     pub rate: f64,
     pub posters: usize,
-    /// openpush routing tokens, one per subscriber.
+    /// openpush routing tokens, one per subscriber (Web Push: `/push/<token>`).
     pub tokens: Vec<String>,
     /// nchan publisher path prefix (`/pub/`).
     pub path: String,
     pub deadline: Instant,
+}
+
+/// A Web Push body's size, about that of an encrypted notification of a chat app.
+const WEBPUSH_BODY: usize = 200;
+
+/// The check tag in clear (the subscribers read it), then binary filler: the server never
+/// looks inside an aes128gcm body.
+fn webpush_body(payload: &str) -> Vec<u8> {
+    let mut body = payload.as_bytes().to_vec();
+    body.extend((body.len()..WEBPUSH_BODY).map(|j| (j * 151) as u8 | 0x80));
+    body
 }
 
 #[derive(Default)]
@@ -125,6 +139,16 @@ fn poster(
                         let body = format!("{{\"token\":\"{}\",\"data\":{payload}}}", spec.tokens[to]);
                         c.request("POST", "/message", &[("Content-Type", "application/json")], body.as_bytes())
                     }
+                    Proto::WebPush => c.request(
+                        "POST",
+                        &format!("/push/{}", spec.tokens[to]),
+                        &[
+                            ("Content-Type", "application/octet-stream"),
+                            ("Content-Encoding", "aes128gcm"),
+                            ("TTL", "60"),
+                        ],
+                        &webpush_body(&payload),
+                    ),
                     _ => c.request(
                         "POST",
                         &format!("{}{to}", spec.path),
@@ -133,7 +157,10 @@ fn poster(
                     ),
                 };
                 match r {
-                    Ok(r) if (200..300).contains(&r.status) => Ok(()),
+                    Ok(r) if r.status == 201 && spec.proto == Proto::WebPush => Ok(()),
+                    Ok(r) if (200..300).contains(&r.status) && spec.proto != Proto::WebPush => {
+                        Ok(())
+                    }
                     Ok(r) => Err(format!("status {} {}", r.status, String::from_utf8_lossy(&r.body))),
                     Err(e) => Err(e.to_string()),
                 }

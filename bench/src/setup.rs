@@ -2,6 +2,7 @@
 //! (`POST /client` with Basic auth, `POST /application` with the client key). Users were made
 //! beforehand with `openpush user add`; clients are spread over them to stay under
 //! `max_clients_per_user`. Saved as `key routing_token last_event_id` lines for reuse.
+//! ntfy streams need only the users: [`logins`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -37,6 +38,47 @@ pub fn save(path: &str, c: &Creds) {
     std::fs::write(path, out).expect("write creds file");
 }
 
+/// `PREFIX:COUNT:PASSWORD`: users PREFIX0 .. PREFIX{COUNT-1}, all with PASSWORD.
+fn parse_users(users: &str) -> (String, usize, String) {
+    let parts: Vec<&str> = users.splitn(3, ':').collect();
+    (
+        parts[0].to_owned(),
+        parts[1].parse::<usize>().expect("user count"),
+        parts[2].to_owned(),
+    )
+}
+
+/// The `Authorization` values of the users `n` ntfy streams need (`per_user` topics each),
+/// each logged in once (`GET /<topic>/auth`) so that the server's login cache answers the
+/// streams' own logins instead of queueing them all for Argon2 at once.
+pub fn logins(dest: SocketAddr, n: usize, users: &str, per_user: usize) -> Vec<String> {
+    let (prefix, count, password) = parse_users(users);
+    assert!(
+        n <= count * per_user,
+        "{count} users x {per_user} topics < {n}"
+    );
+    let mut c = HttpConn::new(wire::connect_from(500 * 1000, dest, false).expect("connect"));
+    (0..n.div_ceil(per_user))
+        .map(|u| {
+            let auth = format!(
+                "Basic {}",
+                wire::base64(format!("{prefix}{u}:{password}").as_bytes())
+            );
+            let path = format!("/{}/auth", crate::subs::ntfy_topic(u * per_user));
+            let r = c
+                .request("GET", &path, &[("Authorization", &auth)], b"")
+                .expect("GET /<topic>/auth");
+            assert_eq!(
+                r.status,
+                200,
+                "GET {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            auth
+        })
+        .collect()
+}
+
 /// Makes clients until there are `n`; `users` is `PREFIX:COUNT:PASSWORD`, clients per user
 /// is `per_user`.
 pub fn ensure(path: &str, dest: SocketAddr, n: usize, users: &str, per_user: usize) -> Creds {
@@ -44,8 +86,7 @@ pub fn ensure(path: &str, dest: SocketAddr, n: usize, users: &str, per_user: usi
     if creds.keys.len() >= n {
         return creds;
     }
-    let parts: Vec<&str> = users.splitn(3, ':').collect();
-    let (prefix, count, password) = (parts[0].to_owned(), parts[1].parse::<usize>().expect("user count"), parts[2].to_owned());
+    let (prefix, count, password) = parse_users(users);
     let have = creds.keys.len();
     assert!(n <= count * per_user, "{count} users x {per_user} clients < {n}");
     let made: Arc<Mutex<Vec<(usize, String, String)>>> = Arc::default();

@@ -1,7 +1,8 @@
-//! N subscribers on one event loop (mio): SSE (openpush, nchan, any SSE server) or MQTT.
-//! Each checks every event it gets: which run and message it is, and that it was meant for
-//! this subscriber. Nothing here blocks; connects are paced so the server's accept queue
-//! never overflows.
+//! N subscribers on one event loop (mio): SSE (openpush, nchan, any SSE server), MQTT, or
+//! openpush's ntfy streams (NDJSON, WebSocket). Each checks every event it gets: which run
+//! and message it is, and that it was meant for this subscriber (ntfy streams are held idle:
+//! what they get is read and dropped). Nothing here blocks; connects are paced so the
+//! server's accept queue never overflows.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -18,6 +19,12 @@ use crate::wire::{self, json_u64};
 pub enum Proto {
     /// openpush `GET /subscribe` with `X-Openpush-Key` (and `Last-Event-ID`).
     Openpush,
+    /// openpush subscribers as above; the posts are Web Push requests to `/push/<token>`.
+    WebPush,
+    /// openpush's ntfy door: `GET /<topic>/json` (NDJSON) with HTTP Basic, held idle.
+    NtfyJson,
+    /// openpush's ntfy door: `GET /<topic>/ws` (RFC 6455 upgrade) with HTTP Basic, held idle.
+    NtfyWs,
     /// `GET {path}{i}` with `Accept: text/event-stream` (nchan, the tiny_http peer).
     Sse,
     /// MQTT 3.1.1: CONNECT, SUBSCRIBE `b/{i}` at QoS 0.
@@ -74,6 +81,9 @@ pub struct Spec {
     /// openpush client keys and the last event id each has seen.
     pub keys: Vec<String>,
     pub last_ids: Vec<u64>,
+    /// ntfy streams: `Authorization` values, one per user; subscriber i is user i / per_user.
+    pub auth: Vec<String>,
+    pub per_user: usize,
     /// Handshakes in flight at once.
     pub max_pending: usize,
 }
@@ -99,6 +109,17 @@ struct Conn {
 }
 
 const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// The key of RFC 6455 §1.3 and its accept value (as the lowercased head shows it): one
+/// fixed key for every connection, so the bench needs no SHA-1.
+const WS_UPGRADE: &str =
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+const WS_ACCEPT: &str = "sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=";
+
+/// Subscriber i's ntfy topic: an endpoint topic (`up` + 13 letters and digits).
+pub fn ntfy_topic(i: usize) -> String {
+    format!("upbench{i:08}")
+}
 
 /// Runs until `shared.stop`; returns each subscriber's last event id.
 pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
@@ -150,7 +171,7 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                     conn.state = State::Dead;
                 } else {
                     let req = match spec.proto {
-                        Proto::Openpush => format!(
+                        Proto::Openpush | Proto::WebPush => format!(
                             "GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-Openpush-Key: {}\r\n{}\r\n",
                             spec.keys[i],
                             if conn.last_id > 0 { format!("Last-Event-ID: {}\r\n", conn.last_id) } else { String::new() }
@@ -159,6 +180,14 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                         Proto::Sse => format!(
                             "GET {}{i} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
                             spec.path
+                        )
+                        .into_bytes(),
+                        Proto::NtfyJson | Proto::NtfyWs => format!(
+                            "GET /{}/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n{}\r\n",
+                            ntfy_topic(i),
+                            if spec.proto == Proto::NtfyWs { "ws" } else { "json" },
+                            spec.auth[i / spec.per_user],
+                            if spec.proto == Proto::NtfyWs { WS_UPGRADE } else { "" }
                         )
                         .into_bytes(),
                         Proto::Mqtt => wire::mqtt_connect(&format!("bench-{}-{i}", std::process::id())),
@@ -230,7 +259,12 @@ fn process(conn: &mut Conn, i: usize, proto: Proto, shared: &Shared) {
                     return;
                 };
                 let head = String::from_utf8_lossy(&conn.raw[..end]).to_ascii_lowercase();
-                if !head.starts_with("http/1.1 200") && !head.starts_with("http/1.0 200") {
+                let ok = if proto == Proto::NtfyWs {
+                    head.starts_with("http/1.1 101") && head.contains(WS_ACCEPT)
+                } else {
+                    head.starts_with("http/1.1 200") || head.starts_with("http/1.0 200")
+                };
+                if !ok {
                     if shared.failed.load(Relaxed) < 3 {
                         eprintln!("subscriber {i}: {}", head.lines().next().unwrap_or(""));
                     }
@@ -240,6 +274,12 @@ fn process(conn: &mut Conn, i: usize, proto: Proto, shared: &Shared) {
                 conn.chunked = head.contains("transfer-encoding: chunked");
                 conn.raw.drain(..end + 4);
                 conn.state = State::Ready;
+            }
+            if matches!(proto, Proto::NtfyJson | Proto::NtfyWs) {
+                // Idle streams: the open event and keepalives (and the server's pings, which
+                // need no answer) are dropped.
+                conn.raw.clear();
+                return;
             }
             dechunk(conn);
             events(conn, i, shared);
@@ -279,6 +319,12 @@ fn events(conn: &mut Conn, i: usize, shared: &Shared) {
             } else if let Some(v) = line.strip_prefix(b"data:") {
                 data.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
             }
+        }
+        // A Web Push body reaches an OpenPush client as `{"data":"<b64>","encoding":"base64"…}`.
+        if wire::json_str(&data, "encoding").as_deref() == Some("base64") {
+            data = wire::json_str(&data, "data")
+                .and_then(|b| wire::base64_decode(&b))
+                .unwrap_or_default();
         }
         if !data.is_empty() {
             record(&data, i, shared);

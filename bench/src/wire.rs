@@ -186,6 +186,29 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional); None at a character outside the alphabet.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in text.trim_end_matches('=').as_bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = ((acc << 6) | v as u32) & 0xFFFF;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 // ---- MQTT 3.1.1 ----
 
 fn push_len(out: &mut Vec<u8>, mut len: usize) {
@@ -289,6 +312,18 @@ mod tests {
         assert_eq!(base64(b"u:p"), "dTpw");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"a"), "YQ==");
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for n in [0, 1, 2, 3, 200, 256] {
+            assert_eq!(
+                base64_decode(&base64(&bytes[..n])).as_deref(),
+                Some(&bytes[..n])
+            );
+        }
+        assert_eq!(base64_decode("a*b"), None);
     }
 
     #[test]
