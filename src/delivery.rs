@@ -91,7 +91,8 @@ pub async fn publish(
     })
 }
 
-fn refusal(refused: Refused) -> ApiError {
+/// The status of a refusal, the same for every door.
+pub fn refusal(refused: Refused) -> ApiError {
     match refused {
         Refused::NotFound => ApiError::NotFound("no such endpoint, token or topic"),
         Refused::Forbidden(why) | Refused::Limit(why) => ApiError::Forbidden(why),

@@ -34,7 +34,7 @@ use crate::names::{is_endpoint_topic, is_topic_name};
 use crate::state::ServerState;
 use crate::store::TopicRecord;
 use crate::store::memory::QueueSize;
-use crate::store::queue::{Destination, Refused};
+use crate::store::queue::Destination;
 use crate::store::topics::{self, Access, Rules};
 
 pub use encode::message_json;
@@ -151,20 +151,14 @@ pub async fn open_topics(
             Ok(Ok(records))
         })
         .await?;
-    outcome.map_err(|refused| refusal(refused, user_id.is_some()))
+    outcome.map_err(|refused| anonymous_needs_login(crate::delivery::refusal(refused), user_id))
 }
 
-/// A topic refusal: 401 to a request without a user (it may log in), 403 otherwise.
-fn refusal(refused: Refused, has_user: bool) -> ApiError {
-    match refused {
-        Refused::Forbidden(_) if !has_user => ApiError::Unauthorized,
-        Refused::Forbidden(why) | Refused::Limit(why) => ApiError::Forbidden(why),
-        Refused::Crowded(why) => ApiError::TooMany {
-            detail: why,
-            retry_after_secs: 60,
-        },
-        Refused::NotFound => ApiError::NotFound("no such topic"),
-        Refused::QueueFull(_) => ApiError::Internal,
+/// A refusal for want of a user is a 401 to a request that gave none (it may log in).
+pub fn anonymous_needs_login(e: ApiError, user: Option<u64>) -> ApiError {
+    match e {
+        ApiError::Forbidden(_) if user.is_none() => ApiError::Unauthorized,
+        e => e,
     }
 }
 

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use miniserde::Deserialize;
 
-use super::{topic_queue, user};
+use super::{anonymous_needs_login, topic_queue, user};
 use crate::api::Outcome;
 use crate::delivery::{self, Published};
 use crate::error::ApiError;
@@ -170,14 +170,6 @@ async fn web_push(
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
     Ok(webpush::created(&published, ttl).into())
-}
-
-/// A refusal for want of a user is a 401 to a request that gave none.
-fn anonymous_needs_login(e: ApiError, user: Option<u64>) -> ApiError {
-    match e {
-        ApiError::Forbidden(_) if user.is_none() => ApiError::Unauthorized,
-        e => e,
-    }
 }
 
 async fn publish(
