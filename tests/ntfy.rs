@@ -7,97 +7,16 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64ct::{Base64, Encoding};
-use miniserde::json::{Number, Value};
+use base64ct::Encoding;
+use miniserde::json::Value;
+use support::push::{JsonStream, Obj, send};
 use support::ws::{CLOSE, PING, PONG, TEXT, WsClient};
-use support::{Response, Server, TIMEOUT, basic, parse_response, read_more};
+use support::{Response, Server, TIMEOUT, basic, read_more};
 
 // ---------------------------------------------------------------------------------------
 // Helpers: JSON objects, publishing, and a stream reader over a raw socket.
-
-/// One JSON object as a client parsed it, with its text.
-#[derive(Debug)]
-struct Obj {
-    text: String,
-    map: BTreeMap<String, Value>,
-}
-
-impl Obj {
-    fn parse(text: &str) -> Obj {
-        match miniserde::json::from_str::<Value>(text) {
-            Ok(Value::Object(object)) => Obj {
-                text: text.to_owned(),
-                map: object.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            },
-            _ => panic!("not a JSON object: {text:?}"),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key)
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn str(&self, key: &str) -> &str {
-        match self.get(key) {
-            Some(Value::String(s)) => s,
-            other => panic!("{key} is not a string but {other:?} in {}", self.text),
-        }
-    }
-
-    fn int(&self, key: &str) -> u64 {
-        match self.get(key) {
-            Some(Value::Number(Number::U64(n))) => *n,
-            other => panic!(
-                "{key} is not an unsigned integer but {other:?} in {}",
-                self.text
-            ),
-        }
-    }
-
-    fn strings(&self, key: &str) -> Vec<String> {
-        match self.get(key) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => panic!("{key} holds {other:?} in {}", self.text),
-                })
-                .collect(),
-            other => panic!("{key} is not an array but {other:?} in {}", self.text),
-        }
-    }
-
-    fn event(&self) -> &str {
-        self.str("event")
-    }
-
-    /// The numeric part of an `op<N>` message id.
-    fn id_number(&self) -> u64 {
-        let id = self.str("id");
-        id.strip_prefix("op")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("message id {id:?} is not op<number>"))
-    }
-
-    /// The message bytes, base64-decoded if the object says so.
-    fn message_bytes(&self) -> Vec<u8> {
-        let message = self.str("message");
-        match self.get("encoding") {
-            None => message.as_bytes().to_vec(),
-            Some(Value::String(e)) if e == "base64" => Base64::decode_vec(message)
-                .unwrap_or_else(|e| panic!("bad base64 {message:?}: {e}")),
-            Some(other) => panic!("unknown encoding {other:?}"),
-        }
-    }
-}
 
 /// The objects of an array field.
 fn objects(value: Option<&Value>) -> Vec<BTreeMap<String, Value>> {
@@ -125,24 +44,6 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// Any request with a body of raw bytes.
-fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Response {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut raw = raw.into_bytes();
-    raw.extend_from_slice(body);
-    support::send_raw(addr, &raw)
 }
 
 /// Publishes `text` with `PUT /<path>` and the given headers.
@@ -173,128 +74,8 @@ fn assert_refused(r: &Response, status: u16, needle: &str) {
     );
 }
 
-/// A streaming response read line by line from a raw socket.
-struct Stream {
-    conn: TcpStream,
-    status: u16,
-    head: String,
-    buf: Vec<u8>,
-}
-
-impl Stream {
-    fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Stream {
-        let mut conn = TcpStream::connect(addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let mut raw = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
-        for (name, value) in headers {
-            raw.push_str(&format!("{name}: {value}\r\n"));
-        }
-        raw.push_str("\r\n");
-        conn.write_all(raw.as_bytes()).unwrap();
-        let deadline = Instant::now() + TIMEOUT;
-        let mut buf = Vec::new();
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                let status = parse_response(&buf[..end + 4]).unwrap().status;
-                buf.drain(..end + 4);
-                return Stream {
-                    conn,
-                    status,
-                    head,
-                    buf,
-                };
-            }
-            assert!(
-                read_more(&mut conn, &mut buf, deadline),
-                "no response head for {path}: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    }
-
-    /// The next `\n`-terminated line; None if nothing came within `wait` or the server closed.
-    fn line_within(&mut self, wait: Duration) -> Option<String> {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=end).collect();
-                let line = String::from_utf8(line[..end].to_vec()).expect("UTF-8 line");
-                assert!(!line.contains('\r'), "CR in a line: {line:?}");
-                return Some(line);
-            }
-            if !read_more(&mut self.conn, &mut self.buf, deadline) {
-                return None;
-            }
-        }
-    }
-
-    /// The next NDJSON object: never a blank line, always a JSON object.
-    fn json_within(&mut self, wait: Duration) -> Option<Obj> {
-        let line = self.line_within(wait)?;
-        assert!(!line.is_empty(), "a blank line on an NDJSON stream");
-        Some(Obj::parse(&line))
-    }
-
-    fn next_json(&mut self) -> Obj {
-        self.json_within(TIMEOUT).expect("a JSON line")
-    }
-
-    /// The next message event, skipping keepalives.
-    fn message(&mut self) -> Obj {
-        loop {
-            let o = self.next_json();
-            match o.event() {
-                "keepalive" => continue,
-                "message" => return o,
-                other => panic!("expected a message, got {other}: {}", o.text),
-            }
-        }
-    }
-
-    fn open_event(&mut self) -> Obj {
-        let o = self.next_json();
-        assert_eq!(o.event(), "open", "the first line must be the open event");
-        o
-    }
-
-    /// Asserts that no message arrives within `wait` (keepalives are fine).
-    fn assert_no_message(&mut self, wait: Duration) {
-        let deadline = Instant::now() + wait;
-        while let Some(o) = self.json_within(deadline.saturating_duration_since(Instant::now())) {
-            assert_ne!(o.event(), "message", "unexpected message: {}", o.text);
-        }
-    }
-
-    /// The remaining lines, once the server closed the stream (which it must, soon).
-    fn lines_until_closed(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
-        while read_more(&mut self.conn, &mut self.buf, deadline) {}
-        assert!(
-            Instant::now() < deadline,
-            "the server did not close the stream"
-        );
-        let text = String::from_utf8(std::mem::take(&mut self.buf)).unwrap();
-        assert!(
-            text.is_empty() || text.ends_with('\n'),
-            "unterminated line: {text:?}"
-        );
-        text.lines().map(str::to_owned).collect()
-    }
-}
-
-fn subscribe(s: &Server, auth: &str, path: &str) -> Stream {
-    let stream = Stream::open(s.addr, path, &[("Authorization", auth)]);
+fn subscribe(s: &Server, auth: &str, path: &str) -> JsonStream {
+    let stream = JsonStream::open(s.addr, path, &[("Authorization", auth)]);
     assert_eq!(stream.status, 200, "{path}: {}", stream.head);
     stream
 }
@@ -781,7 +562,7 @@ fn poll_answers_the_cached_messages_and_closes() {
 }
 
 /// One SSE event: its `name: value` fields up to the blank line; `retry:` blocks skipped.
-fn sse_event(stream: &mut Stream) -> Vec<(String, String)> {
+fn sse_event(stream: &mut JsonStream) -> Vec<(String, String)> {
     loop {
         let mut fields = Vec::new();
         loop {
@@ -886,7 +667,7 @@ fn websocket_stream_sends_frames_and_answers_ping_and_close() {
         .expect("a refusal");
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     // Not an upgrade at all: 400.
-    let plain = Stream::open(s.addr, "/news/ws", &[("Authorization", &alice)]);
+    let plain = JsonStream::open(s.addr, "/news/ws", &[("Authorization", &alice)]);
     assert_eq!(plain.status, 400, "{}", plain.head);
 }
 
@@ -1115,7 +896,7 @@ fn read_write_lets_anonymous_use_unowned_topics_only() {
     let r = s.request("GET", "/open/json?poll=1&since=all", &[], "");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("\"message\":\"anyone\""), "{}", r.text());
-    let mut live = Stream::open(s.addr, "/open/json", &[]);
+    let mut live = JsonStream::open(s.addr, "/open/json", &[]);
     assert_eq!(live.status, 200);
     live.open_event();
     assert_eq!(s.request("PUT", "/open", &[], "live").status, 200);

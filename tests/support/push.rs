@@ -1,4 +1,4 @@
-//! What the push doors' tests (`tests/webpush.rs`, `tests/matrix.rs`) share: requests with
+//! What the push doors' tests (`tests/ntfy.rs`, `tests/webpush.rs`, `tests/matrix.rs`) share: requests with
 //! a body of raw bytes (and any `Host`), ntfy JSON objects, polls and live `/json` streams,
 //! and JSON text without insignificant whitespace.
 
@@ -51,8 +51,33 @@ impl Obj {
         }
     }
 
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.map.contains_key(key)
+    }
+
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => panic!("{key} holds {other:?} in {}", self.text),
+                })
+                .collect(),
+            other => panic!("{key} is not an array but {other:?} in {}", self.text),
+        }
+    }
+
+    /// The numeric part of an `op<N>` message id.
+    pub fn id_number(&self) -> u64 {
+        let id = self.str("id");
+        id.strip_prefix("op")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("message id {id:?} is not op<number>"))
     }
 
     pub fn str(&self, key: &str) -> &str {
@@ -129,15 +154,24 @@ impl JsonStream {
         }
     }
 
-    /// The next NDJSON object; `None` if nothing came within `wait` or the server closed.
-    pub fn json_within(&mut self, wait: Duration) -> Option<Obj> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
+    /// The next `\n`-terminated line; None if nothing came within `wait` or the server closed.
+    pub fn line_within(&mut self, wait: Duration) -> Option<String> {
         let deadline = Instant::now() + wait;
         loop {
             if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=end).collect();
-                let line = String::from_utf8(line[..end].to_vec()).expect("a UTF-8 line");
-                assert!(!line.is_empty(), "a blank line on an NDJSON stream");
-                return Some(Obj::parse(&line));
+                let line = String::from_utf8(line[..end].to_vec()).expect("UTF-8 line");
+                assert!(!line.contains('\r'), "CR in a line: {line:?}");
+                return Some(line);
             }
             if !read_more(&mut self.conn, &mut self.buf, deadline) {
                 return None;
@@ -145,16 +179,57 @@ impl JsonStream {
         }
     }
 
-    /// The next message event, skipping `open` and `keepalive`.
+    /// The next NDJSON object: never a blank line, always a JSON object.
+    pub fn json_within(&mut self, wait: Duration) -> Option<Obj> {
+        let line = self.line_within(wait)?;
+        assert!(!line.is_empty(), "a blank line on an NDJSON stream");
+        Some(Obj::parse(&line))
+    }
+
+    pub fn next_json(&mut self) -> Obj {
+        self.json_within(TIMEOUT).expect("a JSON line")
+    }
+
+    /// The next message event, skipping keepalives.
     pub fn message(&mut self) -> Obj {
         loop {
-            let o = self.json_within(TIMEOUT).expect("a message line");
+            let o = self.next_json();
             match o.event() {
-                "open" | "keepalive" => continue,
+                "keepalive" => continue,
                 "message" => return o,
                 other => panic!("expected a message, got {other}: {}", o.text),
             }
         }
+    }
+
+    pub fn open_event(&mut self) -> Obj {
+        let o = self.next_json();
+        assert_eq!(o.event(), "open", "the first line must be the open event");
+        o
+    }
+
+    /// Asserts that no message arrives within `wait` (keepalives are fine).
+    pub fn assert_no_message(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while let Some(o) = self.json_within(deadline.saturating_duration_since(Instant::now())) {
+            assert_ne!(o.event(), "message", "unexpected message: {}", o.text);
+        }
+    }
+
+    /// The remaining lines, once the server closed the stream (which it must, soon).
+    pub fn lines_until_closed(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        while read_more(&mut self.conn, &mut self.buf, deadline) {}
+        assert!(
+            Instant::now() < deadline,
+            "the server did not close the stream"
+        );
+        let text = String::from_utf8(std::mem::take(&mut self.buf)).unwrap();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "unterminated line: {text:?}"
+        );
+        text.lines().map(str::to_owned).collect()
     }
 
     /// Waits for the `open` event that starts a live stream.
