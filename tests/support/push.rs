@@ -1,6 +1,6 @@
-//! What the push doors' tests (`tests/ntfy.rs`, `tests/webpush.rs`, `tests/matrix.rs`) share: requests with
-//! a body of raw bytes (and any `Host`), ntfy JSON objects, polls and live `/json` streams,
-//! and JSON text without insignificant whitespace.
+//! What the push doors' tests (`tests/ntfy.rs`, `tests/webpush.rs`, `tests/matrix.rs`)
+//! share: requests with a body of raw bytes (and any `Host`), ntfy JSON objects, polls and
+//! live `/json` streams, and JSON text without insignificant whitespace.
 
 use std::collections::BTreeMap;
 use std::io::Write;
