@@ -47,7 +47,7 @@ impl Server {
         let db = dir.join("openpush.redb");
         let config_path = dir.join("openpush.conf");
         std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
-        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0");
+        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0", Startup::Drop);
         Server {
             dir,
             db,
@@ -71,7 +71,7 @@ impl Server {
     /// Starts the server again on the same database and port.
     pub fn restart(&mut self) {
         self.kill9();
-        let (child, addr, log) = spawn(&self.config, &self.addr.to_string());
+        let (child, addr, log) = spawn(&self.config, &self.addr.to_string(), Startup::Drop);
         self.child = child;
         self.addr = addr;
         self.log = log;
@@ -209,7 +209,19 @@ pub fn run_cli(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn spawn(config: &Path, listen: &str) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+/// What becomes of the lines the server logs before it listens.
+#[derive(Clone, Copy, PartialEq)]
+enum Startup {
+    Drop,
+    /// Put back in front of the log (a schema upgrade is logged there).
+    Keep,
+}
+
+fn spawn(
+    config: &Path,
+    listen: &str,
+    startup: Startup,
+) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let mut child = Command::new(BIN)
@@ -239,19 +251,34 @@ fn spawn(config: &Path, listen: &str) -> (Child, SocketAddr, mpsc::Receiver<Stri
                 }
             }
         });
-        let mut failed = None;
+        let mut early = Vec::new();
         while let Ok(line) = rx.recv_timeout(TIMEOUT) {
-            if let Some(addr) = line.split("listening on http://").nth(1) {
-                return (child, addr.trim().parse().unwrap(), rx);
+            let addr = line
+                .split("listening on http://")
+                .nth(1)
+                .map(|a| a.trim().parse().unwrap());
+            early.push(line);
+            let Some(addr) = addr else { continue };
+            if startup == Startup::Drop {
+                return (child, addr, rx);
             }
-            failed = Some(line);
+            let (replay, log) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in early.into_iter().chain(rx) {
+                    if replay.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            return (child, addr, log);
         }
         let _ = child.kill();
         let _ = child.wait();
         // A restart on the same port can race the old socket's release; try again briefly.
         assert!(
             Instant::now() < deadline,
-            "server did not start: {failed:?}"
+            "server did not start: {:?}",
+            early.last()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -544,7 +571,7 @@ impl Server {
         std::fs::copy(db_file, &db).unwrap_or_else(|e| panic!("copy {}: {e}", db_file.display()));
         let config_path = dir.join("openpush.conf");
         std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
-        let (child, addr, log) = spawn_keeping_startup_log(&config_path, "127.0.0.1:0");
+        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0", Startup::Keep);
         Server {
             dir,
             db,
@@ -558,7 +585,7 @@ impl Server {
     /// Like [`Server::restart`], but `log` also holds the lines written before listening.
     pub fn restart_keeping_startup_log(&mut self) {
         self.kill9();
-        let (child, addr, log) = spawn_keeping_startup_log(&self.config, &self.addr.to_string());
+        let (child, addr, log) = spawn(&self.config, &self.addr.to_string(), Startup::Keep);
         self.child = child;
         self.addr = addr;
         self.log = log;
@@ -575,70 +602,5 @@ impl Server {
             lines.push(line);
         }
         lines
-    }
-}
-
-/// [`spawn`], with the startup lines (up to and with "listening on") put back in front of
-/// the log.
-fn spawn_keeping_startup_log(
-    config: &Path,
-    listen: &str,
-) -> (Child, SocketAddr, mpsc::Receiver<String>) {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--config",
-                config.to_str().unwrap(),
-                "--listen",
-                listen,
-                "--log-level",
-                "debug",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if std::env::var_os("OPENPUSH_TEST_LOG").is_some() {
-                    eprintln!("server: {line}");
-                }
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut startup = Vec::new();
-        while let Ok(line) = rx.recv_timeout(TIMEOUT) {
-            let addr = line
-                .split("listening on http://")
-                .nth(1)
-                .map(|a| a.trim().to_owned());
-            startup.push(line);
-            if let Some(addr) = addr {
-                let (replay, log) = mpsc::channel();
-                std::thread::spawn(move || {
-                    for line in startup.into_iter().chain(rx) {
-                        if replay.send(line).is_err() {
-                            break;
-                        }
-                    }
-                });
-                return (child, addr.parse().unwrap(), log);
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(
-            Instant::now() < deadline,
-            "server did not start: {:?}",
-            startup.last()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
