@@ -43,11 +43,20 @@ pub struct Server {
 impl Server {
     /// Starts a server whose config file holds `config` (plus the db path and listen address).
     pub fn start_with(name: &str, config: &str) -> Server {
+        Server::start_in(name, None, config, Startup::Drop)
+    }
+
+    /// A server in a fresh directory, on a copy of `db_file` if given.
+    fn start_in(name: &str, db_file: Option<&Path>, config: &str, startup: Startup) -> Server {
         let dir = temp_dir(name);
         let db = dir.join("openpush.redb");
+        if let Some(db_file) = db_file {
+            std::fs::copy(db_file, &db)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", db_file.display()));
+        }
         let config_path = dir.join("openpush.conf");
         std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
-        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0", Startup::Drop);
+        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0", startup);
         Server {
             dir,
             db,
@@ -404,6 +413,15 @@ pub fn parse_response(data: &[u8]) -> Option<Response> {
     })
 }
 
+/// A header of a response head (status line and header lines, without the blank line).
+pub fn head_header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
 /// Reads what `stream` has into `buf`; false at the deadline or once the peer closed.
 /// The stream must have a short read timeout, so that the deadline is checked.
 pub fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
@@ -552,12 +570,7 @@ impl Sse {
 
     /// A header of the stream's response head.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
+        head_header(&self.head, name)
     }
 }
 
@@ -566,20 +579,7 @@ impl Server {
     /// `config` as in [`Server::start_with`]. Its `log` also holds the lines the server
     /// wrote before it listened (a schema upgrade, say).
     pub fn start_on_db(name: &str, db_file: &Path, config: &str) -> Server {
-        let dir = temp_dir(name);
-        let db = dir.join("openpush.redb");
-        std::fs::copy(db_file, &db).unwrap_or_else(|e| panic!("copy {}: {e}", db_file.display()));
-        let config_path = dir.join("openpush.conf");
-        std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
-        let (child, addr, log) = spawn(&config_path, "127.0.0.1:0", Startup::Keep);
-        Server {
-            dir,
-            db,
-            config: config_path,
-            addr,
-            child,
-            log,
-        }
+        Server::start_in(name, Some(db_file), config, Startup::Keep)
     }
 
     /// Like [`Server::restart`], but `log` also holds the lines written before listening.

@@ -155,12 +155,7 @@ impl JsonStream {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
+        super::head_header(&self.head, name)
     }
 
     /// The next `\n`-terminated line; None if nothing came within `wait` or the server closed.
