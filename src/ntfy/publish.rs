@@ -428,22 +428,22 @@ fn parse_actions(value: &str) -> Result<String, ApiError> {
 }
 
 fn split_unquoted(value: &str, sep: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
+    let mut parts = Vec::new();
+    let mut part = String::new();
     let mut quote = None;
     for c in value.chars() {
         match (c, quote) {
-            ('"' | '\'', None) => {
-                quote = Some(c);
-                parts.last_mut().expect("never empty").push(c);
+            ('"' | '\'', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (c, None) if c == sep => {
+                parts.push(std::mem::take(&mut part));
+                continue;
             }
-            (c, Some(q)) if c == q => {
-                quote = None;
-                parts.last_mut().expect("never empty").push(c);
-            }
-            (c, None) if c == sep => parts.push(String::new()),
-            (c, _) => parts.last_mut().expect("never empty").push(c),
+            _ => {}
         }
+        part.push(c);
     }
+    parts.push(part);
     parts.retain(|p| !p.trim().is_empty());
     parts
 }
