@@ -51,30 +51,30 @@ pub fn get(txn: &impl Tables, name: &str) -> Result<Option<TopicRecord>> {
     }
 }
 
-fn count_owned(txn: &impl Tables, owner: u64) -> Result<usize> {
+/// Calls `f` with the name of every topic of `owner` (0: the unclaimed ones), in order.
+fn each_owned(txn: &impl Tables, owner: u64, mut f: impl FnMut(&str)) -> Result<()> {
     let index = txn.units(TOPIC_BY_OWNER)?;
-    let mut n = 0;
-    for entry in index.range((owner, "")..)? {
-        if entry?.0.value().0 != owner {
-            break;
-        }
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// Topics that belong to `owner` (0: the unclaimed ones).
-pub fn owned_by(txn: &impl Tables, owner: u64) -> Result<Vec<String>> {
-    let index = txn.units(TOPIC_BY_OWNER)?;
-    let mut out = Vec::new();
     for entry in index.range((owner, "")..)? {
         let (key, _) = entry?;
         let (o, name) = key.value();
         if o != owner {
             break;
         }
-        out.push(name.to_owned());
+        f(name);
     }
+    Ok(())
+}
+
+fn count_owned(txn: &impl Tables, owner: u64) -> Result<usize> {
+    let mut n = 0;
+    each_owned(txn, owner, |_| n += 1)?;
+    Ok(n)
+}
+
+/// Topics that belong to `owner` (0: the unclaimed ones).
+pub fn owned_by(txn: &impl Tables, owner: u64) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    each_owned(txn, owner, |name| out.push(name.to_owned()))?;
     Ok(out)
 }
 
