@@ -6,8 +6,10 @@
 //! endpoint topic (`/<topic>`, with or without `?up=1`) or an application's `/push/<token>`
 //! on this server's host — the JSON the homeserver sent is delivered to that endpoint, as
 //! it is (what Element's UnifiedPush receiver parses), under the Web Push rules of that
-//! endpoint (its TTL default, its queue limit). The answer is 200 `{"rejected":[…]}` with
-//! the pushkeys that are not endpoints here, so the homeserver drops those pushers.
+//! endpoint (its TTL default, its queue limit, its post rate: past it the whole request
+//! gets 429 with `Retry-After`, and the homeserver retries it). The answer is 200
+//! `{"rejected":[…]}` with the pushkeys that are not endpoints here, so the homeserver
+//! drops those pushers.
 
 use std::rc::Rc;
 
@@ -91,6 +93,11 @@ async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiEr
             collapse_key: None,
             extras: Vec::new(),
         };
+        let address = match &endpoint {
+            Endpoint::Topic(topic) => topic,
+            Endpoint::App(token) => token,
+        };
+        delivery::charge(state, address.as_bytes())?;
         let outcome = match endpoint {
             Endpoint::Topic(topic) => {
                 let resolve = crate::ntfy::topic_queue(state, topic, None);

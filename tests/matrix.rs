@@ -208,3 +208,18 @@ fn a_body_that_is_not_a_matrix_notification_is_400() {
         notify(&s, body).assert_error(400);
     }
 }
+
+#[test]
+fn a_flooded_endpoint_gets_429_like_its_web_push_posts() {
+    let s = Server::start_with(
+        "mx-rate",
+        "posts_per_sec_per_token = 0.01\npost_burst_per_token = 2",
+    );
+    let pushkey = format!("http://{}/upAbCdEf123456?up=1", s.addr);
+    let body = notification(&[&pushkey]);
+    assert_rejected(&notify(&s, &body), &[]);
+    assert_rejected(&notify(&s, &body), &[]);
+    let r = notify(&s, &body);
+    r.assert_error(429);
+    assert!(r.header("retry-after").is_some(), "{r:?}");
+}
