@@ -298,6 +298,25 @@ fn topic_header_replaces_the_undelivered_message_with_that_topic() {
 }
 
 #[test]
+fn a_ttl_0_push_with_a_topic_still_replaces_the_undelivered_one() {
+    let (s, alice, key, token) = setup("wp-ttl0-topic", "");
+    for path in [format!("/{ENDPOINT}"), format!("/push/{token}")] {
+        assert_eq!(
+            push(&s, &path, &[("Topic", "call")], b"ringing").status,
+            201
+        );
+        let hang_up = [("Topic", "call"), ("TTL", "0")];
+        assert_created(&push(&s, &path, &hang_up, b"missed"), "0");
+    }
+    assert!(
+        poll(s.addr, &alice, ENDPOINT).is_empty(),
+        "the replaced message is gone and the TTL-0 one was not kept"
+    );
+    let mut sse = s.subscribe(&key, None);
+    assert!(sse.next_within(Duration::from_millis(300)).is_none());
+}
+
+#[test]
 fn ttl_0_reaches_a_live_subscriber_and_is_never_replayed() {
     let (s, alice, key, token) = setup("wp-ttl0", "");
     let app = format!("/push/{token}");

@@ -9,6 +9,8 @@
 //! - an expired message is never returned by [`backlog`], even before the sweep removes it;
 //! - a full queue refuses the new message: nothing already acknowledged is dropped to make
 //!   room, and a collapse replacement never counts against the limit;
+//! - a message with a collapse key (Web Push `Topic`) replaces the undelivered one with the
+//!   same key, also when it has a TTL of 0 and is itself never stored;
 //! - a refusal writes nothing.
 //!
 //! `now` is always Unix milliseconds; expiry is kept to the millisecond so that a short
@@ -154,15 +156,6 @@ pub fn enqueue(
         extras: msg.extras,
         data: msg.data,
     };
-    if msg.ttl_secs == 0 {
-        let id = memory.next_message_id(txn)?;
-        return Ok(Ok(Enqueued {
-            queue,
-            id,
-            record,
-            stored: false,
-        }));
-    }
     let mut tables = QueueTables::open(txn, memory)?;
     let replaced = match &record.collapse_key {
         Some(key) => tables
@@ -175,6 +168,18 @@ pub fn enqueue(
         Some(old) => tables.get(queue, old)?.map(|r| (old, r)),
         None => None,
     };
+    if msg.ttl_secs == 0 {
+        if let Some((old, old_record)) = replaced {
+            tables.remove(queue, old, &old_record)?;
+        }
+        let id = tables.memory.next_message_id(txn)?;
+        return Ok(Ok(Enqueued {
+            queue,
+            id,
+            record,
+            stored: false,
+        }));
+    }
     let size = tables.size(queue)?;
     let freed = match &replaced {
         Some((_, old)) => QueueSize {

@@ -226,10 +226,10 @@ pub fn check(ops: &[Op]) {
                     expires_at >= now + u64::from(ttl_secs),
                     "{op:?} expires {expires_at}"
                 );
+                if let Some(old) = replaced {
+                    model.remove(&old);
+                }
                 if ttl_secs > 0 {
-                    if let Some(old) = replaced {
-                        model.remove(&old);
-                    }
                     let message = Message {
                         expires_at,
                         registration_id: app.registration_id.clone(),
