@@ -1,6 +1,29 @@
 //! openpush as a library: the server's modules, so that the binary, the fuzz targets and
 //! the benchmarks share one implementation. The binary (`src/main.rs`) only parses the
 //! command line and dispatches.
+//!
+//! # Architecture
+//!
+//! One queue, many front doors. Three threads:
+//! - **the event loop** (`server`, one `LocalExecutor`): listeners, the hand-written
+//!   HTTP/1.1 layer (`http`), the router and every door's route table (`api` for OpenPush
+//!   v0.1, `webpush`, `matrix`, `ntfy`), the live streams (`stream`, with an encoder per
+//!   wire format; `ws` frames WebSocket) and the hub that wakes them (`hub`). It never
+//!   blocks; its shared state is `state::ServerState`;
+//! - **the store thread** (`store`): the only owner of the redb database. Reads run on
+//!   snapshots; writes are grouped into one commit, and a writer hears back only once its
+//!   commit is durable. The delivery rules live in `store::queue`, accounts in
+//!   `store::accounts`, topics in `store::topics`, the file layout and its upgrades in
+//!   `store::tables`;
+//! - **the hasher thread** (`auth`): Argon2 password checks, behind a login cache and
+//!   backoff.
+//!
+//! A message's way: a door validates its wire format and calls `delivery::publish` with a
+//! resolver (token, endpoint or topic → queue) that runs inside the write transaction; the
+//! queue stores it; the hub tells the queue's streams, which read it back from the store
+//! after their cursor and write it in their format. Configuration (`config`) is one
+//! struct, reloaded whole on SIGHUP; every limit has a default there. The CLI (`cli`,
+//! `commands`) reaches a running server through its control socket (`control`).
 #![forbid(unsafe_code)]
 
 pub mod api;

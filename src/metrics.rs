@@ -1,8 +1,9 @@
 //! Counters for `/metrics` (Prometheus text format) and the cheap `/health` check.
 //!
 //! Counters live on the event loop (`Cell`); commit latencies are recorded by the store
-//! thread into atomics. Rendering reads a handful of numbers and one O(1) table length,
-//! so scraping costs next to nothing. Nothing here ever holds a secret.
+//! thread behind a mutex (see [`CommitStats`]). Rendering reads a handful of numbers and
+//! one O(1) table length, so scraping costs next to nothing. Nothing here ever holds a
+//! secret.
 
 use std::cell::Cell;
 use std::fmt::Write;

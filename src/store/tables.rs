@@ -21,13 +21,13 @@
 //! A queue id is a client id (the OpenPush queue of a device) or, from [`TOPIC_QUEUES`] up,
 //! a topic's queue: the two never meet. Message ids come from one counter: they increase
 //! across restarts and across queues, so `Last-Event-ID` or ntfy's `since=<id>` means
-//! "everything after this one" for any queue or set of queues.
+//! "everything after this one" for any queue or set of queues. The counter itself lives in
+//! the store thread's memory; `meta` holds a high-water mark above every id ever handed
+//! out (see `store::memory`). Posting a message writes `messages` only (and `collapse`
+//! with a collapse key): every other B-tree a commit touches costs flash pages.
 //!
-//! Schema history: 1 (0.1.0) had no topics and version-1 message records; [`upgrade`]
-//! rewrites such a file in place in one transaction. The counter itself
-//! lives in the store thread's memory; `meta` holds a high-water mark above every id ever
-//! handed out (see `store::memory`). Posting a message writes `messages` only (and
-//! `collapse` with a collapse key): every other B-tree a commit touches costs flash pages.
+//! Schema history: 1 (0.1.0) had no topics and version-1 message records;
+//! [`init_or_check`] rewrites such a file in place in one transaction.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
