@@ -24,7 +24,6 @@
 //! after their cursor and write it in their format. Configuration (`config`) is one
 //! struct, reloaded whole on SIGHUP; every limit has a default there. The CLI (`cli`,
 //! `commands`) reaches a running server through its control socket (`control`).
-#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;

@@ -53,7 +53,10 @@ fn main() {
         opts.insert(k.to_owned(), v.clone());
     }
     let get = |k: &str, d: &str| opts.get(k).cloned().unwrap_or_else(|| d.to_owned());
-    let pids: Vec<u32> = get("pids", "").split(',').filter_map(|p| p.trim().parse().ok()).collect();
+    let pids: Vec<u32> = get("pids", "")
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
     match cmd.as_str() {
         "sample" => {
             let s = procstat::sample(&pids);
@@ -80,7 +83,11 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn num(v: f64) -> String {
-    if v.is_finite() { format!("{v:.4}") } else { "null".into() }
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        "null".into()
+    }
 }
 
 fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
@@ -127,7 +134,11 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
             per_user,
         )
     } else {
-        setup::Creds { keys: vec![], tokens: vec![], last_ids: vec![] }
+        setup::Creds {
+            keys: vec![],
+            tokens: vec![],
+            last_ids: vec![],
+        }
     };
     let auth = if ntfy {
         setup::logins(dest, n, &get("users", "bench:1:bench"), per_user)
@@ -135,14 +146,24 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         vec![]
     };
 
-    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(1);
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1);
     let shared = subs::Shared::new(run_id, m);
     let before = procstat::sample(pids);
     let sub_spec = subs::Spec {
         proto,
         dest,
         n,
-        path: get("sub-path", if target == "nchan" { "/sub/" } else { "/subscribe?i=" }),
+        path: get(
+            "sub-path",
+            if target == "nchan" {
+                "/sub/"
+            } else {
+                "/subscribe?i="
+            },
+        ),
         keys: creds.keys.clone(),
         last_ids: creds.last_ids.clone(),
         auth,
@@ -154,7 +175,8 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         let shared = shared.clone();
         std::thread::spawn(move || subs::run(sub_spec, shared))
     };
-    while shared.ready.load(Relaxed) + shared.failed.load(Relaxed) < n && Instant::now() < deadline {
+    while shared.ready.load(Relaxed) + shared.failed.load(Relaxed) < n && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let connect_secs = t_connect.elapsed().as_secs_f64();
@@ -191,23 +213,52 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     shared.stop.store(true, Relaxed);
     let last_ids = loop_thread.join().expect("event loop");
     if openpush_clients {
-        setup::save(&creds_path, &setup::Creds { keys: creds.keys, tokens: creds.tokens, last_ids });
+        setup::save(
+            &creds_path,
+            &setup::Creds {
+                keys: creds.keys,
+                tokens: creds.tokens,
+                last_ids,
+            },
+        );
     }
 
     let delivered = shared.delivered.load(Relaxed) as u64;
-    let duplicated: u64 = shared.received.iter().map(|r| r.load(Relaxed).saturating_sub(1) as u64).sum();
+    let duplicated: u64 = shared
+        .received
+        .iter()
+        .map(|r| r.load(Relaxed).saturating_sub(1) as u64)
+        .sum();
     let lost = outcome.ok.saturating_sub(delivered);
     let mut lat = std::mem::take(&mut *shared.latencies_ns.lock().expect("lock"));
     lat.sort_unstable();
     let mut plat = outcome.post_latencies_ns;
     plat.sort_unstable();
     let idle_delta = idle.rss as f64 - before.rss as f64;
-    let per_conn = if ready > 0 { idle_delta / ready as f64 } else { f64::NAN };
-    let per_conn_pss = if ready > 0 { (idle.pss as f64 - before.pss as f64) / ready as f64 } else { f64::NAN };
+    let per_conn = if ready > 0 {
+        idle_delta / ready as f64
+    } else {
+        f64::NAN
+    };
+    let per_conn_pss = if ready > 0 {
+        (idle.pss as f64 - before.pss as f64) / ready as f64
+    } else {
+        f64::NAN
+    };
     let cpu = after.cpu_secs - idle.cpu_secs;
-    let per_msg = |x: f64| if delivered > 0 { x / delivered as f64 } else { f64::NAN };
+    let per_msg = |x: f64| {
+        if delivered > 0 {
+            x / delivered as f64
+        } else {
+            f64::NAN
+        }
+    };
     let secs = outcome.elapsed.as_secs_f64();
-    let posts_per_s = if secs > 0.0 { outcome.ok as f64 / secs } else { f64::NAN };
+    let posts_per_s = if secs > 0.0 {
+        outcome.ok as f64 / secs
+    } else {
+        f64::NAN
+    };
     println!(
         "{{\"label\":\"{label}\",\"target\":\"{target}\",\"subs\":{n},\"ready\":{ready},\"failed\":{},\"dropped\":{},\"connect_secs\":{},\
 \"messages\":{m},\"rate\":{rate},\"posters\":{posters},\"posted_ok\":{},\"post_errors\":{},\"post_secs\":{},\"posts_per_s\":{},\

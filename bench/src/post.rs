@@ -56,8 +56,14 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Outcome {
     let start = Instant::now();
     let threads: Vec<_> = (0..spec.posters)
         .map(|p| {
-            let (spec, next, ok, errors, lat, shared) =
-                (spec.clone(), next.clone(), ok.clone(), errors.clone(), lat.clone(), shared.clone());
+            let (spec, next, ok, errors, lat, shared) = (
+                spec.clone(),
+                next.clone(),
+                ok.clone(),
+                errors.clone(),
+                lat.clone(),
+                shared.clone(),
+            );
             std::thread::spawn(move || poster(p, &spec, &next, &ok, &errors, &lat, &shared, start))
         })
         .collect();
@@ -66,7 +72,12 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Outcome {
     }
     let elapsed = start.elapsed();
     let post_latencies_ns = std::mem::take(&mut *lat.lock().expect("lock"));
-    Outcome { ok: ok.load(Relaxed), errors: errors.load(Relaxed), elapsed, post_latencies_ns }
+    Outcome {
+        ok: ok.load(Relaxed),
+        errors: errors.load(Relaxed),
+        elapsed,
+        post_latencies_ns,
+    }
 }
 
 enum Conn {
@@ -75,12 +86,14 @@ enum Conn {
 }
 
 fn open(spec: &Spec, p: usize) -> std::io::Result<Conn> {
-
     let s = wire::connect_from(250 * 1000 + p, spec.dest, false)?;
     Ok(match spec.proto {
         Proto::Mqtt => {
             let mut s = s;
-            std::io::Write::write_all(&mut s, &wire::mqtt_connect(&format!("poster-{}-{p}", std::process::id())))?;
+            std::io::Write::write_all(
+                &mut s,
+                &wire::mqtt_connect(&format!("poster-{}-{p}", std::process::id())),
+            )?;
             let mut buf = Vec::new();
             let (kind, body) = wire::mqtt_read(&mut s, &mut buf)?;
             if kind & 0xF0 != 0x20 || body.get(1) != Some(&0) {
@@ -131,13 +144,22 @@ fn poster(
         }
         let to = k % spec.subscribers;
         let t = shared.now_ns();
-        let payload = format!("{{\"run\":{},\"seq\":{k},\"to\":{to},\"t\":{t}}}", shared.run_id);
+        let payload = format!(
+            "{{\"run\":{},\"seq\":{k},\"to\":{to},\"t\":{t}}}",
+            shared.run_id
+        );
         let result = match conn.as_mut().expect("opened") {
             Conn::Http(c) => {
                 let r = match spec.proto {
                     Proto::Openpush => {
-                        let body = format!("{{\"token\":\"{}\",\"data\":{payload}}}", spec.tokens[to]);
-                        c.request("POST", "/message", &[("Content-Type", "application/json")], body.as_bytes())
+                        let body =
+                            format!("{{\"token\":\"{}\",\"data\":{payload}}}", spec.tokens[to]);
+                        c.request(
+                            "POST",
+                            "/message",
+                            &[("Content-Type", "application/json")],
+                            body.as_bytes(),
+                        )
                     }
                     Proto::WebPush => c.request(
                         "POST",
@@ -161,13 +183,18 @@ fn poster(
                     Ok(r) if (200..300).contains(&r.status) && spec.proto != Proto::WebPush => {
                         Ok(())
                     }
-                    Ok(r) => Err(format!("status {} {}", r.status, String::from_utf8_lossy(&r.body))),
+                    Ok(r) => Err(format!(
+                        "status {} {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    )),
                     Err(e) => Err(e.to_string()),
                 }
             }
             Conn::Mqtt(s, buf) => {
                 packet_id = packet_id.wrapping_add(1).max(1);
-                let pkt = wire::mqtt_publish_qos1(packet_id, &format!("b/{to}"), payload.as_bytes());
+                let pkt =
+                    wire::mqtt_publish_qos1(packet_id, &format!("b/{to}"), payload.as_bytes());
                 match std::io::Write::write_all(s, &pkt).and_then(|_| wire::mqtt_read(s, buf)) {
                     Ok((kind, _)) if kind & 0xF0 == 0x40 => Ok(()),
                     Ok((kind, _)) => Err(format!("unexpected packet {kind:#x}")),

@@ -29,7 +29,11 @@ fn status_kb(text: &str, key: &str) -> u64 {
 fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
 }
 
 pub fn sample(pids: &[u32]) -> Sample {
@@ -71,7 +75,10 @@ pub fn sample(pids: &[u32]) -> Sample {
 pub fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit get a valid pointer to a local struct.
     unsafe {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
             return 0;
         }

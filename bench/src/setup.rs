@@ -18,7 +18,11 @@ pub struct Creds {
 
 pub fn load(path: &str) -> Creds {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut c = Creds { keys: vec![], tokens: vec![], last_ids: vec![] };
+    let mut c = Creds {
+        keys: vec![],
+        tokens: vec![],
+        last_ids: vec![],
+    };
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() == 3 {
@@ -33,7 +37,12 @@ pub fn load(path: &str) -> Creds {
 pub fn save(path: &str, c: &Creds) {
     let mut out = String::new();
     for i in 0..c.keys.len() {
-        out.push_str(&format!("{} {} {}\n", c.keys[i], c.tokens[i], c.last_ids.get(i).copied().unwrap_or(0)));
+        out.push_str(&format!(
+            "{} {} {}\n",
+            c.keys[i],
+            c.tokens[i],
+            c.last_ids.get(i).copied().unwrap_or(0)
+        ));
     }
     std::fs::write(path, out).expect("write creds file");
 }
@@ -88,30 +97,61 @@ pub fn ensure(path: &str, dest: SocketAddr, n: usize, users: &str, per_user: usi
     }
     let (prefix, count, password) = parse_users(users);
     let have = creds.keys.len();
-    assert!(n <= count * per_user, "{count} users x {per_user} clients < {n}");
+    assert!(
+        n <= count * per_user,
+        "{count} users x {per_user} clients < {n}"
+    );
     let made: Arc<Mutex<Vec<(usize, String, String)>>> = Arc::default();
     let next = Arc::new(AtomicUsize::new(have));
     let t0 = std::time::Instant::now();
     let threads: Vec<_> = (0..32)
         .map(|w| {
-            let (made, next, prefix, password) = (made.clone(), next.clone(), prefix.clone(), password.clone());
+            let (made, next, prefix, password) =
+                (made.clone(), next.clone(), prefix.clone(), password.clone());
             std::thread::spawn(move || {
-                let mut c = HttpConn::new(wire::connect_from(500 * 1000 + w, dest, false).expect("connect"));
+                let mut c = HttpConn::new(
+                    wire::connect_from(500 * 1000 + w, dest, false).expect("connect"),
+                );
                 loop {
                     let i = next.fetch_add(1, Relaxed);
                     if i >= n {
                         break;
                     }
                     let user = format!("{prefix}{}", i / per_user);
-                    let auth = format!("Basic {}", wire::base64(format!("{user}:{password}").as_bytes()));
+                    let auth = format!(
+                        "Basic {}",
+                        wire::base64(format!("{user}:{password}").as_bytes())
+                    );
                     let name = format!("{{\"name\":\"c{i}-{}\"}}", std::process::id());
-                    let r = c.request("POST", "/client", &[("Authorization", &auth)], name.as_bytes()).expect("POST /client");
-                    assert_eq!(r.status, 201, "POST /client: {}", String::from_utf8_lossy(&r.body));
+                    let r = c
+                        .request(
+                            "POST",
+                            "/client",
+                            &[("Authorization", &auth)],
+                            name.as_bytes(),
+                        )
+                        .expect("POST /client");
+                    assert_eq!(
+                        r.status,
+                        201,
+                        "POST /client: {}",
+                        String::from_utf8_lossy(&r.body)
+                    );
                     let key = json_str(&r.body, "token").expect("client token");
                     let r = c
-                        .request("POST", "/application", &[("X-Openpush-Key", &key)], b"{\"registration_id\":\"a\"}")
+                        .request(
+                            "POST",
+                            "/application",
+                            &[("X-Openpush-Key", &key)],
+                            b"{\"registration_id\":\"a\"}",
+                        )
                         .expect("POST /application");
-                    assert_eq!(r.status, 201, "POST /application: {}", String::from_utf8_lossy(&r.body));
+                    assert_eq!(
+                        r.status,
+                        201,
+                        "POST /application: {}",
+                        String::from_utf8_lossy(&r.body)
+                    );
                     let token = json_str(&r.body, "routing_token").expect("routing token");
                     made.lock().expect("lock").push((i, key, token));
                 }
@@ -128,7 +168,11 @@ pub fn ensure(path: &str, dest: SocketAddr, n: usize, users: &str, per_user: usi
         creds.tokens.push(token);
         creds.last_ids.push(0);
     }
-    eprintln!("setup: {} clients made in {:.1} s", n - have, t0.elapsed().as_secs_f64());
+    eprintln!(
+        "setup: {} clients made in {:.1} s",
+        n - have,
+        t0.elapsed().as_secs_f64()
+    );
     save(path, &creds);
     creds
 }

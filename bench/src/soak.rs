@@ -47,7 +47,11 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
     }
     pub fn secs(&mut self, lo: f64, hi: f64) -> Duration {
         let f = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
@@ -59,15 +63,25 @@ impl Rng {
 }
 
 fn seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7)
 }
 
 fn src(third: u8, i: usize) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, third, 1 + (i % 250) as u8), 0))
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(127, 0, third, 1 + (i % 250) as u8),
+        0,
+    ))
 }
 
 /// A blocking socket from `from` to `dest` with read/write timeouts.
-fn connect_blocking(from: SocketAddr, dest: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
+fn connect_blocking(
+    from: SocketAddr,
+    dest: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<std::net::TcpStream> {
     wire::check_loopback(&dest);
     let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     s.set_reuse_address(true)?;
@@ -98,7 +112,9 @@ fn start_time(pid: u32) -> Option<u64> {
 
 fn read_proc(pid: u32, epoch: Instant, started: u64) -> Reading {
     let s = procstat::sample(&[pid]);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
     Reading {
         t: epoch.elapsed().as_secs_f64(),
         rss: s.rss,
@@ -165,7 +181,16 @@ impl Shared {
 // ---------------------------------------------------------------- posters
 
 #[allow(clippy::too_many_arguments)]
-fn poster(p: usize, dest: SocketAddr, tokens: Arc<Vec<String>>, rate: f64, posters: usize, sh: Arc<Shared>, start: Instant, deadline: Instant) {
+fn poster(
+    p: usize,
+    dest: SocketAddr,
+    tokens: Arc<Vec<String>>,
+    rate: f64,
+    posters: usize,
+    sh: Arc<Shared>,
+    start: Instant,
+    deadline: Instant,
+) {
     let mut rng = Rng::new(seed() ^ ((p as u64 + 1) * 7919));
     let mut conn: Option<HttpConn> = None;
     let cap = sh.to.len();
@@ -187,7 +212,11 @@ fn poster(p: usize, dest: SocketAddr, tokens: Arc<Vec<String>>, rate: f64, poste
         }
         if conn.is_none() {
             // 127.0.0.1 is a trusted proxy: no per-address rate limit on the posters.
-            match connect_blocking(SocketAddr::from(([127, 0, 0, 1], 0)), dest, Duration::from_secs(30)) {
+            match connect_blocking(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                dest,
+                Duration::from_secs(30),
+            ) {
                 Ok(s) => conn = Some(HttpConn::new(s)),
                 Err(e) => {
                     eprintln!("poster {p}: connect: {e}");
@@ -206,7 +235,12 @@ fn poster(p: usize, dest: SocketAddr, tokens: Arc<Vec<String>>, rate: f64, poste
             tokens[to], sh.run
         );
         let c = conn.as_mut().expect("open");
-        match c.request("POST", "/message", &[("Content-Type", "application/json")], body.as_bytes()) {
+        match c.request(
+            "POST",
+            "/message",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        ) {
             Ok(r) if r.status == 200 => {
                 sh.ids[k].store(json_u64(&r.body, b"id").unwrap_or(0), Relaxed);
                 sh.status[k].store(OK, Relaxed);
@@ -217,7 +251,11 @@ fn poster(p: usize, dest: SocketAddr, tokens: Arc<Vec<String>>, rate: f64, poste
                 sh.post_refused.fetch_add(1, Relaxed);
                 Shared::bump(&sh.refused_status, r.status);
                 if sh.post_refused.load(Relaxed) <= 5 {
-                    eprintln!("poster {p}: status {} {}", r.status, String::from_utf8_lossy(&r.body));
+                    eprintln!(
+                        "poster {p}: status {} {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    );
                 }
             }
             Err(e) => {
@@ -327,9 +365,17 @@ fn garbage_request(kind: &str, rng: &mut Rng, token: &str) -> (Vec<u8>, bool) {
 
 /// One garbage request on its own connection: returns the status seen ("none" when the server
 /// closed without answering, "timeout" when it did neither within 15 s, "reset" when we closed).
-fn garbage_one(dest: SocketAddr, from: SocketAddr, kind: &str, rng: &mut Rng, token: &str) -> String {
+fn garbage_one(
+    dest: SocketAddr,
+    from: SocketAddr,
+    kind: &str,
+    rng: &mut Rng,
+    token: &str,
+) -> String {
     let (bytes, reset) = garbage_request(kind, rng, token);
-    let Ok(mut s) = connect_blocking(from, dest, Duration::from_secs(15)) else { return "connect-failed".into() };
+    let Ok(mut s) = connect_blocking(from, dest, Duration::from_secs(15)) else {
+        return "connect-failed".into();
+    };
     let _ = s.write_all(&bytes);
     if reset {
         let sock = Socket::from(s);
@@ -344,7 +390,9 @@ fn garbage_one(dest: SocketAddr, from: SocketAddr, kind: &str, rng: &mut Rng, to
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => return "timeout".into(),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                return "timeout".into()
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
@@ -356,7 +404,15 @@ fn garbage_one(dest: SocketAddr, from: SocketAddr, kind: &str, rng: &mut Rng, to
     }
 }
 
-fn garbage(g: usize, dest: SocketAddr, rate: f64, threads: usize, tokens: Arc<Vec<String>>, sh: Arc<Shared>, deadline: Instant) {
+fn garbage(
+    g: usize,
+    dest: SocketAddr,
+    rate: f64,
+    threads: usize,
+    tokens: Arc<Vec<String>>,
+    sh: Arc<Shared>,
+    deadline: Instant,
+) {
     let mut rng = Rng::new(seed() ^ ((g as u64 + 17) * 104_729));
     let start = Instant::now();
     let mut n = 0u64;
@@ -372,7 +428,11 @@ fn garbage(g: usize, dest: SocketAddr, rate: f64, threads: usize, tokens: Arc<Ve
         let from = src(2, rng.below(250) as usize);
         let status = garbage_one(dest, from, kind, &mut rng, &token);
         sh.garbage.fetch_add(1, Relaxed);
-        *sh.garbage_status.lock().expect("lock").entry(format!("{kind} {status}")).or_default() += 1;
+        *sh.garbage_status
+            .lock()
+            .expect("lock")
+            .entry(format!("{kind} {status}"))
+            .or_default() += 1;
     }
 }
 
@@ -487,7 +547,16 @@ impl Loop {
         match wire::connect_from(i, self.dest, true) {
             Ok(std) => {
                 let mut stream = TcpStream::from_std(std);
-                if self.poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE).is_err() {
+                if self
+                    .poll
+                    .registry()
+                    .register(
+                        &mut stream,
+                        Token(i),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .is_err()
+                {
                     sh.connect_failures.fetch_add(1, Relaxed);
                     s.until = Instant::now() + Duration::from_secs(1);
                     return;
@@ -509,16 +578,30 @@ impl Loop {
         }
     }
 
-    fn on_event(&mut self, i: usize, writable: bool, readable: bool, error: bool, sh: &Shared, phase: Phase) {
+    fn on_event(
+        &mut self,
+        i: usize,
+        writable: bool,
+        readable: bool,
+        error: bool,
+        sh: &Shared,
+        phase: Phase,
+    ) {
         let mut dead = false;
         {
             let s = &mut self.slots[i];
-            let Some(stream) = s.stream.as_mut() else { return };
+            let Some(stream) = s.stream.as_mut() else {
+                return;
+            };
             if s.st == St::Connecting && (writable || error) {
                 if error || stream.peer_addr().is_err() {
                     dead = true;
                 } else {
-                    let id_line = if s.send_id { format!("Last-Event-ID: {}\r\n", s.max_seen) } else { String::new() };
+                    let id_line = if s.send_id {
+                        format!("Last-Event-ID: {}\r\n", s.max_seen)
+                    } else {
+                        String::new()
+                    };
                     let req = format!(
                         "GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-Openpush-Key: {}\r\n{id_line}\r\n",
                         self.keys[i]
@@ -531,7 +614,11 @@ impl Loop {
                             }
                             sh.connects.fetch_add(1, Relaxed);
                             s.st = St::Head;
-                            let _ = self.poll.registry().reregister(stream, Token(i), Interest::READABLE);
+                            let _ = self.poll.registry().reregister(
+                                stream,
+                                Token(i),
+                                Interest::READABLE,
+                            );
                         }
                         _ => dead = true,
                     }
@@ -583,7 +670,11 @@ fn process(s: &mut Slot, i: usize, sh: &Shared) -> bool {
             return s.raw.len() <= 16 * 1024;
         };
         let head = String::from_utf8_lossy(&s.raw[..end]).to_ascii_lowercase();
-        let status: u16 = head.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         if status != 200 {
             Shared::bump(&sh.connect_status, status);
             if sh.connect_failures.load(Relaxed) < 5 {
@@ -624,7 +715,9 @@ fn events(s: &mut Slot, i: usize, sh: &Shared) {
         for line in block.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(v) = line.strip_prefix(b"id:") {
-                id = std::str::from_utf8(v).ok().and_then(|v| v.trim().parse::<u64>().ok());
+                id = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok());
             } else if let Some(v) = line.strip_prefix(b"data:") {
                 data.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
             }
@@ -649,7 +742,11 @@ fn events(s: &mut Slot, i: usize, sh: &Shared) {
 fn record(data: &[u8], id: Option<u64>, i: usize, sh: &Shared) {
     if json_u64(data, b"r") != Some(sh.run) {
         // Not one of this run's messages: garbage that got through, or an earlier run's.
-        if json_u64(data, b"r").is_some() { sh.stale.fetch_add(1, Relaxed) } else { sh.foreign.fetch_add(1, Relaxed) };
+        if json_u64(data, b"r").is_some() {
+            sh.stale.fetch_add(1, Relaxed)
+        } else {
+            sh.foreign.fetch_add(1, Relaxed)
+        };
         return;
     }
     let (Some(seq), Some(c)) = (json_u64(data, b"s"), json_u64(data, b"c")) else {
@@ -682,7 +779,14 @@ fn record(data: &[u8], id: Option<u64>, i: usize, sh: &Shared) {
 /// The subscriber loop: churn until `churn_until`, then (when `drain` is set) close all,
 /// reconnect every client once without Last-Event-ID and read until it is quiet.
 /// Returns each client's highest acknowledged id.
-fn subscribers(mut lp: Loop, sh: Arc<Shared>, churn_end: Arc<AtomicBool>, drain_max: Duration, quiet: Duration, max_pending: usize) -> (Vec<u64>, f64, usize) {
+fn subscribers(
+    mut lp: Loop,
+    sh: Arc<Shared>,
+    churn_end: Arc<AtomicBool>,
+    drain_max: Duration,
+    quiet: Duration,
+    max_pending: usize,
+) -> (Vec<u64>, f64, usize) {
     let mut events = Events::with_capacity(4096);
     let n = lp.slots.len();
     // Stagger the first connects over the first 20 s.
@@ -706,7 +810,11 @@ fn subscribers(mut lp: Loop, sh: Arc<Shared>, churn_end: Arc<AtomicBool>, drain_
         if phase == Phase::Drain && (drained == n || now > drain_start + drain_max) {
             break;
         }
-        let pending = lp.slots.iter().filter(|s| s.st == St::Connecting || s.st == St::Head).count();
+        let pending = lp
+            .slots
+            .iter()
+            .filter(|s| s.st == St::Connecting || s.st == St::Head)
+            .count();
         let mut budget = max_pending.saturating_sub(pending);
         for i in 0..n {
             let s = &lp.slots[i];
@@ -738,11 +846,20 @@ fn subscribers(mut lp: Loop, sh: Arc<Shared>, churn_end: Arc<AtomicBool>, drain_
                 _ => {}
             }
         }
-        if lp.poll.poll(&mut events, Some(Duration::from_millis(50))).is_err() {
+        if lp
+            .poll
+            .poll(&mut events, Some(Duration::from_millis(50)))
+            .is_err()
+        {
             continue;
         }
         for ev in events.iter() {
-            let (i, w, r, e) = (ev.token().0, ev.is_writable(), ev.is_readable() || ev.is_read_closed(), ev.is_error());
+            let (i, w, r, e) = (
+                ev.token().0,
+                ev.is_writable(),
+                ev.is_readable() || ev.is_read_closed(),
+                ev.is_error(),
+            );
             lp.on_event(i, w, r, e, &sh, phase);
         }
     }
@@ -752,7 +869,11 @@ fn subscribers(mut lp: Loop, sh: Arc<Shared>, churn_end: Arc<AtomicBool>, drain_
             lp.close(i, &sh);
         }
     }
-    (lp.slots.iter().map(|s| s.acked).collect(), drain_secs, drained)
+    (
+        lp.slots.iter().map(|s| s.acked).collect(),
+        drain_secs,
+        drained,
+    )
 }
 
 // ---------------------------------------------------------------- the run
@@ -768,7 +889,9 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     let rate: f64 = get("rate", "200").parse().expect("--rate");
     let posters: usize = get("posters", "4").parse().expect("--posters");
     let garbage_rate: f64 = get("garbage-rate", "20").parse().expect("--garbage-rate");
-    let garbage_threads: usize = get("garbage-threads", "4").parse().expect("--garbage-threads");
+    let garbage_threads: usize = get("garbage-threads", "4")
+        .parse()
+        .expect("--garbage-threads");
     let slowloris_max: usize = get("slowloris", "32").parse().expect("--slowloris");
     let read_lo: f64 = get("read-min-secs", "2").parse().expect("--read-min-secs");
     let read_hi: f64 = get("read-max-secs", "90").parse().expect("--read-max-secs");
@@ -777,11 +900,27 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     let sample_secs: f64 = get("sample-secs", "10").parse().expect("--sample-secs");
     let samples_path = get("samples", "");
     let duration = Duration::from_secs_f64(minutes * 60.0);
-    let warmup = Duration::from_secs_f64(get("warmup-secs", &format!("{}", (minutes * 6.0).clamp(60.0, 300.0))).parse().expect("--warmup-secs"));
+    let warmup = Duration::from_secs_f64(
+        get(
+            "warmup-secs",
+            &format!("{}", (minutes * 6.0).clamp(60.0, 300.0)),
+        )
+        .parse()
+        .expect("--warmup-secs"),
+    );
     assert!(clients > 0 && rate > 0.0 && posters > 0 && garbage_threads > 0);
-    assert!(clients + 512 < nofile as usize, "RLIMIT_NOFILE {nofile} too low for {clients} clients");
+    assert!(
+        clients + 512 < nofile as usize,
+        "RLIMIT_NOFILE {nofile} too low for {clients} clients"
+    );
 
-    let creds = setup::ensure(&get("creds", "soak.creds"), dest, clients, &get("users", "soak:4:soakpw"), get("per-user", "500").parse().expect("--per-user"));
+    let creds = setup::ensure(
+        &get("creds", "soak.creds"),
+        dest,
+        clients,
+        &get("users", "soak:4:soakpw"),
+        get("per-user", "500").parse().expect("--per-user"),
+    );
     let keys: Vec<String> = creds.keys[..clients].to_vec();
     let tokens = Arc::new(creds.tokens[..clients].to_vec());
 
@@ -866,7 +1005,16 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     };
     let sub_thread = {
         let (sh, ce) = (sh.clone(), churn_end.clone());
-        std::thread::spawn(move || subscribers(lp, sh, ce, Duration::from_secs(300), Duration::from_secs(5), 128))
+        std::thread::spawn(move || {
+            subscribers(
+                lp,
+                sh,
+                ce,
+                Duration::from_secs(300),
+                Duration::from_secs(5),
+                128,
+            )
+        })
     };
     // Posters start once most subscribers are up (the first connects are staggered over 20 s).
     std::thread::sleep(Duration::from_secs(5));
@@ -874,13 +1022,17 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     let poster_threads: Vec<_> = (0..posters)
         .map(|p| {
             let (sh, tokens) = (sh.clone(), tokens.clone());
-            std::thread::spawn(move || poster(p, dest, tokens, rate, posters, sh, post_start, deadline))
+            std::thread::spawn(move || {
+                poster(p, dest, tokens, rate, posters, sh, post_start, deadline)
+            })
         })
         .collect();
     let garbage_threads_h: Vec<_> = (0..garbage_threads)
         .map(|g| {
             let (sh, tokens) = (sh.clone(), tokens.clone());
-            std::thread::spawn(move || garbage(g, dest, garbage_rate, garbage_threads, tokens, sh, deadline))
+            std::thread::spawn(move || {
+                garbage(g, dest, garbage_rate, garbage_threads, tokens, sh, deadline)
+            })
         })
         .collect();
     let slow_h = {
@@ -977,9 +1129,15 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         }
     }
     for (k, to, id) in lost.iter().take(20) {
-        eprintln!("LOST: seq {k} to client {to} id {id} (client acknowledged up to {})", acked[*to]);
+        eprintln!(
+            "LOST: seq {k} to client {to} id {id} (client acknowledged up to {})",
+            acked[*to]
+        );
     }
-    let warm: Vec<&Reading> = series.iter().filter(|r| r.t >= warmup.as_secs_f64() + (t_start - epoch).as_secs_f64()).collect();
+    let warm: Vec<&Reading> = series
+        .iter()
+        .filter(|r| r.t >= warmup.as_secs_f64() + (t_start - epoch).as_secs_f64())
+        .collect();
     let rss_start = warm.first().map(|r| r.rss).unwrap_or(baseline.rss);
     let rss_end = warm.last().map(|r| r.rss).unwrap_or(at_load_end.rss);
     let rss_max = series.iter().map(|r| r.rss).max().unwrap_or(0);
@@ -994,8 +1152,15 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     let rss_flat = rss_growth <= rss_start as f64 * 0.10 + 2.0 * 1048576.0;
     let fds_back = idle.fds <= baseline.fds;
     let ok_posts = sh.post_ok.load(Relaxed);
-    let pass = alive && lost.is_empty() && sh.misrouted.load(Relaxed) == 0 && sh.id_mismatch.load(Relaxed) == 0
-        && sh.delivered_refused.load(Relaxed) == 0 && sh.foreign.load(Relaxed) == 0 && rss_flat && fds_back && drained == clients;
+    let pass = alive
+        && lost.is_empty()
+        && sh.misrouted.load(Relaxed) == 0
+        && sh.id_mismatch.load(Relaxed) == 0
+        && sh.delivered_refused.load(Relaxed) == 0
+        && sh.foreign.load(Relaxed) == 0
+        && rss_flat
+        && fds_back
+        && drained == clients;
 
     let garbage_map = sh.garbage_status.lock().expect("lock").clone();
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
@@ -1003,10 +1168,18 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         let st = k.rsplit(' ').next().unwrap_or("?").to_owned();
         *by_status.entry(st).or_default() += v;
     }
-    let g5xx: u64 = by_status.iter().filter(|(k, _)| k.starts_with('5') && k.as_str() != "503").map(|(_, v)| *v).sum();
+    let g5xx: u64 = by_status
+        .iter()
+        .filter(|(k, _)| k.starts_with('5') && k.as_str() != "503")
+        .map(|(_, v)| *v)
+        .sum();
 
     eprintln!("\n==== soak summary ====");
-    eprintln!("duration: {:.1} min of load, drain {:.1} s ({drained}/{clients} clients drained)", load_secs / 60.0, drain_secs);
+    eprintln!(
+        "duration: {:.1} min of load, drain {:.1} s ({drained}/{clients} clients drained)",
+        load_secs / 60.0,
+        drain_secs
+    );
     eprintln!(
         "messages: posted {posted}, acknowledged (200) {ok_posts}, refused {} {:?}, unknown outcome {} ({unknown_delivered} of them delivered)",
         sh.post_refused.load(Relaxed), sh.refused_status.lock().expect("lock"), sh.post_unknown.load(Relaxed)
@@ -1043,7 +1216,10 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         baseline.fds, idle.fds, th_min, th_max, baseline.threads, idle.threads
     );
     eprintln!("verdict: {}", if pass { "PASS" } else { "FAIL" });
-    let gjson: Vec<String> = by_status.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    let gjson: Vec<String> = by_status
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
     println!(
         "{{\"soak\":true,\"pass\":{pass},\"minutes\":{:.2},\"clients\":{clients},\"rate\":{rate},\"posted\":{posted},\"acknowledged\":{ok_posts},\
 \"refused\":{},\"unknown\":{},\"delivered_unique\":{},\"lost\":{},\"lost_under_ack\":{lost_acked},\"duplicates\":{},\"misrouted\":{},\"id_mismatch\":{},\
@@ -1072,5 +1248,9 @@ fn slope_per_hour(rs: &[&Reading]) -> f64 {
     let mr = rs.iter().map(|r| r.rss as f64).sum::<f64>() / n;
     let num: f64 = rs.iter().map(|r| (r.t - mt) * (r.rss as f64 - mr)).sum();
     let den: f64 = rs.iter().map(|r| (r.t - mt) * (r.t - mt)).sum();
-    if den == 0.0 { 0.0 } else { num / den * 3600.0 }
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den * 3600.0
+    }
 }

@@ -139,7 +139,11 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                 Ok(std) => {
                     let mut stream = TcpStream::from_std(std);
                     poll.registry()
-                        .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                        .register(
+                            &mut stream,
+                            Token(i),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
                         .expect("register");
                     conns[i] = Some(Conn {
                         stream,
@@ -159,12 +163,17 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                 }
             }
         }
-        if poll.poll(&mut events, Some(Duration::from_millis(20))).is_err() {
+        if poll
+            .poll(&mut events, Some(Duration::from_millis(20)))
+            .is_err()
+        {
             continue;
         }
         for ev in events.iter() {
             let i = ev.token().0;
-            let Some(conn) = conns[i].as_mut() else { continue };
+            let Some(conn) = conns[i].as_mut() else {
+                continue;
+            };
             let was_ready = conn.state == State::Ready;
             if conn.state == State::Connecting && (ev.is_writable() || ev.is_error()) {
                 if conn.stream.peer_addr().is_err() || ev.is_error() {
@@ -195,8 +204,16 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                     // Requests are far below a socket buffer: one write takes all of it.
                     match conn.stream.write(&req) {
                         Ok(n) if n == req.len() => {
-                            conn.state = if spec.proto == Proto::Mqtt { State::MqttConnack } else { State::Head };
-                            let _ = poll.registry().reregister(&mut conn.stream, Token(i), Interest::READABLE);
+                            conn.state = if spec.proto == Proto::Mqtt {
+                                State::MqttConnack
+                            } else {
+                                State::Head
+                            };
+                            let _ = poll.registry().reregister(
+                                &mut conn.stream,
+                                Token(i),
+                                Interest::READABLE,
+                            );
                         }
                         _ => conn.state = State::Dead,
                     }
@@ -313,7 +330,10 @@ fn events(conn: &mut Conn, i: usize, shared: &Shared) {
         for line in block.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(v) = line.strip_prefix(b"id:") {
-                if let Some(id) = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+                if let Some(id) = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                {
                     conn.last_id = id;
                 }
             } else if let Some(v) = line.strip_prefix(b"data:") {
@@ -357,7 +377,11 @@ fn process_mqtt(conn: &mut Conn, i: usize, shared: &Shared) {
                 conn.state = State::MqttSuback;
             }
             (State::MqttSuback, 0x90) => {
-                conn.state = if body.get(2) == Some(&0x80) { State::Dead } else { State::Ready };
+                conn.state = if body.get(2) == Some(&0x80) {
+                    State::Dead
+                } else {
+                    State::Ready
+                };
             }
             (State::Ready, 0x30) => {
                 let tlen = u16::from_be_bytes([body[0], body[1]]) as usize;
@@ -379,7 +403,11 @@ fn record(data: &[u8], i: usize, shared: &Shared) {
         shared.stale.fetch_add(1, Relaxed);
         return;
     }
-    let (Some(seq), Some(to), Some(t)) = (json_u64(data, b"seq"), json_u64(data, b"to"), json_u64(data, b"t")) else {
+    let (Some(seq), Some(to), Some(t)) = (
+        json_u64(data, b"seq"),
+        json_u64(data, b"to"),
+        json_u64(data, b"t"),
+    ) else {
         shared.unknown.fetch_add(1, Relaxed);
         return;
     };
@@ -397,6 +425,10 @@ fn record(data: &[u8], i: usize, shared: &Shared) {
     }
     if before == 0 {
         shared.delivered.fetch_add(1, Relaxed);
-        shared.latencies_ns.lock().expect("lock").push(now.saturating_sub(t));
+        shared
+            .latencies_ns
+            .lock()
+            .expect("lock")
+            .push(now.saturating_sub(t));
     }
 }

@@ -9,7 +9,10 @@ use socket2::{Domain, Socket, Type};
 /// The loopback source address for connection `i`: 127.0.1.1 .. 127.0.1.250 round robin, so
 /// that each source address has its own 28k ephemeral ports and N can pass 64k.
 pub fn source_addr(i: usize) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 1, 1 + (i % 250) as u8), 0))
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(127, 0, 1, 1 + (i % 250) as u8),
+        0,
+    ))
 }
 
 /// Refuses any destination outside 127.0.0.0/8: this tool only ever loads local servers.
@@ -58,14 +61,20 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 impl HttpConn {
     pub fn new(stream: TcpStream) -> Self {
-        HttpConn { stream, buf: Vec::with_capacity(4096) }
+        HttpConn {
+            stream,
+            buf: Vec::with_capacity(4096),
+        }
     }
 
     fn fill(&mut self) -> io::Result<()> {
         let mut tmp = [0u8; 8192];
         let n = self.stream.read(&mut tmp)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed",
+            ));
         }
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(())
@@ -98,44 +107,55 @@ impl HttpConn {
             self.fill()?;
         };
         let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
-        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let header = |name: &str| {
             head.lines()
                 .find(|l| l.starts_with(name))
                 .map(|l| l[name.len()..].trim().to_owned())
         };
         self.buf.drain(..head_end);
-        let body = if let Some(len) = header("content-length:").and_then(|v| v.parse::<usize>().ok()) {
-            while self.buf.len() < len {
-                self.fill()?;
-            }
-            self.buf.drain(..len).collect()
-        } else if header("transfer-encoding:").is_some_and(|v| v.contains("chunked")) {
-            let mut body = Vec::new();
-            loop {
-                let line_end = loop {
-                    if let Some(i) = find(&self.buf, b"\r\n") {
-                        break i;
+        let body =
+            if let Some(len) = header("content-length:").and_then(|v| v.parse::<usize>().ok()) {
+                while self.buf.len() < len {
+                    self.fill()?;
+                }
+                self.buf.drain(..len).collect()
+            } else if header("transfer-encoding:").is_some_and(|v| v.contains("chunked")) {
+                let mut body = Vec::new();
+                loop {
+                    let line_end = loop {
+                        if let Some(i) = find(&self.buf, b"\r\n") {
+                            break i;
+                        }
+                        self.fill()?;
+                    };
+                    let size_text = String::from_utf8_lossy(&self.buf[..line_end]).to_string();
+                    let size =
+                        usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                            .map_err(|_| {
+                                io::Error::new(io::ErrorKind::InvalidData, "bad chunk size")
+                            })?;
+                    while self.buf.len() < line_end + 2 + size + 2 {
+                        self.fill()?;
                     }
-                    self.fill()?;
-                };
-                let size_text = String::from_utf8_lossy(&self.buf[..line_end]).to_string();
-                let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-                while self.buf.len() < line_end + 2 + size + 2 {
-                    self.fill()?;
+                    body.extend_from_slice(&self.buf[line_end + 2..line_end + 2 + size]);
+                    self.buf.drain(..line_end + 2 + size + 2);
+                    if size == 0 {
+                        break body;
+                    }
                 }
-                body.extend_from_slice(&self.buf[line_end + 2..line_end + 2 + size]);
-                self.buf.drain(..line_end + 2 + size + 2);
-                if size == 0 {
-                    break body;
-                }
-            }
-        } else if status == 204 || status == 304 {
-            Vec::new()
-        } else {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "response without length"));
-        };
+            } else if status == 204 || status == 304 {
+                Vec::new()
+            } else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "response without length",
+                ));
+            };
         Ok(HttpResponse { status, body })
     }
 }
@@ -173,7 +193,11 @@ pub fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -297,7 +321,10 @@ pub fn mqtt_read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u8, V
         let mut tmp = [0u8; 4096];
         let n = stream.read(&mut tmp)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "broker closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "broker closed",
+            ));
         }
         buf.extend_from_slice(&tmp[..n]);
     }
@@ -337,7 +364,10 @@ mod tests {
     #[test]
     fn json_fields() {
         assert_eq!(json_u64(br#"{"run":3,"seq": 12,"t":5}"#, b"seq"), Some(12));
-        assert_eq!(json_str(br#"{"token":"abc","x":1}"#, "token").as_deref(), Some("abc"));
+        assert_eq!(
+            json_str(br#"{"token":"abc","x":1}"#, "token").as_deref(),
+            Some("abc")
+        );
     }
 }
 
@@ -373,9 +403,12 @@ impl Dechunk {
                 at += 1;
                 self.skip_crlf -= 1;
             } else {
-                let Some(nl) = raw[at..].windows(2).position(|w| w == b"\r\n") else { break };
+                let Some(nl) = raw[at..].windows(2).position(|w| w == b"\r\n") else {
+                    break;
+                };
                 let line = String::from_utf8_lossy(&raw[at..at + nl]).to_string();
-                let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+                let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+                    .unwrap_or(0);
                 at += nl + 2;
                 if size == 0 {
                     more = false;

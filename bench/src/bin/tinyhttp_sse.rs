@@ -14,7 +14,9 @@ use std::time::Duration;
 const KEEPALIVE: Duration = Duration::from_secs(25);
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8090".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8090".into());
     assert!(addr.starts_with("127."), "loopback only");
     let server = tiny_http::Server::http(&addr).expect("bind");
     eprintln!("listening on http://{addr}");
