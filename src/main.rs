@@ -2,7 +2,6 @@
 //!
 //! `main` parses arguments, builds the configuration, sets up logging and dispatches;
 //! exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
-#![forbid(unsafe_code)]
 
 use std::io::BufRead;
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //!
 //! `PUT|POST /<topic>` takes the body as the message, with the presentation fields as
 //! headers (`X-Title`, `Title`, `ti`, `t` …) or query parameters; `PUT|POST /` take a JSON
-//! object `{topic, message, title, priority, tags, click, icon, actions, markdown}`. The
+//! object `{topic, message, title, priority, tags, click, icon, actions, markdown}`, and
+//! the same headers and query parameters, whose fields the JSON's override. The
 //! answer is 200 with the message object, as ntfy answers. A body that is not UTF-8 is kept
 //! byte for byte and delivered as base64. `Cache: no` publishes with a TTL of 0 (live
 //! subscribers only). Features this server does not have (attachments, e-mail, phone
@@ -97,18 +98,25 @@ pub async fn json(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
             Some(b"null") | None => None,
             Some(_) => return Err(ApiError::BadRequest("`actions` must be an array".into())),
         };
+        // As ntfy does, the headers and query parameters count too (apprise sends the JSON
+        // with `X-Priority` and `X-Tags`); a field the JSON gives wins.
+        let given = Fields::from_request(req)?;
         let fields = Fields {
-            title: body.title,
-            priority,
-            tags: body.tags.unwrap_or_default(),
-            click: body.click,
-            icon: body.icon,
-            actions,
-            markdown: body.markdown.unwrap_or(false),
+            title: body.title.or(given.title),
+            priority: priority.or(given.priority),
+            tags: body.tags.filter(|t| !t.is_empty()).unwrap_or(given.tags),
+            click: body.click.or(given.click),
+            icon: body.icon.or(given.icon),
+            actions: actions.or(given.actions),
+            markdown: body.markdown.unwrap_or(given.markdown),
             message: None,
-            cache: true,
+            cache: given.cache,
         };
-        let message = body.message.unwrap_or_default();
+        let message = body
+            .message
+            .filter(|m| !m.is_empty())
+            .or(given.message)
+            .unwrap_or_default();
         let data = if message.is_empty() { TRIGGERED.into() } else { message };
         publish(state, req, &body.topic, fields, Content::Text, data.into_bytes()).await
     })
