@@ -10,6 +10,7 @@ use std::rc::Rc;
 use miniserde::Deserialize;
 
 use super::Outcome;
+use crate::config::Config;
 use crate::delivery;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
@@ -33,7 +34,15 @@ const SHAPE: &str = "a JSON object with a string `token`, an object `data`, and 
                      `priority` (\"normal\" or \"high\"), `time_to_live` (seconds) and `collapse_key`";
 
 pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    let config = state.config();
+    let (token, message) = read_message(req, &state.config())?;
+    delivery::charge(state, token.as_bytes())?;
+    let resolve = app_queue(token, delivery::client_limit(state));
+    let published = delivery::publish(state, resolve, message).await?;
+    Ok(Response::json(200, format!("{{\"id\":{}}}", published.id)).into())
+}
+
+/// The routing token and the message of a `POST /message` body, checked against the limits.
+fn read_message(req: &Request, config: &Config) -> Result<(String, NewMessage), ApiError> {
     let limits = &config.limits;
     let compact = json::compact(&req.body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
@@ -57,18 +66,19 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
             "`token` must be a routing token".into(),
         ));
     }
-    if let Some(p) = &fields.priority
-        && p != "normal"
-        && p != "high"
-    {
-        return Err(ApiError::BadRequest(
-            "`priority` must be \"normal\" or \"high\"".into(),
-        ));
-    }
+    let priority = match fields.priority.as_deref() {
+        None => None,
+        Some("normal") => Some(Priority::Normal),
+        Some("high") => Some(Priority::High),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`priority` must be \"normal\" or \"high\"".into(),
+            ));
+        }
+    };
     if let Some(key) = &fields.collapse_key {
         check_name("collapse_key", key, limits.max_name_bytes)?;
     }
-    crate::delivery::charge(state, fields.token.as_bytes())?;
     let ttl_secs = fields
         .time_to_live
         .map_or(config.default_ttl.as_secs(), |t| {
@@ -77,21 +87,12 @@ pub async fn post(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     let message = NewMessage {
         content: Content::Json,
         data: data.to_vec(),
-        priority: fields.priority.as_deref().map(|p| match p {
-            "high" => Priority::High,
-            _ => Priority::Normal,
-        }),
+        priority,
         ttl_secs,
         collapse_key: fields.collapse_key,
         extras: Vec::new(),
     };
-    let published = delivery::publish(
-        state,
-        app_queue(fields.token, delivery::client_limit(state)),
-        message,
-    )
-    .await?;
-    Ok(Response::json(200, format!("{{\"id\":{}}}", published.id)).into())
+    Ok((fields.token, message))
 }
 
 /// Resolves a routing token to its application's queue: the device's, for that app.
