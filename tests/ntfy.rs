@@ -314,6 +314,35 @@ fn query_parameters_set_the_same_fields() {
     assert_refused(&r, 400, "priority");
 }
 
+/// What apprise's ntfy plugin sends: the text as JSON, priority and tags as headers.
+#[test]
+fn json_publish_takes_headers_for_what_the_json_leaves_out() {
+    let (s, alice, _) = two_users("ntfy-json-headers", "");
+    let r = s.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &alice),
+            ("X-Priority", "high"),
+            ("X-Tags", "floppy_disk,nas"),
+            ("X-Title", "from the header"),
+        ],
+        r#"{"topic":"backups","title":"from json","message":"Backup done"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = Obj::parse(&r.text());
+    assert_eq!(m.str("title"), "from json", "the JSON's field wins");
+    assert_eq!(m.int("priority"), 4);
+    assert_eq!(m.strings("tags"), ["floppy_disk", "nas"]);
+    let r = s.request(
+        "POST",
+        "/",
+        &[("Authorization", &alice), ("X-Delay", "10m")],
+        r#"{"topic":"backups","message":"later"}"#,
+    );
+    assert_refused(&r, 400, "delay");
+}
+
 #[test]
 fn json_publish_to_the_root() {
     let (s, alice, _) = two_users("ntfy-json", "");
