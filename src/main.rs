@@ -3,16 +3,24 @@
 //! `main` parses arguments, builds the configuration, sets up logging and dispatches;
 //! exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
-use std::io::BufRead;
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use argh::{EarlyExit, FromArgs};
 
 use openpush::cli::{self, ClientAction, Command, TopicAction, UserAction};
 use openpush::config::{self, Config};
 use openpush::{api, auth, commands, control, logger, secret, server, store};
 
+/// A password shorter than this gets a warning when the server is reachable from other hosts.
+const SHORT_PASSWORD_CHARS: usize = 8;
+
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     if cli.version {
         println!(
             "openpush {} (OpenPush API {})",
@@ -46,6 +54,51 @@ fn main() -> ExitCode {
 enum Failure {
     Usage(String),
     Runtime(String),
+}
+
+/// Parses the command line like `argh::from_env`, but a usage error exits with status 2
+/// (as the README promises), not argh's 1. `--help` prints to stdout and exits 0.
+fn parse_args() -> Result<cli::Cli, ExitCode> {
+    let mut args = Vec::new();
+    for arg in std::env::args_os() {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(arg) => {
+                eprintln!(
+                    "openpush: an argument is not valid UTF-8: {}",
+                    arg.to_string_lossy()
+                );
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let command = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("openpush")
+        .to_owned();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match cli::Cli::from_args(&[&command], &rest) {
+        Ok(cli) => Ok(cli),
+        Err(EarlyExit {
+            output,
+            status: Ok(()),
+        }) => {
+            println!("{output}");
+            Err(ExitCode::SUCCESS)
+        }
+        Err(EarlyExit {
+            output,
+            status: Err(()),
+        }) => {
+            eprintln!(
+                "{}\nRun {command} --help for more information.",
+                output.trim_end()
+            );
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn load_config(config: Option<&str>, db: Option<&str>) -> Result<Config, Failure> {
@@ -83,12 +136,23 @@ fn serve_config(args: &cli::Serve) -> Result<Config, Failure> {
 fn run_server(args: cli::Serve) -> Result<(), Failure> {
     let cfg = serve_config(&args)?;
     if args.check {
-        println!("{cfg:#?}");
+        print!("{}", cfg.to_text());
         return Ok(());
     }
     logger::init(cfg.log_level);
-    let store = store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue)
-        .map_err(|e| Failure::Runtime(open_error_text(&cfg.db, e)))?;
+    // A start that fails (the port is taken, say) must not leave behind a database file
+    // it created: the next start, or the CLI, would take the empty file for the real one.
+    let db = cfg.db.clone();
+    let created = !db.exists();
+    let remove_created = || {
+        if created {
+            let _ = std::fs::remove_file(&db);
+        }
+    };
+    let store = store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue).map_err(|e| {
+        remove_created();
+        Failure::Runtime(open_error_text(&cfg.db, e))
+    })?;
     log::info!(
         "openpush {} using {}",
         env!("CARGO_PKG_VERSION"),
@@ -99,7 +163,14 @@ fn run_server(args: cli::Serve) -> Result<(), Failure> {
             Failure::Usage(e) | Failure::Runtime(e) => e,
         })
     });
-    server::run(cfg, store, reload).map_err(Failure::Runtime)
+    let result = server::run(cfg, store, reload);
+    // The control socket file goes with the server, however it ended.
+    control::remove_bound();
+    // `server::run` fails only before it serves, so nothing was stored in a new file.
+    result.map_err(|e| {
+        remove_created();
+        Failure::Runtime(e)
+    })
 }
 
 fn open_error_text(db: &std::path::Path, e: store::OpenError) -> String {
@@ -145,7 +216,9 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
 fn run_user(action: UserAction) -> Result<(), Failure> {
     let (cmd, config, db) = match action {
         UserAction::Add(a) => {
-            let hash = secret::hash_password(&read_password(a.password_stdin)?);
+            let password = read_password(a.password_stdin)?;
+            warn_if_short(&password, a.config.as_deref(), a.db.as_deref());
+            let hash = secret::hash_password(&password);
             let cmd = commands::Command {
                 op: "user_add".into(),
                 name: Some(a.name),
@@ -164,7 +237,9 @@ fn run_user(action: UserAction) -> Result<(), Failure> {
             a.db,
         ),
         UserAction::Passwd(a) => {
-            let hash = secret::hash_password(&read_password(a.password_stdin)?);
+            let password = read_password(a.password_stdin)?;
+            warn_if_short(&password, a.config.as_deref(), a.db.as_deref());
+            let hash = secret::hash_password(&password);
             let cmd = commands::Command {
                 op: "user_passwd".into(),
                 name: Some(a.name),
@@ -183,21 +258,53 @@ fn run_user(action: UserAction) -> Result<(), Failure> {
             a.db,
         ),
     };
-    administer(cmd, config.as_deref(), db.as_deref())
+    println!("{}", administer(cmd, config.as_deref(), db.as_deref())?);
+    Ok(())
+}
+
+/// Warns (and goes on) when a password is trivially short and the server listens on more
+/// than loopback, where anyone on the network can try passwords.
+fn warn_if_short(password: &str, config: Option<&str>, db: Option<&str>) {
+    let chars = password.chars().count();
+    if chars >= SHORT_PASSWORD_CHARS {
+        return;
+    }
+    let Ok(mut cfg) = load_config(config, db) else {
+        return;
+    };
+    if cfg.validate().is_err() {
+        return;
+    }
+    if let Some(addr) = cfg.listen.iter().find(|a| !a.ip().is_loopback()) {
+        eprintln!(
+            "openpush: warning: this password has only {chars} characters, and the server \
+             listens on {addr}, beyond this machine: anyone who can reach it may guess it; \
+             use at least {SHORT_PASSWORD_CHARS}"
+        );
+    }
 }
 
 fn run_client(action: ClientAction) -> Result<(), Failure> {
     let (cmd, config, db) = match action {
-        ClientAction::Add(a) => (
-            commands::Command {
+        ClientAction::Add(a) => {
+            let (user, name) = (a.user.clone(), a.name.clone());
+            let cmd = commands::Command {
                 op: "client_add".into(),
                 user: Some(a.user),
                 name: Some(a.name),
                 ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
+            };
+            let key = administer(cmd, a.config.as_deref(), a.db.as_deref())?;
+            // A script reads the bare key; a person is told what it is.
+            if std::io::stdout().is_terminal() {
+                println!(
+                    "created client {name:?} for {user}; its key (enter it in the phone's push client):\n{key}"
+                );
+            } else {
+                println!("{key}");
+            }
+            return Ok(());
+        }
         ClientAction::List(a) => (
             commands::Command {
                 op: "client_list".into(),
@@ -218,7 +325,8 @@ fn run_client(action: ClientAction) -> Result<(), Failure> {
             a.db,
         ),
     };
-    administer(cmd, config.as_deref(), db.as_deref())
+    println!("{}", administer(cmd, config.as_deref(), db.as_deref())?);
+    Ok(())
 }
 
 fn run_topic(action: TopicAction) -> Result<(), Failure> {
@@ -254,16 +362,17 @@ fn run_topic(action: TopicAction) -> Result<(), Failure> {
             a.db,
         ),
     };
-    administer(cmd, config.as_deref(), db.as_deref())
+    println!("{}", administer(cmd, config.as_deref(), db.as_deref())?);
+    Ok(())
 }
 
 /// Runs an administration command through the running server's control socket, or on
-/// the database directly when no server runs.
+/// the database directly when no server runs; returns its output.
 fn administer(
     cmd: commands::Command,
     config: Option<&str>,
     db: Option<&str>,
-) -> Result<(), Failure> {
+) -> Result<String, Failure> {
     let cfg = load_config(config, db)?;
     let socket = cfg.control_socket_path();
     let reply = match control::call(&socket, &cmd).map_err(Failure::Runtime)? {
@@ -288,8 +397,7 @@ fn administer(
         }
     };
     if reply.ok {
-        println!("{}", reply.output);
-        Ok(())
+        Ok(reply.output)
     } else {
         Err(Failure::Runtime(reply.output))
     }
