@@ -145,6 +145,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
     if len > limits.max_head_bytes {
         return Err(ParseError::HeadTooLarge);
     }
+    if has_bare_lf(&buf[..len]) {
+        return Err(ParseError::Malformed("lines must end with CRLF"));
+    }
     let minor = req.version.unwrap_or(1);
     let method = req.method.unwrap_or_default().to_owned();
     let target = origin_form(req.path.unwrap_or_default()).ok_or(ParseError::Malformed(
@@ -153,11 +156,19 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
     let mut headers = Vec::with_capacity(req.headers.len());
     let mut length: Option<usize> = None;
     let mut chunked = false;
-    let mut connection_close = minor == 0;
+    // HTTP/1.0 closes unless it asks for keep-alive; `close` anywhere wins over both.
+    let mut keep_alive_asked = false;
+    let mut close_asked = false;
     let mut expect_continue = false;
+    let mut seen = [false; SINGLETONS.len()];
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         let value = String::from_utf8_lossy(h.value).trim().to_owned();
+        if let Some(i) = SINGLETONS.iter().position(|s| *s == name)
+            && std::mem::replace(&mut seen[i], true)
+        {
+            return Err(ParseError::Malformed(DUPLICATE[i]));
+        }
         match name.as_str() {
             "content-length" => {
                 // Digits only (RFC 9110): `usize::from_str` would also take a `+` sign.
@@ -165,12 +176,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
                     .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|v| v.parse().ok())
                     .ok_or(ParseError::Malformed("invalid Content-Length"))?;
-                if length.is_some_and(|m| m != n) {
-                    return Err(ParseError::Malformed("conflicting Content-Length headers"));
-                }
                 length = Some(n);
             }
             "transfer-encoding" => {
+                // RFC 9112 6.1: on HTTP/1.0 the framing is faulty whatever the coding.
+                if minor == 0 {
+                    return Err(ParseError::Malformed(
+                        "Transfer-Encoding is not allowed in HTTP/1.0",
+                    ));
+                }
                 if !value.eq_ignore_ascii_case("chunked") {
                     return Err(ParseError::Unsupported);
                 }
@@ -179,9 +193,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
             "connection" => {
                 for token in value.split(',').map(str::trim) {
                     if token.eq_ignore_ascii_case("close") {
-                        connection_close = true;
+                        close_asked = true;
                     } else if token.eq_ignore_ascii_case("keep-alive") {
-                        connection_close = false;
+                        keep_alive_asked = true;
                     }
                 }
             }
@@ -190,6 +204,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
         }
         headers.push((name, value));
     }
+    let connection_close = close_asked || (minor == 0 && !keep_alive_asked);
     let framing = match (chunked, length) {
         (true, Some(_)) => {
             return Err(ParseError::Malformed(
@@ -213,6 +228,32 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
         expect_continue,
         len,
     }))
+}
+
+/// Headers that may appear once: a second one is refused (400) rather than one of them
+/// believed, since a proxy in front may have believed the other (RFC 9110 5.3).
+const SINGLETONS: [&str; 5] = [
+    "host",
+    "authorization",
+    "x-openpush-key",
+    "content-length",
+    "transfer-encoding",
+];
+const DUPLICATE: [&str; SINGLETONS.len()] = [
+    "more than one Host header",
+    "more than one Authorization header",
+    "more than one X-Openpush-Key header",
+    "more than one Content-Length header",
+    "more than one Transfer-Encoding header",
+];
+
+/// A line of `bytes` ends with a bare LF (httparse accepts them, as RFC 9112 2.2 allows; a
+/// proxy in front that does not could read different headers, so they are refused).
+fn has_bare_lf(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
 }
 
 /// The most bytes a chunked body of at most `max_body` bytes may take on the wire: twice
@@ -252,6 +293,10 @@ pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(ParseError::Malformed("invalid chunk size")),
         };
+        // httparse takes any byte in a chunk extension, a bare LF too.
+        if has_bare_lf(&buf[pos..pos + start]) {
+            return Err(ParseError::Malformed("lines must end with CRLF"));
+        }
         pos += start;
         if size == 0 {
             // Trailer section: lines until an empty one.
@@ -263,9 +308,11 @@ pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>
                     return Err(ParseError::HeadTooLarge);
                 }
                 let Some(end) = end else { return Ok(None) };
-                let line = &rest[..end];
+                let Some(line) = rest[..end].strip_suffix(b"\r") else {
+                    return Err(ParseError::Malformed("lines must end with CRLF"));
+                };
                 pos += end + 1;
-                if line.is_empty() || line == b"\r" {
+                if line.is_empty() {
                     return Ok(Some((body, pos)));
                 }
             }
@@ -462,6 +509,50 @@ mod tests {
         assert!(head.keep_alive);
     }
 
+    fn malformed(raw: &[u8]) -> bool {
+        matches!(parse_head(raw, &limits()), Err(ParseError::Malformed(_)))
+    }
+
+    // Regression (issue 10): each of these was accepted, the first header of a pair believed.
+    #[test]
+    fn ambiguous_heads_are_refused() {
+        assert!(malformed(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"));
+        assert!(malformed(
+            b"GET / HTTP/1.1\r\nAuthorization: a\r\nauthorization: b\r\n\r\n"
+        ));
+        assert!(malformed(
+            b"GET / HTTP/1.1\r\nX-Openpush-Key: a\r\nX-OpenPush-Key: a\r\n\r\n"
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(malformed(b"GET / HTTP/1.1\nHost: a\n\n"));
+        assert!(malformed(b"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n"));
+        // Lists of other headers may repeat.
+        assert!(
+            parse_head(
+                b"GET / HTTP/1.1\r\nAccept: a\r\nAccept: b\r\n\r\n",
+                &limits()
+            )
+            .unwrap()
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn close_wins_over_keep_alive() {
+        for head in [
+            b"GET / HTTP/1.1\r\nConnection: close, keep-alive\r\n\r\n".as_slice(),
+            b"GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n",
+        ] {
+            assert!(!parse_head(head, &limits()).unwrap().unwrap().keep_alive);
+        }
+    }
+
     #[test]
     fn chunked_bodies_decode_at_every_split() {
         let raw = b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: x\r\n\r\nNEXT";
@@ -476,6 +567,10 @@ mod tests {
             ParseError::BodyTooLarge
         );
         assert!(decode_chunked(b"3\r\nabcXY", 16).is_err());
+        // Bare LF: in a chunk extension (which httparse skips) and ending a trailer.
+        assert!(decode_chunked(b"3;a\nb\r\nabc\r\n0\r\n\r\n", 16).is_err());
+        assert!(decode_chunked(b"0\r\nA: b\n\r\n", 16).is_err());
+        assert!(decode_chunked(b"0\r\n\n", 16).is_err());
     }
 
     // Regression: endless chunk extensions or trailers kept a body incomplete while the
