@@ -141,17 +141,33 @@ async fn openpush(
     }))
 }
 
-/// The address limits apply to: the peer, or for a trusted proxy the last address in
-/// `X-Forwarded-For` that is not itself a trusted proxy; `None` for the host itself.
+/// The address limits apply to: the peer, or for a trusted proxy the right-most address
+/// in `X-Forwarded-For` (all its lines, in order, as one list) that is not itself a trusted
+/// proxy; `None` for the host itself. Proxies append on the right, so everything left of
+/// that is the client's own claim. An entry there that is no address counts as the
+/// unspecified address (one shared budget, never local), not as the next one to its left.
 fn client_addr(state: &ServerState, req: &Request, peer: IpAddr) -> Option<IpAddr> {
     if !state.is_trusted_proxy(peer) {
         return Some(peer);
     }
-    let forwarded = req.header("x-forwarded-for")?;
-    forwarded
-        .rsplit(',')
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .find(|&ip| !state.is_trusted_proxy(ip))
+    let entries: Vec<&str> = req
+        .header_values("x-forwarded-for")
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    for entry in entries.into_iter().rev() {
+        // Some proxies add the port: `192.0.2.1:443`, `[2001:db8::1]:443`.
+        let ip = entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()));
+        match ip {
+            Ok(ip) if state.is_trusted_proxy(ip) => {}
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        }
+    }
+    None
 }
 
 /// A path fit for the log: capabilities in it (a routing token after `/push/`, an endpoint

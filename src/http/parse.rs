@@ -38,6 +38,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, in the order of its lines: a list header (RFC 9110 5.3)
+    /// sent on several lines is their values joined by commas.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// A query parameter's raw value.
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query
