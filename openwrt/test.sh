@@ -116,16 +116,18 @@ grep -c '^listen = ' "$W/all.conf" | grep -qx 2 && ok "repeated list listen rend
 grep -qx 'trusted_proxies = 127.0.0.1' "$W/all.conf" && ok "list trusted_proxies renders one line" ||
   bad "trusted_proxies: $(grep trusted "$W/all.conf")"
 # Server options without a UCI counterpart (a new key in src/config.rs): reported, not fatal.
-# The keys are the arms of `match key` in Config::set (rustfmt puts them 12 spaces deep);
-# deeper arms are values (`"none" =>` of anonymous_access), not keys.
-if [ -f "$ROOT/src/config.rs" ]; then
-  keys=$(sed -n '/fn set(/,/^    }$/s/^            "\([a-z_]*\)" =>.*/\1/p' "$ROOT/src/config.rs")
-  [ -n "$keys" ] || echo "note: found no server option in src/config.rs (did Config::set change shape?)"
-  for k in $keys; do
-    case $k in listen|db|control_socket) continue ;; esac
-    grep -q "^[[:space:]]*#*\(option\|list\) $k " "$UCI" || echo "note: server option $k has no UCI option"
-  done
+# `serve --check` prints every key the server knows, one `key = value` line each.
+check "$W/default.conf" || true
+keys=$(sed -n 's/^\([a-z_]*\) = .*/\1/p' "$W/check.out" | sort -u)
+if [ -n "$keys" ]; then
+  ok "serve --check prints the effective config as key = value lines ($(echo "$keys" | wc -l) keys)"
+else
+  bad "serve --check printed no key = value lines: $(head -3 "$W/check.out")"
 fi
+for k in $keys; do
+  case $k in listen|db|control_socket) continue ;; esac
+  grep -q "^[[:space:]]*#*\(option\|list\) $k " "$UCI" || echo "note: server option $k has no UCI option"
+done
 
 sed 's/^\toption storage .*/\toption storage '\''ram'\''/' "$UCI" > "$W/ram.uci"
 render "$W/ram.uci" "$W/ram.conf" && grep -qx 'db = /var/lib/openpush/openpush.redb' "$W/ram.conf" &&
@@ -162,6 +164,8 @@ UCI_FILE=$UCI STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
 grep -q open_instance "$W/procd.log" && bad "disabled service started" || ok "enabled '0' starts nothing"
 
 # --- 4. ipk ---
+"$ROOT/scripts/build-ipk.sh" --help > "$W/help.out" 2>&1 && grep -q '^Usage: ' "$W/help.out" &&
+  ok "build-ipk.sh --help prints its usage" || bad "build-ipk.sh --help: $(head -3 "$W/help.out")"
 ipk_line=$(CROSS_DIR=$CROSS_DIR "$ROOT/scripts/build-ipk.sh" "$T" "$BIN")
 IPK=$(echo "$ipk_line" | sed -n 's/^ipk [^:]*: \(.*\.ipk\) .*/\1/p')
 mkdir -p "$W/ipk" && tar -xzf "$IPK" -C "$W/ipk"

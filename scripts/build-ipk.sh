@@ -4,7 +4,7 @@
 # Usage: scripts/build-ipk.sh TARGET [BINARY]
 #   BINARY defaults to target/cross/out/TARGET/openpush (built by cross-build.sh if missing).
 #   OPENWRT_ARCH overrides the package architecture; it must be one that `opkg
-#   print-architecture` lists on the router (defaults below fit the common SoCs).
+#   print-architecture` lists on the router (the defaults fit the common SoCs).
 #   VERSION / RELEASE override the package version (default: Cargo.toml's, release 1).
 # Output: target/cross/ipk/openpush_VERSION-RELEASE_ARCH.ipk; install on the router with
 #   opkg install /tmp/openpush_*.ipk
@@ -17,7 +17,19 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 TARGET [BINARY]" >&2; exit 2; }
+TARGETS="mipsel-unknown-linux-musl mips-unknown-linux-musl aarch64-unknown-linux-musl
+  armv7-unknown-linux-musleabihf x86_64-unknown-linux-musl"
+# The header comment above, from "Usage:" to the blank comment line, plus the targets.
+usage() {
+  sed -n '/^# Usage:/,/^#$/{/^#$/d;s/^# \{0,1\}//;p}' "$0"
+  echo "Targets: $(echo $TARGETS | sed 's/ /, /g')."
+}
+case ${1:-} in
+  -h|--help|help) usage; exit 0 ;;
+  -*) echo "build-ipk.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  '') usage >&2; exit 2 ;;
+esac
+[ $# -le 2 ] || { echo "build-ipk.sh: too many arguments" >&2; usage >&2; exit 2; }
 T=$1
 CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BIN=${2:-$CROSS_DIR/out/$T/openpush}
@@ -29,7 +41,7 @@ case $T in
   aarch64-unknown-linux-musl) ARCH=aarch64_cortex-a53 ;;    # filogic, mvebu, Pi 3/4 builds
   armv7-unknown-linux-musleabihf) ARCH=arm_cortex-a7_neon-vfpv4 ;;  # ipq40xx, Pi 2
   x86_64-unknown-linux-musl) ARCH=x86_64 ;;
-  *) echo "unknown target $T" >&2; exit 2 ;;
+  *) echo "build-ipk.sh: unknown target $T" >&2; usage >&2; exit 2 ;;
 esac
 ARCH=${OPENWRT_ARCH:-$ARCH}
 VERSION=${VERSION:-$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)}
