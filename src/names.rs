@@ -15,16 +15,29 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A user or client name: as [`check_name`], and not all digits, because paths name
-/// users and clients by id or by name and an all-digit name would read as an id.
+/// A user or client name: as [`check_name`], and nothing that reads as a number (digits,
+/// with or without a sign or surrounding spaces: `7`, `+1`, `01`, ` 2 `), because paths
+/// name users and clients by id or by name. [`parse_id`] would not take most of these for
+/// an id, but a listing would show them as one.
 pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
     check_name(what, name, max)?;
-    if name.bytes().all(|b| b.is_ascii_digit()) {
+    let unsigned = name.trim().trim_start_matches(['+', '-']).trim_start();
+    if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::BadRequest(format!(
-            "{what} must not be all digits (paths would read it as an id)"
+            "{what} must not read as a number (paths would take it for an id)"
         )));
     }
     Ok(())
+}
+
+/// An id in a path or a CLI argument: canonical decimal digits only (`1`, never `+1`,
+/// `01` or ` 1`), so that no name, which [`check_account_name`] keeps from being digits,
+/// is ever read as an id. Every "id or name" lookup asks this first, and only this.
+pub fn parse_id(ident: &str) -> Option<u64> {
+    let canonical = !ident.is_empty()
+        && ident.bytes().all(|b| b.is_ascii_digit())
+        && (ident == "0" || !ident.starts_with('0'));
+    canonical.then(|| ident.parse().ok()).flatten()
 }
 
 /// Single path segments the server routes itself; no topic may take one of these names.
@@ -75,6 +88,37 @@ pub fn is_endpoint_topic(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_canonical_digits_and_names_never_read_as_numbers() {
+        assert_eq!(parse_id("1"), Some(1));
+        assert_eq!(parse_id("0"), Some(0));
+        assert_eq!(parse_id("18446744073709551615"), Some(u64::MAX));
+        for not_an_id in [
+            "",
+            "+1",
+            "-1",
+            "01",
+            "00",
+            " 1",
+            "1 ",
+            "1.0",
+            "0x1",
+            "١",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_id(not_an_id), None, "{not_an_id:?}");
+        }
+        for refused in ["1", "007", "+1", "-1", "+01", " 1", "1 ", " + 2 ", "+-3"] {
+            assert!(
+                check_account_name("name", refused, 64).is_err(),
+                "{refused:?}"
+            );
+        }
+        for fine in ["+", "phone 1", "+49 170 1234", "1a", "a1", "1.0", "x"] {
+            assert!(check_account_name("name", fine, 64).is_ok(), "{fine:?}");
+        }
+    }
 
     #[test]
     fn topic_names() {

@@ -11,6 +11,7 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use super::memory::Memory;
 use super::tables::*;
 use super::{AppRecord, ClientRecord, Result, UserRecord};
+use crate::names;
 use crate::secret;
 
 /// Why an account operation was refused. Nothing was written.
@@ -48,13 +49,12 @@ pub fn get_client<T: ReadableTable<u64, &'static [u8]>>(
     }
 }
 
-/// A user by numeric id or by name.
+/// A user by id or by name: an id is canonical digits ([`names::parse_id`]), and
+/// nothing else is, so a name such as `+1` is never taken for user 1.
 pub fn find_user(txn: &impl Tables, ident: &str) -> Result<Option<(u64, UserRecord)>> {
     let users = txn.users()?;
-    if let Ok(id) = ident.parse::<u64>()
-        && let Some(user) = get_user(&users, id)?
-    {
-        return Ok(Some((id, user)));
+    if let Some(id) = names::parse_id(ident) {
+        return Ok(get_user(&users, id)?.map(|user| (id, user)));
     }
     let by_name = txn.user_by_name()?;
     let Some(id) = by_name.get(ident)?.map(|v| v.value()) else {
@@ -179,7 +179,8 @@ pub fn clients_of(
     Ok(out)
 }
 
-/// One of a user's clients by id, name or key.
+/// One of a user's clients by id, name or key; an id is canonical digits
+/// ([`names::parse_id`]) and is never looked up as a name or key.
 pub fn find_client_of(
     txn: &impl Tables,
     user_id: u64,
@@ -191,10 +192,8 @@ pub fn find_client_of(
             .filter(|c| c.user_id == user_id)
             .map(|c| (id, c)))
     };
-    if let Ok(id) = ident.parse::<u64>()
-        && let Some(found) = owned(id)?
-    {
-        return Ok(Some(found));
+    if let Some(id) = names::parse_id(ident) {
+        return owned(id);
     }
     let by_name = txn
         .ids(CLIENT_BY_NAME)?

