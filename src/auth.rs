@@ -147,6 +147,12 @@ impl Authenticator {
                 retry_after_secs: wait.as_secs().max(1),
             });
         }
+        // Counted now, before the password is checked: attempts sent in parallel see each
+        // other here, not only once their Argon2 runs are over. Success clears the count.
+        if let Some(a) = addr {
+            self.failures_by_addr.attempt(a, now);
+        }
+        self.failures_by_name.attempt(name_key, now);
         let generation = self.generation.get();
         let lookup = name.clone();
         let found = store
@@ -176,11 +182,6 @@ impl Authenticator {
                 req.client_addr
                     .map_or("this host".into(), |a| a.to_string())
             );
-            let now = Instant::now();
-            if let Some(a) = addr {
-                self.failures_by_addr.failed(a, now);
-            }
-            self.failures_by_name.failed(name_key, now);
             return Err(ApiError::Unauthorized);
         };
         if let Some(a) = addr {

@@ -98,12 +98,24 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     }
 }
 
-/// Failed logins: after `free` failures, each further attempt must wait twice as long as
-/// the last (1 s, 2 s, 4 s … up to `max`). Success clears the record.
+/// How long a login backoff record outlives its last attempt: far longer than any wait
+/// (`login_max_delay_secs` is at most a day), so a pause does not give the free attempts
+/// back; a guesser who waits out the longest delay gets one more try, not a fresh start.
+const BACKOFF_RECORD_LIFE: Duration = Duration::from_secs(2 * 24 * 3600);
+
+/// Login attempts that did not succeed: after `free` of them, each further attempt must
+/// wait twice as long as the last (1 s, 2 s, 4 s … up to `max`).
+///
+/// An attempt counts when it starts ([`LoginBackoff::attempt`]), before its password is
+/// checked, so attempts sent in parallel cannot all start before the first failure is
+/// known; success clears the record. A record lives [`BACKOFF_RECORD_LIFE`] after its
+/// last attempt. When the map is full, records past their life go first, then those
+/// still within their free attempts (which cost a guesser nothing to make again), and
+/// only then everything.
 pub struct LoginBackoff<K> {
     free: Cell<u32>,
     max: Cell<Duration>,
-    failures: RefCell<HashMap<K, (u32, Instant)>>,
+    attempts: RefCell<HashMap<K, (u32, Instant)>>,
 }
 
 impl<K: Hash + Eq + Copy> LoginBackoff<K> {
@@ -111,7 +123,7 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
         LoginBackoff {
             free: Cell::new(free),
             max: Cell::new(max),
-            failures: RefCell::default(),
+            attempts: RefCell::default(),
         }
     }
 
@@ -131,8 +143,8 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
 
     /// `Err(wait)` while the key must wait before it may try again.
     pub fn check(&self, key: K, now: Instant) -> Result<(), Duration> {
-        match self.failures.borrow().get(&key) {
-            Some(&(count, at)) => {
+        match self.attempts.borrow().get(&key) {
+            Some(&(count, at)) if now.saturating_duration_since(at) < BACKOFF_RECORD_LIFE => {
                 let until = at + self.delay(count);
                 if now < until {
                     Err(until - now)
@@ -140,22 +152,26 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
                     Ok(())
                 }
             }
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 
-    pub fn failed(&self, key: K, now: Instant) {
-        let mut failures = self.failures.borrow_mut();
-        if failures.len() >= MAX_KEYS && !failures.contains_key(&key) {
-            let max = self.max.get();
-            failures.retain(|_, (_, at)| now.duration_since(*at) < max);
-            if failures.len() >= MAX_KEYS {
-                failures.clear();
+    /// Counts an attempt that starts now; call it once [`LoginBackoff::check`] allowed it,
+    /// with no `await` in between.
+    pub fn attempt(&self, key: K, now: Instant) {
+        let mut attempts = self.attempts.borrow_mut();
+        if attempts.len() >= MAX_KEYS && !attempts.contains_key(&key) {
+            let free = self.free.get();
+            attempts.retain(|_, (_, at)| now.saturating_duration_since(*at) < BACKOFF_RECORD_LIFE);
+            if attempts.len() >= MAX_KEYS {
+                attempts.retain(|_, (count, _)| *count >= free);
+            }
+            if attempts.len() >= MAX_KEYS {
+                attempts.clear();
             }
         }
-        let entry = failures.entry(key).or_insert((0, now));
-        // A record idle for longer than the longest delay starts over.
-        if now.duration_since(entry.1) > self.max.get() {
+        let entry = attempts.entry(key).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= BACKOFF_RECORD_LIFE {
             entry.0 = 0;
         }
         entry.0 = entry.0.saturating_add(1);
@@ -163,7 +179,7 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
     }
 
     pub fn succeeded(&self, key: K) {
-        self.failures.borrow_mut().remove(&key);
+        self.attempts.borrow_mut().remove(&key);
     }
 }
 
@@ -236,16 +252,52 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(backoff.check("x", t0).is_ok());
-            backoff.failed("x", t0);
+            backoff.attempt("x", t0);
         }
         assert_eq!(backoff.check("x", t0), Err(Duration::from_secs(1)));
-        backoff.failed("x", t0 + Duration::from_secs(1));
+        backoff.attempt("x", t0 + Duration::from_secs(1));
         assert_eq!(
             backoff.check("x", t0 + Duration::from_secs(1)),
             Err(Duration::from_secs(2))
         );
         backoff.succeeded("x");
         assert!(backoff.check("x", t0).is_ok());
+    }
+
+    #[test]
+    fn an_idle_backoff_record_keeps_its_count_for_its_life() {
+        let max = Duration::from_secs(60);
+        let backoff = LoginBackoff::new(2, max);
+        let t0 = Instant::now();
+        for _ in 0..8 {
+            backoff.attempt("x", t0);
+        }
+        // Long past the longest wait: one more try, at the longest wait again after it.
+        let later = t0 + Duration::from_secs(3600);
+        assert!(backoff.check("x", later).is_ok());
+        backoff.attempt("x", later);
+        assert_eq!(backoff.check("x", later), Err(max));
+        // Past the record's life it starts over.
+        let much_later = later + BACKOFF_RECORD_LIFE;
+        assert!(backoff.check("x", much_later).is_ok());
+        backoff.attempt("x", much_later);
+        assert!(backoff.check("x", much_later).is_ok());
+    }
+
+    #[test]
+    fn a_full_backoff_map_keeps_the_records_in_backoff() {
+        let backoff = LoginBackoff::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            backoff.attempt(u32::MAX, t0);
+        }
+        for key in 0..MAX_KEYS as u32 {
+            backoff.attempt(key, t0);
+        }
+        assert!(
+            backoff.check(u32::MAX, t0).is_err(),
+            "a flood of names did not evict it"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 
 const ROOT: (&str, &str) = ("root", "pw-root");
@@ -95,4 +97,82 @@ fn names_never_read_as_ids_and_ids_are_canonical_digits() {
     assert!(!out.status.success());
     assert_eq!(json_as(&s, "GET", "/client/1", bob, "").status, 200);
     assert_eq!(json_as(&s, "GET", "/client/phone", bob, "").status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Login backoff
+
+/// `n` logins as `name`/`password` from `ip` at once; their statuses.
+fn parallel_logins(s: &Server, n: usize, name: &str, password: &str, ip: &str) -> Vec<u16> {
+    let auth = basic(name, password);
+    let barrier = std::sync::Barrier::new(n);
+    let addr = s.addr;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (auth, barrier) = (&auth, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    request(
+                        addr,
+                        "GET",
+                        "/user",
+                        &[("Authorization", auth), ("X-Forwarded-For", ip)],
+                        "",
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|&&s| s == status).count()
+}
+
+#[test]
+fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
+    let s = Server::start_with("backoff-parallel", "login_free_failures = 3");
+    s.add_user(ROOT.0, ROOT.1);
+    let first = parallel_logins(&s, 64, "root", "wrong", "192.0.2.33");
+    assert!(count(&first, 401) <= 3, "{first:?}");
+    assert_eq!(count(&first, 429), 64 - count(&first, 401), "{first:?}");
+    // Once the wait is over, one more try, not another 64.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = parallel_logins(&s, 64, "root", "wrong", "192.0.2.33");
+    assert!(count(&second, 401) <= 1, "{second:?}");
+    assert_eq!(count(&second, 429), 64 - count(&second, 401), "{second:?}");
+}
+
+#[test]
+fn an_idle_backoff_record_keeps_its_count() {
+    let s = Server::start_with(
+        "backoff-idle",
+        "login_free_failures = 2\nlogin_max_delay_secs = 1",
+    );
+    s.add_user(ROOT.0, ROOT.1);
+    let login = |password: &str| {
+        as_user(
+            &s,
+            "GET",
+            "/user",
+            ("root", password),
+            None,
+            &[("X-Forwarded-For", "192.0.2.44")],
+            "",
+        )
+        .status
+    };
+    assert_eq!(login("wrong"), 401);
+    assert_eq!(login("wrong"), 401);
+    // Idle for longer than the longest wait: the next try is allowed, but it is not a
+    // fresh start with free failures again.
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(login("wrong"), 401);
+    assert_eq!(login("wrong"), 429);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(login(ROOT.1), 200, "success still clears it");
+    assert_eq!(login("wrong"), 401);
 }
