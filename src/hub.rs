@@ -70,6 +70,17 @@ impl Slot {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
+    /// Why the stream must end, or `Pending` (and a wake-up on any news) while it may go on.
+    /// For a stream that cannot take its next thing yet (a write is pending): it still
+    /// learns at once that it was replaced or revoked, and nothing else is taken.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<Closed> {
+        if let Some(why) = self.state.borrow().closed {
+            return Poll::Ready(why);
+        }
+        self.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+
     /// The next thing the stream must do, or `Pending` (and a wake-up) when nothing is due.
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Wake> {
         {
@@ -257,6 +268,19 @@ mod tests {
             "a delivery makes the keepalive unnecessary"
         );
         assert!(!hub.notify(2));
+    }
+
+    #[test]
+    fn closing_is_seen_without_taking_what_is_due() {
+        let hub = Hub::default();
+        let old = hub.attach(&[1], true, 1000);
+        hub.notify(1);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(old.poll_closed(&mut cx).is_pending());
+        assert!(matches!(now(&old), Some(Wake::Stored)), "still due");
+        let _new = hub.attach(&[1], true, 1000);
+        assert_eq!(old.poll_closed(&mut cx), Poll::Ready(Closed::Replaced));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! the next stored messages, again from the store, so events always leave in id order and
 //! a confirmation of id N never covers an unsent message. The stream ends when the client
 //! goes away, a newer exclusive stream replaces it, its queue is revoked, a write stalls,
-//! or (a poll) once the stored messages are sent.
+//! or (a poll) once the stored messages are sent. A replacement or a revocation ends it at
+//! once, even while a write to a client that does not read is pending.
 //!
 //! Memory: an idle stream holds only the fields of [`Stream`]; its write buffer is empty
 //! and unallocated between writes, its stall timer exists only while a write waits, its
@@ -148,6 +149,15 @@ pub fn start(
     }
 }
 
+/// Why a stream that the hub closed ends, for the log.
+fn ended(why: Closed) -> &'static str {
+    match why {
+        Closed::Replaced => "replaced by a newer stream",
+        Closed::Overflow => "client too slow",
+        Closed::Revoked => "revoked",
+    }
+}
+
 impl Drop for Stream {
     fn drop(&mut self) {
         if let Some(slot) = &self.slot {
@@ -196,6 +206,14 @@ impl Stream {
                         continue;
                     }
                     Poll::Pending => {
+                        // The slot is polled too (and wakes this task), so a stream that is
+                        // replaced or revoked while the client does not read ends now, not
+                        // when the write times out; its page and socket go with it.
+                        if let Some(slot) = &self.slot
+                            && let Poll::Ready(why) = slot.poll_closed(cx)
+                        {
+                            return Poll::Ready(ended(why));
+                        }
                         let timeout = self.guard.state().config().limits.write_timeout;
                         let stall = self
                             .stall
@@ -266,13 +284,7 @@ impl Stream {
                     self.sub.encoder.keepalive(&mut self.out, &self.sub);
                     continue;
                 }
-                Poll::Ready(Wake::Closed(why)) => {
-                    return Poll::Ready(match why {
-                        Closed::Replaced => "replaced by a newer stream",
-                        Closed::Overflow => "client too slow",
-                        Closed::Revoked => "revoked",
-                    });
-                }
+                Poll::Ready(Wake::Closed(why)) => return Poll::Ready(ended(why)),
                 Poll::Pending => {}
             }
             // Nothing to send: read what the client says (WebSocket frames; otherwise

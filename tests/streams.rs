@@ -1,0 +1,92 @@
+//! Streams that end from the server's side: a replaced or revoked stream lets go of its
+//! connection and its buffer at once, even while a write to a client that does not read
+//! is pending.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// A gauge of `/metrics`.
+fn gauge(s: &Server, name: &str) -> u64 {
+    let text = s.request("GET", "/metrics", &[], "").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+// Regression (issue 10): a stream whose write was pending never looked at its slot, so a
+// replacement or a deletion was noticed only when the write timed out (30 s), and each
+// such connection kept a page of messages (256 KiB) and its socket until then.
+#[test]
+fn replaced_and_revoked_streams_close_at_once_while_a_write_is_pending() {
+    const STREAMS: usize = 10;
+    let s = Server::start_with(
+        "stream-replaced",
+        "write_timeout_secs = 30\nmax_data_bytes = 65536\nmax_body_bytes = 131072\n\
+         max_queued_bytes_per_client = 16777216",
+    );
+    let (key, token) = s.device("ann");
+    // Two pages of large messages (a page is 64 messages, about 4 MB here): more than the
+    // socket buffers of a client that never reads take, so every stream's write stays
+    // pending.
+    let pad = "x".repeat(60_000);
+    for n in 0..128 {
+        let r = s.post_message(&format!(
+            r#"{{"token":"{token}","data":{{"n":{n},"pad":"{pad}"}}}}"#
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let idle_rss = rss_kib(s.pid());
+    // The same device opens stream after stream and reads none of them.
+    let mut streams: Vec<Sse> = Vec::new();
+    for _ in 0..STREAMS {
+        let sse = s.subscribe(&key, None);
+        assert_eq!(sse.status, 200);
+        streams.push(sse);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = rss_kib(s.pid());
+    eprintln!("{STREAMS} replaced streams: RSS {idle_rss} -> {rss} KiB");
+    assert_eq!(gauge(&s, "openpush_streams"), 1);
+    assert!(
+        gauge(&s, "openpush_connections") <= 2,
+        "the replaced streams' connections are still open"
+    );
+    // Each replaced connection ends: what the kernel already took arrives, then the end.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let last = streams.pop().unwrap();
+    for (i, old) in streams.iter_mut().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(old.closed_within(left), "replaced stream {i} still open");
+    }
+    assert!(
+        rss < idle_rss + 24 * 1024,
+        "server RSS grew from {idle_rss} to {rss} KiB"
+    );
+
+    // Deleting the client ends its pending stream at once too.
+    let mut last = last;
+    let started = Instant::now();
+    let out = s.cli(&["client", "del", "--user", "ann", "phone"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        last.closed_within(Duration::from_secs(2)),
+        "the revoked stream stayed open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(gauge(&s, "openpush_streams"), 0);
+}
