@@ -48,10 +48,14 @@ struct Bucket {
     at: Instant,
 }
 
+/// How often refusals of one key are logged: a flood of them is one line a minute.
+pub const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(60);
+
 /// One token bucket per key.
 pub struct RateLimiter<K> {
     rate: Cell<Rate>,
     buckets: RefCell<HashMap<K, Bucket>>,
+    refusals: LogSampler<K>,
 }
 
 impl<K: Hash + Eq + Copy> RateLimiter<K> {
@@ -59,7 +63,14 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         RateLimiter {
             rate: Cell::new(rate),
             buckets: RefCell::default(),
+            refusals: LogSampler::new(REFUSAL_LOG_PERIOD),
         }
+    }
+
+    /// Counts a refusal of `key` for the log: `Some(n)` when a line is due, at most one
+    /// per key and [`REFUSAL_LOG_PERIOD`], `n` being the refusals since the last line.
+    pub fn refusal_to_log(&self, key: K, now: Instant) -> Option<u64> {
+        self.refusals.note(key, now)
     }
 
     pub fn set_rate(&self, rate: Rate) {
@@ -183,6 +194,52 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
     }
 }
 
+/// One log line per key and period for events that come in floods (requests refused by a
+/// rate limit, say): the first event of a period is logged, with the number of events
+/// since the last line; the others are only counted. Bounded like the limiters.
+pub struct LogSampler<K> {
+    period: Duration,
+    /// Per key: when its last line was logged, and the events counted since.
+    lines: RefCell<HashMap<K, (Instant, u64)>>,
+}
+
+impl<K: Hash + Eq + Copy> LogSampler<K> {
+    pub fn new(period: Duration) -> Self {
+        LogSampler {
+            period,
+            lines: RefCell::default(),
+        }
+    }
+
+    /// Counts one event; `Some(n)` when a line is due, `n` being the events since the
+    /// last line, this one included.
+    pub fn note(&self, key: K, now: Instant) -> Option<u64> {
+        let mut lines = self.lines.borrow_mut();
+        if lines.len() >= MAX_KEYS && !lines.contains_key(&key) {
+            let period = self.period;
+            lines.retain(|_, (at, _)| now.saturating_duration_since(*at) < period);
+            if lines.len() >= MAX_KEYS {
+                lines.clear();
+            }
+        }
+        match lines.get_mut(&key) {
+            Some((at, count)) if now.saturating_duration_since(*at) < self.period => {
+                *count += 1;
+                None
+            }
+            Some((at, count)) => {
+                let n = *count + 1;
+                (*at, *count) = (now, 0);
+                Some(n)
+            }
+            None => {
+                lines.insert(key, (now, 0));
+                Some(1)
+            }
+        }
+    }
+}
+
 /// Open connections per address.
 #[derive(Default)]
 pub struct ConnectionCounts(RefCell<HashMap<AddrKey, u32>>);
@@ -298,6 +355,19 @@ mod tests {
             backoff.check(u32::MAX, t0).is_err(),
             "a flood of names did not evict it"
         );
+    }
+
+    #[test]
+    fn log_sampler_logs_once_a_period_with_the_count() {
+        let sampler = LogSampler::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(sampler.note("a", t0), Some(1));
+        for i in 1..100 {
+            assert_eq!(sampler.note("a", t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(sampler.note("b", t0), Some(1), "keys are independent");
+        assert_eq!(sampler.note("a", t0 + Duration::from_secs(60)), Some(100));
+        assert_eq!(sampler.note("a", t0 + Duration::from_secs(61)), None);
     }
 
     #[test]

@@ -176,3 +176,26 @@ fn an_idle_backoff_record_keeps_its_count() {
     assert_eq!(login(ROOT.1), 200, "success still clears it");
     assert_eq!(login("wrong"), 401);
 }
+
+#[test]
+fn rate_limited_requests_are_logged_once_per_address_and_minute() {
+    let s = Server::start_with(
+        "rate-log",
+        "requests_per_sec_per_addr = 0.1\nrequest_burst_per_addr = 1",
+    );
+    let from = |ip: &str| s.request("GET", "/version", &[("X-Forwarded-For", ip)], "");
+    assert_eq!(from("192.0.2.70").status, 200);
+    for _ in 0..50 {
+        assert_eq!(from("192.0.2.70").status, 429);
+    }
+    assert_eq!(from("192.0.2.71").status, 200);
+    assert_eq!(from("192.0.2.71").status, 429);
+    let lines: Vec<String> = s
+        .log_lines(Duration::from_millis(500))
+        .into_iter()
+        .filter(|l| l.contains("rate limit"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].contains("192.0.2.70"), "{lines:#?}");
+    assert!(lines[1].contains("192.0.2.71"), "{lines:#?}");
+}

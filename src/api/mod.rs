@@ -43,13 +43,20 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
     req.client_addr = client_addr(state, &req, peer.ip());
     req.via_trusted_proxy = state.is_trusted_proxy(peer.ip());
     let limited = match req.client_addr {
-        Some(ip) => state.request_rate.take(AddrKey::of(ip), Instant::now()),
+        Some(ip) => state
+            .request_rate
+            .take(AddrKey::of(ip), Instant::now())
+            .map_err(|wait| (ip, wait)),
         None => Ok(()),
     };
     let outcome = match limited {
         Ok(()) => route(state, &req).await,
-        Err(wait) => {
-            log::info!("{peer}: request rate limit");
+        Err((ip, wait)) => {
+            // A flood of refusals is one line a minute per address, with their count.
+            let key = AddrKey::of(ip);
+            if let Some(n) = state.request_rate.refusal_to_log(key, Instant::now()) {
+                log::info!("{ip}: request rate limit ({n} refused since the last such line)");
+            }
             Err(ApiError::TooMany {
                 detail: "too many requests from your address".into(),
                 retry_after_secs: wait.as_secs() + 1,
