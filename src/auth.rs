@@ -3,12 +3,13 @@
 //! Argon2 runs on one hasher thread, never on the event loop, behind a bounded queue (a
 //! login flood gets 503, not unbounded memory or threads). Successful logins are cached
 //! for a few minutes under a keyed digest of name and password, so Basic auth on every
-//! request costs one digest; any change to users clears the cache, and a login verified
-//! against a record read before that change is not cached. Unknown names cost the
-//! same Argon2 time as known ones, and both failures look the same to the client.
+//! request costs one digest; a change to a user forgets that user's cached logins (a
+//! change through the CLI forgets them all), and a login verified against a record read
+//! before such a change is not cached. Unknown names cost the same Argon2 time as known
+//! ones, and both failures look the same to the client.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ use crate::store::{ClientRecord, Store};
 
 const CACHE_ENTRIES: usize = 256;
 const CACHE_TTL: Duration = Duration::from_secs(300);
+/// Forgettings remembered for logins in flight; a login that started before the oldest
+/// of them is answered but not cached.
+const FORGOTTEN_KEPT: usize = 64;
 /// Argon2 jobs waiting; each may hold a few MiB while it runs, one at a time.
 const HASHER_QUEUE: usize = 64;
 /// Longest accepted password; Argon2 time does not depend on it, but memory for it does.
@@ -74,9 +78,11 @@ pub struct Authenticator {
     failures_by_name: LoginBackoff<[u8; 32]>,
     cache_key: [u8; 32],
     cache: RefCell<HashMap<[u8; 32], (User, Instant)>>,
-    /// Bumped by [`Authenticator::forget`]; a login whose user record was read under an
-    /// older generation may be stale and is answered but never cached.
+    /// Bumped by each forgetting; a login whose user record was read under an older
+    /// generation is answered but not cached if its user was forgotten since.
     generation: Cell<u64>,
+    /// The latest forgettings: the generation each made, and whose (`None`: everyone's).
+    forgotten: RefCell<VecDeque<(u64, Option<u64>)>>,
 }
 
 impl Authenticator {
@@ -93,6 +99,7 @@ impl Authenticator {
             cache_key: secret::random_bytes(),
             cache: RefCell::default(),
             generation: Cell::new(0),
+            forgotten: RefCell::default(),
         }
     }
 
@@ -109,10 +116,44 @@ impl Authenticator {
         &self.hasher
     }
 
-    /// Forgets every cached login; called after any change to users.
+    /// Forgets every cached login: after changes to users whose ids are not at hand.
     pub fn forget(&self) {
         self.cache.borrow_mut().clear();
-        self.generation.set(self.generation.get() + 1);
+        self.forgotten(None);
+    }
+
+    /// Forgets the cached logins of one user: after it was renamed, given a new password
+    /// or deleted. Other users' logins stay cached, so one user's changes cannot push
+    /// everyone's logins back onto Argon2.
+    pub fn forget_user(&self, id: u64) {
+        self.cache.borrow_mut().retain(|_, (user, _)| user.id != id);
+        self.forgotten(Some(id));
+    }
+
+    fn forgotten(&self, user: Option<u64>) {
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        let mut forgotten = self.forgotten.borrow_mut();
+        if forgotten.len() >= FORGOTTEN_KEPT {
+            forgotten.pop_front();
+        }
+        forgotten.push_back((generation, user));
+    }
+
+    /// Whether a login of `user` whose record was read at generation `read_at` may be
+    /// cached: not if that user (or everyone) was forgotten since, nor if that cannot be
+    /// told any more.
+    fn may_cache(&self, user: u64, read_at: u64) -> bool {
+        if self.generation.get() == read_at {
+            return true;
+        }
+        let forgotten = self.forgotten.borrow();
+        forgotten
+            .front()
+            .is_some_and(|&(oldest, _)| oldest <= read_at + 1)
+            && !forgotten
+                .iter()
+                .any(|&(generation, who)| generation > read_at && who.is_none_or(|id| id == user))
     }
 
     /// The user of the request's `Authorization: Basic` header.
@@ -188,7 +229,7 @@ impl Authenticator {
             self.failures_by_addr.succeeded(a);
         }
         self.failures_by_name.succeeded(name_key);
-        if self.generation.get() != generation {
+        if !self.may_cache(user.id, generation) {
             return Ok(user);
         }
         let mut cache = self.cache.borrow_mut();

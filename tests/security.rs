@@ -178,6 +178,49 @@ fn an_idle_backoff_record_keeps_its_count() {
 }
 
 #[test]
+fn one_users_change_keeps_the_other_users_logins_cached() {
+    let s = Server::start_with("cache-per-user", "login_free_failures = 1");
+    s.add_user(ROOT.0, ROOT.1);
+    for name in ["alice", "bob", "carol"] {
+        s.add_user(name, &format!("pw-{name}"));
+    }
+    let from = |who: (&str, &str)| {
+        as_user(
+            &s,
+            "GET",
+            "/user",
+            who,
+            None,
+            &[("X-Forwarded-For", "192.0.2.60")],
+            "",
+        )
+        .status
+    };
+    assert_eq!(from(("alice", "pw-alice")), 200);
+    let r = json_as(
+        &s,
+        "PUT",
+        "/user/bob",
+        ("bob", "pw-bob"),
+        r#"{"password":"new"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // One failure puts the address into backoff for a second: only a cached login passes.
+    assert_eq!(from(("nobody", "x")), 401);
+    assert_eq!(
+        from(("alice", "pw-alice")),
+        200,
+        "alice's login stayed cached"
+    );
+    assert_eq!(from(("carol", "pw-carol")), 429, "the backoff is on");
+    // bob's own old password is gone.
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("bob", "pw-bob"), None, &[], "").status,
+        401
+    );
+}
+
+#[test]
 fn rate_limited_requests_are_logged_once_per_address_and_minute() {
     let s = Server::start_with(
         "rate-log",

@@ -160,7 +160,6 @@ pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
             })
         })
         .await??;
-    state.auth.forget();
     log::info!("user created through the API");
     Ok(Response::json(201, json).into())
 }
@@ -205,20 +204,20 @@ pub async fn update(
     };
     let ident = ident.to_owned();
     let name = change.name;
-    let json = state
+    let (id, json) = state
         .store
         .write(move |t, _| {
-            let id = match target(t, &me, &ident)? {
-                Ok((id, _)) => id,
+            let (id, _) = match target(t, &me, &ident)? {
+                Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
             };
             Ok(match accounts::update_user(t, id, name.as_deref(), hash)? {
-                Ok(user) => Ok(render(t, id, user, me.id)?),
+                Ok(user) => Ok((id, render(t, id, user, me.id)?)),
                 Err(refusal) => Err(ApiError::from(refusal)),
             })
         })
         .await??;
-    state.auth.forget();
+    state.auth.forget_user(id);
     Ok(Response::json(200, json).into())
 }
 
@@ -229,20 +228,22 @@ pub async fn delete(
 ) -> Result<Outcome, ApiError> {
     let me = state.auth.user(&state.store, req).await?;
     let ident = ident.to_owned();
-    let clients = state
+    let (id, clients) = state
         .store
         .write(move |t, m| {
             let id = match target(t, &me, &ident)? {
                 Ok((id, _)) => id,
                 Err(e) => return Ok(Err(e)),
             };
-            Ok(accounts::delete_user(t, m, id)?.map_err(ApiError::from))
+            Ok(accounts::delete_user(t, m, id)?
+                .map(|queues| (id, queues))
+                .map_err(ApiError::from))
         })
         .await??;
     for client in clients {
         state.hub.revoke(client);
     }
-    state.auth.forget();
+    state.auth.forget_user(id);
     log::info!("user deleted through the API");
     Ok(Response::new(204).into())
 }
