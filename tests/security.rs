@@ -177,6 +177,31 @@ fn an_idle_backoff_record_keeps_its_count() {
     assert_eq!(login("wrong"), 401);
 }
 
+// ---------------------------------------------------------------------------------------
+// 8. Low
+
+#[test]
+fn a_non_admin_cannot_probe_user_names_by_renaming() {
+    let s = Server::start("rename-probe");
+    s.add_user(ROOT.0, ROOT.1);
+    s.add_user("bob", "pw-bob");
+    let bob = ("bob", "pw-bob");
+    let taken = json_as(&s, "PUT", "/user/bob", bob, r#"{"name":"root"}"#);
+    let free = json_as(&s, "PUT", "/user/bob", bob, r#"{"name":"nobody"}"#);
+    taken.assert_error(403);
+    assert_eq!(taken.text(), free.text());
+    assert!(!taken.text().contains("root"), "{}", taken.text());
+    assert!(logs_in(&s, bob), "bob kept his name");
+    // bob still changes his password, and "renames" to his own name.
+    let r = json_as(&s, "PUT", "/user/bob", bob, r#"{"name":"bob"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = json_as(&s, "PUT", "/user/bob", bob, r#"{"password":"pw-bob2"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // An administrator sees the conflict.
+    let r = json_as(&s, "PUT", "/user/bob", ROOT, r#"{"name":"root"}"#);
+    r.assert_error(409);
+}
+
 #[test]
 fn one_users_change_keeps_the_other_users_logins_cached() {
     let s = Server::start_with("cache-per-user", "login_free_failures = 1");

@@ -1,8 +1,10 @@
 //! `/user`, `/user/{id}`: accounts, with HTTP Basic auth.
 //!
-//! A user sees and changes only itself; an administrator (the first user, or one made with
-//! `openpush user add --admin`) may list, create, change and delete any user, and sees
-//! other users' clients by id and name only, never their keys or routing tokens.
+//! A user sees itself and changes its own password; an administrator (the first user, or
+//! one made with `openpush user add --admin`) may list, create, rename, change and delete
+//! any user, and sees other users' clients by id and name only, never their keys or
+//! routing tokens. Only administrators rename users: a rename that fails because the name
+//! is taken would tell anyone else which names exist.
 //! Passwords are never returned.
 
 use std::rc::Rc;
@@ -207,10 +209,17 @@ pub async fn update(
     let (id, json) = state
         .store
         .write(move |t, _| {
-            let (id, _) = match target(t, &me, &ident)? {
+            let (id, user) = match target(t, &me, &ident)? {
                 Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
             };
+            // Whether a rename succeeds tells whether the name is taken; only an
+            // administrator may learn that (SECURITY.md: names cannot be enumerated).
+            if !me.admin && name.as_ref().is_some_and(|n| *n != user.name) {
+                return Ok(Err(ApiError::Forbidden(
+                    "only administrators may rename users".into(),
+                )));
+            }
             Ok(match accounts::update_user(t, id, name.as_deref(), hash)? {
                 Ok(user) => Ok((id, render(t, id, user, me.id)?)),
                 Err(refusal) => Err(ApiError::from(refusal)),
