@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use support::*;
@@ -266,4 +267,46 @@ fn rate_limited_requests_are_logged_once_per_address_and_minute() {
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(lines[0].contains("192.0.2.70"), "{lines:#?}");
     assert!(lines[1].contains("192.0.2.71"), "{lines:#?}");
+}
+
+#[test]
+fn the_database_file_is_created_0600_whatever_the_umask() {
+    let dir = temp_dir("db-mode");
+    let db = dir.join("fresh.redb");
+    let script = format!(
+        "umask 022 && exec '{BIN}' user add ann --password-stdin --db '{}'",
+        db.display()
+    );
+    let out = run_cli_sh(&script, "pw-ann\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let s = Server::start("db-mode-server");
+    let mode = std::fs::metadata(&s.db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
+
+fn run_cli_sh(script: &str, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -208,12 +208,43 @@ fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Databas
             Err(e) => return Err(open_error(e)),
         }
     }
+    create_private(path).map_err(|e| OpenError::Other(format!("cannot open {shown}: {e}")))?;
     let db = redb::Builder::new()
         .set_cache_size(cache_bytes)
         .create(path)
         .map_err(open_error)?;
     tables::init_or_check(&db).map_err(schema_error)?;
     Ok(db)
+}
+
+/// Creates the database file, if there is none, readable and writable by its owner only
+/// (0600, whatever the umask): it holds password hashes, client keys and routing tokens.
+/// An existing file keeps its mode; one that others may read is logged.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        // The umask may only have taken bits away; set the mode itself all the same.
+        Ok(file) => file.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o007 != 0
+            {
+                log::warn!(
+                    "{} is open to every user of this host (mode {:o}), and it holds \
+                     password hashes and keys: chmod 600 it",
+                    path.display(),
+                    meta.permissions().mode() & 0o7777
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn run(
