@@ -72,6 +72,8 @@ pub fn remove_bound() {
 }
 
 pub async fn serve(state: Rc<ServerState>, listener: Async<UnixListener>) {
+    // Out of descriptors, accepting fails as fast as it is tried: pause, log a count.
+    let failures = crate::logger::Tally::new(Duration::from_secs(10));
     loop {
         match listener.accept().await {
             Ok((conn, _)) => {
@@ -79,7 +81,9 @@ pub async fn serve(state: Rc<ServerState>, listener: Async<UnixListener>) {
                 state.executor.spawn(task).detach();
             }
             Err(e) => {
-                log::warn!("control socket accept failed: {e}");
+                if let Some(more) = failures.count(Instant::now()) {
+                    log::warn!("control socket accept failed: {e}{more}");
+                }
                 Timer::after(Duration::from_millis(100)).await;
             }
         }

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::http;
 use crate::hub::Hub;
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
+use crate::logger::Tally;
 use crate::metrics::Counters;
 use crate::sd_notify;
 use crate::state::{ConnectionGuard, Reload, ServerState, now_millis};
@@ -38,6 +39,18 @@ const UNCLAIMED_TOPIC_AGE_MS: u64 = 24 * 3600 * 1000;
 const LINGER: Duration = Duration::from_millis(500);
 /// How long SIGTERM waits for open requests to finish before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// File descriptors kept back from connections: the database file, the listeners, the
+/// control socket and its connections, the event loop's own (epoll, its notifier, the
+/// signal pipe), stdio, refused connections lingering to deliver their answer, and the
+/// spare one that lets a connection be accepted and refused when none is left.
+pub const RESERVED_FDS: usize = 32;
+/// Refused connections kept open at a time so that their answer arrives; more are closed
+/// right after the answer is written.
+const MAX_LINGERING_REFUSALS: usize = 8;
+/// A failure or refusal that repeats is logged at most once per this, with a count.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// The pauses after a failed accept: doubling from the first to the last.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
 /// Binds every address, then serves until the process ends.
 pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
@@ -55,6 +68,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
     let hasher = Hasher::start().map_err(|e| format!("cannot start the hasher thread: {e}"))?;
     let executor = Rc::new(LocalExecutor::new());
     let control = control::bind(&config.control_socket_path())?;
+    let fd_limit = fd_connection_limit();
     let state = Rc::new(ServerState {
         store,
         hub: Hub::default(),
@@ -65,10 +79,13 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         executor: executor.clone(),
         counters: Counters::default(),
         connections: Cell::new(0),
+        fd_limit,
+        refusing: Cell::new(0),
         draining: Cell::new(false),
         config: RefCell::new(Rc::new(config)),
         reload,
     });
+    state.log_connection_limit(&state.config());
     for listener in listeners {
         executor
             .spawn(accept_loop(state.clone(), listener))
@@ -116,28 +133,94 @@ async fn shutdown(state: Rc<ServerState>, mut signals: Signals) {
     log::info!("stopped");
 }
 
+/// Raises the soft open-file limit to the hard one (as far as the system allows), and
+/// returns how many connections it leaves room for after [`RESERVED_FDS`]
+/// (`usize::MAX`: no limit).
+fn fd_connection_limit() -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum)
+        && soft < hard
+    {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            log::debug!("open-file limit raised from {soft} to {hard}");
+            limit = raised;
+        }
+    }
+    limit.current.map_or(usize::MAX, |n| {
+        usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(RESERVED_FDS)
+            .max(1)
+    })
+}
+
+/// A descriptor held in reserve: closed to make room for accepting a connection only to
+/// refuse it when the process has no descriptor left, then taken again.
+fn spare_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+fn out_of_fds(e: &std::io::Error) -> bool {
+    // EMFILE (the process's limit) and ENFILE (the system's).
+    matches!(e.raw_os_error(), Some(24 | 23))
+}
+
 async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
+    let failures = Tally::new(LOG_EVERY);
+    let full = Tally::new(LOG_EVERY);
+    let crowded = Tally::new(LOG_EVERY);
+    let mut spare = spare_fd();
+    let mut backoff = ACCEPT_BACKOFF.0;
+    // A client waits in the backlog while the process is out of descriptors.
+    let mut waiting = false;
     loop {
         let (conn, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff = ACCEPT_BACKOFF.0;
+                waiting = false;
+                accepted
+            }
             Err(e) => {
-                // Out of file descriptors, most likely: back off instead of spinning.
-                log::warn!("accept failed: {e}");
-                Timer::after(Duration::from_millis(100)).await;
+                if let Some(more) = failures.count(Instant::now()) {
+                    log::warn!("accept failed: {e}{more}");
+                }
+                // Out of descriptors, a client in the backlog would get no answer at all:
+                // once one waits (and accepting it still fails), the spare descriptor
+                // makes room to accept it and answer 503.
+                if out_of_fds(&e) && spare.is_some() {
+                    if !std::mem::replace(&mut waiting, true) {
+                        let _ = listener.readable().await;
+                        continue;
+                    }
+                    waiting = false;
+                    drop(spare.take());
+                    if let Ok((conn, _)) = listener.get_ref().accept() {
+                        refuse_at_once(conn, &unavailable());
+                    }
+                    spare = spare_fd();
+                    if spare.is_some() {
+                        continue;
+                    }
+                }
+                Timer::after(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
                 continue;
             }
         };
         if state.draining.get() {
             continue;
         }
-        if state.connections.get() >= state.config().limits.max_connections {
-            log::warn!(
-                "refusing {peer}: {} connections open",
-                state.connections.get()
-            );
-            let busy = ApiError::Unavailable("too many connections".into()).to_response();
-            let _ = conn.get_ref().set_nodelay(true);
-            let _ = std::io::Write::write(&mut conn.get_ref(), &busy.to_bytes(false));
+        let max = state.max_connections();
+        if state.connections.get() >= max {
+            if let Some(more) = full.count(Instant::now()) {
+                log::warn!("refusing connections: {max} open, the most allowed{more}");
+            }
+            refuse(&state, conn, &unavailable());
             continue;
         }
         let addr = (!state.is_trusted_proxy(peer.ip())).then(|| AddrKey::of(peer.ip()));
@@ -146,13 +229,14 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
                 .connections_by_addr
                 .open(key, state.config().limits.max_connections_per_addr)
         {
-            log::warn!("refusing {peer}: too many connections from its address");
+            if let Some(more) = crowded.count(Instant::now()) {
+                log::warn!("refusing {peer}: too many connections from its address{more}");
+            }
             let busy = ApiError::TooMany {
                 detail: "too many connections from your address".into(),
                 retry_after_secs: 10,
-            }
-            .to_response();
-            let _ = std::io::Write::write(&mut conn.get_ref(), &busy.to_bytes(false));
+            };
+            refuse(&state, conn, &busy);
             continue;
         }
         state.connections.set(state.connections.get() + 1);
@@ -162,6 +246,50 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
             .spawn(serve_connection(state.clone(), conn, peer, guard))
             .detach();
     }
+}
+
+fn unavailable() -> ApiError {
+    ApiError::Unavailable("too many connections".into())
+}
+
+/// Answers a connection that is not served, and closes it: after a short linger, so that
+/// the answer arrives rather than a reset, while few others linger; at once otherwise.
+fn refuse(state: &Rc<ServerState>, conn: Async<TcpStream>, why: &ApiError) {
+    answer(conn.get_ref(), why);
+    if state.refusing.get() >= MAX_LINGERING_REFUSALS {
+        return;
+    }
+    state.refusing.set(state.refusing.get() + 1);
+    let refusing = state.clone();
+    state
+        .executor
+        .spawn(async move {
+            linger_close(&conn).await;
+            refusing.refusing.set(refusing.refusing.get() - 1);
+        })
+        .detach();
+}
+
+/// Answers a connection that is not served and closes it at once.
+fn refuse_at_once(conn: TcpStream, why: &ApiError) {
+    if conn.set_nonblocking(true).is_ok() {
+        answer(&conn, why);
+        let _ = conn.shutdown(Shutdown::Write);
+    }
+}
+
+/// Writes the answer to a refused (non-blocking) connection. What the client sent so far is
+/// read first: closing a socket with unread bytes resets the connection, and a reset can
+/// overtake the answer.
+fn answer(mut conn: &TcpStream, why: &ApiError) {
+    let _ = conn.set_nodelay(true);
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        if !matches!(std::io::Read::read(&mut conn, &mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+    let _ = std::io::Write::write(&mut conn, &why.to_response().to_bytes(false));
 }
 
 async fn serve_connection(

@@ -36,6 +36,11 @@ pub struct ServerState {
     pub post_rate: RateLimiter<[u8; 16]>,
     pub(crate) connections_by_addr: ConnectionCounts,
     pub(crate) connections: Cell<usize>,
+    /// Connections the open-file limit leaves room for (`usize::MAX`: no limit); caps
+    /// `max_connections`.
+    pub(crate) fd_limit: usize,
+    /// Refused connections still open to deliver their answer.
+    pub(crate) refusing: Cell<usize>,
     /// Set by SIGTERM: no new connections are served.
     pub(crate) draining: Cell<bool>,
 }
@@ -82,6 +87,7 @@ impl ServerState {
             ..new
         };
         log::set_max_level(new.log_level);
+        self.log_connection_limit(&new);
         self.request_rate.set_rate(new.limits.requests_per_addr);
         self.post_rate.set_rate(new.limits.posts_per_token);
         self.auth.set_limits(&new.limits);
@@ -91,6 +97,26 @@ impl ServerState {
 
     pub fn connections(&self) -> usize {
         self.connections.get()
+    }
+
+    /// The connections served at a time: `max_connections`, or fewer if the open-file
+    /// limit leaves room for fewer.
+    pub fn max_connections(&self) -> usize {
+        self.config().limits.max_connections.min(self.fd_limit)
+    }
+
+    /// Says so when the open-file limit lowers `max_connections`.
+    pub(crate) fn log_connection_limit(&self, config: &Config) {
+        let configured = config.limits.max_connections;
+        if configured > self.fd_limit {
+            log::info!(
+                "max_connections lowered from {configured} to {} by the open-file limit \
+                 (RLIMIT_NOFILE), which keeps {} descriptors for the database, the sockets \
+                 and refusals",
+                self.fd_limit,
+                crate::server::RESERVED_FDS
+            );
+        }
     }
 
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {

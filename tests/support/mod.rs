@@ -46,6 +46,12 @@ impl Server {
         Server::start_in(name, None, config, Startup::Drop)
     }
 
+    /// Like [`Server::start_with`], with the open-file limit (`RLIMIT_NOFILE`, soft and
+    /// hard) set to `nofile`, as `ulimit -n` would.
+    pub fn start_with_nofile(name: &str, config: &str, nofile: u32) -> Server {
+        Server::start_in(name, None, config, Startup::Nofile(nofile))
+    }
+
     /// A server in a fresh directory, on a copy of `db_file` if given.
     fn start_in(name: &str, db_file: Option<&Path>, config: &str, startup: Startup) -> Server {
         let dir = temp_dir(name);
@@ -224,6 +230,8 @@ enum Startup {
     Drop,
     /// Put back in front of the log (a schema upgrade is logged there).
     Keep,
+    /// Put back, and the server runs with this open-file limit.
+    Nofile(u32),
 }
 
 fn spawn(
@@ -233,7 +241,16 @@ fn spawn(
 ) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let mut child = Command::new(BIN)
+        // `sh -c 'ulimit -n N; exec "$0" "$@"' openpush serve …` keeps the process id.
+        let mut command = match startup {
+            Startup::Nofile(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN]);
+                sh
+            }
+            _ => Command::new(BIN),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--config",
