@@ -7,7 +7,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -267,6 +267,82 @@ fn rate_limited_requests_are_logged_once_per_address_and_minute() {
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(lines[0].contains("192.0.2.70"), "{lines:#?}");
     assert!(lines[1].contains("192.0.2.71"), "{lines:#?}");
+}
+
+#[test]
+fn a_stream_opened_while_its_client_is_deleted_is_closed() {
+    let s = Server::start("stream-delete-race");
+    s.add_user(ROOT.0, ROOT.1);
+    let mut left_open = Vec::new();
+    for round in 0..20 {
+        let r = json_as(
+            &s,
+            "POST",
+            "/client",
+            ROOT,
+            &format!(r#"{{"name":"c{round}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let (id, key) = (r.json_field("id"), r.json_field("token"));
+        let barrier = std::sync::Barrier::new(2);
+        let (addr, key) = (s.addr, key.as_str());
+        let mut sse = std::thread::scope(|scope| {
+            let subscriber = scope.spawn(|| {
+                barrier.wait();
+                Sse::open(addr, key, Some(1))
+            });
+            barrier.wait();
+            let r = json_as(&s, "DELETE", &format!("/client/{id}"), ROOT, "");
+            assert_eq!(r.status, 200, "{}", r.text());
+            subscriber.join().unwrap()
+        });
+        if sse.status == 200 && !sse.closed_within(Duration::from_secs(3)) {
+            left_open.push(round);
+        }
+    }
+    assert!(left_open.is_empty(), "streams left open: {left_open:?}");
+}
+
+#[test]
+fn an_ntfy_stream_opened_while_its_user_is_deleted_is_closed() {
+    let s = Server::start("ntfy-delete-race");
+    s.add_user(ROOT.0, ROOT.1);
+    let mut left_open = Vec::new();
+    for round in 0..20 {
+        let name = format!("u{round}");
+        let body = format!(r#"{{"name":"{name}","password":"pw"}}"#);
+        assert_eq!(json_as(&s, "POST", "/user", ROOT, &body).status, 201);
+        // Logged in once, so that the stream's login is cached and quick.
+        assert!(logs_in(&s, (&name, "pw")));
+        let auth = basic(&name, "pw");
+        let barrier = std::sync::Barrier::new(2);
+        let addr = s.addr;
+        let mut stream = std::thread::scope(|scope| {
+            let subscriber = scope.spawn(|| {
+                barrier.wait();
+                support::push::JsonStream::open(
+                    addr,
+                    &format!("/t{round}/json"),
+                    &[("Authorization", &auth)],
+                )
+            });
+            barrier.wait();
+            let r = json_as(&s, "DELETE", &format!("/user/{name}"), ROOT, "");
+            assert_eq!(r.status, 204, "{}", r.text());
+            subscriber.join().unwrap()
+        });
+        if stream.status == 200 {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while stream
+                .line_within(deadline.saturating_duration_since(Instant::now()))
+                .is_some()
+            {}
+            if Instant::now() >= deadline {
+                left_open.push(round);
+            }
+        }
+    }
+    assert!(left_open.is_empty(), "streams left open: {left_open:?}");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 use std::rc::Rc;
 
 use base64ct::{Base64, Encoding};
+use redb::ReadTransaction;
 
 use super::Outcome;
 use crate::auth;
@@ -24,7 +25,8 @@ use crate::json;
 use crate::sse;
 use crate::state::ServerState;
 use crate::store::queue::{self, Cursor};
-use crate::store::{Content, MessageRecord};
+use crate::store::tables::Tables;
+use crate::store::{self, Content, MessageRecord, accounts};
 use crate::stream::{Encoder, Event, Subscription};
 
 pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
@@ -45,6 +47,10 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
             .await?;
         log::debug!("client {client_id} confirmed {removed} messages up to {confirmed}");
     }
+    recheck_after_attach(state, move |t| {
+        let client = accounts::get_client(&t.clients()?, client_id)?;
+        Ok(client.map_or_else(|| vec![client_id], |_| Vec::new()))
+    });
     let head = sse::head(state.config().retry);
     Ok(Outcome::Stream(
         head,
@@ -60,6 +66,31 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
             encoder: &OpenPushSse,
         },
     ))
+}
+
+/// Ends a stream about to start if what it follows is deleted meanwhile: `gone` runs in a
+/// store read once the stream is attached and names its queues that are gone.
+///
+/// A delete revokes the streams attached when it commits; a stream whose client or topic
+/// was looked up before that commit but that attaches after the revocation would stay
+/// open on a queue that no longer exists. So once it is attached, its queues are looked
+/// up again: gone by then, they are revoked here; deleted later, the delete revokes them.
+/// The task runs after the handler returns, and the server attaches the stream before it
+/// yields (`crate::stream::start`).
+pub fn recheck_after_attach<F>(state: &Rc<ServerState>, gone: F)
+where
+    F: FnOnce(&ReadTransaction) -> store::Result<Vec<u64>> + Send + 'static,
+{
+    let later = state.clone();
+    let check = async move {
+        if let Ok(queues) = later.store.read(gone).await {
+            for queue in queues {
+                log::debug!("queue {queue} was deleted while a stream of it started");
+                later.hub.revoke(queue);
+            }
+        }
+    };
+    state.executor.spawn(check).detach();
 }
 
 /// The event data of a message for an OpenPush client.

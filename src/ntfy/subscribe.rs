@@ -12,6 +12,7 @@ use std::rc::Rc;
 use super::encode::{self, parse_message_id};
 use super::{open_topics, user};
 use crate::api::Outcome;
+use crate::api::subscribe::recheck_after_attach;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::state::{ServerState, now_millis};
@@ -19,7 +20,7 @@ use crate::store::queue::Cursor;
 use redb::ReadableTable;
 
 use crate::store::tables::{MESSAGES, Tables};
-use crate::store::topics::Access;
+use crate::store::topics::{self, Access};
 use crate::stream::{Encoder, Subscription};
 use crate::ws;
 
@@ -78,6 +79,20 @@ pub async fn start(
         "raw" => &encode::Raw,
         _ => &encode::JsonLines,
     };
+    if !poll {
+        // A topic deleted (or its owner) while this stream starts must end it.
+        let followed: Vec<(String, u64)> =
+            names.iter().cloned().zip(queues.iter().copied()).collect();
+        recheck_after_attach(state, move |t| {
+            let mut gone = Vec::new();
+            for (name, queue) in followed {
+                if topics::get(t, &name)?.is_none_or(|topic| topic.queue != queue) {
+                    gone.push(queue);
+                }
+            }
+            Ok(gone)
+        });
+    }
     Ok(Outcome::Stream(
         head,
         Subscription {

@@ -13,7 +13,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::memory::Memory;
 use super::queue::{self, Refused};
 use super::tables::{
-    NEXT_TOPIC_ID, TOPIC_BY_OWNER, TOPIC_QUEUES, TOPICS, Tables, damaged, next_id,
+    NEXT_TOPIC_ID, TOPIC_BY_OWNER, TOPIC_QUEUES, TOPICS, Tables, USERS, damaged, next_id,
 };
 use super::{Grant, Result, TopicRecord};
 
@@ -125,6 +125,13 @@ pub fn open(
     rules: &Rules,
     now: u64,
 ) -> Result<std::result::Result<TopicRecord, Refused>> {
+    if let Some(u) = user
+        && super::accounts::get_user(&txn.open_table(USERS)?, u)?.is_none()
+    {
+        // A login checked just before its user was deleted: it must not create, claim or
+        // follow a topic for a user that is gone.
+        return Ok(Err(Refused::Forbidden("this user no longer exists".into())));
+    }
     let anonymous_endpoint_write =
         user.is_none() && endpoint && access == Access::Write && rules.anonymous != Anonymous::None;
     let existing = get(txn, name)?;
