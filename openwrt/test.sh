@@ -29,6 +29,7 @@ case $T in
   x86_64-*) RUN=() ;;
   aarch64-*) RUN=(qemu-aarch64-static) ;;
   armv7-*) RUN=(qemu-arm-static) ;;
+  arm-*) RUN=(env QEMU_CPU=arm1176 qemu-arm-static) ;;
   mipsel-*) RUN=(qemu-mipsel-static) ;;
   mips-*) RUN=(qemu-mips-static) ;;
 esac

@@ -18,7 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGETS="mipsel-unknown-linux-musl mips-unknown-linux-musl aarch64-unknown-linux-musl
-  armv7-unknown-linux-musleabihf x86_64-unknown-linux-musl"
+  armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf x86_64-unknown-linux-musl"
 # The header comment above, from "Usage:" to the blank comment line, plus the targets.
 usage() {
   sed -n '/^# Usage:/,/^#$/{/^#$/d;s/^# \{0,1\}//;p}' "$0"
@@ -40,6 +40,7 @@ case $T in
   mips-unknown-linux-musl) ARCH=mips_24kc ;;                # ath79
   aarch64-unknown-linux-musl) ARCH=aarch64_cortex-a53 ;;    # filogic, mvebu, Pi 3/4 builds
   armv7-unknown-linux-musleabihf) ARCH=arm_cortex-a7_neon-vfpv4 ;;  # ipq40xx, Pi 2
+  arm-unknown-linux-musleabihf) ARCH=arm_arm1176jzf-s_vfp ;;         # bcm2708: Pi 1, Zero
   x86_64-unknown-linux-musl) ARCH=x86_64 ;;
   *) echo "build-ipk.sh: unknown target $T" >&2; usage >&2; exit 2 ;;
 esac

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # ci-cross.sh — the cross-build part of CI: from a fresh clone on Debian 12 as root.
 #
-#   1. aarch64 (stable, prebuilt std) and mipsel (nightly -Zbuild-std, soft-float musl built
-#      here) release builds, with their sizes against the budget,
+#   1. aarch64 (stable, prebuilt std), mipsel (nightly -Zbuild-std, soft-float musl built
+#      here) and ARMv6 for the Pi 1 and Zero (prebuilt std where rustup has it, else like
+#      mipsel) release builds, with mipsel's size against the budget,
 #   2. the qemu-user smoke test of each (CLI, HTTP post, SSE delivery, keepalive timer,
-#      kill -9 + restart keeps the queue, SIGTERM),
+#      kill -9 + restart keeps the queue, SIGTERM); ARMv6 on qemu's arm1176 CPU, so that an
+#      ARMv7 instruction fails it,
 #   3. openwrt/test.sh with the aarch64 binary (init script, UCI -> config, ipk layout),
 #   4. systemd/check.sh (systemd-analyze verify + security).
 # Nothing is reused from earlier runs: the musl sysroot and std are built in target/cross.
@@ -50,6 +52,8 @@ step "build aarch64-unknown-linux-musl" scripts/cross-build.sh aarch64-unknown-l
 step "build mipsel-unknown-linux-musl" scripts/cross-build.sh mipsel-unknown-linux-musl --locked &&
   step "size mipsel-unknown-linux-musl" size_check mipsel-unknown-linux-musl &&
   step "smoke mipsel-unknown-linux-musl (qemu)" scripts/smoke-qemu.sh mipsel-unknown-linux-musl
+step "build arm-unknown-linux-musleabihf (Pi 1, Zero)" scripts/cross-build.sh arm-unknown-linux-musleabihf --locked &&
+  step "smoke arm-unknown-linux-musleabihf (qemu -cpu arm1176)" scripts/smoke-qemu.sh arm-unknown-linux-musleabihf
 step "systemd unit" systemd/check.sh
 
 echo

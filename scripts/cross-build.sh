@@ -5,6 +5,7 @@
 # Usage: scripts/cross-build.sh [--canary] [--setup-only] TARGET [extra cargo args]
 #   TARGET: aarch64-unknown-linux-musl        Pi 3/4/5 64-bit, filogic/ipq807x routers
 #           armv7-unknown-linux-musleabihf    Pi 2/3 32-bit, ARMv7 routers
+#           arm-unknown-linux-musleabihf      Pi 1, Pi Zero/Zero W (ARMv6, ARM1176JZF-S)
 #           mipsel-unknown-linux-musl         OpenWrt ramips (MT7621, MT76x8)
 #           mips-unknown-linux-musl           OpenWrt ath79 (big-endian)
 #           x86_64-unknown-linux-musl         x86 routers, VMs
@@ -28,6 +29,9 @@
 #   aarch64, x86_64: stable, `rustup target add`, linked by rust-lld.
 #   armv7 musl:      stable if `rustup target add` works; else nightly -Zbuild-std against
 #                    Debian's musl-dev:armhf (same hard-float ABI as the Rust target).
+#   arm (ARMv6):     stable if `rustup target add` works; else nightly -Zbuild-std against a
+#                    musl built here for ARMv6 + VFPv2 hard-float in ARM mode (Debian's armhf
+#                    musl and gcc runtime are ARMv7 Thumb-2 code, which an ARM1176 cannot run).
 #   mipsel, mips:    tier 3: nightly -Zbuild-std, musl built here with -msoft-float (OpenWrt's
 #                    SoCs have no FPU; Debian's mips musl is hard-float and lld rejects it).
 #   32-bit MIPS timers: rustix (under async-io/polling) uses its libc backend on mips and
@@ -143,11 +147,13 @@ musl_source() {
   ls -d "$src"/musl-*/ | head -1
 }
 
-sysroot_musl_softfloat() {
+# musl built from source for a float ABI or architecture level Debian has no musl for:
+# sysroot_musl_built GCC_PREFIX CFLAGS
+sysroot_musl_built() {
   [ -f "$SYSROOT/.ready" ] && return
-  local pfx=$1 cc ar src work cflags
+  local pfx=$1 cflags=$2 cc ar src work
   need_apt "gcc-$pfx" make
-  cc=$pfx-gcc ar=$pfx-ar cflags="-O2 -msoft-float"
+  cc=$pfx-gcc ar=$pfx-ar
   src=$(musl_source)
   work=$(mktemp -d)
   log "building musl ($(basename "$src")) for $T with $cflags"
@@ -157,9 +163,10 @@ sysroot_musl_softfloat() {
     make -j"$(nproc)" >/dev/null 2>&1 && make install >/dev/null 2>&1)
   rm -rf "$SYSROOT"; mkdir -p "$SYSROOT"
   cp "$work"/inst/lib/*.o "$work"/inst/lib/*.a "$SYSROOT"/
-  # gcc's crtbegin/crtend and libgcc_eh are hard-float: lld refuses to mix them with a
-  # soft-float binary. Empty objects with the right float ABI stand in for crtbegin/end,
-  # and _Unwind_* stubs for libgcc_eh (panic=abort never unwinds; backtraces are empty).
+  # gcc's crtbegin/crtend and libgcc_eh do not fit (MIPS: hard-float, which lld refuses to
+  # mix with a soft-float binary; ARMv6: Debian's are ARMv7 Thumb-2 code). Empty objects
+  # with the right float ABI stand in for crtbegin/end, and _Unwind_* stubs for libgcc_eh
+  # (panic=abort never unwinds; backtraces are empty).
   echo '/* empty: carries the float-ABI flags only */' > "$work/stub.c"
   for o in crtbegin crtend crtbeginS crtendS crtbeginT; do $cc $cflags -c "$work/stub.c" -o "$SYSROOT/$o.o"; done
   cat > "$work/unwind.c" <<'C'
@@ -240,10 +247,16 @@ case $T in
     fi ;;
   mipsel-unknown-linux-musl)
     BUILD_STD=1 TOOLCHAIN=$NIGHTLY FIX="--cfg rustix_use_experimental_asm"
-    need_nightly; sysroot_musl_softfloat mipsel-linux-gnu ;;
+    need_nightly; sysroot_musl_built mipsel-linux-gnu "-O2 -msoft-float" ;;
   mips-unknown-linux-musl)
     BUILD_STD=1 TOOLCHAIN=$NIGHTLY FIX="--cfg fix_y2038"
-    need_nightly; sysroot_musl_softfloat mips-linux-gnu ;;
+    need_nightly; sysroot_musl_built mips-linux-gnu "-O2 -msoft-float" ;;
+  arm-unknown-linux-musleabihf)
+    # The Rust target: ARMv6 + VFPv2, hard-float, ARM mode (the Pi 1's and Zero's ARM1176JZF-S).
+    if [ "$BUILD_STD" = 1 ] || ! stable_std; then
+      BUILD_STD=1 TOOLCHAIN=$NIGHTLY; need_nightly
+      sysroot_musl_built arm-linux-gnueabihf "-O2 -march=armv6kz -mfpu=vfp -mfloat-abi=hard -marm"
+    fi ;;
   *) die "unknown target '$T' (see --help)" ;;
 esac
 [ "$SETUP_ONLY" = 1 ] && { log "setup done for $T"; exit 0; }
@@ -293,7 +306,7 @@ cp "$built" "$out/$BIN"
 case $T in
   mipsel-*) strip_tool=mipsel-linux-gnu-strip ;;
   mips-*) strip_tool=mips-linux-gnu-strip ;;
-  armv7-*) strip_tool=arm-linux-gnueabihf-strip ;;
+  armv7-*|arm-*) strip_tool=arm-linux-gnueabihf-strip ;;
   aarch64-*) strip_tool=aarch64-linux-gnu-strip ;;
   x86_64-*) strip_tool=strip ;;
 esac

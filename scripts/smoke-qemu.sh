@@ -42,6 +42,8 @@ ok() { passed=$((passed + 1)); log "ok: $*"; }
 case $T in
   aarch64-unknown-linux-musl) QEMU=qemu-aarch64-static ;;
   armv7-unknown-linux-musleabihf) QEMU=qemu-arm-static ;;
+  # The Pi 1's and Zero's core: an ARMv7 (or Thumb-2) instruction would be SIGILL here.
+  arm-unknown-linux-musleabihf) QEMU=qemu-arm-static; export QEMU_CPU=arm1176 ;;
   mipsel-unknown-linux-musl) QEMU=qemu-mipsel-static ;;
   mips-unknown-linux-musl) QEMU=qemu-mips-static ;;
   x86_64-unknown-linux-musl) QEMU= ;;
@@ -138,7 +140,7 @@ subscribe() { # subscribe OUTFILE [LAST_EVENT_ID]
   STREAM_PID=$!; PIDS+=("$STREAM_PID")
 }
 
-log "binary $BIN ($(stat -c %s "$BIN") bytes) under ${QEMU:-native}, port $PORT"
+log "binary $BIN ($(stat -c %s "$BIN") bytes) under ${QEMU:-native}${QEMU_CPU:+ -cpu $QEMU_CPU}, port $PORT"
 
 # 1. CLI: user and client, as the README tells a new user to do.
 printf 'correct horse battery staple\n' | run user add alice --password-stdin --config "$CFG" \
