@@ -18,7 +18,7 @@ use base64ct::Encoding as _;
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::http::Request;
-use crate::limits::{AddrKey, LoginBackoff};
+use crate::limits::{AddrKey, LogSampler, LoginBackoff, REFUSAL_LOG_PERIOD};
 use crate::secret;
 use crate::store::accounts::{self};
 use crate::store::{ClientRecord, Store};
@@ -83,6 +83,8 @@ pub struct Authenticator {
     generation: Cell<u64>,
     /// The latest forgettings: the generation each made, and whose (`None`: everyone's).
     forgotten: RefCell<VecDeque<(u64, Option<u64>)>>,
+    /// Refusals of browsers' requests (`crate::csrf`) per address and kind, for the log.
+    refusals: LogSampler<(Option<AddrKey>, &'static str)>,
 }
 
 impl Authenticator {
@@ -100,6 +102,7 @@ impl Authenticator {
             cache: RefCell::default(),
             generation: Cell::new(0),
             forgotten: RefCell::default(),
+            refusals: LogSampler::new(REFUSAL_LOG_PERIOD),
         }
     }
 
@@ -114,6 +117,16 @@ impl Authenticator {
 
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
+    }
+
+    /// Counts a refused request for the log: `Some(n)` when a line is due (once a minute
+    /// per address and kind), `n` being the refusals since the last line.
+    pub fn refusals_to_log(
+        &self,
+        key: (Option<AddrKey>, &'static str),
+        now: Instant,
+    ) -> Option<u64> {
+        self.refusals.note(key, now)
     }
 
     /// Forgets every cached login: after changes to users whose ids are not at hand.

@@ -18,6 +18,7 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     Conflict(String),
     TooLarge(String),
+    UnsupportedMediaType(String),
     TooMany {
         detail: String,
         retry_after_secs: u64,
@@ -39,6 +40,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
             ApiError::TooLarge(_) => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooMany { .. } => 429,
             ApiError::Unavailable(_) => 503,
             ApiError::InsufficientStorage => 507,
@@ -50,6 +52,7 @@ impl ApiError {
     pub fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::TooLarge(d) => d.clone(),
+            ApiError::UnsupportedMediaType(d) => d.clone(),
             ApiError::Unavailable(d) => d.clone(),
             ApiError::TooMany { detail, .. } => detail.clone(),
             ApiError::Unauthorized => "valid credentials are required".into(),

@@ -16,7 +16,8 @@
 //!   `store::accounts`, topics in `store::topics`, the file layout and its upgrades in
 //!   `store::tables`;
 //! - **the hasher thread** (`auth`): Argon2 password checks, behind a login cache and
-//!   backoff.
+//!   backoff. A request that a browser sends for another site's page is refused before
+//!   any password is checked (`csrf`).
 //!
 //! A message's way: a door validates its wire format and calls `delivery::publish` with a
 //! resolver (token, endpoint or topic → queue) that runs inside the write transaction; the
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod csrf;
 pub mod delivery;
 pub mod error;
 pub mod http;

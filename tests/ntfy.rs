@@ -1098,7 +1098,10 @@ fn reserved_names_still_route_to_the_openpush_api() {
     let r = s.request(
         "POST",
         "/user",
-        &[("Authorization", &alice)],
+        &[
+            ("Authorization", &alice),
+            ("Content-Type", "application/json"),
+        ],
         r#"{"name":"carol","password":"cpw"}"#,
     );
     assert_eq!(r.status, 201, "a user was created: {}", r.text());

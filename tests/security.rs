@@ -9,9 +9,11 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use support::push::{poll, send};
 use support::*;
 
 const ROOT: (&str, &str) = ("root", "pw-root");
+const EVIL: &str = "http://evil.example";
 
 /// A request as `who`, with a Content-Type (if any) and extra headers.
 fn as_user(
@@ -37,6 +39,281 @@ fn json_as(s: &Server, method: &str, path: &str, who: (&str, &str), body: &str) 
 
 fn logs_in(s: &Server, who: (&str, &str)) -> bool {
     as_user(s, "GET", "/user", who, None, &[], "").status == 200
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. CSRF
+
+#[test]
+fn basic_auth_changes_refuse_bodies_that_are_not_json_with_415() {
+    let s = Server::start("csrf-json");
+    s.add_user(ROOT.0, ROOT.1);
+    // The review's attack: a form-encoded password change for the admin.
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonx"),
+        None,
+    ] {
+        let r = as_user(
+            &s,
+            "POST",
+            "/user/root",
+            ROOT,
+            content_type,
+            &[],
+            r#"{"password":"pwned"}"#,
+        );
+        r.assert_error(415);
+        assert!(r.text().contains("application/json"), "{}", r.text());
+    }
+    assert!(!logs_in(&s, ("root", "pwned")));
+    assert!(logs_in(&s, ROOT));
+    s.wait_log("not application/json");
+
+    // Every Basic-auth change, the same.
+    for (method, path, body) in [
+        ("POST", "/user", r#"{"name":"eve","password":"pw"}"#),
+        ("PUT", "/user/root", r#"{"name":"toor"}"#),
+        ("POST", "/client", r#"{"name":"phone"}"#),
+    ] {
+        as_user(&s, method, path, ROOT, Some("text/plain"), &[], body).assert_error(415);
+    }
+    as_user(&s, "GET", "/user/eve", ROOT, None, &[], "").assert_error(404);
+    assert_eq!(
+        as_user(&s, "GET", "/client", ROOT, None, &[], "").text(),
+        "[]"
+    );
+
+    // JSON, with or without parameters and in any case, is what they take.
+    let r = as_user(
+        &s,
+        "POST",
+        "/client",
+        ROOT,
+        Some("Application/JSON; charset=utf-8"),
+        &[],
+        r#"{"name":"phone"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json_field("id");
+    as_user(
+        &s,
+        "PUT",
+        &format!("/client/{id}"),
+        ROOT,
+        Some("application/x-www-form-urlencoded"),
+        &[],
+        r#"{"name":"tablet"}"#,
+    )
+    .assert_error(415);
+    let r = json_as(
+        &s,
+        "PUT",
+        &format!("/client/{id}"),
+        ROOT,
+        r#"{"name":"tablet"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Without credentials it is still 401 first, whatever the body.
+    assert_eq!(
+        s.request(
+            "POST",
+            "/user/root",
+            &[("Content-Type", "text/plain")],
+            "{}"
+        )
+        .status,
+        401
+    );
+}
+
+#[test]
+fn cross_site_browser_requests_with_basic_auth_are_403() {
+    let s = Server::start("csrf-site");
+    s.add_user(ROOT.0, ROOT.1);
+    s.add_user("bob", "pw-bob");
+    let create = |extra: &[(&str, &str)]| {
+        as_user(
+            &s,
+            "POST",
+            "/client",
+            ROOT,
+            Some("application/json"),
+            extra,
+            r#"{"name":"c"}"#,
+        )
+    };
+    for refused in [
+        &[("Sec-Fetch-Site", "cross-site")][..],
+        &[("Sec-Fetch-Site", "same-site")],
+        &[("Origin", EVIL)],
+        &[("Origin", "null")],
+        &[("Origin", "http://test.evil.example")],
+        &[("Origin", "http://test:8080")],
+        &[("Origin", "http://test"), ("Sec-Fetch-Site", "cross-site")],
+    ] {
+        let r = create(refused);
+        r.assert_error(403);
+        assert!(r.text().contains("cross-site"), "{}", r.text());
+    }
+    s.wait_log("cross-site request refused");
+    let r = as_user(
+        &s,
+        "DELETE",
+        "/user/bob",
+        ROOT,
+        None,
+        &[("Origin", EVIL)],
+        "",
+    );
+    r.assert_error(403);
+    assert!(logs_in(&s, ("bob", "pw-bob")), "bob was not deleted");
+    as_user(
+        &s,
+        "POST",
+        "/user/root",
+        ROOT,
+        Some("application/json"),
+        &[("Origin", EVIL)],
+        r#"{"password":"pwned"}"#,
+    )
+    .assert_error(403);
+    assert!(logs_in(&s, ROOT));
+    assert_eq!(
+        as_user(&s, "GET", "/client", ROOT, None, &[], "").text(),
+        "[]"
+    );
+
+    // The same origin, a typed address, and clients that are not browsers are fine.
+    for allowed in [
+        &[("Origin", "http://test")][..],
+        &[("Origin", "HTTP://TEST:80")],
+        &[("Sec-Fetch-Site", "same-origin")],
+        &[("Sec-Fetch-Site", "none")],
+        &[],
+    ] {
+        let r = create(allowed);
+        assert_eq!(r.status, 201, "{allowed:?}: {}", r.text());
+        let id = r.json_field("id");
+        let r = as_user(
+            &s,
+            "DELETE",
+            &format!("/client/{id}"),
+            ROOT,
+            None,
+            allowed,
+            "",
+        );
+        assert_eq!(r.status, 200, "{allowed:?}: {}", r.text());
+    }
+}
+
+#[test]
+fn public_url_is_a_same_origin_too() {
+    let s = Server::start_with("csrf-public-url", "public_url = https://push.example.org");
+    s.add_user(ROOT.0, ROOT.1);
+    let create = |origin: &str| {
+        as_user(
+            &s,
+            "POST",
+            "/client",
+            ROOT,
+            Some("application/json"),
+            &[("Origin", origin)],
+            r#"{"name":"c"}"#,
+        )
+    };
+    assert_eq!(create("https://push.example.org").status, 201);
+    create("http://push.example.org").assert_error(403);
+    create(EVIL).assert_error(403);
+}
+
+#[test]
+fn ntfy_requests_with_basic_auth_refuse_cross_site_browsers() {
+    let s = Server::start("csrf-ntfy");
+    s.add_user(ROOT.0, ROOT.1);
+    let auth = basic(ROOT.0, ROOT.1);
+    let publish = |path: &str, extra: &[(&str, &str)], body: &str| {
+        let mut headers = vec![("Authorization", auth.as_str())];
+        headers.extend_from_slice(extra);
+        send(s.addr, "POST", path, &headers, body.as_bytes())
+    };
+    // ntfy's clients publish with any Content-Type: that stays.
+    let r = publish("/alerts", &[("Content-Type", "text/plain")], "legit");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = publish(
+        "/alerts",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "also legit",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A form on a hostile page, posting with the browser's cached credentials: refused.
+    for extra in [
+        &[("Origin", EVIL), ("Content-Type", "text/plain")][..],
+        &[("Sec-Fetch-Site", "cross-site")],
+    ] {
+        publish("/alerts", extra, "forged").assert_error(403);
+        publish("/", extra, r#"{"topic":"alerts","message":"forged"}"#).assert_error(403);
+    }
+    let messages: Vec<String> = poll(s.addr, &auth, "alerts")
+        .iter()
+        .map(|m| m.str("message").to_owned())
+        .collect();
+    assert_eq!(messages, ["legit", "also legit"]);
+
+    // Reading with ambient credentials from a foreign page (a WebSocket can): refused;
+    // with the credentials in `?auth=` (which a foreign page cannot know): allowed.
+    let r = s.request(
+        "GET",
+        "/alerts/json?poll=1",
+        &[("Authorization", &auth), ("Origin", EVIL)],
+        "",
+    );
+    r.assert_error(403);
+    // `?auth=` is the base64 (URL alphabet, unpadded) of the Authorization value.
+    let query = support::push::b64(auth.as_bytes())
+        .replace('+', "-")
+        .replace('/', "_")
+        .trim_end_matches('=')
+        .to_owned();
+    let r = s.request(
+        "GET",
+        &format!("/alerts/json?poll=1&auth={query}"),
+        &[("Origin", EVIL)],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn anonymous_capability_posts_stay_lenient() {
+    let s = Server::start("csrf-lenient");
+    let (_key, token) = s.device("ann");
+    let cross = [("Origin", EVIL), ("Sec-Fetch-Site", "cross-site")];
+    let mut headers = vec![("Content-Type", "text/plain")];
+    headers.extend_from_slice(&cross);
+    let r = s.request(
+        "POST",
+        "/message",
+        &headers,
+        &format!(r#"{{"token":"{token}","data":{{"n":1}}}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut headers = vec![("Content-Type", "application/octet-stream")];
+    headers.extend_from_slice(&cross);
+    let r = send(
+        s.addr,
+        "POST",
+        &format!("/push/{token}"),
+        &headers,
+        b"opaque",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(s.addr, "POST", "/upAbCdEf123456", &headers, b"opaque");
+    assert_eq!(r.status, 201, "{}", r.text());
 }
 
 // ---------------------------------------------------------------------------------------

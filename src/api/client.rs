@@ -8,6 +8,7 @@ use miniserde::{Deserialize, Serialize};
 
 use super::{Outcome, application::AppView, body};
 use crate::auth;
+use crate::csrf;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::names::check_account_name;
@@ -59,7 +60,7 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
 }
 
 pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    let me = state.auth.user(&state.store, req).await?;
+    let me = csrf::user_for_change(state, req).await?;
     let new: ClientName = body(req, "a JSON object with a string field `name`")?;
     check_account_name("name", &new.name, state.config().limits.max_name_bytes)?;
     let max = state.config().limits.max_clients_per_user;
@@ -94,7 +95,7 @@ pub async fn rename(
     req: &Request,
     ident: &str,
 ) -> Result<Outcome, ApiError> {
-    let me = state.auth.user(&state.store, req).await?;
+    let me = csrf::user_for_change(state, req).await?;
     let new: ClientName = body(req, "a JSON object with a string field `name`")?;
     check_account_name("name", &new.name, state.config().limits.max_name_bytes)?;
     let ident = ident.to_owned();
@@ -119,7 +120,7 @@ pub async fn delete(
     req: &Request,
     ident: &str,
 ) -> Result<Outcome, ApiError> {
-    let me = state.auth.user(&state.store, req).await?;
+    let me = csrf::user_for_change(state, req).await?;
     let ident = ident.to_owned();
     let view = state
         .store

@@ -13,6 +13,7 @@ use miniserde::{Deserialize, Serialize};
 
 use super::{Outcome, body, client::ClientView};
 use crate::auth::{MAX_PASSWORD_BYTES, User};
+use crate::csrf;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::names::check_account_name;
@@ -134,7 +135,7 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
 }
 
 pub async fn create(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    let me = state.auth.user(&state.store, req).await?;
+    let me = csrf::user_for_change(state, req).await?;
     if !me.admin {
         return Err(ApiError::Forbidden(
             "only administrators may create users".into(),
@@ -186,7 +187,7 @@ pub async fn update(
     req: &Request,
     ident: &str,
 ) -> Result<Outcome, ApiError> {
-    let me = state.auth.user(&state.store, req).await?;
+    let me = csrf::user_for_change(state, req).await?;
     let change: UserUpdate = body(req, "a JSON object with `name` and/or `password`")?;
     if let Some(name) = &change.name {
         check_user_name(name, state.config().limits.max_name_bytes)?;
@@ -235,7 +236,7 @@ pub async fn delete(
     req: &Request,
     ident: &str,
 ) -> Result<Outcome, ApiError> {
-    let me = state.auth.user(&state.store, req).await?;
+    let me = csrf::user_for_change(state, req).await?;
     let ident = ident.to_owned();
     let (id, clients) = state
         .store

@@ -101,6 +101,11 @@ pub async fn user(state: &ServerState, req: &Request) -> Result<Option<User>, Ap
     };
     let scheme = value.split(' ').next().unwrap_or("");
     if scheme.eq_ignore_ascii_case("basic") {
+        // Credentials in the header may be the browser's, sent for a foreign page (a form
+        // posting to a topic, a WebSocket reading one); those in `?auth=` cannot be.
+        if from_query.is_none() {
+            crate::csrf::same_origin(state, req)?;
+        }
         return state.auth.login(&state.store, req, value).await.map(Some);
     }
     if scheme.eq_ignore_ascii_case("bearer") {
