@@ -127,7 +127,10 @@ pub fn ensure(path: &str, dest: SocketAddr, n: usize, users: &str, per_user: usi
                         .request(
                             "POST",
                             "/client",
-                            &[("Authorization", &auth)],
+                            &[
+                                ("Authorization", &auth),
+                                ("Content-Type", "application/json"),
+                            ],
                             name.as_bytes(),
                         )
                         .expect("POST /client");
