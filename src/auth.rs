@@ -19,6 +19,7 @@ use crate::config::Limits;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::limits::{AddrKey, LogSampler, LoginBackoff, REFUSAL_LOG_PERIOD};
+use crate::logger::Unlogged;
 use crate::secret;
 use crate::store::accounts::{self};
 use crate::store::{ClientRecord, Store};
@@ -119,13 +120,13 @@ impl Authenticator {
         &self.hasher
     }
 
-    /// Counts a refused request for the log: `Some(n)` when a line is due (once a minute
-    /// per address and kind), `n` being the refusals since the last line.
+    /// Counts a refused request for the log: `Some` when a line is due (once a minute per
+    /// address and kind), with the count of those unlogged since the last.
     pub fn refusals_to_log(
         &self,
         key: (Option<AddrKey>, &'static str),
         now: Instant,
-    ) -> Option<u64> {
+    ) -> Option<Unlogged> {
         self.refusals.note(key, now)
     }
 

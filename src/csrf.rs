@@ -139,9 +139,9 @@ fn log_refusal(
     line: impl Fn() -> String,
 ) {
     let key = (addr.map(crate::limits::AddrKey::of), kind);
-    if let Some(n) = state.auth.refusals_to_log(key, Instant::now()) {
+    if let Some(unlogged) = state.auth.refusals_to_log(key, Instant::now()) {
         let from = addr.map_or("this host".into(), |a| a.to_string());
-        log::info!("{from}: {} ({n} since the last such line)", line());
+        log::info!("{from}: {}{unlogged}", line());
     }
 }
 

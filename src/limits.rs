@@ -12,6 +12,8 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use crate::logger::{Tally, Unlogged};
+
 /// Entries per limiter map; a few MB at most.
 const MAX_KEYS: usize = 16_384;
 
@@ -67,9 +69,9 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         }
     }
 
-    /// Counts a refusal of `key` for the log: `Some(n)` when a line is due, at most one
-    /// per key and [`REFUSAL_LOG_PERIOD`], `n` being the refusals since the last line.
-    pub fn refusal_to_log(&self, key: K, now: Instant) -> Option<u64> {
+    /// Counts a refusal of `key` for the log: `Some` when a line is due, at most one per
+    /// key and [`REFUSAL_LOG_PERIOD`], with the count of those unlogged since the last.
+    pub fn refusal_to_log(&self, key: K, now: Instant) -> Option<Unlogged> {
         self.refusals.note(key, now)
     }
 
@@ -194,49 +196,34 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
     }
 }
 
-/// One log line per key and period for events that come in floods (requests refused by a
-/// rate limit, say): the first event of a period is logged, with the number of events
-/// since the last line; the others are only counted. Bounded like the limiters.
+/// A [`Tally`] per key, for events that come in floods from many sources (requests refused
+/// by a rate limit, say): per key, the first event is logged, then at most one line per
+/// period, which says how many went unlogged since. Bounded like the limiters.
 pub struct LogSampler<K> {
     period: Duration,
-    /// Per key: when its last line was logged, and the events counted since.
-    lines: RefCell<HashMap<K, (Instant, u64)>>,
+    tallies: RefCell<HashMap<K, Tally>>,
 }
 
 impl<K: Hash + Eq + Copy> LogSampler<K> {
     pub fn new(period: Duration) -> Self {
         LogSampler {
             period,
-            lines: RefCell::default(),
+            tallies: RefCell::default(),
         }
     }
 
-    /// Counts one event; `Some(n)` when a line is due, `n` being the events since the
-    /// last line, this one included.
-    pub fn note(&self, key: K, now: Instant) -> Option<u64> {
-        let mut lines = self.lines.borrow_mut();
-        if lines.len() >= MAX_KEYS && !lines.contains_key(&key) {
-            let period = self.period;
-            lines.retain(|_, (at, _)| now.saturating_duration_since(*at) < period);
-            if lines.len() >= MAX_KEYS {
-                lines.clear();
-            }
+    /// Counts one event of `key`: `Some` when it is to be logged now, with what to append
+    /// to its line.
+    pub fn note(&self, key: K, now: Instant) -> Option<Unlogged> {
+        let mut tallies = self.tallies.borrow_mut();
+        if tallies.len() >= MAX_KEYS && !tallies.contains_key(&key) {
+            // Forgetting a key loses at most its count of unlogged events.
+            tallies.clear();
         }
-        match lines.get_mut(&key) {
-            Some((at, count)) if now.saturating_duration_since(*at) < self.period => {
-                *count += 1;
-                None
-            }
-            Some((at, count)) => {
-                let n = *count + 1;
-                (*at, *count) = (now, 0);
-                Some(n)
-            }
-            None => {
-                lines.insert(key, (now, 0));
-                Some(1)
-            }
-        }
+        tallies
+            .entry(key)
+            .or_insert_with(|| Tally::new(self.period))
+            .count(now)
     }
 }
 
@@ -358,16 +345,30 @@ mod tests {
     }
 
     #[test]
-    fn log_sampler_logs_once_a_period_with_the_count() {
+    fn log_sampler_keeps_a_tally_per_key() {
         let sampler = LogSampler::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        assert_eq!(sampler.note("a", t0), Some(1));
+        let unlogged = |u: Option<Unlogged>| u.map(|u| u.0);
+        assert_eq!(unlogged(sampler.note("a", t0)), Some(0));
         for i in 1..100 {
-            assert_eq!(sampler.note("a", t0 + Duration::from_millis(i)), None);
+            assert_eq!(
+                unlogged(sampler.note("a", t0 + Duration::from_millis(i))),
+                None
+            );
         }
-        assert_eq!(sampler.note("b", t0), Some(1), "keys are independent");
-        assert_eq!(sampler.note("a", t0 + Duration::from_secs(60)), Some(100));
-        assert_eq!(sampler.note("a", t0 + Duration::from_secs(61)), None);
+        assert_eq!(
+            unlogged(sampler.note("b", t0)),
+            Some(0),
+            "keys are independent"
+        );
+        assert_eq!(
+            unlogged(sampler.note("a", t0 + Duration::from_secs(60))),
+            Some(99)
+        );
+        assert_eq!(
+            unlogged(sampler.note("a", t0 + Duration::from_secs(61))),
+            None
+        );
     }
 
     #[test]

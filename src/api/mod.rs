@@ -54,8 +54,8 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
         Err((ip, wait)) => {
             // A flood of refusals is one line a minute per address, with their count.
             let key = AddrKey::of(ip);
-            if let Some(n) = state.request_rate.refusal_to_log(key, Instant::now()) {
-                log::info!("{ip}: request rate limit ({n} refused since the last such line)");
+            if let Some(unlogged) = state.request_rate.refusal_to_log(key, Instant::now()) {
+                log::info!("{ip}: request rate limit{unlogged}");
             }
             Err(ApiError::TooMany {
                 detail: "too many requests from your address".into(),
