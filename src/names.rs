@@ -15,12 +15,20 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A user or client name: as [`check_name`], and nothing that reads as a number (digits,
+/// A user or client name: as [`check_name`], without spaces at either end or invisible
+/// and direction-changing characters (names are compared by eye in listings), and nothing
+/// that reads as a number (digits,
 /// with or without a sign or surrounding spaces: `7`, `+1`, `01`, ` 2 `), because paths
 /// name users and clients by id or by name. [`parse_id`] would not take most of these for
 /// an id, but a listing would show them as one.
 pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
     check_name(what, name, max)?;
+    if name.trim() != name || name.chars().any(is_invisible) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must not start or end with a space, nor hold invisible or \
+             direction-changing characters (they make one name look like another)"
+        )));
+    }
     let unsigned = name.trim().trim_start_matches(['+', '-']).trim_start();
     if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::BadRequest(format!(
@@ -28,6 +36,21 @@ pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), ApiE
         )));
     }
     Ok(())
+}
+
+/// Characters that show as nothing or reorder the text around them: zero-width spaces and
+/// joiners, the soft hyphen, word joiners and bidirectional embeddings, overrides and
+/// isolates.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// An id in a path or a CLI argument: canonical decimal digits only (`1`, never `+1`,

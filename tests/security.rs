@@ -663,3 +663,58 @@ fn run_cli_sh(script: &str, stdin: &str) -> std::process::Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+#[test]
+fn the_last_administrator_cannot_be_deleted() {
+    let s = Server::start("sec-last-admin");
+    s.add_user(ROOT.0, ROOT.1);
+    s.add_user("ann", "pw-ann");
+    let r = json_as(&s, "DELETE", "/user/1", ROOT, "");
+    r.assert_error(409);
+    assert!(r.text().contains("last administrator"), "{}", r.text());
+    let out = s.cli(&["user", "del", "root"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last administrator"));
+    assert!(logs_in(&s, ROOT), "the administrator is still there");
+
+    // With a second administrator, the first may go.
+    let out = s.cli(
+        &["user", "add", "second", "--admin", "--password-stdin"],
+        "pw-second\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_as(&s, "DELETE", "/user/1", ROOT, "").status, 204);
+}
+
+#[test]
+fn names_that_look_like_other_names_are_refused() {
+    let s = Server::start("sec-spoof");
+    s.add_user(ROOT.0, ROOT.1);
+    for name in [
+        " ann",
+        "ann ",
+        "an\u{200B}n",
+        "\u{202E}nna",
+        "ann\u{2066}",
+        "a\u{FEFF}nn",
+    ] {
+        let body = format!(r#"{{"name":"{name}","password":"longenough"}}"#);
+        let r = json_as(&s, "POST", "/user", ROOT, &body);
+        r.assert_error(400);
+        assert!(r.text().contains("invisible"), "{name:?}: {}", r.text());
+        let out = s.cli(&["user", "add", name, "--password-stdin"], "longenough\n");
+        assert!(!out.status.success(), "CLI took {name:?}");
+    }
+    let r = json_as(
+        &s,
+        "POST",
+        "/user",
+        ROOT,
+        r#"{"name":"Ann Lee","password":"longenough"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+}

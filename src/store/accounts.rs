@@ -145,6 +145,11 @@ pub fn delete_user(
     let Some(user) = get_user(&users, id)? else {
         return Ok(Err(Refusal::NotFound));
     };
+    if user.admin && !other_admin_exists(&users, id)? {
+        return Ok(Err(Refusal::Conflict(
+            "the last administrator cannot be deleted; make another administrator first".into(),
+        )));
+    }
     let mut queues = client_ids_of(txn, id)?;
     for &client in &queues {
         delete_client_by_id(txn, memory, client)?.expect("the client was just listed");
@@ -153,6 +158,18 @@ pub fn delete_user(
     users.remove(id)?;
     txn.open_table(USER_BY_NAME)?.remove(user.name.as_str())?;
     Ok(Ok(queues))
+}
+
+fn other_admin_exists(users: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> Result<bool> {
+    for entry in users.iter()? {
+        let (other, bytes) = entry?;
+        let other = other.value();
+        let record = UserRecord::decode(bytes.value()).ok_or_else(|| damaged("user", other))?;
+        if other != id && record.admin {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 pub fn client_ids_of(txn: &impl Tables, user_id: u64) -> Result<Vec<u64>> {
