@@ -1,10 +1,14 @@
 //! The hand-written HTTP/1.1 layer: request heads and bodies in, responses out.
 //!
 //! It keeps only what openpush needs (no multipart, no compression, no upgrade) and puts a
-//! limit on every size and wait, see [`crate::config::Limits`].
+//! limit on every size and wait, see [`crate::config::Limits`]. [`parse`] is pure (bytes
+//! in, a head, a body or a refusal out, which the fuzz targets and property tests drive
+//! directly); [`read`] does the socket I/O around it; [`response`] builds the answers.
 
 pub mod parse;
+pub mod read;
 pub mod response;
 
-pub use parse::{Request, read_request};
+pub use parse::Request;
+pub use read::read_request;
 pub use response::Response;

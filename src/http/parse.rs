@@ -1,15 +1,22 @@
-//! Incremental request parsing over httparse, with size and time limits.
+//! Request parsing over httparse: pure functions of the bytes received so far and the
+//! limits, with no socket I/O (that is [`read`](super::read)).
 //!
-//! Invariants: the connection's buffer never grows past `max_head_bytes` before a head is
-//! complete, nor past head + `max_body_bytes` before a body is; bytes after a complete
-//! request stay in the buffer for the next one (pipelining); a request that breaks a limit
-//! yields an error that names the status to answer, and the connection is then closed.
+//! Invariants:
+//! - the answer depends on the bytes, not on how they arrived: every proper prefix of a
+//!   complete head or chunked body is "need more" (`Ok(None)`), and the head or body
+//!   itself parses the same alone as with bytes after it;
+//! - nothing is believed that a proxy in front could read differently: bare-LF line ends,
+//!   a second `Host`, `Authorization`, `X-Openpush-Key`, `Content-Length` or
+//!   `Transfer-Encoding`, `Content-Length` beside `Transfer-Encoding`, a signed length,
+//!   a transfer coding on HTTP/1.0 are all refused;
+//! - sizes are bounded before the bytes are kept: a head that is not complete within
+//!   `max_head_bytes` is refused (414 or 431), a declared length over `max_body_bytes`
+//!   already at the head (413), a chunked body once it passes `max_body_bytes` or its wire
+//!   form [`max_chunked_bytes`] (413);
+//! - every refusal is a [`ParseError`] that names the status to answer; the connection is
+//!   closed after it.
 
-use std::net::{IpAddr, TcpStream};
-use std::time::Instant;
-
-use async_io::{Async, Timer};
-use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use std::net::IpAddr;
 
 use crate::config::Limits;
 
@@ -31,6 +38,24 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request of a parsed head and its body.
+    pub fn from_head(head: Head, body: Vec<u8>) -> Request {
+        let (path, query) = match head.target.split_once('?') {
+            Some((p, q)) => (p.to_owned(), q.to_owned()),
+            None => (head.target, String::new()),
+        };
+        Request {
+            method: head.method,
+            path,
+            query,
+            headers: head.headers,
+            body,
+            keep_alive: head.keep_alive,
+            client_addr: None,
+            via_trusted_proxy: false,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -129,22 +154,52 @@ pub struct Head {
 }
 
 /// Parses a complete head from `buf`, or says that more bytes are needed.
+///
+/// The checks run in a fixed order (sizes, line endings, request line, each header line
+/// in turn, then the body framing), so that a head that breaks several rules always gets
+/// the same error.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
     let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
+    let Some(len) = head_len(req.parse(buf), buf, limits)? else {
+        return Ok(None);
+    };
+    if has_bare_lf(&buf[..len]) {
+        return Err(ParseError::Malformed("lines must end with CRLF"));
+    }
+    let line = request_line(&req)?;
+    let (headers, facts) = read_header_lines(req.headers, line.minor)?;
+    let framing = body_framing(&facts, limits)?;
+    Ok(Some(Head {
+        method: line.method,
+        target: line.target,
+        headers,
+        framing,
+        keep_alive: facts.keep_alive(line.minor),
+        expect_continue: facts.expect_continue,
+        len,
+    }))
+}
+
+/// The length of a complete head from httparse's verdict on `buf`; `None` while more
+/// bytes may complete it. Past `max_head_bytes` a head without a line end is a request
+/// line that is too long (414), any other a header section that is (431).
+fn head_len(
+    parsed: httparse::Result<usize>,
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<usize>, ParseError> {
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() >= limits.max_head_bytes {
-                let has_line = buf.windows(2).any(|w| w == b"\r\n") || buf.contains(&b'\n');
-                return Err(if has_line {
-                    ParseError::HeadTooLarge
-                } else {
-                    ParseError::UriTooLong
-                });
-            }
-            return Ok(None);
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+            let has_line = buf.windows(2).any(|w| w == b"\r\n") || buf.contains(&b'\n');
+            return Err(if has_line {
+                ParseError::HeadTooLarge
+            } else {
+                ParseError::UriTooLong
+            });
         }
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
         Err(httparse::Error::Version) => {
             return Err(ParseError::Malformed("unsupported HTTP version"));
@@ -154,89 +209,141 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
     if len > limits.max_head_bytes {
         return Err(ParseError::HeadTooLarge);
     }
-    if has_bare_lf(&buf[..len]) {
-        return Err(ParseError::Malformed("lines must end with CRLF"));
-    }
-    let minor = req.version.unwrap_or(1);
-    let method = req.method.unwrap_or_default().to_owned();
+    Ok(Some(len))
+}
+
+/// The request line of a parsed head.
+struct RequestLine {
+    method: String,
+    /// Path and query, in origin form.
+    target: String,
+    /// The `x` of `HTTP/1.x`.
+    minor: u8,
+}
+
+fn request_line(req: &httparse::Request) -> Result<RequestLine, ParseError> {
     let target = origin_form(req.path.unwrap_or_default()).ok_or(ParseError::Malformed(
         "the request target must be a path starting with '/'",
     ))?;
-    let mut headers = Vec::with_capacity(req.headers.len());
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    // HTTP/1.0 closes unless it asks for keep-alive; `close` anywhere wins over both.
-    let mut keep_alive_asked = false;
-    let mut close_asked = false;
-    let mut expect_continue = false;
+    Ok(RequestLine {
+        method: req.method.unwrap_or_default().to_owned(),
+        target,
+        minor: req.version.unwrap_or(1),
+    })
+}
+
+/// What the header lines say about the body and the connection.
+#[derive(Default)]
+struct HeaderFacts {
+    content_length: Option<usize>,
+    chunked: bool,
+    keep_alive_asked: bool,
+    close_asked: bool,
+    expect_continue: bool,
+}
+
+impl HeaderFacts {
+    /// Notes what one header line says; refuses a value that makes the framing unclear.
+    fn note(&mut self, name: &str, value: &str, minor: u8) -> Result<(), ParseError> {
+        match name {
+            "content-length" => self.content_length = Some(content_length(value)?),
+            "transfer-encoding" => {
+                check_transfer_coding(value, minor)?;
+                self.chunked = true;
+            }
+            "connection" => {
+                for token in value.split(',').map(str::trim) {
+                    if token.eq_ignore_ascii_case("close") {
+                        self.close_asked = true;
+                    } else if token.eq_ignore_ascii_case("keep-alive") {
+                        self.keep_alive_asked = true;
+                    }
+                }
+            }
+            "expect" => self.expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// HTTP/1.0 closes unless it asks for keep-alive; `close` anywhere wins over both.
+    fn keep_alive(&self, minor: u8) -> bool {
+        !(self.close_asked || (minor == 0 && !self.keep_alive_asked))
+    }
+}
+
+/// The header lines with lower-case names and trimmed values, in order, and what they say;
+/// a second line of a [`SINGLETONS`] header is refused.
+fn read_header_lines(
+    lines: &[httparse::Header],
+    minor: u8,
+) -> Result<(Vec<(String, String)>, HeaderFacts), ParseError> {
+    let mut headers = Vec::with_capacity(lines.len());
+    let mut facts = HeaderFacts::default();
     let mut seen = [false; SINGLETONS.len()];
-    for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        let value = String::from_utf8_lossy(h.value).trim().to_owned();
+    for line in lines {
+        let name = line.name.to_ascii_lowercase();
+        let value = String::from_utf8_lossy(line.value).trim().to_owned();
         if let Some(i) = SINGLETONS.iter().position(|s| *s == name)
             && std::mem::replace(&mut seen[i], true)
         {
             return Err(ParseError::Malformed(DUPLICATE[i]));
         }
-        match name.as_str() {
-            "content-length" => {
-                // Digits only (RFC 9110): `usize::from_str` would also take a `+` sign.
-                let n: usize = Some(value.as_str())
-                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|v| v.parse().ok())
-                    .ok_or(ParseError::Malformed("invalid Content-Length"))?;
-                length = Some(n);
-            }
-            "transfer-encoding" => {
-                // RFC 9112 6.1: on HTTP/1.0 the framing is faulty whatever the coding.
-                if minor == 0 {
-                    return Err(ParseError::Malformed(
-                        "Transfer-Encoding is not allowed in HTTP/1.0",
-                    ));
-                }
-                if !value.eq_ignore_ascii_case("chunked") {
-                    return Err(ParseError::Unsupported);
-                }
-                chunked = true;
-            }
-            "connection" => {
-                for token in value.split(',').map(str::trim) {
-                    if token.eq_ignore_ascii_case("close") {
-                        close_asked = true;
-                    } else if token.eq_ignore_ascii_case("keep-alive") {
-                        keep_alive_asked = true;
-                    }
-                }
-            }
-            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
-            _ => {}
-        }
+        facts.note(&name, &value, minor)?;
         headers.push((name, value));
     }
-    let connection_close = close_asked || (minor == 0 && !keep_alive_asked);
-    let framing = match (chunked, length) {
-        (true, Some(_)) => {
-            return Err(ParseError::Malformed(
-                "both Content-Length and Transfer-Encoding are present",
-            ));
-        }
-        (true, None) => Framing::Chunked,
-        (false, n) => Framing::Length(n.unwrap_or(0)),
-    };
-    if let Framing::Length(n) = framing
-        && n > limits.max_body_bytes
-    {
-        return Err(ParseError::BodyTooLarge);
+    Ok((headers, facts))
+}
+
+/// A `Content-Length` value: digits only (RFC 9110), since `usize::from_str` would also
+/// take a `+` sign that a proxy in front may read differently.
+fn content_length(value: &str) -> Result<usize, ParseError> {
+    Some(value)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+        .ok_or(ParseError::Malformed("invalid Content-Length"))
+}
+
+/// A `Transfer-Encoding` value: `chunked` alone (501 otherwise), and never on HTTP/1.0,
+/// where RFC 9112 6.1 calls the framing faulty whatever the coding.
+fn check_transfer_coding(value: &str, minor: u8) -> Result<(), ParseError> {
+    if minor == 0 {
+        return Err(ParseError::Malformed(
+            "Transfer-Encoding is not allowed in HTTP/1.0",
+        ));
     }
-    Ok(Some(Head {
-        method,
-        target,
-        headers,
-        framing,
-        keep_alive: !connection_close,
-        expect_continue,
-        len,
-    }))
+    if !value.eq_ignore_ascii_case("chunked") {
+        return Err(ParseError::Unsupported);
+    }
+    Ok(())
+}
+
+/// How the body is delimited: chunked, or a length (0 without one). Both at once is
+/// refused (a proxy may believe the other); a declared length over the limit is 413
+/// before any of the body is read.
+fn body_framing(facts: &HeaderFacts, limits: &Limits) -> Result<Framing, ParseError> {
+    match (facts.chunked, facts.content_length) {
+        (true, Some(_)) => Err(ParseError::Malformed(
+            "both Content-Length and Transfer-Encoding are present",
+        )),
+        (true, None) => Ok(Framing::Chunked),
+        (false, Some(n)) if n > limits.max_body_bytes => Err(ParseError::BodyTooLarge),
+        (false, n) => Ok(Framing::Length(n.unwrap_or(0))),
+    }
+}
+
+/// The body that follows `head` at the start of `available` and the bytes it took, or
+/// `None` while it is incomplete.
+pub fn complete_body(
+    head: &Head,
+    available: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
+    match head.framing {
+        Framing::Length(n) if available.len() >= n => Ok(Some((available[..n].to_vec(), n))),
+        Framing::Length(_) => Ok(None),
+        Framing::Chunked => decode_chunked(available, limits.max_body_bytes),
+    }
 }
 
 /// Headers that may appear once: a second one is refused (400) rather than one of them
@@ -340,90 +447,6 @@ pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>
         }
         pos = need;
     }
-}
-
-/// Reads into `buf` until `deadline`; `Ok(0)` means the peer closed.
-async fn read_more(
-    conn: &Async<TcpStream>,
-    buf: &mut Vec<u8>,
-    deadline: Instant,
-) -> Result<usize, ParseError> {
-    let mut chunk = [0u8; 2048];
-    let read = async {
-        let mut stream = conn;
-        stream.read(&mut chunk).await.map_err(|_| ParseError::Io)
-    };
-    let timeout = async {
-        Timer::at(deadline).await;
-        Err(ParseError::Timeout)
-    };
-    let n = future::or(read, timeout).await?;
-    buf.extend_from_slice(&chunk[..n]);
-    Ok(n)
-}
-
-/// Reads the next request from `conn`. `buf` carries bytes between requests.
-pub async fn read_request(
-    conn: &Async<TcpStream>,
-    buf: &mut Vec<u8>,
-    limits: &Limits,
-) -> Result<Request, ParseError> {
-    if buf.is_empty() {
-        let idle_deadline = Instant::now() + limits.idle_timeout;
-        match read_more(conn, buf, idle_deadline).await {
-            Ok(0) => return Err(ParseError::Closed),
-            Ok(_) => {}
-            Err(ParseError::Timeout) => return Err(ParseError::Idle),
-            Err(e) => return Err(e),
-        }
-    }
-    let deadline = Instant::now() + limits.request_timeout;
-    let head = loop {
-        if let Some(head) = parse_head(buf, limits)? {
-            break head;
-        }
-        if read_more(conn, buf, deadline).await? == 0 {
-            return Err(ParseError::Closed);
-        }
-    };
-    let mut continued = false;
-    let (body, body_len) = loop {
-        let available = &buf[head.len..];
-        let done = match head.framing {
-            Framing::Length(n) if available.len() >= n => Some((available[..n].to_vec(), n)),
-            Framing::Length(_) => None,
-            Framing::Chunked => decode_chunked(available, limits.max_body_bytes)?,
-        };
-        if let Some(done) = done {
-            break done;
-        }
-        if head.expect_continue && !continued {
-            continued = true;
-            let mut stream = conn;
-            stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .map_err(|_| ParseError::Io)?;
-        }
-        if read_more(conn, buf, deadline).await? == 0 {
-            return Err(ParseError::Closed);
-        }
-    };
-    buf.drain(..head.len + body_len);
-    let (path, query) = match head.target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), q.to_owned()),
-        None => (head.target.clone(), String::new()),
-    };
-    Ok(Request {
-        method: head.method,
-        path,
-        query,
-        headers: head.headers,
-        body,
-        keep_alive: head.keep_alive,
-        client_addr: None,
-        via_trusted_proxy: false,
-    })
 }
 
 #[cfg(test)]
