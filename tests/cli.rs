@@ -1,21 +1,17 @@
-//! The command line as a first-time user meets it: exit codes, answers from a frozen server,
-//! `serve --check`, what a failed start or a clean stop leaves behind, and the messages of
-//! `client add` and `user add`.
+//! The command line as a first-time user meets it: help, exit codes, answers from a frozen
+//! server, `serve --check`, what a failed start or a clean stop leaves behind, and the
+//! messages of `client add` and `user add`; and the account commands with the server
+//! running (changes visible through the API at once) and stopped, and a missing directory,
+//! a file that is not a database or a missing control socket reported plainly.
 
 mod support;
 
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{BIN, Server, cli, run_cli, temp_dir};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::api::{as_client, as_user, assert_unauthorized, message};
+use support::{BIN, Server, TIMEOUT, cli, run_cli, stderr, stdout, temp_dir};
 
 #[test]
 fn usage_errors_exit_with_status_2() {
@@ -357,4 +353,264 @@ fn a_short_password_is_warned_about_when_the_server_is_reachable() {
     let out = cli(&local, &["user", "add", "ben", "--password-stdin"], "abc\n");
     assert!(!warned(&out), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs the CLI and fails the test if it does not end within `TIMEOUT` (a hang is a bug).
+fn run_cli_within(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("openpush {args:?} did not end within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn cli_version_and_help_describe_the_commands() {
+    let out = run_cli_within(&["--version"], "");
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("openpush 0.1"), "{}", stdout(&out));
+
+    let out = run_cli_within(&["--help"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = stdout(&out);
+    for word in ["serve", "user", "client", "--version"] {
+        assert!(help.contains(word), "{help}");
+    }
+    for (args, words) in [
+        (
+            &["user", "--help"][..],
+            &["add", "list", "passwd", "del"][..],
+        ),
+        (&["client", "--help"], &["add", "list", "del"]),
+        (&["serve", "--help"], &["--listen", "--db", "--config"]),
+        (
+            &["user", "add", "--help"],
+            &["--password-stdin", "--admin", "--db"],
+        ),
+        (&["client", "add", "--help"], &["--user", "--db"]),
+    ] {
+        let out = run_cli_within(args, "");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        for word in words {
+            assert!(stdout(&out).contains(word), "{args:?}: {}", stdout(&out));
+        }
+    }
+    let out = run_cli_within(&["frobnicate"], "");
+    assert!(!out.status.success());
+    let out = run_cli_within(&[], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--help"), "{}", stderr(&out));
+}
+
+/// The CLI commands against `config`, whether a server runs or not; checks their output.
+fn exercise_cli(config: &std::path::Path) -> String {
+    let ok = |args: &[&str], stdin: &str| {
+        let out = cli(config, args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let fails = |args: &[&str], stdin: &str| {
+        let out = cli(config, args, stdin);
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded: {}",
+            stdout(&out)
+        );
+        assert!(!stderr(&out).trim().is_empty());
+        stderr(&out)
+    };
+    ok(&["user", "add", "bob", "--password-stdin"], "pw-bob\n");
+    fails(&["user", "add", "bob", "--password-stdin"], "again\n");
+    let list = ok(&["user", "list"], "");
+    assert!(list.contains("\tann\tadmin"), "{list}");
+    assert!(list.contains("\tbob\tuser"), "{list}");
+    assert!(
+        !list.contains("argon2") && !list.contains("pw-bob"),
+        "{list}"
+    );
+
+    ok(&["user", "passwd", "bob", "--password-stdin"], "pw-bob-2\n");
+    fails(&["user", "passwd", "nobody", "--password-stdin"], "x\n");
+
+    let key = ok(&["client", "add", "--user", "bob", "laptop"], "");
+    let key = key.trim().to_owned();
+    assert!(key.len() >= 27, "{key}");
+    fails(&["client", "add", "--user", "bob", "laptop"], "");
+    fails(&["client", "add", "--user", "nobody", "laptop"], "");
+    let list = ok(&["client", "list"], "");
+    assert!(
+        list.contains("\tbob\tlaptop\t0\t") && list.contains(&key),
+        "{list}"
+    );
+    assert!(list.contains("\tann\tphone\t"), "{list}");
+    let list = ok(&["client", "list", "--user", "bob"], "");
+    assert!(!list.contains("\tann\t"), "{list}");
+
+    ok(&["client", "del", "--user", "ann", "phone"], "");
+    fails(&["client", "del", "--user", "ann", "phone"], "");
+    assert!(!ok(&["client", "list"], "").contains("\tphone\t"));
+
+    ok(&["user", "add", "gone", "--password-stdin"], "pw\n");
+    ok(&["client", "add", "--user", "gone", "dev"], "");
+    ok(&["user", "del", "gone"], "");
+    fails(&["user", "del", "gone"], "");
+    let list = ok(&["user", "list"], "");
+    assert!(!list.contains("gone"), "{list}");
+    assert!(!ok(&["client", "list"], "").contains("gone"));
+    key
+}
+
+#[test]
+fn cli_manages_accounts_while_the_server_runs() {
+    let s = Server::start("cli-live");
+    let (phone_key, phone_token) = s.device("ann");
+    s.add_user("cat", "pw-cat");
+    // Log bob in once after creating him, so that the password change must clear the cache.
+    let out = s.cli(&["user", "add", "pre", "--password-stdin"], "pw-pre\n");
+    assert!(out.status.success());
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("pre", "pw-pre"), "").status,
+        200
+    );
+    let out = s.cli(&["user", "passwd", "pre", "--password-stdin"], "pw-pre-2\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_unauthorized(&as_user(&s, "GET", "/user", ("pre", "pw-pre"), ""));
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("pre", "pw-pre-2"), "").status,
+        200
+    );
+
+    let key = exercise_cli(&s.config);
+    // Every change is visible through the API at once.
+    assert_unauthorized(&as_user(&s, "GET", "/user", ("bob", "pw-bob"), ""));
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("bob", "pw-bob-2"), "").status,
+        200
+    );
+    assert_eq!(as_client(&s, "GET", "/application", &key, "").status, 200);
+    assert_unauthorized(&as_client(&s, "GET", "/application", &phone_key, ""));
+    s.post_message(&message(&phone_token, "{}"))
+        .assert_error(404);
+    assert_unauthorized(&as_user(&s, "GET", "/user", ("gone", "pw"), ""));
+    // A deleted user's cached login is gone too.
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("cat", "pw-cat"), "").status,
+        200
+    );
+    assert!(s.cli(&["user", "del", "cat"], "").status.success());
+    assert_unauthorized(&as_user(&s, "GET", "/user", ("cat", "pw-cat"), ""));
+}
+
+#[test]
+fn cli_manages_accounts_while_the_server_is_stopped() {
+    let mut s = Server::start("cli-stopped");
+    let (phone_key, phone_token) = s.device("ann");
+    s.kill9();
+    let key = exercise_cli(&s.config);
+    s.restart();
+    assert_unauthorized(&as_user(&s, "GET", "/user", ("bob", "pw-bob"), ""));
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("bob", "pw-bob-2"), "").status,
+        200
+    );
+    assert_eq!(as_client(&s, "GET", "/application", &key, "").status, 200);
+    assert_unauthorized(&as_client(&s, "GET", "/application", &phone_key, ""));
+    s.post_message(&message(&phone_token, "{}"))
+        .assert_error(404);
+    assert_unauthorized(&as_user(&s, "GET", "/user", ("gone", "pw"), ""));
+}
+
+#[test]
+fn cli_with_a_db_in_a_missing_directory_fails_clearly() {
+    let dir = temp_dir("cli-missing");
+    let db = dir.join("no/such/dir/openpush.redb");
+    let db = db.to_str().unwrap();
+    for (args, stdin) in [
+        (&["user", "list", "--db", db][..], ""),
+        (
+            &["user", "add", "ann", "--password-stdin", "--db", db],
+            "pw\n",
+        ),
+        (&["client", "list", "--db", db], ""),
+    ] {
+        let out = run_cli_within(args, stdin);
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("no/such/dir"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_with_a_file_that_is_not_a_database_fails_clearly() {
+    let dir = temp_dir("cli-garbage");
+    let db = dir.join("openpush.redb");
+    std::fs::write(&db, "this is not a database\n".repeat(100)).unwrap();
+    let db = db.to_str().unwrap();
+    for (args, stdin) in [
+        (&["user", "list", "--db", db][..], ""),
+        (
+            &["user", "add", "ann", "--password-stdin", "--db", db],
+            "pw\n",
+        ),
+        (&["client", "add", "--user", "ann", "x", "--db", db], ""),
+    ] {
+        let out = run_cli_within(args, stdin);
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains(db), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // The file is left as it was.
+    assert_eq!(
+        std::fs::read_to_string(db).unwrap(),
+        "this is not a database\n".repeat(100)
+    );
+    // An empty file and a directory are refused the same way.
+    let empty = dir.join("empty.redb");
+    std::fs::write(&empty, "").unwrap();
+    for path in [empty.to_str().unwrap(), dir.to_str().unwrap()] {
+        let out = run_cli_within(&["user", "list", "--db", path], "");
+        let err = stderr(&out);
+        assert!(!out.status.success() || err.is_empty(), "{path}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_fails_clearly_when_the_server_holds_the_db_but_its_socket_is_gone() {
+    let s = Server::start("cli-no-socket");
+    s.add_user("ann", "pw-ann");
+    let mut socket = s.db.as_os_str().to_owned();
+    socket.push(".sock");
+    std::fs::remove_file(&socket).unwrap();
+    let config = s.config.to_str().unwrap();
+    let out = run_cli_within(&["user", "list", "--config", config], "");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("control socket") && err.contains(".sock"),
+        "{err}"
+    );
+    // The server is unharmed.
+    assert_eq!(
+        as_user(&s, "GET", "/user", ("ann", "pw-ann"), "").status,
+        200
+    );
 }
