@@ -4,6 +4,9 @@
 //! They run against a [`Store`], either in the CLI process (server stopped) or inside the
 //! server on behalf of the control socket (server running), so both paths behave the same.
 //! Password hashes are computed by the CLI; no password crosses the control socket.
+//!
+//! A [`Command`] crosses the control socket as a [`Wire`] JSON line, the format of the
+//! first release, so that a CLI and a server of different releases understand each other.
 
 use miniserde::{Deserialize, Serialize};
 
@@ -12,8 +15,55 @@ use crate::store::Store;
 use crate::store::accounts::{self, Refusal};
 use crate::store::{Grant, queue, topics};
 
-#[derive(Serialize, Deserialize, Debug, Default)]
-pub struct Command {
+/// One administration command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    UserAdd {
+        name: String,
+        password_hash: String,
+        admin: bool,
+    },
+    UserList,
+    UserPasswd {
+        name: String,
+        password_hash: String,
+    },
+    UserDel {
+        name: String,
+    },
+    ClientAdd {
+        user: String,
+        name: String,
+    },
+    /// Every user's clients, or one user's.
+    ClientList {
+        user: Option<String>,
+    },
+    ClientDel {
+        user: String,
+        name: String,
+    },
+    /// Every topic, or those one user owns.
+    TopicList {
+        user: Option<String>,
+    },
+    /// Neither `read` nor `write` takes the user's grant back.
+    TopicGrant {
+        topic: String,
+        user: String,
+        read: bool,
+        write: bool,
+    },
+    TopicDel {
+        topic: String,
+    },
+}
+
+/// A [`Command`] as it crosses the control socket: one JSON object, `op` naming the
+/// command. Its fields and op names must not change (miniserde cannot derive an enum with
+/// data, hence this flat form); only [`Command`]'s conversions use it.
+#[derive(Serialize, Deserialize, Debug, Default, PartialEq, Eq)]
+pub struct Wire {
     /// One of `user_add`, `user_list`, `user_passwd`, `user_del`, `client_add`,
     /// `client_list`, `client_del`, `topic_list`, `topic_grant`, `topic_del`.
     pub op: String,
@@ -23,6 +73,126 @@ pub struct Command {
     pub admin: Option<bool>,
     pub read: Option<bool>,
     pub write: Option<bool>,
+}
+
+impl Command {
+    /// The command's name on the wire (and in the server's log).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Command::UserAdd { .. } => "user_add",
+            Command::UserList => "user_list",
+            Command::UserPasswd { .. } => "user_passwd",
+            Command::UserDel { .. } => "user_del",
+            Command::ClientAdd { .. } => "client_add",
+            Command::ClientList { .. } => "client_list",
+            Command::ClientDel { .. } => "client_del",
+            Command::TopicList { .. } => "topic_list",
+            Command::TopicGrant { .. } => "topic_grant",
+            Command::TopicDel { .. } => "topic_del",
+        }
+    }
+}
+
+impl From<Command> for Wire {
+    fn from(cmd: Command) -> Wire {
+        let op = cmd.op().to_owned();
+        let wire = Wire {
+            op,
+            ..Default::default()
+        };
+        match cmd {
+            Command::UserAdd {
+                name,
+                password_hash,
+                admin,
+            } => Wire {
+                name: Some(name),
+                password_hash: Some(password_hash),
+                admin: Some(admin),
+                ..wire
+            },
+            Command::UserList => wire,
+            Command::UserPasswd {
+                name,
+                password_hash,
+            } => Wire {
+                name: Some(name),
+                password_hash: Some(password_hash),
+                ..wire
+            },
+            Command::UserDel { name } => Wire {
+                name: Some(name),
+                ..wire
+            },
+            Command::ClientAdd { user, name } | Command::ClientDel { user, name } => Wire {
+                user: Some(user),
+                name: Some(name),
+                ..wire
+            },
+            Command::ClientList { user } | Command::TopicList { user } => Wire { user, ..wire },
+            Command::TopicGrant {
+                topic,
+                user,
+                read,
+                write,
+            } => Wire {
+                name: Some(topic),
+                user: Some(user),
+                read: Some(read),
+                write: Some(write),
+                ..wire
+            },
+            Command::TopicDel { topic } => Wire {
+                name: Some(topic),
+                ..wire
+            },
+        }
+    }
+}
+
+impl TryFrom<Wire> for Command {
+    /// What the CLI prints: a field the command needs is missing, or the op is unknown.
+    type Error = String;
+
+    fn try_from(wire: Wire) -> Result<Command, String> {
+        let required =
+            |value: Option<String>, what: &str| value.ok_or_else(|| format!("missing {what}"));
+        Ok(match wire.op.as_str() {
+            "user_add" => Command::UserAdd {
+                name: required(wire.name, "user name")?,
+                password_hash: required(wire.password_hash, "password")?,
+                admin: wire.admin.unwrap_or(false),
+            },
+            "user_list" => Command::UserList,
+            "user_passwd" => Command::UserPasswd {
+                name: required(wire.name, "user name")?,
+                password_hash: required(wire.password_hash, "password")?,
+            },
+            "user_del" => Command::UserDel {
+                name: required(wire.name, "user name")?,
+            },
+            "client_add" => Command::ClientAdd {
+                user: required(wire.user, "--user")?,
+                name: required(wire.name, "client name")?,
+            },
+            "client_list" => Command::ClientList { user: wire.user },
+            "client_del" => Command::ClientDel {
+                user: required(wire.user, "--user")?,
+                name: required(wire.name, "client name")?,
+            },
+            "topic_list" => Command::TopicList { user: wire.user },
+            "topic_grant" => Command::TopicGrant {
+                topic: required(wire.name, "topic")?,
+                user: required(wire.user, "user")?,
+                read: wire.read.unwrap_or(false),
+                write: wire.write.unwrap_or(false),
+            },
+            "topic_del" => Command::TopicDel {
+                topic: required(wire.name, "topic")?,
+            },
+            other => return Err(format!("unknown command {other:?}")),
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -39,6 +209,59 @@ pub struct Effects {
     pub users_changed: bool,
 }
 
+impl Effects {
+    fn users_changed() -> Effects {
+        Effects {
+            users_changed: true,
+            ..Effects::default()
+        }
+    }
+
+    fn revoked(queues: Vec<u64>) -> Effects {
+        Effects {
+            revoked_queues: queues,
+            ..Effects::default()
+        }
+    }
+}
+
+/// Runs one command; returns what to print and what the running server must do.
+pub async fn execute(
+    store: &Store,
+    cmd: Command,
+    limits: &Limits,
+) -> Result<(String, Effects), String> {
+    let no_effects = |output| (output, Effects::default());
+    match cmd {
+        Command::UserAdd {
+            name,
+            password_hash,
+            admin,
+        } => user_add(store, limits, name, password_hash, admin).await,
+        Command::UserList => user_list(store).await.map(no_effects),
+        Command::UserPasswd {
+            name,
+            password_hash,
+        } => user_passwd(store, name, password_hash).await,
+        Command::UserDel { name } => user_del(store, name).await,
+        Command::ClientAdd { user, name } => {
+            client_add(store, limits, user, name).await.map(no_effects)
+        }
+        Command::ClientList { user } => client_list(store, user).await.map(no_effects),
+        Command::ClientDel { user, name } => client_del(store, user, name).await,
+        Command::TopicList { user } => topic_list(store, user).await.map(no_effects),
+        Command::TopicGrant {
+            topic,
+            user,
+            read,
+            write,
+        } => topic_grant(store, topic, user, read, write)
+            .await
+            .map(no_effects),
+        Command::TopicDel { topic } => topic_del(store, topic).await,
+    }
+}
+
 fn refusal(what: &str, r: Refusal) -> String {
     match r {
         Refusal::NotFound => format!("no such {what}"),
@@ -46,194 +269,161 @@ fn refusal(what: &str, r: Refusal) -> String {
     }
 }
 
-fn required(value: Option<String>, what: &str) -> Result<String, String> {
-    value.ok_or_else(|| format!("missing {what}"))
+fn store_error(e: crate::store::Error) -> String {
+    e.to_string()
 }
 
-pub async fn execute(
+fn check(name: &str, limits: &Limits) -> Result<(), String> {
+    crate::names::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.detail())
+}
+
+async fn user_add(
     store: &Store,
-    cmd: Command,
     limits: &Limits,
+    name: String,
+    hash: String,
+    admin: bool,
 ) -> Result<(String, Effects), String> {
-    let mut effects = Effects::default();
-    let output = match cmd.op.as_str() {
-        "user_add" => {
-            let name = required(cmd.name, "user name")?;
-            check(&name, limits)?;
-            if name.contains(':') {
-                return Err(
-                    "a user name must not contain ':' (HTTP Basic auth could not carry it)".into(),
-                );
+    check(&name, limits)?;
+    if name.contains(':') {
+        return Err("a user name must not contain ':' (HTTP Basic auth could not carry it)".into());
+    }
+    let (id, user) = store
+        .write(move |t, _| accounts::create_user(t, &name, hash, admin))
+        .await
+        .map_err(store_error)?
+        .map_err(|r| refusal("user", r))?;
+    let role = if user.admin { ", administrator" } else { "" };
+    Ok((
+        format!("created user {} (id {id}{role})", user.name),
+        Effects::users_changed(),
+    ))
+}
+
+async fn user_list(store: &Store) -> Result<String, String> {
+    let users = store
+        .read(|t| {
+            accounts::list_users(t)?
+                .into_iter()
+                .map(|(id, u)| Ok((id, u, accounts::client_ids_of(t, id)?.len())))
+                .collect::<crate::store::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(store_error)?;
+    let mut out = String::from("ID\tNAME\tROLE\tCLIENTS");
+    for (id, user, clients) in users {
+        let role = if user.admin { "admin" } else { "user" };
+        out.push_str(&format!("\n{id}\t{}\t{role}\t{clients}", user.name));
+    }
+    Ok(out)
+}
+
+async fn user_passwd(
+    store: &Store,
+    name: String,
+    hash: String,
+) -> Result<(String, Effects), String> {
+    store
+        .write(move |t, _| {
+            let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            accounts::update_user(t, id, None, Some(hash))
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|r| refusal("user", r))?;
+    Ok(("password changed".into(), Effects::users_changed()))
+}
+
+async fn user_del(store: &Store, name: String) -> Result<(String, Effects), String> {
+    let clients = store
+        .write(move |t, m| {
+            let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            accounts::delete_user(t, m, id)
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|r| refusal("user", r))?;
+    let output = format!("deleted the user and its {} clients", clients.len());
+    Ok((
+        output,
+        Effects {
+            revoked_queues: clients,
+            users_changed: true,
+        },
+    ))
+}
+
+/// Prints the new client's key, bare: the CLI labels it for a person.
+async fn client_add(
+    store: &Store,
+    limits: &Limits,
+    user: String,
+    name: String,
+) -> Result<String, String> {
+    check(&name, limits)?;
+    let max = limits.max_clients_per_user;
+    let (_, client) = store
+        .write(move |t, _| {
+            let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            accounts::create_client(t, user_id, &name, max)
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|r| refusal("user", r))?;
+    Ok(client.key)
+}
+
+async fn client_list(store: &Store, user: Option<String>) -> Result<String, String> {
+    let rows = store
+        .read(move |t| {
+            let users = match &user {
+                Some(name) => accounts::find_user_by_name(t, name)?.into_iter().collect(),
+                None => accounts::list_users(t)?,
+            };
+            let mut rows = Vec::new();
+            for (user_id, u) in users {
+                for (id, c, apps) in accounts::clients_of(t, user_id)? {
+                    rows.push(format!(
+                        "{id}\t{}\t{}\t{}\t{}",
+                        u.name,
+                        c.name,
+                        apps.len(),
+                        c.key
+                    ));
+                }
             }
-            let hash = required(cmd.password_hash, "password")?;
-            let admin = cmd.admin.unwrap_or(false);
-            let (id, user) = store
-                .write(move |t, _| accounts::create_user(t, &name, hash, admin))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|r| refusal("user", r))?;
-            effects.users_changed = true;
-            let role = if user.admin { ", administrator" } else { "" };
-            format!("created user {} (id {id}{role})", user.name)
-        }
-        "user_list" => {
-            let users = store
-                .read(|t| {
-                    accounts::list_users(t)?
-                        .into_iter()
-                        .map(|(id, u)| Ok((id, u, accounts::client_ids_of(t, id)?.len())))
-                        .collect::<crate::store::Result<Vec<_>>>()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut out = String::from("ID\tNAME\tROLE\tCLIENTS");
-            for (id, user, clients) in users {
-                let role = if user.admin { "admin" } else { "user" };
-                out.push_str(&format!("\n{id}\t{}\t{role}\t{clients}", user.name));
-            }
-            out
-        }
-        "user_passwd" => {
-            let name = required(cmd.name, "user name")?;
-            let hash = required(cmd.password_hash, "password")?;
-            store
-                .write(move |t, _| {
-                    let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
-                        return Ok(Err(Refusal::NotFound));
-                    };
-                    accounts::update_user(t, id, None, Some(hash))
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|r| refusal("user", r))?;
-            effects.users_changed = true;
-            "password changed".into()
-        }
-        "user_del" => {
-            let name = required(cmd.name, "user name")?;
-            let clients = store
-                .write(move |t, m| {
-                    let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
-                        return Ok(Err(Refusal::NotFound));
-                    };
-                    accounts::delete_user(t, m, id)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|r| refusal("user", r))?;
-            let out = format!("deleted the user and its {} clients", clients.len());
-            effects.revoked_queues = clients;
-            effects.users_changed = true;
-            out
-        }
-        "client_add" => {
-            let user = required(cmd.user, "--user")?;
-            let name = required(cmd.name, "client name")?;
-            check(&name, limits)?;
-            let max = limits.max_clients_per_user;
-            let (_, client) = store
-                .write(move |t, _| {
-                    let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
-                        return Ok(Err(Refusal::NotFound));
-                    };
-                    accounts::create_client(t, user_id, &name, max)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|r| refusal("user", r))?;
-            client.key
-        }
-        "client_list" => {
-            let user = cmd.user;
-            let rows = store
-                .read(move |t| {
-                    let users = match &user {
-                        Some(name) => accounts::find_user_by_name(t, name)?.into_iter().collect(),
-                        None => accounts::list_users(t)?,
-                    };
-                    let mut rows = Vec::new();
-                    for (user_id, u) in users {
-                        for (id, c, apps) in accounts::clients_of(t, user_id)? {
-                            rows.push(format!(
-                                "{id}\t{}\t{}\t{}\t{}",
-                                u.name,
-                                c.name,
-                                apps.len(),
-                                c.key
-                            ));
-                        }
-                    }
-                    Ok(rows)
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut out = String::from("ID\tUSER\tNAME\tAPPS\tKEY");
-            for row in rows {
-                out.push('\n');
-                out.push_str(&row);
-            }
-            out
-        }
-        "client_del" => {
-            let user = required(cmd.user, "--user")?;
-            let name = required(cmd.name, "client name")?;
-            let id = store
-                .write(move |t, m| {
-                    let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
-                        return Ok(Err(Refusal::NotFound));
-                    };
-                    let Some((id, _)) = accounts::find_client_of(t, user_id, &name)? else {
-                        return Ok(Err(Refusal::NotFound));
-                    };
-                    Ok(accounts::delete_client_by_id(t, m, id)?.map(|()| id))
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|r| refusal("user or client", r))?;
-            effects.revoked_queues.push(id);
-            format!("deleted client {id}")
-        }
-        "topic_list" => topic_list(store, cmd.user).await?,
-        "topic_grant" => {
-            let topic = required(cmd.name, "topic")?;
-            let user = required(cmd.user, "user")?;
-            let (read, write) = (cmd.read.unwrap_or(false), cmd.write.unwrap_or(false));
-            let shown = topic.clone();
-            store
-                .write(move |t, _| {
-                    let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
-                        return Ok(Err("no such user"));
-                    };
-                    let grant = Grant {
-                        user_id,
-                        read,
-                        write,
-                    };
-                    Ok(topics::grant(t, &topic, grant)?
-                        .map(drop)
-                        .ok_or("no such topic"))
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-            match (read, write) {
-                (false, false) => format!("took back every grant on {shown}"),
-                _ => format!("granted {shown}: read {read}, write {write}"),
-            }
-        }
-        "topic_del" => {
-            let topic = required(cmd.name, "topic")?;
-            let shown = topic.clone();
-            let queue = store
-                .write(move |t, m| topics::delete(t, m, &topic))
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("no such topic")?;
-            effects.revoked_queues.push(queue);
-            format!("deleted topic {shown}")
-        }
-        other => return Err(format!("unknown command {other:?}")),
-    };
-    Ok((output, effects))
+            Ok(rows)
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(table("ID\tUSER\tNAME\tAPPS\tKEY", rows))
+}
+
+async fn client_del(
+    store: &Store,
+    user: String,
+    name: String,
+) -> Result<(String, Effects), String> {
+    let id = store
+        .write(move |t, m| {
+            let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            let Some((id, _)) = accounts::find_client_of(t, user_id, &name)? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            Ok(accounts::delete_client_by_id(t, m, id)?.map(|()| id))
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|r| refusal("user or client", r))?;
+    Ok((format!("deleted client {id}"), Effects::revoked(vec![id])))
 }
 
 async fn topic_list(store: &Store, user: Option<String>) -> Result<String, String> {
@@ -301,15 +491,171 @@ async fn topic_list(store: &Store, user: Option<String>) -> Result<String, Strin
             Ok(Ok(rows))
         })
         .await
-        .map_err(|e| e.to_string())??;
-    let mut out = String::from("TOPIC\tOWNER\tGRANTS\tQUEUED");
+        .map_err(store_error)??;
+    Ok(table("TOPIC\tOWNER\tGRANTS\tQUEUED", rows))
+}
+
+async fn topic_grant(
+    store: &Store,
+    topic: String,
+    user: String,
+    read: bool,
+    write: bool,
+) -> Result<String, String> {
+    let shown = topic.clone();
+    store
+        .write(move |t, _| {
+            let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                return Ok(Err("no such user"));
+            };
+            let grant = Grant {
+                user_id,
+                read,
+                write,
+            };
+            Ok(topics::grant(t, &topic, grant)?
+                .map(drop)
+                .ok_or("no such topic"))
+        })
+        .await
+        .map_err(store_error)??;
+    Ok(match (read, write) {
+        (false, false) => format!("took back every grant on {shown}"),
+        _ => format!("granted {shown}: read {read}, write {write}"),
+    })
+}
+
+async fn topic_del(store: &Store, topic: String) -> Result<(String, Effects), String> {
+    let shown = topic.clone();
+    let queue = store
+        .write(move |t, m| topics::delete(t, m, &topic))
+        .await
+        .map_err(store_error)?
+        .ok_or("no such topic")?;
+    Ok((
+        format!("deleted topic {shown}"),
+        Effects::revoked(vec![queue]),
+    ))
+}
+
+/// A header line and one line per row.
+fn table(header: &str, rows: Vec<String>) -> String {
+    let mut out = String::from(header);
     for row in rows {
         out.push('\n');
         out.push_str(&row);
     }
-    Ok(out)
+    out
 }
 
-fn check(name: &str, limits: &Limits) -> Result<(), String> {
-    crate::names::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.detail())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_command() -> Vec<Command> {
+        let s = |v: &str| v.to_owned();
+        vec![
+            Command::UserAdd {
+                name: s("anna"),
+                password_hash: s("$argon2id$x"),
+                admin: true,
+            },
+            Command::UserList,
+            Command::UserPasswd {
+                name: s("anna"),
+                password_hash: s("$argon2id$y"),
+            },
+            Command::UserDel { name: s("anna") },
+            Command::ClientAdd {
+                user: s("anna"),
+                name: s("phone"),
+            },
+            Command::ClientList { user: None },
+            Command::ClientList {
+                user: Some(s("anna")),
+            },
+            Command::ClientDel {
+                user: s("anna"),
+                name: s("phone"),
+            },
+            Command::TopicList { user: None },
+            Command::TopicGrant {
+                topic: s("news"),
+                user: s("ben"),
+                read: true,
+                write: false,
+            },
+            Command::TopicDel { topic: s("news") },
+        ]
+    }
+
+    #[test]
+    fn every_command_crosses_the_wire_unchanged() {
+        for cmd in every_command() {
+            let line = miniserde::json::to_string(&Wire::from(cmd.clone()));
+            let wire: Wire = miniserde::json::from_str(&line).unwrap();
+            assert_eq!(Command::try_from(wire), Ok(cmd), "{line}");
+        }
+    }
+
+    /// Lines as the first release's CLI sends them (its `Command` struct, serialized): a
+    /// server must still understand them, and a CLI must still send them.
+    #[test]
+    fn the_wire_format_is_the_first_releases() {
+        let lines = [
+            (
+                r#"{"op":"user_add","name":"anna","user":null,"password_hash":"$argon2id$x","admin":true,"read":null,"write":null}"#,
+                Command::UserAdd {
+                    name: "anna".into(),
+                    password_hash: "$argon2id$x".into(),
+                    admin: true,
+                },
+            ),
+            (
+                r#"{"op":"user_list","name":null,"user":null,"password_hash":null,"admin":null,"read":null,"write":null}"#,
+                Command::UserList,
+            ),
+            (
+                r#"{"op":"client_del","name":"phone","user":"anna","password_hash":null,"admin":null,"read":null,"write":null}"#,
+                Command::ClientDel {
+                    user: "anna".into(),
+                    name: "phone".into(),
+                },
+            ),
+            (
+                r#"{"op":"topic_grant","name":"news","user":"ben","password_hash":null,"admin":null,"read":false,"write":true}"#,
+                Command::TopicGrant {
+                    topic: "news".into(),
+                    user: "ben".into(),
+                    read: false,
+                    write: true,
+                },
+            ),
+        ];
+        for (line, cmd) in lines {
+            let wire: Wire = miniserde::json::from_str(line).unwrap();
+            assert_eq!(Command::try_from(wire), Ok(cmd.clone()), "{line}");
+            assert_eq!(miniserde::json::to_string(&Wire::from(cmd)), line);
+        }
+        // Fields left out read as absent; absent flags as false.
+        let wire: Wire = miniserde::json::from_str(r#"{"op":"topic_list"}"#).unwrap();
+        assert_eq!(
+            Command::try_from(wire),
+            Ok(Command::TopicList { user: None })
+        );
+    }
+
+    #[test]
+    fn a_malformed_command_is_refused_in_words() {
+        for (line, want) in [
+            (r#"{"op":"user_del"}"#, "missing user name"),
+            (r#"{"op":"user_add","name":"anna"}"#, "missing password"),
+            (r#"{"op":"client_add","name":"phone"}"#, "missing --user"),
+            (r#"{"op":"topic_grant","name":"news"}"#, "missing user"),
+            (r#"{"op":"reboot"}"#, "unknown command \"reboot\""),
+        ] {
+            let wire: Wire = miniserde::json::from_str(line).unwrap();
+            assert_eq!(Command::try_from(wire), Err(want.to_owned()), "{line}");
+        }
+    }
 }

@@ -2,9 +2,9 @@
 //! which holds the database's lock.
 //!
 //! A Unix socket next to the database, mode 0600 (the service user only). One request per
-//! connection: a JSON [`Command`] line in; out, at once an empty line (so the CLI knows
-//! within [`ANSWER_WAIT`] that the server is alive), then a JSON [`Reply`] line, within a
-//! deadline. The server removes the socket file when it exits.
+//! connection: a [`Command`] in, as one JSON [`Wire`] line; out, at once an empty line (so
+//! the CLI knows within [`ANSWER_WAIT`] that the server is alive), then a JSON [`Reply`]
+//! line, within a deadline. The server removes the socket file when it exits.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 
-use crate::commands::{self, Command, Reply};
+use crate::commands::{self, Command, Reply, Wire};
 use crate::state::ServerState;
 
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -104,22 +104,14 @@ async fn handle(state: Rc<ServerState>, mut conn: Async<UnixStream>) {
                 Ok(n) => request.extend_from_slice(&chunk[..n]),
             }
         }
-        let reply = match std::str::from_utf8(&request)
+        let wire = std::str::from_utf8(&request)
             .ok()
-            .and_then(|text| miniserde::json::from_str::<Command>(text.trim()).ok())
-        {
-            Some(cmd) => {
-                log::info!("control: {}", cmd.op);
-                match commands::execute(&state.store, cmd, &state.config().limits).await {
-                    Ok((output, effects)) => {
-                        for queue in effects.revoked_queues {
-                            state.hub.revoke(queue);
-                        }
-                        if effects.users_changed {
-                            state.auth.forget();
-                        }
-                        Reply { ok: true, output }
-                    }
+            .and_then(|text| miniserde::json::from_str::<Wire>(text.trim()).ok());
+        let reply = match wire {
+            Some(wire) => {
+                log::info!("control: {}", wire.op);
+                match Command::try_from(wire) {
+                    Ok(cmd) => run(&state, cmd).await,
                     Err(output) => Reply { ok: false, output },
                 }
             }
@@ -136,6 +128,22 @@ async fn handle(state: Rc<ServerState>, mut conn: Async<UnixStream>) {
         Timer::after(DEADLINE).await;
     };
     future::or(work, deadline).await;
+}
+
+/// Runs a command from the socket, and what it means for the running server.
+async fn run(state: &ServerState, cmd: Command) -> Reply {
+    match commands::execute(&state.store, cmd, &state.config().limits).await {
+        Ok((output, effects)) => {
+            for queue in effects.revoked_queues {
+                state.hub.revoke(queue);
+            }
+            if effects.users_changed {
+                state.auth.forget();
+            }
+            Reply { ok: true, output }
+        }
+        Err(output) => Reply { ok: false, output },
+    }
 }
 
 /// Sends one command to a running server. `Ok(None)` when no server listens there.
@@ -158,7 +166,7 @@ pub fn call(path: &Path, cmd: &Command) -> Result<Option<Reply>, String> {
     conn.set_write_timeout(Some(ANSWER_WAIT))
         .and_then(|()| conn.set_read_timeout(Some(ANSWER_WAIT)))
         .map_err(|e| e.to_string())?;
-    let mut line = miniserde::json::to_string(cmd);
+    let mut line = miniserde::json::to_string(&Wire::from(cmd.clone()));
     line.push('\n');
     let timed_out =
         |e: &std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);

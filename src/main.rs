@@ -31,9 +31,9 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Some(Command::Serve(serve)) => run_server(serve),
-        Some(Command::User(user)) => run_user(user.action),
-        Some(Command::Client(client)) => run_client(client.action),
-        Some(Command::Topic(topic)) => run_topic(topic.action),
+        Some(Command::User(user)) => user_command(user.action).and_then(run_admin),
+        Some(Command::Client(client)) => run_admin(client_command(client.action)),
+        Some(Command::Topic(topic)) => run_admin(topic_command(topic.action)),
         None => Err(Failure::Usage(
             "missing command: try `openpush serve` or `openpush --help`".into(),
         )),
@@ -213,63 +213,126 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
     Ok(password)
 }
 
-fn run_user(action: UserAction) -> Result<(), Failure> {
-    let (cmd, config, db) = match action {
+/// Where an administration command finds its database: the flags every such subcommand has.
+struct Target {
+    config: Option<String>,
+    db: Option<String>,
+}
+
+impl Target {
+    fn of(config: Option<String>, db: Option<String>) -> Target {
+        Target { config, db }
+    }
+
+    fn load_config(&self) -> Result<Config, Failure> {
+        load_config(self.config.as_deref(), self.db.as_deref())
+    }
+}
+
+fn user_command(action: UserAction) -> Result<(commands::Command, Target), Failure> {
+    Ok(match action {
         UserAction::Add(a) => {
-            let password = read_password(a.password_stdin)?;
-            warn_if_short(&password, a.config.as_deref(), a.db.as_deref());
-            let hash = secret::hash_password(&password);
-            let cmd = commands::Command {
-                op: "user_add".into(),
-                name: Some(a.name),
-                password_hash: Some(hash),
-                admin: Some(a.admin),
-                ..Default::default()
+            let target = Target::of(a.config, a.db);
+            let password_hash = new_password_hash(a.password_stdin, &target)?;
+            let cmd = commands::Command::UserAdd {
+                name: a.name,
+                password_hash,
+                admin: a.admin,
             };
-            (cmd, a.config, a.db)
+            (cmd, target)
         }
-        UserAction::List(a) => (
-            commands::Command {
-                op: "user_list".into(),
-                ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
+        UserAction::List(a) => (commands::Command::UserList, Target::of(a.config, a.db)),
         UserAction::Passwd(a) => {
-            let password = read_password(a.password_stdin)?;
-            warn_if_short(&password, a.config.as_deref(), a.db.as_deref());
-            let hash = secret::hash_password(&password);
-            let cmd = commands::Command {
-                op: "user_passwd".into(),
-                name: Some(a.name),
-                password_hash: Some(hash),
-                ..Default::default()
+            let target = Target::of(a.config, a.db);
+            let password_hash = new_password_hash(a.password_stdin, &target)?;
+            let cmd = commands::Command::UserPasswd {
+                name: a.name,
+                password_hash,
             };
-            (cmd, a.config, a.db)
+            (cmd, target)
         }
         UserAction::Del(a) => (
-            commands::Command {
-                op: "user_del".into(),
-                name: Some(a.name),
-                ..Default::default()
-            },
-            a.config,
-            a.db,
+            commands::Command::UserDel { name: a.name },
+            Target::of(a.config, a.db),
         ),
-    };
-    println!("{}", administer(cmd, config.as_deref(), db.as_deref())?);
+    })
+}
+
+fn client_command(action: ClientAction) -> (commands::Command, Target) {
+    match action {
+        ClientAction::Add(a) => (
+            commands::Command::ClientAdd {
+                user: a.user,
+                name: a.name,
+            },
+            Target::of(a.config, a.db),
+        ),
+        ClientAction::List(a) => (
+            commands::Command::ClientList { user: a.user },
+            Target::of(a.config, a.db),
+        ),
+        ClientAction::Del(a) => (
+            commands::Command::ClientDel {
+                user: a.user,
+                name: a.name,
+            },
+            Target::of(a.config, a.db),
+        ),
+    }
+}
+
+fn topic_command(action: TopicAction) -> (commands::Command, Target) {
+    match action {
+        TopicAction::List(a) => (
+            commands::Command::TopicList { user: a.user },
+            Target::of(a.config, a.db),
+        ),
+        TopicAction::Grant(a) => (
+            commands::Command::TopicGrant {
+                topic: a.topic,
+                user: a.user,
+                read: a.read,
+                write: a.write,
+            },
+            Target::of(a.config, a.db),
+        ),
+        TopicAction::Del(a) => (
+            commands::Command::TopicDel { topic: a.topic },
+            Target::of(a.config, a.db),
+        ),
+    }
+}
+
+/// Reads a new password (warning when it is short) and hashes it: only the hash goes on.
+fn new_password_hash(from_stdin: bool, target: &Target) -> Result<String, Failure> {
+    let password = read_password(from_stdin)?;
+    warn_if_short(&password, target);
+    Ok(secret::hash_password(&password))
+}
+
+/// Runs an administration command and prints its output.
+fn run_admin((cmd, target): (commands::Command, Target)) -> Result<(), Failure> {
+    let output = administer(&cmd, &target)?;
+    match cmd {
+        // A script reads the bare key; a person is told what it is.
+        commands::Command::ClientAdd { user, name } if std::io::stdout().is_terminal() => {
+            println!(
+                "created client {name:?} for {user}; its key (enter it in the phone's push client):\n{output}"
+            );
+        }
+        _ => println!("{output}"),
+    }
     Ok(())
 }
 
 /// Warns (and goes on) when a password is trivially short and the server listens on more
 /// than loopback, where anyone on the network can try passwords.
-fn warn_if_short(password: &str, config: Option<&str>, db: Option<&str>) {
+fn warn_if_short(password: &str, target: &Target) {
     let chars = password.chars().count();
     if chars >= SHORT_PASSWORD_CHARS {
         return;
     }
-    let Ok(mut cfg) = load_config(config, db) else {
+    let Ok(mut cfg) = target.load_config() else {
         return;
     };
     if cfg.validate().is_err() {
@@ -284,98 +347,12 @@ fn warn_if_short(password: &str, config: Option<&str>, db: Option<&str>) {
     }
 }
 
-fn run_client(action: ClientAction) -> Result<(), Failure> {
-    let (cmd, config, db) = match action {
-        ClientAction::Add(a) => {
-            let (user, name) = (a.user.clone(), a.name.clone());
-            let cmd = commands::Command {
-                op: "client_add".into(),
-                user: Some(a.user),
-                name: Some(a.name),
-                ..Default::default()
-            };
-            let key = administer(cmd, a.config.as_deref(), a.db.as_deref())?;
-            // A script reads the bare key; a person is told what it is.
-            if std::io::stdout().is_terminal() {
-                println!(
-                    "created client {name:?} for {user}; its key (enter it in the phone's push client):\n{key}"
-                );
-            } else {
-                println!("{key}");
-            }
-            return Ok(());
-        }
-        ClientAction::List(a) => (
-            commands::Command {
-                op: "client_list".into(),
-                user: a.user,
-                ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
-        ClientAction::Del(a) => (
-            commands::Command {
-                op: "client_del".into(),
-                user: Some(a.user),
-                name: Some(a.name),
-                ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
-    };
-    println!("{}", administer(cmd, config.as_deref(), db.as_deref())?);
-    Ok(())
-}
-
-fn run_topic(action: TopicAction) -> Result<(), Failure> {
-    let (cmd, config, db) = match action {
-        TopicAction::List(a) => (
-            commands::Command {
-                op: "topic_list".into(),
-                user: a.user,
-                ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
-        TopicAction::Grant(a) => (
-            commands::Command {
-                op: "topic_grant".into(),
-                name: Some(a.topic),
-                user: Some(a.user),
-                read: Some(a.read),
-                write: Some(a.write),
-                ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
-        TopicAction::Del(a) => (
-            commands::Command {
-                op: "topic_del".into(),
-                name: Some(a.topic),
-                ..Default::default()
-            },
-            a.config,
-            a.db,
-        ),
-    };
-    println!("{}", administer(cmd, config.as_deref(), db.as_deref())?);
-    Ok(())
-}
-
 /// Runs an administration command through the running server's control socket, or on
 /// the database directly when no server runs; returns its output.
-fn administer(
-    cmd: commands::Command,
-    config: Option<&str>,
-    db: Option<&str>,
-) -> Result<String, Failure> {
-    let cfg = load_config(config, db)?;
+fn administer(cmd: &commands::Command, target: &Target) -> Result<String, Failure> {
+    let cfg = target.load_config()?;
     let socket = cfg.control_socket_path();
-    let reply = match control::call(&socket, &cmd).map_err(Failure::Runtime)? {
+    let reply = match control::call(&socket, cmd).map_err(Failure::Runtime)? {
         Some(reply) => reply,
         None => {
             let store = match store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue) {
@@ -390,7 +367,7 @@ fn administer(
                 }
                 Err(e) => return Err(Failure::Runtime(open_error_text(&cfg.db, e))),
             };
-            match async_io::block_on(commands::execute(&store, cmd, &cfg.limits)) {
+            match async_io::block_on(commands::execute(&store, cmd.clone(), &cfg.limits)) {
                 Ok((output, _)) => commands::Reply { ok: true, output },
                 Err(output) => commands::Reply { ok: false, output },
             }
