@@ -60,14 +60,17 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
             .and_then(Async::new)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let bound = listener.get_ref().local_addr().map_err(|e| e.to_string())?;
-        log::info!("listening on http://{bound}");
-        listeners.push(listener);
+        listeners.push((listener, bound));
     }
     let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let hasher = Hasher::start().map_err(|e| format!("cannot start the hasher thread: {e}"))?;
     let executor = Rc::new(LocalExecutor::new());
     let control = control::bind(&config.control_socket_path())?;
+    // Said once the CLI can reach the server too: scripts wait for this line.
+    for (_, bound) in &listeners {
+        log::info!("listening on http://{bound}");
+    }
     let fd_limit = fd_connection_limit();
     let state = Rc::new(ServerState {
         store,
@@ -86,7 +89,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         reload,
     });
     state.log_connection_limit(&state.config());
-    for listener in listeners {
+    for (listener, _) in listeners {
         executor
             .spawn(accept_loop(state.clone(), listener))
             .detach();
