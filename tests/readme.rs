@@ -80,20 +80,7 @@ fn the_walkthrough_is_one_posix_script() {
     let script = walkthrough();
     assert!(script.starts_with("set -eu\n"), "{script}");
     // Checked by `sh -n` (syntax only) so that a broken edit fails here with a clear message.
-    let mut child = Command::new("sh")
-        .arg("-n")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::run_with_stdin(Command::new("sh").arg("-n"), script);
     assert!(
         out.status.success(),
         "{}",

@@ -646,22 +646,7 @@ fn the_database_file_is_created_0600_whatever_the_umask() {
 }
 
 fn run_cli_sh(script: &str, stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("sh")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_with_stdin(std::process::Command::new("sh").args(["-c", script]), stdin)
 }
 
 #[test]

@@ -210,8 +210,12 @@ pub fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
 }
 
 pub fn run_cli(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
+    run_with_stdin(Command::new(BIN).args(args), stdin)
+}
+
+/// Runs a command to its end with `stdin` as its standard input; its output captured.
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
