@@ -7,7 +7,7 @@
 //! One queue, many front doors. Three threads:
 //! - **the event loop** (`server`, one `LocalExecutor`): listeners, the hand-written
 //!   HTTP/1.1 layer (`http`), the router and every door's route table (`api` for OpenPush
-//!   v0.1, `webpush`, `matrix`, `ntfy`), the live streams (`stream`, with an encoder per
+//!   v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`), the live streams (`stream`, with an encoder per
 //!   wire format; `ws` frames WebSocket) and the hub that wakes them (`hub`). It never
 //!   blocks; its shared state is `state::ServerState`;
 //! - **the store thread** (`store`): the only owner of the redb database. Reads run on
@@ -43,6 +43,7 @@ pub mod logger;
 pub mod matrix;
 pub mod metrics;
 pub mod names;
+pub mod nextpush;
 pub mod ntfy;
 pub mod sd_notify;
 pub mod secret;

@@ -61,7 +61,7 @@ enum Endpoint {
     App(String),
 }
 
-async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     let compact = json::compact(&req.body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let body: Body = miniserde::json::from_str(std::str::from_utf8(&compact).unwrap_or(""))
@@ -126,7 +126,8 @@ async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiEr
 }
 
 /// The endpoint a pushkey names, if it is one of this server's: same host as `base` (the
-/// scheme may differ behind a TLS proxy), path `/<endpoint topic>` or `/push/<token>`.
+/// scheme may differ behind a TLS proxy), path `/<endpoint topic>`, `/push/<token>` or a
+/// NextPush endpoint `/index.php/apps/uppush/push/<token>` (`crate::nextpush`).
 fn endpoint_of(pushkey: &str, base: &str) -> Option<Endpoint> {
     let strip_scheme = |url: &str| -> Option<String> {
         let rest = url
@@ -144,7 +145,9 @@ fn endpoint_of(pushkey: &str, base: &str) -> Option<Endpoint> {
     }
     match path.split('/').collect::<Vec<_>>().as_slice() {
         [topic] if is_endpoint_topic(topic) => Some(Endpoint::Topic((*topic).to_owned())),
-        ["push", token] if !token.is_empty() => Some(Endpoint::App((*token).to_owned())),
+        ["push", token] | ["index.php", "apps", "uppush", "push", token] if !token.is_empty() => {
+            Some(Endpoint::App((*token).to_owned()))
+        }
         _ => None,
     }
 }
@@ -164,6 +167,13 @@ mod tests {
         assert!(!topic("https://push.example.org/updates"));
         assert!(matches!(
             endpoint_of("https://push.example.org/push/tok", base),
+            Some(Endpoint::App(_))
+        ));
+        assert!(matches!(
+            endpoint_of(
+                "https://push.example.org/index.php/apps/uppush/push/tok",
+                base
+            ),
             Some(Endpoint::App(_))
         ));
     }

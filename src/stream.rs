@@ -54,6 +54,13 @@ pub trait Encoder {
     fn websocket(&self) -> bool {
         false
     }
+    /// The wire format has no acknowledgement (NextPush): a stored message leaves the queue
+    /// once its event is written to the socket (the stream confirms it in the store then).
+    fn confirms_on_write(&self) -> bool {
+        false
+    }
+    /// What a stream that a newer one replaced sends before it ends (NextPush `close`).
+    fn replaced(&self, _out: &mut Vec<u8>) {}
 }
 
 /// What a stream follows and how it writes it.
@@ -106,6 +113,8 @@ pub struct Stream {
     frames: Option<Box<ws::FrameReader>>,
     /// End once `out` is written (a WebSocket close was sent).
     closing: Option<&'static str>,
+    /// The last stored id confirmed in the store (encoders that confirm on write only).
+    confirmed: u64,
     guard: ConnectionGuard,
 }
 
@@ -131,6 +140,7 @@ pub fn start(
         state.hub.len()
     );
     let mut out = head;
+    let confirmed = sub.cursor.after;
     if sub.live {
         sub.encoder.open(&mut out, &sub);
     }
@@ -145,6 +155,7 @@ pub fn start(
         more_stored: true,
         frames: None,
         closing: None,
+        confirmed,
         guard,
     }
 }
@@ -229,6 +240,7 @@ impl Stream {
                 self.out = Vec::new();
                 self.written = 0;
                 self.stall = None;
+                self.confirm_written();
             }
             if let Some(why) = self.closing {
                 return Poll::Ready(why);
@@ -284,7 +296,16 @@ impl Stream {
                     self.sub.encoder.keepalive(&mut self.out, &self.sub);
                     continue;
                 }
-                Poll::Ready(Wake::Closed(why)) => return Poll::Ready(ended(why)),
+                Poll::Ready(Wake::Closed(why)) => {
+                    if why == Closed::Replaced {
+                        self.sub.encoder.replaced(&mut self.out);
+                        if !self.out.is_empty() {
+                            self.closing = Some(ended(why));
+                            continue;
+                        }
+                    }
+                    return Poll::Ready(ended(why));
+                }
                 Poll::Pending => {}
             }
             // Nothing to send: read what the client says (WebSocket frames; otherwise
@@ -313,6 +334,35 @@ impl Stream {
                 }
             }
         }
+    }
+
+    /// For an encoder that confirms on write: everything up to the cursor is on the socket
+    /// now, so it leaves the queue (in a store write of its own; confirming is idempotent).
+    fn confirm_written(&mut self) {
+        let up_to = self.sub.cursor.after;
+        if !self.sub.encoder.confirms_on_write() || up_to <= self.confirmed {
+            return;
+        }
+        self.confirmed = up_to;
+        let state = self.guard.state();
+        let store = state.store.clone();
+        let queues = self.sub.queues.clone();
+        let confirm = async move {
+            let done = store
+                .write(move |t, m| {
+                    let mut n = 0;
+                    for &queue in queues.iter() {
+                        n += queue::confirm(t, m, queue, up_to)?;
+                    }
+                    Ok(n)
+                })
+                .await;
+            match done {
+                Ok(n) => log::debug!("{n} messages written to a stream confirmed up to {up_to}"),
+                Err(e) => log::warn!("confirming written messages failed: {e}"),
+            }
+        };
+        state.executor.spawn(confirm).detach();
     }
 
     /// Answers a WebSocket client's frames: pings get pongs, a close gets a close.

@@ -2,7 +2,7 @@
 //!
 //! [`handle`] applies the per-address rate limit, then asks each front door's route table
 //! in turn — OpenPush v0.1 (here), Web Push endpoints (`crate::webpush`), the Matrix
-//! gateway (`crate::matrix`), ntfy (`crate::ntfy`, last: its `/<topic>` takes any free
+//! gateway (`crate::matrix`), NextPush (`crate::nextpush`), ntfy (`crate::ntfy`, last: its `/<topic>` takes any free
 //! name) — and renders errors once. Handlers return `Result<Outcome, ApiError>`. A path
 //! that exists with another method gets 405 and `Allow`; anything else 404.
 
@@ -96,6 +96,9 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
         return outcome;
     }
     if let Some(outcome) = crate::matrix::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = crate::nextpush::route(state, req, path).await {
         return outcome;
     }
     if let Some(outcome) = crate::ntfy::route(state, req, path).await {

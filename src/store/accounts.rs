@@ -388,6 +388,35 @@ pub fn register_app(
         registration_id: registration_id.to_owned(),
         routing_token: secret::new_token(),
     };
+    insert_app(txn, app)
+}
+
+/// Registers an app whose registration id is its routing token (a NextPush app, which
+/// knows its app only by the token): the token is in every message's record.
+pub fn register_app_named_by_token(
+    txn: &WriteTransaction,
+    client_id: u64,
+    max_apps: usize,
+) -> Result<Outcome<AppRecord>> {
+    if apps_of(txn, client_id)?.len() >= max_apps {
+        return Ok(Err(Refusal::Limit(format!(
+            "a client may have at most {max_apps} applications"
+        ))));
+    }
+    let token = secret::new_token();
+    insert_app(
+        txn,
+        AppRecord {
+            client_id,
+            registration_id: token.clone(),
+            routing_token: token,
+        },
+    )
+}
+
+fn insert_app(txn: &WriteTransaction, app: AppRecord) -> Result<Outcome<AppRecord>> {
+    let client_id = app.client_id;
+    let registration_id = app.registration_id.as_str();
     let digest = secret::digest(app.routing_token.as_bytes());
     txn.open_table(APPS)?
         .insert(digest.as_slice(), app.encode().as_slice())?;
