@@ -87,6 +87,10 @@ static KEYS: &[Key] = keys! {
         |c| c.public_url.clone().unwrap_or_default();
     "anonymous_access" => |c, v| c.anonymous = anonymous(v)?,
         |c| anonymous_name(c.anonymous).to_owned();
+    "autopush_path" => |c, v| c.autopush_path = autopush_path(v)?,
+        |c| c.autopush_path.clone().unwrap_or_else(|| "off".into());
+    "uaid_expiry_days" => |c, v| c.uaid_expiry = secs(v, 1, 3650)? * 24 * 3600,
+        |c| (c.uaid_expiry.as_secs() / (24 * 3600)).to_string();
     "sweep_interval_secs" => |c, v| c.sweep_interval = secs(v, 1, 24 * 3600)?,
         |c| secs_text(c.sweep_interval);
     "db_cache_bytes" => |c, v| c.db_cache_bytes = number(v, 64 * 1024, 1 << 30)?,
@@ -138,6 +142,22 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.max_queued_bytes_per_topic.to_string();
     "max_topics_per_stream" => |c, v| c.limits.max_topics_per_stream = number(v, 1, 4096)?,
         |c| c.limits.max_topics_per_stream.to_string();
+    "max_uaids_per_addr" => |c, v| c.limits.max_uaids_per_addr = number(v, 1, 1_000_000)?,
+        |c| c.limits.max_uaids_per_addr.to_string();
+    "max_channels_per_uaid" => |c, v| c.limits.max_channels_per_uaid = number(v, 1, 100_000)?,
+        |c| c.limits.max_channels_per_uaid.to_string();
+    "max_queued_per_uaid" =>
+        |c, v| c.limits.max_queued_per_uaid = number(v, 1, 10_000_000)? as u64,
+        |c| c.limits.max_queued_per_uaid.to_string();
+    "max_queued_bytes_per_uaid" =>
+        |c, v| c.limits.max_queued_bytes_per_uaid = number(v, 4096, usize::MAX)? as u64,
+        |c| c.limits.max_queued_bytes_per_uaid.to_string();
+    "max_ws_message_bytes" => |c, v| c.limits.max_ws_message_bytes = number(v, 256, 1 << 20)?,
+        |c| c.limits.max_ws_message_bytes.to_string();
+    "hello_timeout_secs" => |c, v| c.limits.hello_timeout = secs(v, 1, 3600)?,
+        |c| secs_text(c.limits.hello_timeout);
+    "ws_idle_timeout_secs" => |c, v| c.limits.ws_idle_timeout = secs(v, 10, 24 * 3600)?,
+        |c| secs_text(c.limits.ws_idle_timeout);
     "max_name_bytes" => |c, v| c.limits.max_name_bytes = number(v, 8, 4096)?,
         |c| c.limits.max_name_bytes.to_string();
     "store_queue" => |c, v| c.limits.store_queue = number(v, 16, 1 << 20)?,
@@ -224,6 +244,23 @@ pub struct Limits {
     pub max_queued_bytes_per_topic: u64,
     /// Topics one ntfy subscription may join (`/a,b,c/json`); past it: 400.
     pub max_topics_per_stream: usize,
+    /// Autopush user agents (uaids) created from one address (IPv6: per /64) and still
+    /// known; past it a hello without a known uaid is refused (WebSocket close 1013).
+    pub max_uaids_per_addr: usize,
+    /// Channels (subscriptions) per autopush user agent; past it `register` gets status 413.
+    pub max_channels_per_uaid: usize,
+    /// Unacknowledged messages kept per autopush user agent; past it a push gets 429.
+    pub max_queued_per_uaid: u64,
+    /// Bytes of unacknowledged messages per autopush user agent, as stored; past it 429.
+    pub max_queued_bytes_per_uaid: u64,
+    /// A WebSocket text message from a client that takes requests (autopush); past it the
+    /// connection is closed (1009).
+    pub max_ws_message_bytes: usize,
+    /// How long an autopush client has after the WebSocket upgrade to say hello.
+    pub hello_timeout: Duration,
+    /// A WebSocket client that sends nothing (not even the pong to a keepalive ping) for
+    /// this long is disconnected.
+    pub ws_idle_timeout: Duration,
     /// The longest wait after failed logins.
     pub login_max_delay: Duration,
 }
@@ -261,6 +298,13 @@ impl Default for Limits {
             max_queued_per_topic: 1000,
             max_queued_bytes_per_topic: 1024 * 1024,
             max_topics_per_stream: 64,
+            max_uaids_per_addr: 64,
+            max_channels_per_uaid: 128,
+            max_queued_per_uaid: 1000,
+            max_queued_bytes_per_uaid: 2 * 1024 * 1024,
+            max_ws_message_bytes: 16 * 1024,
+            hello_timeout: Duration::from_secs(10),
+            ws_idle_timeout: Duration::from_secs(180),
             login_max_delay: Duration::from_secs(60),
         }
     }
@@ -299,6 +343,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// What requests without a user may do with topics.
     pub anonymous: Anonymous,
+    /// The path of the autopush WebSocket door (Firefox, Sunup); `None`: the door is off.
+    pub autopush_path: Option<String>,
+    /// An autopush user agent not seen for this long is deleted with its channels.
+    pub uaid_expiry: Duration,
     /// TTL of a topic message whose sender gave none (ntfy's cache time: 12 hours).
     pub topic_default_ttl: Duration,
     /// Longest TTL of a topic message; longer ones are shortened to it.
@@ -326,6 +374,8 @@ impl Default for Config {
             metrics_public: false,
             public_url: None,
             anonymous: Anonymous::EndpointWrite,
+            autopush_path: Some("/".into()),
+            uaid_expiry: Duration::from_secs(60 * 24 * 3600),
             topic_default_ttl: Duration::from_secs(12 * 3600),
             topic_max_ttl: Duration::from_secs(3 * 24 * 3600),
             limits: Limits::default(),
@@ -413,6 +463,12 @@ impl Config {
                 self.topic_default_ttl.as_secs(),
                 self.topic_max_ttl.as_secs()
             )));
+        }
+        if self.limits.ws_idle_timeout <= self.keepalive {
+            return Err(ConfigError(
+                "ws_idle_timeout_secs must be above keepalive_secs: clients answer the keepalive ping"
+                    .into(),
+            ));
         }
         if self.limits.max_data_bytes > self.limits.max_body_bytes {
             return Err(ConfigError(
@@ -533,6 +589,23 @@ pub fn parse_addr(value: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 /// An `http(s)://host[:port]` origin, optionally with a path prefix; no trailing slash.
+fn autopush_path(value: &str) -> Result<Option<String>, ConfigError> {
+    match value {
+        "off" => Ok(None),
+        path if path.starts_with('/')
+            && path.len() <= 256
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#') =>
+        {
+            Ok(Some(path.to_owned()))
+        }
+        _ => Err(ConfigError(
+            "expected `off` or a path such as `/` or `/autopush-8f2c1e`".into(),
+        )),
+    }
+}
+
 fn public_url(value: &str) -> Result<Option<String>, ConfigError> {
     let value = value.trim_end_matches('/');
     if value.is_empty() {
@@ -724,6 +797,8 @@ topic_default_ttl_secs = 11
 topic_max_ttl_secs = 12
 public_url = https://push.example.org/
 anonymous_access = read-write
+autopush_path = /ap-1
+uaid_expiry_days = 2
 sweep_interval_secs = 13
 db_cache_bytes = 100000
 log_level = debug
@@ -747,6 +822,13 @@ max_unclaimed_topics = 22
 max_queued_per_topic = 23
 max_queued_bytes_per_topic = 7000
 max_topics_per_stream = 24
+max_uaids_per_addr = 32
+max_channels_per_uaid = 33
+max_queued_per_uaid = 34
+max_queued_bytes_per_uaid = 8000
+max_ws_message_bytes = 9000
+hello_timeout_secs = 35
+ws_idle_timeout_secs = 36
 max_name_bytes = 25
 store_queue = 26
 max_connections_per_addr = 27

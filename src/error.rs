@@ -13,6 +13,8 @@ use crate::store;
 pub enum ApiError {
     BadRequest(String),
     Unauthorized,
+    /// A push to a VAPID-bound endpoint without a valid VAPID token (the reason).
+    VapidRequired(&'static str),
     Forbidden(String),
     NotFound(&'static str),
     MethodNotAllowed(&'static str),
@@ -34,7 +36,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest(_) => 400,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized | ApiError::VapidRequired(_) => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
@@ -56,6 +58,9 @@ impl ApiError {
             ApiError::Unavailable(d) => d.clone(),
             ApiError::TooMany { detail, .. } => detail.clone(),
             ApiError::Unauthorized => "valid credentials are required".into(),
+            ApiError::VapidRequired(why) => {
+                format!("this endpoint requires VAPID (RFC 8292): {why}")
+            }
             ApiError::Forbidden(d) => d.clone(),
             ApiError::NotFound(d) | ApiError::Http(_, d) => (*d).into(),
             ApiError::MethodNotAllowed(allow) => format!("allowed methods: {allow}"),
@@ -78,6 +83,7 @@ impl ApiError {
             ApiError::Unauthorized => {
                 response = response.header("WWW-Authenticate", "Basic realm=\"openpush\"");
             }
+            ApiError::VapidRequired(_) => response = response.header("WWW-Authenticate", "vapid"),
             ApiError::MethodNotAllowed(allow) => response = response.header("Allow", *allow),
             ApiError::TooMany {
                 retry_after_secs, ..

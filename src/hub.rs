@@ -152,6 +152,12 @@ impl Hub {
         self.streams.set(self.streams.get().saturating_sub(1));
     }
 
+    /// The queues at or above `first` that have a stream now.
+    pub fn live_queues_from(&self, first: u64) -> Vec<u64> {
+        let map = self.queues.borrow();
+        map.keys().copied().filter(|&q| q >= first).collect()
+    }
+
     /// Tells the streams of a queue that the store has new messages; false if it has none.
     pub fn notify(&self, queue: u64) -> bool {
         let map = self.queues.borrow();

@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod autopush;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -52,5 +53,6 @@ pub mod sse;
 pub mod state;
 pub mod store;
 pub mod stream;
+pub mod vapid;
 pub mod webpush;
 pub mod ws;

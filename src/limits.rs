@@ -37,6 +37,10 @@ impl AddrKey {
             },
         }
     }
+
+    pub fn octets(self) -> [u8; 16] {
+        self.0
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

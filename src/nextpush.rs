@@ -326,6 +326,7 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
                 posted_since: 0,
             },
             encoder: &NextPushSse,
+            endpoint_base: "".into(),
         },
     ))
 }

@@ -27,7 +27,8 @@ use crate::logger::Tally;
 use crate::metrics::Counters;
 use crate::sd_notify;
 use crate::state::{ConnectionGuard, Reload, ServerState, now_millis};
-use crate::store::{Store, queue, topics};
+use crate::store::tables::UAID_QUEUES;
+use crate::store::{Store, autopush, queue, topics};
 use crate::stream;
 
 /// Expired messages removed per sweep transaction; bounds one commit's size.
@@ -348,6 +349,11 @@ async fn serve_connection(
                 state.executor.spawn(task).detach();
                 return;
             }
+            api::Outcome::Upgrade(takeover) => {
+                drop(buf);
+                state.executor.spawn(takeover(conn, guard)).detach();
+                return;
+            }
         }
     }
 }
@@ -410,17 +416,27 @@ async fn sweep_loop(state: Rc<ServerState>) {
     loop {
         Timer::after(state.config().sweep_interval).await;
         let now = now_millis();
+        let live: std::collections::HashSet<u64> = state
+            .hub
+            .live_queues_from(UAID_QUEUES)
+            .into_iter()
+            .collect();
+        let uaid_idle_ms = state.config().uaid_expiry.as_millis() as u64;
         match state
             .store
             .write(move |t, m| {
                 let expired = queue::sweep(t, m, now, SWEEP_BATCH)?;
                 let topics = topics::sweep_unclaimed(t, m, now, UNCLAIMED_TOPIC_AGE_MS)?;
-                Ok((expired, topics))
+                let is_live = |q| live.contains(&q);
+                let uaids = autopush::sweep_idle(t, m, now, uaid_idle_ms, is_live, SWEEP_BATCH)?;
+                Ok((expired, topics, uaids))
             })
             .await
         {
-            Ok((0, 0)) => {}
-            Ok((n, t)) => log::info!("removed {n} expired messages and {t} unused topics"),
+            Ok((0, 0, 0)) => {}
+            Ok((n, t, u)) => log::info!(
+                "removed {n} expired messages, {t} unused topics and {u} idle autopush user agents"
+            ),
             Err(e) => log::warn!("expiry sweep failed: {e}"),
         }
     }

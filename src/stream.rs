@@ -11,10 +11,16 @@
 //! or (a poll) once the stored messages are sent. A replacement or a revocation ends it at
 //! once, even while a write to a client that does not read is pending.
 //!
+//! A WebSocket client's text messages (autopush's `register`, `ack`, …) go to the
+//! encoder's [`Encoder::request`] one at a time, in order, each answered before the next
+//! is read; store reads of messages wait while one runs, so answers and events never
+//! interleave within a frame.
+//!
 //! Memory: an idle stream holds only the fields of [`Stream`]; its write buffer is empty
 //! and unallocated between writes, its stall timer exists only while a write waits, its
-//! WebSocket frame reader only while a client frame is half read.
+//! WebSocket frame reader only while a client frame is half read or requests wait.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::TcpStream;
 use std::pin::Pin;
@@ -25,15 +31,17 @@ use async_io::{Async, Timer};
 use futures_lite::AsyncWrite;
 
 use crate::hub::{Closed, Slot, Wake};
-use crate::state::{ConnectionGuard, now_millis};
+use crate::state::{ConnectionGuard, ServerState, now_millis};
 use crate::store::MessageRecord;
 use crate::store::queue::{self, Cursor, Page};
 use crate::ws;
 
 /// Stored messages read per backlog page; bounds a reconnect's memory.
 pub const BACKLOG_PAGE: usize = 64;
-/// Largest WebSocket data frame a client may send; they have nothing to say but pings.
+/// Largest WebSocket data frame a client may send to a stream that takes no requests.
 const MAX_CLIENT_FRAME: u64 = 4096;
+/// Client requests read ahead of their answers; more in one read close the stream.
+const MAX_WAITING_REQUESTS: usize = 32;
 
 /// One message on its way to a stream.
 pub struct Event<'a> {
@@ -61,6 +69,63 @@ pub trait Encoder {
     }
     /// What a stream that a newer one replaced sends before it ends (NextPush `close`).
     fn replaced(&self, _out: &mut Vec<u8>) {}
+    /// The answer to a WebSocket client's text message; `None`: the wire format takes no
+    /// requests (the message is ignored).
+    fn request(
+        &self,
+        _state: &Rc<ServerState>,
+        _sub: &Subscription,
+        _text: &[u8],
+    ) -> Option<Reply> {
+        None
+    }
+    /// The largest text message a client may send, for encoders that take requests.
+    fn max_request(&self, _state: &ServerState) -> Option<u64> {
+        None
+    }
+    /// The stream has ended, for whatever reason.
+    fn ended(&self, _state: &Rc<ServerState>, _sub: &Subscription) {}
+}
+
+/// The bytes that answer a client's request, and whether the stream ends after them.
+pub struct Answer {
+    pub out: Vec<u8>,
+    pub end: Option<&'static str>,
+}
+
+pub type Reply = Pin<Box<dyn Future<Output = Answer>>>;
+
+/// A WebSocket client's frames: the reader, and the text messages read but not answered.
+pub struct Frames {
+    reader: ws::FrameReader,
+    waiting: VecDeque<Box<[u8]>>,
+}
+
+impl Frames {
+    pub fn new(reader: ws::FrameReader) -> Frames {
+        Frames {
+            reader,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// Feeds client bytes to the reader, keeping text messages for later; the other
+    /// frames go to `on_frame`.
+    pub fn feed(&mut self, bytes: &[u8], on_frame: &mut impl FnMut(ws::Incoming)) {
+        let waiting = &mut self.waiting;
+        self.reader.feed(bytes, &mut |frame| match frame {
+            ws::Incoming::Text(text) => waiting.push_back(text.into()),
+            other => on_frame(other),
+        });
+    }
+
+    pub fn next_request(&mut self) -> Option<Box<[u8]>> {
+        self.waiting.pop_front()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.reader.is_idle() && self.waiting.is_empty()
+    }
 }
 
 /// What a stream follows and how it writes it.
@@ -74,6 +139,9 @@ pub struct Subscription {
     pub live: bool,
     pub cursor: Cursor,
     pub encoder: &'static dyn Encoder,
+    /// Where the endpoints that this stream hands out live (`https://host`, autopush
+    /// `register`); empty for other streams.
+    pub endpoint_base: Box<str>,
 }
 
 impl Subscription {
@@ -92,7 +160,13 @@ impl Subscription {
     }
 }
 
-type PageRead = Pin<Box<dyn Future<Output = crate::store::Result<Page>>>>;
+/// What a stream waits for: a page of stored messages, or the answer to a request.
+enum Done {
+    Page(crate::store::Result<Page>),
+    Answer(Answer),
+}
+
+type Pending = Pin<Box<dyn Future<Output = Done>>>;
 
 /// One live stream, written as a state machine by hand so that an idle stream holds only
 /// these fields. Dropping it detaches it from the hub and releases its connection.
@@ -105,16 +179,19 @@ pub struct Stream {
     written: usize,
     /// Fires when the socket has accepted nothing for the configured write timeout.
     stall: Option<Pin<Box<Timer>>>,
-    /// The store read of the next page of messages, while one is in flight.
-    read: Option<PageRead>,
+    /// The store read of the next page of messages, or a request's answer, while one is
+    /// in flight.
+    read: Option<Pending>,
     /// The store may hold messages after the cursor that were not read yet.
     more_stored: bool,
-    /// A WebSocket client frame that arrived in part.
-    frames: Option<Box<ws::FrameReader>>,
+    /// A WebSocket client frame that arrived in part, or requests not yet answered.
+    frames: Option<Box<Frames>>,
     /// End once `out` is written (a WebSocket close was sent).
     closing: Option<&'static str>,
     /// The last stored id confirmed in the store (encoders that confirm on write only).
     confirmed: u64,
+    /// Keepalives since a WebSocket client last sent anything (`ws_idle_timeout_secs`).
+    unheard: u8,
     guard: ConnectionGuard,
 }
 
@@ -124,6 +201,17 @@ pub fn start(
     head: Vec<u8>,
     sub: Subscription,
     guard: ConnectionGuard,
+) -> Stream {
+    start_with_frames(conn, head, sub, guard, None)
+}
+
+/// [`start`] for a WebSocket stream whose client has sent frames already.
+pub fn start_with_frames(
+    conn: Async<TcpStream>,
+    head: Vec<u8>,
+    sub: Subscription,
+    guard: ConnectionGuard,
+    frames: Option<Box<Frames>>,
 ) -> Stream {
     let state = guard.state();
     let slot = sub.live.then(|| {
@@ -153,9 +241,10 @@ pub fn start(
         stall: None,
         read: None,
         more_stored: true,
-        frames: None,
+        frames,
         closing: None,
         confirmed,
+        unheard: 0,
         guard,
     }
 }
@@ -171,9 +260,11 @@ fn ended(why: Closed) -> &'static str {
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        let state = self.guard.state();
         if let Some(slot) = &self.slot {
-            self.guard.state().hub.detach(&self.sub.queues, slot);
+            state.hub.detach(&self.sub.queues, slot);
         }
+        self.sub.encoder.ended(state, &self.sub);
     }
 }
 
@@ -197,10 +288,27 @@ impl Stream {
         let cursor = self.sub.cursor.clone();
         let now = now_millis();
         self.read = Some(Box::pin(async move {
-            store
-                .read(move |t| queue::backlog(t, &queues, &cursor, BACKLOG_PAGE, now))
-                .await
+            Done::Page(
+                store
+                    .read(move |t| queue::backlog(t, &queues, &cursor, BACKLOG_PAGE, now))
+                    .await,
+            )
         }));
+    }
+
+    /// Starts answering the next request a client sent, if any; true if one started.
+    fn start_request(&mut self) -> bool {
+        let Some(frames) = &mut self.frames else {
+            return false;
+        };
+        while let Some(text) = frames.next_request() {
+            let state = self.guard.state();
+            if let Some(reply) = self.sub.encoder.request(state, &self.sub, &text) {
+                self.read = Some(Box::pin(async move { Done::Answer(reply.await) }));
+                return true;
+            }
+        }
+        false
     }
 
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
@@ -248,10 +356,18 @@ impl Stream {
             if let Some(read) = &mut self.read {
                 let page = match read.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(page)) => page,
-                    Poll::Ready(Err(e)) => {
+                    Poll::Ready(Done::Page(Ok(page))) => page,
+                    Poll::Ready(Done::Page(Err(e))) => {
                         log::warn!("reading stored messages failed: {e}");
                         return Poll::Ready("store error");
+                    }
+                    Poll::Ready(Done::Answer(answer)) => {
+                        self.read = None;
+                        self.out.extend_from_slice(&answer.out);
+                        if answer.end.is_some() {
+                            self.closing = answer.end;
+                        }
+                        continue;
                     }
                 };
                 self.read = None;
@@ -267,6 +383,12 @@ impl Stream {
                     self.sub.cursor.after = *id;
                 }
                 continue;
+            }
+            if self.start_request() {
+                continue;
+            }
+            if self.frames.as_ref().is_some_and(|f| f.is_idle()) {
+                self.frames = None;
             }
             if std::mem::take(&mut self.more_stored) {
                 self.start_read();
@@ -293,6 +415,11 @@ impl Stream {
                     continue;
                 }
                 Poll::Ready(Wake::Keepalive) => {
+                    if self.silent_too_long() {
+                        ws::push_close(&mut self.out, 1001, "idle");
+                        self.closing = Some("WebSocket client silent too long");
+                        continue;
+                    }
                     self.sub.encoder.keepalive(&mut self.out, &self.sub);
                     continue;
                 }
@@ -319,6 +446,7 @@ impl Stream {
                         Ok(0) => return Poll::Ready("client closed"),
                         Ok(n) => {
                             if self.sub.encoder.websocket() {
+                                self.unheard = 0;
                                 self.read_frames(&buf[..n]);
                             }
                             unread_budget = unread_budget.saturating_sub(n);
@@ -334,6 +462,18 @@ impl Stream {
                 }
             }
         }
+    }
+
+    /// Counts a keepalive for a WebSocket client; true once it has been silent for
+    /// `ws_idle_timeout_secs` (it answers every keepalive ping with a pong while alive).
+    fn silent_too_long(&mut self) -> bool {
+        if !self.sub.encoder.websocket() {
+            return false;
+        }
+        self.unheard = self.unheard.saturating_add(1);
+        let config = self.guard.state().config();
+        let silent = config.keepalive * u32::from(self.unheard - 1);
+        silent >= config.limits.ws_idle_timeout
     }
 
     /// For an encoder that confirms on write: everything up to the cursor is on the socket
@@ -367,11 +507,15 @@ impl Stream {
 
     /// Answers a WebSocket client's frames: pings get pongs, a close gets a close.
     fn read_frames(&mut self, bytes: &[u8]) {
-        let reader = self
-            .frames
-            .get_or_insert_with(|| Box::new(ws::FrameReader::new(MAX_CLIENT_FRAME)));
+        let max_request = self.sub.encoder.max_request(self.guard.state());
+        let frames = self.frames.get_or_insert_with(|| {
+            Box::new(Frames::new(match max_request {
+                Some(max) => ws::FrameReader::with_text(max),
+                None => ws::FrameReader::new(MAX_CLIENT_FRAME),
+            }))
+        });
         let (out, closing) = (&mut self.out, &mut self.closing);
-        reader.feed(bytes, &mut |frame| match frame {
+        frames.feed(bytes, &mut |frame| match frame {
             ws::Incoming::Ping(payload) => ws::push_pong(out, payload),
             ws::Incoming::Close(code) if closing.is_none() => {
                 ws::push_close(out, code.unwrap_or(1000), "");
@@ -384,7 +528,11 @@ impl Stream {
             }
             _ => {}
         });
-        if reader.is_idle() {
+        if frames.waiting.len() > MAX_WAITING_REQUESTS && self.closing.is_none() {
+            ws::push_close(&mut self.out, 1008, "too many requests at once");
+            self.closing = Some("too many requests at once");
+        }
+        if frames.is_idle() {
             self.frames = None;
         }
     }

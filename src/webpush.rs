@@ -33,10 +33,35 @@ pub struct PushRequest {
     pub ttl_secs: u64,
     pub urgency: Option<Priority>,
     pub topic: Option<String>,
+    /// `Content-Encoding`, as sent.
+    pub encoding: Option<String>,
 }
 
-/// Reads a push request: its headers and body, checked against the limits.
+/// Reads a push request for a UnifiedPush endpoint: its headers and body, checked against
+/// the limits; the body must be there and must not be `aesgcm`.
 pub fn parse(
+    req: &Request,
+    default_ttl: u64,
+    max_ttl: u64,
+    max_bytes: usize,
+) -> Result<PushRequest, ApiError> {
+    let push = parse_fields(req, default_ttl, max_ttl, max_bytes)?;
+    if push.body.is_empty() {
+        return Err(ApiError::BadRequest("a push message needs a body".into()));
+    }
+    if push
+        .encoding()
+        .is_some_and(|e| e.eq_ignore_ascii_case("aesgcm"))
+    {
+        return Err(ApiError::BadRequest(
+            "Content-Encoding aesgcm is not supported: encrypt with aes128gcm (RFC 8291)".into(),
+        ));
+    }
+    Ok(push)
+}
+
+/// Reads a push request's body size, `TTL`, `Urgency` and `Topic`; nothing else.
+pub fn parse_fields(
     req: &Request,
     default_ttl: u64,
     max_ttl: u64,
@@ -47,17 +72,6 @@ pub fn parse(
             "a push message is at most {max_bytes} bytes; this one is {}",
             req.body.len()
         )));
-    }
-    if req.body.is_empty() {
-        return Err(ApiError::BadRequest("a push message needs a body".into()));
-    }
-    if req
-        .header("content-encoding")
-        .is_some_and(|e| e.trim().eq_ignore_ascii_case("aesgcm"))
-    {
-        return Err(ApiError::BadRequest(
-            "Content-Encoding aesgcm is not supported: encrypt with aes128gcm (RFC 8291)".into(),
-        ));
     }
     let ttl_secs = match req.header("ttl").map(str::trim) {
         None | Some("") => default_ttl,
@@ -92,10 +106,15 @@ pub fn parse(
         ttl_secs,
         urgency,
         topic,
+        encoding: req.header("content-encoding").map(|e| e.trim().to_owned()),
     })
 }
 
 impl PushRequest {
+    pub fn encoding(&self) -> Option<&str> {
+        self.encoding.as_deref().filter(|e| !e.is_empty())
+    }
+
     pub fn into_message(self) -> NewMessage {
         NewMessage {
             content: Content::Opaque,

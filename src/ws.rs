@@ -9,13 +9,15 @@
 //! [`FrameReader`] takes client bytes in chunks split anywhere and reports each complete
 //! frame once. Client data frames (text, binary, continuation) are checked and counted,
 //! and their payload is skipped unread: nothing is buffered for them, and text is not
-//! checked as UTF-8. Control payloads are unmasked into an inline 125-byte array; a
+//! checked as UTF-8. A reader made with [`FrameReader::with_text`] instead unmasks text
+//! messages (fragmented or not, up to its limit in all) and reports each whole one as
+//! [`Incoming::Text`]; it holds heap memory only while a text message arrives. Control payloads are unmasked into an inline 125-byte array; a
 //! pong's is dropped. A protocol error (see [`Incoming::Error`]) or a close frame is the
 //! last event: the reader ignores every byte after it, and the caller answers with a
 //! close frame (1002 after an error) and ends the stream.
 //!
-//! `size_of::<FrameReader>()` is 160 bytes (x86_64; its fields add up to 157 bytes on
-//! any target) and it holds no heap memory. Between messages it holds nothing either
+//! `size_of::<FrameReader>()` is 184 bytes (x86_64) and it holds no heap memory
+//! but a text message's bytes while one arrives. Between messages it holds nothing either
 //! ([`FrameReader::is_idle`]), so a stream need keep one only while a frame arrives.
 //!
 //! The handshake checks are those of RFC 6455 §4.2.1 on the headers alone; method,
@@ -153,6 +155,8 @@ pub enum Incoming<'a> {
     Close(Option<u16>),
     /// A text, binary or continuation frame of this many payload bytes, skipped unread.
     Data(u64),
+    /// A whole text message, unmasked (readers made with [`FrameReader::with_text`]).
+    Text(&'a [u8]),
     /// A protocol violation: an unmasked frame, reserved bits or opcodes, a control
     /// frame over 125 bytes or fragmented, a data frame over the reader's limit, a
     /// continuation outside a fragmented message or a new message inside one, or a
@@ -171,6 +175,11 @@ pub struct FrameReader {
     first_byte: u8,
     stage: Stage,
     in_fragmented_message: bool,
+    /// Text messages are unmasked into `text` and reported whole.
+    keeps_text: bool,
+    /// The data message being received is text.
+    in_text_message: bool,
+    text: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +204,18 @@ impl FrameReader {
             first_byte: 0,
             stage: Stage::FirstByte,
             in_fragmented_message: false,
+            keeps_text: false,
+            in_text_message: false,
+            text: Vec::new(),
+        }
+    }
+
+    /// A reader that reports text messages of at most `max_message` bytes in all as
+    /// [`Incoming::Text`] (and fails on longer ones, and on data frames over that size).
+    pub fn with_text(max_message: u64) -> FrameReader {
+        FrameReader {
+            keeps_text: true,
+            ..FrameReader::new(max_message)
         }
     }
 
@@ -314,6 +335,18 @@ impl FrameReader {
         if !self.is_control() && self.payload_len > self.max_data_frame {
             return Err("data frame over the size limit");
         }
+        if self.opcode() == OPCODE_TEXT {
+            self.in_text_message = true;
+        } else if self.opcode() == OPCODE_BINARY {
+            self.in_text_message = false;
+        }
+        if self.keeps_text
+            && !self.is_control()
+            && self.in_text_message
+            && self.text.len() as u64 + self.payload_len > self.max_data_frame
+        {
+            return Err("text message over the size limit");
+        }
         self.stage = Stage::MaskKey { bytes_left: 4 };
         Ok(())
     }
@@ -326,12 +359,20 @@ impl FrameReader {
         let left = self.payload_len - self.payload_received;
         let take = usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()));
         let (taken, rest) = bytes.split_at(take);
+        let start = self.payload_received as usize;
         if self.is_control() {
-            let start = self.payload_received as usize;
             let target = &mut self.control_payload[start..start + taken.len()];
             for ((slot, &byte), offset) in target.iter_mut().zip(taken).zip(start..) {
                 *slot = byte ^ self.mask[offset % 4];
             }
+        } else if self.keeps_text && self.in_text_message {
+            let mask = self.mask;
+            self.text.extend(
+                taken
+                    .iter()
+                    .zip(start..)
+                    .map(|(&byte, offset)| byte ^ mask[offset % 4]),
+            );
         }
         self.payload_received += taken.len() as u64;
         if self.payload_received == self.payload_len {
@@ -355,6 +396,13 @@ impl FrameReader {
             }
             _ => {
                 self.in_fragmented_message = self.first_byte & FIN == 0;
+                if self.keeps_text && self.in_text_message {
+                    if !self.in_fragmented_message {
+                        let text = std::mem::take(&mut self.text);
+                        on_frame(Incoming::Text(&text));
+                    }
+                    return;
+                }
                 Incoming::Data(self.payload_len)
             }
         };
@@ -407,6 +455,7 @@ mod tests {
         Pong,
         Close(Option<u16>),
         Data(u64),
+        Text(Vec<u8>),
         Error(&'static str),
     }
 
@@ -422,6 +471,7 @@ mod tests {
                     Incoming::Pong => Owned::Pong,
                     Incoming::Close(code) => Owned::Close(code),
                     Incoming::Data(len) => Owned::Data(len),
+                    Incoming::Text(text) => Owned::Text(text.to_vec()),
                     Incoming::Error(why) => Owned::Error(why),
                 })
             });
@@ -700,6 +750,35 @@ mod tests {
 
     #[test]
     fn reader_is_small() {
-        assert_eq!(std::mem::size_of::<FrameReader>(), 160);
+        assert_eq!(std::mem::size_of::<FrameReader>(), 184);
+    }
+
+    #[test]
+    fn text_readers_report_whole_text_messages() {
+        let mut stream = masked(0x01, b"{\"a\"", MASK);
+        stream.extend(masked(0x89, b"p", MASK));
+        stream.extend(masked(0x80, b":1}", MASK));
+        stream.extend(masked(0x82, b"bin", MASK));
+        stream.extend(masked(0x81, b"{}", MASK));
+        for split in 0..stream.len() {
+            let mut reader = FrameReader::with_text(64);
+            let (a, b) = stream.split_at(split);
+            assert_eq!(
+                decode_chunks(&mut reader, [a, b]),
+                [
+                    Owned::Ping(b"p".to_vec()),
+                    Owned::Text(br#"{"a":1}"#.to_vec()),
+                    Owned::Data(3),
+                    Owned::Text(b"{}".to_vec()),
+                ]
+            );
+            assert!(reader.is_idle());
+        }
+        let mut long = masked(0x01, &[b'x'; 40], MASK);
+        long.extend(masked(0x80, &[b'x'; 40], MASK));
+        assert_eq!(
+            decode_chunks(&mut FrameReader::with_text(64), [&long[..]]),
+            [Owned::Error("text message over the size limit")]
+        );
     }
 }

@@ -124,7 +124,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert!(high_water > 3);
 
     let mut s = Server::start_on_db("upgrade", &copy, "");
-    s.wait_log("database upgraded from schema 1 to 2");
+    s.wait_log("database upgraded from schema 1 to 3");
     assert_accounts(&s);
 
     // The queued messages, with their ids, data, registration ids and priority.
@@ -194,7 +194,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert_eq!(poll(s.addr, &alice, "news").len(), 1);
     assert_eq!(poll(s.addr, &alice, "upAbCdEf123456").len(), 1);
 
-    // A second start: already schema 2, nothing to upgrade, everything kept.
+    // A second start: already schema 3, nothing to upgrade, everything kept.
     s.restart_keeping_startup_log();
     let log = s.log_lines(Duration::from_millis(300));
     assert!(
@@ -203,7 +203,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     );
     assert!(
         !log.iter().any(|l| l.contains("upgraded")),
-        "a schema-2 file is not upgraded again: {log:?}"
+        "a schema-3 file is not upgraded again: {log:?}"
     );
     assert_accounts(&s);
     assert_eq!(events(&s, ALICE_KEY), alice_after);
@@ -220,7 +220,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     );
 
     s.kill9();
-    assert_eq!(meta(&s.db, "schema_version"), 2);
+    assert_eq!(meta(&s.db, "schema_version"), 3);
     assert!(meta(&s.db, "message_id_high_water") > after_restart);
     assert_eq!(
         std::fs::read(FIXTURE).unwrap(),
@@ -245,7 +245,7 @@ fn the_cli_upgrades_a_schema_1_file_too() {
         users.contains("admin") && users.contains("alice"),
         "{users}"
     );
-    assert_eq!(meta(&copy, "schema_version"), 2);
+    assert_eq!(meta(&copy, "schema_version"), 3);
 
     let s = Server::start_on_db("upgrade-cli", &copy, "");
     let log = s.log_lines(Duration::from_millis(300));

@@ -1,7 +1,8 @@
 //! The request router, and the OpenPush v0.1 API's route table.
 //!
 //! [`handle`] applies the per-address rate limit, then asks each front door's route table
-//! in turn — OpenPush v0.1 (here), Web Push endpoints (`crate::webpush`), the Matrix
+//! in turn — autopush (`crate::autopush`: WebSocket upgrades at its path, `/wpush/…`),
+//! OpenPush v0.1 (here), Web Push endpoints (`crate::webpush`), the Matrix
 //! gateway (`crate::matrix`), NextPush (`crate::nextpush`), ntfy (`crate::ntfy`, last: its `/<topic>` takes any free
 //! name) — and renders errors once. Handlers return `Result<Outcome, ApiError>`. A path
 //! that exists with another method gets 405 and `Allow`; anything else 404.
@@ -30,7 +31,17 @@ pub enum Outcome {
     Respond(Response),
     /// A stream: its response head, and what it follows.
     Stream(Vec<u8>, crate::stream::Subscription),
+    /// The connection changes protocol (a WebSocket upgrade): the door's task takes it.
+    Upgrade(Upgrade),
 }
+
+/// A door's task for an upgraded connection; it writes the response head itself.
+pub type Upgrade = Box<
+    dyn FnOnce(
+        async_io::Async<std::net::TcpStream>,
+        crate::state::ConnectionGuard,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+>;
 
 impl From<Response> for Outcome {
     fn from(r: Response) -> Outcome {
@@ -89,6 +100,9 @@ async fn route(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
         ))?;
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
     let path = path.as_slice();
+    if let Some(outcome) = crate::autopush::route(state, req, path).await {
+        return outcome;
+    }
     if let Some(outcome) = openpush(state, req, path).await {
         return outcome;
     }

@@ -64,6 +64,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
                 posted_since: 0,
             },
             encoder: &OpenPushSse,
+            endpoint_base: "".into(),
         },
     ))
 }

@@ -102,6 +102,7 @@ pub async fn start(
             live: !poll,
             cursor,
             encoder,
+            endpoint_base: "".into(),
         },
     ))
 }

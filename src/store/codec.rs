@@ -235,6 +235,76 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An autopush user agent: the secret half of its `uaid`, when it was last seen and the
+/// address (IPv4, or IPv6 /64) it first said hello from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UaidRecord {
+    pub secret: Vec<u8>,
+    /// Unix milliseconds of its last hello or disconnect.
+    pub last_seen: u64,
+    pub address: [u8; 16],
+}
+
+/// An autopush channel's push endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointRecord {
+    pub queue: u64,
+    pub channel_id: String,
+    /// The endpoint token itself (the index holds its digest).
+    pub token: String,
+    /// The app server's VAPID public key (a raw P-256 point) a v2 endpoint is bound to.
+    pub key: Option<Vec<u8>>,
+}
+
+impl UaidRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        Writer::new()
+            .bytes(&self.secret)
+            .u64(self.last_seen)
+            .bytes(&self.address)
+            .0
+    }
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes)?;
+        let record = UaidRecord {
+            secret: r.bytes()?.to_vec(),
+            last_seen: r.u64()?,
+            address: r.bytes()?.try_into().ok()?,
+        };
+        r.end(record)
+    }
+}
+
+impl EndpointRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let w = Writer::new()
+            .u64(self.queue)
+            .bytes(self.channel_id.as_bytes())
+            .bytes(self.token.as_bytes());
+        match &self.key {
+            Some(key) => w.u64(1).bytes(key).0,
+            None => w.u64(0).0,
+        }
+    }
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes)?;
+        let queue = r.u64()?;
+        let channel_id = r.string()?;
+        let token = r.string()?;
+        let key = match r.u64()? {
+            0 => None,
+            1 => Some(r.bytes()?.to_vec()),
+            _ => return None,
+        };
+        r.end(EndpointRecord {
+            queue,
+            channel_id,
+            token,
+            key,
+        })
+    }
+}
+
 impl UserRecord {
     pub fn encode(&self) -> Vec<u8> {
         Writer::new()

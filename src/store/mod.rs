@@ -14,6 +14,7 @@
 //! the file once its directory has room again.
 
 pub mod accounts;
+pub mod autopush;
 mod codec;
 pub mod memory;
 pub mod queue;
@@ -21,7 +22,8 @@ pub mod tables;
 pub mod topics;
 
 pub use codec::{
-    AppRecord, ClientRecord, Content, Grant, MessageRecord, Priority, TopicRecord, UserRecord,
+    AppRecord, ClientRecord, Content, EndpointRecord, Grant, MessageRecord, Priority, TopicRecord,
+    UaidRecord, UserRecord,
 };
 
 use std::fmt;

@@ -221,6 +221,25 @@ pub fn confirm(
     Ok(done.len())
 }
 
+/// The device has message `id` of application `registration_id` (an autopush ack): it
+/// leaves the queue. False if no such message is queued.
+pub fn acknowledge(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    queue: u64,
+    id: u64,
+    registration_id: &str,
+) -> Result<bool> {
+    let mut tables = QueueTables::open(txn, memory)?;
+    match tables.get(queue, id)? {
+        Some(record) if record.registration_id == registration_id => {
+            tables.remove(queue, id, &record)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Removes a queue's messages, or only those of one application.
 pub fn drop_messages(
     txn: &WriteTransaction,

@@ -16,27 +16,34 @@
 //! collapse        (queue id, registration id, collapse key) -> message id
 //! topics          topic name                   -> TopicRecord (its queue id, owner, grants)
 //! topic_by_owner  (user id, topic name)        -> ()
+//! uaids           queue id                     -> UaidRecord (an autopush user agent)
+//! uaid_by_address (address, queue id)          -> ()
+//! channels        (queue id, channel id)       -> blake2s(endpoint token)
+//! endpoints       blake2s(endpoint token)      -> EndpointRecord
 //! ```
 //!
-//! A queue id is a client id (the OpenPush queue of a device) or, from [`TOPIC_QUEUES`] up,
-//! a topic's queue: the two never meet. Message ids come from one counter: they increase
+//! A queue id is a client id (the OpenPush queue of a device), from [`TOPIC_QUEUES`] up a
+//! topic's queue, from [`UAID_QUEUES`] up an autopush user agent's: they never meet. Message ids come from one counter: they increase
 //! across restarts and across queues, so `Last-Event-ID` or ntfy's `since=<id>` means
 //! "everything after this one" for any queue or set of queues. The counter itself lives in
 //! the store thread's memory; `meta` holds a high-water mark above every id ever handed
 //! out (see `store::memory`). Posting a message writes `messages` only (and `collapse`
 //! with a collapse key): every other B-tree a commit touches costs flash pages.
 //!
-//! Schema history: 1 (0.1.0) had no topics and version-1 message records;
-//! [`init_or_check`] rewrites such a file in place in one transaction.
+//! Schema history: 1 (0.1.0) had no topics and version-1 message records; 2 had no
+//! autopush tables. [`init_or_check`] brings such a file to the current schema in place,
+//! in one transaction.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Error, Result as StoreResult};
 
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// The first queue id of a topic; client ids stay far below it.
 pub const TOPIC_QUEUES: u64 = 1 << 62;
+/// The first queue id of an autopush user agent; topic queues stay below it.
+pub const UAID_QUEUES: u64 = 1 << 63;
 
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
@@ -53,11 +60,17 @@ pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("m
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
 pub const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 pub const TOPIC_BY_OWNER: TableDefinition<(u64, &str), ()> = TableDefinition::new("topic_by_owner");
+pub const UAIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("uaids");
+pub const UAID_BY_ADDRESS: TableDefinition<(&[u8], u64), ()> =
+    TableDefinition::new("uaid_by_address");
+pub const CHANNELS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("channels");
+pub const ENDPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("endpoints");
 
 pub const NEXT_USER_ID: &str = "next_user_id";
 pub const NEXT_CLIENT_ID: &str = "next_client_id";
 pub const ID_HIGH_WATER: &str = "message_id_high_water";
 pub const NEXT_TOPIC_ID: &str = "next_topic_id";
+pub const NEXT_UAID_ID: &str = "next_uaid_id";
 const VERSION_KEY: &str = "schema_version";
 
 pub enum SchemaError {
@@ -83,7 +96,13 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
             {
                 let mut meta = txn.open_table(META)?;
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                for key in [NEXT_USER_ID, NEXT_CLIENT_ID, ID_HIGH_WATER, NEXT_TOPIC_ID] {
+                for key in [
+                    NEXT_USER_ID,
+                    NEXT_CLIENT_ID,
+                    ID_HIGH_WATER,
+                    NEXT_TOPIC_ID,
+                    NEXT_UAID_ID,
+                ] {
                     meta.insert(key, 1)?;
                 }
                 txn.open_table(USERS)?;
@@ -98,6 +117,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                 txn.open_table(COLLAPSE)?;
                 txn.open_table(TOPICS)?;
                 txn.open_table(TOPIC_BY_OWNER)?;
+                create_autopush_tables(&txn)?;
             }
             txn.commit()?;
             Ok(())
@@ -105,31 +125,44 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
     }
 }
 
-/// Brings a schema-1 file to the current schema in one transaction: every queued message
-/// is rewritten as a version-2 record, the topic tables are created. Users, clients and
-/// apps keep their records. A crash before the commit leaves the file as it was.
+/// Brings a file of an earlier schema to the current one in one transaction. From 1: every
+/// queued message is rewritten as a version-2 record and the topic tables are created.
+/// From 2 (and 1): the autopush tables are created. Users, clients, apps, topics and
+/// messages keep their records. A crash before the commit leaves the file as it was.
 fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
     {
-        let mut messages = txn.open_table(MESSAGES)?;
-        let mut old = Vec::new();
-        for entry in messages.iter()? {
-            let (key, bytes) = entry?;
-            old.push((key.value(), bytes.value().to_vec()));
+        if from < 2 {
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut old = Vec::new();
+            for entry in messages.iter()? {
+                let (key, bytes) = entry?;
+                old.push((key.value(), bytes.value().to_vec()));
+            }
+            for (key, bytes) in old {
+                let record = super::MessageRecord::decode_v1(&bytes)
+                    .ok_or_else(|| SchemaError::Store(damaged("schema-1 message", key.1)))?;
+                messages.insert(key, record.encode().as_slice())?;
+            }
+            txn.open_table(TOPICS)?;
+            txn.open_table(TOPIC_BY_OWNER)?;
+            txn.open_table(META)?.insert(NEXT_TOPIC_ID, 1)?;
         }
-        for (key, bytes) in old {
-            let record = super::MessageRecord::decode_v1(&bytes)
-                .ok_or_else(|| SchemaError::Store(damaged("schema-1 message", key.1)))?;
-            messages.insert(key, record.encode().as_slice())?;
-        }
-        txn.open_table(TOPICS)?;
-        txn.open_table(TOPIC_BY_OWNER)?;
+        create_autopush_tables(&txn)?;
         let mut meta = txn.open_table(META)?;
-        meta.insert(NEXT_TOPIC_ID, 1)?;
+        meta.insert(NEXT_UAID_ID, 1)?;
         meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
     }
     txn.commit()?;
     log::info!("database upgraded from schema {from} to {SCHEMA_VERSION}");
+    Ok(())
+}
+
+fn create_autopush_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
+    txn.open_table(UAIDS)?;
+    txn.open_table(UAID_BY_ADDRESS)?;
+    txn.open_table(CHANNELS)?;
+    txn.open_table(ENDPOINTS)?;
     Ok(())
 }
 

@@ -1,0 +1,191 @@
+//! The push endpoints of autopush channels: `/wpush/v1/<token>` for a channel registered
+//! without a key, `/wpush/v2/<token>` for one bound to an app server's VAPID key.
+//!
+//! They answer as every Web Push endpoint here does (`crate::webpush`: 201 with `TTL` and
+//! `Location`, 413, 404, 429), with what autopush adds:
+//! - a v2 endpoint requires VAPID signed by its key (`crate::vapid`): 401 without or with
+//!   a bad token, 403 for another key; a v1 endpoint ignores VAPID headers;
+//! - a body needs `Content-Encoding: aes128gcm`, or `aesgcm` with its `Encryption` and
+//!   `Crypto-Key` headers, which travel to the user agent in the notification's
+//!   `headers`; a push without a body is a notification without data;
+//! - the path's version must be the channel's (the other one is 404).
+//!
+//! Missing TTL: `default_ttl_secs`; the queue is the user agent's, limited by
+//! `max_queued_per_uaid` and `max_queued_bytes_per_uaid`.
+
+use std::rc::Rc;
+
+use crate::delivery;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::json::push_string;
+use crate::state::ServerState;
+use crate::store::autopush;
+use crate::store::memory::QueueSize;
+use crate::store::queue::{Destination, Refused};
+use crate::store::{EndpointRecord, autopush::endpoint};
+use crate::vapid;
+
+/// The URL of a channel's endpoint under `base`.
+pub fn url(base: &str, endpoint: &EndpointRecord) -> String {
+    let version = if endpoint.key.is_some() { "v2" } else { "v1" };
+    format!("{base}/wpush/{version}/{}", endpoint.token)
+}
+
+pub async fn route(
+    state: &Rc<ServerState>,
+    req: &Request,
+    version: &str,
+    token: &str,
+) -> Result<Response, ApiError> {
+    match req.method.as_str() {
+        "POST" | "PUT" => delivery::counted(state, push(state, req, version, token)).await,
+        "GET" => {
+            find(state, version, token).await?;
+            Ok(crate::webpush::discovery())
+        }
+        _ => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
+    }
+}
+
+async fn find(state: &ServerState, version: &str, token: &str) -> Result<EndpointRecord, ApiError> {
+    let lookup = token.to_owned();
+    let keyed = version == "v2";
+    state
+        .store
+        .read(move |t| endpoint(t, &lookup))
+        .await?
+        .filter(|e| e.key.is_some() == keyed)
+        .ok_or(ApiError::NotFound("no such endpoint"))
+}
+
+async fn push(
+    state: &ServerState,
+    req: &Request,
+    version: &str,
+    token: &str,
+) -> Result<Response, ApiError> {
+    let config = state.config();
+    let record = find(state, version, token).await?;
+    if let Some(key) = &record.key {
+        let key: &[u8; vapid::KEY_BYTES] =
+            key.as_slice().try_into().map_err(|_| ApiError::Internal)?;
+        let base = crate::webpush::base_url(state, req);
+        let now = crate::state::now_millis() / 1000;
+        let checked = vapid::check(
+            req.header("authorization"),
+            req.header("crypto-key"),
+            key,
+            origin(&base),
+            now,
+        );
+        match checked {
+            Ok(()) => {}
+            Err(vapid::Refusal::OtherKey) => {
+                return Err(ApiError::Forbidden(
+                    "this endpoint is bound to another application server's key".into(),
+                ));
+            }
+            Err(vapid::Refusal::Unauthorized(why)) => {
+                log::debug!("push to a v2 endpoint refused: {why}");
+                return Err(ApiError::VapidRequired(why));
+            }
+        }
+    }
+    let push = crate::webpush::parse_fields(
+        req,
+        config.default_ttl.as_secs(),
+        config.max_ttl.as_secs(),
+        config.limits.max_data_bytes,
+    )?;
+    let headers = encryption_headers(req, push.encoding(), push.body.is_empty())?;
+    delivery::charge(state, token.as_bytes())?;
+    let ttl = push.ttl_secs;
+    let limit = QueueSize {
+        messages: config.limits.max_queued_per_uaid,
+        bytes: config.limits.max_queued_bytes_per_uaid,
+    };
+    let token = token.to_owned();
+    let resolve = move |t: &redb::WriteTransaction, _: &mut crate::store::memory::Memory| {
+        Ok(match autopush::endpoint(t, &token)? {
+            Some(found) => Ok(Destination {
+                queue: found.queue,
+                registration_id: found.channel_id,
+                limit,
+            }),
+            None => Err(Refused::NotFound),
+        })
+    };
+    let mut message = push.into_message();
+    message.extras = headers;
+    let published = delivery::publish(state, resolve, message).await?;
+    Ok(crate::webpush::created(&published, ttl))
+}
+
+/// The scheme, host and port of a base URL.
+fn origin(base: &str) -> &str {
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    }
+}
+
+/// The notification `headers` members for a body: its encoding and, for `aesgcm`, the
+/// keys that travel in headers.
+fn encryption_headers(
+    req: &Request,
+    encoding: Option<&str>,
+    empty: bool,
+) -> Result<Vec<u8>, ApiError> {
+    if empty {
+        return Ok(Vec::new());
+    }
+    let mut out = String::from(r#""encoding":"#);
+    match encoding.map(str::to_ascii_lowercase).as_deref() {
+        Some("aes128gcm") => push_string(&mut out, "aes128gcm"),
+        Some("aesgcm") => {
+            let header = |name| {
+                req.header(name)
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "Content-Encoding aesgcm needs the {name} header"
+                        ))
+                    })
+            };
+            let (encryption, crypto_key) = (header("encryption")?, header("crypto-key")?);
+            push_string(&mut out, "aesgcm");
+            out.push_str(r#","encryption":"#);
+            push_string(&mut out, encryption);
+            out.push_str(r#","crypto_key":"#);
+            push_string(&mut out, crypto_key);
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "a push message with a body needs Content-Encoding aes128gcm (RFC 8291) or aesgcm"
+                    .into(),
+            ));
+        }
+    }
+    Ok(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_of_base_urls() {
+        assert_eq!(
+            origin("https://push.example.net"),
+            "https://push.example.net"
+        );
+        assert_eq!(
+            origin("https://push.example.net:8443/op"),
+            "https://push.example.net:8443"
+        );
+        assert_eq!(origin("http://10.0.0.1:8080"), "http://10.0.0.1:8080");
+    }
+}

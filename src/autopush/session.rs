@@ -1,0 +1,345 @@
+//! One autopush WebSocket connection: the upgrade, the hello, then a stream of the user
+//! agent's queue that also answers its requests.
+//!
+//! Order: the 101 answer; the client's first text message must be a `hello` within
+//! `hello_timeout_secs` (pings are answered meanwhile); the hello resumes or creates the
+//! uaid in one store write; the `hello` answer goes out first on the stream, then the
+//! stored messages not yet acknowledged, then live ones. A second connection that says
+//! hello with the same uaid replaces this one (close 4000). Requests (`register`, `ack`,
+//! …) are answered in order by [`Autopush::request`]; a message the protocol does not know,
+//! or that does not parse, closes the connection with 1002 and the reason. When the
+//! connection ends, the uaid's last-seen time is set (idle uaids expire).
+
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use futures_lite::{AsyncReadExt, future};
+
+use super::protocol::{self, ClientMessage};
+use crate::api::Outcome;
+use crate::error::ApiError;
+use crate::http::Request;
+use crate::limits::AddrKey;
+use crate::server::write_all;
+use crate::state::{ConnectionGuard, ServerState, now_millis};
+use crate::store::autopush;
+use crate::store::queue::{Cursor, Refused};
+use crate::stream::{self, Answer, Encoder, Event, Frames, Reply, Subscription};
+use crate::vapid;
+use crate::ws;
+
+/// Closes the connection of a uaid that said hello elsewhere (autopush's code for it).
+const REPLACED: u16 = 4000;
+
+/// `GET <autopush_path>` with `Upgrade: websocket`.
+pub fn upgrade(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let accept = ws::check_upgrade(
+        req.header("connection"),
+        req.header("upgrade"),
+        req.header("sec-websocket-version"),
+        req.header("sec-websocket-key"),
+    )
+    .map_err(|why| ApiError::BadRequest(format!("not a WebSocket upgrade: {why}")))?;
+    let head = response_head(&accept, req.header("sec-websocket-protocol"));
+    let base = crate::webpush::base_url(state, req);
+    let address = req
+        .client_addr
+        .map_or([0; 16], |ip| AddrKey::of(ip).octets());
+    Ok(Outcome::Upgrade(Box::new(move |conn, guard| {
+        Box::pin(session(conn, head, guard, base, address))
+    })))
+}
+
+/// The 101 answer; Firefox asks for the `push-notification` subprotocol and gets it.
+fn response_head(accept: &str, protocols: Option<&str>) -> Vec<u8> {
+    let mut head = ws::response_head(accept);
+    let asked = protocols.is_some_and(|p| p.split(',').any(|p| p.trim() == "push-notification"));
+    if asked {
+        head.truncate(head.len() - 2);
+        head.extend_from_slice(b"Sec-WebSocket-Protocol: push-notification\r\n\r\n");
+    }
+    head
+}
+
+async fn session(
+    conn: Async<TcpStream>,
+    head: Vec<u8>,
+    guard: ConnectionGuard,
+    base: String,
+    address: [u8; 16],
+) {
+    let state = guard.state().clone();
+    let config = state.config();
+    let limits = &config.limits;
+    if !write_all(&conn, &head, limits.write_timeout).await {
+        return;
+    }
+    let mut frames = Box::new(Frames::new(ws::FrameReader::with_text(
+        limits.max_ws_message_bytes as u64,
+    )));
+    let Some(hello) = read_hello(&conn, &mut frames, &state).await else {
+        return;
+    };
+    let uaid = match protocol::parse(&hello) {
+        Ok(ClientMessage::Hello { uaid }) => uaid,
+        Ok(_) => return close(&conn, &state, 1002, "the first message must be a hello").await,
+        Err(why) => return close(&conn, &state, 1002, why).await,
+    };
+    let max = limits.max_uaids_per_addr;
+    let now = now_millis();
+    let said = state
+        .store
+        .write(move |t, _| autopush::hello(t, uaid.as_deref(), address, now, max))
+        .await;
+    let hello = match said {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(refused)) => {
+            if let Refused::Crowded(why) = refused {
+                log::info!("autopush hello refused: {why}");
+            }
+            return close(&conn, &state, 1013, "too many uaids from this address").await;
+        }
+        Err(e) => {
+            log::warn!("autopush hello failed: {e}");
+            return close(&conn, &state, 1011, "the server could not store the hello").await;
+        }
+    };
+    if hello.new {
+        log::info!("autopush user agent {} created", hello.queue);
+    }
+    let mut out = Vec::new();
+    ws::push_text(&mut out, protocol::hello(&hello.uaid).as_bytes());
+    let sub = Subscription {
+        queues: Box::new([hello.queue]),
+        topics: Box::new([]),
+        exclusive: true,
+        live: true,
+        cursor: Cursor {
+            after: 0,
+            posted_since: 0,
+        },
+        encoder: &Autopush,
+        endpoint_base: base.into(),
+    };
+    drop(config);
+    stream::start_with_frames(conn, out, sub, guard, Some(frames)).await;
+}
+
+/// Reads until the client's first text message; `None` if it closed, broke the protocol
+/// or was silent past the hello timeout (each answered as it should be).
+async fn read_hello(
+    conn: &Async<TcpStream>,
+    frames: &mut Frames,
+    state: &ServerState,
+) -> Option<Box<[u8]>> {
+    let deadline = Instant::now() + state.config().limits.hello_timeout;
+    loop {
+        if let Some(text) = frames.next_request() {
+            return Some(text);
+        }
+        let mut buf = [0u8; 512];
+        let read = async {
+            let mut socket = conn;
+            Some(socket.read(&mut buf).await.unwrap_or(0))
+        };
+        let timeout = async {
+            Timer::at(deadline).await;
+            None
+        };
+        let n = match future::or(read, timeout).await {
+            Some(0) => return None,
+            Some(n) => n,
+            None => {
+                close(conn, state, 1008, "no hello in time").await;
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut ended = false;
+        frames.feed(&buf[..n], &mut |frame| match frame {
+            ws::Incoming::Ping(payload) => ws::push_pong(&mut out, payload),
+            ws::Incoming::Close(code) => {
+                ws::push_close(&mut out, code.unwrap_or(1000), "");
+                ended = true;
+            }
+            ws::Incoming::Error(why) => {
+                ws::push_close(&mut out, 1002, why);
+                ended = true;
+            }
+            ws::Incoming::Pong | ws::Incoming::Data(_) | ws::Incoming::Text(_) => {}
+        });
+        let timeout = state.config().limits.write_timeout;
+        if !out.is_empty() && !write_all(conn, &out, timeout).await || ended {
+            return None;
+        }
+    }
+}
+
+async fn close(conn: &Async<TcpStream>, state: &ServerState, code: u16, why: &str) {
+    log::debug!("autopush connection closed: {why}");
+    let mut out = Vec::new();
+    ws::push_close(&mut out, code, why);
+    write_all(conn, &out, state.config().limits.write_timeout).await;
+}
+
+/// The autopush wire format of a user agent's stream.
+pub struct Autopush;
+
+impl Encoder for Autopush {
+    fn open(&self, _: &mut Vec<u8>, _: &Subscription) {}
+
+    fn message(&self, out: &mut Vec<u8>, _: &Subscription, event: Event<'_>) {
+        let text = protocol::notification(event.id, event.record, now_millis());
+        ws::push_text(out, text.as_bytes());
+    }
+
+    fn keepalive(&self, out: &mut Vec<u8>, _: &Subscription) {
+        ws::push_ping(out, b"");
+    }
+
+    fn websocket(&self) -> bool {
+        true
+    }
+
+    fn replaced(&self, out: &mut Vec<u8>) {
+        ws::push_close(
+            out,
+            REPLACED,
+            "another connection said hello with this uaid",
+        );
+    }
+
+    fn max_request(&self, state: &ServerState) -> Option<u64> {
+        Some(state.config().limits.max_ws_message_bytes as u64)
+    }
+
+    fn request(&self, state: &Rc<ServerState>, sub: &Subscription, text: &[u8]) -> Option<Reply> {
+        let queue = sub.queues[0];
+        let state = state.clone();
+        let base = sub.endpoint_base.to_string();
+        let message = protocol::parse(text);
+        Some(Box::pin(async move {
+            match message {
+                Ok(message) => answer(&state, queue, &base, message).await,
+                Err(why) => protocol_error(why),
+            }
+        }))
+    }
+
+    fn ended(&self, state: &Rc<ServerState>, sub: &Subscription) {
+        let queue = sub.queues[0];
+        let store = state.store.clone();
+        let touch = async move {
+            let now = now_millis();
+            if let Err(e) = store
+                .write(move |t, _| autopush::touch(t, queue, now))
+                .await
+            {
+                log::warn!("recording when user agent {queue} was last seen failed: {e}");
+            }
+        };
+        state.executor.spawn(touch).detach();
+    }
+}
+
+fn text(reply: String) -> Answer {
+    let mut out = Vec::new();
+    ws::push_text(&mut out, reply.as_bytes());
+    Answer { out, end: None }
+}
+
+fn protocol_error(why: &'static str) -> Answer {
+    let mut out = Vec::new();
+    ws::push_close(&mut out, 1002, why);
+    Answer {
+        out,
+        end: Some("autopush protocol error"),
+    }
+}
+
+fn store_failed(e: crate::store::Error) -> Answer {
+    log::warn!("an autopush request failed: {e}");
+    let mut out = Vec::new();
+    ws::push_close(&mut out, 1011, "the server could not store the request");
+    Answer {
+        out,
+        end: Some("store error"),
+    }
+}
+
+async fn answer(state: &ServerState, queue: u64, base: &str, message: ClientMessage) -> Answer {
+    let limits = &state.config().limits;
+    match message {
+        ClientMessage::Ping => text("{}".into()),
+        ClientMessage::Hello { .. } => protocol_error("a second hello"),
+        ClientMessage::Nack | ClientMessage::BroadcastSubscribe => Answer {
+            out: Vec::new(),
+            end: None,
+        },
+        ClientMessage::Register { channel_id, key } => {
+            let key = match key.as_deref().map(vapid::parse_key) {
+                None => None,
+                Some(Some(key)) => Some(key.to_vec()),
+                Some(None) => return text(protocol::register(&channel_id, 400, None)),
+            };
+            let max = limits.max_channels_per_uaid;
+            let channel = channel_id.clone();
+            let registered = state
+                .store
+                .write(move |t, _| autopush::register(t, queue, &channel, key, max))
+                .await;
+            match registered {
+                Ok(Ok(endpoint)) => {
+                    let url = super::endpoint::url(base, &endpoint);
+                    text(protocol::register(&channel_id, 200, Some(&url)))
+                }
+                Ok(Err(refused)) => {
+                    log::info!("autopush register refused for user agent {queue}: {refused:?}");
+                    let status = match refused {
+                        Refused::NotFound => 410,
+                        _ => 413,
+                    };
+                    text(protocol::register(&channel_id, status, None))
+                }
+                Err(e) => store_failed(e),
+            }
+        }
+        ClientMessage::Unregister { channel_id } => {
+            let channel = channel_id.clone();
+            let gone = state
+                .store
+                .write(move |t, m| autopush::unregister(t, m, queue, &channel))
+                .await;
+            match gone {
+                Ok(_) => text(protocol::unregister(&channel_id)),
+                Err(e) => store_failed(e),
+            }
+        }
+        ClientMessage::Ack(updates) => {
+            let acked = state
+                .store
+                .write(move |t, m| {
+                    let mut n = 0;
+                    for (channel, id) in &updates {
+                        n += usize::from(crate::store::queue::acknowledge(
+                            t, m, queue, *id, channel,
+                        )?);
+                    }
+                    Ok(n)
+                })
+                .await;
+            match acked {
+                Ok(n) => {
+                    log::debug!("user agent {queue} acknowledged {n} messages");
+                    Answer {
+                        out: Vec::new(),
+                        end: None,
+                    }
+                }
+                Err(e) => store_failed(e),
+            }
+        }
+    }
+}
