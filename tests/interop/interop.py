@@ -8,7 +8,11 @@ public API only:
 - pywebpush (http_ece aes128gcm, py_vapid VAPID) posts encrypted Web Push messages to an
   endpoint topic (``/up…?up=1``) and to an OpenPush app's ``/push/<token>`` endpoint;
   what arrives (ntfy JSON poll, OpenPush SSE stream) is decrypted with http_ece;
-- websockets subscribes to ``/<topic>/ws``: open event, a published message, a ping.
+- websockets subscribes to ``/<topic>/ws``: open event, a published message, a ping;
+- websockets speaks Mozilla's autopush protocol at ``/`` (what Firefox and Sunup say:
+  hello, register with and without a VAPID key, notification, ack, ``{}`` pings) while
+  pywebpush posts to the ``/wpush/v1|v2/<token>`` endpoints it hands out (aes128gcm and
+  the legacy aesgcm, VAPID required and checked on v2); http_ece decrypts what arrives.
 
 Usage: python3 tests/interop/interop.py [path/to/openpush]   (default target/debug/openpush,
 or $OPENPUSH_BIN). Starts the server on 127.0.0.1 (a free port) with a temporary database,
@@ -28,6 +32,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 
 # Only loopback: keep any proxy settings of the environment away from our requests.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -204,6 +209,145 @@ def sse_event(server: Server, path: str, headers: dict, until, timeout: float = 
         conn.close()
 
 
+class UserAgent:
+    """A user agent of Mozilla's autopush WebSocket protocol, as Firefox's
+    PushServiceWebSocket speaks it: the `push-notification` subprotocol, a `hello` (with
+    the uaid it was given, if any), then JSON requests; `{}` is a ping."""
+
+    def __init__(self, server: Server, uaid: str | None = None):
+        self.server = server
+        self.uaid = uaid
+        self.connection = self.ws = None
+
+    def __enter__(self):
+        self.connection = websockets.sync.client.connect(
+            f"ws://{HOST}:{self.server.port}/",
+            subprotocols=["push-notification"],
+            open_timeout=TIMEOUT,
+            close_timeout=TIMEOUT,
+            proxy=None,
+        )
+        self.ws = self.connection.__enter__()
+        assert self.ws.subprotocol == "push-notification", self.ws.subprotocol
+        hello = {"messageType": "hello", "use_webpush": True, "broadcasts": {}}
+        if self.uaid:
+            hello["uaid"] = self.uaid
+        self.send(hello)
+        answer = self.recv()
+        assert answer.get("messageType") == "hello", answer
+        assert answer.get("status") == 200, answer
+        assert answer.get("use_webpush") is True, answer
+        assert answer.get("broadcasts") == {}, answer
+        assert isinstance(answer.get("uaid"), str) and answer["uaid"], answer
+        if self.uaid:
+            assert answer["uaid"] == self.uaid, ("the uaid was not resumed", self.uaid, answer)
+        self.uaid = answer["uaid"]
+        return self
+
+    def __exit__(self, *exc):
+        return self.connection.__exit__(*exc)
+
+    def send(self, message: dict):
+        self.ws.send(json.dumps(message))
+
+    def recv(self, timeout: float = TIMEOUT) -> dict:
+        frame = self.ws.recv(timeout=timeout)
+        assert isinstance(frame, str), f"autopush messages travel as text frames: {frame!r}"
+        return json.loads(frame)
+
+    def register(self, channel_id: str, key: str | None = None) -> dict:
+        request = {"messageType": "register", "channelID": channel_id}
+        if key is not None:
+            request["key"] = key
+        self.send(request)
+        answer = self.recv()
+        assert answer.get("messageType") == "register", answer
+        assert answer.get("channelID") == channel_id, answer
+        return answer
+
+    def notification(self) -> dict:
+        message = self.recv()
+        assert message.get("messageType") == "notification", message
+        return message
+
+    def ack(self, notification: dict):
+        self.send(
+            {
+                "messageType": "ack",
+                "updates": [
+                    {
+                        "channelID": notification["channelID"],
+                        "version": notification["version"],
+                        "code": 100,
+                    }
+                ],
+            }
+        )
+
+    def ping(self) -> list:
+        """Sends `{}` and reads until the `{}` answer; returns what came before it (the
+        requests before are answered in order, so an `ack` sent before is stored)."""
+        self.ws.send("{}")
+        before = []
+        while True:
+            message = self.recv()
+            if message == {}:
+                return before
+            before.append(message)
+
+    def quiet(self, seconds: float = 0.5) -> list:
+        """Whatever arrives within `seconds` (nothing, usually)."""
+        got = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                got.append(self.recv(timeout=left))
+            except TimeoutError:
+                break
+        return got
+
+
+def notification_body(notification: dict) -> bytes:
+    """The `data` of a notification: base64url without padding."""
+    data = notification["data"]
+    assert "=" not in data and "+" not in data and "/" not in data, data
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+def vapid_public(key, padded: bool = False) -> str:
+    """A VAPID key's public point (65 bytes, uncompressed) as base64url, the `key` of an
+    autopush `register`; Firefox sends it with its `=` padding."""
+    raw = key.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    text = base64.urlsafe_b64encode(raw).decode()
+    return text if padded else text.rstrip("=")
+
+
+def push_status(call) -> int:
+    """The status of a push pywebpush reports as failed (it raises above 202)."""
+    try:
+        resp = call()
+    except pywebpush.WebPushException as e:
+        assert e.response is not None, e
+        return e.response.status_code
+    raise AssertionError(f"accepted: {resp.status_code} {resp.text}")
+
+
+def header_params(value: str) -> dict:
+    """`name=value` parameters of an Encryption or Crypto-Key header (`;` or `,`)."""
+    params = {}
+    for part in value.replace(",", ";").split(";"):
+        name, sep, v = part.strip().partition("=")
+        if sep:
+            params[name.strip().lower()] = v.strip().strip('"')
+    return params
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 # ---------------------------------------------------------------------------- checks
 
 
@@ -369,6 +513,237 @@ def check_websocket_needs_auth(server: Server):
         assert e.response.status_code == 401, e.response.status_code
 
 
+def check_autopush_v1(server: Server):
+    """autopush: hello → uaid, register without key → /wpush/v1/<token>; pywebpush
+    (aes128gcm) → notification, decrypt; ack; after a reconnect the acked message is not
+    sent again, an unacked one is."""
+    with UserAgent(server) as ua:
+        channel = str(uuid.uuid4())
+        reg = ua.register(channel)
+        assert reg.get("status") == 200, reg
+        endpoint = reg.get("pushEndpoint", "")
+        prefix = f"{server.url}/wpush/v1/"
+        assert endpoint.startswith(prefix) and len(endpoint) > len(prefix), reg
+        assert "/" not in endpoint[len(prefix) :], reg
+
+        sub = Subscriber(endpoint)
+        cleartext = b'{"title":"autopush","body":"first"}'
+        resp = pywebpush.webpush(sub.info, cleartext, ttl=600, timeout=TIMEOUT)
+        assert resp.request.headers["Content-Encoding"] == "aes128gcm", resp.request.headers
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        assert resp.headers.get("TTL") == "600", resp.headers
+        first = ua.notification()
+        assert first["channelID"] == channel, first
+        assert isinstance(first.get("version"), str) and first["version"], first
+        assert first.get("headers") == {"encoding": "aes128gcm"}, first
+        assert 0 < first.get("ttl", 0) <= 600, first
+        body = notification_body(first)
+        assert body == resp.request.body, "the body must arrive byte for byte"
+        assert sub.decrypt(body) == cleartext
+        ua.ack(first)
+        assert ua.ping() == [], "nothing but the ping's answer was due"
+        uaid = ua.uaid
+
+    # Acked: a new connection of the same user agent does not get it again.
+    with UserAgent(server, uaid) as ua:
+        assert ua.ping() == [] and ua.quiet() == [], "an acknowledged message came again"
+        second = b"second, not acked"
+        resp = pywebpush.webpush(sub.info, second, ttl=600, timeout=TIMEOUT)
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        got = ua.notification()
+        assert got["channelID"] == channel and got["version"] != first["version"], got
+        assert sub.decrypt(notification_body(got)) == second
+
+    # Not acked: sent again after the next hello, with the same version; a message
+    # pushed while no connection is open is stored and follows it.
+    third = b"third, pushed while offline"
+    resp = pywebpush.webpush(sub.info, third, ttl=600, timeout=TIMEOUT)
+    assert resp.status_code == 201, (resp.status_code, resp.text)
+    with UserAgent(server, uaid) as ua:
+        again = ua.notification()
+        assert again["version"] == got["version"], ("the unacked message first", again, got)
+        assert again["channelID"] == channel, again
+        assert sub.decrypt(notification_body(again)) == second
+        offline = ua.notification()
+        assert offline["version"] not in (first["version"], got["version"]), offline
+        assert sub.decrypt(notification_body(offline)) == third
+        ua.ack(again)
+        ua.ack(offline)
+        assert ua.ping() == [] and ua.quiet() == []
+
+    with UserAgent(server, uaid) as ua:
+        assert ua.ping() == [] and ua.quiet() == [], "acknowledged messages came again"
+
+
+def check_autopush_ping(server: Server):
+    """autopush: `{}` is answered with `{}`, before and after a register."""
+    with UserAgent(server) as ua:
+        ua.ws.send("{}")
+        assert ua.recv() == {}
+        assert ua.register(str(uuid.uuid4())).get("status") == 200
+        ua.ws.send("{}")
+        assert ua.recv() == {}
+
+
+def check_autopush_v2_vapid(server: Server):
+    """autopush: register with an app server's VAPID key → /wpush/v2/<token>; pywebpush
+    with that key → 201, decrypt; without VAPID 401, another key 403, aud of another
+    origin 401, an expired token 401, the v1 path 404."""
+    app_key = vapid_key(py_vapid.Vapid02)
+    with UserAgent(server) as ua:
+        channel = str(uuid.uuid4())
+        reg = ua.register(channel, vapid_public(app_key))
+        assert reg.get("status") == 200, reg
+        endpoint = reg.get("pushEndpoint", "")
+        prefix = f"{server.url}/wpush/v2/"
+        assert endpoint.startswith(prefix) and len(endpoint) > len(prefix), reg
+        sub = Subscriber(endpoint)
+
+        no_vapid = push_status(lambda: pywebpush.webpush(sub.info, b"x", ttl=60, timeout=TIMEOUT))
+        assert no_vapid == 401, no_vapid
+        other = push_status(lambda: send_webpush(sub, b"x", vapid_key(py_vapid.Vapid02), ttl=60))
+        assert other == 403, other
+        elsewhere = push_status(
+            lambda: pywebpush.webpush(
+                sub.info,
+                b"x",
+                vapid_private_key=app_key,
+                vapid_claims={
+                    "sub": "mailto:interop@example.org",
+                    "aud": "https://push.example.net",  # not this server's origin
+                },
+                ttl=60,
+                timeout=TIMEOUT,
+            )
+        )
+        assert elsewhere == 401, elsewhere
+        # pywebpush renews an expired `exp`: sign with py_vapid and send with WebPusher.
+        expired = app_key.sign(
+            {"sub": "mailto:interop@example.org", "aud": server.url, "exp": int(time.time()) - 60}
+        )
+        resp = pywebpush.WebPusher(sub.info).send(b"x", expired, ttl=60, timeout=TIMEOUT)
+        assert resp.status_code == 401, (resp.status_code, resp.text)
+        token = endpoint[len(prefix) :]
+        v1 = Subscriber(f"{server.url}/wpush/v1/{token}")
+        wrong_path = push_status(lambda: send_webpush(v1, b"x", app_key, ttl=60))
+        assert wrong_path == 404, wrong_path
+
+        cleartext = "signed by the bound key ✓".encode()
+        resp = send_webpush(sub, cleartext, app_key, ttl=300)
+        authorization = resp.request.headers["Authorization"]
+        assert authorization.startswith("vapid t="), authorization
+        jwt = authorization[len("vapid t=") :].split(",", 1)[0]
+        claims = json.loads(unb64url(jwt.split(".")[1]))
+        assert claims["aud"] == server.url, claims  # pywebpush: the endpoint's origin
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        got = ua.notification()
+        assert got["channelID"] == channel, got
+        assert got.get("headers") == {"encoding": "aes128gcm"}, got
+        assert sub.decrypt(notification_body(got)) == cleartext
+        ua.ack(got)
+        assert ua.ping() == [], "a refused push was delivered"
+
+
+def check_autopush_v2_padded_key(server: Server):
+    """autopush: a register key with `=` padding (as Firefox sends it) binds the channel
+    too; the draft VAPID scheme (`WebPush` + `Crypto-Key: p256ecdsa=`) is accepted."""
+    app_key = vapid_key(py_vapid.Vapid01)
+    padded = vapid_public(app_key, padded=True)
+    assert padded.endswith("="), padded
+    with UserAgent(server) as ua:
+        channel = str(uuid.uuid4())
+        reg = ua.register(channel, padded)
+        assert reg.get("status") == 200, reg
+        endpoint = reg.get("pushEndpoint", "")
+        assert endpoint.startswith(f"{server.url}/wpush/v2/"), reg
+        sub = Subscriber(endpoint)
+        other = push_status(lambda: send_webpush(sub, b"x", vapid_key(py_vapid.Vapid01), ttl=60))
+        assert other == 403, other
+        cleartext = b"draft VAPID to a v2 endpoint"
+        resp = send_webpush(sub, cleartext, app_key, ttl=60)
+        assert resp.request.headers["Authorization"].startswith("WebPush "), resp.request.headers
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        got = ua.notification()
+        assert got["channelID"] == channel, got
+        assert sub.decrypt(notification_body(got)) == cleartext
+        ua.ack(got)
+        assert ua.ping() == []
+
+
+def decrypt_aesgcm(sub: Subscriber, notification: dict) -> bytes:
+    """The legacy aesgcm: salt from the Encryption header, the sender's key (dh) from
+    Crypto-Key, both as the notification's headers carry them."""
+    headers = notification["headers"]
+    salt = unb64url(header_params(headers["encryption"])["salt"])
+    dh = unb64url(header_params(headers["crypto_key"])["dh"])
+    return http_ece.decrypt(
+        notification_body(notification),
+        salt=salt,
+        dh=dh,
+        private_key=sub.private_key,
+        auth_secret=sub.auth_secret,
+        version="aesgcm",
+    )
+
+
+def check_autopush_aesgcm(server: Server):
+    """autopush: pywebpush with the legacy aesgcm → v1 endpoint; the notification carries
+    encoding, encryption and crypto_key exactly as sent; http_ece decrypts it."""
+    with UserAgent(server) as ua:
+        channel = str(uuid.uuid4())
+        reg = ua.register(channel)
+        assert reg.get("status") == 200, reg
+        sub = Subscriber(reg["pushEndpoint"])
+        cleartext = b"legacy aesgcm, as old app servers send it"
+        resp = pywebpush.webpush(
+            sub.info, cleartext, content_encoding="aesgcm", ttl=120, timeout=TIMEOUT
+        )
+        sent = resp.request.headers
+        assert sent["Content-Encoding"] == "aesgcm", sent
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        got = ua.notification()
+        assert got["channelID"] == channel, got
+        assert got.get("headers") == {
+            "encoding": "aesgcm",
+            "encryption": sent["Encryption"],
+            "crypto_key": sent["Crypto-Key"],
+        }, (got.get("headers"), dict(sent))
+        assert notification_body(got) == resp.request.body
+        assert decrypt_aesgcm(sub, got) == cleartext
+        ua.ack(got)
+        assert ua.ping() == []
+
+
+def check_autopush_aesgcm_vapid(server: Server):
+    """autopush: aesgcm with draft VAPID to a v2 endpoint: one Crypto-Key header carries
+    both `p256ecdsa=` (VAPID) and `dh=` (encryption)."""
+    app_key = vapid_key(py_vapid.Vapid01)
+    with UserAgent(server) as ua:
+        channel = str(uuid.uuid4())
+        reg = ua.register(channel, vapid_public(app_key))
+        assert reg.get("status") == 200, reg
+        sub = Subscriber(reg["pushEndpoint"])
+        cleartext = b"aesgcm + WebPush VAPID"
+        resp = pywebpush.webpush(
+            sub.info,
+            cleartext,
+            vapid_private_key=app_key,
+            vapid_claims={"sub": "mailto:interop@example.org"},
+            content_encoding="aesgcm",
+            ttl=120,
+            timeout=TIMEOUT,
+        )
+        sent = resp.request.headers
+        params = header_params(sent["Crypto-Key"])
+        assert "p256ecdsa" in params and "dh" in params, sent["Crypto-Key"]
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        got = ua.notification()
+        assert got["headers"]["crypto_key"] == sent["Crypto-Key"], (got, dict(sent))
+        assert decrypt_aesgcm(sub, got) == cleartext
+        ua.ack(got)
+        assert ua.ping() == []
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -412,6 +787,21 @@ def main() -> int:
             ),
             ("websockets /<topic>/ws: open, message, ping", lambda: check_websocket(server)),
             ("websockets /<topic>/ws without a user: 401", lambda: check_websocket_needs_auth(server)),
+            (
+                "autopush: hello, register, pywebpush → v1, decrypt, ack, resend",
+                lambda: check_autopush_v1(server),
+            ),
+            ("autopush: {} pings", lambda: check_autopush_ping(server)),
+            (
+                "autopush: VAPID key → v2: 201, 401, 403, aud/exp 401, v1 path 404",
+                lambda: check_autopush_v2_vapid(server),
+            ),
+            ("autopush: padded key, draft VAPID → v2", lambda: check_autopush_v2_padded_key(server)),
+            (
+                "autopush: aesgcm → v1, headers passed through, decrypt",
+                lambda: check_autopush_aesgcm(server),
+            ),
+            ("autopush: aesgcm + draft VAPID → v2", lambda: check_autopush_aesgcm_vapid(server)),
         ]
         for name, check in checks:
             started = time.monotonic()
