@@ -62,7 +62,7 @@ for t in targets:
     p(f"openpush-bench run --target {t} ... --subs {flat_subs} --messages {flatn} --posters 16|64")
 p("tinyhttp-sse 127.0.0.1:PORT; openpush-bench run --target sse ... --subs N --messages 0")
 p(f"openpush-bench run --target webpush ... --subs {flat_subs} --messages {flat1}|{flatn} --posters 1|16|64")
-p(f"openpush-bench run --target ntfy-json|ntfy-ws ... --subs {a.max_subs} --messages 0   # each on a fresh server")
+p(f"openpush-bench run --target ntfy-json|ntfy-ws|nextpush|autopush ... --subs {a.max_subs} --messages 0   # each on a fresh server")
 p("```\n")
 p("Servers: openpush with durability on (2xx after the redb commit), config raising only "
   "`max_connections`, `max_clients_per_user`, `max_queued_per_client`; nginx with `worker_processes auto` "
@@ -108,10 +108,14 @@ p("")
 
 idle_of = lambda prefix: next((r for r in rows if r.get("label", "").startswith(prefix)), None)
 kinds = [("OpenPush SSE `/subscribe`", "openpush idle"), ("ntfy NDJSON `/<topic>/json`", "openpush ntfy-json idle"),
-         ("ntfy WebSocket `/<topic>/ws`", "openpush ntfy-ws idle")]
+         ("ntfy WebSocket `/<topic>/ws`", "openpush ntfy-ws idle"),
+         ("NextPush SSE `/index.php/apps/uppush/device/<id>`", "openpush nextpush idle"),
+         ("autopush WebSocket `GET /`", "openpush autopush idle")]
 if any(idle_of(k) for _, k in kinds[1:]):
     p("### New stream kinds and Web Push (openpush)\n")
-    p("Each idle run on a freshly started server; ntfy streams: one endpoint topic each, HTTP Basic. "
+    p("Each idle run on a freshly started server; ntfy streams: one endpoint topic each, HTTP Basic; "
+      "NextPush streams: one per OpenPush client of the setup (its key is the deviceId); autopush "
+      "streams: a `hello` without uaid each (a new uaid per stream), the server's pings answered. "
       "Web Push: `POST /push/<token>` with a 200-byte binary body, `Content-Encoding: aes128gcm`, `TTL: 60`, "
       "only 201 counted; the same subscribers and message counts as `POST /message` flat out. The ntfy runs' "
       "RSS before includes one login per bench user (Argon2, on the hasher thread).\n")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark: openpush, nginx+nchan, Mosquitto (and a tiny_http SSE server
 # for the idle-memory comparison), one after the other, with the same loads, on loopback only.
-# openpush's other doors are measured too: idle ntfy NDJSON and WebSocket streams, and Web
-# Push posts to /push/<token> next to its own POST /message.
+# openpush's other doors are measured too: idle ntfy NDJSON and WebSocket, NextPush SSE and
+# autopush WebSocket streams, and Web Push posts to /push/<token> next to its own POST /message.
 # Installs nginx, libnginx-mod-nchan and mosquitto from Debian when missing, builds openpush
 # and bench/ in release mode, runs everything in a temporary directory, stops every server it
 # started, and writes BENCHMARKS.md (plus bench-results.jsonl) at the repository root.
@@ -116,6 +116,7 @@ max_clients_per_user = 1000
 max_topics_per_user = 1000
 max_queued_per_client = 100000
 max_connections_per_addr = 1000000
+max_uaids_per_addr = 1000000
 requests_per_sec_per_addr = 0
 posts_per_sec_per_token = 0
 log_level = warn
@@ -141,11 +142,12 @@ baseline "openpush" "$SERVER_PID"      # small db: the users only
 bench --target openpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
 bench --target ntfy-json --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush ntfy setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
 stop_server
-# Idle ntfy streams, each kind on a server of its own: memory freed by an earlier run would hide
-# what a stream costs.
-for kind in json ws; do
+# Idle streams of the other doors, each kind on a server of its own: memory freed by an earlier
+# run would hide what a stream costs. NextPush streams are the setup's clients (a deviceId is a
+# client's key); each autopush stream says hello without a uaid, so the server makes one.
+for kind in ntfy-json ntfy-ws nextpush autopush; do
     start_openpush
-    bench --target "ntfy-$kind" --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush ntfy-$kind idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "${OPARGS[@]}"
+    bench --target "$kind" --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush $kind idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "${OPARGS[@]}"
     stop_server
 done
 start_openpush

@@ -1,7 +1,8 @@
 //! openpush-bench: a load generator for openpush (its OpenPush SSE, ntfy NDJSON and
-//! WebSocket streams, `POST /message` and Web Push posts) and its peers (nginx+nchan,
-//! Mosquitto, a tiny_http SSE server). One `run` = connect N subscribers, measure the
-//! server's memory, post M messages, measure delivery and the server's CPU and disk writes.
+//! WebSocket, NextPush SSE and autopush WebSocket streams, `POST /message` and Web Push
+//! posts) and its peers (nginx+nchan, Mosquitto, a tiny_http SSE server). One `run` =
+//! connect N subscribers, measure the server's memory, post M messages, measure delivery
+//! and the server's CPU and disk writes.
 //! Prints one JSON line on stdout and a human-readable row on stderr.
 //!
 //! Only 127.0.0.0/8 is ever connected to; every loop is bounded by a count and a deadline.
@@ -21,11 +22,14 @@ use std::time::{Duration, Instant};
 use subs::Proto;
 
 const USAGE: &str = "usage:
-  openpush-bench run --target openpush|webpush|ntfy-json|ntfy-ws|nchan|mosquitto|sse --addr 127.0.0.1:PORT --pids PID[,PID..]
+  openpush-bench run --target openpush|webpush|ntfy-json|ntfy-ws|nextpush|autopush|nchan|mosquitto|sse
+      --addr 127.0.0.1:PORT --pids PID[,PID..]
       [--subs N] [--messages M] [--rate MSGS_PER_S|0] [--posters C] [--label TEXT]
       [--settle-secs S] [--max-secs S] [--pending K]
       openpush, webpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
       ntfy-json, ntfy-ws (idle only: --messages 0): --users PREFIX:COUNT:PASSWORD [--per-user K]
+      nextpush (idle only; deviceIds are the clients' keys): as openpush
+      autopush (idle only; a new uaid per stream): [--sub-path /]
       nchan/sse: [--sub-path /sub/] [--pub-path /pub/]
   openpush-bench soak --addr 127.0.0.1:PORT --pid PID --minutes M [--clients 2000] [--rate 200]
       [--posters 4] [--garbage-rate 20] [--garbage-threads 4] [--slowloris 32] [--creds FILE]
@@ -98,6 +102,8 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         "webpush" => Proto::WebPush,
         "ntfy-json" => Proto::NtfyJson,
         "ntfy-ws" => Proto::NtfyWs,
+        "nextpush" => Proto::NextPush,
+        "autopush" => Proto::Autopush,
         "nchan" | "sse" => Proto::Sse,
         "mosquitto" => Proto::Mqtt,
         t => panic!("unknown target {t}"),
@@ -114,8 +120,9 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let label = get("label", &target);
     assert!(n > 0, "--subs must be at least 1");
     let ntfy = matches!(proto, Proto::NtfyJson | Proto::NtfyWs);
+    let idle_only = ntfy || matches!(proto, Proto::NextPush | Proto::Autopush);
     assert!(
-        m == 0 || !ntfy,
+        m == 0 || !idle_only,
         "{target} streams are held idle: --messages 0"
     );
     if n + posters + 64 > nofile as usize {
@@ -123,7 +130,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     }
 
     let creds_path = get("creds", "");
-    let openpush_clients = matches!(proto, Proto::Openpush | Proto::WebPush);
+    let openpush_clients = matches!(proto, Proto::Openpush | Proto::WebPush | Proto::NextPush);
     let per_user: usize = get("per-user", "500").parse().expect("--per-user");
     let creds = if openpush_clients {
         setup::ensure(
@@ -158,10 +165,10 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         n,
         path: get(
             "sub-path",
-            if target == "nchan" {
-                "/sub/"
-            } else {
-                "/subscribe?i="
+            match proto {
+                _ if target == "nchan" => "/sub/",
+                Proto::Autopush => "/",
+                _ => "/subscribe?i=",
             },
         ),
         keys: creds.keys.clone(),

@@ -101,6 +101,9 @@ pub fn ensure(path: &str, dest: SocketAddr, n: usize, users: &str, per_user: usi
         n <= count * per_user,
         "{count} users x {per_user} clients < {n}"
     );
+    // One login per user first, one at a time: the server counts logins in flight against its
+    // login backoff (32 at once for one user are refused); the threads' logins hit its cache.
+    logins(dest, n, users, per_user);
     let made: Arc<Mutex<Vec<(usize, String, String)>>> = Arc::default();
     let next = Arc::new(AtomicUsize::new(have));
     let t0 = std::time::Instant::now();

@@ -1,8 +1,9 @@
 //! N subscribers on one event loop (mio): SSE (openpush, nchan, any SSE server), MQTT, or
-//! openpush's ntfy streams (NDJSON, WebSocket). Each checks every event it gets: which run
-//! and message it is, and that it was meant for this subscriber (ntfy streams are held idle:
-//! what they get is read and dropped). Nothing here blocks; connects are paced so the
-//! server's accept queue never overflows.
+//! openpush's other doors (ntfy NDJSON and WebSocket, NextPush SSE, autopush WebSocket).
+//! Each checks every event it gets: which run and message it is, and that it was meant for
+//! this subscriber (the other doors' streams are held idle: what they get is read and
+//! dropped). Nothing here blocks; connects are paced so the server's accept queue never
+//! overflows.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -25,6 +26,12 @@ pub enum Proto {
     NtfyJson,
     /// openpush's ntfy door: `GET /<topic>/ws` (RFC 6455 upgrade) with HTTP Basic, held idle.
     NtfyWs,
+    /// openpush's NextPush door: `GET /index.php/apps/uppush/device/<deviceId>` (SSE, no
+    /// credentials), held idle. A deviceId is an OpenPush client's key.
+    NextPush,
+    /// openpush's autopush door: `GET {path}` (RFC 6455 upgrade), a `hello` for a new uaid,
+    /// then held idle, answering the server's pings.
+    Autopush,
     /// `GET {path}{i}` with `Accept: text/event-stream` (nchan, the tiny_http peer).
     Sse,
     /// MQTT 3.1.1: CONNECT, SUBSCRIBE `b/{i}` at QoS 0.
@@ -92,6 +99,8 @@ pub struct Spec {
 enum State {
     Connecting,
     Head,
+    /// autopush: the hello is sent, its answer awaited.
+    AutopushHello,
     MqttConnack,
     MqttSuback,
     Ready,
@@ -115,6 +124,10 @@ const MAX_EVENT_BYTES: usize = 1 << 20;
 const WS_UPGRADE: &str =
     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 const WS_ACCEPT: &str = "sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=";
+
+/// The first message of a user agent without a uaid: the server makes one.
+const AUTOPUSH_HELLO: &[u8] =
+    br#"{"messageType":"hello","uaid":"","channelIDs":[],"use_webpush":true,"broadcasts":{}}"#;
 
 /// Subscriber i's ntfy topic: an endpoint topic (`up` + 13 letters and digits).
 pub fn ntfy_topic(i: usize) -> String {
@@ -199,6 +212,16 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                             if spec.proto == Proto::NtfyWs { WS_UPGRADE } else { "" }
                         )
                         .into_bytes(),
+                        Proto::NextPush => format!(
+                            "GET /index.php/apps/uppush/device/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+                            spec.keys[i]
+                        )
+                        .into_bytes(),
+                        Proto::Autopush => format!(
+                            "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n{WS_UPGRADE}\r\n",
+                            spec.path
+                        )
+                        .into_bytes(),
                         Proto::Mqtt => wire::mqtt_connect(&format!("bench-{}-{i}", std::process::id())),
                     };
                     // Requests are far below a socket buffer: one write takes all of it.
@@ -276,7 +299,7 @@ fn process(conn: &mut Conn, i: usize, proto: Proto, shared: &Shared) {
                     return;
                 };
                 let head = String::from_utf8_lossy(&conn.raw[..end]).to_ascii_lowercase();
-                let ok = if proto == Proto::NtfyWs {
+                let ok = if matches!(proto, Proto::NtfyWs | Proto::Autopush) {
                     head.starts_with("http/1.1 101") && head.contains(WS_ACCEPT)
                 } else {
                     head.starts_with("http/1.1 200") || head.starts_with("http/1.0 200")
@@ -290,9 +313,21 @@ fn process(conn: &mut Conn, i: usize, proto: Proto, shared: &Shared) {
                 }
                 conn.chunked = head.contains("transfer-encoding: chunked");
                 conn.raw.drain(..end + 4);
-                conn.state = State::Ready;
+                conn.state = if proto != Proto::Autopush {
+                    State::Ready
+                } else {
+                    let hello = wire::ws_frame(0x1, AUTOPUSH_HELLO);
+                    if conn.stream.write(&hello).ok() == Some(hello.len()) {
+                        State::AutopushHello
+                    } else {
+                        State::Dead
+                    }
+                };
             }
-            if matches!(proto, Proto::NtfyJson | Proto::NtfyWs) {
+            if proto == Proto::Autopush {
+                return process_autopush(conn, i, shared);
+            }
+            if matches!(proto, Proto::NtfyJson | Proto::NtfyWs | Proto::NextPush) {
                 // Idle streams: the open event and keepalives (and the server's pings, which
                 // need no answer) are dropped.
                 conn.raw.clear();
@@ -395,6 +430,46 @@ fn process_mqtt(conn: &mut Conn, i: usize, shared: &Shared) {
         }
     }
     conn.raw.drain(..at);
+}
+
+/// autopush: the hello answer (status 200) makes the stream ready; the server's pings are
+/// answered, as a user agent does (a silent one is closed after `ws_idle_timeout_secs`);
+/// anything else is dropped.
+fn process_autopush(conn: &mut Conn, i: usize, shared: &Shared) {
+    let mut at = 0;
+    while let Some(((kind, payload), used)) = wire::ws_take(&conn.raw[at..]) {
+        at += used;
+        match kind & 0x0F {
+            0x1 if conn.state == State::AutopushHello => {
+                let hello = wire::json_str(payload, "messageType").as_deref() == Some("hello");
+                if hello && json_u64(payload, b"status") == Some(200) {
+                    conn.state = State::Ready;
+                } else {
+                    if shared.failed.load(Relaxed) < 3 {
+                        eprintln!("subscriber {i}: {}", String::from_utf8_lossy(payload));
+                    }
+                    conn.state = State::Dead;
+                    break;
+                }
+            }
+            0x8 => {
+                conn.state = State::Dead;
+                break;
+            }
+            0x9 => {
+                let pong = wire::ws_frame(0xA, payload);
+                if conn.stream.write(&pong).ok() != Some(pong.len()) {
+                    conn.state = State::Dead;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    conn.raw.drain(..at);
+    if conn.raw.len() > MAX_EVENT_BYTES {
+        conn.state = State::Dead;
+    }
 }
 
 fn record(data: &[u8], i: usize, shared: &Shared) {

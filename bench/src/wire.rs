@@ -1,4 +1,5 @@
-//! Blocking HTTP/1.1 and MQTT 3.1.1 client pieces: just what the bench sends and reads.
+//! Blocking HTTP/1.1 and MQTT 3.1.1 client pieces, and RFC 6455 frames: just what the bench
+//! sends and reads.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
@@ -330,6 +331,47 @@ pub fn mqtt_read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<(u8, V
     }
 }
 
+// ---- WebSocket (RFC 6455) ----
+
+/// One client frame with FIN set, masked (§5.3) with a fixed key: the bench needs no
+/// randomness, the server only unmasks.
+pub fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![0x80 | opcode];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}
+
+/// Splits one complete server frame (unmasked) off the front of `buf`: (first byte,
+/// payload), bytes used.
+pub fn ws_take(buf: &[u8]) -> Option<((u8, &[u8]), usize)> {
+    let (len, at): (usize, usize) = match *buf.get(1)? & 0x7F {
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        n => (n as usize, 2),
+    };
+    let end = at.checked_add(len)?;
+    Some(((buf[0], buf.get(at..end)?), end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +401,26 @@ mod tests {
         let ((kind, body), used) = mqtt_take(&p).unwrap();
         assert_eq!((kind, used), (0x32, p.len()));
         assert_eq!(body.len(), 2 + 3 + 2 + 300);
+    }
+
+    #[test]
+    fn ws_frames() {
+        let f = ws_frame(0x1, b"hi");
+        assert_eq!(&f[..2], &[0x81, 0x82]);
+        let unmasked: Vec<u8> = f[6..]
+            .iter()
+            .zip(f[2..6].iter())
+            .map(|(b, m)| b ^ m)
+            .collect();
+        assert_eq!(unmasked, b"hi");
+        assert_eq!(ws_frame(0xA, &[0; 300])[1], 0x80 | 126);
+        let mut server = vec![0x89, 2, b'p', b'q', 0x81, 126, 0, 200];
+        server.extend_from_slice(&[b'x'; 200]);
+        let ((kind, body), used) = ws_take(&server).unwrap();
+        assert_eq!((kind, body, used), (0x89, &b"pq"[..], 4));
+        let ((kind, body), used) = ws_take(&server[4..]).unwrap();
+        assert_eq!((kind, body.len(), used), (0x81, 200, 204));
+        assert!(ws_take(&server[4..100]).is_none());
     }
 
     #[test]
