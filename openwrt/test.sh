@@ -5,7 +5,8 @@
 #   1. the init script parses (`sh -n` with dash and, if present, busybox ash),
 #   2. the UCI -> server config translation: the shipped /etc/config/openpush, and the same
 #      file with every commented-out option switched on, render into configs that
-#      `openpush serve --config FILE --check` accepts; bad values are refused,
+#      `openpush serve --config FILE --check` accepts; every server key has a UCI option
+#      and each documented default is the server's; autopush_path and bad values,
 #   3. start_service hands procd the right command, user, jail and mounts,
 #   4. scripts/build-ipk.sh TARGET makes an ipk that unpacks to the right paths and modes.
 # The OpenWrt shell helpers (config_load & co., procd_*) are small stand-ins defined here.
@@ -125,10 +126,27 @@ if [ -n "$keys" ]; then
 else
   bad "serve --check printed no key = value lines: $(head -3 "$W/check.out")"
 fi
+missing=0
 for k in $keys; do
   case $k in listen|db|control_socket) continue ;; esac
-  grep -q "^[[:space:]]*#*\(option\|list\) $k " "$UCI" || echo "note: server option $k has no UCI option"
+  grep -q "^[[:space:]]*#*\(option\|list\) $k " "$UCI" ||
+    { echo "note: server option $k has no UCI option"; missing=$((missing + 1)); }
 done
+[ "$missing" = 0 ] && ok "every server key has a UCI option (listen, db, control_socket: the init's)"
+# Each commented-out option shows the server's own default (what `serve --check` prints
+# when the option is not set); public_url is an example, nofile belongs to the init.
+cp "$W/check.out" "$W/defaults.out"
+n_defaults=0
+while read -r o v; do
+  case $o in public_url|nofile) continue ;; esac
+  case $o:$v in metrics_public:0) v=false ;; metrics_public:1) v=true ;; esac
+  got=$(sed -n "s/^$o = //p" "$W/defaults.out")
+  if [ "$got" = "$v" ]; then n_defaults=$((n_defaults + 1))
+  else bad "UCI documents $o '$v', the server's default is '$got'"; fi
+done <<EOF2
+$(sed -n "s/^\t#option \([a-z_]*\) '\(.*\)'.*/\1 \2/p" "$UCI")
+EOF2
+ok "$n_defaults documented UCI defaults are the server's"
 
 sed 's/^\toption storage .*/\toption storage '\''ram'\''/' "$UCI" > "$W/ram.uci"
 render "$W/ram.uci" "$W/ram.conf" && grep -qx 'db = /var/lib/openpush/openpush.redb' "$W/ram.conf" &&
@@ -141,6 +159,20 @@ printf "config openpush 'main'\n\toption keepalive_secs 'soon'\n" > "$W/bad.uci"
 render "$W/bad.uci" "$W/bad.conf"
 if check "$W/bad.conf"; then bad "server accepted keepalive_secs = soon"
 else ok "server rejects a bad UCI value with: $(head -1 "$W/check.out")"; fi
+
+# autopush (Firefox, Sunup): the door can be closed or moved to an unguessable path, and
+# the server refuses a WebSocket idle timeout that the keepalive ping cannot beat.
+for path in off /autopush-8f2c1e9b; do
+  printf "config openpush 'main'\n\toption autopush_path '%s'\n" "$path" > "$W/ap.uci"
+  if render "$W/ap.uci" "$W/ap.conf" && grep -qx "autopush_path = $path" "$W/ap.conf" &&
+     check "$W/ap.conf" && grep -qx "autopush_path = $path" "$W/check.out"; then
+    ok "autopush_path '$path' renders and the server takes it"
+  else bad "autopush_path '$path': $(cat "$W/ap.conf" "$W/check.out" 2>/dev/null)"; fi
+done
+printf "config openpush 'main'\n\toption keepalive_secs '25'\n\toption ws_idle_timeout_secs '20'\n" > "$W/idle.uci"
+render "$W/idle.uci" "$W/idle.conf"
+if check "$W/idle.conf"; then bad "server accepted ws_idle_timeout_secs 20 under keepalive_secs 25"
+else ok "server rejects ws_idle_timeout_secs not above keepalive_secs: $(head -1 "$W/check.out")"; fi
 
 # --- 3. procd instance ---
 sed 's/^\toption enabled .*/\toption enabled '\''1'\''/' "$UCI" > "$W/on.uci"

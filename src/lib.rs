@@ -7,14 +7,16 @@
 //! One queue, many front doors. Three threads:
 //! - **the event loop** (`server`, one `LocalExecutor`): listeners, the hand-written
 //!   HTTP/1.1 layer (`http`), the router and every door's route table (`api` for OpenPush
-//!   v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`), the live streams (`stream`, with an encoder per
+//!   v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`, and `autopush`: the WebSocket of
+//!   Firefox and Sunup at `autopush_path` and its `/wpush/v1|v2/<token>` endpoints, whose
+//!   VAPID signatures `vapid` checks), the live streams (`stream`, with an encoder per
 //!   wire format; `ws` frames WebSocket) and the hub that wakes them (`hub`). It never
 //!   blocks; its shared state is `state::ServerState`;
 //! - **the store thread** (`store`): the only owner of the redb database. Reads run on
 //!   snapshots; writes are grouped into one commit, and a writer hears back only once its
 //!   commit is durable. The delivery rules live in `store::queue`, accounts in
-//!   `store::accounts`, topics in `store::topics`, the file layout and its upgrades in
-//!   `store::tables`;
+//!   `store::accounts`, topics in `store::topics`, autopush user agents and their channels
+//!   in `store::autopush`, the file layout and its upgrades in `store::tables`;
 //! - **the hasher thread** (`auth`): Argon2 password checks, behind a login cache and
 //!   backoff. A request that a browser sends for another site's page is refused before
 //!   any password is checked (`csrf`).
