@@ -61,8 +61,9 @@ pub async fn publish(
         .await?;
     let accepted = outcome.map_err(refusal)?;
     let record = Rc::new(accepted.record);
+    // Stored messages reached the live streams through the store's events (`hub`).
     let live = if accepted.stored {
-        state.hub.notify(accepted.queue)
+        state.hub.has_streams(accepted.queue)
     } else {
         state
             .hub

@@ -6,9 +6,13 @@
 //! several streams (two phones on one topic). Invariants:
 //! - an exclusive stream (an OpenPush device's) is the only one on its queue: attaching it
 //!   closes every other stream there;
-//! - a stored message is never carried here: the hub only says "the store has more", and
-//!   the stream reads from the store after its cursor, so a stream always sends stored
-//!   messages complete and in id order, and only committed ones;
+//! - the store's events arrive in commit order ([`crate::store::Event`]): a group's
+//!   messages while it commits ([`Hub::stage`]), then "committed" for its queues
+//!   ([`Hub::notify`]). A slot takes "the store has more" before staged messages, and the
+//!   stream takes staged messages only when it has read everything the store said it has,
+//!   skipping ids it has sent; so a stream sends messages in id order, each once, and never
+//!   jumps over a committed one it has not sent. Staged messages past `max_bytes` are
+//!   dropped from the slot: the commit's "has more" brings them from the store instead;
 //! - messages with a TTL of 0 (never stored) travel here, bounded by `max_bytes` per slot;
 //!   past it the stream is closed as too slow.
 
@@ -33,6 +37,8 @@ pub enum Closed {
 pub enum Wake {
     /// New messages were committed for a queue of this stream.
     Stored,
+    /// Messages being committed, in id order: send those after the cursor.
+    Staged(Vec<Ephemeral>),
     /// Messages with a TTL of 0: deliver now or never.
     Ephemeral(Vec<Ephemeral>),
     Keepalive,
@@ -45,6 +51,8 @@ pub type Ephemeral = (u64, u64, Rc<MessageRecord>);
 #[derive(Default)]
 struct SlotState {
     stored: bool,
+    staged: Vec<Ephemeral>,
+    staged_bytes: usize,
     ephemeral: Vec<Ephemeral>,
     ephemeral_bytes: usize,
     keepalive: bool,
@@ -91,6 +99,11 @@ impl Slot {
             if std::mem::take(&mut s.stored) {
                 s.keepalive = false;
                 return Poll::Ready(Wake::Stored);
+            }
+            if !s.staged.is_empty() {
+                s.staged_bytes = 0;
+                s.keepalive = false;
+                return Poll::Ready(Wake::Staged(std::mem::take(&mut s.staged)));
             }
             if !s.ephemeral.is_empty() {
                 s.ephemeral_bytes = 0;
@@ -156,6 +169,28 @@ impl Hub {
     pub fn live_queues_from(&self, first: u64) -> Vec<u64> {
         let map = self.queues.borrow();
         map.keys().copied().filter(|&q| q >= first).collect()
+    }
+
+    /// Whether a queue has a live stream.
+    pub fn has_streams(&self, queue: u64) -> bool {
+        self.queues.borrow().contains_key(&queue)
+    }
+
+    /// Hands a message that its group is committing to the streams of its queue.
+    pub fn stage(&self, queue: u64, id: u64, record: &Rc<MessageRecord>) {
+        let map = self.queues.borrow();
+        for slot in map.get(&queue).into_iter().flatten() {
+            let max = slot.max_bytes;
+            slot.update(|s| {
+                s.staged_bytes += record.data.len() + record.extras.len() + 64;
+                if s.staged_bytes > max {
+                    s.staged = Vec::new();
+                    s.staged_bytes = 0;
+                } else {
+                    s.staged.push((queue, id, record.clone()));
+                }
+            });
+        }
     }
 
     /// Tells the streams of a queue that the store has new messages; false if it has none.

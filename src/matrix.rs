@@ -3,13 +3,14 @@
 //!
 //! `GET` answers `{"unifiedpush":{"gateway":"matrix"}}`. `POST` takes the Matrix Push
 //! Gateway API body: for every device whose `pushkey` is an endpoint of this server — an
-//! endpoint topic (`/<topic>`, with or without `?up=1`) or an application's `/push/<token>`
-//! on this server's host — the JSON the homeserver sent is delivered to that endpoint, as
+//! endpoint topic (`/<topic>`, with or without `?up=1`), an application's `/push/<token>`,
+//! or an autopush channel's `/wpush/v1/<token>` (Sunup), on this server's host — the JSON the homeserver sent is delivered to that endpoint, as
 //! it is (what Element's UnifiedPush receiver parses), under the Web Push rules of that
 //! endpoint (its TTL default, its queue limit, its post rate: past it the whole request
 //! gets 429 with `Retry-After`, and the homeserver retries it). The answer is 200
 //! `{"rejected":[…]}` with the pushkeys that are not endpoints here, so the homeserver
-//! drops those pushers.
+//! drops those pushers. A `/wpush/v2/` endpoint is bound to an app server's VAPID key,
+//! which a homeserver cannot sign with: it is rejected too.
 
 use std::rc::Rc;
 
@@ -59,6 +60,8 @@ struct Device {
 enum Endpoint {
     Topic(String),
     App(String),
+    /// An autopush channel without a VAPID key.
+    Channel(String),
 }
 
 pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
@@ -95,7 +98,7 @@ pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
         };
         let address = match &endpoint {
             Endpoint::Topic(topic) => topic,
-            Endpoint::App(token) => token,
+            Endpoint::App(token) | Endpoint::Channel(token) => token,
         };
         delivery::charge(state, address.as_bytes())?;
         let outcome = match endpoint {
@@ -105,6 +108,11 @@ pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
             }
             Endpoint::App(token) => {
                 let resolve = crate::api::message::app_queue(token, delivery::client_limit(state));
+                delivery::publish(state, resolve, message(config.default_ttl.as_secs())).await
+            }
+            Endpoint::Channel(token) => {
+                let limit = crate::autopush::endpoint::uaid_limit(state);
+                let resolve = crate::autopush::endpoint::channel_queue(token, limit, false);
                 delivery::publish(state, resolve, message(config.default_ttl.as_secs())).await
             }
         };
@@ -126,8 +134,9 @@ pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
 }
 
 /// The endpoint a pushkey names, if it is one of this server's: same host as `base` (the
-/// scheme may differ behind a TLS proxy), path `/<endpoint topic>`, `/push/<token>` or a
-/// NextPush endpoint `/index.php/apps/uppush/push/<token>` (`crate::nextpush`).
+/// scheme may differ behind a TLS proxy), path `/<endpoint topic>`, `/push/<token>`, a
+/// NextPush endpoint `/index.php/apps/uppush/push/<token>` (`crate::nextpush`) or an
+/// autopush channel's `/wpush/v1/<token>`.
 fn endpoint_of(pushkey: &str, base: &str) -> Option<Endpoint> {
     let strip_scheme = |url: &str| -> Option<String> {
         let rest = url
@@ -148,6 +157,7 @@ fn endpoint_of(pushkey: &str, base: &str) -> Option<Endpoint> {
         ["push", token] | ["index.php", "apps", "uppush", "push", token] if !token.is_empty() => {
             Some(Endpoint::App((*token).to_owned()))
         }
+        ["wpush", "v1", token] if !token.is_empty() => Some(Endpoint::Channel((*token).to_owned())),
         _ => None,
     }
 }
@@ -169,6 +179,11 @@ mod tests {
             endpoint_of("https://push.example.org/push/tok", base),
             Some(Endpoint::App(_))
         ));
+        assert!(matches!(
+            endpoint_of("https://push.example.org/wpush/v1/tok", base),
+            Some(Endpoint::Channel(_))
+        ));
+        assert!(endpoint_of("https://push.example.org/wpush/v2/tok", base).is_none());
         assert!(matches!(
             endpoint_of(
                 "https://push.example.org/index.php/apps/uppush/push/tok",

@@ -28,7 +28,7 @@ use crate::metrics::Counters;
 use crate::sd_notify;
 use crate::state::{ConnectionGuard, Reload, ServerState, now_millis};
 use crate::store::tables::UAID_QUEUES;
-use crate::store::{Store, autopush, queue, topics};
+use crate::store::{self, Store, autopush, queue, topics};
 use crate::stream;
 
 /// Expired messages removed per sweep transaction; bounds one commit's size.
@@ -90,6 +90,11 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         reload,
     });
     state.log_connection_limit(&state.config());
+    let events = state
+        .store
+        .events()
+        .map_err(|e| format!("cannot follow the store: {e}"))?;
+    executor.spawn(store_events(state.clone(), events)).detach();
     for (listener, _) in listeners {
         executor
             .spawn(accept_loop(state.clone(), listener))
@@ -388,6 +393,26 @@ async fn linger_close(conn: &Async<TcpStream>) {
         match future::or(read, timeout).await {
             0 => return,
             n => left = left.saturating_sub(n),
+        }
+    }
+}
+
+/// Hands the store's commit events to the hub, in commit order.
+async fn store_events(state: Rc<ServerState>, events: async_channel::Receiver<store::Event>) {
+    while let Ok(event) = events.recv().await {
+        match event {
+            store::Event::Staged(messages) => {
+                for (queue, id, record) in messages {
+                    if state.hub.has_streams(queue) {
+                        state.hub.stage(queue, id, &Rc::new(record));
+                    }
+                }
+            }
+            store::Event::Committed(queues) => {
+                for queue in queues {
+                    state.hub.notify(queue);
+                }
+            }
         }
     }
 }

@@ -4,9 +4,12 @@
 //!
 //! Order of a stream's life: the door confirms what it must and builds a [`Subscription`];
 //! the stream attaches to the hub (so no commit from now on goes unnoticed), sends the
-//! stored messages after the cursor page by page, then waits: each hub notification sends
-//! the next stored messages, again from the store, so events always leave in id order and
-//! a confirmation of id N never covers an unsent message. The stream ends when the client
+//! stored messages after the cursor page by page, then waits: messages that a group
+//! commit is writing arrive from the hub before the commit's fsync and are sent at once
+//! when the stream has sent everything stored before them; each commit's notification
+//! sends what the stream has not sent yet, from the store. So events always leave in id
+//! order and a confirmation of id N never covers an unsent message. A device may receive a
+//! message whose commit then fails (its sender got no 2xx and sends it again). The stream ends when the client
 //! goes away, a newer exclusive stream replaces it, its queue is revoked, a write stalls,
 //! or (a poll) once the stored messages are sent. A replacement or a revocation ends it at
 //! once, even while a write to a client that does not read is pending.
@@ -384,15 +387,15 @@ impl Stream {
                 }
                 continue;
             }
+            if std::mem::take(&mut self.more_stored) {
+                self.start_read();
+                continue;
+            }
             if self.start_request() {
                 continue;
             }
             if self.frames.as_ref().is_some_and(|f| f.is_idle()) {
                 self.frames = None;
-            }
-            if std::mem::take(&mut self.more_stored) {
-                self.start_read();
-                continue;
             }
             let Some(slot) = &self.slot else {
                 return Poll::Ready("poll answered");
@@ -400,6 +403,22 @@ impl Stream {
             match slot.poll_next(cx) {
                 Poll::Ready(Wake::Stored) => {
                     self.more_stored = true;
+                    continue;
+                }
+                Poll::Ready(Wake::Staged(records)) => {
+                    for (queue, id, record) in &records {
+                        if *id <= self.sub.cursor.after {
+                            continue;
+                        }
+                        let event = Event {
+                            queue: *queue,
+                            id: *id,
+                            record,
+                            stored: true,
+                        };
+                        self.sub.encoder.message(&mut self.out, &self.sub, event);
+                        self.sub.cursor.after = *id;
+                    }
                     continue;
                 }
                 Poll::Ready(Wake::Ephemeral(records)) => {

@@ -811,3 +811,36 @@ fn reconnect(s: &Server, agent: Agent) -> Agent {
     assert_eq!(again.uaid, uaid);
     again
 }
+
+#[test]
+fn the_matrix_gateway_delivers_to_v1_channels_and_rejects_v2() {
+    let s = Server::start("ap-matrix");
+    let mut agent = Agent::hello(&s, "");
+    let v1 = agent.endpoint(&s, &channel(1), None);
+    let app = AppServer::new(3);
+    let v2 = agent.endpoint(&s, &channel(2), Some(&app.public()));
+    let base = format!("http://{}", s.addr);
+    let body = format!(
+        r#"{{"notification":{{"event_id":"$e","counts":{{"unread":1}},"devices":[{{"app_id":"im.app","pushkey":"{base}{v1}"}},{{"app_id":"im.app","pushkey":"{base}{v2}"}}]}}}}"#
+    );
+    let host = s.addr.to_string();
+    let r = send(
+        s.addr,
+        "POST",
+        "/_matrix/push/v1/notify",
+        &[("Host", &host), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), format!(r#"{{"rejected":["{base}{v2}"]}}"#));
+    let n = agent.notification();
+    assert_eq!(n.str("channelID"), channel(1));
+    assert!(
+        n.get("headers").is_none(),
+        "plain JSON has no encoding: {}",
+        n.text
+    );
+    let delivered = String::from_utf8(data(&n)).unwrap();
+    assert!(delivered.contains(r#""event_id":"$e""#), "{delivered}");
+    agent.assert_nothing_more();
+}

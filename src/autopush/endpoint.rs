@@ -50,7 +50,7 @@ pub async fn route(
 
 async fn find(state: &ServerState, version: &str, token: &str) -> Result<EndpointRecord, ApiError> {
     let lookup = token.to_owned();
-    let keyed = version == "v2";
+    let keyed = keyed(version);
     state
         .store
         .read(move |t| endpoint(t, &lookup))
@@ -101,25 +101,39 @@ async fn push(
     let headers = encryption_headers(req, push.encoding(), push.body.is_empty())?;
     delivery::charge(state, token.as_bytes())?;
     let ttl = push.ttl_secs;
-    let limit = QueueSize {
-        messages: config.limits.max_queued_per_uaid,
-        bytes: config.limits.max_queued_bytes_per_uaid,
-    };
-    let token = token.to_owned();
-    let resolve = move |t: &redb::WriteTransaction, _: &mut crate::store::memory::Memory| {
-        Ok(match autopush::endpoint(t, &token)? {
-            Some(found) => Ok(Destination {
-                queue: found.queue,
-                registration_id: found.channel_id,
-                limit,
-            }),
-            None => Err(Refused::NotFound),
-        })
-    };
+    let resolve = channel_queue(token.to_owned(), uaid_limit(state), keyed(version));
     let mut message = push.into_message();
     message.extras = headers;
     let published = delivery::publish(state, resolve, message).await?;
     Ok(crate::webpush::created(&published, ttl))
+}
+
+/// The queue limit of an autopush user agent.
+pub fn uaid_limit(state: &ServerState) -> QueueSize {
+    let limits = &state.config().limits;
+    QueueSize {
+        messages: limits.max_queued_per_uaid,
+        bytes: limits.max_queued_bytes_per_uaid,
+    }
+}
+
+fn keyed(version: &str) -> bool {
+    version == "v2"
+}
+
+/// Resolves a channel's endpoint token (of a keyed channel or not) to its user agent's
+/// queue, in the write transaction.
+pub fn channel_queue(token: String, limit: QueueSize, keyed: bool) -> impl delivery::Resolve {
+    move |t, _| {
+        Ok(match autopush::endpoint(t, &token)? {
+            Some(found) if found.key.is_some() == keyed => Ok(Destination {
+                queue: found.queue,
+                registration_id: found.channel_id,
+                limit,
+            }),
+            _ => Err(Refused::NotFound),
+        })
+    }
 }
 
 /// The scheme, host and port of a base URL.

@@ -14,7 +14,7 @@
 //! | GET (WebSocket upgrade) | `autopush_path` | none; the uaid is the capability, new uaids are limited per address |
 //! | POST, PUT | `/wpush/v1/<token>` | none: the token is the capability |
 //! | POST, PUT | `/wpush/v2/<token>` | VAPID signed by the channel's key (`crate::vapid`) |
-//! | GET | `/wpush/v1|v2/<token>` | none: UnifiedPush discovery |
+//! | GET | `/wpush/v1/<token>`, `/wpush/v2/<token>` | none: UnifiedPush discovery |
 //!
 //! The protocol's messages are in [`protocol`], the connection in [`session`], the
 //! endpoints in [`endpoint`].

@@ -138,8 +138,8 @@ pub fn unregister(channel_id: &str) -> String {
 }
 
 /// A message as a `notification`: its channel is its registration id; `data` (base64url)
-/// and `headers` (the encoding the app server used, kept in the record's extras) only
-/// when it has a body. `ttl` is the seconds it has left.
+/// when it has a body, `headers` when the app server sent an encoding (kept in the
+/// record's extras; the Matrix gateway's plain JSON has none). `ttl` is the seconds it has left.
 pub fn notification(id: u64, record: &MessageRecord, now: u64) -> String {
     let mut out = String::with_capacity(record.data.len() * 4 / 3 + record.extras.len() + 160);
     out.push_str(r#"{"messageType":"notification","channelID":"#);
@@ -151,7 +151,10 @@ pub fn notification(id: u64, record: &MessageRecord, now: u64) -> String {
     if !record.data.is_empty() {
         out.push_str(r#","data":""#);
         out.push_str(&Base64UrlUnpadded::encode_string(&record.data));
-        out.push_str(r#"","headers":{"#);
+        out.push('"');
+    }
+    if !record.extras.is_empty() {
+        out.push_str(r#","headers":{"#);
         out.push_str(std::str::from_utf8(&record.extras).unwrap_or_default());
         out.push('}');
     }

@@ -160,10 +160,13 @@ pub fn register(
     let old = channels
         .get((queue, channel_id))?
         .map(|digest| digest.value().to_vec());
+    let old = match old {
+        Some(digest) => Some((get_endpoint(txn, &digest)?, digest)),
+        None => None,
+    };
     let mut endpoints = txn.open_table(ENDPOINTS)?;
     match old {
-        Some(digest) => {
-            let record = get_endpoint(txn, &digest)?;
+        Some((record, digest)) => {
             if let Some(record) = record.filter(|r| r.key == key) {
                 return Ok(Ok(record));
             }

@@ -1,14 +1,18 @@
 //! What the store thread keeps in memory instead of writing it with every message, to
-//! spare a router's flash: the next message id and each queue's size.
+//! spare a router's flash: the next message id and each queue's size; and the messages
+//! the transaction being built has stored, to be handed to live streams before its commit.
 //!
 //! Invariants:
-//! - every id handed out is below the high-water mark in `meta`, written in the same
-//!   transaction that first needs it, so ids are never reused after a crash, even though
-//!   only one commit in [`ID_BLOCK`] writes `meta`;
+//! - every id handed out is below the high-water mark in `meta`: the store thread raises
+//!   it by a block in a commit of its own at start ([`Memory::reserve_ids`]), and then a
+//!   transaction raises it by a block when half a block is left, so an id is handed out
+//!   below a mark that is already on disk. Ids are never reused, after a crash or a failed
+//!   commit, even for messages that live streams saw before their commit failed; only one
+//!   commit in about [`ID_BLOCK`] / 2 writes `meta`;
 //! - a queue size (messages and stored bytes), once loaded by reading the queue's
 //!   messages, changes only with the insertions and removals of the transaction being built;
-//! - after a failed or aborted commit, [`Memory::reset`] forgets everything, and both are
-//!   read again from the last durable state.
+//! - after a failed or aborted commit, [`Memory::reset`] forgets the queue sizes, which are
+//!   read again from the last durable state; ids go on above every id handed out before.
 
 use std::collections::HashMap;
 
@@ -29,40 +33,105 @@ pub struct QueueSize {
     pub bytes: u64,
 }
 
-#[derive(Default)]
-pub struct Memory {
-    /// (next id, high-water mark): `next < mark` is always true once loaded.
-    ids: Option<(u64, u64)>,
-    queue_sizes: HashMap<u64, QueueSize>,
+/// Message ids: the next to hand out, the high-water mark of the transaction being built,
+/// and the mark as last committed.
+#[derive(Clone, Copy, Debug)]
+struct Ids {
+    next: u64,
+    mark: u64,
+    durable: u64,
 }
 
+#[derive(Default)]
+pub struct Memory {
+    ids: Option<Ids>,
+    queue_sizes: HashMap<u64, QueueSize>,
+    /// Keep the messages stored by the transaction being built (someone streams them).
+    pub(super) staging: bool,
+    staged: Vec<Staged>,
+}
+
+/// A message stored by the transaction being built: (queue, id, record).
+pub type Staged = (u64, u64, super::MessageRecord);
+
 impl Memory {
-    /// Forgets what a failed commit may have left behind.
+    /// Forgets what a failed commit may have left behind. Ids go on from where they were:
+    /// live streams may have seen the ids of the failed group.
     pub fn reset(&mut self) {
-        *self = Memory::default();
+        let ids = self.ids.map(|ids| Ids {
+            mark: ids.durable,
+            ..ids
+        });
+        *self = Memory {
+            staging: self.staging,
+            ids,
+            ..Memory::default()
+        };
     }
 
-    /// The next message id, reserving a new block in `meta` when the last one is used up.
+    /// The transaction built so far is committed.
+    pub fn committed(&mut self) {
+        if let Some(ids) = &mut self.ids {
+            ids.durable = ids.mark;
+        }
+    }
+
+    /// Raises the mark by a block in a commit of its own, before any id is handed out, so
+    /// that every id of this run is below a mark already on disk when it is handed out.
+    pub fn reserve_ids(&mut self, db: &redb::Database) -> Result<()> {
+        let txn = db.begin_write()?;
+        let durable = txn
+            .open_table(META)?
+            .get(ID_HIGH_WATER)?
+            .map_or(1, |v| v.value());
+        let mark = durable + ID_BLOCK;
+        txn.open_table(META)?.insert(ID_HIGH_WATER, mark)?;
+        txn.commit()?;
+        self.ids = Some(Ids {
+            next: durable,
+            mark,
+            durable: mark,
+        });
+        Ok(())
+    }
+
+    /// Notes a message the transaction stored, if messages are being staged.
+    pub fn stage(&mut self, queue: u64, id: u64, record: &super::MessageRecord) {
+        if self.staging {
+            self.staged.push((queue, id, record.clone()));
+        }
+    }
+
+    /// The messages staged since the last call, in id order.
+    pub fn take_staged(&mut self) -> Vec<Staged> {
+        std::mem::take(&mut self.staged)
+    }
+
+    /// The next message id. Half a block before the mark, the transaction raises the mark
+    /// by a block, so ids are handed out below a committed mark while commits succeed.
     pub fn next_message_id(&mut self, txn: &WriteTransaction) -> Result<u64> {
-        let (next, mark) = match self.ids {
+        let mut ids = match self.ids {
             Some(ids) => ids,
             None => {
                 let mark = txn
                     .open_table(META)?
                     .get(ID_HIGH_WATER)?
                     .map_or(1, |v| v.value());
-                (mark, mark)
+                Ids {
+                    next: mark,
+                    mark,
+                    durable: mark,
+                }
             }
         };
-        let mark = if next >= mark {
-            let mark = next + ID_BLOCK;
-            txn.open_table(META)?.insert(ID_HIGH_WATER, mark)?;
-            mark
-        } else {
-            mark
-        };
-        self.ids = Some((next + 1, mark));
-        Ok(next)
+        if ids.next + ID_BLOCK / 2 >= ids.mark {
+            ids.mark = ids.next.max(ids.mark) + ID_BLOCK;
+            txn.open_table(META)?.insert(ID_HIGH_WATER, ids.mark)?;
+        }
+        let id = ids.next;
+        ids.next += 1;
+        self.ids = Some(ids);
+        Ok(id)
     }
 
     /// The size of a queue, read from `messages` the first time.
@@ -134,6 +203,19 @@ mod tests {
         txn.commit().unwrap();
         assert!(after > 3, "{after}");
 
+        // A failed commit that reserved a new block: its ids are not handed out again.
+        let txn = db.begin_write().unwrap();
+        let mut last = 0;
+        for _ in 0..ID_BLOCK + 1 {
+            last = memory.next_message_id(&txn).unwrap();
+        }
+        txn.abort().unwrap();
+        memory.reset();
+        let txn = db.begin_write().unwrap();
+        let next = memory.next_message_id(&txn).unwrap();
+        txn.commit().unwrap();
+        assert!(next > last, "{next} <= {last}");
+
         // A process that crashed with ids handed out below the mark starts above it.
         let mut fresh = Memory::default();
         let txn = db.begin_write().unwrap();
@@ -155,10 +237,35 @@ mod tests {
         };
         let before = mark();
         let txn = db.begin_write().unwrap();
-        for _ in 0..ID_BLOCK - 2 {
+        for _ in 0..ID_BLOCK / 2 - 2 {
             memory.next_message_id(&txn).unwrap();
         }
         txn.commit().unwrap();
-        assert_eq!(mark(), before, "no write within the block");
+        assert_eq!(mark(), before, "no write within half a block");
+    }
+
+    #[test]
+    fn after_the_reservation_every_id_is_below_a_committed_mark() {
+        let db = database();
+        let mut memory = Memory::default();
+        memory.reserve_ids(&db).unwrap();
+        let mark = || {
+            let read = db.begin_read().unwrap();
+            let meta = read.open_table(META).unwrap();
+            meta.get(ID_HIGH_WATER).unwrap().unwrap().value()
+        };
+        for _ in 0..3 * ID_BLOCK {
+            let committed = mark();
+            let txn = db.begin_write().unwrap();
+            let id = memory.next_message_id(&txn).unwrap();
+            assert!(id < committed, "{id} >= {committed}");
+            if id % 7 == 0 {
+                txn.abort().unwrap();
+                memory.reset();
+            } else {
+                txn.commit().unwrap();
+                memory.committed();
+            }
+        }
     }
 }

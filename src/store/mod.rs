@@ -119,6 +119,18 @@ type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 enum Job {
     Read(ReadJob),
     Write(WriteJob),
+    /// From now on, send [`Event`]s for every commit to this channel.
+    Subscribe(async_channel::Sender<Event>),
+}
+
+/// What the store thread tells the event loop about each group commit, in commit order,
+/// so that live streams get messages before the fsync and learn of each commit in turn.
+#[derive(Debug)]
+pub enum Event {
+    /// Messages the group being committed has stored, in id order; the commit may yet fail.
+    Staged(Vec<memory::Staged>),
+    /// That group is on disk: the queues that got messages in it.
+    Committed(Vec<u64>),
 }
 
 /// A handle to the store thread. Cheap to clone.
@@ -256,19 +268,27 @@ fn run(
     inbox: mpsc::Receiver<Job>,
     stats: &CommitStats,
 ) {
-    let mut db = Some(db);
     let mut memory = Memory::default();
+    if let Err(e) = memory.reserve_ids(&db) {
+        log::warn!("reserving message ids failed ({e}); they are reserved with the first message");
+    }
+    let mut db = Some(db);
     // Set when the disk failed a write: redb then refuses writes until it is reopened.
     // Reads go on from the old handle meanwhile, so stored messages are still delivered.
     let mut broken: Option<(Error, Instant)> = None;
     let mut reads: Vec<ReadJob> = Vec::new();
     let mut writes: Vec<WriteJob> = Vec::new();
+    let mut events: Option<async_channel::Sender<Event>> = None;
     while let Ok(first) = inbox.recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 Job::Read(r) => reads.push(r),
                 Job::Write(w) => writes.push(w),
+                Job::Subscribe(to) => {
+                    memory.staging = true;
+                    events = Some(to);
+                }
             }
             if writes.len() < MAX_GROUP {
                 next = inbox.try_recv().ok();
@@ -297,7 +317,7 @@ fn run(
             let started = Instant::now();
             let n = writes.len();
             let outcome = match (&db, &broken) {
-                (Some(db), None) => commit_group(db, &mut memory, &mut writes),
+                (Some(db), None) => commit_group(db, &mut memory, &mut writes, events.as_ref()),
                 (_, Some((e, _))) => fail_group(&mut writes, e.clone()),
                 (None, None) => fail_group(&mut writes, Error::Closed),
             };
@@ -349,7 +369,12 @@ fn fail_group(writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
     Err(e)
 }
 
-fn commit_group(db: &Database, memory: &mut Memory, writes: &mut Vec<WriteJob>) -> Result<()> {
+fn commit_group(
+    db: &Database,
+    memory: &mut Memory,
+    writes: &mut Vec<WriteJob>,
+    events: Option<&async_channel::Sender<Event>>,
+) -> Result<()> {
     let txn = db.begin_write().map_err(Error::from);
     let mut failed = false;
     let completions: Vec<Completion> = writes
@@ -363,6 +388,11 @@ fn commit_group(db: &Database, memory: &mut Memory, writes: &mut Vec<WriteJob>) 
             done
         })
         .collect();
+    let staged = memory.take_staged();
+    let mut queues: Vec<u64> = staged.iter().map(|m| m.0).collect();
+    if let Some(events) = events.filter(|_| !failed && !staged.is_empty()) {
+        let _ = events.try_send(Event::Staged(staged));
+    }
     let outcome = match txn {
         Ok(txn) if failed => {
             let _ = txn.abort();
@@ -373,8 +403,16 @@ fn commit_group(db: &Database, memory: &mut Memory, writes: &mut Vec<WriteJob>) 
         Ok(txn) => txn.commit().map_err(Error::from),
         Err(e) => Err(e),
     };
+    if outcome.is_ok() {
+        memory.committed();
+    }
     if let Err(e) = &outcome {
         log::error!("commit failed, {} writes refused: {e}", completions.len());
+    }
+    if let Some(events) = events.filter(|_| outcome.is_ok() && !queues.is_empty()) {
+        queues.sort_unstable();
+        queues.dedup();
+        let _ = events.try_send(Event::Committed(queues));
     }
     for done in completions {
         done(outcome.clone());
@@ -392,6 +430,15 @@ impl Store {
             mpsc::TrySendError::Full(_) => Error::Busy,
             mpsc::TrySendError::Disconnected(_) => Error::Closed,
         })
+    }
+
+    /// The events of every later commit (see [`Event`]); for the one consumer that streams.
+    pub fn events(&self) -> Result<async_channel::Receiver<Event>> {
+        let (to, from) = async_channel::unbounded();
+        self.jobs
+            .send(Job::Subscribe(to))
+            .map_err(|_| Error::Closed)?;
+        Ok(from)
     }
 
     /// Runs `f` on a consistent snapshot off the event loop.

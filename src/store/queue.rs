@@ -198,6 +198,7 @@ pub fn enqueue(
     }
     let id = tables.memory.next_message_id(txn)?;
     tables.insert(queue, id, &record)?;
+    tables.memory.stage(queue, id, &record);
     Ok(Ok(Enqueued {
         queue,
         id,
