@@ -139,6 +139,11 @@ async fn shutdown(state: Rc<ServerState>, mut signals: Signals) {
     while state.connections.get() > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(20)).await;
     }
+    // A durable commit after every write so far: confirmations committed lazily included.
+    Timer::after(Duration::from_millis(20)).await;
+    if let Err(e) = state.store.write(|_, _| Ok(())).await {
+        log::warn!("the last commit failed: {e}");
+    }
     log::info!("stopped");
 }
 

@@ -508,7 +508,7 @@ impl Stream {
         let queues = self.sub.queues.clone();
         let confirm = async move {
             let done = store
-                .write(move |t, m| {
+                .write_lazily(move |t, m| {
                     let mut n = 0;
                     for &queue in queues.iter() {
                         n += queue::confirm(t, m, queue, up_to)?;

@@ -471,6 +471,22 @@ fn unacknowledged_messages_are_sent_again_after_a_reconnect_and_a_restart() {
     agent.ack(&later);
     agent.assert_nothing_more();
     drop(agent);
+    s.restart_gracefully();
+    Agent::hello(&s, &uaid).assert_nothing_more();
+}
+
+#[test]
+fn acks_are_on_disk_within_the_lazy_commit_age_even_without_other_writes() {
+    let mut s = Server::start("ap-lazy-ack");
+    let mut agent = Agent::hello(&s, "");
+    let path = agent.endpoint(&s, &channel(1), None);
+    push_body(&s, &path, b"once");
+    let n = agent.notification();
+    agent.ack(&n);
+    agent.assert_nothing_more();
+    let uaid = agent.uaid.clone();
+    drop(agent);
+    std::thread::sleep(openpush::store::LAZY_MAX_AGE + Duration::from_secs(1));
     s.restart();
     Agent::hello(&s, &uaid).assert_nothing_more();
 }

@@ -43,7 +43,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
     if confirmed > 0 {
         let removed = state
             .store
-            .write(move |t, m| queue::confirm(t, m, client_id, confirmed))
+            .write_lazily(move |t, m| queue::confirm(t, m, client_id, confirmed))
             .await?;
         log::debug!("client {client_id} confirmed {removed} messages up to {confirmed}");
     }

@@ -123,8 +123,9 @@ async fn session(
         encoder: &Autopush,
         endpoint_base: base.into(),
     };
-    drop(config);
-    stream::start_with_frames(conn, out, sub, guard, Some(frames)).await;
+    // The stream is a task of its own: this hello's future (over a kilobyte) ends here.
+    let stream = stream::start_with_frames(conn, out, sub, guard, Some(frames));
+    state.executor.spawn(stream).detach();
 }
 
 /// Reads until the client's first text message; `None` if it closed, broke the protocol
@@ -234,7 +235,7 @@ impl Encoder for Autopush {
         let touch = async move {
             let now = now_millis();
             if let Err(e) = store
-                .write(move |t, _| autopush::touch(t, queue, now))
+                .write_lazily(move |t, _| autopush::touch(t, queue, now))
                 .await
             {
                 log::warn!("recording when user agent {queue} was last seen failed: {e}");
@@ -320,7 +321,7 @@ async fn answer(state: &ServerState, queue: u64, base: &str, message: ClientMess
         ClientMessage::Ack(updates) => {
             let acked = state
                 .store
-                .write(move |t, m| {
+                .write_lazily(move |t, m| {
                     let mut n = 0;
                     for (channel, id) in &updates {
                         n += usize::from(crate::store::queue::acknowledge(

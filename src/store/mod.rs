@@ -7,6 +7,12 @@
 //! durable result, and a job refused for business reasons must leave the transaction
 //! untouched (ops validate before they mutate).
 //!
+//! A group made only of [`Store::write_lazily`] jobs (confirmations, acks: writes whose loss
+//! means a message is delivered again, nothing worse) commits without an fsync; it reaches
+//! the disk with the next durable commit, at the latest [`LAZY_MAX_AGE`] or
+//! [`MAX_LAZY_COMMITS`] later, and when the thread stops. That spares the flash a commit
+//! per delivered message.
+//!
 //! A job that fails with a storage error aborts the whole group; every writer in it gets
 //! that error and nothing of the group is on disk. When the disk fails a write (full, or
 //! an I/O error), redb refuses further writes until it is reopened: the thread keeps
@@ -38,6 +44,10 @@ use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 /// Writes grouped into one commit at most; bounds a commit's latency under a flood.
 const MAX_GROUP: usize = 512;
+/// How long lazy commits may wait for a durable one.
+pub const LAZY_MAX_AGE: Duration = Duration::from_secs(2);
+/// Lazy commits in a row at most before a durable one.
+pub const MAX_LAZY_COMMITS: u32 = 64;
 /// After a failed write, how often reopening the database is tried.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 /// Free bytes the database's directory must have before a reopen is tried, so a reopen
@@ -118,7 +128,8 @@ type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
 enum Job {
     Read(ReadJob),
-    Write(WriteJob),
+    /// A write, and whether it may commit lazily.
+    Write(WriteJob, bool),
     /// From now on, send [`Event`]s for every commit to this channel.
     Subscribe(async_channel::Sender<Event>),
 }
@@ -279,12 +290,31 @@ fn run(
     let mut reads: Vec<ReadJob> = Vec::new();
     let mut writes: Vec<WriteJob> = Vec::new();
     let mut events: Option<async_channel::Sender<Event>> = None;
-    while let Ok(first) = inbox.recv() {
+    let mut lazy = LazyCommits::default();
+    loop {
+        let first = match lazy.since {
+            None => inbox
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(since) => inbox.recv_timeout(LAZY_MAX_AGE.saturating_sub(since.elapsed())),
+        };
+        let first = match first {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                lazy.flush(db.as_ref());
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut next = Some(first);
+        let mut all_lazy = true;
         while let Some(job) = next.take() {
             match job {
                 Job::Read(r) => reads.push(r),
-                Job::Write(w) => writes.push(w),
+                Job::Write(w, may_wait) => {
+                    writes.push(w);
+                    all_lazy &= may_wait;
+                }
                 Job::Subscribe(to) => {
                     memory.staging = true;
                     events = Some(to);
@@ -316,12 +346,16 @@ fn run(
         if !writes.is_empty() {
             let started = Instant::now();
             let n = writes.len();
+            let durable = !lazy.may_defer(all_lazy);
             let outcome = match (&db, &broken) {
-                (Some(db), None) => commit_group(db, &mut memory, &mut writes, events.as_ref()),
+                (Some(db), None) => {
+                    commit_group(db, &mut memory, &mut writes, events.as_ref(), durable)
+                }
                 (_, Some((e, _))) => fail_group(&mut writes, e.clone()),
                 (None, None) => fail_group(&mut writes, Error::Closed),
             };
             stats.record(started.elapsed(), n);
+            lazy.committed(durable || outcome.is_err());
             if outcome.is_err() {
                 memory.reset();
             }
@@ -331,7 +365,51 @@ fn run(
             }
         }
     }
+    lazy.flush(db.as_ref());
     log::debug!("store thread stopped");
+}
+
+/// The lazy commits not yet followed by a durable one.
+#[derive(Default)]
+struct LazyCommits {
+    since: Option<Instant>,
+    count: u32,
+}
+
+impl LazyCommits {
+    /// Whether a group (lazy or not) may commit without an fsync now.
+    fn may_defer(&self, all_lazy: bool) -> bool {
+        all_lazy
+            && self.count < MAX_LAZY_COMMITS
+            && self
+                .since
+                .is_none_or(|since| since.elapsed() < LAZY_MAX_AGE)
+    }
+
+    fn committed(&mut self, durable: bool) {
+        if durable {
+            *self = LazyCommits::default();
+        } else {
+            self.since.get_or_insert_with(Instant::now);
+            self.count += 1;
+        }
+    }
+
+    /// Makes the lazy commits durable with an empty durable commit.
+    fn flush(&mut self, db: Option<&Database>) {
+        if self.since.is_none() {
+            return;
+        }
+        *self = LazyCommits::default();
+        let Some(db) = db else { return };
+        let flushed = db
+            .begin_write()
+            .map_err(Error::from)
+            .and_then(|txn| txn.commit().map_err(Error::from));
+        if let Err(e) = flushed {
+            log::warn!("making confirmations durable failed: {e}");
+        }
+    }
 }
 
 /// Reopens the database after a failed write, once its directory has room again.
@@ -374,8 +452,15 @@ fn commit_group(
     memory: &mut Memory,
     writes: &mut Vec<WriteJob>,
     events: Option<&async_channel::Sender<Event>>,
+    durable: bool,
 ) -> Result<()> {
-    let txn = db.begin_write().map_err(Error::from);
+    let txn = db.begin_write().map_err(Error::from).and_then(|mut txn| {
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Storage(e.to_string()))?;
+        }
+        Ok(txn)
+    });
     let mut failed = false;
     let completions: Vec<Completion> = writes
         .drain(..)
@@ -403,7 +488,7 @@ fn commit_group(
         Ok(txn) => txn.commit().map_err(Error::from),
         Err(e) => Err(e),
     };
-    if outcome.is_ok() {
+    if outcome.is_ok() && durable {
         memory.committed();
     }
     if let Err(e) = &outcome {
@@ -460,15 +545,34 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
     {
+        self.submit_write(f, false).await
+    }
+
+    /// Runs `f` in the next group commit, which need not reach the disk at once (see the
+    /// module doc): for writes whose loss only means a message is delivered again.
+    pub async fn write_lazily<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
+    {
+        self.submit_write(f, true).await
+    }
+
+    async fn submit_write<T, F>(&self, f: F, lazy: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
+    {
         let (reply, answer): (Reply<T>, _) = async_channel::bounded(1);
-        self.submit(Job::Write(Box::new(move |txn| {
+        let job: WriteJob = Box::new(move |txn| {
             let result = txn.and_then(|(txn, memory)| f(txn, memory));
             let failed = result.is_err();
             let done: Completion = Box::new(move |outcome| {
                 let _ = reply.try_send(outcome.and(result));
             });
             (failed, done)
-        })))?;
+        });
+        self.submit(Job::Write(job, lazy))?;
         answer.recv().await.unwrap_or(Err(Error::Closed))
     }
 }

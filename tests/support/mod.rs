@@ -86,8 +86,19 @@ impl Server {
     }
 
     /// Starts the server again on the same database and port.
+    /// Restarts after a crash (kill -9).
     pub fn restart(&mut self) {
         self.kill9();
+        let (child, addr, log) = spawn(&self.config, &self.addr.to_string(), Startup::Drop);
+        self.child = child;
+        self.addr = addr;
+        self.log = log;
+    }
+
+    /// Restarts after a clean stop (SIGTERM): every commit so far is on disk, lazy ones
+    /// (confirmations) included.
+    pub fn restart_gracefully(&mut self) {
+        assert!(self.terminate().success(), "a clean stop");
         let (child, addr, log) = spawn(&self.config, &self.addr.to_string(), Startup::Drop);
         self.child = child;
         self.addr = addr;
@@ -616,8 +627,9 @@ impl Server {
     }
 
     /// Like [`Server::restart`], but `log` also holds the lines written before listening.
+    /// Restarts after a clean stop, keeping the new process's startup log for the test.
     pub fn restart_keeping_startup_log(&mut self) {
-        self.kill9();
+        assert!(self.terminate().success(), "a clean stop");
         let (child, addr, log) = spawn(&self.config, &self.addr.to_string(), Startup::Keep);
         self.child = child;
         self.addr = addr;
