@@ -12,7 +12,9 @@
 //!   stream takes staged messages only when it has read everything the store said it has,
 //!   skipping ids it has sent; so a stream sends messages in id order, each once, and never
 //!   jumps over a committed one it has not sent. Staged messages past `max_bytes` are
-//!   dropped from the slot: the commit's "has more" brings them from the store instead;
+//!   dropped from the slot and the highest dropped id is kept: until its cursor passes it,
+//!   the stream takes no staged message and reads them all from the store after their
+//!   commits;
 //! - messages with a TTL of 0 (never stored) travel here, bounded by `max_bytes` per slot;
 //!   past it the stream is closed as too slow.
 
@@ -37,24 +39,33 @@ pub enum Closed {
 pub enum Wake {
     /// New messages were committed for a queue of this stream.
     Stored,
-    /// Messages being committed, in id order: send those after the cursor.
-    Staged(Vec<Ephemeral>),
-    /// Messages with a TTL of 0: deliver now or never.
-    Ephemeral(Vec<Ephemeral>),
+    /// Messages handed over, in the order they came: those being committed and those with
+    /// a TTL of 0 (deliver now or never). `dropped_up_to`: the highest id of a message
+    /// being committed that the slot dropped (0: none); until the stream's cursor reaches
+    /// it, the stream must take messages being committed from the store instead.
+    Messages {
+        handed: Vec<Handed>,
+        dropped_up_to: u64,
+    },
     Keepalive,
     Closed(Closed),
 }
 
-/// A message that is not stored: its queue, its id and itself.
-pub type Ephemeral = (u64, u64, Rc<MessageRecord>);
+/// A message handed to a stream: its queue, its id, itself, and whether it is stored
+/// (being committed) or has a TTL of 0.
+pub struct Handed {
+    pub queue: u64,
+    pub id: u64,
+    pub record: Rc<MessageRecord>,
+    pub stored: bool,
+}
 
 #[derive(Default)]
 struct SlotState {
     stored: bool,
-    staged: Vec<Ephemeral>,
-    staged_bytes: usize,
-    ephemeral: Vec<Ephemeral>,
-    ephemeral_bytes: usize,
+    handed: Vec<Handed>,
+    handed_bytes: usize,
+    dropped_up_to: u64,
     keepalive: bool,
     closed: Option<Closed>,
 }
@@ -100,15 +111,13 @@ impl Slot {
                 s.keepalive = false;
                 return Poll::Ready(Wake::Stored);
             }
-            if !s.staged.is_empty() {
-                s.staged_bytes = 0;
+            if !s.handed.is_empty() {
+                s.handed_bytes = 0;
                 s.keepalive = false;
-                return Poll::Ready(Wake::Staged(std::mem::take(&mut s.staged)));
-            }
-            if !s.ephemeral.is_empty() {
-                s.ephemeral_bytes = 0;
-                s.keepalive = false;
-                return Poll::Ready(Wake::Ephemeral(std::mem::take(&mut s.ephemeral)));
+                return Poll::Ready(Wake::Messages {
+                    handed: std::mem::take(&mut s.handed),
+                    dropped_up_to: s.dropped_up_to,
+                });
             }
             if std::mem::take(&mut s.keepalive) {
                 return Poll::Ready(Wake::Keepalive);
@@ -176,21 +185,11 @@ impl Hub {
         self.queues.borrow().contains_key(&queue)
     }
 
-    /// Hands a message that its group is committing to the streams of its queue.
+    /// Hands a message that its group is committing to the streams of its queue. Past a
+    /// slot's `max_bytes` the slot drops what it holds of those: the commit's notification
+    /// brings them from the store.
     pub fn stage(&self, queue: u64, id: u64, record: &Rc<MessageRecord>) {
-        let map = self.queues.borrow();
-        for slot in map.get(&queue).into_iter().flatten() {
-            let max = slot.max_bytes;
-            slot.update(|s| {
-                s.staged_bytes += record.data.len() + record.extras.len() + 64;
-                if s.staged_bytes > max {
-                    s.staged = Vec::new();
-                    s.staged_bytes = 0;
-                } else {
-                    s.staged.push((queue, id, record.clone()));
-                }
-            });
-        }
+        self.hand(queue, id, record, true);
     }
 
     /// Tells the streams of a queue that the store has new messages; false if it has none.
@@ -206,7 +205,12 @@ impl Hub {
     }
 
     /// Hands a message that is not stored to the streams of its queue; false if it has none.
+    /// Past a slot's `max_bytes` the stream is closed as too slow.
     pub fn deliver_now(&self, queue: u64, id: u64, record: Rc<MessageRecord>) -> bool {
+        self.hand(queue, id, &record, false)
+    }
+
+    fn hand(&self, queue: u64, id: u64, record: &Rc<MessageRecord>, stored: bool) -> bool {
         let map = self.queues.borrow();
         let Some(slots) = map.get(&queue) else {
             return false;
@@ -217,13 +221,33 @@ impl Hub {
                 if s.closed.is_some() {
                     return;
                 }
-                s.ephemeral_bytes += record.data.len() + record.extras.len() + 64;
-                if s.ephemeral_bytes > max {
-                    s.closed = Some(Closed::Overflow);
-                    s.ephemeral = Vec::new();
-                } else {
-                    s.ephemeral.push((queue, id, record.clone()));
+                s.handed_bytes += record.data.len() + record.extras.len() + 64;
+                if s.handed_bytes > max {
+                    let dropped = s.handed.iter().filter(|h| h.stored).map(|h| h.id).max();
+                    s.dropped_up_to = s.dropped_up_to.max(dropped.unwrap_or(0));
+                    s.handed.retain(|h| !h.stored);
+                    s.handed_bytes = s
+                        .handed
+                        .iter()
+                        .map(|h| h.record.data.len() + h.record.extras.len() + 64)
+                        .sum();
+                    if stored {
+                        s.dropped_up_to = s.dropped_up_to.max(id);
+                        return;
+                    }
+                    s.handed_bytes += record.data.len() + record.extras.len() + 64;
+                    if s.handed_bytes > max {
+                        s.closed = Some(Closed::Overflow);
+                        s.handed = Vec::new();
+                        return;
+                    }
                 }
+                s.handed.push(Handed {
+                    queue,
+                    id,
+                    record: record.clone(),
+                    stored,
+                });
             });
         }
         !slots.is_empty()
@@ -332,6 +356,28 @@ mod tests {
             hub.deliver_now(1, id, record());
         }
         assert!(matches!(now(&slot), Some(Wake::Closed(Closed::Overflow))));
+    }
+
+    #[test]
+    fn staged_overflow_drops_staged_messages_only() {
+        let hub = Hub::default();
+        let slot = hub.attach(&[1], true, 400);
+        hub.deliver_now(1, 1, record());
+        for id in 2..7 {
+            hub.stage(1, id, &record());
+        }
+        let Some(Wake::Messages {
+            handed,
+            dropped_up_to,
+        }) = now(&slot)
+        else {
+            panic!("messages due");
+        };
+        let ids: Vec<(u64, bool)> = handed.iter().map(|h| (h.id, h.stored)).collect();
+        assert!(ids.len() < 6 && ids[0] == (1, false), "{ids:?}");
+        assert!(dropped_up_to >= 2, "{dropped_up_to}");
+        hub.notify(1);
+        assert!(matches!(now(&slot), Some(Wake::Stored)));
     }
 
     #[test]

@@ -405,31 +405,27 @@ impl Stream {
                     self.more_stored = true;
                     continue;
                 }
-                Poll::Ready(Wake::Staged(records)) => {
-                    for (queue, id, record) in &records {
-                        if *id <= self.sub.cursor.after {
+                Poll::Ready(Wake::Messages {
+                    handed,
+                    dropped_up_to,
+                }) => {
+                    for message in &handed {
+                        // Stored ones the stream has sent (read from the store), or must
+                        // read from the store after a message of theirs that was dropped.
+                        let cursor = self.sub.cursor.after;
+                        if message.stored && (message.id <= cursor || dropped_up_to > cursor) {
                             continue;
                         }
                         let event = Event {
-                            queue: *queue,
-                            id: *id,
-                            record,
-                            stored: true,
+                            queue: message.queue,
+                            id: message.id,
+                            record: &message.record,
+                            stored: message.stored,
                         };
                         self.sub.encoder.message(&mut self.out, &self.sub, event);
-                        self.sub.cursor.after = *id;
-                    }
-                    continue;
-                }
-                Poll::Ready(Wake::Ephemeral(records)) => {
-                    for (queue, id, record) in &records {
-                        let event = Event {
-                            queue: *queue,
-                            id: *id,
-                            record,
-                            stored: false,
-                        };
-                        self.sub.encoder.message(&mut self.out, &self.sub, event);
+                        if message.stored {
+                            self.sub.cursor.after = message.id;
+                        }
                     }
                     continue;
                 }
