@@ -9,9 +9,9 @@
 //! when the stream has sent everything stored before them; each commit's notification
 //! sends what the stream has not sent yet, from the store. So events always leave in id
 //! order and a confirmation of id N never covers an unsent message. A device may receive a
-//! message whose commit then fails (its sender got no 2xx and sends it again). The stream ends when the client
-//! goes away, a newer exclusive stream replaces it, its queue is revoked, a write stalls,
-//! or (a poll) once the stored messages are sent. A replacement or a revocation ends it at
+//! message whose commit then fails (its sender got no 2xx and sends it again). The stream
+//! ends when the client goes away, a newer exclusive stream replaces it, its queue is
+//! revoked, a write stalls, or (a poll) once the stored messages are sent. A replacement or a revocation ends it at
 //! once, even while a write to a client that does not read is pending.
 //!
 //! A WebSocket client's text messages (autopush's `register`, `ack`, …) go to the

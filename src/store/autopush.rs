@@ -272,6 +272,82 @@ pub fn sweep_idle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::memory::QueueSize;
+    use crate::store::queue::{Destination, NewMessage};
+    use crate::store::{Content, tables};
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+
+    const DAY: u64 = 24 * 3600 * 1000;
+
+    fn database() -> redb::Database {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+        db
+    }
+
+    /// A user agent seen at `now` with one channel and one queued message; its uaid and
+    /// endpoint token.
+    fn agent(db: &redb::Database, memory: &mut Memory, now: u64) -> (String, String) {
+        let txn = db.begin_write().unwrap();
+        let hello = hello(&txn, None, [7; 16], now, 10).unwrap().unwrap();
+        let endpoint = register(&txn, hello.queue, "c1", None, 10)
+            .unwrap()
+            .unwrap();
+        let to = Destination {
+            queue: hello.queue,
+            registration_id: "c1".into(),
+            limit: QueueSize {
+                messages: 10,
+                bytes: 1 << 20,
+            },
+        };
+        let message = NewMessage {
+            content: Content::Opaque,
+            data: b"x".to_vec(),
+            priority: None,
+            ttl_secs: 100 * 24 * 3600,
+            collapse_key: None,
+            extras: Vec::new(),
+        };
+        queue::enqueue(&txn, memory, to, message, now)
+            .unwrap()
+            .unwrap();
+        txn.commit().unwrap();
+        (hello.uaid, endpoint.token)
+    }
+
+    #[test]
+    fn idle_user_agents_go_with_their_channels_and_messages_unless_connected() {
+        let db = database();
+        let mut memory = Memory::default();
+        let (idle, idle_token) = agent(&db, &mut memory, 0);
+        let (live, live_token) = agent(&db, &mut memory, 0);
+        let (recent, _) = agent(&db, &mut memory, 50 * DAY);
+        let live_queue = find(&db.begin_read().unwrap(), &live).unwrap().unwrap();
+
+        let txn = db.begin_write().unwrap();
+        let is_live = |q| q == live_queue;
+        let swept = sweep_idle(&txn, &mut memory, 60 * DAY, 60 * DAY, is_live, 100).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(swept, 1);
+
+        let read = db.begin_read().unwrap();
+        assert_eq!(find(&read, &idle).unwrap(), None);
+        assert!(endpoint(&read, &idle_token).unwrap().is_none());
+        assert!(find(&read, &live).unwrap().is_some());
+        assert!(endpoint(&read, &live_token).unwrap().is_some());
+        assert!(find(&read, &recent).unwrap().is_some());
+        let messages = read.open_table(tables::MESSAGES).unwrap();
+        assert_eq!(
+            messages.len().unwrap(),
+            2,
+            "the idle one's message went with it"
+        );
+        let by_address = read.open_table(tables::UAID_BY_ADDRESS).unwrap();
+        assert_eq!(by_address.len().unwrap(), 2);
+    }
 
     #[test]
     fn uaids_name_their_queue() {
