@@ -52,7 +52,7 @@ use crate::json;
 use crate::names::check_account_name;
 use crate::sse;
 use crate::state::ServerState;
-use crate::store::queue::{Cursor, Destination, NewMessage};
+use crate::store::queue::{Destination, NewMessage};
 use crate::store::tables::Tables;
 use crate::store::{Content, accounts};
 use crate::stream::{Encoder, Event, Subscription};
@@ -316,18 +316,7 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
     push_event(&mut head, "keepalive", keepalive.as_bytes());
     Ok(Outcome::Stream(
         head,
-        Subscription {
-            queues: Box::new([client_id]),
-            topics: Box::new([]),
-            exclusive: true,
-            live: true,
-            cursor: Cursor {
-                after: 0,
-                posted_since: 0,
-            },
-            encoder: &NextPushSse,
-            endpoint_base: "".into(),
-        },
+        Subscription::device(client_id, 0, &NextPushSse),
     ))
 }
 

@@ -148,6 +148,23 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The live stream of a device's own queue (the only one: a newer one replaces it),
+    /// from the message after `after`.
+    pub fn device(queue: u64, after: u64, encoder: &'static dyn Encoder) -> Subscription {
+        Subscription {
+            queues: Box::new([queue]),
+            topics: Box::new([]),
+            exclusive: true,
+            live: true,
+            cursor: Cursor {
+                after,
+                posted_since: 0,
+            },
+            encoder,
+            endpoint_base: "".into(),
+        }
+    }
+
     /// The topic name of a queue of this subscription ("" for a device's own queue).
     pub fn topic_of(&self, queue: u64) -> &str {
         self.queues

@@ -209,16 +209,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert_eq!(poll(s.addr, &alice, "upAbCdEf123456").len(), 1);
 
     // A second start: already schema 3, nothing to upgrade, everything kept.
-    s.restart_keeping_startup_log();
-    let log = s.log_lines(Duration::from_millis(300));
-    assert!(
-        log.iter().any(|l| l.contains("listening on")),
-        "the startup log is kept: {log:?}"
-    );
-    assert!(
-        !log.iter().any(|l| l.contains("upgraded")),
-        "a schema-3 file is not upgraded again: {log:?}"
-    );
+    restarted_without_upgrade(&mut s);
     assert_accounts(&s);
     assert_eq!(events(&s, ALICE_KEY), alice_after);
     assert_eq!(events(&s, ADMIN_KEY), [(Some(3), NEWS_3.to_owned())]);
@@ -233,11 +224,31 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
         "ids keep increasing across restarts"
     );
 
+    stopped_at_schema_3(&mut s, after_restart, FIXTURE, &fixture_before);
+}
+
+/// Restarts the server (cleanly); the file, already at schema 3, is not upgraded again.
+fn restarted_without_upgrade(s: &mut Server) {
+    s.restart_keeping_startup_log();
+    let log = s.log_lines(Duration::from_millis(300));
+    assert!(
+        log.iter().any(|l| l.contains("listening on")),
+        "the startup log is kept: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("upgraded")),
+        "a schema-3 file is not upgraded again: {log:?}"
+    );
+}
+
+/// Stops the server; the copy is at schema 3 with ids above `last_id`, and the fixture
+/// it was copied from is as it was.
+fn stopped_at_schema_3(s: &mut Server, last_id: u64, fixture: &str, fixture_before: &[u8]) {
     s.kill9();
     assert_eq!(meta(&s.db, "schema_version"), 3);
-    assert!(meta(&s.db, "message_id_high_water") > after_restart);
+    assert!(meta(&s.db, "message_id_high_water") > last_id);
     assert_eq!(
-        std::fs::read(FIXTURE).unwrap(),
+        std::fs::read(fixture).unwrap(),
         fixture_before,
         "the fixture itself is never written"
     );
@@ -572,16 +583,7 @@ mod schema_2 {
         nextpush_delivers(&s);
 
         // A second start: already schema 3, nothing to upgrade, everything kept.
-        s.restart_keeping_startup_log();
-        let log = s.log_lines(Duration::from_millis(300));
-        assert!(
-            log.iter().any(|l| l.contains("listening on")),
-            "the startup log is kept: {log:?}"
-        );
-        assert!(
-            !log.iter().any(|l| l.contains("upgraded")),
-            "a schema-3 file is not upgraded again: {log:?}"
-        );
+        super::restarted_without_upgrade(&mut s);
         assert_accounts(&s);
         assert_eq!(events(&s, PHONE_KEY), phone_after);
         assert_eq!(events(&s, LAPTOP_KEY), [(Some(5), NEWS_5.to_owned())]);
@@ -645,14 +647,7 @@ mod schema_2 {
         assert_eq!(polled(&s, BOB, "upBobPhone0123"), [OP11]);
         assert_eq!(polled(&s, BOB, "upNobody456789"), [OP12]);
 
-        s.kill9();
-        assert_eq!(meta(&s.db, "schema_version"), 3);
-        assert!(meta(&s.db, "message_id_high_water") > after_restart);
-        assert_eq!(
-            std::fs::read(FIXTURE_V2).unwrap(),
-            fixture_before,
-            "the fixture itself is never written"
-        );
+        super::stopped_at_schema_3(&mut s, after_restart, FIXTURE_V2, &fixture_before);
     }
 
     /// A schema-2 file moved over by hand is upgraded by the CLI as well as by the server,

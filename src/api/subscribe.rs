@@ -24,7 +24,7 @@ use crate::http::Request;
 use crate::json;
 use crate::sse;
 use crate::state::ServerState;
-use crate::store::queue::{self, Cursor};
+use crate::store::queue;
 use crate::store::tables::Tables;
 use crate::store::{self, Content, MessageRecord, accounts};
 use crate::stream::{Encoder, Event, Subscription};
@@ -54,18 +54,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
     let head = sse::head(state.config().retry);
     Ok(Outcome::Stream(
         head,
-        Subscription {
-            queues: Box::new([client_id]),
-            topics: Box::new([]),
-            exclusive: true,
-            live: true,
-            cursor: Cursor {
-                after: confirmed,
-                posted_since: 0,
-            },
-            encoder: &OpenPushSse,
-            endpoint_base: "".into(),
-        },
+        Subscription::device(client_id, confirmed, &OpenPushSse),
     ))
 }
 

@@ -25,7 +25,7 @@ use crate::limits::AddrKey;
 use crate::server::write_all;
 use crate::state::{ConnectionGuard, ServerState, now_millis};
 use crate::store::autopush;
-use crate::store::queue::{Cursor, Refused};
+use crate::store::queue::Refused;
 use crate::stream::{self, Answer, Encoder, Event, Frames, Reply, Subscription};
 use crate::vapid;
 use crate::ws;
@@ -35,13 +35,7 @@ const REPLACED: u16 = 4000;
 
 /// `GET <autopush_path>` with `Upgrade: websocket`.
 pub fn upgrade(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    let accept = ws::check_upgrade(
-        req.header("connection"),
-        req.header("upgrade"),
-        req.header("sec-websocket-version"),
-        req.header("sec-websocket-key"),
-    )
-    .map_err(|why| ApiError::BadRequest(format!("not a WebSocket upgrade: {why}")))?;
+    let accept = ws::accept_request(req)?;
     let head = response_head(&accept, req.header("sec-websocket-protocol"));
     let base = crate::webpush::base_url(state, req);
     let address = req
@@ -112,16 +106,8 @@ async fn session(
     let mut out = Vec::new();
     ws::push_text(&mut out, protocol::hello(&hello.uaid).as_bytes());
     let sub = Subscription {
-        queues: Box::new([hello.queue]),
-        topics: Box::new([]),
-        exclusive: true,
-        live: true,
-        cursor: Cursor {
-            after: 0,
-            posted_since: 0,
-        },
-        encoder: &Autopush,
         endpoint_base: base.into(),
+        ..Subscription::device(hello.queue, 0, &Autopush)
     };
     // The stream is a task of its own: this hello's future (over a kilobyte) ends here.
     let stream = stream::start_with_frames(conn, out, sub, guard, Some(frames));

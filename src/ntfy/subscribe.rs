@@ -44,13 +44,7 @@ pub async fn start(
     }
     let head = match format {
         "ws" => {
-            let accept = ws::check_upgrade(
-                req.header("connection"),
-                req.header("upgrade"),
-                req.header("sec-websocket-version"),
-                req.header("sec-websocket-key"),
-            )
-            .map_err(|why| ApiError::BadRequest(format!("not a WebSocket upgrade: {why}")))?;
+            let accept = ws::accept_request(req)?;
             ws::response_head(&accept)
         }
         "sse" => crate::sse::head(state.config().retry),
