@@ -277,7 +277,8 @@ pub fn create_client(
     };
     txn.open_table(CLIENTS)?
         .insert(id, client.encode().as_slice())?;
-    txn.open_table(CLIENT_BY_USER)?.insert((user_id, id), ())?;
+    txn.open_table(CLIENT_BY_USER)?
+        .insert((user_id, id), [].as_slice())?;
     txn.open_table(CLIENT_BY_NAME)?
         .insert((user_id, name), id)?;
     txn.open_table(CLIENT_BY_KEY)?

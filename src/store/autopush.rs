@@ -35,6 +35,14 @@ pub struct Hello {
     pub new: bool,
 }
 
+/// The `uaid_by_address` key of a user agent.
+fn address_key(address: &[u8; 16], queue: u64) -> [u8; 24] {
+    let mut key = [0; 24];
+    key[..16].copy_from_slice(address);
+    key[16..].copy_from_slice(&queue.to_be_bytes());
+    key
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -91,8 +99,9 @@ pub fn hello(
         }));
     }
     let mut by_address = txn.open_table(UAID_BY_ADDRESS)?;
+    let (first, last) = (address_key(&address, 0), address_key(&address, u64::MAX));
     let known = by_address
-        .range((address.as_slice(), 0)..=(address.as_slice(), u64::MAX))?
+        .range(first.as_slice()..=last.as_slice())?
         .take(max_per_address)
         .count();
     if known >= max_per_address {
@@ -109,7 +118,7 @@ pub fn hello(
     };
     txn.open_table(UAIDS)?
         .insert(queue, record.encode().as_slice())?;
-    by_address.insert((address.as_slice(), queue), ())?;
+    by_address.insert(address_key(&address, queue).as_slice(), [].as_slice())?;
     Ok(Ok(Hello {
         uaid: format!("{queue:016x}{}", hex(&secret)),
         queue,
@@ -236,7 +245,7 @@ fn delete(
     }
     queue::drop_messages(txn, memory, queue, None)?;
     txn.open_table(UAID_BY_ADDRESS)?
-        .remove((record.address.as_slice(), queue))?;
+        .remove(address_key(&record.address, queue).as_slice())?;
     txn.open_table(UAIDS)?.remove(queue)?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! users           user id              -> UserRecord
 //! user_by_name    name                 -> user id
 //! clients         client id            -> ClientRecord (holds the key: the API returns it)
-//! client_by_user  (user id, client id) -> ()
+//! client_by_user  (user id, client id) -> (empty)
 //! client_by_key   blake2s(key)         -> client id
 //! client_by_name  (user id, name)      -> client id
 //! apps            blake2s(token)       -> AppRecord (holds the routing token)
@@ -15,9 +15,9 @@
 //! messages        (queue id, message id)       -> MessageRecord (expiry first)
 //! collapse        (queue id, registration id, collapse key) -> message id
 //! topics          topic name                   -> TopicRecord (its queue id, owner, grants)
-//! topic_by_owner  (user id, topic name)        -> ()
+//! topic_by_owner  (user id, topic name)        -> (empty)
 //! uaids           queue id                     -> UaidRecord (an autopush user agent)
-//! uaid_by_address (address, queue id)          -> ()
+//! uaid_by_address address ++ queue id (BE)     -> (empty)
 //! channels        (queue id, channel id)       -> blake2s(endpoint token)
 //! endpoints       blake2s(endpoint token)      -> EndpointRecord
 //! ```
@@ -30,8 +30,12 @@
 //! out (see `store::memory`). Posting a message writes `messages` only (and `collapse`
 //! with a collapse key): every other B-tree a commit touches costs flash pages.
 //!
+//! Index tables hold empty byte slices rather than `()`, and every table uses one of a few
+//! key/value type pairs: redb's B-tree code is built once per pair, and each pair costs
+//! tens of kilobytes of a router's flash.
+//!
 //! Schema history: 1 (0.1.0) had no topics and version-1 message records; 2 had no
-//! autopush tables. [`init_or_check`] brings such a file to the current schema in place,
+//! autopush tables, and `()` values in `client_by_user` and `topic_by_owner`. [`init_or_check`] brings such a file to the current schema in place,
 //! in one transaction.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -49,7 +53,8 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 pub const USER_BY_NAME: TableDefinition<&str, u64> = TableDefinition::new("user_by_name");
 pub const CLIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("clients");
-pub const CLIENT_BY_USER: TableDefinition<(u64, u64), ()> = TableDefinition::new("client_by_user");
+pub const CLIENT_BY_USER: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("client_by_user");
 pub const CLIENT_BY_KEY: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
 pub const CLIENT_BY_NAME: TableDefinition<(u64, &str), u64> =
     TableDefinition::new("client_by_name");
@@ -59,10 +64,12 @@ pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
 pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
 pub const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
-pub const TOPIC_BY_OWNER: TableDefinition<(u64, &str), ()> = TableDefinition::new("topic_by_owner");
+pub const TOPIC_BY_OWNER: TableDefinition<(u64, &str), &[u8]> =
+    TableDefinition::new("topic_by_owner");
 pub const UAIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("uaids");
-pub const UAID_BY_ADDRESS: TableDefinition<(&[u8], u64), ()> =
-    TableDefinition::new("uaid_by_address");
+/// Keyed by the address (16 bytes) and the queue id (8, big-endian), valued by nothing: a
+/// byte-slice table like `apps`, so that redb's code is not built for one more key type.
+pub const UAID_BY_ADDRESS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uaid_by_address");
 pub const CHANNELS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("channels");
 pub const ENDPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("endpoints");
 
@@ -127,7 +134,8 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
 
 /// Brings a file of an earlier schema to the current one in one transaction. From 1: every
 /// queued message is rewritten as a version-2 record and the topic tables are created.
-/// From 2 (and 1): the autopush tables are created. Users, clients, apps, topics and
+/// From 2 (and 1): the autopush tables are created, and `client_by_user` (and, from 2,
+/// `topic_by_owner`) are rewritten with empty byte-slice values instead of `()`. Users, clients, apps, topics and
 /// messages keep their records. A crash before the commit leaves the file as it was.
 fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
@@ -147,6 +155,38 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
             txn.open_table(TOPICS)?;
             txn.open_table(TOPIC_BY_OWNER)?;
             txn.open_table(META)?.insert(NEXT_TOPIC_ID, 1)?;
+        }
+        let old_client_by_user: TableDefinition<(u64, u64), ()> =
+            TableDefinition::new("client_by_user");
+        let keys = txn
+            .open_table(old_client_by_user)?
+            .iter()?
+            .map(|entry| entry.map(|(key, _)| key.value()))
+            .collect::<Result<Vec<_>, _>>()?;
+        txn.delete_table(old_client_by_user)?;
+        let mut new = txn.open_table(CLIENT_BY_USER)?;
+        for key in keys {
+            new.insert(key, [].as_slice())?;
+        }
+        drop(new);
+        if from == 2 {
+            let old_topic_by_owner: TableDefinition<(u64, &str), ()> =
+                TableDefinition::new("topic_by_owner");
+            let keys = txn
+                .open_table(old_topic_by_owner)?
+                .iter()?
+                .map(|entry| {
+                    entry.map(|(key, _)| {
+                        let (owner, name) = key.value();
+                        (owner, name.to_owned())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            txn.delete_table(old_topic_by_owner)?;
+            let mut new = txn.open_table(TOPIC_BY_OWNER)?;
+            for (owner, name) in &keys {
+                new.insert((*owner, name.as_str()), [].as_slice())?;
+            }
         }
         create_autopush_tables(&txn)?;
         let mut meta = txn.open_table(META)?;
@@ -207,9 +247,6 @@ pub trait Tables {
     type Id<'a, K: redb::Key + 'static>: ReadableTable<K, u64>
     where
         Self: 'a;
-    type Unit<'a, K: redb::Key + 'static>: ReadableTable<K, ()>
-    where
-        Self: 'a;
     fn bytes<K: redb::Key + 'static>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
@@ -218,10 +255,6 @@ pub trait Tables {
         &self,
         def: TableDefinition<K, u64>,
     ) -> StoreResult<Self::Id<'_, K>>;
-    fn units<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, ()>,
-    ) -> StoreResult<Self::Unit<'_, K>>;
 
     fn users(&self) -> StoreResult<Self::Bytes<'_, u64>> {
         self.bytes(USERS)
@@ -232,8 +265,8 @@ pub trait Tables {
     fn clients(&self) -> StoreResult<Self::Bytes<'_, u64>> {
         self.bytes(CLIENTS)
     }
-    fn client_by_user(&self) -> StoreResult<Self::Unit<'_, (u64, u64)>> {
-        self.units(CLIENT_BY_USER)
+    fn client_by_user(&self) -> StoreResult<Self::Bytes<'_, (u64, u64)>> {
+        self.bytes(CLIENT_BY_USER)
     }
     fn client_by_key(&self) -> StoreResult<Self::Id<'_, &'static [u8]>> {
         self.ids(CLIENT_BY_KEY)
@@ -249,7 +282,6 @@ pub trait Tables {
 impl Tables for redb::ReadTransaction {
     type Bytes<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, &'static [u8]>;
     type Id<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, u64>;
-    type Unit<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, ()>;
     fn bytes<K: redb::Key + 'static>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
@@ -260,12 +292,6 @@ impl Tables for redb::ReadTransaction {
         &self,
         def: TableDefinition<K, u64>,
     ) -> StoreResult<Self::Id<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-    fn units<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, ()>,
-    ) -> StoreResult<Self::Unit<'_, K>> {
         Ok(self.open_table(def)?)
     }
 }
@@ -273,7 +299,6 @@ impl Tables for redb::ReadTransaction {
 impl Tables for WriteTransaction {
     type Bytes<'a, K: redb::Key + 'static> = redb::Table<'a, K, &'static [u8]>;
     type Id<'a, K: redb::Key + 'static> = redb::Table<'a, K, u64>;
-    type Unit<'a, K: redb::Key + 'static> = redb::Table<'a, K, ()>;
     fn bytes<K: redb::Key + 'static>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
@@ -284,12 +309,6 @@ impl Tables for WriteTransaction {
         &self,
         def: TableDefinition<K, u64>,
     ) -> StoreResult<Self::Id<'_, K>> {
-        Ok(self.open_table(def)?)
-    }
-    fn units<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, ()>,
-    ) -> StoreResult<Self::Unit<'_, K>> {
         Ok(self.open_table(def)?)
     }
 }

@@ -53,7 +53,7 @@ pub fn get(txn: &impl Tables, name: &str) -> Result<Option<TopicRecord>> {
 
 /// Calls `f` with the name of every topic of `owner` (0: the unclaimed ones), in order.
 fn each_owned(txn: &impl Tables, owner: u64, mut f: impl FnMut(&str)) -> Result<()> {
-    let index = txn.units(TOPIC_BY_OWNER)?;
+    let index = txn.bytes(TOPIC_BY_OWNER)?;
     for entry in index.range((owner, "")..)? {
         let (key, _) = entry?;
         let (o, name) = key.value();
@@ -145,7 +145,7 @@ pub fn open(
             }
             let mut index = txn.open_table(TOPIC_BY_OWNER)?;
             index.remove((0, name))?;
-            index.insert((u, name), ())?;
+            index.insert((u, name), [].as_slice())?;
             drop(index);
             record.owner = u;
             put(txn, name, &record)?;
@@ -185,7 +185,8 @@ pub fn open(
         grants: Vec::new(),
     };
     put(txn, name, &record)?;
-    txn.open_table(TOPIC_BY_OWNER)?.insert((owner, name), ())?;
+    txn.open_table(TOPIC_BY_OWNER)?
+        .insert((owner, name), [].as_slice())?;
     Ok(Ok(record))
 }
 
