@@ -119,10 +119,7 @@ impl Head {
             });
         }
         match self.header("content-length") {
-            Some(n) => n
-                .parse()
-                .map(Framing::Length)
-                .map_err(|_| Error::Header),
+            Some(n) => n.parse().map(Framing::Length).map_err(|_| Error::Header),
             None => Ok(Framing::Close),
         }
     }
@@ -403,7 +400,10 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_http() {
-        assert!(matches!(read_head(&mut &b"SSH-2.0\r\n\r\n"[..]), Err(Error::StatusLine)));
+        assert!(matches!(
+            read_head(&mut &b"SSH-2.0\r\n\r\n"[..]),
+            Err(Error::StatusLine)
+        ));
         assert!(matches!(read_head(&mut &b""[..]), Err(Error::Closed)));
         assert!(matches!(
             read_head(&mut &b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n"[..]),
@@ -413,8 +413,12 @@ mod tests {
 
     #[test]
     fn decodes_chunked_at_every_split() {
-        let raw = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\n";
-        assert_eq!(body_of(raw, Framing::Chunked).unwrap(), b"Wikipedia in\r\n\r\nchunks.");
+        let raw =
+            b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(
+            body_of(raw, Framing::Chunked).unwrap(),
+            b"Wikipedia in\r\n\r\nchunks."
+        );
         // One byte at a time through a reader that times out between bytes.
         struct Trickle<'a>(&'a [u8], bool);
         impl Read for Trickle<'_> {
@@ -429,7 +433,10 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut body = Body::new(io::BufReader::with_capacity(1, Trickle(raw, false)), Framing::Chunked);
+        let mut body = Body::new(
+            io::BufReader::with_capacity(1, Trickle(raw, false)),
+            Framing::Chunked,
+        );
         let mut out = Vec::new();
         let mut buf = [0u8; 3];
         loop {
@@ -445,8 +452,14 @@ mod tests {
 
     #[test]
     fn bounds_bodies() {
-        assert!(matches!(body_of(b"zz\r\n", Framing::Chunked), Err(Error::Chunk)));
-        assert!(matches!(body_of(b"3\r\nabcX\r\n", Framing::Chunked), Err(Error::Chunk)));
+        assert!(matches!(
+            body_of(b"zz\r\n", Framing::Chunked),
+            Err(Error::Chunk)
+        ));
+        assert!(matches!(
+            body_of(b"3\r\nabcX\r\n", Framing::Chunked),
+            Err(Error::Chunk)
+        ));
         assert_eq!(body_of(b"abcdef", Framing::Length(3)).unwrap(), b"abc");
         assert!(body_of(b"ab", Framing::Length(3)).is_err());
         assert!(matches!(

@@ -192,8 +192,14 @@ mod tests {
     #[test]
     fn finds_fields_and_keeps_nested_json_as_sent() {
         let event = r#"{"data":{"title":"Hi","n":[1,{"x":"}"}]} ,"registration_id":"chat","priority":"high"}"#;
-        assert_eq!(field(event, "data"), Some(r#"{"title":"Hi","n":[1,{"x":"}"}]}"#));
-        assert_eq!(string_field(event, "registration_id").as_deref(), Some("chat"));
+        assert_eq!(
+            field(event, "data"),
+            Some(r#"{"title":"Hi","n":[1,{"x":"}"}]}"#)
+        );
+        assert_eq!(
+            string_field(event, "registration_id").as_deref(),
+            Some("chat")
+        );
         assert_eq!(string_field(event, "priority").as_deref(), Some("high"));
         assert_eq!(field(event, "title"), None);
         assert_eq!(u64_field(r#"{"id":42}"#, "id"), Some(42));
@@ -220,7 +226,13 @@ mod tests {
             },
         };
         let text = miniserde::json::to_string(&sub);
-        assert_eq!(text, r#"{"endpoint":"http://h/push/t","keys":{"p256dh":"BP","auth":"AU"}}"#);
-        assert_eq!(miniserde::json::from_str::<Subscription>(&text).unwrap(), sub);
+        assert_eq!(
+            text,
+            r#"{"endpoint":"http://h/push/t","keys":{"p256dh":"BP","auth":"AU"}}"#
+        );
+        assert_eq!(
+            miniserde::json::from_str::<Subscription>(&text).unwrap(),
+            sub
+        );
     }
 }

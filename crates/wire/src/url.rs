@@ -60,7 +60,10 @@ impl Url {
             let (host, after) = v6.split_once(']').ok_or(Error::Malformed)?;
             match after {
                 "" => (host, 80),
-                p => (host, parse_port(p.strip_prefix(':').ok_or(Error::Malformed)?)?),
+                p => (
+                    host,
+                    parse_port(p.strip_prefix(':').ok_or(Error::Malformed)?)?,
+                ),
             }
         } else {
             match authority.split_once(':') {
@@ -86,7 +89,12 @@ impl Url {
 
     /// This URL with another path (and no query).
     pub fn join(&self, path: &str) -> Url {
-        let base = self.path.split('?').next().unwrap_or("").trim_end_matches('/');
+        let base = self
+            .path
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
         Url {
             path: format!("{base}{path}"),
             ..self.clone()
@@ -127,7 +135,10 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 80, "/"));
         assert_eq!(Url::parse("http://router").unwrap().path, "/");
         assert_eq!(
-            Url::parse("http://h:1/base/").unwrap().join("/subscribe").path,
+            Url::parse("http://h:1/base/")
+                .unwrap()
+                .join("/subscribe")
+                .path,
             "/base/subscribe"
         );
     }
@@ -135,7 +146,13 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_speak() {
         assert_eq!(Url::parse("https://push.example.org"), Err(Error::Https));
-        for bad in ["ftp://x", "http://", "http://h:x/", "http://h:99999/", "http://u@h/"] {
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://h:x/",
+            "http://h:99999/",
+            "http://u@h/",
+        ] {
             assert_eq!(Url::parse(bad), Err(Error::Malformed), "{bad}");
         }
     }
