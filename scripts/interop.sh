@@ -36,3 +36,4 @@ fi
 
 cargo build --locked -q
 timeout 180 "$python" tests/interop/interop.py target/debug/openpush
+cargo build --locked -q -p openpush-client && timeout 120 "$python" tests/interop/client_interop.py target/debug/openpush target/debug/openpush-client

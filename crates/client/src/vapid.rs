@@ -1,5 +1,5 @@
 //! VAPID (RFC 8292): the app server's signed claim on a push, `Authorization: vapid
-//! t=<JWT>, k=<public key>`. The JWT is ES256 (`r || s`, 64 bytes) over
+//! t=<JWT>,k=<public key>`. The JWT is ES256 (`r || s`, 64 bytes) over
 //! `{"typ":"JWT","alg":"ES256"}` and `{"aud":<endpoint origin>,"exp":…,"sub":<contact>}`.
 //!
 //! Keys are stored as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), the form pywebpush's
@@ -36,10 +36,12 @@ pub fn from_text(text: &str) -> Option<SecretKey> {
     }
 }
 
-/// The `Authorization` header value for a push to an endpoint of `origin`.
+/// The `Authorization` header value for a push to an endpoint of `origin`. The parameters
+/// are joined by a bare comma, as pywebpush writes them: py_vapid's verifier splits the
+/// header at its last space and would not read `t=…, k=…`.
 pub fn header(key: &SecretKey, origin: &str, subject: &str, now_secs: u64) -> String {
     let token = token(key, origin, subject, now_secs + TOKEN_LIFETIME_SECS);
-    format!("vapid t={token}, k={}", keys::public_b64(key))
+    format!("vapid t={token},k={}", keys::public_b64(key))
 }
 
 /// A signed JWT with these claims.

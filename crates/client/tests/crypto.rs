@@ -121,7 +121,7 @@ fn mozilla_ece_decrypts_ours_and_we_decrypt_its() {
 /// The verifier: splits the JWT, checks ES256 over `header.claims` with the `k=` key.
 fn verify(header: &str) -> (String, String) {
     let rest = header.strip_prefix("vapid t=").expect("vapid scheme");
-    let (token, key) = rest.split_once(", k=").expect("t= and k=");
+    let (token, key) = rest.split_once(",k=").expect("t= and k=");
     let key = VerifyingKey::from_sec1_bytes(&b64(key)).expect("k= is a P-256 point");
     let (signed, signature) = token.rsplit_once('.').expect("three JWT parts");
     let signature = Signature::from_slice(&b64(signature)).expect("64-byte r || s");
@@ -156,8 +156,8 @@ fn vapid_tokens_verify_independently() {
     // Another key's signature does not verify under this key.
     let other = vapid::header(&keys::generate(), "https://p", "mailto:x", 0);
     let forged = format!(
-        "{}, k={}",
-        other.split(", k=").next().unwrap(),
+        "{},k={}",
+        other.split(",k=").next().unwrap(),
         keys::public_b64(&key)
     );
     assert!(std::panic::catch_unwind(|| verify(&forged)).is_err());

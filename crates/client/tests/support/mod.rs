@@ -55,20 +55,25 @@ impl Server {
     /// A server whose config holds `config` (plus its database), with user `ann`
     /// (password `ann-secret`).
     pub fn start(name: &str, config: &str) -> Server {
+        let server = Server::bare(name, config);
+        let out = server.cli(&["user", "add", "ann", "--password-stdin"], "ann-secret\n");
+        assert!(out.status.success(), "user add: {}", text(&out.stderr));
+        server
+    }
+
+    /// A server without users, its database `openpush.redb` in its directory `dir`.
+    pub fn bare(name: &str, config: &str) -> Server {
         let dir = temp_dir(name);
         let db = dir.join("openpush.redb");
         let config_path = dir.join("openpush.conf");
         std::fs::write(&config_path, format!("db = {}\n{config}\n", db.display())).unwrap();
         let (child, addr) = spawn(&config_path, "127.0.0.1:0");
-        let server = Server {
+        Server {
             dir,
             config: config_path,
             addr,
             child,
-        };
-        let out = server.cli(&["user", "add", "ann", "--password-stdin"], "ann-secret\n");
-        assert!(out.status.success(), "user add: {}", text(&out.stderr));
-        server
+        }
     }
 
     pub fn url(&self) -> String {
