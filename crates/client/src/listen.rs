@@ -123,28 +123,33 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.5 + fraction / 2.0)
 }
 
+/// Each registered app's private key and auth secret, as the state file has them.
+fn app_keys(dir: &StateDir, state: &State) -> Result<HashMap<String, AppKeys>, Failure> {
+    let mut apps = HashMap::new();
+    for app in &state.apps {
+        let key = keys::parse_private(&app.private_key);
+        let auth = base64::decode(&app.auth).filter(|a| a.len() == 16);
+        let (Some(key), Some(auth)) = (key, auth) else {
+            return Err(Failure::runtime(format!(
+                "the keys of {:?} in {} are damaged: register it again",
+                app.id,
+                dir.path.display()
+            )));
+        };
+        apps.insert(app.id.clone(), AppKeys { key, auth });
+    }
+    Ok(apps)
+}
+
 impl Listener {
     fn new(dir: StateDir, state: &State, args: &Listen) -> Result<Listener, Failure> {
         let server = net::parse_url(&state.server, "the state's server")?;
-        let mut apps = HashMap::new();
-        for app in &state.apps {
-            let key = keys::parse_private(&app.private_key);
-            let auth = base64::decode(&app.auth).filter(|a| a.len() == 16);
-            let (Some(key), Some(auth)) = (key, auth) else {
-                return Err(Failure::runtime(format!(
-                    "the keys of {:?} in {} are damaged: register it again",
-                    app.id,
-                    dir.path.display()
-                )));
-            };
-            apps.insert(app.id.clone(), AppKeys { key, auth });
-        }
         Ok(Listener {
+            apps: app_keys(&dir, state)?,
             confirmed: dir.last_id()?,
             dir,
             server,
             key: state.key.clone(),
-            apps,
             exec: args.exec.clone(),
             watchdog: Duration::from_secs(args.watchdog_secs),
             unannounced: 0,
@@ -270,14 +275,19 @@ impl Listener {
     /// come again. A message that can never be decoded is skipped (and confirmed).
     fn hand_on(&mut self, id: Option<u64>, data: &str) -> Result<Result<(), String>, Failure> {
         let shown = id.map_or_else(|| "without id".to_owned(), |id| id.to_string());
-        match self.decode(id, data) {
-            Ok(message) => {
-                if let Err(why) = self.deliver(&message)? {
+        match self.decode(id, data)? {
+            Ok(message) => match (self.deliver(&message)?, id) {
+                (Ok(()), _) => {}
+                (Err(why), Some(_)) => {
                     return Ok(Err(format!(
                         "message {shown} was not handed on ({why}); it comes again"
                     )));
                 }
-            }
+                // TTL 0: the server kept no copy to send again, as its sender asked.
+                (Err(why), None) => {
+                    eprintln!("openpush-client: a message without id (TTL 0) is lost: {why}");
+                }
+            },
             Err(why) => eprintln!("openpush-client: message {shown} skipped: {why}"),
         }
         if let Some(id) = id {
@@ -289,20 +299,37 @@ impl Listener {
         Ok(Ok(()))
     }
 
-    fn decode(&self, id: Option<u64>, data: &str) -> Result<Message, String> {
-        let app = json::string_field(data, "registration_id")
-            .ok_or("the event has no registration_id")?;
-        let raw = json::field(data, "data").ok_or("the event has no data")?;
+    /// The keys of `app`; on a miss the state file is read again, since `register` may have
+    /// added the app while this `listen` runs.
+    fn keys_for(&mut self, app: &str) -> Result<Option<&AppKeys>, Failure> {
+        if !self.apps.contains_key(app)
+            && let Some(state) = self.dir.load()?
+            && state.key == self.key
+        {
+            self.apps = app_keys(&self.dir, &state)?;
+        }
+        Ok(self.apps.get(app))
+    }
+
+    fn decode(&mut self, id: Option<u64>, data: &str) -> Result<Result<Message, String>, Failure> {
+        let Some(app) = json::string_field(data, "registration_id") else {
+            return Ok(Err("the event has no registration_id".into()));
+        };
+        let Some(raw) = json::field(data, "data") else {
+            return Ok(Err("the event has no data".into()));
+        };
         let urgency = json::string_field(data, "urgency")
             .or_else(|| json::string_field(data, "priority"))
             .unwrap_or_else(|| "normal".to_owned());
         let plaintext = if json::string_field(data, "encoding").as_deref() == Some("base64") {
-            let body = json::string(raw)
-                .and_then(|s| base64::decode(&s))
-                .ok_or("its data is not base64")?;
-            match self.apps.get(&app) {
-                Some(keys) => ece::decrypt(&keys.key, &keys.auth, &body)
-                    .map_err(|e| format!("for {app:?}, it {e}"))?,
+            let Some(body) = json::string(raw).and_then(|s| base64::decode(&s)) else {
+                return Ok(Err("its data is not base64".into()));
+            };
+            match self.keys_for(&app)? {
+                Some(keys) => match ece::decrypt(&keys.key, &keys.auth, &body) {
+                    Ok(plain) => plain,
+                    Err(e) => return Ok(Err(format!("for {app:?}, it {e}"))),
+                },
                 // Not registered here: opaque bytes, handed on as they came.
                 None => body,
             }
@@ -311,12 +338,12 @@ impl Listener {
         } else {
             raw.as_bytes().to_vec()
         };
-        Ok(Message {
+        Ok(Ok(Message {
             id,
             app,
             urgency,
             plaintext,
-        })
+        }))
     }
 
     /// Hands a message to CMD or stdout; `Ok(Err(why))` if CMD failed.

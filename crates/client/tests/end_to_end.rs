@@ -326,3 +326,17 @@ fn vapid_keygen_writes_a_private_pem_once() {
     let again = client(&["vapid-keygen", "--out", key.to_str().unwrap()], "");
     assert_eq!(again.status.code(), Some(2));
 }
+
+#[test]
+fn app_registered_while_listening_is_decrypted() {
+    let (server, dir, state, _sub) = setup("late-app", "");
+    let log = dir.join("log");
+    let listener = Listener::start(&state, &recorder(&log), &[]);
+    listener.wait_log("connected to");
+    let sub = register(&server, &state, "late");
+    let sub_file = dir.join("late.json");
+    std::fs::write(&sub_file, sub).unwrap();
+    let id = send_web_push(&dir, &sub_file, "for the late app");
+    wait_for("the message", || lines(&log).len() == 1);
+    assert_eq!(lines(&log)[0], format!("{id} late normal for the late app"));
+}
