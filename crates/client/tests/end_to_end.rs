@@ -343,3 +343,28 @@ fn app_registered_while_listening_is_decrypted() {
     wait_for("the message", || lines(&log).len() == 1);
     assert_eq!(lines(&log)[0], format!("{id} late normal for the late app"));
 }
+
+#[test]
+fn message_that_does_not_decrypt_is_skipped_and_later_ones_arrive() {
+    let (server, dir, state, sub_file) = setup("undecryptable", "");
+    let sub = std::fs::read_to_string(&sub_file).unwrap();
+    let endpoint = openpush_wire::json::field(&sub, "endpoint")
+        .and_then(openpush_wire::json::string)
+        .unwrap();
+    let url = openpush_wire::url::Url::parse(&endpoint).unwrap();
+    let conn = std::net::TcpStream::connect(server.addr).unwrap();
+    let r = openpush_wire::http::exchange(conn, "POST", &url, &[], b"not encrypted", 4096).unwrap();
+    assert_eq!(r.head.status, 201);
+    let bad = r
+        .head
+        .header("location")
+        .unwrap()
+        .trim_start_matches("/message/")
+        .to_owned();
+    let id = send_web_push(&dir, &sub_file, "encrypted");
+    let log = dir.join("log");
+    let listener = Listener::start(&state, &recorder(&log), &[]);
+    listener.wait_log(&format!("message {bad} skipped"));
+    wait_for("the encrypted message", || lines(&log).len() == 1);
+    assert_eq!(lines(&log), [format!("{id} chat normal encrypted")]);
+}
