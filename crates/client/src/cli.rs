@@ -23,30 +23,30 @@ pub enum Command {
 }
 
 /// Create or reuse this device on the server, register an application on it with a new
-/// key pair and auth secret, and print its Web Push subscription JSON
-/// ({"endpoint":…,"keys":{"p256dh":…,"auth":…}}) for the webservice.
+/// key pair and auth secret, and print its standard Web Push subscription JSON (endpoint,
+/// keys.p256dh, keys.auth) for the webservice.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "register")]
 pub struct Register {
     /// the server, http://host[:port] (https needs a TLS-terminating proxy in front of
     /// this client, see the README)
-    #[argh(option)]
+    #[argh(option, arg_name = "URL")]
     pub server: String,
     /// the user that owns the device (asked for its password unless the device is known)
-    #[argh(option)]
+    #[argh(option, arg_name = "NAME")]
     pub user: String,
     /// read the user's password from the first line of standard input
     #[argh(switch)]
     pub password_stdin: bool,
     /// the device (OpenPush client) name; an existing device of that name is reused
-    #[argh(option)]
+    #[argh(option, arg_name = "NAME")]
     pub device: String,
     /// the application (registration id) to register, e.g. "backups"
-    #[argh(option)]
+    #[argh(option, arg_name = "ID")]
     pub app: String,
     /// where keys and state live (default $XDG_STATE_HOME/openpush-client,
     /// or ~/.local/state/openpush-client)
-    #[argh(option)]
+    #[argh(option, arg_name = "DIR")]
     pub state_dir: Option<String>,
 }
 
@@ -59,10 +59,10 @@ pub struct Register {
 pub struct Listen {
     /// where keys and state live (default $XDG_STATE_HOME/openpush-client,
     /// or ~/.local/state/openpush-client)
-    #[argh(option)]
+    #[argh(option, arg_name = "DIR")]
     pub state_dir: Option<String>,
     /// a shell command run (sh -c) for each message
-    #[argh(option)]
+    #[argh(option, arg_name = "CMD")]
     pub exec: Option<String>,
     /// reconnect when nothing, not even a keepalive, arrived for this long (default 75;
     /// the server's keepalive_secs is 25 by default, at most 59)
@@ -80,32 +80,32 @@ pub struct Listen {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "send")]
 pub struct Send {
-    /// a file with the subscription JSON ({"endpoint":…,"keys":{…}}), - for stdin
-    #[argh(option)]
+    /// a file with the subscription JSON (endpoint and keys), - for stdin
+    #[argh(option, arg_name = "FILE")]
     pub subscription: Option<String>,
     /// the app server's VAPID private key (PEM, as vapid-keygen writes it)
-    #[argh(option)]
+    #[argh(option, arg_name = "FILE")]
     pub vapid_key: Option<String>,
     /// the VAPID contact, mailto:… or https://…
-    #[argh(option)]
+    #[argh(option, arg_name = "SUBJECT")]
     pub subject: Option<String>,
     /// seconds the push service keeps the message for an offline device
-    #[argh(option)]
+    #[argh(option, arg_name = "N")]
     pub ttl: Option<u64>,
     /// very-low, low, normal or high (OpenPush: normal or high)
-    #[argh(option)]
+    #[argh(option, arg_name = "U")]
     pub urgency: Option<String>,
     /// a topic (collapse key): replaces an undelivered message with the same topic
-    #[argh(option)]
+    #[argh(option, arg_name = "T")]
     pub topic: Option<String>,
     /// an openpush server, http://host[:port], for an OpenPush v0.1 message
-    #[argh(option)]
+    #[argh(option, arg_name = "URL")]
     pub server: Option<String>,
     /// the application's routing token, for an OpenPush v0.1 message
-    #[argh(option)]
+    #[argh(option, arg_name = "TOKEN")]
     pub token: Option<String>,
     /// the message: a file or - (stdin) for Web Push; a JSON object for OpenPush
-    #[argh(positional)]
+    #[argh(positional, arg_name = "FILE|-|JSON")]
     pub message: Option<String>,
 }
 
@@ -115,7 +115,7 @@ pub struct Send {
 #[argh(subcommand, name = "vapid-keygen")]
 pub struct VapidKeygen {
     /// where to write the private key; an existing file is not overwritten
-    #[argh(option)]
+    #[argh(option, arg_name = "FILE")]
     pub out: String,
 }
 

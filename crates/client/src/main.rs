@@ -3,6 +3,7 @@
 //! 1 a failure at run time, 2 bad usage.
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use argh::{EarlyExit, FromArgs};
@@ -63,7 +64,8 @@ fn parse_args() -> Result<cli::Cli, ExitCode> {
             output,
             status: Ok(()),
         }) => {
-            println!("{output}");
+            // `--help | head` closes the pipe early: not worth a panic.
+            let _ = writeln!(std::io::stdout(), "{output}");
             Err(ExitCode::SUCCESS)
         }
         Err(EarlyExit {
