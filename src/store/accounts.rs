@@ -212,10 +212,10 @@ pub fn find_client_of(
     if let Some(id) = names::parse_id(ident) {
         return owned(id);
     }
-    let by_name = txn
-        .ids(CLIENT_BY_NAME)?
-        .get((user_id, ident))?
-        .map(|v| v.value());
+    let by_name = match txn.bytes(CLIENT_BY_NAME)?.get((user_id, ident))? {
+        Some(v) => Some(id_from_bytes(v.value()).ok_or_else(|| damaged("client name", ident))?),
+        None => None,
+    };
     if let Some(id) = by_name {
         return owned(id);
     }
@@ -238,7 +238,8 @@ pub fn client_by_key(txn: &impl Tables, key: &str) -> Result<Option<(u64, Client
     let Some(id) = txn
         .client_by_key()?
         .get(digest.as_slice())?
-        .map(|v| v.value())
+        .map(|v| id_from_bytes(v.value()).ok_or_else(|| damaged("client key index", "entry")))
+        .transpose()?
     else {
         return Ok(None);
     };
@@ -280,9 +281,11 @@ pub fn create_client(
     txn.open_table(CLIENT_BY_USER)?
         .insert((user_id, id), [].as_slice())?;
     txn.open_table(CLIENT_BY_NAME)?
-        .insert((user_id, name), id)?;
-    txn.open_table(CLIENT_BY_KEY)?
-        .insert(secret::digest(client.key.as_bytes()).as_slice(), id)?;
+        .insert((user_id, name), id_bytes(id).as_slice())?;
+    txn.open_table(CLIENT_BY_KEY)?.insert(
+        secret::digest(client.key.as_bytes()).as_slice(),
+        id_bytes(id).as_slice(),
+    )?;
     Ok(Ok((id, client)))
 }
 
@@ -302,7 +305,7 @@ pub fn rename_client(
     }
     let mut by_name = txn.open_table(CLIENT_BY_NAME)?;
     by_name.remove((user_id, client.name.as_str()))?;
-    by_name.insert((user_id, name), id)?;
+    by_name.insert((user_id, name), id_bytes(id).as_slice())?;
     drop(by_name);
     client.name = name.to_owned();
     txn.open_table(CLIENTS)?

@@ -8,13 +8,13 @@
 //! user_by_name    name                 -> user id
 //! clients         client id            -> ClientRecord (holds the key: the API returns it)
 //! client_by_user  (user id, client id) -> (empty)
-//! client_by_key   blake2s(key)         -> client id
-//! client_by_name  (user id, name)      -> client id
+//! client_by_key   blake2s(key)         -> client id (8 bytes, LE)
+//! client_by_name  (user id, name)      -> client id (8 bytes, LE)
 //! apps            blake2s(token)       -> AppRecord (holds the routing token)
 //! app_by_client   (client id, registration id) -> blake2s(token)
 //! messages        (queue id, message id)       -> MessageRecord (expiry first)
 //! collapse        (queue id, registration id, collapse key) -> message id
-//! topics          topic name                   -> TopicRecord (its queue id, owner, grants)
+//! topics          topic name (UTF-8)           -> TopicRecord (its queue id, owner, grants)
 //! topic_by_owner  (user id, topic name)        -> (empty)
 //! uaids           queue id                     -> UaidRecord (an autopush user agent)
 //! uaid_by_address address ++ queue id (BE)     -> (empty)
@@ -35,7 +35,8 @@
 //! tens of kilobytes of a router's flash.
 //!
 //! Schema history: 1 (0.1.0) had no topics and version-1 message records; 2 had no
-//! autopush tables, and `()` values in `client_by_user` and `topic_by_owner`. [`init_or_check`] brings such a file to the current schema in place,
+//! autopush tables, `()` values in `client_by_user` and `topic_by_owner`, `u64` values in
+//! `client_by_key` and `client_by_name`, and `&str` keys in `topics`. [`init_or_check`] brings such a file to the current schema in place,
 //! in one transaction.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -55,15 +56,15 @@ pub const USER_BY_NAME: TableDefinition<&str, u64> = TableDefinition::new("user_
 pub const CLIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("clients");
 pub const CLIENT_BY_USER: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("client_by_user");
-pub const CLIENT_BY_KEY: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
-pub const CLIENT_BY_NAME: TableDefinition<(u64, &str), u64> =
+pub const CLIENT_BY_KEY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("client_by_key");
+pub const CLIENT_BY_NAME: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("client_by_name");
 pub const APPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apps");
 pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("app_by_client");
 pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
-pub const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+pub const TOPICS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("topics");
 pub const TOPIC_BY_OWNER: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("topic_by_owner");
 pub const UAIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("uaids");
@@ -134,8 +135,9 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
 
 /// Brings a file of an earlier schema to the current one in one transaction. From 1: every
 /// queued message is rewritten as a version-2 record and the topic tables are created.
-/// From 2 (and 1): the autopush tables are created, and `client_by_user` (and, from 2,
-/// `topic_by_owner`) are rewritten with empty byte-slice values instead of `()`. Users, clients, apps, topics and
+/// From 2 (and 1): the autopush tables are created, and the tables whose types changed are
+/// rewritten entry by entry: `client_by_user`, `client_by_key`, `client_by_name` and, from
+/// 2, `topic_by_owner` and `topics`. Users, clients, apps, topics and
 /// messages keep their records. A crash before the commit leaves the file as it was.
 fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
@@ -169,6 +171,51 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
             new.insert(key, [].as_slice())?;
         }
         drop(new);
+        let old_client_by_key: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
+        let entries = txn
+            .open_table(old_client_by_key)?
+            .iter()?
+            .map(|entry| entry.map(|(key, id)| (key.value().to_vec(), id.value())))
+            .collect::<Result<Vec<_>, _>>()?;
+        txn.delete_table(old_client_by_key)?;
+        let mut new = txn.open_table(CLIENT_BY_KEY)?;
+        for (key, id) in &entries {
+            new.insert(key.as_slice(), id.to_le_bytes().as_slice())?;
+        }
+        drop(new);
+        let old_client_by_name: TableDefinition<(u64, &str), u64> =
+            TableDefinition::new("client_by_name");
+        let entries = txn
+            .open_table(old_client_by_name)?
+            .iter()?
+            .map(|entry| {
+                entry.map(|(key, id)| {
+                    let (user, name) = key.value();
+                    (user, name.to_owned(), id.value())
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        txn.delete_table(old_client_by_name)?;
+        let mut new = txn.open_table(CLIENT_BY_NAME)?;
+        for (user, name, id) in &entries {
+            new.insert((*user, name.as_str()), id.to_le_bytes().as_slice())?;
+        }
+        drop(new);
+        if from == 2 {
+            let old_topics: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+            let entries = txn
+                .open_table(old_topics)?
+                .iter()?
+                .map(|entry| {
+                    entry.map(|(name, record)| (name.value().to_owned(), record.value().to_vec()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            txn.delete_table(old_topics)?;
+            let mut new = txn.open_table(TOPICS)?;
+            for (name, record) in &entries {
+                new.insert(name.as_bytes(), record.as_slice())?;
+            }
+        }
         if from == 2 {
             let old_topic_by_owner: TableDefinition<(u64, &str), ()> =
                 TableDefinition::new("topic_by_owner");
@@ -224,6 +271,16 @@ pub fn check(db: &impl ReadableDatabase) -> Result<Option<u64>, SchemaError> {
     }
 }
 
+/// A client id as the index tables hold it.
+pub fn id_bytes(id: u64) -> [u8; 8] {
+    id.to_le_bytes()
+}
+
+/// A client id read from an index table; `None` if the value is not 8 bytes.
+pub fn id_from_bytes(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
 /// Takes the next value of a counter in `meta`.
 pub fn next_id(txn: &redb::WriteTransaction, counter: &str) -> super::Result<u64> {
     let mut meta = txn.open_table(META)?;
@@ -268,8 +325,8 @@ pub trait Tables {
     fn client_by_user(&self) -> StoreResult<Self::Bytes<'_, (u64, u64)>> {
         self.bytes(CLIENT_BY_USER)
     }
-    fn client_by_key(&self) -> StoreResult<Self::Id<'_, &'static [u8]>> {
-        self.ids(CLIENT_BY_KEY)
+    fn client_by_key(&self) -> StoreResult<Self::Bytes<'_, &'static [u8]>> {
+        self.bytes(CLIENT_BY_KEY)
     }
     fn apps(&self) -> StoreResult<Self::Bytes<'_, &'static [u8]>> {
         self.bytes(APPS)

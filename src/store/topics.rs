@@ -43,7 +43,7 @@ pub struct Rules {
 }
 
 pub fn get(txn: &impl Tables, name: &str) -> Result<Option<TopicRecord>> {
-    match txn.bytes(TOPICS)?.get(name)? {
+    match txn.bytes(TOPICS)?.get(name.as_bytes())? {
         Some(bytes) => TopicRecord::decode(bytes.value())
             .map(Some)
             .ok_or_else(|| damaged("topic", name)),
@@ -83,7 +83,7 @@ pub fn list(txn: &impl Tables) -> Result<Vec<(String, TopicRecord)>> {
     let mut out = Vec::new();
     for entry in txn.bytes(TOPICS)?.iter()? {
         let (name, bytes) = entry?;
-        let name = name.value().to_owned();
+        let name = String::from_utf8_lossy(name.value()).into_owned();
         let record = TopicRecord::decode(bytes.value()).ok_or_else(|| damaged("topic", &name))?;
         out.push((name, record));
     }
@@ -92,7 +92,7 @@ pub fn list(txn: &impl Tables) -> Result<Vec<(String, TopicRecord)>> {
 
 fn put(txn: &WriteTransaction, name: &str, record: &TopicRecord) -> Result<()> {
     txn.open_table(TOPICS)?
-        .insert(name, record.encode().as_slice())?;
+        .insert(name.as_bytes(), record.encode().as_slice())?;
     Ok(())
 }
 
@@ -216,7 +216,7 @@ pub fn delete(txn: &WriteTransaction, memory: &mut Memory, name: &str) -> Result
         return Ok(None);
     };
     queue::drop_messages(txn, memory, record.queue, None)?;
-    txn.open_table(TOPICS)?.remove(name)?;
+    txn.open_table(TOPICS)?.remove(name.as_bytes())?;
     txn.open_table(TOPIC_BY_OWNER)?
         .remove((record.owner, name))?;
     Ok(Some(record.queue))
