@@ -6,6 +6,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("results")
 ap.add_argument("--commit"); ap.add_argument("--nofile"); ap.add_argument("--max-subs", type=int)
 ap.add_argument("--lat"); ap.add_argument("--flat"); ap.add_argument("--binary")
+ap.add_argument("--size", action="append", default=[], help="NAME=PATH: another binary's size to list")
 a = ap.parse_args()
 rows = [json.loads(l) for l in open(a.results) if l.strip()]
 by = {r["label"]: r for r in rows}
@@ -46,12 +47,21 @@ p(f"- CPU: {cpu} ({sh('nproc')} cores), memory {mem_gib} GiB, kernel {platform.r
 p(f"- RLIMIT_NOFILE hard limit: {a.nofile} (no CAP_SYS_RESOURCE here, so it cannot be raised): "
   f"the most subscribers one server process can hold is therefore about {a.max_subs:,}.")
 p(f"- openpush release binary: {os.path.getsize(a.binary):,} bytes (x86_64, opt-level z, LTO)")
+sizes = [("x86_64 glibc (dynamic)", a.binary)] + [tuple(x.split("=", 1)) for x in a.size]
+for name, path in sizes[1:]:
+    if os.path.exists(path):
+        p(f"- openpush {name}: {os.path.getsize(path):,} bytes, stripped")
 nchan_v = sh("dpkg-query -W -f='${Version}' libnginx-mod-nchan")
 mosq_v = sh("dpkg-query -W -f='${Version}' mosquitto")
 p(f"- nginx: {sh('nginx -v 2>&1')}, nchan: {nchan_v}, "
   f"mosquitto: {mosq_v}\n")
 p("## Commands\n")
-p("```\nscripts/bench.sh            # installs nginx/nchan/mosquitto if missing, builds, runs all, writes this file\n```\n")
+p("```\nscripts/bench.sh            # installs nginx/nchan/mosquitto if missing, builds, runs all, writes this file\n"
+  "# this run: prebuilt binaries of one clean commit, the musl build's runs as well\n"
+  "scripts/cross-build.sh x86_64-unknown-linux-musl     # and mipsel-unknown-linux-musl, armv7-unknown-linux-musleabihf\n"
+  "BENCH_OPENPUSH_BIN=target/release/openpush BENCH_MUSL_BIN=target/cross/out/x86_64-unknown-linux-musl/openpush \\\n"
+  "  BENCH_CROSS_BINS='mipsel=target/cross/out/mipsel-unknown-linux-musl/openpush armv7=…' scripts/bench.sh\n"
+  "bench/profile.sh BINARY_WITH_SYMBOLS              # perf profile at the latency load (see the analysis)\n```\n")
 p("Each run is one `openpush-bench run` (the exact lines are printed by the script with a `+`):\n")
 p("```")
 for t in targets:
@@ -63,6 +73,7 @@ for t in targets:
 p("tinyhttp-sse 127.0.0.1:PORT; openpush-bench run --target sse ... --subs N --messages 0")
 p(f"openpush-bench run --target webpush ... --subs {flat_subs} --messages {flat1}|{flatn} --posters 1|16|64")
 p(f"openpush-bench run --target ntfy-json|ntfy-ws|nextpush|autopush ... --subs {a.max_subs} --messages 0   # each on a fresh server")
+p("openpush-bench confirm ... --messages 300 [--gap-ms 2500]   # one poster: post, then a reconnect with Last-Event-ID confirms it")
 p("```\n")
 p("Servers: openpush with durability on (2xx after the redb commit), config raising only "
   "`max_connections`, `max_clients_per_user`, `max_queued_per_client`; nginx with `worker_processes auto` "
@@ -79,7 +90,9 @@ p("### Memory\n")
 p("| server | idle baseline RSS | RSS before subs | N idle subs connected | RSS with N subs | per idle conn | connect time | threads with N |")
 p("|---|---|---|---|---|---|---|---|")
 mem = {}
-for t in targets + ["tiny_http"]:
+MUSL = "musl openpush"
+has_musl = MUSL in by
+for t in targets[:1] + ([MUSL] if has_musl else []) + targets[1:] + ["tiny_http"]:
     base = (by.get(t) or {}).get("baseline", {})
     idles = [r for r in rows if r.get("label", "").startswith(f"{t} idle")]
     for r in idles:
@@ -95,7 +108,7 @@ p("")
 p("### Delivery\n")
 p("| run | subs | posted | posts/s | delivered | lost | dup | misrouted | p50 ms | p99 ms | max ms | post p99 ms | CPU µs/msg | disk B/msg | peak RSS |")
 p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for t in targets:
+for t in targets[:1] + ([MUSL] if has_musl else []) + targets[1:]:
     for kind in ["latency", "flat c=1", "flat c=16", "flat c=64", "webpush c=1", "webpush c=16", "webpush c=64"]:
         r = by.get(f"{t} {kind}")
         if not r:
@@ -119,13 +132,16 @@ if any(idle_of(k) for _, k in kinds[1:]):
       "Web Push: `POST /push/<token>` with a 200-byte binary body, `Content-Encoding: aes128gcm`, `TTL: 60`, "
       "only 201 counted; the same subscribers and message counts as `POST /message` flat out. The ntfy runs' "
       "RSS before includes one login per bench user (Argon2, on the hasher thread).\n")
-    p("| stream kind | connected | RSS before | RSS with N | per idle stream |")
-    p("|---|---|---|---|---|")
+    p("| stream kind | connected | RSS before | RSS with N | per idle stream | musl: connected | musl: RSS before | musl: RSS with N | musl: per idle stream |")
+    p("|---|---|---|---|---|---|---|---|---|")
     for name, k in kinds:
         r = idle_of(k)
+        m = idle_of("musl " + k) or {}
         if r:
             p(f"| {name} | {r['ready']:,} of {r['subs']:,} | {mb(r['rss_before'])} | {mb(r['rss_idle'])} | "
-              f"{kb(r['rss_per_conn_bytes'])} |")
+              f"{kb(r['rss_per_conn_bytes'])} | "
+              + (f"{m['ready']:,} of {m['subs']:,} | {mb(m['rss_before'])} | {mb(m['rss_idle'])} | {kb(m['rss_per_conn_bytes'])} |"
+                 if m else "– | – | – | – |"))
     p("")
     p("| posters | `POST /message` posts/s | Web Push posts/s | Web Push: 201 / errors / delivered / lost |")
     p("|---|---|---|---|")
@@ -139,8 +155,8 @@ def ratio(x, y):
     return "–" if not x or not y else f"{x / y:.2f}×"
 
 p("### Ratios (openpush ÷ peer; below 1 is better for openpush)\n")
-p("| measure | ÷ nchan | ÷ Mosquitto |")
-p("|---|---|---|")
+p("| measure | ÷ nchan | ÷ Mosquitto | musl build ÷ nchan |")
+p("|---|---|---|---|")
 for name, fn in [
     ("idle baseline RSS", lambda t: (by.get(t) or {}).get("baseline", {}).get("rss_bytes")),
     ("RSS per idle connection", lambda t: mem.get(t, (None, None))[1]),
@@ -155,9 +171,11 @@ for name, fn in [
         for c in ["1", "16", "64"]:
             o = get(f"openpush flat c={c}", "posts_per_s")
             p(f"| posts/s flat c={c} (peer ÷ openpush) | {ratio(get(f'nchan flat c={c}', 'posts_per_s'), o)} | "
-              f"{ratio(get(f'mosquitto flat c={c}', 'posts_per_s'), o)} |")
+              f"{ratio(get(f'mosquitto flat c={c}', 'posts_per_s'), o)} | "
+              f"{ratio(get(f'nchan flat c={c}', 'posts_per_s'), get(f'{MUSL} flat c={c}', 'posts_per_s'))} |")
         continue
-    p(f"| {name} | {ratio(fn('openpush'), fn('nchan'))} | {ratio(fn('openpush'), fn('mosquitto'))} |")
+    p(f"| {name} | {ratio(fn('openpush'), fn('nchan'))} | {ratio(fn('openpush'), fn('mosquitto'))} | "
+      f"{ratio(fn(MUSL), fn('nchan'))} |")
 p("")
 
 p("### Targets of issue 5\n")
@@ -200,6 +218,107 @@ if wb is not None:
       f"{f(w1, 0)} B each) = {w1 * 200 * 365 / 1e9:.2f} GB a year; "
       f"a 128 MB NAND with ~100k erase cycles and ideal wear levelling takes ~12.8 TB, so "
       f"about {12.8e12 / (w1 * 200 * 365):,.0f} years; with a poor FTL (write amplification 10×), a tenth of that.\n")
+
+def issue12():
+    """Issue 12's targets: openpush glibc and the static musl build against nchan, same run."""
+    G, M, N = "openpush", MUSL, "nchan"
+    p("### Targets of issue 12 (glibc and static musl builds, nchan in the same run)\n")
+    p("Ratios are openpush ÷ nchan (below 1 is better for openpush). The musl rows are the same runs "
+      "on the static x86_64 musl binary (the router build's libc and allocator), on a fresh database.\n")
+    p("| measure | openpush glibc | openpush musl | nginx+nchan | glibc ÷ nchan | musl ÷ nchan | target | verdict glibc / musl |")
+    p("|---|---|---|---|---|---|---|---|")
+
+    def row(name, g, m, n, fmt, target="", ok=None):
+        v = "–" if ok is None else " / ".join("–" if x is None else met(ok(x)) for x in (g, m))
+        p(f"| {name} | {fmt(g)} | {fmt(m)} | {fmt(n)} | {ratio(g, n)} | {ratio(m, n)} | {target} | {v} |")
+
+    ms = lambda v: "–" if v is None else f"{v:,.2f} ms"
+    us = lambda v: "–" if v is None else f"{v:,.1f} µs"
+    lat_run = lambda t, k: get(f"{t} latency", k)
+    row(f"delivery p50 at {lat_rate} msg/s to {lat_subs} subs", lat_run(G, "lat_p50_ms"), lat_run(M, "lat_p50_ms"),
+        lat_run(N, "lat_p50_ms"), ms)
+    row("delivery p99", lat_run(G, "lat_p99_ms"), lat_run(M, "lat_p99_ms"), lat_run(N, "lat_p99_ms"), ms,
+        "≤ 2 ms", lambda x: x <= 2)
+    row("delivery max", lat_run(G, "lat_max_ms"), lat_run(M, "lat_max_ms"), lat_run(N, "lat_max_ms"), ms)
+    lost = lambda t: None if not by.get(f"{t} latency") else f"{get(f'{t} latency', 'lost')} / {get(f'{t} latency', 'duplicated')}"
+    p(f"| lost / duplicated (latency run) | {lost(G) or '–'} | {lost(M) or '–'} | {lost(N) or '–'} | | | 0 / 0 | |")
+    n_cpu = lat_run(N, "cpu_us_per_msg")
+    row(f"server CPU per delivered message at {lat_rate} msg/s", lat_run(G, "cpu_us_per_msg"),
+        lat_run(M, "cpu_us_per_msg"), n_cpu, us, "≤ nchan's", lambda x: n_cpu is not None and x <= n_cpu)
+    oc = lambda t: get(f"{t} latency", "other_cpu_secs")
+    secs_ = lambda v: "–" if v is None else f"{v:,.2f} s"
+    row("CPU of other processes during that run (machine busy − server − bench; noise)", oc(G), oc(M), oc(N), secs_)
+    fc = lambda t: get(f"{t} flat c=16", "cpu_us_per_msg")
+    row("server CPU per message, flat out, 16 posters", fc(G), fc(M), fc(N), us)
+    kbs = lambda v: "–" if v is None else f"{v / 1e3:,.2f} kB"
+    nchan_pc = mem.get(N, (None, None))[1]
+    for name, k in kinds:
+        g, m = (idle_of(k) or {}).get("rss_per_conn_bytes"), (idle_of("musl " + k) or {}).get("rss_per_conn_bytes")
+        row(f"RSS per idle stream: {name}", g, m, nchan_pc, kbs, "musl ≤ 0.6 kB",
+            None if m is None else (lambda x: x <= 600))
+    base = lambda t: (by.get(t) or {}).get("baseline", {}).get("rss_bytes")
+    row("RSS right after start (users only)", base(G), base(M), base(N), mb, "≤ 2 MB", lambda x: x <= 2e6)
+    setup_run = next((r for r in rows if r.get("label", "").startswith(f"{G} setup ") and r.get("target") == "openpush"), None)
+    if setup_run:
+        sn = setup_run["subs"]
+        sm = by.get(f"{M} setup {sn}") or {}
+        row(f"RSS after setup of {sn:,} clients through the API", setup_run.get("rss_before"), sm.get("rss_before"), None, mb)
+        row(f"… with their {sn:,} streams connected", setup_run.get("rss_idle"), sm.get("rss_idle"), None, mb)
+        row("… after the streams closed (steady state after activity)", base(f"{G} after setup {sn}"),
+            base(f"{M} after setup {sn}"), None, mb, "bounded")
+    cf = lambda t, k, lbl="confirm c=1": get(f"{t} {lbl}", k)
+    b = lambda v: "–" if v is None else f"{v:,.0f} B"
+    row("disk bytes per message accepted + confirmed, one poster (one at a time)", cf(G, "write_bytes_per_msg"),
+        cf(M, "write_bytes_per_msg"), 0, b, "≤ 30 kB (half of ~33 + ~27 kB)", lambda x: x <= 30000)
+    row("… of which the post (durable commit)", cf(G, "post_bytes_per_msg"), cf(M, "post_bytes_per_msg"), None, b)
+    row("… of which the confirming reconnect (lazy commit)", cf(G, "confirm_bytes_per_msg"),
+        cf(M, "confirm_bytes_per_msg"), None, b)
+    row("… of which later flushes", cf(G, "flush_bytes_per_msg"), cf(M, "flush_bytes_per_msg"), None, b)
+    row("same, 2.5 s between messages (each lazy confirmation flushed alone)", cf(G, "write_bytes_per_msg", "confirm gap"),
+        cf(M, "write_bytes_per_msg", "confirm gap"), 0, b, "≤ 30 kB", lambda x: x <= 30000)
+    for name, path in sizes:
+        if os.path.exists(path):
+            sz = os.path.getsize(path)
+            tgt = "≤ 1.0 MB" if "mipsel" in name else ""
+            p(f"| binary size {name} | {sz:,} B | | | | | {tgt} | {met(sz <= 1e6) if tgt else ''} |")
+    p("")
+    # Kernel memory per socket, from the idle run of each build (both ends of each loopback
+    # connection are sockets of this machine: the Slab delta is divided by the sockets added).
+    def kern(r):
+        if not r or not r.get("tcp_inuse_idle"):
+            return None
+        socks = r["tcp_inuse_idle"] - r.get("tcp_inuse_before", 0)
+        if socks <= 0:
+            return None
+        return (r["kernel_slab_idle"] - r["kernel_slab_before"]) / socks
+    p("#### 100,000 streams (projection; this machine's fd limit is " f"{a.nofile})\n")
+    p("Projected RSS = RSS before the streams + 100,000 × the measured per-stream slope; kernel memory per "
+      "socket = the machine's `Slab` growth over the idle run ÷ the TCP sockets it added (server and bench ends; "
+      "/proc/net/sockstat), i.e. the socket, its inode, file and epoll entry, not counted in any RSS.\n")
+    p("| build, stream kind | streams held | RSS per stream | kernel per socket | projected RSS at 100k | + kernel at 100k | total |")
+    p("|---|---|---|---|---|---|---|")
+    for pre, bname in (("", "glibc"), ("musl ", "musl")):
+        for name, k in kinds:
+            r = idle_of(pre + k)
+            if not r or not r.get("rss_idle"):
+                continue
+            pc = r["rss_per_conn_bytes"]
+            kk = kern(r)
+            rss100 = r["rss_before"] + pc * 100000
+            k100 = None if kk is None else kk * 100000
+            p(f"| {bname}, {name} | {r['ready']:,} | {kb(pc)} | {kb(kk)} | {mb(rss100)} | {mb(k100)} | "
+              f"{mb(rss100 + (k100 or 0))} |")
+    r = next((r for r in rows if r.get("label", "").startswith("nchan idle")), None)
+    if r and r.get("rss_idle"):
+        pc, kk = r["rss_per_conn_bytes"], kern(r)
+        rss100 = r["rss_before"] + pc * 100000
+        p(f"| nginx+nchan, SSE | {r['ready']:,} | {kb(pc)} | {kb(kk)} | {mb(rss100)} | {mb(None if kk is None else kk * 1e5)} | "
+          f"{mb(rss100 + (kk or 0) * 1e5)} |")
+    p("")
+
+
+if has_musl or by.get("openpush confirm c=1"):
+    issue12()
 
 notes = os.path.join(here, "analysis.md")
 if os.path.exists(notes):

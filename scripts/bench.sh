@@ -13,6 +13,12 @@
 # env:   BENCH_MAX_SUBS (default: as many as RLIMIT_NOFILE allows, at most 100000)
 #        BENCH_FLAT_MSGS, BENCH_FLAT_MSGS_1: messages of the flat-out runs with 16/64 and 1 posters
 #        BENCH_PORT_OP: openpush's port (default 18080)
+#        BENCH_OPENPUSH_BIN: an openpush binary to measure instead of building the checkout's
+#        BENCH_MUSL_BIN: a second openpush binary (the static musl build, as on routers): every
+#            openpush run is repeated with it, its labels prefixed "musl "
+#        BENCH_CROSS_BINS: "NAME=PATH ..." more binaries whose sizes the report lists (mipsel, armv7)
+#        BENCH_LAT_SUBS: subscribers of the latency run (default 10000)
+#        BENCH_COMMIT: the commit the openpush binaries were built from (default: the checkout's HEAD)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,10 +45,17 @@ if [ $OPENPUSH_ONLY = 0 ]; then
     command -v service >/dev/null && { service nginx stop >/dev/null 2>&1 || true; service mosquitto stop >/dev/null 2>&1 || true; }
 fi
 
-echo "building openpush and bench/ (release)" >&2
-cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
+if [ -n "${BENCH_OPENPUSH_BIN:-}" ]; then
+    OP=$(realpath "$BENCH_OPENPUSH_BIN")
+    echo "building bench/ (release); openpush: $OP" >&2
+else
+    echo "building openpush and bench/ (release)" >&2
+    cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
+    OP="$ROOT/target/release/openpush"
+fi
+MUSL=""
+[ -n "${BENCH_MUSL_BIN:-}" ] && MUSL=$(realpath "$BENCH_MUSL_BIN")
 cargo build --release --manifest-path "$ROOT/bench/Cargo.toml" >&2
-OP="$ROOT/target/release/openpush"
 BENCH="$ROOT/bench/target/release/openpush-bench"
 TINY="$ROOT/bench/target/release/tinyhttp-sse"
 
@@ -50,13 +63,14 @@ TINY="$ROOT/bench/target/release/tinyhttp-sse"
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 MAX_SUBS=${BENCH_MAX_SUBS:-$(( NOFILE - 300 < 100000 ? NOFILE - 300 : 100000 ))}
-LAT_SUBS=10000; LAT_RATE=2000; LAT_MSGS=20000
+LAT_SUBS=10000; LAT_RATE=2000; LAT_MSGS=20000; CONFIRM_MSGS=300; CONFIRM_GAP_MSGS=8
 FLAT_SUBS=1000; FLAT_MSGS=20000; FLAT_MSGS_1=3000
 TINY_NS="1000 5000 10000 $MAX_SUBS"
 if [ $QUICK = 1 ]; then
-    MAX_SUBS=2000; LAT_SUBS=1000; LAT_MSGS=2000; FLAT_MSGS=2000; FLAT_MSGS_1=300; TINY_NS="500 2000"
+    MAX_SUBS=2000; LAT_SUBS=1000; CONFIRM_MSGS=50; CONFIRM_GAP_MSGS=2; LAT_MSGS=2000; FLAT_MSGS=2000; FLAT_MSGS_1=300; TINY_NS="500 2000"
 fi
 FLAT_MSGS=${BENCH_FLAT_MSGS:-$FLAT_MSGS}; FLAT_MSGS_1=${BENCH_FLAT_MSGS_1:-$FLAT_MSGS_1}
+LAT_SUBS=${BENCH_LAT_SUBS:-$LAT_SUBS}
 [ $LAT_SUBS -gt $MAX_SUBS ] && LAT_SUBS=$MAX_SUBS
 
 WORK=$(mktemp -d /tmp/openpush-bench.XXXXXX)
@@ -92,21 +106,32 @@ bench() {
     echo "+ openpush-bench $*" >&2
     timeout 600 "$BENCH" run "$@" >>"$RESULTS"
 }
+LP=""   # label prefix: "musl " while the musl binary runs
 baseline() {  # label pids
     sleep 1
     printf '{"label":"%s","baseline":%s}\n' "$1" "$("$BENCH" sample --pids "$2")" >>"$RESULTS"
 }
 loads() {  # target addr pids extra-args...
     local t=$1 a=$2 p=$3; shift 3
-    bench --target "$t" --addr "$a" --pids "$p" --label "$t idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "$@"
-    bench --target "$t" --addr "$a" --pids "$p" --label "$t latency" --subs "$LAT_SUBS" --messages "$LAT_MSGS" --rate "$LAT_RATE" --posters 16 "$@"
-    bench --target "$t" --addr "$a" --pids "$p" --label "$t flat c=1" --subs "$FLAT_SUBS" --messages "$FLAT_MSGS_1" --posters 1 "$@"
-    bench --target "$t" --addr "$a" --pids "$p" --label "$t flat c=16" --subs "$FLAT_SUBS" --messages "$FLAT_MSGS" --posters 16 "$@"
-    bench --target "$t" --addr "$a" --pids "$p" --label "$t flat c=64" --subs "$FLAT_SUBS" --messages "$FLAT_MSGS" --posters 64 "$@"
+    bench --target "$t" --addr "$a" --pids "$p" --label "$LP$t idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "$@"
+    bench --target "$t" --addr "$a" --pids "$p" --label "$LP$t latency" --subs "$LAT_SUBS" --messages "$LAT_MSGS" --rate "$LAT_RATE" --posters 16 "$@"
+    bench --target "$t" --addr "$a" --pids "$p" --label "$LP$t flat c=1" --subs "$FLAT_SUBS" --messages "$FLAT_MSGS_1" --posters 1 "$@"
+    bench --target "$t" --addr "$a" --pids "$p" --label "$LP$t flat c=16" --subs "$FLAT_SUBS" --messages "$FLAT_MSGS" --posters 16 "$@"
+    bench --target "$t" --addr "$a" --pids "$p" --label "$LP$t flat c=64" --subs "$FLAT_SUBS" --messages "$FLAT_MSGS" --posters 64 "$@"
 }
 
-# ---- openpush ----
-OPD="$WORK/openpush"; mkdir -p "$OPD"
+# ---- openpush (glibc, then the musl binary if given) ----
+start_openpush() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_OP") 2>/dev/null; then
+        echo "port $PORT_OP is already in use (set BENCH_PORT_OP)" >&2; return 1
+    fi
+    "$OP" serve --db "$OPD/db.redb" --listen "127.0.0.1:$PORT_OP" --config "$OPD/openpush.conf" 2>>"$OPD/serve.log" &
+    SERVER_PID=$!
+    wait_port $PORT_OP
+}
+openpush_runs() {  # binary, label prefix
+OP=$1; LP=$2
+OPD="$WORK/openpush${LP:+-musl}"; mkdir -p "$OPD"
 cat >"$OPD/openpush.conf" <<CONF
 # Raised for the benchmark only: connections, clients and topics per user, queue per client.
 # The load comes from a few hundred loopback addresses, so the per-address and per-token abuse
@@ -125,40 +150,47 @@ USERS=$(( (MAX_SUBS + 499) / 500 ))
 for u in $(seq 0 $((USERS - 1))); do
     printf 'benchpw' | "$OP" user add "bench$u" --password-stdin --db "$OPD/db.redb" >/dev/null
 done
-start_openpush() {
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_OP") 2>/dev/null; then
-        echo "port $PORT_OP is already in use (set BENCH_PORT_OP)" >&2; return 1
-    fi
-    "$OP" serve --db "$OPD/db.redb" --listen "127.0.0.1:$PORT_OP" --config "$OPD/openpush.conf" 2>>"$OPD/serve.log" &
-    SERVER_PID=$!
-    wait_port $PORT_OP
-}
 OPARGS=(--creds "$OPD/creds" --users "bench:$USERS:benchpw" --per-user 500)
 start_openpush
-baseline "openpush" "$SERVER_PID"      # small db: the users only
+baseline "${LP}openpush" "$SERVER_PID"      # small db: the users only
 # Clients and applications through the HTTP API, and the ntfy topics (one endpoint topic per
 # stream, owned by the bench users), then a restart, so that each idle run starts from a server
-# that has done nothing but open its database.
-bench --target openpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
-bench --target ntfy-json --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush ntfy setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
+# that has done nothing but open its database. The first 10,000 clients first, then the
+# server's RSS once their streams are gone (what a server keeps after that activity).
+SETUP_N=$(( 10000 < MAX_SUBS ? 10000 : MAX_SUBS ))
+bench --target openpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush setup $SETUP_N" --subs "$SETUP_N" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
+baseline "${LP}openpush after setup $SETUP_N" "$SERVER_PID"
+bench --target openpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
+bench --target ntfy-json --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush ntfy setup" --subs "$MAX_SUBS" --messages 0 --settle-secs 0 "${OPARGS[@]}" 2>/dev/null
 stop_server
 # Idle streams of the other doors, each kind on a server of its own: memory freed by an earlier
 # run would hide what a stream costs. NextPush streams are the setup's clients (a deviceId is a
 # client's key); each autopush stream says hello without a uaid, so the server makes one.
 for kind in ntfy-json ntfy-ws nextpush autopush; do
     start_openpush
-    bench --target "$kind" --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush $kind idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "${OPARGS[@]}"
+    bench --target "$kind" --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush $kind idle $MAX_SUBS" --subs "$MAX_SUBS" --messages 0 --settle-secs 3 "${OPARGS[@]}"
     stop_server
 done
 start_openpush
 loads openpush "127.0.0.1:$PORT_OP" "$SERVER_PID" "${OPARGS[@]}"
 # The same flat-out loads as Web Push: a 200-byte binary body to /push/<token>, 201 expected.
 for c in 1 16 64; do
-    bench --target webpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "openpush webpush c=$c" --subs "$FLAT_SUBS" \
+    bench --target webpush --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush webpush c=$c" --subs "$FLAT_SUBS" \
         --messages "$([ $c = 1 ] && echo "$FLAT_MSGS_1" || echo "$FLAT_MSGS")" --posters $c "${OPARGS[@]}"
 done
-echo "{\"label\":\"openpush db\",\"db_bytes\":$(stat -c %s "$OPD/db.redb")}" >>"$RESULTS"
+# A message's whole life at one poster: accepted (durable commit), then confirmed by the
+# client's next reconnect (a lazy commit), one at a time; then the same with 2.5 s between
+# messages, so that each lazy confirmation is flushed on its own (as on a quiet router).
+echo "+ openpush-bench confirm (${LP}openpush)" >&2
+timeout 600 "$BENCH" confirm --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush confirm c=1" --messages "$CONFIRM_MSGS" "${OPARGS[@]}" >>"$RESULTS"
+timeout 600 "$BENCH" confirm --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush confirm gap" --messages "$CONFIRM_GAP_MSGS" --gap-ms 2500 "${OPARGS[@]}" >>"$RESULTS"
+echo "{\"label\":\"${LP}openpush db\",\"db_bytes\":$(stat -c %s "$OPD/db.redb")}" >>"$RESULTS"
 stop_server
+}
+GLIBC_OP=$OP
+openpush_runs "$GLIBC_OP" ""
+if [ -n "$MUSL" ]; then openpush_runs "$MUSL" "musl "; fi
+OP=$GLIBC_OP; LP=""
 if [ $OPENPUSH_ONLY = 1 ]; then
     cat "$RESULTS"
     exit 0
@@ -233,7 +265,9 @@ done
 # ---- report ----
 cp "$RESULTS" "$ROOT/bench-results.jsonl"
 python3 "$ROOT/bench/report.py" "$RESULTS" \
-    --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --commit "${BENCH_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
     --nofile "$NOFILE" --max-subs "$MAX_SUBS" --lat "$LAT_SUBS:$LAT_RATE:$LAT_MSGS" \
-    --flat "$FLAT_SUBS:$FLAT_MSGS_1:$FLAT_MSGS" --binary "$OP" >"$ROOT/BENCHMARKS.md"
+    --flat "$FLAT_SUBS:$FLAT_MSGS_1:$FLAT_MSGS" --binary "$OP" \
+    ${MUSL:+--size "x86_64 musl (static)=$MUSL"} $(for b in ${BENCH_CROSS_BINS:-}; do printf -- '--size %s ' "$b"; done) \
+    >"$ROOT/BENCHMARKS.md"
 echo "wrote $ROOT/BENCHMARKS.md" >&2

@@ -7,6 +7,7 @@
 //!
 //! Only 127.0.0.0/8 is ever connected to; every loop is bounded by a count and a deadline.
 
+mod confirm;
 mod post;
 mod procstat;
 mod setup;
@@ -35,6 +36,9 @@ const USAGE: &str = "usage:
       [--posters 4] [--garbage-rate 20] [--garbage-threads 4] [--slowloris 32] [--creds FILE]
       [--users PREFIX:COUNT:PASSWORD] [--per-user 500] [--read-min-secs 2] [--read-max-secs 90]
       [--off-min-secs 0.2] [--off-max-secs 20] [--warmup-secs S] [--samples FILE.jsonl]
+  openpush-bench confirm --addr 127.0.0.1:PORT --pids PID --creds FILE --users PREFIX:COUNT:PASSWORD
+      [--messages 300] [--gap-ms 0] [--client 0] [--settle-secs 3] [--label TEXT]
+      (disk bytes per message accepted and confirmed one at a time, at one poster)
   openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)";
 
 fn main() {
@@ -71,6 +75,7 @@ fn main() {
         }
         "run" => run(&get, &pids),
         "soak" => soak::main(&get),
+        "confirm" => confirm::main(&get, &pids),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -159,6 +164,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         .unwrap_or(1);
     let shared = subs::Shared::new(run_id, m);
     let before = procstat::sample(pids);
+    let kernel_before = procstat::kernel();
     let sub_spec = subs::Spec {
         proto,
         dest,
@@ -189,6 +195,8 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let connect_secs = t_connect.elapsed().as_secs_f64();
     std::thread::sleep(settle);
     let idle = procstat::sample(pids);
+    let kernel_idle = procstat::kernel();
+    let (machine_idle, self_idle) = procstat::machine_and_self_cpu();
     let ready = shared.ready.load(Relaxed);
     let stale_at_connect = shared.stale.load(Relaxed);
 
@@ -217,6 +225,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         std::thread::sleep(Duration::from_millis(300));
     }
     let after = procstat::sample(pids);
+    let (machine_after, self_after) = procstat::machine_and_self_cpu();
     shared.stop.store(true, Relaxed);
     let last_ids = loop_thread.join().expect("event loop");
     if openpush_clients {
@@ -272,7 +281,9 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
 \"delivered\":{delivered},\"lost\":{lost},\"duplicated\":{duplicated},\"misrouted\":{},\"stale\":{},\"stale_at_connect\":{stale_at_connect},\"unknown\":{},\
 \"lat_p50_ms\":{},\"lat_p99_ms\":{},\"lat_max_ms\":{},\"post_p50_ms\":{},\"post_p99_ms\":{},\"drain_secs\":{},\
 \"rss_before\":{},\"rss_idle\":{},\"rss_after\":{},\"pss_before\":{},\"pss_idle\":{},\"rss_per_conn_bytes\":{},\"pss_per_conn_bytes\":{},\
-\"threads_before\":{},\"threads_idle\":{},\"peak_rss\":{},\"cpu_secs\":{},\"cpu_us_per_msg\":{},\"write_bytes\":{},\"write_bytes_per_msg\":{},\"nofile\":{nofile}}}",
+\"threads_before\":{},\"threads_idle\":{},\"peak_rss\":{},\"cpu_secs\":{},\"cpu_us_per_msg\":{},\"write_bytes\":{},\"write_bytes_per_msg\":{},\"nofile\":{nofile},\
+\"kernel_slab_before\":{},\"kernel_slab_idle\":{},\"tcp_inuse_before\":{},\"tcp_inuse_idle\":{},\"tcp_mem_pages_idle\":{},\
+\"machine_cpu_secs\":{},\"bench_cpu_secs\":{},\"other_cpu_secs\":{}}}",
         shared.failed.load(Relaxed),
         shared.dropped.load(Relaxed),
         num(connect_secs),
@@ -303,6 +314,15 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         num(per_msg(cpu) * 1e6),
         after.write_bytes - idle.write_bytes,
         num(per_msg((after.write_bytes - idle.write_bytes) as f64)),
+        kernel_before.slab,
+        kernel_idle.slab,
+        kernel_before.tcp_inuse,
+        kernel_idle.tcp_inuse,
+        kernel_idle.tcp_mem_pages,
+        num(machine_after - machine_idle),
+        num(self_after - self_idle),
+        // Neither the server nor the bench: other processes of the machine (0 on a quiet one).
+        num((machine_after - machine_idle) - (self_after - self_idle) - cpu),
     );
     eprintln!(
         "{label:<28} subs {ready:>6}/{n:<6} rss {:>8.1} MB -> {:>8.1} MB ({:>7.0} B/conn) | msgs {delivered}/{} lost {lost} dup {duplicated} misrouted {} | \

@@ -88,3 +88,67 @@ pub fn raise_nofile() -> u64 {
         r.rlim_cur as u64
     }
 }
+
+/// Machine-wide kernel memory: `Slab:` of /proc/meminfo (bytes) and the TCP line of
+/// /proc/net/sockstat (sockets in use, buffer pages). Both ends of a loopback connection
+/// live on this machine, so a run's delta covers the server's sockets and the bench's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kernel {
+    pub slab: u64,
+    pub tcp_inuse: u64,
+    pub tcp_mem_pages: u64,
+}
+
+pub fn kernel() -> Kernel {
+    let mut k = Kernel::default();
+    if let Ok(m) = fs::read_to_string("/proc/meminfo") {
+        k.slab = status_kb(&m, "Slab:") * 1024;
+    }
+    if let Ok(s) = fs::read_to_string("/proc/net/sockstat") {
+        if let Some(l) = s.lines().find(|l| l.starts_with("TCP:")) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let field = |name: &str| {
+                f.iter()
+                    .position(|x| *x == name)
+                    .and_then(|i| f.get(i + 1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            k.tcp_inuse = field("inuse");
+            k.tcp_mem_pages = field("mem");
+        }
+    }
+    k
+}
+
+/// CPU time of the whole machine (all CPUs, busy: everything but idle and iowait) and of this
+/// process (the load generator), seconds: what else ran beside the server during a run.
+pub fn machine_and_self_cpu() -> (f64, f64) {
+    let tck = clk_tck();
+    let machine = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("cpu "))?.to_owned();
+            let f: Vec<f64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal (guest counted in user)
+            let busy: f64 =
+                f.iter().take(8).sum::<f64>() - f.get(3).unwrap_or(&0.0) - f.get(4).unwrap_or(&0.0);
+            Some(busy / tck)
+        })
+        .unwrap_or(0.0);
+    let me = fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ut: f64 = f.get(11)?.parse().ok()?;
+            let st: f64 = f.get(12)?.parse().ok()?;
+            Some((ut + st) / tck)
+        })
+        .unwrap_or(0.0);
+    (machine, me)
+}
