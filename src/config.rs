@@ -142,6 +142,9 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.max_queued_bytes_per_topic.to_string();
     "max_topics_per_stream" => |c, v| c.limits.max_topics_per_stream = number(v, 1, 4096)?,
         |c| c.limits.max_topics_per_stream.to_string();
+    "nextpush_warning_connects" =>
+        |c, v| c.limits.nextpush_warning_connects = number(v, 0, 1_000_000)? as u32,
+        |c| c.limits.nextpush_warning_connects.to_string();
     "max_uaids_per_addr" => |c, v| c.limits.max_uaids_per_addr = number(v, 1, 1_000_000)?,
         |c| c.limits.max_uaids_per_addr.to_string();
     "max_channels_per_uaid" => |c, v| c.limits.max_channels_per_uaid = number(v, 1, 100_000)?,
@@ -244,6 +247,10 @@ pub struct Limits {
     pub max_queued_bytes_per_topic: u64,
     /// Topics one ntfy subscription may join (`/a,b,c/json`); past it: 400.
     pub max_topics_per_stream: usize,
+    /// Opens of one NextPush device's stream within 12 hours past which the new stream
+    /// starts with a `warning` event (the app tells its user the connection is unstable);
+    /// 0: never.
+    pub nextpush_warning_connects: u32,
     /// Autopush user agents (uaids) created from one address (IPv6: per /64) and still
     /// known; past it a hello without a known uaid is refused (WebSocket close 1013).
     pub max_uaids_per_addr: usize,
@@ -298,6 +305,7 @@ impl Default for Limits {
             max_queued_per_topic: 1000,
             max_queued_bytes_per_topic: 1024 * 1024,
             max_topics_per_stream: 64,
+            nextpush_warning_connects: 144,
             max_uaids_per_addr: 64,
             max_channels_per_uaid: 128,
             max_queued_per_uaid: 1000,
@@ -822,6 +830,7 @@ max_unclaimed_topics = 22
 max_queued_per_topic = 23
 max_queued_bytes_per_topic = 7000
 max_topics_per_stream = 24
+nextpush_warning_connects = 37
 max_uaids_per_addr = 32
 max_channels_per_uaid = 33
 max_queued_per_uaid = 34

@@ -48,6 +48,7 @@ pub mod metrics;
 pub mod names;
 pub mod nextpush;
 pub mod ntfy;
+pub mod reconnects;
 pub mod sd_notify;
 pub mod secret;
 pub mod server;

@@ -28,7 +28,10 @@
 //! `message` (`{"type":"message","token":…,"message":<standard base64 of the body>}`),
 //! `deleteApp` (`{"type":"deleteApp","token":…}`, queued by `DELETE /app/<token>`), `ping`
 //! at each keepalive tick, and `close` to a stream that a newer one of the same device
-//! replaced (a device has one stream). No `warning` events are sent.
+//! replaced (a device has one stream). A device whose stream was opened more than
+//! `nextpush_warning_connects` times within 12 hours gets `warning` (`{"type":"warning",
+//! "message":"Connected <n> times in 12 hours"}`) right after `start`, as NextPush sends it
+//! (`crate::reconnects` counts).
 //!
 //! Delivery: NextPush has no acknowledgement and its app sends no `Last-Event-ID`, so a
 //! stored message counts as delivered once its event is written to the socket; the stream
@@ -309,6 +312,17 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
     let config = state.config();
     let mut head = sse::head(config.retry);
     push_event(&mut head, "start", br#"{"type":"start"}"#);
+    let opens = state
+        .nextpush_opens
+        .record(client_id, crate::state::now_millis() / 1000);
+    let warn_past = config.limits.nextpush_warning_connects;
+    if warn_past > 0 && opens > warn_past {
+        let warning = format!(
+            r#"{{"type":"warning","message":"Connected {opens} times in {} hours"}}"#,
+            crate::reconnects::WINDOW_HOURS
+        );
+        push_event(&mut head, "warning", warning.as_bytes());
+    }
     let keepalive = format!(
         r#"{{"type":"keepalive","keepalive":{}}}"#,
         config.keepalive.as_secs()

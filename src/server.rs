@@ -25,6 +25,7 @@ use crate::hub::Hub;
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
 use crate::logger::Tally;
 use crate::metrics::Counters;
+use crate::reconnects::ReconnectLog;
 use crate::sd_notify;
 use crate::state::{ConnectionGuard, Reload, ServerState, now_millis};
 use crate::store::tables::UAID_QUEUES;
@@ -80,6 +81,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         request_rate: RateLimiter::new(config.limits.requests_per_addr),
         post_rate: RateLimiter::new(config.limits.posts_per_token),
         connections_by_addr: ConnectionCounts::default(),
+        nextpush_opens: ReconnectLog::default(),
         executor: executor.clone(),
         counters: Counters::default(),
         connections: Cell::new(0),

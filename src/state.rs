@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
 use crate::metrics::Counters;
+use crate::reconnects::ReconnectLog;
 use crate::store::Store;
 
 pub struct ServerState {
@@ -35,6 +36,8 @@ pub struct ServerState {
     /// Posts per routing token (keyed by a digest prefix of the token).
     pub post_rate: RateLimiter<[u8; 16]>,
     pub(crate) connections_by_addr: ConnectionCounts,
+    /// Stream opens per NextPush device, for its `warning` event.
+    pub(crate) nextpush_opens: ReconnectLog,
     pub(crate) connections: Cell<usize>,
     /// Connections the open-file limit leaves room for (`usize::MAX`: no limit); caps
     /// `max_connections`.

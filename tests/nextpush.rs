@@ -316,6 +316,34 @@ fn a_newer_stream_replaces_the_older_with_a_close_event() {
 }
 
 #[test]
+fn a_device_that_reconnects_too_often_is_warned_after_start() {
+    let s = Server::start_with(
+        "np-warning",
+        "keepalive_secs = 1\nnextpush_warning_connects = 2",
+    );
+    s.add_user("ann", "secret");
+    let device = new_device(&s);
+    let other = new_device(&s);
+    for _ in 0..2 {
+        Stream::open(s.addr, &device).opened();
+    }
+    let mut third = Stream::open(s.addr, &device);
+    assert_eq!(third.status, 200);
+    assert_eq!(third.next(), ("start".into(), r#"{"type":"start"}"#.into()));
+    assert_eq!(
+        third.next(),
+        (
+            "warning".into(),
+            r#"{"type":"warning","message":"Connected 3 times in 12 hours"}"#.into()
+        )
+    );
+    assert_eq!(third.next().0, "keepalive");
+    drop(third);
+    // Counted per device.
+    Stream::open(s.addr, &other).opened();
+}
+
+#[test]
 fn accepted_pushes_survive_a_restart_until_written_to_a_stream() {
     let mut s = server("np-restart");
     let device = new_device(&s);
