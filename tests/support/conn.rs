@@ -1,4 +1,4 @@
-//! One raw keep-alive connection that reads whole responses (Content-Length framed) as
+//! One raw keep-alive connection that reads whole responses (a `1xx` one on its own) as
 //! they come: for pipelining, `100 Continue`, timeouts and keep-alive, where
 //! [`send_raw`](super::send_raw)'s one request per connection cannot show the edge.
 
@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{Response, TIMEOUT, parse_response, read_more};
+use super::{Response, TIMEOUT, read_more, response_at};
 
 pub struct Conn {
     stream: TcpStream,
@@ -33,16 +33,9 @@ impl Conn {
     pub fn response(&mut self) -> Response {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                if self.buf.len() >= end + 4 + len {
-                    let bytes: Vec<u8> = self.buf.drain(..end + 4 + len).collect();
-                    return parse_response(&bytes).unwrap();
-                }
+            if let Some((response, len)) = response_at(&self.buf) {
+                self.buf.drain(..len);
+                return response;
             }
             assert!(
                 self.fill(deadline),

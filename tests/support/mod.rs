@@ -1,5 +1,9 @@
 //! Test harness: runs the real `openpush` binary on 127.0.0.1:0 with a temporary database
 //! and talks to it over real sockets, with raw HTTP/1.1 so that protocol edges are visible.
+//!
+//! Requests are raw bytes, so that a test can send anything; what the server sends back is
+//! read as a client reads it, by `openpush-wire` (response heads and bodies, SSE events,
+//! base64, JSON fields), so the tests check the server against the client's reading.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,6 +13,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use openpush_wire::http::{self, Framing, Head};
+use openpush_wire::url::Url;
+use openpush_wire::{base64, json, sse};
 
 pub mod api;
 pub mod conn;
@@ -340,11 +348,25 @@ fn spawn(
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    /// Names in lower case, values trimmed, in the order sent.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
+    fn from_wire(head: Head, body: Vec<u8>) -> Response {
+        let headers = head
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
+        Response {
+            status: head.status,
+            headers,
+            body,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -373,40 +395,26 @@ impl Response {
     }
 }
 
-/// Finds `"field":value` in flat JSON text; enough for ids and tokens in tests.
+/// The value of the first `"field":` in JSON text, at any depth (an id in a list, a field of
+/// an event's `data`): a string unescaped, anything else as its raw text. The key is found by
+/// its text, as the tests' look-ups need; the value is read by the wire's JSON scanner.
 pub fn json_field(text: &str, field: &str) -> Option<String> {
-    let start = text.find(&format!("\"{field}\":"))? + field.len() + 3;
-    let rest = &text[start..];
-    if let Some(s) = rest.strip_prefix('"') {
-        Some(s[..s.find('"')?].to_owned())
-    } else {
-        let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
-        Some(rest[..end].to_owned())
-    }
+    let at = text.find(&format!("{}:", json::quote(field)))?;
+    // From the key on, the text is an object's first member as far as the scanner reads it.
+    let member = format!("{{{}", &text[at..]);
+    let raw = json::field(&member, field)?;
+    Some(json::string(raw).unwrap_or_else(|| raw.to_owned()))
 }
 
 pub fn basic(user: &str, password: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
-    let mut out = String::new();
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    format!("Basic {out}")
+    format!(
+        "Basic {}",
+        base64::encode(format!("{user}:{password}").as_bytes())
+    )
 }
 
+/// A request as the wire's client writes it (`Host: test`, `Connection: close`, a
+/// `Content-Length` for a body, a `POST` or a `PUT`), sent by [`send_raw`].
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -414,16 +422,15 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Response {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !body.is_empty() || method == "POST" || method == "PUT" {
-        raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(body);
-    send_raw(addr, raw.as_bytes())
+    let url = Url {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        authority: "test".to_owned(),
+        path: path.to_owned(),
+    };
+    let mut raw = Vec::new();
+    http::write_request(&mut raw, method, &url, headers, body.as_bytes()).expect("a Vec");
+    send_raw(addr, &raw)
 }
 
 /// Sends raw bytes and reads one response until the server closes.
@@ -437,33 +444,69 @@ pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Response {
         .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&data)))
 }
 
+/// The response at the start of `data` (a `1xx` one on its own), `None` unless it is
+/// complete HTTP/1.x.
 pub fn parse_response(data: &[u8]) -> Option<Response> {
-    let end = data.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&data[..end]).ok()?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = data[end + 4..].to_vec();
-    if let Some(len) = headers.iter().find(|(n, _)| n == "content-length") {
-        body.truncate(len.1.parse().ok()?);
-    }
-    Some(Response {
-        status,
-        headers,
-        body,
-    })
+    response_at(data).map(|(response, _)| response)
 }
 
-/// A header of a response head (status line and header lines, without the blank line).
-pub fn head_header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
-    head.split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
+/// The complete response at the start of `data` and how many bytes it took: its body framed
+/// by `Content-Length` or chunked, or (a body delimited by the close) the rest of `data`.
+fn response_at(data: &[u8]) -> Option<(Response, usize)> {
+    let (head, head_len) = head_at(data).ok()?;
+    let mut body = http::Body::new(&data[head_len..], head.framing().ok()?);
+    let bytes = body.read_all(usize::MAX).ok()?;
+    let len = data.len() - body.get_ref().len();
+    Some((Response::from_wire(head, bytes), len))
+}
+
+/// The response head at the start of `data` (a `1xx` one too) and its length in bytes;
+/// `Err(Closed)` while it is incomplete.
+fn head_at(data: &[u8]) -> Result<(Head, usize), http::Error> {
+    let mut rest = data;
+    let head = http::read_one_head(&mut rest)?;
+    Ok((head, data.len() - rest.len()))
+}
+
+/// Reads from `stream` into `buf` until a response head is complete and takes it out of
+/// `buf`: the head, and its text without the blank line. `Err` with what came, if no head
+/// did by the deadline or what came is not one.
+pub fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<(Head, String), String> {
+    loop {
+        match head_at(buf) {
+            Ok((head, len)) => {
+                let text = String::from_utf8_lossy(&buf[..len]).trim_end().to_owned();
+                buf.drain(..len);
+                return Ok((head, text));
+            }
+            Err(http::Error::Closed) if read_more(stream, buf, deadline) => {}
+            Err(http::Error::Closed) => return Err(format!("{:?}", String::from_utf8_lossy(buf))),
+            Err(e) => return Err(format!("{e}: {:?}", String::from_utf8_lossy(buf))),
+        }
+    }
+}
+
+/// Reads from `stream` into `buf` until the body at its start, framed as `framing` says, is
+/// complete, the server closed or the deadline passed: the body, or as much of it as came.
+pub fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    framing: Framing,
+    deadline: Instant,
+) -> Vec<u8> {
+    loop {
+        let mut body = Vec::new();
+        let complete = http::Body::new(&buf[..], framing)
+            .read_to_end(&mut body)
+            .is_ok();
+        if (complete && framing != Framing::Close) || !read_more(stream, buf, deadline) {
+            return body;
+        }
+    }
 }
 
 /// Reads what `stream` has into `buf`; false at the deadline or once the peer closed.
@@ -493,13 +536,22 @@ pub struct Event {
     pub data: String,
 }
 
-/// A raw SSE connection to `/subscribe`.
+/// The longest SSE line or event data read: far above any event the server sends (a
+/// message's data is a few KiB), a bound only against a runaway stream.
+const MAX_EVENT_BYTES: usize = 16 << 20;
+
+/// A raw SSE connection to `/subscribe`, its events decoded by the wire's SSE decoder.
 pub struct Sse {
     pub conn: TcpStream,
     pub status: u16,
     pub head: String,
-    buf: Vec<u8>,
+    parsed_head: Head,
+    events: sse::Decoder,
+    /// Comment lines (keepalives) read so far; the decoder drops them, so they are counted
+    /// here as the bytes come.
     pub comments: usize,
+    at_line_start: bool,
+    /// The latest `retry:`, in milliseconds.
     pub retry: Option<u64>,
 }
 
@@ -511,9 +563,22 @@ impl Sse {
         Sse::open_with(addr, key, "/subscribe", &headers)
     }
 
-    /// Reads more bytes; false at the deadline or when the server closed.
+    /// Reads more bytes into the decoder; false at the deadline or when the server closed.
     fn fill(&mut self, deadline: Instant) -> bool {
-        read_more(&mut self.conn, &mut self.buf, deadline)
+        let mut bytes = Vec::new();
+        let more = read_more(&mut self.conn, &mut bytes, deadline);
+        self.take(&bytes);
+        more
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.at_line_start && b == b':' {
+                self.comments += 1;
+            }
+            self.at_line_start = b == b'\n';
+        }
+        self.events.feed(bytes);
     }
 
     /// The next event, skipping comments and `retry:`; `None` if the server closed or
@@ -521,32 +586,17 @@ impl Sse {
     pub fn next_within(&mut self, wait: Duration) -> Option<Event> {
         let deadline = Instant::now() + wait;
         loop {
-            while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
-                let text = String::from_utf8(block).unwrap();
-                let mut event = Event {
-                    id: None,
-                    data: String::new(),
-                };
-                let mut has_data = false;
-                for line in text.lines() {
-                    if line.starts_with(':') {
-                        self.comments += 1;
-                    } else if let Some(v) = line.strip_prefix("retry: ") {
-                        self.retry = v.parse().ok();
-                    } else if let Some(v) = line.strip_prefix("id: ") {
-                        event.id = v.parse().ok();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        if has_data {
-                            event.data.push('\n');
-                        }
-                        event.data.push_str(v);
-                        has_data = true;
-                    }
+            let event = self.events.next_event();
+            self.retry = self.events.retry_ms();
+            match event {
+                Ok(Some(event)) => {
+                    return Some(Event {
+                        id: event.id.and_then(|id| id.parse().ok()),
+                        data: event.data,
+                    });
                 }
-                if has_data {
-                    return Some(event);
-                }
+                Ok(None) => {}
+                Err(e) => panic!("{e}"),
             }
             if !self.fill(deadline) {
                 return None;
@@ -592,29 +642,26 @@ impl Sse {
         }
         raw.push_str("\r\n");
         conn.write_all(raw.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let (parsed_head, head) = read_head(&mut conn, &mut buf, Instant::now() + TIMEOUT)
+            .unwrap_or_else(|what| panic!("no response head: {what}"));
         let mut sse = Sse {
             conn,
-            status: 0,
-            head: String::new(),
-            buf: Vec::new(),
+            status: parsed_head.status,
+            head,
+            parsed_head,
+            events: sse::Decoder::new(MAX_EVENT_BYTES),
             comments: 0,
+            at_line_start: true,
             retry: None,
         };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(end) = sse.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                sse.head = String::from_utf8_lossy(&sse.buf[..end]).into_owned();
-                sse.status = sse.head.split(' ').nth(1).unwrap().parse().unwrap();
-                sse.buf.drain(..end + 4);
-                return sse;
-            }
-            assert!(sse.fill(deadline), "no response head");
-        }
+        sse.take(&buf);
+        sse
     }
 
     /// A header of the stream's response head.
     pub fn header(&self, name: &str) -> Option<&str> {
-        head_header(&self.head, name)
+        self.parsed_head.header(name)
     }
 }
 

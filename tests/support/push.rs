@@ -7,10 +7,11 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
 use miniserde::json::{Number, Value};
+use openpush_wire::base64;
+use openpush_wire::http::Head;
 
-use super::{Response, TIMEOUT, parse_response, read_more, send_raw};
+use super::{Response, TIMEOUT, read_head, read_more, send_raw};
 
 /// Any request with a body of raw bytes. `Host: test` unless `headers` name a `Host`.
 pub fn send(
@@ -106,8 +107,7 @@ impl Obj {
         let message = self.str("message");
         match self.map.get("encoding") {
             None => message.as_bytes().to_vec(),
-            Some(Value::String(e)) if e == "base64" => Base64::decode_vec(message)
-                .unwrap_or_else(|e| panic!("bad base64 {message:?}: {e}")),
+            Some(Value::String(e)) if e == "base64" => super::webpush::b64_decode(message),
             Some(other) => panic!("unknown encoding {other:?} in {}", self.text),
         }
     }
@@ -118,6 +118,7 @@ pub struct JsonStream {
     pub conn: TcpStream,
     pub status: u16,
     pub head: String,
+    parsed_head: Head,
     buf: Vec<u8>,
 }
 
@@ -132,30 +133,20 @@ impl JsonStream {
         }
         raw.push_str("\r\n");
         conn.write_all(raw.as_bytes()).unwrap();
-        let deadline = Instant::now() + TIMEOUT;
         let mut buf = Vec::new();
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                let status = parse_response(&buf[..end + 4]).unwrap().status;
-                buf.drain(..end + 4);
-                return JsonStream {
-                    conn,
-                    status,
-                    head,
-                    buf,
-                };
-            }
-            assert!(
-                read_more(&mut conn, &mut buf, deadline),
-                "no response head for {path}: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
+        let (parsed_head, head) = read_head(&mut conn, &mut buf, Instant::now() + TIMEOUT)
+            .unwrap_or_else(|what| panic!("no response head for {path}: {what}"));
+        JsonStream {
+            conn,
+            status: parsed_head.status,
+            head,
+            parsed_head,
+            buf,
         }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        super::head_header(&self.head, name)
+        self.parsed_head.header(name)
     }
 
     /// The next `\n`-terminated line; None if nothing came within `wait` or the server closed.
@@ -300,5 +291,5 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
 
 /// Standard base64 with padding, as the OpenPush stream carries opaque bodies.
 pub fn b64(data: &[u8]) -> String {
-    Base64::encode_string(data)
+    base64::encode(data)
 }

@@ -12,7 +12,7 @@
 //! UnifiedPush maximum of 3993 bytes (4096 - 86 - 1 - 16) needs a sender that pads by one byte,
 //! which ece's public API cannot do (Mastodon's Ruby gem pads by two, in one record).
 
-use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use openpush_wire::base64;
 
 /// The aes128gcm header for Web Push: salt (16), rs (4), idlen (1), keyid (the sender's
 /// uncompressed P-256 public key, 65).
@@ -51,12 +51,12 @@ impl Subscriber {
 
     /// The subscription's `p256dh`: base64url without padding of the 65-byte point.
     pub fn public_key_b64(&self) -> String {
-        Base64UrlUnpadded::encode_string(self.public_key())
+        base64::encode_url(self.public_key())
     }
 
     /// The subscription's `auth`: base64url without padding of the 16-byte secret.
     pub fn auth_b64(&self) -> String {
-        Base64UrlUnpadded::encode_string(&self.auth)
+        base64::encode_url(&self.auth)
     }
 
     /// What an app server POSTs for `plaintext` (not empty): `ece::encrypt` with this
@@ -107,20 +107,25 @@ pub fn sender_key(body: &[u8]) -> &[u8] {
 
 /// Standard base64 with padding, e.g. a binary message body carried in JSON.
 pub fn b64_encode(data: &[u8]) -> String {
-    Base64::encode_string(data)
+    base64::encode(data)
 }
 
-/// Decodes standard base64 with padding; panics on bad input.
+/// Decodes standard base64 with padding; panics on anything else. The wire's decoder takes
+/// either alphabet, padded or not; the round trip keeps what the server sends to this form.
 pub fn b64_decode(text: &str) -> Vec<u8> {
-    Base64::decode_vec(text).unwrap_or_else(|e| panic!("bad base64 {text:?}: {e}"))
+    base64::decode(text)
+        .filter(|bytes| base64::encode(bytes) == text)
+        .unwrap_or_else(|| panic!("bad base64 {text:?}: not standard base64 with padding"))
 }
 
 /// Base64url without padding, as Web Push keys and UnifiedPush endpoints use.
 pub fn b64url_encode(data: &[u8]) -> String {
-    Base64UrlUnpadded::encode_string(data)
+    base64::encode_url(data)
 }
 
-/// Decodes base64url without padding; panics on bad input.
+/// Decodes base64url without padding; panics on anything else, as [`b64_decode`] does.
 pub fn b64url_decode(text: &str) -> Vec<u8> {
-    Base64UrlUnpadded::decode_vec(text).unwrap_or_else(|e| panic!("bad base64url {text:?}: {e}"))
+    base64::decode(text)
+        .filter(|bytes| base64::encode_url(bytes) == text)
+        .unwrap_or_else(|| panic!("bad base64url {text:?}: not base64url without padding"))
 }

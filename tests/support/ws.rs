@@ -7,9 +7,9 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
+use openpush_wire::base64;
 
-use super::{TIMEOUT, parse_response, read_more};
+use super::{TIMEOUT, read_body, read_head, read_more};
 
 pub const CONTINUATION: u8 = 0x0;
 pub const TEXT: u8 = 0x1;
@@ -42,7 +42,7 @@ impl WsClient {
         let mut conn = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
         conn.set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
-        let key = Base64::encode_string(&random::<16>());
+        let key = base64::encode(&random::<16>());
         let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -56,28 +56,13 @@ impl WsClient {
 
         let deadline = Instant::now() + TIMEOUT;
         let mut buf = Vec::new();
-        let head_end = loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
-            }
-            if !read_more(&mut conn, &mut buf, deadline) {
-                return Err(format!(
-                    "no response head: {:?}",
-                    String::from_utf8_lossy(&buf)
-                ));
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        let status_line = head.lines().next().unwrap_or_default().to_owned();
-        let response = parse_response(&buf[..head_end]).ok_or_else(|| head.clone())?;
+        let (response, head) = read_head(&mut conn, &mut buf, deadline)
+            .map_err(|what| format!("no response head: {what}"))?;
         if response.status != 101 {
-            let body_len = response
-                .header("content-length")
-                .and_then(|len| len.parse().ok())
-                .unwrap_or(usize::MAX);
-            while buf.len() - head_end < body_len && read_more(&mut conn, &mut buf, deadline) {}
-            let body = &buf[head_end..buf.len().min(head_end.saturating_add(body_len))];
-            return Err(format!("{status_line}\n{}", String::from_utf8_lossy(body)));
+            let status_line = head.lines().next().unwrap_or_default();
+            let framing = response.framing().map_err(|e| format!("{e}:\n{head}"))?;
+            let body = read_body(&mut conn, &mut buf, framing, deadline);
+            return Err(format!("{status_line}\n{}", String::from_utf8_lossy(&body)));
         }
         let has_token = |name: &str, token: &str| {
             response
@@ -90,7 +75,6 @@ impl WsClient {
         if response.header("sec-websocket-accept") != Some(expected_accept(&key).as_str()) {
             return Err(format!("wrong Sec-WebSocket-Accept for key {key}:\n{head}"));
         }
-        buf.drain(..head_end);
         Ok(WsClient { conn, buf })
     }
 
@@ -193,7 +177,7 @@ fn expected_accept(key: &str) -> String {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key.as_bytes());
     sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    Base64::encode_string(&sha1.digest().bytes())
+    base64::encode(&sha1.digest().bytes())
 }
 
 fn random<const N: usize>() -> [u8; N] {

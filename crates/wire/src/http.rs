@@ -170,7 +170,9 @@ pub fn read_head<R: BufRead>(r: &mut R) -> Result<Head, Error> {
     }
 }
 
-fn read_one_head<R: BufRead>(r: &mut R) -> Result<Head, Error> {
+/// Reads one response head, a `1xx` interim one included: the `100 Continue` a client that
+/// sent `Expect` waits for, or the `101 Switching Protocols` that starts a WebSocket.
+pub fn read_one_head<R: BufRead>(r: &mut R) -> Result<Head, Error> {
     let mut total = 0;
     let mut next_line = |r: &mut R| -> Result<String, Error> {
         let mut line = Vec::new();
@@ -392,6 +394,8 @@ mod tests {
     fn reads_a_head_after_an_interim_answer() {
         let mut raw: &[u8] =
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTTL: 60\r\nLocation:  /message/3 \r\n\r\n";
+        let interim = read_one_head(&mut &raw[..]).unwrap();
+        assert_eq!((interim.status, interim.reason.as_str()), (100, "Continue"));
         let head = read_head(&mut raw).unwrap();
         assert_eq!((head.status, head.reason.as_str()), (201, "Created"));
         assert_eq!(head.header("location"), Some("/message/3"));
