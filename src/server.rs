@@ -444,6 +444,9 @@ async fn watchdog_loop(state: Rc<ServerState>, interval: Duration) {
     }
 }
 
+/// Removes what has expired every `sweep_interval`. Looks on a snapshot first, so that a
+/// server with nothing to remove writes nothing: a commit costs the flash a page and an
+/// fsync even when it changes nothing.
 async fn sweep_loop(state: Rc<ServerState>) {
     loop {
         Timer::after(state.config().sweep_interval).await;
@@ -454,6 +457,21 @@ async fn sweep_loop(state: Rc<ServerState>) {
             .into_iter()
             .collect();
         let uaid_idle_ms = state.config().uaid_expiry.as_millis() as u64;
+        let seen_live = live.clone();
+        let anything_due = state.store.read(move |t| {
+            let is_live = |q| seen_live.contains(&q);
+            Ok(!queue::expired(t, now, 1)?.is_empty()
+                || !topics::stale_unclaimed(t, now, UNCLAIMED_TOPIC_AGE_MS)?.is_empty()
+                || !autopush::idle(t, now, uaid_idle_ms, is_live, 1)?.is_empty())
+        });
+        match anything_due.await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                log::warn!("expiry sweep failed: {e}");
+                continue;
+            }
+        }
         match state
             .store
             .write(move |t, m| {

@@ -10,6 +10,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::api::queued;
 use support::push::{JsonStream, Obj, b64, poll, random_bytes, send};
 use support::webpush::{Subscriber, body_len};
 use support::{Response, Server, basic};
@@ -259,6 +260,26 @@ fn a_push_waits_for_its_subscriber_until_its_ttl_ends() {
     assert!(
         sse.next_within(Duration::from_millis(300)).is_none(),
         "an expired push is never delivered"
+    );
+}
+
+/// The expiry sweep removes a push whose TTL has ended, and a server with nothing to remove
+/// writes nothing: its database file is left alone between sweeps (no commit, no fsync).
+#[test]
+fn the_expiry_sweep_removes_expired_pushes_and_leaves_an_idle_store_alone() {
+    let (s, _, _, token) = setup("wp-sweep", "sweep_interval_secs = 1");
+    let app = format!("/push/{token}");
+    assert_eq!(push(&s, &app, &[("TTL", "1")], b"short").status, 201);
+    assert_eq!(queued(&s), 1);
+    s.wait_log("removed 1 expired messages");
+    assert_eq!(queued(&s), 0);
+    let modified = || std::fs::metadata(&s.db).unwrap().modified().unwrap();
+    let before = modified();
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        modified(),
+        before,
+        "three sweeps with nothing to do wrote to the store"
     );
 }
 

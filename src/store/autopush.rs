@@ -250,18 +250,16 @@ fn delete(
     Ok(())
 }
 
-/// Deletes up to `max` user agents not seen for `idle_ms` and not connected now
-/// (`is_live`); how many.
-pub fn sweep_idle(
-    txn: &WriteTransaction,
-    memory: &mut Memory,
+/// Up to `max` user agents not seen for `idle_ms` and not connected now (`is_live`).
+pub fn idle(
+    txn: &impl Tables,
     now: u64,
     idle_ms: u64,
     is_live: impl Fn(u64) -> bool,
     max: usize,
-) -> Result<usize> {
+) -> Result<Vec<(u64, UaidRecord)>> {
     let mut due = Vec::new();
-    for entry in txn.open_table(UAIDS)?.iter()? {
+    for entry in txn.bytes(UAIDS)?.iter()? {
         let (key, bytes) = entry?;
         let queue = key.value();
         let record = UaidRecord::decode(bytes.value()).ok_or_else(|| damaged("uaid", queue))?;
@@ -272,6 +270,19 @@ pub fn sweep_idle(
             }
         }
     }
+    Ok(due)
+}
+
+/// Deletes the [`idle`] user agents; how many.
+pub fn sweep_idle(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    now: u64,
+    idle_ms: u64,
+    is_live: impl Fn(u64) -> bool,
+    max: usize,
+) -> Result<usize> {
+    let due = idle(txn, now, idle_ms, is_live, max)?;
     for (queue, record) in &due {
         delete(txn, memory, *queue, record)?;
     }

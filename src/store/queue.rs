@@ -268,22 +268,28 @@ pub fn is_empty(txn: &impl Tables, queue: u64) -> Result<bool> {
         .is_none())
 }
 
-/// Removes up to `max` messages whose TTL has ended; returns how many. Reads the whole
-/// store (the expiry time leads each record, so only a few bytes of each are decoded).
-pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) -> Result<usize> {
-    let mut tables = QueueTables::open(txn, memory)?;
+/// Up to `max` messages whose TTL has ended (or whose record does not decode), as
+/// (queue, id). Reads the whole store (the expiry time leads each record, so only a few
+/// bytes of each are decoded).
+pub fn expired(txn: &impl Tables, now: u64, max: usize) -> Result<Vec<(u64, u64)>> {
     let mut due = Vec::new();
-    for entry in tables.messages.iter()? {
-        let (key, bytes) = entry?;
-        let (queue, id) = key.value();
-        match MessageRecord::expires_at(bytes.value()) {
-            Some(at) if at > now => {}
-            _ => due.push((queue, id)),
-        }
+    for entry in txn.bytes(MESSAGES)?.iter()? {
         if due.len() >= max {
             break;
         }
+        let (key, bytes) = entry?;
+        match MessageRecord::expires_at(bytes.value()) {
+            Some(at) if at > now => {}
+            _ => due.push(key.value()),
+        }
     }
+    Ok(due)
+}
+
+/// Removes up to `max` messages whose TTL has ended ([`expired`]); returns how many.
+pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) -> Result<usize> {
+    let due = expired(txn, now, max)?;
+    let mut tables = QueueTables::open(txn, memory)?;
     for &(queue, id) in &due {
         match tables.get(queue, id) {
             Ok(Some(record)) => tables.remove(queue, id, &record)?,

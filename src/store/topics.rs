@@ -237,14 +237,8 @@ pub fn forget_user(txn: &WriteTransaction, memory: &mut Memory, user_id: u64) ->
     Ok(queues)
 }
 
-/// Removes unclaimed topics older than `max_age_ms` whose queue is empty: an app server
-/// that posted to an endpoint no phone ever subscribed to leaves nothing behind.
-pub fn sweep_unclaimed(
-    txn: &WriteTransaction,
-    memory: &mut Memory,
-    now: u64,
-    max_age_ms: u64,
-) -> Result<usize> {
+/// Unclaimed topics older than `max_age_ms` whose queue is empty.
+pub fn stale_unclaimed(txn: &impl Tables, now: u64, max_age_ms: u64) -> Result<Vec<String>> {
     let mut stale = Vec::new();
     for name in owned_by(txn, 0)? {
         if let Some(record) = get(txn, &name)?
@@ -254,6 +248,18 @@ pub fn sweep_unclaimed(
             stale.push(name);
         }
     }
+    Ok(stale)
+}
+
+/// Removes the [`stale_unclaimed`] topics: an app server that posted to an endpoint no
+/// phone ever subscribed to leaves nothing behind.
+pub fn sweep_unclaimed(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    now: u64,
+    max_age_ms: u64,
+) -> Result<usize> {
+    let stale = stale_unclaimed(txn, now, max_age_ms)?;
     for name in &stale {
         delete(txn, memory, name)?;
     }
