@@ -4,7 +4,7 @@
 # (a /wpush/v2/ endpoint), pywebpush sends to it (aes128gcm, then aesgcm) and the service
 # worker's push event must report the decrypted text; a message sent while Firefox is
 # closed must arrive when it starts again. See tests/interop/firefox/firefox_push.py.
-# Not part of CI (it needs Firefox: on Debian `apt-get install firefox-esr`).
+# CI runs it after the interop check (.ci/run installs Debian's firefox-esr).
 # Usage: bash scripts/firefox-push.sh [OPENPUSH_BINARY]   (default: a debug build)
 #        FIREFOX=/path/to/firefox  WORKDIR=DIR (logs, profile; default a temporary dir)
 #        venv in target/interop-venv, or $INTEROP_VENV, as scripts/interop.sh
