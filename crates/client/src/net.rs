@@ -66,6 +66,20 @@ pub fn explain(response: &Response) -> String {
     )
 }
 
+/// `response` if its status is one of `expected`; otherwise a failure that names what was
+/// being done (`doing`) and what the server answered.
+pub fn expect_status(
+    response: Response,
+    expected: &[u16],
+    doing: &str,
+) -> Result<Response, Failure> {
+    if expected.contains(&response.head.status) {
+        Ok(response)
+    } else {
+        Err(Failure::runtime(format!("{doing}: {}", explain(&response))))
+    }
+}
+
 /// A path segment with everything but unreserved characters percent-encoded.
 pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());

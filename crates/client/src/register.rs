@@ -191,12 +191,7 @@ fn find_or_create_device(
             "the server refused user {user:?} with that password (401): check both"
         )));
     }
-    if r.head.status != 200 {
-        return Err(Failure::runtime(format!(
-            "listing devices: {}",
-            net::explain(&r)
-        )));
-    }
+    let r = net::expect_status(r, &[200], "listing devices")?;
     let clients: Vec<ClientView> = miniserde::json::from_str(&r.text())
         .map_err(|_| Failure::runtime("the server's device list is not OpenPush JSON"))?;
     if let Some(client) = clients.into_iter().find(|c| c.name == device) {
@@ -212,12 +207,7 @@ fn find_or_create_device(
         ],
         body.as_bytes(),
     )?;
-    if r.head.status != 201 {
-        return Err(Failure::runtime(format!(
-            "creating device {device:?}: {}",
-            net::explain(&r)
-        )));
-    }
+    let r = net::expect_status(r, &[201], &format!("creating device {device:?}"))?;
     json::string_field(&r.text(), "token")
         .ok_or_else(|| Failure::runtime("the server's answer has no device key"))
 }
@@ -229,12 +219,7 @@ fn list_apps(server: &Url, key: &str) -> Result<Vec<AppView>, Failure> {
         &[("X-Openpush-Key", key)],
         b"",
     )?;
-    if r.head.status != 200 {
-        return Err(Failure::runtime(format!(
-            "listing applications: {}",
-            net::explain(&r)
-        )));
-    }
+    let r = net::expect_status(r, &[200], "listing applications")?;
     miniserde::json::from_str(&r.text())
         .map_err(|_| Failure::runtime("the server's application list is not OpenPush JSON"))
 }
@@ -250,12 +235,7 @@ fn register_app(server: &Url, key: &str, app: &str) -> Result<AppView, Failure> 
         ],
         body.as_bytes(),
     )?;
-    if r.head.status != 201 {
-        return Err(Failure::runtime(format!(
-            "registering {app:?}: {}",
-            net::explain(&r)
-        )));
-    }
+    let r = net::expect_status(r, &[201], &format!("registering {app:?}"))?;
     miniserde::json::from_str(&r.text())
         .map_err(|_| Failure::runtime("the server's registration answer is not OpenPush JSON"))
 }
@@ -268,11 +248,6 @@ fn delete_app(server: &Url, key: &str, app: &str) -> Result<(), Failure> {
         &[("X-Openpush-Key", key)],
         b"",
     )?;
-    if r.head.status != 204 && r.head.status != 200 {
-        return Err(Failure::runtime(format!(
-            "replacing {app:?}: {}",
-            net::explain(&r)
-        )));
-    }
+    net::expect_status(r, &[204, 200], &format!("replacing {app:?}"))?;
     Ok(())
 }

@@ -127,16 +127,7 @@ fn spawn(config: &Path, listen: &str) -> (Child, SocketAddr) {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if std::env::var_os("OPENPUSH_TEST_LOG").is_some() {
-                    eprintln!("server: {line}");
-                }
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stderr_lines(&mut child, "server");
         while let Ok(line) = rx.recv_timeout(TIMEOUT) {
             if let Some(addr) = line.split("listening on http://").nth(1) {
                 return (child, addr.trim().parse().unwrap());
@@ -236,16 +227,7 @@ impl Listener {
             .process_group(0)
             .spawn()
             .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if std::env::var_os("OPENPUSH_TEST_LOG").is_some() {
-                    eprintln!("client: {line}");
-                }
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stderr_lines(&mut child, "client");
         Listener {
             child,
             log: rx,
@@ -324,4 +306,20 @@ pub fn send_web_push(dir: &Path, sub_file: &Path, message: &str) -> u64 {
         .unwrap_or_else(|| panic!("no Location in {stdout}"))
         .parse()
         .unwrap()
+}
+
+/// The lines `child` writes to its (piped) stderr, as they come; echoed as `who: line` when
+/// `OPENPUSH_TEST_LOG` is set.
+fn stderr_lines(child: &mut Child, who: &'static str) -> mpsc::Receiver<String> {
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if std::env::var_os("OPENPUSH_TEST_LOG").is_some() {
+                eprintln!("{who}: {line}");
+            }
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
