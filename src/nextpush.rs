@@ -271,20 +271,8 @@ async fn delete_app(
 /// `POST /push/<token>`: a Web Push endpoint (`crate::webpush` rules), answered as NextPush
 /// does, with 201 `{"success":true}` and the applied `TTL`.
 async fn push(state: &Rc<ServerState>, req: &Request, token: &str) -> Result<Outcome, ApiError> {
-    let config = state.config();
-    let push = crate::webpush::parse(
-        req,
-        config.default_ttl.as_secs(),
-        config.max_ttl.as_secs(),
-        config.limits.max_data_bytes,
-    )?;
-    delivery::charge(state, token.as_bytes())?;
-    let ttl = push.ttl_secs;
-    let resolve = crate::api::message::app_queue(token.to_owned(), delivery::client_limit(state));
-    let published = delivery::publish(state, resolve, push.into_message()).await?;
-    Ok(crate::webpush::created(&published, ttl)
-        .with_body("application/json", SUCCESS)
-        .into())
+    let created = crate::webpush::post_to_app(state, req, token.to_owned()).await?;
+    Ok(created.with_body("application/json", SUCCESS).into())
 }
 
 async fn discovery(state: &ServerState, token: &str) -> Result<Outcome, ApiError> {

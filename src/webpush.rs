@@ -172,7 +172,9 @@ async fn app_exists(state: &ServerState, token: String) -> Result<(), ApiError> 
         .ok_or(ApiError::NotFound("no such endpoint"))
 }
 
-async fn post_to_app(
+/// A push to an OpenPush application's endpoint (its routing token): 201 with `TTL` and
+/// `Location`, or the error; the NextPush door answers the same pushes with a body added.
+pub(crate) async fn post_to_app(
     state: &ServerState,
     req: &Request,
     token: String,
