@@ -428,7 +428,7 @@ async fn client_del(
 
 async fn topic_list(store: &Store, user: Option<String>) -> Result<String, String> {
     let rows = store
-        .read(move |t| {
+        .read_with_deferred(move |t, deferred| {
             let names: Vec<(u64, String)> = accounts::list_users(t)?
                 .into_iter()
                 .map(|(id, u)| (id, u.name))
@@ -465,6 +465,7 @@ async fn topic_list(store: &Store, user: Option<String>) -> Result<String, Strin
                     .collect();
                 let queued = queue::backlog(
                     t,
+                    deferred,
                     &[record.queue],
                     &queue::Cursor {
                         after: 0,

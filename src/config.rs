@@ -95,6 +95,8 @@ static KEYS: &[Key] = keys! {
         |c| secs_text(c.sweep_interval);
     "db_cache_bytes" => |c, v| c.db_cache_bytes = number(v, 64 * 1024, 1 << 30)?,
         |c| c.db_cache_bytes.to_string();
+    "confirm_delay_secs" => |c, v| c.confirm_delay = secs(v, 0, 3600)?,
+        |c| secs_text(c.confirm_delay);
     "log_level" => |c, v| c.log_level = log_level(v)?,
         |c| c.log_level.as_str().to_ascii_lowercase();
     "metrics_public" => |c, v| c.metrics_public = boolean(v)?,
@@ -338,6 +340,9 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Redb page cache. Redb's own default is 1 GiB, far past a router's RAM.
     pub db_cache_bytes: usize,
+    /// How long confirmations and acks may wait to share a message's commit before they
+    /// get one of their own; a crash within it delivers their messages again.
+    pub confirm_delay: Duration,
     pub log_level: log::LevelFilter,
     /// Reverse proxies whose `X-Forwarded-For` names the client. Connections from them are
     /// not capped per address; their requests without the header come from the host itself
@@ -374,6 +379,7 @@ impl Default for Config {
             max_ttl: Duration::from_secs(4 * 7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             db_cache_bytes: 4 * 1024 * 1024,
+            confirm_delay: Duration::from_secs(30),
             log_level: log::LevelFilter::Info,
             trusted_proxies: vec![
                 IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -490,6 +496,14 @@ impl Config {
         self.control_socket
             .clone()
             .unwrap_or_else(|| control_socket_for(&self.db))
+    }
+
+    pub fn store_options(&self) -> crate::store::Options {
+        crate::store::Options {
+            cache_bytes: self.db_cache_bytes,
+            queue: self.limits.store_queue,
+            confirm_delay: self.confirm_delay,
+        }
     }
 }
 
@@ -809,6 +823,7 @@ autopush_path = /ap-1
 uaid_expiry_days = 2
 sweep_interval_secs = 13
 db_cache_bytes = 100000
+confirm_delay_secs = 38
 log_level = debug
 metrics_public = yes
 trusted_proxies = 10.0.0.1 fe80::1

@@ -149,7 +149,7 @@ fn run_server(args: cli::Serve) -> Result<(), Failure> {
             let _ = std::fs::remove_file(&db);
         }
     };
-    let store = store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue).map_err(|e| {
+    let store = store::open(&cfg.db, &cfg.store_options()).map_err(|e| {
         remove_created();
         Failure::Runtime(open_error_text(&cfg.db, e))
     })?;
@@ -355,7 +355,7 @@ fn administer(cmd: &commands::Command, target: &Target) -> Result<String, Failur
     let reply = match control::call(&socket, cmd).map_err(Failure::Runtime)? {
         Some(reply) => reply,
         None => {
-            let store = match store::open(&cfg.db, cfg.db_cache_bytes, cfg.limits.store_queue) {
+            let store = match store::open(&cfg.db, &cfg.store_options()) {
                 Ok(store) => store,
                 Err(store::OpenError::Locked) => {
                     return Err(Failure::Runtime(format!(

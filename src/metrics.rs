@@ -98,7 +98,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
             &mut out,
             "openpush_queued_messages",
             "gauge",
-            "Messages stored and not yet confirmed.",
+            "Messages stored; confirmed ones leave with the next commit.",
             queued,
         );
     }

@@ -310,7 +310,9 @@ impl Stream {
         self.read = Some(Box::pin(async move {
             Done::Page(
                 store
-                    .read(move |t| queue::backlog(t, &queues, &cursor, BACKLOG_PAGE, now))
+                    .read_with_deferred(move |t, deferred| {
+                        queue::backlog(t, deferred, &queues, &cursor, BACKLOG_PAGE, now)
+                    })
                     .await,
             )
         }));
@@ -509,32 +511,17 @@ impl Stream {
     }
 
     /// For an encoder that confirms on write: everything up to the cursor is on the socket
-    /// now, so it leaves the queue (in a store write of its own; confirming is idempotent).
+    /// now, so it leaves the queue (confirming is idempotent).
     fn confirm_written(&mut self) {
         let up_to = self.sub.cursor.after;
         if !self.sub.encoder.confirms_on_write() || up_to <= self.confirmed {
             return;
         }
         self.confirmed = up_to;
-        let state = self.guard.state();
-        let store = state.store.clone();
-        let queues = self.sub.queues.clone();
-        let confirm = async move {
-            let done = store
-                .write_lazily(move |t, m| {
-                    let mut n = 0;
-                    for &queue in queues.iter() {
-                        n += queue::confirm(t, m, queue, up_to)?;
-                    }
-                    Ok(n)
-                })
-                .await;
-            match done {
-                Ok(n) => log::debug!("{n} messages written to a stream confirmed up to {up_to}"),
-                Err(e) => log::warn!("confirming written messages failed: {e}"),
-            }
-        };
-        state.executor.spawn(confirm).detach();
+        let queues = self.sub.queues.to_vec();
+        if let Err(e) = self.guard.state().store.confirm_later(queues, up_to) {
+            log::warn!("confirming messages written to a stream failed: {e}");
+        }
     }
 
     /// Answers a WebSocket client's frames: pings get pongs, a close gets a close.

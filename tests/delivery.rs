@@ -441,6 +441,91 @@ fn queued_messages_survive_a_restart() {
     assert_eq!(sse.next().id, Some(next));
 }
 
+/// A confirmation is no commit of its own: the database file is not written until the next
+/// message's commit, which removes the confirmed message; later reconnects skip it all along.
+#[test]
+fn a_confirmation_rides_in_the_next_messages_commit() {
+    let server = Server::start("confirm-rides");
+    let (key, token) = server.device("ann");
+    let first = post_ok(&server, &token, r#"{"n":1}"#, "");
+    let modified = || std::fs::metadata(&server.db).unwrap().modified().unwrap();
+    let before = modified();
+    let mut sse = server.subscribe(&key, Some(first));
+    assert!(events_before_sentinel(&server, &mut sse, &token).is_empty());
+    assert_ne!(modified(), before, "the sentinel's post is a commit");
+    drop(sse);
+    let before = modified();
+    std::thread::sleep(Duration::from_millis(200));
+    let sentinel = {
+        let mut sse = server.subscribe(&key, Some(first));
+        let events = read_until(&mut sse, "sentinel");
+        assert_eq!(events.len(), 1, "{events:?}");
+        events[0].id.unwrap()
+    };
+    let mut sse = server.subscribe(&key, Some(sentinel));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        modified(),
+        before,
+        "two confirmations wrote to the database"
+    );
+    assert_eq!(
+        support::api::queued(&server),
+        1,
+        "the sentinel waits for a commit"
+    );
+    let last = post_ok(&server, &token, r#"{"n":2}"#, "");
+    assert_eq!(sse.next().id, Some(last));
+    assert_eq!(support::api::queued(&server), 1, "only the newest is left");
+}
+
+/// A confirmation not yet committed is lost with a crash: the phone gets the message
+/// again, with its id (at least once); a clean stop commits it.
+#[test]
+fn a_crash_before_the_confirmations_commit_delivers_again_a_clean_stop_does_not() {
+    let mut server = Server::start("confirm-crash");
+    let (key, token) = server.device("ann");
+    let ids: Vec<u64> = (1..=2)
+        .map(|n| post_ok(&server, &token, &format!(r#"{{"n":{n}}}"#), ""))
+        .collect();
+    let sse = server.subscribe(&key, Some(ids[0]));
+    drop(sse);
+    server.restart();
+    let mut sse = server.subscribe(&key, None);
+    let again = read_until(&mut sse, r#""n":2"#);
+    assert_eq!(again.iter().map(|e| e.id.unwrap()).collect::<Vec<_>>(), ids);
+    drop(sse);
+    let sse = server.subscribe(&key, Some(ids[0]));
+    drop(sse);
+    server.restart_gracefully();
+    let mut sse = server.subscribe(&key, None);
+    let after = read_until(&mut sse, r#""n":2"#);
+    assert_eq!(
+        after.iter().map(|e| e.id.unwrap()).collect::<Vec<_>>(),
+        [ids[1]]
+    );
+}
+
+/// `confirm_delay_secs` bounds how long a confirmation waits for another commit.
+#[test]
+fn a_lone_confirmation_is_committed_after_the_confirm_delay() {
+    let mut server = Server::start_with("confirm-delay", "confirm_delay_secs = 1");
+    let (key, token) = server.device("ann");
+    let id = post_ok(&server, &token, r#"{"n":1}"#, "");
+    drop(server.subscribe(&key, Some(id)));
+    let deadline = Instant::now() + TIMEOUT;
+    while support::api::queued(&server) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the confirmation was never committed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.restart();
+    let mut sse = server.subscribe(&key, None);
+    assert!(events_before_sentinel(&server, &mut sse, &token).is_empty());
+}
+
 #[test]
 fn deleting_a_client_closes_its_stream() {
     let server = Server::start("delete-client");

@@ -24,7 +24,6 @@ use crate::http::Request;
 use crate::json;
 use crate::sse;
 use crate::state::ServerState;
-use crate::store::queue;
 use crate::store::tables::Tables;
 use crate::store::{self, Content, MessageRecord, accounts};
 use crate::stream::{Encoder, Event, Subscription};
@@ -41,11 +40,8 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
         })?,
     };
     if confirmed > 0 {
-        let removed = state
-            .store
-            .write_lazily(move |t, m| queue::confirm(t, m, client_id, confirmed))
-            .await?;
-        log::debug!("client {client_id} confirmed {removed} messages up to {confirmed}");
+        state.store.confirm_later(vec![client_id], confirmed)?;
+        log::debug!("client {client_id} confirmed messages up to {confirmed}");
     }
     recheck_after_attach(state, move |t| {
         let client = accounts::get_client(&t.clients()?, client_id)?;

@@ -217,17 +217,13 @@ impl Encoder for Autopush {
 
     fn ended(&self, state: &Rc<ServerState>, sub: &Subscription) {
         let queue = sub.queues[0];
-        let store = state.store.clone();
-        let touch = async move {
-            let now = now_millis();
-            if let Err(e) = store
-                .write_lazily(move |t, _| autopush::touch(t, queue, now))
-                .await
-            {
-                log::warn!("recording when user agent {queue} was last seen failed: {e}");
-            }
-        };
-        state.executor.spawn(touch).detach();
+        let now = now_millis();
+        let touch = state
+            .store
+            .write_later(move |t, _| autopush::touch(t, queue, now));
+        if let Err(e) = touch {
+            log::warn!("recording when user agent {queue} was last seen failed: {e}");
+        }
     }
 }
 
@@ -305,26 +301,19 @@ async fn answer(state: &ServerState, queue: u64, base: &str, message: ClientMess
             }
         }
         ClientMessage::Ack(updates) => {
-            let acked = state
-                .store
-                .write_lazily(move |t, m| {
-                    let mut n = 0;
-                    for (channel, id) in &updates {
-                        n += usize::from(crate::store::queue::acknowledge(
-                            t, m, queue, *id, channel,
-                        )?);
-                    }
-                    Ok(n)
-                })
-                .await;
-            match acked {
-                Ok(n) => {
-                    log::debug!("user agent {queue} acknowledged {n} messages");
-                    Answer {
-                        out: Vec::new(),
-                        end: None,
-                    }
+            let acked = state.store.write_later(move |t, m| {
+                let mut n = 0;
+                for (channel, id) in &updates {
+                    n += usize::from(crate::store::queue::acknowledge(t, m, queue, *id, channel)?);
                 }
+                log::debug!("user agent {queue} acknowledged {n} messages");
+                Ok(())
+            });
+            match acked {
+                Ok(()) => Answer {
+                    out: Vec::new(),
+                    end: None,
+                },
                 Err(e) => store_failed(e),
             }
         }

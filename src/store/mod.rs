@@ -7,11 +7,12 @@
 //! durable result, and a job refused for business reasons must leave the transaction
 //! untouched (ops validate before they mutate).
 //!
-//! A group made only of [`Store::write_lazily`] jobs (confirmations, acks: writes whose loss
-//! means a message is delivered again, nothing worse) commits without an fsync; it reaches
-//! the disk with the next durable commit, at the latest [`LAZY_MAX_AGE`] or
-//! [`MAX_LAZY_COMMITS`] later, and when the thread stops. That spares the flash a commit
-//! per delivered message.
+//! Confirmations, acks and last-seen times are not writes of their own: they wait in
+//! [`Deferred`] for the next group's transaction, or for a commit of their own once they are
+//! [`Config::confirm_delay`](crate::config::Config) old, and are committed when the thread
+//! stops. A confirmation is in force for reads as soon as it arrives (see `deferred`). That
+//! spares the flash a commit per delivered message: at one poster, a message's
+//! confirmation rides in the commit of the next one.
 //!
 //! A job that fails with a storage error aborts the whole group; every writer in it gets
 //! that error and nothing of the group is on disk. When the disk fails a write (full, or
@@ -22,6 +23,7 @@
 pub mod accounts;
 pub mod autopush;
 mod codec;
+pub mod deferred;
 pub mod memory;
 pub mod queue;
 pub mod tables;
@@ -38,16 +40,13 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::metrics::CommitStats;
+use deferred::{Deferred, DeferredJob};
 use memory::Memory;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 /// Writes grouped into one commit at most; bounds a commit's latency under a flood.
 const MAX_GROUP: usize = 512;
-/// How long lazy commits may wait for a durable one.
-pub const LAZY_MAX_AGE: Duration = Duration::from_secs(2);
-/// Lazy commits in a row at most before a durable one.
-pub const MAX_LAZY_COMMITS: u32 = 64;
 /// After a failed write, how often reopening the database is tried.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 /// Free bytes the database's directory must have before a reopen is tried, so a reopen
@@ -119,7 +118,7 @@ from_redb!(
 pub type Result<T> = std::result::Result<T, Error>;
 
 type Reply<T> = async_channel::Sender<Result<T>>;
-type ReadJob = Box<dyn FnOnce(Result<&ReadTransaction>) + Send>;
+type ReadJob = Box<dyn FnOnce(Result<(&ReadTransaction, &Deferred)>) + Send>;
 /// Runs a write; returns whether it failed (which aborts the group) and what to do once the
 /// group's outcome is known.
 type WriteJob =
@@ -128,8 +127,11 @@ type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
 enum Job {
     Read(ReadJob),
-    /// A write, and whether it may commit lazily.
-    Write(WriteJob, bool),
+    Write(WriteJob),
+    /// A write for the next group (see [`Deferred`]).
+    Defer(DeferredJob),
+    /// The device of these queues has every message up to this id.
+    Confirm(Vec<u64>, u64),
     /// From now on, send [`Event`]s for every commit to this channel.
     Subscribe(async_channel::Sender<Event>),
 }
@@ -170,21 +172,29 @@ impl fmt::Display for OpenError {
     }
 }
 
+/// How the store thread runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Redb's page cache.
+    pub cache_bytes: usize,
+    /// Jobs waiting for the thread at most; more are refused with [`Error::Busy`].
+    pub queue: usize,
+    /// How long confirmations and acks may wait for another commit (see [`Deferred`]).
+    pub confirm_delay: Duration,
+}
+
 /// Opens (or creates) the database and starts the store thread.
-pub fn open(
-    path: &Path,
-    cache_bytes: usize,
-    queue: usize,
-) -> std::result::Result<Store, OpenError> {
-    let db = open_database(path, cache_bytes)?;
-    let (jobs, inbox) = mpsc::sync_channel(queue);
+pub fn open(path: &Path, options: &Options) -> std::result::Result<Store, OpenError> {
+    let db = open_database(path, options.cache_bytes)?;
+    let (jobs, inbox) = mpsc::sync_channel(options.queue);
     let commits = Arc::new(CommitStats::default());
     let stats = commits.clone();
     std::thread::Builder::new()
         .name("store".into())
         .spawn({
             let path = path.to_owned();
-            move || run(db, &path, cache_bytes, inbox, &stats)
+            let options = options.clone();
+            move || run(db, &path, &options, inbox, &stats)
         })
         .map_err(|e| OpenError::Other(format!("cannot start the store thread: {e}")))?;
     Ok(Store { jobs, commits })
@@ -275,7 +285,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 fn run(
     db: Database,
     path: &Path,
-    cache_bytes: usize,
+    options: &Options,
     inbox: mpsc::Receiver<Job>,
     stats: &CommitStats,
 ) {
@@ -289,31 +299,29 @@ fn run(
     let mut broken: Option<(Error, Instant)> = None;
     let mut reads: Vec<ReadJob> = Vec::new();
     let mut writes: Vec<WriteJob> = Vec::new();
+    let mut deferred = Deferred::default();
     let mut events: Option<async_channel::Sender<Event>> = None;
-    let mut lazy = LazyCommits::default();
     loop {
-        let first = match lazy.since {
+        let first = match deferred.wait(options.confirm_delay) {
             None => inbox
                 .recv()
                 .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(since) => inbox.recv_timeout(LAZY_MAX_AGE.saturating_sub(since.elapsed())),
+            Some(left) => inbox.recv_timeout(left),
         };
-        let first = match first {
-            Ok(job) => job,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                lazy.flush(db.as_ref());
-                continue;
-            }
+        let mut next = match first {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let mut next = Some(first);
-        let mut all_lazy = true;
         while let Some(job) = next.take() {
             match job {
                 Job::Read(r) => reads.push(r),
-                Job::Write(w, may_wait) => {
-                    writes.push(w);
-                    all_lazy &= may_wait;
+                Job::Write(w) => writes.push(w),
+                Job::Defer(d) => deferred.push(d),
+                Job::Confirm(queues, up_to) => {
+                    for queue in queues {
+                        deferred.confirm(queue, up_to);
+                    }
                 }
                 Job::Subscribe(to) => {
                     memory.staging = true;
@@ -324,12 +332,13 @@ fn run(
                 next = inbox.try_recv().ok();
             }
         }
+        let commit = !writes.is_empty() || deferred.due(options.confirm_delay);
         if let Some((_, since)) = &broken
-            && !writes.is_empty()
+            && commit
             && since.elapsed() >= REOPEN_INTERVAL
         {
             memory.reset();
-            broken = reopen(&mut db, path, cache_bytes)
+            broken = reopen(&mut db, path, options.cache_bytes)
                 .err()
                 .map(|e| (e, Instant::now()));
         }
@@ -339,23 +348,23 @@ fn run(
                 None => Err(broken.as_ref().map_or(Error::Closed, |b| b.0.clone())),
             };
             match snapshot {
-                Ok(snapshot) => reads.drain(..).for_each(|job| job(Ok(&snapshot))),
+                Ok(snapshot) => reads
+                    .drain(..)
+                    .for_each(|job| job(Ok((&snapshot, &deferred)))),
                 Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
             }
         }
-        if !writes.is_empty() {
+        if commit {
             let started = Instant::now();
             let n = writes.len();
-            let durable = !lazy.may_defer(all_lazy);
             let outcome = match (&db, &broken) {
                 (Some(db), None) => {
-                    commit_group(db, &mut memory, &mut writes, events.as_ref(), durable)
+                    commit_group(db, &mut memory, &mut deferred, &mut writes, events.as_ref())
                 }
-                (_, Some((e, _))) => fail_group(&mut writes, e.clone()),
-                (None, None) => fail_group(&mut writes, Error::Closed),
+                (_, Some((e, _))) => fail_group(&mut deferred, &mut writes, e.clone()),
+                (None, None) => fail_group(&mut deferred, &mut writes, Error::Closed),
             };
             stats.record(started.elapsed(), n);
-            lazy.committed(durable || outcome.is_err());
             if outcome.is_err() {
                 memory.reset();
             }
@@ -365,51 +374,12 @@ fn run(
             }
         }
     }
-    lazy.flush(db.as_ref());
+    if !deferred.is_empty()
+        && let (Some(db), None) = (&db, &broken)
+    {
+        let _ = commit_group(db, &mut memory, &mut deferred, &mut Vec::new(), None);
+    }
     log::debug!("store thread stopped");
-}
-
-/// The lazy commits not yet followed by a durable one.
-#[derive(Default)]
-struct LazyCommits {
-    since: Option<Instant>,
-    count: u32,
-}
-
-impl LazyCommits {
-    /// Whether a group (lazy or not) may commit without an fsync now.
-    fn may_defer(&self, all_lazy: bool) -> bool {
-        all_lazy
-            && self.count < MAX_LAZY_COMMITS
-            && self
-                .since
-                .is_none_or(|since| since.elapsed() < LAZY_MAX_AGE)
-    }
-
-    fn committed(&mut self, durable: bool) {
-        if durable {
-            *self = LazyCommits::default();
-        } else {
-            self.since.get_or_insert_with(Instant::now);
-            self.count += 1;
-        }
-    }
-
-    /// Makes the lazy commits durable with an empty durable commit.
-    fn flush(&mut self, db: Option<&Database>) {
-        if self.since.is_none() {
-            return;
-        }
-        *self = LazyCommits::default();
-        let Some(db) = db else { return };
-        let flushed = db
-            .begin_write()
-            .map_err(Error::from)
-            .and_then(|txn| txn.commit().map_err(Error::from));
-        if let Err(e) = flushed {
-            log::warn!("making confirmations durable failed: {e}");
-        }
-    }
 }
 
 /// Reopens the database after a failed write, once its directory has room again.
@@ -438,8 +408,13 @@ fn reopen(db: &mut Option<Database>, path: &Path, cache_bytes: usize) -> Result<
     }
 }
 
-/// Answers every write of a group with `e` without running it.
-fn fail_group(writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
+/// Answers every write of a group with `e` without running it; the deferred writes are
+/// dropped (their messages are delivered again).
+fn fail_group(deferred: &mut Deferred, writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
+    if !deferred.is_empty() {
+        log::warn!("confirmations and acks dropped ({e}); their messages may be delivered again");
+        *deferred = Deferred::default();
+    }
     for job in writes.drain(..) {
         let (_, done) = job(Err(e.clone()));
         done(Err(e.clone()));
@@ -447,20 +422,39 @@ fn fail_group(writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
     Err(e)
 }
 
+/// Begins the group's transaction with the deferred writes applied. When they fail, the
+/// group goes on without them in a fresh transaction: a confirmation must not cost a post.
+fn begin_group(
+    db: &Database,
+    memory: &mut Memory,
+    deferred: &mut Deferred,
+) -> Result<WriteTransaction> {
+    let txn = db.begin_write()?;
+    if deferred.is_empty() {
+        return Ok(txn);
+    }
+    match deferred.apply(&txn, memory) {
+        Ok(()) => Ok(txn),
+        Err(e) => {
+            log::warn!(
+                "confirmations and acks could not be written ({e}); their messages may be \
+                 delivered again"
+            );
+            let _ = txn.abort();
+            memory.reset();
+            Ok(db.begin_write()?)
+        }
+    }
+}
+
 fn commit_group(
     db: &Database,
     memory: &mut Memory,
+    deferred: &mut Deferred,
     writes: &mut Vec<WriteJob>,
     events: Option<&async_channel::Sender<Event>>,
-    durable: bool,
 ) -> Result<()> {
-    let txn = db.begin_write().map_err(Error::from).and_then(|mut txn| {
-        if !durable {
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Storage(e.to_string()))?;
-        }
-        Ok(txn)
-    });
+    let txn = begin_group(db, memory, deferred);
     let mut failed = false;
     let completions: Vec<Completion> = writes
         .drain(..)
@@ -488,7 +482,7 @@ fn commit_group(
         Ok(txn) => txn.commit().map_err(Error::from),
         Err(e) => Err(e),
     };
-    if outcome.is_ok() && durable {
+    if outcome.is_ok() {
         memory.committed();
     }
     if let Err(e) = &outcome {
@@ -532,33 +526,24 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
+        self.read_with_deferred(move |t, _| f(t)).await
+    }
+
+    /// [`Store::read`] that also sees the confirmations not yet committed (for backlogs).
+    pub async fn read_with_deferred<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction, &Deferred) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = async_channel::bounded(1);
         self.submit(Job::Read(Box::new(move |snapshot| {
-            let _ = reply.try_send(snapshot.and_then(f));
+            let _ = reply.try_send(snapshot.and_then(|(t, deferred)| f(t, deferred)));
         })))?;
         answer.recv().await.unwrap_or(Err(Error::Closed))
     }
 
     /// Runs `f` in the next group commit; resolves once the group is durable on disk.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
-    {
-        self.submit_write(f, false).await
-    }
-
-    /// Runs `f` in the next group commit, which need not reach the disk at once (see the
-    /// module doc): for writes whose loss only means a message is delivered again.
-    pub async fn write_lazily<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
-    {
-        self.submit_write(f, true).await
-    }
-
-    async fn submit_write<T, F>(&self, f: F, lazy: bool) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction, &mut Memory) -> Result<T> + Send + 'static,
@@ -572,7 +557,23 @@ impl Store {
             });
             (failed, done)
         });
-        self.submit(Job::Write(job, lazy))?;
+        self.submit(Job::Write(job))?;
         answer.recv().await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Runs `f` in a later commit (see [`Deferred`]), for a write whose loss only means
+    /// that a message is delivered again; nobody waits for it. `Err` only when the store
+    /// cannot take it; `f` logs its own outcome.
+    pub fn write_later<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&WriteTransaction, &mut Memory) -> Result<()> + Send + 'static,
+    {
+        self.submit(Job::Defer(Box::new(f)))
+    }
+
+    /// The device of `queues` has every message up to `up_to`: they leave the store with a
+    /// later commit, and backlogs read from now on start after them.
+    pub fn confirm_later(&self, queues: Vec<u64>, up_to: u64) -> Result<()> {
+        self.submit(Job::Confirm(queues, up_to))
     }
 }

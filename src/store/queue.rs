@@ -20,6 +20,7 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::deferred::Deferred;
 use super::memory::{Memory, QueueSize};
 use super::tables::{COLLAPSE, MESSAGES, Tables, damaged};
 use super::{Content, MessageRecord, Priority, Result};
@@ -323,10 +324,12 @@ pub struct Page {
     pub more: bool,
 }
 
-/// Up to `limit` live messages of `queues` with ids above the cursor, oldest first. Ids
-/// are global and committed in order, so one cursor serves any set of queues.
+/// Up to `limit` live messages of `queues` with ids above the cursor, oldest first, and
+/// above what `deferred` holds confirmed for each queue. Ids are global and committed in
+/// order, so one cursor serves any set of queues.
 pub fn backlog(
     txn: &impl Tables,
+    deferred: &Deferred,
     queues: &[u64],
     cursor: &Cursor,
     limit: usize,
@@ -342,7 +345,11 @@ pub fn backlog(
     }
     for &queue in queues {
         let mut taken = 0;
-        for entry in messages.range((queue, cursor.after + 1)..=(queue, u64::MAX))? {
+        let after = cursor.after.max(deferred.confirmed(queue));
+        if after == u64::MAX {
+            continue;
+        }
+        for entry in messages.range((queue, after + 1)..=(queue, u64::MAX))? {
             let (key, bytes) = entry?;
             let id = key.value().1;
             let record =

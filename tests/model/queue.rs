@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use openpush::store::accounts;
+use openpush::store::deferred::Deferred;
 use openpush::store::memory::{Memory, QueueSize};
 use openpush::store::queue::{self, Cursor, Destination, Enqueued, NewMessage, Refused};
 use openpush::store::tables::{self, MESSAGES};
@@ -138,7 +139,7 @@ fn backlog_ids(
         after,
         posted_since: 0,
     };
-    queue::backlog(t, &[client], &cursor, limit, now)
+    queue::backlog(t, &Deferred::default(), &[client], &cursor, limit, now)
         .expect("backlog")
         .messages
         .into_iter()
