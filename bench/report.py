@@ -258,6 +258,8 @@ def issue12():
             None if m is None else (lambda x: x <= 600))
     base = lambda t: (by.get(t) or {}).get("baseline", {}).get("rss_bytes")
     row("RSS right after start (users only)", base(G), base(M), base(N), mb, "≤ 2 MB", lambda x: x <= 2e6)
+    anon = lambda t: (by.get(t) or {}).get("baseline", {}).get("rss_anon_bytes")
+    row("… of which anonymous (heap, stacks; the rest is the binary's own pages)", anon(G), anon(M), anon(N), mb)
     setup_run = next((r for r in rows if r.get("label", "").startswith(f"{G} setup ") and r.get("target") == "openpush"), None)
     if setup_run:
         sn = setup_run["subs"]

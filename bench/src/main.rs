@@ -69,8 +69,8 @@ fn main() {
         "sample" => {
             let s = procstat::sample(&pids);
             println!(
-                "{{\"rss_bytes\":{},\"pss_bytes\":{},\"hwm_bytes\":{},\"threads\":{},\"cpu_secs\":{:.3},\"write_bytes\":{}}}",
-                s.rss, s.pss, s.hwm, s.threads, s.cpu_secs, s.write_bytes
+                "{{\"rss_bytes\":{},\"rss_anon_bytes\":{},\"pss_bytes\":{},\"hwm_bytes\":{},\"threads\":{},\"cpu_secs\":{:.3},\"write_bytes\":{}}}",
+                s.rss, s.rss_anon, s.pss, s.hwm, s.threads, s.cpu_secs, s.write_bytes
             );
         }
         "run" => run(&get, &pids),

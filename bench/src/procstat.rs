@@ -7,6 +7,10 @@ use std::fs;
 pub struct Sample {
     /// Sum of VmRSS, bytes.
     pub rss: u64,
+    /// The part of `rss` that is anonymous memory (heap, stacks): what the process itself
+    /// allocated, as opposed to pages of its binary (RssFile), which the kernel maps in
+    /// 64 KiB fault-around blocks and may drop.
+    pub rss_anon: u64,
     /// Sum of Pss (proportional set size, shared pages split between sharers), bytes.
     pub pss: u64,
     /// Sum of VmHWM (peak RSS of each process), bytes.
@@ -42,6 +46,7 @@ pub fn sample(pids: &[u32]) -> Sample {
     for pid in pids {
         if let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) {
             s.rss += status_kb(&st, "VmRSS:") * 1024;
+            s.rss_anon += status_kb(&st, "RssAnon:") * 1024;
             s.hwm += status_kb(&st, "VmHWM:") * 1024;
             s.threads += status_kb(&st, "Threads:");
         }
