@@ -97,6 +97,8 @@ static KEYS: &[Key] = keys! {
         |c| c.db_cache_bytes.to_string();
     "confirm_delay_secs" => |c, v| c.confirm_delay = secs(v, 0, 3600)?,
         |c| secs_text(c.confirm_delay);
+    "commit_window_ms" => |c, v| c.commit_window = Duration::from_millis(number(v, 0, 1000)? as u64),
+        |c| c.commit_window.as_millis().to_string();
     "log_level" => |c, v| c.log_level = log_level(v)?,
         |c| c.log_level.as_str().to_ascii_lowercase();
     "metrics_public" => |c, v| c.metrics_public = boolean(v)?,
@@ -343,6 +345,9 @@ pub struct Config {
     /// How long confirmations and acks may wait to share a message's commit before they
     /// get one of their own; a crash within it delivers their messages again.
     pub confirm_delay: Duration,
+    /// How long a group commit stays open for more writes after its first one, as long as
+    /// they keep coming (at most 1 ms apart); 0: commit once no write waits.
+    pub commit_window: Duration,
     pub log_level: log::LevelFilter,
     /// Reverse proxies whose `X-Forwarded-For` names the client. Connections from them are
     /// not capped per address; their requests without the header come from the host itself
@@ -380,6 +385,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(60),
             db_cache_bytes: 4 * 1024 * 1024,
             confirm_delay: Duration::from_secs(30),
+            commit_window: Duration::from_millis(4),
             log_level: log::LevelFilter::Info,
             trusted_proxies: vec![
                 IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -503,6 +509,7 @@ impl Config {
             cache_bytes: self.db_cache_bytes,
             queue: self.limits.store_queue,
             confirm_delay: self.confirm_delay,
+            commit_window: self.commit_window,
         }
     }
 }
@@ -824,6 +831,7 @@ uaid_expiry_days = 2
 sweep_interval_secs = 13
 db_cache_bytes = 100000
 confirm_delay_secs = 38
+commit_window_ms = 39
 log_level = debug
 metrics_public = yes
 trusted_proxies = 10.0.0.1 fe80::1

@@ -24,6 +24,7 @@ pub mod accounts;
 pub mod autopush;
 mod codec;
 pub mod deferred;
+mod group;
 pub mod memory;
 pub mod queue;
 pub mod tables;
@@ -41,12 +42,11 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::CommitStats;
 use deferred::{Deferred, DeferredJob};
+use group::{Group, MAX_GROUP};
 use memory::Memory;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-/// Writes grouped into one commit at most; bounds a commit's latency under a flood.
-const MAX_GROUP: usize = 512;
 /// After a failed write, how often reopening the database is tried.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 /// Free bytes the database's directory must have before a reopen is tried, so a reopen
@@ -181,6 +181,8 @@ pub struct Options {
     pub queue: usize,
     /// How long confirmations and acks may wait for another commit (see [`Deferred`]).
     pub confirm_delay: Duration,
+    /// How long a group commit stays open for more writes after its first (see `group`).
+    pub commit_window: Duration,
 }
 
 /// Opens (or creates) the database and starts the store thread.
@@ -289,6 +291,7 @@ fn run(
     inbox: mpsc::Receiver<Job>,
     stats: &CommitStats,
 ) {
+    use mpsc::RecvTimeoutError::{Disconnected, Timeout};
     let mut memory = Memory::default();
     if let Err(e) = memory.reserve_ids(&db) {
         log::warn!("reserving message ids failed ({e}); they are reserved with the first message");
@@ -298,25 +301,45 @@ fn run(
     // Reads go on from the old handle meanwhile, so stored messages are still delivered.
     let mut broken: Option<(Error, Instant)> = None;
     let mut reads: Vec<ReadJob> = Vec::new();
-    let mut writes: Vec<WriteJob> = Vec::new();
+    let mut group: Option<Group> = None;
     let mut deferred = Deferred::default();
     let mut events: Option<async_channel::Sender<Event>> = None;
     loop {
-        let first = match deferred.wait(options.confirm_delay) {
-            None => inbox
-                .recv()
-                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(left) => inbox.recv_timeout(left),
+        // An open group waits a little for more writes; otherwise any job is awaited, until
+        // the deferred writes are due.
+        let received = match &group {
+            Some(open) => match open.linger(options.commit_window) {
+                Some(wait) => inbox.recv_timeout(wait),
+                None => Err(Timeout),
+            },
+            None => match deferred.wait(options.confirm_delay) {
+                None => inbox.recv().map_err(|_| Disconnected),
+                Some(left) => inbox.recv_timeout(left),
+            },
         };
-        let mut next = match first {
+        let mut next = match received {
             Ok(job) => Some(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(Timeout) => None,
+            Err(Disconnected) => break,
         };
+        let quiet = next.is_none();
         while let Some(job) = next.take() {
             match job {
                 Job::Read(r) => reads.push(r),
-                Job::Write(w) => writes.push(w),
+                Job::Write(w) => {
+                    let open = group.get_or_insert_with(|| {
+                        if let Some((_, since)) = &broken
+                            && since.elapsed() >= REOPEN_INTERVAL
+                        {
+                            memory.reset();
+                            broken = reopen(&mut db, path, options.cache_bytes)
+                                .err()
+                                .map(|e| (e, Instant::now()));
+                        }
+                        Group::begin(writable(&db, &broken), &mut memory, &mut deferred)
+                    });
+                    open.run(w, &mut memory, events.as_ref());
+                }
                 Job::Defer(d) => deferred.push(d),
                 Job::Confirm(queues, up_to) => {
                     for queue in queues {
@@ -328,19 +351,9 @@ fn run(
                     events = Some(to);
                 }
             }
-            if writes.len() < MAX_GROUP {
+            if group.as_ref().is_none_or(|open| open.len() < MAX_GROUP) {
                 next = inbox.try_recv().ok();
             }
-        }
-        let commit = !writes.is_empty() || deferred.due(options.confirm_delay);
-        if let Some((_, since)) = &broken
-            && commit
-            && since.elapsed() >= REOPEN_INTERVAL
-        {
-            memory.reset();
-            broken = reopen(&mut db, path, options.cache_bytes)
-                .err()
-                .map(|e| (e, Instant::now()));
         }
         if !reads.is_empty() {
             let snapshot = match &db {
@@ -354,32 +367,43 @@ fn run(
                 Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
             }
         }
-        if commit {
-            let started = Instant::now();
-            let n = writes.len();
-            let outcome = match (&db, &broken) {
-                (Some(db), None) => {
-                    commit_group(db, &mut memory, &mut deferred, &mut writes, events.as_ref())
-                }
-                (_, Some((e, _))) => fail_group(&mut deferred, &mut writes, e.clone()),
-                (None, None) => fail_group(&mut deferred, &mut writes, Error::Closed),
-            };
-            stats.record(started.elapsed(), n);
-            if outcome.is_err() {
-                memory.reset();
-            }
-            if let Err(e @ (Error::Full | Error::Io(_))) = outcome {
-                log::error!("the disk failed a write ({e}); writes are refused until it recovers");
-                broken.get_or_insert((e, Instant::now()));
-            }
+        if group.is_none() && deferred.due(options.confirm_delay) {
+            group = Some(Group::begin(
+                writable(&db, &broken),
+                &mut memory,
+                &mut deferred,
+            ));
+        }
+        let Some(open) =
+            group.take_if(|open| quiet || open.linger(options.commit_window).is_none())
+        else {
+            continue;
+        };
+        if let Err(e @ (Error::Full | Error::Io(_))) =
+            open.commit(&mut memory, events.as_ref(), stats)
+        {
+            log::error!("the disk failed a write ({e}); writes are refused until it recovers");
+            broken.get_or_insert((e, Instant::now()));
         }
     }
-    if !deferred.is_empty()
-        && let (Some(db), None) = (&db, &broken)
-    {
-        let _ = commit_group(db, &mut memory, &mut deferred, &mut Vec::new(), None);
+    if group.is_some() || !deferred.is_empty() {
+        let open = group
+            .unwrap_or_else(|| Group::begin(writable(&db, &broken), &mut memory, &mut deferred));
+        let _ = open.commit(&mut memory, events.as_ref(), stats);
     }
     log::debug!("store thread stopped");
+}
+
+/// The database to write to, or why there is none.
+fn writable<'d>(
+    db: &'d Option<Database>,
+    broken: &Option<(Error, Instant)>,
+) -> Result<&'d Database> {
+    match (db, broken) {
+        (Some(db), None) => Ok(db),
+        (_, Some((e, _))) => Err(e.clone()),
+        (None, None) => Err(Error::Closed),
+    }
 }
 
 /// Reopens the database after a failed write, once its directory has room again.
@@ -406,97 +430,6 @@ fn reopen(db: &mut Option<Database>, path: &Path, cache_bytes: usize) -> Result<
             Err(Error::Io(e.to_string()))
         }
     }
-}
-
-/// Answers every write of a group with `e` without running it; the deferred writes are
-/// dropped (their messages are delivered again).
-fn fail_group(deferred: &mut Deferred, writes: &mut Vec<WriteJob>, e: Error) -> Result<()> {
-    if !deferred.is_empty() {
-        log::warn!("confirmations and acks dropped ({e}); their messages may be delivered again");
-        *deferred = Deferred::default();
-    }
-    for job in writes.drain(..) {
-        let (_, done) = job(Err(e.clone()));
-        done(Err(e.clone()));
-    }
-    Err(e)
-}
-
-/// Begins the group's transaction with the deferred writes applied. When they fail, the
-/// group goes on without them in a fresh transaction: a confirmation must not cost a post.
-fn begin_group(
-    db: &Database,
-    memory: &mut Memory,
-    deferred: &mut Deferred,
-) -> Result<WriteTransaction> {
-    let txn = db.begin_write()?;
-    if deferred.is_empty() {
-        return Ok(txn);
-    }
-    match deferred.apply(&txn, memory) {
-        Ok(()) => Ok(txn),
-        Err(e) => {
-            log::warn!(
-                "confirmations and acks could not be written ({e}); their messages may be \
-                 delivered again"
-            );
-            let _ = txn.abort();
-            memory.reset();
-            Ok(db.begin_write()?)
-        }
-    }
-}
-
-fn commit_group(
-    db: &Database,
-    memory: &mut Memory,
-    deferred: &mut Deferred,
-    writes: &mut Vec<WriteJob>,
-    events: Option<&async_channel::Sender<Event>>,
-) -> Result<()> {
-    let txn = begin_group(db, memory, deferred);
-    let mut failed = false;
-    let completions: Vec<Completion> = writes
-        .drain(..)
-        .map(|job| {
-            let (job_failed, done) = job(match &txn {
-                Ok(txn) => Ok((txn, &mut *memory)),
-                Err(e) => Err(e.clone()),
-            });
-            failed |= job_failed;
-            done
-        })
-        .collect();
-    let staged = memory.take_staged();
-    let mut queues: Vec<u64> = staged.iter().map(|m| m.0).collect();
-    if let Some(events) = events.filter(|_| !failed && !staged.is_empty()) {
-        let _ = events.try_send(Event::Staged(staged));
-    }
-    let outcome = match txn {
-        Ok(txn) if failed => {
-            let _ = txn.abort();
-            Err(Error::Storage(
-                "a write in this group failed; the group was rolled back".into(),
-            ))
-        }
-        Ok(txn) => txn.commit().map_err(Error::from),
-        Err(e) => Err(e),
-    };
-    if outcome.is_ok() {
-        memory.committed();
-    }
-    if let Err(e) = &outcome {
-        log::error!("commit failed, {} writes refused: {e}", completions.len());
-    }
-    if let Some(events) = events.filter(|_| outcome.is_ok() && !queues.is_empty()) {
-        queues.sort_unstable();
-        queues.dedup();
-        let _ = events.try_send(Event::Committed(queues));
-    }
-    for done in completions {
-        done(outcome.clone());
-    }
-    outcome
 }
 
 impl Store {

@@ -1,0 +1,228 @@
+//! One group commit: a write transaction that writes join while it is open.
+//!
+//! Invariants:
+//! - a write runs as soon as the store thread takes it, and the messages it stores go to the
+//!   live streams ([`Event::Staged`]) at once: before later writes run, before the commit;
+//! - the group stays open while writes keep coming: it waits at most [`WRITE_GAP`] for the
+//!   next one, never past `commit_window` after its first one nor past [`MAX_GROUP`] writes;
+//!   then it commits once (one fsync), and only then learns each writer its outcome. Under
+//!   load that makes fewer, larger commits, whose cost (redb's copy-on-write pages, the fsync)
+//!   is paid per commit, not per message, without holding back delivery;
+//! - the deferred writes run first; when they fail, the group goes on without them in a
+//!   fresh transaction: a confirmation must not cost a post;
+//! - a write that fails rolls the whole group back: every writer in it gets the error.
+
+use std::time::{Duration, Instant};
+
+use redb::{Database, WriteTransaction};
+
+use super::deferred::Deferred;
+use super::memory::Memory;
+use super::{Completion, Error, Event, Result, WriteJob};
+use crate::metrics::CommitStats;
+
+/// Writes in one group at most; bounds a commit's size under a flood.
+pub const MAX_GROUP: usize = 512;
+/// How long an open group waits for the next write before it commits.
+pub const WRITE_GAP: Duration = Duration::from_millis(1);
+
+pub struct Group {
+    txn: Result<WriteTransaction>,
+    began: Instant,
+    completions: Vec<Completion>,
+    failed: bool,
+    /// The queues that got messages, for [`Event::Committed`].
+    queues: Vec<u64>,
+}
+
+impl Group {
+    /// Begins a group on `db` (or, when the database is unusable, one whose writes all get
+    /// that error), with the deferred writes applied.
+    pub fn begin(db: Result<&Database>, memory: &mut Memory, deferred: &mut Deferred) -> Group {
+        let txn = db.and_then(|db| begin_with_deferred(db, memory, deferred));
+        if let Err(e) = &txn
+            && !deferred.is_empty()
+        {
+            log::warn!(
+                "confirmations and acks dropped ({e}); their messages may be delivered again"
+            );
+            *deferred = Deferred::default();
+        }
+        Group {
+            txn,
+            began: Instant::now(),
+            completions: Vec::new(),
+            failed: false,
+            queues: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.completions.len()
+    }
+
+    /// Runs a write in the group and hands the messages it stored to the live streams.
+    pub fn run(
+        &mut self,
+        job: WriteJob,
+        memory: &mut Memory,
+        events: Option<&async_channel::Sender<Event>>,
+    ) {
+        let (failed, done) = job(match &self.txn {
+            Ok(txn) => Ok((txn, &mut *memory)),
+            Err(e) => Err(e.clone()),
+        });
+        self.completions.push(done);
+        let staged = memory.take_staged();
+        self.failed |= failed;
+        if self.failed || staged.is_empty() {
+            return;
+        }
+        self.queues.extend(staged.iter().map(|m| m.0));
+        if let Some(events) = events {
+            let _ = events.try_send(Event::Staged(staged));
+        }
+    }
+
+    /// How long to wait for another write before committing; `None`: commit now.
+    pub fn linger(&self, window: Duration) -> Option<Duration> {
+        if self.failed || self.txn.is_err() || self.len() >= MAX_GROUP {
+            return None;
+        }
+        let left = window.saturating_sub(self.began.elapsed());
+        (!left.is_zero()).then(|| left.min(WRITE_GAP))
+    }
+
+    /// Commits (or, after a failed write, rolls back) and answers every writer.
+    pub fn commit(
+        self,
+        memory: &mut Memory,
+        events: Option<&async_channel::Sender<Event>>,
+        stats: &CommitStats,
+    ) -> Result<()> {
+        let Group {
+            txn,
+            completions,
+            failed,
+            mut queues,
+            ..
+        } = self;
+        let started = Instant::now();
+        let outcome = match txn {
+            Ok(txn) if failed => {
+                let _ = txn.abort();
+                Err(Error::Storage(
+                    "a write in this group failed; the group was rolled back".into(),
+                ))
+            }
+            Ok(txn) => txn.commit().map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        stats.record(started.elapsed(), completions.len());
+        if outcome.is_ok() {
+            memory.committed();
+        } else {
+            memory.reset();
+        }
+        if let Err(e) = &outcome {
+            log::error!("commit failed, {} writes refused: {e}", completions.len());
+        }
+        if let Some(events) = events.filter(|_| outcome.is_ok() && !queues.is_empty()) {
+            queues.sort_unstable();
+            queues.dedup();
+            let _ = events.try_send(Event::Committed(queues));
+        }
+        for done in completions {
+            done(outcome.clone());
+        }
+        outcome
+    }
+}
+
+/// A write transaction with the deferred writes applied; without them, in a fresh one, when
+/// they fail.
+fn begin_with_deferred(
+    db: &Database,
+    memory: &mut Memory,
+    deferred: &mut Deferred,
+) -> Result<WriteTransaction> {
+    let txn = db.begin_write()?;
+    if deferred.is_empty() {
+        return Ok(txn);
+    }
+    match deferred.apply(&txn, memory) {
+        Ok(()) => Ok(txn),
+        Err(e) => {
+            log::warn!(
+                "confirmations and acks could not be written ({e}); their messages may be \
+                 delivered again"
+            );
+            let _ = txn.abort();
+            memory.reset();
+            Ok(db.begin_write()?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() -> Database {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        super::super::tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+        db
+    }
+
+    fn noop() -> WriteJob {
+        Box::new(|_| (false, Box::new(|_| {})))
+    }
+
+    #[test]
+    fn a_group_lingers_one_write_gap_at_a_time_until_its_window_ends() {
+        let db = database();
+        let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
+        let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);
+        group.run(noop(), &mut memory, None);
+        let window = Duration::from_millis(30);
+        assert_eq!(group.linger(window), Some(WRITE_GAP));
+        assert_eq!(
+            group.linger(Duration::ZERO),
+            None,
+            "a window of 0 never lingers"
+        );
+        std::thread::sleep(window);
+        assert_eq!(group.linger(window), None);
+        group
+            .commit(&mut memory, None, &CommitStats::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_full_failed_or_unusable_group_commits_at_once() {
+        let db = database();
+        let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
+        let window = Duration::from_secs(60);
+        let mut full = Group::begin(Ok(&db), &mut memory, &mut deferred);
+        for _ in 0..MAX_GROUP {
+            full.run(noop(), &mut memory, None);
+        }
+        assert_eq!(full.linger(window), None);
+        full.commit(&mut memory, None, &CommitStats::default())
+            .unwrap();
+
+        let mut failed = Group::begin(Ok(&db), &mut memory, &mut deferred);
+        failed.run(Box::new(|_| (true, Box::new(|_| {}))), &mut memory, None);
+        assert_eq!(failed.linger(window), None);
+        assert!(
+            failed
+                .commit(&mut memory, None, &CommitStats::default())
+                .is_err()
+        );
+
+        let unusable = Group::begin(Err(Error::Closed), &mut memory, &mut deferred);
+        assert_eq!(unusable.linger(window), None);
+    }
+}
