@@ -302,13 +302,16 @@ fn run(
     let mut broken: Option<(Error, Instant)> = None;
     let mut reads: Vec<ReadJob> = Vec::new();
     let mut group: Option<Group> = None;
+    // Lingering pays only under concurrent writes: a lone writer's next write cannot come
+    // before its answer, which waits for the commit.
+    let mut window = Duration::ZERO;
     let mut deferred = Deferred::default();
     let mut events: Option<async_channel::Sender<Event>> = None;
     loop {
         // An open group waits a little for more writes; otherwise any job is awaited, until
         // the deferred writes are due.
         let received = match &group {
-            Some(open) => match open.linger(options.commit_window) {
+            Some(open) => match open.linger(window) {
                 Some(wait) => inbox.recv_timeout(wait),
                 None => Err(Timeout),
             },
@@ -374,10 +377,13 @@ fn run(
                 &mut deferred,
             ));
         }
-        let Some(open) =
-            group.take_if(|open| quiet || open.linger(options.commit_window).is_none())
-        else {
+        let Some(open) = group.take_if(|open| quiet || open.linger(window).is_none()) else {
             continue;
+        };
+        window = if open.len() > 1 {
+            options.commit_window
+        } else {
+            Duration::ZERO
         };
         if let Err(e @ (Error::Full | Error::Io(_))) =
             open.commit(&mut memory, events.as_ref(), stats)
