@@ -128,9 +128,54 @@ impl Slot {
     }
 }
 
+/// The streams of one queue. Nearly always one (a device's own queue), which needs no
+/// allocation of its own; more (a topic two phones follow) go to `more`.
+#[derive(Default)]
+struct Slots {
+    first: Option<Rc<Slot>>,
+    more: Vec<Rc<Slot>>,
+}
+
+impl Slots {
+    fn push(&mut self, slot: Rc<Slot>) {
+        match self.first {
+            None => self.first = Some(slot),
+            Some(_) => self.more.push(slot),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Rc<Slot>> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn take_all(&mut self) -> impl Iterator<Item = Rc<Slot>> + use<> {
+        std::mem::take(self).into_iter()
+    }
+
+    fn remove(&mut self, slot: &Rc<Slot>) {
+        self.more.retain(|s| !Rc::ptr_eq(s, slot));
+        if self.first.as_ref().is_some_and(|s| Rc::ptr_eq(s, slot)) {
+            self.first = self.more.pop();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+impl IntoIterator for Slots {
+    type Item = Rc<Slot>;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Rc<Slot>>, std::vec::IntoIter<Rc<Slot>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.more)
+    }
+}
+
 #[derive(Default)]
 pub struct Hub {
-    queues: RefCell<HashMap<u64, Vec<Rc<Slot>>>>,
+    queues: RefCell<HashMap<u64, Slots>>,
     streams: Cell<usize>,
 }
 
@@ -150,7 +195,7 @@ impl Hub {
         for &queue in queues {
             let slots = map.entry(queue).or_default();
             if exclusive {
-                for old in slots.drain(..) {
+                for old in slots.take_all() {
                     close(&old, Closed::Replaced);
                 }
             }
@@ -165,7 +210,7 @@ impl Hub {
         let mut map = self.queues.borrow_mut();
         for queue in queues {
             if let Some(slots) = map.get_mut(queue) {
-                slots.retain(|s| !Rc::ptr_eq(s, slot));
+                slots.remove(slot);
                 if slots.is_empty() {
                     map.remove(queue);
                 }
@@ -198,7 +243,7 @@ impl Hub {
         let Some(slots) = map.get(&queue) else {
             return false;
         };
-        for slot in slots {
+        for slot in slots.iter() {
             slot.update(|s| s.stored = true);
         }
         !slots.is_empty()
@@ -215,7 +260,7 @@ impl Hub {
         let Some(slots) = map.get(&queue) else {
             return false;
         };
-        for slot in slots {
+        for slot in slots.iter() {
             let max = slot.max_bytes;
             slot.update(|s| {
                 if s.closed.is_some() {
@@ -271,7 +316,7 @@ impl Hub {
 
     pub fn keepalive_all(&self) {
         for slots in self.queues.borrow().values() {
-            for slot in slots {
+            for slot in slots.iter() {
                 slot.update(|s| s.keepalive = true);
             }
         }
@@ -318,6 +363,22 @@ mod tests {
         assert!(hub.notify(1));
         assert!(matches!(now(&new), Some(Wake::Stored)));
         assert!(now(&new).is_none());
+    }
+
+    #[test]
+    fn shared_queue_streams_each_get_news_until_they_detach() {
+        let hub = Hub::default();
+        let streams: Vec<Rc<Slot>> = (0..3).map(|_| hub.attach(&[1], false, 1000)).collect();
+        hub.detach(&[1], &streams[0]);
+        assert!(hub.notify(1));
+        assert!(now(&streams[0]).is_none(), "a detached stream hears nothing");
+        for slot in &streams[1..] {
+            assert!(matches!(now(slot), Some(Wake::Stored)));
+        }
+        hub.detach(&[1], &streams[2]);
+        hub.detach(&[1], &streams[1]);
+        assert!(!hub.has_streams(1));
+        assert!(!hub.notify(1));
     }
 
     #[test]

@@ -131,9 +131,28 @@ impl Frames {
     }
 }
 
+/// The queues a stream follows: one (a device's own, the common case) without an
+/// allocation of its own, or several (an ntfy subscription to `a,b`).
+#[derive(Clone, Debug)]
+pub enum Queues {
+    One([u64; 1]),
+    Many(Box<[u64]>),
+}
+
+impl std::ops::Deref for Queues {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        match self {
+            Queues::One(one) => one,
+            Queues::Many(many) => many,
+        }
+    }
+}
+
 /// What a stream follows and how it writes it.
 pub struct Subscription {
-    pub queues: Box<[u64]>,
+    pub queues: Queues,
     /// Topic names, one per queue; empty for a device's own queue.
     pub topics: Box<[Box<str>]>,
     /// The only stream of its queue (an OpenPush device): a newer one replaces it.
@@ -152,7 +171,7 @@ impl Subscription {
     /// from the message after `after`.
     pub fn device(queue: u64, after: u64, encoder: &'static dyn Encoder) -> Subscription {
         Subscription {
-            queues: Box::new([queue]),
+            queues: Queues::One([queue]),
             topics: Box::new([]),
             exclusive: true,
             live: true,

@@ -21,7 +21,7 @@ use redb::ReadableTable;
 
 use crate::store::tables::{MESSAGES, Tables};
 use crate::store::topics::{self, Access};
-use crate::stream::{Encoder, Subscription};
+use crate::stream::{Encoder, Queues, Subscription};
 use crate::ws;
 
 pub async fn start(
@@ -90,7 +90,10 @@ pub async fn start(
     Ok(Outcome::Stream(
         head,
         Subscription {
-            queues,
+            queues: match *queues {
+                [one] => Queues::One([one]),
+                _ => Queues::Many(queues),
+            },
             topics: names.into_iter().map(String::into_boxed_str).collect(),
             exclusive: false,
             live: !poll,
