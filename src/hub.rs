@@ -371,7 +371,10 @@ mod tests {
         let streams: Vec<Rc<Slot>> = (0..3).map(|_| hub.attach(&[1], false, 1000)).collect();
         hub.detach(&[1], &streams[0]);
         assert!(hub.notify(1));
-        assert!(now(&streams[0]).is_none(), "a detached stream hears nothing");
+        assert!(
+            now(&streams[0]).is_none(),
+            "a detached stream hears nothing"
+        );
         for slot in &streams[1..] {
             assert!(matches!(now(slot), Some(Wake::Stored)));
         }

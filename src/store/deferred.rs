@@ -9,12 +9,13 @@
 //!   group's own writes, in the order it came; a group made of nothing else is committed
 //!   once the oldest entry is [`Deferred::due`] (its age or the count), and when the store
 //!   thread stops;
-//! - a confirmation kept here is already in force for reads: [`Deferred::confirmed`] is
-//!   where a stream's backlog starts in that queue, so a reconnect is not sent what its
-//!   device confirmed before;
-//! - once applied, everything is dropped, whether the commit then succeeds or not: a
-//!   failed commit costs a redelivery, and an entry that keeps failing cannot poison every
-//!   later commit.
+//! - a confirmation is in force for reads from when it arrives until the commit that
+//!   applies it is over ([`Deferred::settled`]): [`Deferred::confirmed`] is where a stream's
+//!   backlog starts in that queue, so a reconnect is not sent what its device confirmed,
+//!   also while the group that deletes those messages is still open;
+//! - once applied, everything is dropped when that commit is over, whether it succeeded or
+//!   not: a failed commit costs a redelivery, and an entry that keeps failing cannot poison
+//!   every later commit.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -35,6 +36,8 @@ pub const MAX_DEFERRED: usize = 1024;
 pub struct Deferred {
     /// Queue → every message up to this id is confirmed.
     confirms: HashMap<u64, u64>,
+    /// The confirmations that the open group has applied, until its commit is over.
+    committing: HashMap<u64, u64>,
     jobs: Vec<DeferredJob>,
     /// When the oldest entry came.
     since: Option<Instant>,
@@ -43,7 +46,9 @@ pub struct Deferred {
 impl Deferred {
     /// The id up to which `queue` is confirmed here (0: nothing).
     pub fn confirmed(&self, queue: u64) -> u64 {
-        self.confirms.get(&queue).copied().unwrap_or(0)
+        let pending = self.confirms.get(&queue).copied().unwrap_or(0);
+        let applied = self.committing.get(&queue).copied().unwrap_or(0);
+        pending.max(applied)
     }
 
     pub fn confirm(&mut self, queue: u64, up_to: u64) {
@@ -73,19 +78,56 @@ impl Deferred {
             || self.wait(max_age).is_some_and(|left| left.is_zero())
     }
 
-    /// Runs every entry in `txn` and forgets them all.
+    /// Runs every entry in `txn`; the confirmations stay in force for reads until
+    /// [`Deferred::settled`].
     pub fn apply(&mut self, txn: &WriteTransaction, memory: &mut Memory) -> Result<()> {
-        let Deferred { confirms, jobs, .. } = std::mem::take(self);
-        for job in jobs {
+        self.since = None;
+        self.committing = std::mem::take(&mut self.confirms);
+        for job in std::mem::take(&mut self.jobs) {
             job(txn, memory)?;
         }
         let mut removed = 0;
-        for (queue, up_to) in confirms {
+        for (&queue, &up_to) in &self.committing {
             removed += queue::confirm(txn, memory, queue, up_to)?;
         }
         if removed > 0 {
             log::debug!("{removed} confirmed messages leave the store");
         }
         Ok(())
+    }
+
+    /// The commit of what [`Deferred::apply`] ran is over (done or failed).
+    pub fn settled(&mut self) {
+        self.committing = HashMap::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmation_holds_for_reads_until_its_commit_is_over() {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        super::super::tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+        let (mut deferred, mut memory) = (Deferred::default(), Memory::default());
+        deferred.confirm(7, 40);
+        deferred.confirm(7, 30);
+        assert_eq!((deferred.confirmed(7), deferred.confirmed(8)), (40, 0));
+        assert!(!deferred.is_empty());
+        let txn = db.begin_write().unwrap();
+        deferred.apply(&txn, &mut memory).unwrap();
+        assert!(deferred.is_empty(), "nothing left to apply");
+        deferred.confirm(7, 20);
+        assert_eq!(
+            deferred.confirmed(7),
+            40,
+            "still in force while the group is open"
+        );
+        txn.commit().unwrap();
+        deferred.settled();
+        assert_eq!(deferred.confirmed(7), 20);
     }
 }

@@ -385,9 +385,9 @@ fn run(
         } else {
             Duration::ZERO
         };
-        if let Err(e @ (Error::Full | Error::Io(_))) =
-            open.commit(&mut memory, events.as_ref(), stats)
-        {
+        let outcome = open.commit(&mut memory, events.as_ref(), stats);
+        deferred.settled();
+        if let Err(e @ (Error::Full | Error::Io(_))) = outcome {
             log::error!("the disk failed a write ({e}); writes are refused until it recovers");
             broken.get_or_insert((e, Instant::now()));
         }
