@@ -125,7 +125,7 @@ start_openpush() {
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_OP") 2>/dev/null; then
         echo "port $PORT_OP is already in use (set BENCH_PORT_OP)" >&2; return 1
     fi
-    "$OP" serve --db "${1:-$OPD/db.redb}" --listen "127.0.0.1:$PORT_OP" --config "$OPD/openpush.conf" 2>>"$OPD/serve.log" &
+    "$OP" serve --db "${1:-$OPD/db.redb}" --listen "127.0.0.1:$PORT_OP" --config "${2:-$OPD/openpush.conf}" 2>>"$OPD/serve.log" &
     SERVER_PID=$!
     wait_port $PORT_OP
 }
@@ -183,10 +183,11 @@ stop_server
 # A message's whole life at one poster, on a family-sized database (one user, one phone):
 # accepted (a durable commit), then confirmed by the phone's next reconnect (the confirmation
 # rides in the next message's commit), one at a time; then the same with 2.5 s between
-# messages. Each run waits past confirm_delay_secs (30 s), so the last confirmation's own
-# commit is counted too.
+# messages. confirm_delay_secs is 30 here (300 by default) and each run waits past it, so
+# the last confirmation's own commit is counted too.
 printf 'benchpw' | "$OP" user add family0 --password-stdin --db "$OPD/family.redb" >/dev/null
-start_openpush "$OPD/family.redb"
+{ cat "$OPD/openpush.conf"; echo "confirm_delay_secs = 30"; } >"$OPD/family.conf"
+start_openpush "$OPD/family.redb" "$OPD/family.conf"
 FAMILY=(--creds "$OPD/family-creds" --users "family:1:benchpw" --settle-secs 32)
 echo "+ openpush-bench confirm (${LP}openpush)" >&2
 timeout 600 "$BENCH" confirm --addr "127.0.0.1:$PORT_OP" --pids "$SERVER_PID" --label "${LP}openpush confirm c=1" --messages "$CONFIRM_MSGS" "${FAMILY[@]}" >>"$RESULTS"

@@ -384,7 +384,7 @@ impl Default for Config {
             max_ttl: Duration::from_secs(4 * 7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             db_cache_bytes: 4 * 1024 * 1024,
-            confirm_delay: Duration::from_secs(30),
+            confirm_delay: Duration::from_secs(300),
             commit_window: Duration::from_millis(4),
             log_level: log::LevelFilter::Info,
             trusted_proxies: vec![
