@@ -20,6 +20,13 @@ fn post_ok(server: &Server, token: &str, data: &str, extra: &str) -> u64 {
     r.json_field("id").parse().unwrap()
 }
 
+/// Posts `{"n":1}` … `{"n":count}` to `token`; returns their ids.
+fn post_numbered(server: &Server, token: &str, count: u64) -> Vec<u64> {
+    (1..=count)
+        .map(|n| post_ok(server, token, &format!(r#"{{"n":{n}}}"#), ""))
+        .collect()
+}
+
 /// Reads events until one whose data contains `marker`; returns all of them, in order.
 fn read_until(sse: &mut Sse, marker: &str) -> Vec<Event> {
     let deadline = Instant::now() + TIMEOUT;
@@ -169,9 +176,7 @@ fn reconnect_without_last_event_id_gets_unconfirmed_messages_again() {
 fn last_event_id_confirms_up_to_it_and_later_reconnects_skip_confirmed() {
     let server = Server::start("last-event-id");
     let (key, token) = server.device("ann");
-    let ids: Vec<u64> = (1..=4)
-        .map(|n| post_ok(&server, &token, &format!(r#"{{"n":{n}}}"#), ""))
-        .collect();
+    let ids = post_numbered(&server, &token, 4);
     let mut sse = server.subscribe(&key, Some(ids[1]));
     let events = read_until(&mut sse, r#""n":4"#);
     assert_eq!(
@@ -191,9 +196,7 @@ fn last_event_id_confirms_up_to_it_and_later_reconnects_skip_confirmed() {
 fn since_query_confirms_like_last_event_id() {
     let server = Server::start("since");
     let (key, token) = server.device("ann");
-    let ids: Vec<u64> = (1..=3)
-        .map(|n| post_ok(&server, &token, &format!(r#"{{"n":{n}}}"#), ""))
-        .collect();
+    let ids = post_numbered(&server, &token, 3);
     let mut sse = server.subscribe_with(&key, &format!("/subscribe?since={}", ids[0]), &[]);
     assert_eq!(sse.status, 200);
     let events = read_until(&mut sse, r#""n":3"#);
@@ -425,9 +428,7 @@ fn stream_has_sse_headers_retry_and_keepalives_while_idle() {
 fn queued_messages_survive_a_restart() {
     let mut server = Server::start("restart");
     let (key, token) = server.device("ann");
-    let ids: Vec<u64> = (1..=3)
-        .map(|n| post_ok(&server, &token, &format!(r#"{{"n":{n}}}"#), ""))
-        .collect();
+    let ids = post_numbered(&server, &token, 3);
     server.restart();
     let mut sse = server.subscribe(&key, None);
     let events = read_until(&mut sse, r#""n":3"#);
@@ -485,9 +486,7 @@ fn a_confirmation_rides_in_the_next_messages_commit() {
 fn a_crash_before_the_confirmations_commit_delivers_again_a_clean_stop_does_not() {
     let mut server = Server::start("confirm-crash");
     let (key, token) = server.device("ann");
-    let ids: Vec<u64> = (1..=2)
-        .map(|n| post_ok(&server, &token, &format!(r#"{{"n":{n}}}"#), ""))
-        .collect();
+    let ids = post_numbered(&server, &token, 2);
     let sse = server.subscribe(&key, Some(ids[0]));
     drop(sse);
     server.restart();
