@@ -5,10 +5,10 @@
 //! the next message.
 //!
 //! Invariants:
-//! - what is kept here is applied at the start of the next group's transaction, before the
-//!   group's own writes, in the order it came; a group made of nothing else is committed
-//!   once the oldest entry is [`Deferred::due`] (its age or the count), and when the store
-//!   thread stops;
+//! - what is kept here is applied in the open group's transaction before the next write
+//!   that comes after it (an autopush `hello` after an `ack` sees the ack), or at the start
+//!   of the next group; a group made of nothing else is committed once the oldest entry is
+//!   [`Deferred::due`] (its age or the count), and when the store thread stops;
 //! - a confirmation is in force for reads from when it arrives until the commit that
 //!   applies it is over ([`Deferred::settled`]): [`Deferred::confirmed`] is where a stream's
 //!   backlog starts in that queue, so a reconnect is not sent what its device confirmed,
@@ -82,12 +82,16 @@ impl Deferred {
     /// [`Deferred::settled`].
     pub fn apply(&mut self, txn: &WriteTransaction, memory: &mut Memory) -> Result<()> {
         self.since = None;
-        self.committing = std::mem::take(&mut self.confirms);
+        let confirms = std::mem::take(&mut self.confirms);
+        for (&queue, &up_to) in &confirms {
+            let at = self.committing.entry(queue).or_default();
+            *at = (*at).max(up_to);
+        }
         for job in std::mem::take(&mut self.jobs) {
             job(txn, memory)?;
         }
         let mut removed = 0;
-        for (&queue, &up_to) in &self.committing {
+        for (queue, up_to) in confirms {
             removed += queue::confirm(txn, memory, queue, up_to)?;
         }
         if removed > 0 {

@@ -9,7 +9,9 @@
 //!   load that makes fewer, larger commits, whose cost (redb's copy-on-write pages, the fsync)
 //!   is paid per commit, not per message, without holding back delivery;
 //! - the deferred writes run first; when they fail, the group goes on without them in a
-//!   fresh transaction: a confirmation must not cost a post;
+//!   fresh transaction: a confirmation must not cost a post. Those that come while the
+//!   group is open run before its next write (so a `hello` sees the `ack` sent before it);
+//!   failing there, they roll the group back like any failed write;
 //! - a write that fails rolls the whole group back: every writer in it gets the error.
 
 use std::time::{Duration, Instant};
@@ -61,13 +63,24 @@ impl Group {
         self.completions.len()
     }
 
-    /// Runs a write in the group and hands the messages it stored to the live streams.
+    /// Runs a write in the group, after the deferred writes that came before it, and hands
+    /// the messages it stored to the live streams.
     pub fn run(
         &mut self,
         job: WriteJob,
         memory: &mut Memory,
+        deferred: &mut Deferred,
         events: Option<&async_channel::Sender<Event>>,
     ) {
+        if let Ok(txn) = &self.txn
+            && !deferred.is_empty()
+            && let Err(e) = deferred.apply(txn, memory)
+        {
+            log::warn!(
+                "confirmations and acks could not be written ({e}); the group is rolled back"
+            );
+            self.failed = true;
+        }
         let (failed, done) = job(match &self.txn {
             Ok(txn) => Ok((txn, &mut *memory)),
             Err(e) => Err(e.clone()),
@@ -185,7 +198,7 @@ mod tests {
         let db = database();
         let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
         let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);
-        group.run(noop(), &mut memory, None);
+        group.run(noop(), &mut memory, &mut deferred, None);
         let window = Duration::from_millis(30);
         assert_eq!(group.linger(window), Some(WRITE_GAP));
         assert_eq!(
@@ -207,14 +220,19 @@ mod tests {
         let window = Duration::from_secs(60);
         let mut full = Group::begin(Ok(&db), &mut memory, &mut deferred);
         for _ in 0..MAX_GROUP {
-            full.run(noop(), &mut memory, None);
+            full.run(noop(), &mut memory, &mut deferred, None);
         }
         assert_eq!(full.linger(window), None);
         full.commit(&mut memory, None, &CommitStats::default())
             .unwrap();
 
         let mut failed = Group::begin(Ok(&db), &mut memory, &mut deferred);
-        failed.run(Box::new(|_| (true, Box::new(|_| {}))), &mut memory, None);
+        failed.run(
+            Box::new(|_| (true, Box::new(|_| {}))),
+            &mut memory,
+            &mut deferred,
+            None,
+        );
         assert_eq!(failed.linger(window), None);
         assert!(
             failed
@@ -224,5 +242,37 @@ mod tests {
 
         let unusable = Group::begin(Err(Error::Closed), &mut memory, &mut deferred);
         assert_eq!(unusable.linger(window), None);
+    }
+
+    #[test]
+    fn deferred_writes_that_come_while_a_group_is_open_run_before_its_next_write() {
+        use super::super::tables::META;
+        use redb::ReadableTable;
+        let db = database();
+        let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
+        let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);
+        group.run(noop(), &mut memory, &mut deferred, None);
+        deferred.push(Box::new(|t, _| {
+            t.open_table(META)?.insert("probe", 7)?;
+            Ok(())
+        }));
+        let (seen, saw) = std::sync::mpsc::channel();
+        let reads: WriteJob = Box::new(move |txn| {
+            let (t, _) = txn.unwrap();
+            let got = t
+                .open_table(META)
+                .unwrap()
+                .get("probe")
+                .unwrap()
+                .map(|v| v.value());
+            seen.send(got).unwrap();
+            (false, Box::new(|_| {}))
+        });
+        group.run(reads, &mut memory, &mut deferred, None);
+        assert_eq!(saw.recv().unwrap(), Some(7));
+        assert!(deferred.is_empty());
+        group
+            .commit(&mut memory, None, &CommitStats::default())
+            .unwrap();
     }
 }

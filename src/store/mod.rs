@@ -341,7 +341,7 @@ fn run(
                         }
                         Group::begin(writable(&db, &broken), &mut memory, &mut deferred)
                     });
-                    open.run(w, &mut memory, events.as_ref());
+                    open.run(w, &mut memory, &mut deferred, events.as_ref());
                 }
                 Job::Defer(d) => deferred.push(d),
                 Job::Confirm(queues, up_to) => {
