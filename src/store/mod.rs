@@ -1,11 +1,12 @@
 //! The store thread: the only owner of the redb `Database`.
 //!
 //! The event loop never touches redb. It sends jobs over a bounded channel and awaits a
-//! reply. The thread takes every job that is waiting, runs the reads on one snapshot, then
-//! the writes in one write transaction, commits once (one fsync for the whole group), and
-//! only then answers each writer. So a caller that got `Ok` from [`Store::write`] holds a
-//! durable result, and a job refused for business reasons must leave the transaction
-//! untouched (ops validate before they mutate).
+//! reply. The thread runs each write as it takes it in the open group's write transaction,
+//! and the reads that wait on a snapshot of the last commit; the group commits once (one
+//! fsync for all its writes, see `group` for how long it stays open), and only then answers
+//! each writer. So a caller that got `Ok` from [`Store::write`] holds a durable result, and
+//! a job refused for business reasons must leave the transaction untouched (ops validate
+//! before they mutate).
 //!
 //! Confirmations, acks and last-seen times are not writes of their own: they wait in
 //! [`Deferred`] for the next group's transaction, or for a commit of their own once they are
