@@ -97,9 +97,16 @@ impl Group {
         }
     }
 
+    /// Whether the group takes no more writes: it holds [`MAX_GROUP`], or a write failed
+    /// (the rest would only share its rollback). A group on an unusable database takes
+    /// what waits, to refuse it all at once.
+    pub fn is_closed(&self) -> bool {
+        self.len() >= MAX_GROUP || (self.failed && self.txn.is_ok())
+    }
+
     /// How long to wait for another write before committing; `None`: commit now.
     pub fn linger(&self, window: Duration) -> Option<Duration> {
-        if self.failed || self.txn.is_err() || self.len() >= MAX_GROUP {
+        if self.is_closed() || self.failed || self.txn.is_err() {
             return None;
         }
         let left = window.saturating_sub(self.began.elapsed());
@@ -223,6 +230,7 @@ mod tests {
             full.run(noop(), &mut memory, &mut deferred, None);
         }
         assert_eq!(full.linger(window), None);
+        assert!(full.is_closed());
         full.commit(&mut memory, None, &CommitStats::default())
             .unwrap();
 
@@ -234,6 +242,7 @@ mod tests {
             None,
         );
         assert_eq!(failed.linger(window), None);
+        assert!(failed.is_closed(), "a failed group takes no more writes");
         assert!(
             failed
                 .commit(&mut memory, None, &CommitStats::default())
@@ -242,6 +251,7 @@ mod tests {
 
         let unusable = Group::begin(Err(Error::Closed), &mut memory, &mut deferred);
         assert_eq!(unusable.linger(window), None);
+        assert!(!unusable.is_closed(), "it refuses what waits at once");
     }
 
     #[test]

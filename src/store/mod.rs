@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::CommitStats;
 use deferred::{Deferred, DeferredJob};
-use group::{Group, MAX_GROUP};
+use group::Group;
 use memory::Memory;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -355,7 +355,7 @@ fn run(
                     events = Some(to);
                 }
             }
-            if group.as_ref().is_none_or(|open| open.len() < MAX_GROUP) {
+            if group.as_ref().is_none_or(|open| !open.is_closed()) {
                 next = inbox.try_recv().ok();
             }
         }
