@@ -299,14 +299,6 @@ mod tests {
 
     const DAY: u64 = 24 * 3600 * 1000;
 
-    fn database() -> redb::Database {
-        let db = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
-        tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
-        db
-    }
-
     /// A user agent seen at `now` with one channel and one queued message; its uaid and
     /// endpoint token.
     fn agent(db: &redb::Database, memory: &mut Memory, now: u64) -> (String, String) {
@@ -340,7 +332,7 @@ mod tests {
 
     #[test]
     fn idle_user_agents_go_with_their_channels_and_messages_unless_connected() {
-        let db = database();
+        let db = super::super::tables::in_memory();
         let mut memory = Memory::default();
         let (idle, idle_token) = agent(&db, &mut memory, 0);
         let (live, live_token) = agent(&db, &mut memory, 0);

@@ -112,10 +112,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_holds_for_reads_until_its_commit_is_over() {
-        let db = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
-        super::super::tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+        let db = super::super::tables::in_memory();
         let (mut deferred, mut memory) = (Deferred::default(), Memory::default());
         deferred.confirm(7, 40);
         deferred.confirm(7, 30);

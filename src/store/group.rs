@@ -188,21 +188,13 @@ fn begin_with_deferred(
 mod tests {
     use super::*;
 
-    fn database() -> Database {
-        let db = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
-        super::super::tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
-        db
-    }
-
     fn noop() -> WriteJob {
         Box::new(|_| (false, Box::new(|_| {})))
     }
 
     #[test]
     fn a_group_lingers_one_write_gap_at_a_time_until_its_window_ends() {
-        let db = database();
+        let db = super::super::tables::in_memory();
         let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
         let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);
         group.run(noop(), &mut memory, &mut deferred, None);
@@ -222,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_full_failed_or_unusable_group_commits_at_once() {
-        let db = database();
+        let db = super::super::tables::in_memory();
         let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
         let window = Duration::from_secs(60);
         let mut full = Group::begin(Ok(&db), &mut memory, &mut deferred);
@@ -258,7 +250,7 @@ mod tests {
     fn deferred_writes_that_come_while_a_group_is_open_run_before_its_next_write() {
         use super::super::tables::META;
         use redb::ReadableTable;
-        let db = database();
+        let db = super::super::tables::in_memory();
         let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
         let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);
         group.run(noop(), &mut memory, &mut deferred, None);

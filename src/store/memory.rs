@@ -174,17 +174,9 @@ mod tests {
     use super::*;
     use redb::ReadableDatabase;
 
-    fn database() -> redb::Database {
-        let db = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
-        super::super::tables::init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
-        db
-    }
-
     #[test]
     fn ids_are_never_reused_after_a_lost_memory_or_an_aborted_commit() {
-        let db = database();
+        let db = super::super::tables::in_memory();
         let mut memory = Memory::default();
         let txn = db.begin_write().unwrap();
         let first: Vec<u64> = (0..3)
@@ -225,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_mark_is_written_once_per_block() {
-        let db = database();
+        let db = super::super::tables::in_memory();
         let mut memory = Memory::default();
         let txn = db.begin_write().unwrap();
         memory.next_message_id(&txn).unwrap();
@@ -246,7 +238,7 @@ mod tests {
 
     #[test]
     fn after_the_reservation_every_id_is_below_a_committed_mark() {
-        let db = database();
+        let db = super::super::tables::in_memory();
         let mut memory = Memory::default();
         memory.reserve_ids(&db).unwrap();
         let mark = || {

@@ -93,6 +93,16 @@ impl<E: Into<super::Error>> From<E> for SchemaError {
     }
 }
 
+/// A new database in memory with every table, for the store's unit tests.
+#[cfg(test)]
+pub fn in_memory() -> Database {
+    let db = redb::Builder::new()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap();
+    init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+    db
+}
+
 /// Creates every table in a new file, upgrades a file of an earlier schema in place, or
 /// checks the schema version of an existing one.
 pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
