@@ -428,7 +428,7 @@ async fn client_del(
 
 async fn topic_list(store: &Store, user: Option<String>) -> Result<String, String> {
     let rows = store
-        .read_with_deferred(move |t, deferred| {
+        .read_unsettled(move |t, unsettled| {
             let names: Vec<(u64, String)> = accounts::list_users(t)?
                 .into_iter()
                 .map(|(id, u)| (id, u.name))
@@ -465,7 +465,7 @@ async fn topic_list(store: &Store, user: Option<String>) -> Result<String, Strin
                     .collect();
                 let queued = queue::backlog(
                     t,
-                    deferred,
+                    unsettled,
                     &[record.queue],
                     &queue::Cursor {
                         after: 0,

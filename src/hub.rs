@@ -7,14 +7,15 @@
 //! - an exclusive stream (an OpenPush device's) is the only one on its queue: attaching it
 //!   closes every other stream there;
 //! - the store's events arrive in commit order ([`crate::store::Event`]): a group's
-//!   messages while it commits ([`Hub::stage`]), then "committed" for its queues
-//!   ([`Hub::notify`]). A slot takes "the store has more" before staged messages, and the
-//!   stream takes staged messages only when it has read everything the store said it has,
-//!   skipping ids it has sent; so a stream sends messages in id order, each once, and never
-//!   jumps over a committed one it has not sent. Staged messages past `max_bytes` are
-//!   dropped from the slot and the highest dropped id is kept: until its cursor passes it,
-//!   the stream takes no staged message and reads them all from the store after their
-//!   commits;
+//!   messages while it commits ([`Hub::stage`], ids rising across groups), then "committed"
+//!   for its queues ([`Hub::notify`]). Every message staged after a slot attached reaches
+//!   that slot, handed over or counted in [`Wake::Messages`]'s `dropped_up_to`; the ones
+//!   staged before are at most [`Hub::staged_through`] as it was at the attach. That is what
+//!   a stream needs to keep its order (see `stream::position`): it takes a handed message
+//!   only once it has read from the store everything up to those bounds;
+//! - a slot takes "the store has more" before handed messages; staged messages past
+//!   `max_bytes` are dropped from the slot, and the highest dropped id is reported with
+//!   the next wake-up;
 //! - messages with a TTL of 0 (never stored) travel here, bounded by `max_bytes` per slot;
 //!   past it the stream is closed as too slow.
 
@@ -25,6 +26,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::store::MessageRecord;
+use crate::store::memory::Staged;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Closed {
@@ -41,8 +43,8 @@ pub enum Wake {
     Stored,
     /// Messages handed over, in the order they came: those being committed and those with
     /// a TTL of 0 (deliver now or never). `dropped_up_to`: the highest id of a message
-    /// being committed that the slot dropped (0: none); until the stream's cursor reaches
-    /// it, the stream must take messages being committed from the store instead.
+    /// being committed that the slot dropped since the last wake-up (0: none); the stream
+    /// must read it from the store before it takes another handed message.
     Messages {
         handed: Vec<Handed>,
         dropped_up_to: u64,
@@ -111,12 +113,12 @@ impl Slot {
                 s.keepalive = false;
                 return Poll::Ready(Wake::Stored);
             }
-            if !s.handed.is_empty() {
+            if !s.handed.is_empty() || s.dropped_up_to > 0 {
                 s.handed_bytes = 0;
                 s.keepalive = false;
                 return Poll::Ready(Wake::Messages {
                     handed: std::mem::take(&mut s.handed),
-                    dropped_up_to: s.dropped_up_to,
+                    dropped_up_to: std::mem::take(&mut s.dropped_up_to),
                 });
             }
             if std::mem::take(&mut s.keepalive) {
@@ -177,6 +179,8 @@ impl IntoIterator for Slots {
 pub struct Hub {
     queues: RefCell<HashMap<u64, Slots>>,
     streams: Cell<usize>,
+    /// The highest id of a message staged so far, in any queue.
+    staged_through: Cell<u64>,
 }
 
 fn close(slot: &Slot, why: Closed) {
@@ -230,11 +234,22 @@ impl Hub {
         self.queues.borrow().contains_key(&queue)
     }
 
-    /// Hands a message that its group is committing to the streams of its queue. Past a
-    /// slot's `max_bytes` the slot drops what it holds of those: the commit's notification
-    /// brings them from the store.
-    pub fn stage(&self, queue: u64, id: u64, record: &Rc<MessageRecord>) {
-        self.hand(queue, id, record, true);
+    /// Hands the messages that a group is committing to the streams of their queues. Past
+    /// a slot's `max_bytes` the slot drops what it holds of those: the commit's
+    /// notification brings them from the store.
+    pub fn stage(&self, messages: Vec<Staged>) {
+        for (queue, id, record) in messages {
+            self.staged_through.set(self.staged_through.get().max(id));
+            if self.has_streams(queue) {
+                self.hand(queue, id, &Rc::new(record), true);
+            }
+        }
+    }
+
+    /// The highest id of a message staged so far: a stream attached now is handed every
+    /// later one of its queues, and must read the earlier ones from the store.
+    pub fn staged_through(&self) -> u64 {
+        self.staged_through.get()
     }
 
     /// Tells the streams of a queue that the store has new messages; false if it has none.
@@ -428,7 +443,7 @@ mod tests {
         let slot = hub.attach(&[1], true, 400);
         hub.deliver_now(1, 1, record());
         for id in 2..7 {
-            hub.stage(1, id, &record());
+            hub.stage(vec![(1, id, (*record()).clone())]);
         }
         let Some(Wake::Messages {
             handed,

@@ -408,13 +408,7 @@ async fn linger_close(conn: &Async<TcpStream>) {
 async fn store_events(state: Rc<ServerState>, events: async_channel::Receiver<store::Event>) {
     while let Ok(event) = events.recv().await {
         match event {
-            store::Event::Staged(messages) => {
-                for (queue, id, record) in messages {
-                    if state.hub.has_streams(queue) {
-                        state.hub.stage(queue, id, &Rc::new(record));
-                    }
-                }
-            }
+            store::Event::Staged(messages) => state.hub.stage(messages),
             store::Event::Committed(queues) => {
                 for queue in queues {
                     state.hub.notify(queue);

@@ -658,3 +658,79 @@ fn client_that_stops_reading_is_cut_off_without_slowing_others_or_losing_message
     assert_eq!(seen, (0..POSTS).collect());
     assert!(rss_kib(server.pid()) < RSS_BOUND_KIB);
 }
+
+#[test]
+fn a_device_that_reconnects_while_eight_senders_post_loses_nothing() {
+    // Regression: a stream that attached while a group commit was open took the group's
+    // later messages live and moved its cursor past the ones staged before it attached, so
+    // the next Last-Event-ID confirmed messages the device never got.
+    const SENDERS: usize = 8;
+    const POSTING: Duration = Duration::from_secs(4);
+    let server = Server::start_with(
+        "reconnect-race",
+        "posts_per_sec_per_token = 0\nrequests_per_sec_per_addr = 0\nmax_queued_per_client = 100000",
+    );
+    let (key, token) = server.device("ann");
+    let addr = server.addr;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut acknowledged = std::collections::BTreeSet::new();
+    let mut read = std::collections::BTreeSet::new();
+    let mut reconnects = 0;
+    let mut last = None;
+    std::thread::scope(|s| {
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|t| {
+                let (token, stop) = (&token, &stop);
+                s.spawn(move || {
+                    let mut ids = Vec::new();
+                    for n in 0.. {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let body = format!(r#"{{"token":"{token}","data":{{"s":"{t}-{n}"}}}}"#);
+                        let r = request(addr, "POST", "/message", &[], &body);
+                        assert_eq!(r.status, 200, "{}", r.text());
+                        ids.push(r.json_field("id").parse::<u64>().unwrap());
+                    }
+                    ids
+                })
+            })
+            .collect();
+        // Reads 1 to 10 events, then drops the connection with whatever it has not read
+        // and resumes from the last event it read, as a phone that loses its network does.
+        let started = Instant::now();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        while started.elapsed() < POSTING {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut sse = Sse::open(addr, &key, last);
+            let mut ids = Vec::new();
+            for _ in 0..1 + rng % 10 {
+                let Some(e) = sse.next_within(Duration::from_secs(2)) else {
+                    break;
+                };
+                ids.push(e.id.expect("an id"));
+            }
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+            read.extend(&ids);
+            last = ids.last().copied().or(last);
+            reconnects += 1;
+        }
+        stop.store(true, Ordering::SeqCst);
+        for sender in senders {
+            acknowledged.extend(sender.join().unwrap());
+        }
+    });
+    let mut drain = server.subscribe(&key, None);
+    for e in events_before_sentinel(&server, &mut drain, &token) {
+        read.insert(e.id.expect("an id"));
+    }
+    let lost: Vec<u64> = acknowledged.difference(&read).copied().collect();
+    eprintln!(
+        "{} acknowledged, {reconnects} reconnects, {} lost",
+        acknowledged.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged, never delivered: {lost:?}");
+}

@@ -47,7 +47,7 @@ pub struct Memory {
     ids: Option<Ids>,
     queue_sizes: HashMap<u64, QueueSize>,
     /// Keep the messages stored by the transaction being built (someone streams them).
-    pub(super) staging: bool,
+    pub(crate) staging: bool,
     staged: Vec<Staged>,
 }
 
@@ -93,6 +93,11 @@ impl Memory {
             durable: mark,
         });
         Ok(())
+    }
+
+    /// The highest message id handed out so far (0: none in this run).
+    pub fn last_handed_out(&self) -> u64 {
+        self.ids.map_or(0, |ids| ids.next.saturating_sub(1))
     }
 
     /// Notes a message the transaction stored, if messages are being staged.

@@ -15,6 +15,12 @@
 //! spares the flash a commit per delivered message: at one poster, a message's
 //! confirmation rides in the commit of the next one.
 //!
+//! A read sees the last commit, and beside it ([`Unsettled`]) the confirmations not yet
+//! committed and how far message ids are settled: every id up to `settled_through` was
+//! handed out by a group that is over, and the open group's ids are all above it. A stream
+//! that has read everything up to that id has every message below the ones the open group
+//! stages (see `stream::position`).
+//!
 //! A job that fails with a storage error aborts the whole group; every writer in it gets
 //! that error and nothing of the group is on disk. When the disk fails a write (full, or
 //! an I/O error), redb refuses further writes until it is reopened: the thread keeps
@@ -25,7 +31,7 @@ pub mod accounts;
 pub mod autopush;
 mod codec;
 pub mod deferred;
-mod group;
+pub(crate) mod group;
 pub mod memory;
 pub mod queue;
 pub mod tables;
@@ -119,12 +125,12 @@ from_redb!(
 pub type Result<T> = std::result::Result<T, Error>;
 
 type Reply<T> = async_channel::Sender<Result<T>>;
-type ReadJob = Box<dyn FnOnce(Result<(&ReadTransaction, &Deferred)>) + Send>;
+type ReadJob = Box<dyn FnOnce(Result<(&ReadTransaction, &Unsettled)>) + Send>;
 /// Runs a write; returns whether it failed (which aborts the group) and what to do once the
 /// group's outcome is known.
-type WriteJob =
+pub(crate) type WriteJob =
     Box<dyn FnOnce(Result<(&WriteTransaction, &mut Memory)>) -> (bool, Completion) + Send>;
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+pub(crate) type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
 enum Job {
     Read(ReadJob),
@@ -145,6 +151,17 @@ pub enum Event {
     Staged(Vec<memory::Staged>),
     /// That group is on disk: the queues that got messages in it.
     Committed(Vec<u64>),
+}
+
+/// What a read sees beside its snapshot of the last commit: what the store thread holds
+/// that is not on disk yet.
+pub struct Unsettled<'a> {
+    /// Confirmations not committed yet.
+    pub deferred: &'a Deferred,
+    /// Every message id up to this one was handed out by a group that is over: its message
+    /// is in the snapshot, or was removed since, or never existed (its group failed). Ids
+    /// above it belong to the open group or to later ones.
+    pub settled_through: u64,
 }
 
 /// A handle to the store thread. Cheap to clone.
@@ -307,6 +324,7 @@ fn run(
     // before its answer, which waits for the commit.
     let mut window = Duration::ZERO;
     let mut deferred = Deferred::default();
+    let mut settled_through = memory.last_handed_out();
     let mut events: Option<async_channel::Sender<Event>> = None;
     loop {
         // An open group waits a little for more writes; otherwise any job is awaited, until
@@ -364,10 +382,14 @@ fn run(
                 Some(db) => db.begin_read().map_err(Error::from),
                 None => Err(broken.as_ref().map_or(Error::Closed, |b| b.0.clone())),
             };
+            let unsettled = Unsettled {
+                deferred: &deferred,
+                settled_through,
+            };
             match snapshot {
                 Ok(snapshot) => reads
                     .drain(..)
-                    .for_each(|job| job(Ok((&snapshot, &deferred)))),
+                    .for_each(|job| job(Ok((&snapshot, &unsettled)))),
                 Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
             }
         }
@@ -387,6 +409,7 @@ fn run(
             Duration::ZERO
         };
         let outcome = open.commit(&mut memory, events.as_ref(), stats);
+        settled_through = memory.last_handed_out();
         deferred.settled();
         if let Err(e @ (Error::Full | Error::Io(_))) = outcome {
             log::error!("the disk failed a write ({e}); writes are refused until it recovers");
@@ -466,18 +489,18 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
-        self.read_with_deferred(move |t, _| f(t)).await
+        self.read_unsettled(move |t, _| f(t)).await
     }
 
-    /// [`Store::read`] that also sees the confirmations not yet committed (for backlogs).
-    pub async fn read_with_deferred<T, F>(&self, f: F) -> Result<T>
+    /// [`Store::read`] that also sees what is not on disk yet (for backlogs).
+    pub async fn read_unsettled<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&ReadTransaction, &Deferred) -> Result<T> + Send + 'static,
+        F: FnOnce(&ReadTransaction, &Unsettled) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = async_channel::bounded(1);
         self.submit(Job::Read(Box::new(move |snapshot| {
-            let _ = reply.try_send(snapshot.and_then(|(t, deferred)| f(t, deferred)));
+            let _ = reply.try_send(snapshot.and_then(|(t, unsettled)| f(t, unsettled)));
         })))?;
         answer.recv().await.unwrap_or(Err(Error::Closed))
     }

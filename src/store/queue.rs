@@ -20,10 +20,9 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::deferred::Deferred;
 use super::memory::{Memory, QueueSize};
 use super::tables::{COLLAPSE, MESSAGES, Tables, damaged};
-use super::{Content, MessageRecord, Priority, Result};
+use super::{Content, MessageRecord, Priority, Result, Unsettled};
 
 /// Where a message goes, as the front door resolved it.
 #[derive(Clone, Debug)]
@@ -322,14 +321,18 @@ pub struct Page {
     pub messages: Vec<(u64, u64, MessageRecord)>,
     /// The queues may hold more after the last message of this page.
     pub more: bool,
+    /// With this page and the ones before it, the reader has every message of its queues
+    /// up to this id that the store holds after its cursor: the last id of a full page, or
+    /// [`Unsettled::settled_through`] once nothing more is stored.
+    pub complete_through: u64,
 }
 
 /// Up to `limit` live messages of `queues` with ids above the cursor, oldest first, and
-/// above what `deferred` holds confirmed for each queue. Ids are global and committed in
+/// above what `unsettled` holds confirmed for each queue. Ids are global and committed in
 /// order, so one cursor serves any set of queues.
 pub fn backlog(
     txn: &impl Tables,
-    deferred: &Deferred,
+    unsettled: &Unsettled,
     queues: &[u64],
     cursor: &Cursor,
     limit: usize,
@@ -341,11 +344,12 @@ pub fn backlog(
         return Ok(Page {
             messages: out,
             more: false,
+            complete_through: u64::MAX,
         });
     }
     for &queue in queues {
         let mut taken = 0;
-        let after = cursor.after.max(deferred.confirmed(queue));
+        let after = cursor.after.max(unsettled.deferred.confirmed(queue));
         if after == u64::MAX {
             continue;
         }
@@ -368,8 +372,13 @@ pub fn backlog(
         out.sort_unstable_by_key(|m| m.1);
     }
     out.truncate(limit);
+    let complete_through = match out.last() {
+        Some(&(_, last, _)) if more => last,
+        _ => unsettled.settled_through,
+    };
     Ok(Page {
         messages: out,
         more,
+        complete_through,
     })
 }

@@ -16,7 +16,7 @@ use openpush::store::deferred::Deferred;
 use openpush::store::memory::{Memory, QueueSize};
 use openpush::store::queue::{self, Cursor, Destination, Enqueued, NewMessage, Refused};
 use openpush::store::tables::{self, MESSAGES};
-use openpush::store::{Content, Result};
+use openpush::store::{Content, Result, Unsettled};
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase};
 
@@ -139,7 +139,11 @@ fn backlog_ids(
         after,
         posted_since: 0,
     };
-    queue::backlog(t, &Deferred::default(), &[client], &cursor, limit, now)
+    let unsettled = Unsettled {
+        deferred: &Deferred::default(),
+        settled_through: 0,
+    };
+    queue::backlog(t, &unsettled, &[client], &cursor, limit, now)
         .expect("backlog")
         .messages
         .into_iter()

@@ -7,12 +7,13 @@
 //! stored messages after the cursor page by page, then waits: messages that a group
 //! commit is writing arrive from the hub before the commit's fsync and are sent at once
 //! when the stream has sent everything stored before them; each commit's notification
-//! sends what the stream has not sent yet, from the store. So events always leave in id
-//! order and a confirmation of id N never covers an unsent message. A device may receive a
-//! message whose commit then fails (its sender got no 2xx and sends it again). The stream
-//! ends when the client goes away, a newer exclusive stream replaces it, its queue is
-//! revoked, a write stalls, or (a poll) once the stored messages are sent. A replacement or a revocation ends it at
-//! once, even while a write to a client that does not read is pending.
+//! sends what the stream has not sent yet, from the store. [`Position`] keeps that order:
+//! events leave in id order, and a confirmation of id N never covers an unsent message. A
+//! device may receive a message whose commit then fails (its sender got no 2xx and sends
+//! it again). The stream ends when the client goes away, a newer exclusive stream replaces
+//! it, its queue is revoked, a write stalls, or (a poll) once the stored messages are sent.
+//! A replacement or a revocation ends it at once, even while a write to a client that does
+//! not read is pending.
 //!
 //! A WebSocket client's text messages (autopush's `register`, `ack`, …) go to the
 //! encoder's [`Encoder::request`] one at a time, in order, each answered before the next
@@ -38,6 +39,9 @@ use crate::state::{ConnectionGuard, ServerState, now_millis};
 use crate::store::MessageRecord;
 use crate::store::queue::{self, Cursor, Page};
 use crate::ws;
+
+mod position;
+pub use position::Position;
 
 /// Stored messages read per backlog page; bounds a reconnect's memory.
 pub const BACKLOG_PAGE: usize = 64;
@@ -221,8 +225,7 @@ pub struct Stream {
     /// The store read of the next page of messages, or a request's answer, while one is
     /// in flight.
     read: Option<Pending>,
-    /// The store may hold messages after the cursor that were not read yet.
-    more_stored: bool,
+    position: Position,
     /// A WebSocket client frame that arrived in part, or requests not yet answered.
     frames: Option<Box<Frames>>,
     /// End once `out` is written (a WebSocket close was sent).
@@ -260,6 +263,7 @@ pub fn start_with_frames(
             state.config().limits.max_stream_buffer_bytes,
         )
     });
+    let position = Position::new(sub.cursor.clone(), state.hub.staged_through());
     crate::metrics::bump(&state.counters.streams_opened);
     log::debug!(
         "stream on queues {:?} opened ({} streams)",
@@ -279,7 +283,7 @@ pub fn start_with_frames(
         written: 0,
         stall: None,
         read: None,
-        more_stored: true,
+        position,
         frames,
         closing: None,
         confirmed,
@@ -324,13 +328,13 @@ impl Stream {
     fn start_read(&mut self) {
         let store = self.guard.state().store.clone();
         let queues = self.sub.queues.clone();
-        let cursor = self.sub.cursor.clone();
+        let cursor = self.position.cursor.clone();
         let now = now_millis();
         self.read = Some(Box::pin(async move {
             Done::Page(
                 store
-                    .read_with_deferred(move |t, deferred| {
-                        queue::backlog(t, deferred, &queues, &cursor, BACKLOG_PAGE, now)
+                    .read_unsettled(move |t, unsettled| {
+                        queue::backlog(t, unsettled, &queues, &cursor, BACKLOG_PAGE, now)
                     })
                     .await,
             )
@@ -412,7 +416,6 @@ impl Stream {
                     }
                 };
                 self.read = None;
-                self.more_stored = page.more;
                 for (queue, id, record) in &page.messages {
                     let event = Event {
                         queue: *queue,
@@ -421,11 +424,11 @@ impl Stream {
                         stored: true,
                     };
                     self.sub.encoder.message(&mut self.out, &self.sub, event);
-                    self.sub.cursor.after = *id;
                 }
+                self.position.page_read(&page);
                 continue;
             }
-            if std::mem::take(&mut self.more_stored) {
+            if self.position.take_read() {
                 self.start_read();
                 continue;
             }
@@ -440,20 +443,15 @@ impl Stream {
             };
             match slot.poll_next(cx) {
                 Poll::Ready(Wake::Stored) => {
-                    self.more_stored = true;
+                    self.position.stored();
                     continue;
                 }
                 Poll::Ready(Wake::Messages {
                     handed,
                     dropped_up_to,
                 }) => {
-                    for message in &handed {
-                        // Stored ones the stream has sent (read from the store), or must
-                        // read from the store after a message of theirs that was dropped.
-                        let cursor = self.sub.cursor.after;
-                        if message.stored && (message.id <= cursor || dropped_up_to > cursor) {
-                            continue;
-                        }
+                    self.position.dropped(dropped_up_to);
+                    for message in handed.iter().filter(|m| self.position.take(m)) {
                         let event = Event {
                             queue: message.queue,
                             id: message.id,
@@ -461,9 +459,6 @@ impl Stream {
                             stored: message.stored,
                         };
                         self.sub.encoder.message(&mut self.out, &self.sub, event);
-                        if message.stored {
-                            self.sub.cursor.after = message.id;
-                        }
                     }
                     continue;
                 }
@@ -532,7 +527,7 @@ impl Stream {
     /// For an encoder that confirms on write: everything up to the cursor is on the socket
     /// now, so it leaves the queue (confirming is idempotent).
     fn confirm_written(&mut self) {
-        let up_to = self.sub.cursor.after;
+        let up_to = self.position.cursor.after;
         if !self.sub.encoder.confirms_on_write() || up_to <= self.confirmed {
             return;
         }
