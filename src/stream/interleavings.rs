@@ -62,6 +62,32 @@ impl Rng {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Post,
+    StoreJob,
+    Commit,
+    FailGroup,
+    LoopEvent,
+    StreamStep,
+    ReadEvent,
+    Reconnect,
+}
+
+const ACTIONS: [Action; 8] = [
+    Action::Post,
+    Action::StoreJob,
+    Action::Commit,
+    Action::FailGroup,
+    Action::LoopEvent,
+    Action::StreamStep,
+    Action::ReadEvent,
+    Action::Reconnect,
+];
+/// Each action's usual weight; a seed scales each by 1/4 to 2, so that some seeds make
+/// large groups, slow streams or frequent reconnects.
+const WEIGHTS: [u64; 8] = [20, 20, 6, 1, 12, 18, 14, 6];
+
 enum Job {
     Post { queue: u64 },
     Confirm { queue: u64, up_to: u64 },
@@ -131,7 +157,12 @@ impl StoreThread {
     fn write(&mut self, job: WriteJob) {
         self.begin();
         let group = self.group.as_mut().expect("begun");
-        group.run(job, &mut self.memory, &mut self.deferred, Some(&self.events));
+        group.run(
+            job,
+            &mut self.memory,
+            &mut self.deferred,
+            Some(&self.events),
+        );
     }
 
     /// Commits the open group, or (`fail`) rolls it back after a write that fails.
@@ -181,6 +212,9 @@ struct World {
     stored: mpsc::Receiver<(u64, u64)>,
     hub: Hub,
     slot_bytes: usize,
+    weights: [u64; 8],
+    /// Posts that go to the first queue rather than a random one, in percent.
+    hot_queue_percent: u64,
     streams: Vec<Stream>,
     readers: Vec<Reader>,
     /// Per queue: messages committed, or staged by the open group.
@@ -201,7 +235,10 @@ impl World {
         memory.reserve_ids(&db).expect("reserve");
         let settled_through = memory.last_handed_out();
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let slot_bytes = if rng.chance(30) { 200 } else { 1 << 20 };
+        // A handed message takes 66 bytes of a slot here: 140 holds two.
+        let slot_bytes = if rng.chance(40) { 140 } else { 1 << 20 };
+        let weights = WEIGHTS.map(|w| (w * (1 + rng.below(8)) / 4).max(1));
+        let hot_queue_percent = rng.below(80);
         let readers = DEVICE_QUEUES
             .iter()
             .map(|&q| (vec![q], true))
@@ -234,6 +271,8 @@ impl World {
             stored,
             hub: Hub::default(),
             slot_bytes,
+            weights,
+            hot_queue_percent,
             streams: Vec::new(),
             readers,
             present: vec![BTreeSet::new(); ALL_QUEUES.len() + 1],
@@ -485,32 +524,45 @@ impl World {
     }
 
     fn step(&mut self) {
+        let total: u64 = self.weights.iter().sum();
+        let mut pick = self.rng.below(total);
+        let action = ACTIONS
+            .iter()
+            .zip(&self.weights)
+            .find(|&(_, &w)| {
+                let here = pick < w;
+                pick = pick.saturating_sub(w);
+                here
+            })
+            .map_or(Action::Post, |(&a, _)| a);
         let readers = self.readers.len() as u64;
-        match self.rng.below(100) {
-            0..20 => {
-                let queue = ALL_QUEUES[self.rng.below(4) as usize];
+        match action {
+            Action::Post => {
+                let queue = if self.rng.chance(self.hot_queue_percent) {
+                    ALL_QUEUES[0]
+                } else {
+                    ALL_QUEUES[self.rng.below(4) as usize]
+                };
                 self.store.inbox.push_back(Job::Post { queue });
             }
-            20..40 => self.store_job(),
-            40..46 => self.end_group(false),
-            46..47 => self.end_group(true),
-            47..50 => {
-                if self.store.group.is_none() {
-                    self.end_group(false);
-                }
-            }
-            50..62 => self.loop_event(),
-            62..80 => {
-                if !self.streams.is_empty() {
-                    let s = self.streams.len() - 1 - self.rng.below(3.min(self.streams.len() as u64)) as usize;
+            Action::StoreJob => self.store_job(),
+            Action::Commit => self.end_group(false),
+            Action::FailGroup => self.end_group(true),
+            Action::LoopEvent => self.loop_event(),
+            Action::StreamStep => {
+                let live: Vec<usize> = (0..self.streams.len())
+                    .filter(|&s| !self.streams[s].ended)
+                    .collect();
+                if !live.is_empty() {
+                    let s = live[self.rng.below(live.len() as u64) as usize];
                     self.stream_step(s);
                 }
             }
-            80..94 => {
+            Action::ReadEvent => {
                 let r = self.rng.below(readers) as usize;
                 self.read_event(r);
             }
-            _ => {
+            Action::Reconnect => {
                 let r = self.rng.below(readers) as usize;
                 let drop_old = self.rng.chance(60);
                 self.connect(r, drop_old);
@@ -521,7 +573,9 @@ impl World {
     /// Stops posting, lets everything settle, resumes every reader once more and reads
     /// until nothing moves.
     fn drain(&mut self) {
-        self.store.inbox.retain(|job| !matches!(job, Job::Post { .. }));
+        self.store
+            .inbox
+            .retain(|job| !matches!(job, Job::Post { .. }));
         self.settle();
         for r in 0..self.readers.len() {
             if let Some(s) = self.readers[r].stream.take() {
@@ -605,10 +659,7 @@ fn no_interleaving_of_commits_attaches_and_reads_skips_a_message() {
     };
     for seed in seeds {
         if let Err(panic) = std::panic::catch_unwind(|| run(seed)) {
-            let why = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_default();
+            let why = panic.downcast_ref::<String>().cloned().unwrap_or_default();
             panic!("seed {seed} (OPENPUSH_INTERLEAVING_SEED={seed}): {why}");
         }
     }

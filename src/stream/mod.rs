@@ -40,6 +40,8 @@ use crate::store::MessageRecord;
 use crate::store::queue::{self, Cursor, Page};
 use crate::ws;
 
+#[cfg(test)]
+mod interleavings;
 mod position;
 pub use position::Position;
 
