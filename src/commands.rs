@@ -471,7 +471,7 @@ async fn topic_list(store: &Store, user: Option<String>) -> Result<String, Strin
                         after: 0,
                         posted_since: 0,
                     },
-                    usize::MAX,
+                    queue::PageLimit::ALL,
                     crate::state::now_millis(),
                 )?
                 .messages

@@ -182,6 +182,12 @@ static KEYS: &[Key] = keys! {
     "post_burst_per_token" =>
         |c, v| c.limits.posts_per_token.burst = number(v, 1, 1_000_000)? as f64,
         |c| c.limits.posts_per_token.burst.to_string();
+    "channel_changes_per_sec_per_uaid" =>
+        |c, v| c.limits.channel_changes_per_uaid.per_sec = rate(v)?,
+        |c| c.limits.channel_changes_per_uaid.per_sec.to_string();
+    "channel_change_burst_per_uaid" =>
+        |c, v| c.limits.channel_changes_per_uaid.burst = number(v, 1, 1_000_000)? as f64,
+        |c| c.limits.channel_changes_per_uaid.burst.to_string();
     "login_free_failures" => |c, v| c.limits.login_free_failures = number(v, 1, 1000)? as u32,
         |c| c.limits.login_free_failures.to_string();
     "login_max_delay_secs" => |c, v| c.limits.login_max_delay = secs(v, 1, 24 * 3600)?,
@@ -237,6 +243,10 @@ pub struct Limits {
     /// Posts per second per routing token, and the burst allowed above it (429), so one
     /// noisy app server cannot flood a device.
     pub posts_per_token: Rate,
+    /// Autopush channel registrations and unregistrations that change something, per
+    /// second per user agent, and the burst above it (answered 429): each is a commit to
+    /// the flash, so one WebSocket cannot wear it out.
+    pub channel_changes_per_uaid: Rate,
     /// Failed logins per address (twice as many per user name) before each try must wait
     /// (1 s, doubling).
     pub login_free_failures: u32,
@@ -302,6 +312,10 @@ impl Default for Limits {
             posts_per_token: Rate {
                 per_sec: 10.0,
                 burst: 200.0,
+            },
+            channel_changes_per_uaid: Rate {
+                per_sec: 0.2,
+                burst: 128.0,
             },
             login_free_failures: 10,
             max_topics_per_user: 256,
@@ -868,6 +882,8 @@ requests_per_sec_per_addr = 0.5
 request_burst_per_addr = 28
 posts_per_sec_per_token = 0
 post_burst_per_token = 29
+channel_changes_per_sec_per_uaid = 0.05
+channel_change_burst_per_uaid = 33
 login_free_failures = 30
 login_max_delay_secs = 31
 ";

@@ -80,6 +80,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         auth: Authenticator::new(hasher, &config.limits),
         request_rate: RateLimiter::new(config.limits.requests_per_addr),
         post_rate: RateLimiter::new(config.limits.posts_per_token),
+        channel_changes: RateLimiter::new(config.limits.channel_changes_per_uaid),
         connections_by_addr: ConnectionCounts::default(),
         nextpush_opens: ReconnectLog::default(),
         executor: executor.clone(),

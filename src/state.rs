@@ -35,6 +35,8 @@ pub struct ServerState {
     pub request_rate: RateLimiter<AddrKey>,
     /// Posts per routing token (keyed by a digest prefix of the token).
     pub post_rate: RateLimiter<[u8; 16]>,
+    /// Autopush channel changes per user agent (its queue id).
+    pub channel_changes: RateLimiter<u64>,
     pub(crate) connections_by_addr: ConnectionCounts,
     /// Stream opens per NextPush device, for its `warning` event.
     pub(crate) nextpush_opens: ReconnectLog,
@@ -93,6 +95,8 @@ impl ServerState {
         self.log_connection_limit(&new);
         self.request_rate.set_rate(new.limits.requests_per_addr);
         self.post_rate.set_rate(new.limits.posts_per_token);
+        self.channel_changes
+            .set_rate(new.limits.channel_changes_per_uaid);
         self.auth.set_limits(&new.limits);
         *self.config.borrow_mut() = Rc::new(new);
         log::info!("configuration reloaded");

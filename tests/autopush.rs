@@ -418,7 +418,7 @@ fn notifications_carry_bodies_byte_for_byte() {
 
 #[test]
 fn acknowledged_messages_are_not_sent_again() {
-    let s = Server::start("ap-ack");
+    let mut s = Server::start("ap-ack");
     let mut agent = Agent::hello(&s, "");
     let path = agent.endpoint(&s, &channel(1), None);
     push_body(&s, &path, b"one");
@@ -433,15 +433,18 @@ fn acknowledged_messages_are_not_sent_again() {
     agent.ack(&wrong_channel);
     agent.assert_nothing_more();
 
+    // The ack is in force at once, before the commit that deletes the message.
     let mut agent = reconnect(&s, agent);
-    assert_eq!(queued(&s), 1, "the hello's commit carries the ack");
     let again = agent.notification();
     assert_eq!((version(&again), data(&again)), (version(&two), data(&two)));
     agent.assert_nothing_more();
     agent.ack(&again);
     agent.assert_nothing_more();
+    let uaid = agent.uaid.clone();
     reconnect(&s, agent).assert_nothing_more();
-    assert_eq!(queued(&s), 0);
+    s.restart_gracefully();
+    assert_eq!(queued(&s), 0, "a clean stop commits the acks");
+    Agent::hello(&s, &uaid).assert_nothing_more();
 }
 
 #[test]
@@ -859,4 +862,132 @@ fn the_matrix_gateway_delivers_to_v1_channels_and_rejects_v2() {
     let delivered = String::from_utf8(data(&n)).unwrap();
     assert!(delivered.contains(r#""event_id":"$e""#), "{delivered}");
     agent.assert_nothing_more();
+}
+
+/// Group commits so far (`openpush_commit_seconds_count`): each is a write to the disk.
+fn commits(s: &Server) -> u64 {
+    let r = s.request("GET", "/metrics", &[], "");
+    r.text()
+        .lines()
+        .find_map(|l| l.strip_prefix("openpush_commit_seconds_count "))
+        .expect("a commit count")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Bytes the server process has written to storage (`/proc/<pid>/io`).
+fn disk_writes(s: &Server) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{}/io", s.pid())).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn channel_requests_and_reconnects_that_change_nothing_write_nothing() {
+    // Regression: registering a channel again with its key, unregistering an unknown one
+    // and saying hello again each cost a commit.
+    let s = Server::start("ap-no-op");
+    let mut agent = Agent::hello(&s, "");
+    let endpoint = agent.endpoint(&s, &channel(1), None);
+    let before = commits(&s);
+    for _ in 0..40 {
+        let again = agent.register(&channel(1), None);
+        assert!(
+            again.str("pushEndpoint").ends_with(&endpoint),
+            "{}",
+            again.text
+        );
+        agent.unregister(&channel(2));
+    }
+    let uaid = agent.uaid.clone();
+    let mut agent = reconnect(&s, agent);
+    agent.assert_nothing_more();
+    assert_eq!(
+        commits(&s),
+        before,
+        "no commit for requests that change nothing"
+    );
+    drop(agent);
+    Agent::hello(&s, &uaid).assert_nothing_more();
+}
+
+#[test]
+fn a_flood_of_channel_changes_costs_a_bounded_number_of_commits() {
+    // Regression: alternating register and unregister of one channel was answered about
+    // 2,000 times a second, each a commit: 50 MB/s to a router's flash from one WebSocket.
+    let s = Server::start_with(
+        "ap-flood",
+        "channel_change_burst_per_uaid = 20\nchannel_changes_per_sec_per_uaid = 1",
+    );
+    // From an address that is not a trusted proxy, as a stranger on the internet is.
+    let mut ws = WsClient::connect(s.addr, "/", &[("X-Forwarded-For", "192.0.2.7")]).unwrap();
+    ws.send_text(&hello_text("")).unwrap();
+    next_text(&mut ws);
+    let (commits_before, written_before) = (commits(&s), disk_writes(&s));
+    let started = Instant::now();
+    let mut statuses = BTreeMap::<u64, usize>::new();
+    let mut closed = None;
+    for n in 0..1000 {
+        let request = if n % 2 == 0 { "register" } else { "unregister" };
+        let sent = ws.send_text(&format!(
+            r#"{{"messageType":"{request}","channelID":"{}"}}"#,
+            channel(1)
+        ));
+        let frame = ws.next_frame_within(TIMEOUT);
+        match frame {
+            Some(f) if f.opcode == TEXT && sent.is_ok() => {
+                let answer = Obj::parse(std::str::from_utf8(&f.payload).unwrap());
+                *statuses.entry(answer.int("status")).or_default() += 1;
+            }
+            Some(f) if f.opcode == CLOSE => {
+                closed = Some(u16::from_be_bytes([f.payload[0], f.payload[1]]));
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs() as usize;
+    let (made, written) = (
+        commits(&s) - commits_before,
+        disk_writes(&s) - written_before,
+    );
+    eprintln!("flood: {statuses:?}, closed {closed:?}, {made} commits, {written} bytes written");
+    assert_eq!(
+        closed,
+        Some(1013),
+        "the address's request budget ends the flood"
+    );
+    assert!(
+        made as usize <= 20 + elapsed + 1,
+        "{made} commits: {statuses:?}"
+    );
+    assert!(statuses.get(&429).is_some_and(|&n| n > 50), "{statuses:?}");
+}
+
+#[test]
+fn channel_changes_sent_together_share_one_commit() {
+    let s = Server::start("ap-batch");
+    let mut agent = Agent::hello(&s, "");
+    let before = commits(&s);
+    for n in 0..12 {
+        agent.send(&format!(
+            r#"{{"messageType":"register","channelID":"{}"}}"#,
+            channel(n)
+        ));
+    }
+    for n in 0..12 {
+        let answer = agent.next();
+        assert_eq!(answer.str("channelID"), channel(n), "{}", answer.text);
+        assert_eq!(answer.int("status"), 200, "{}", answer.text);
+    }
+    let made = commits(&s) - before;
+    assert!(
+        made <= 3,
+        "{made} commits for 12 registrations sent together"
+    );
 }

@@ -19,6 +19,7 @@
 //! The protocol's messages are in [`protocol`], the connection in [`session`], the
 //! endpoints in [`endpoint`].
 
+pub mod channels;
 pub mod endpoint;
 pub mod protocol;
 pub mod session;

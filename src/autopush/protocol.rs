@@ -130,10 +130,10 @@ pub fn register(channel_id: &str, status: u16, endpoint: Option<&str>) -> String
     out
 }
 
-pub fn unregister(channel_id: &str) -> String {
+pub fn unregister(channel_id: &str, status: u16) -> String {
     let mut out = String::from(r#"{"messageType":"unregister","channelID":"#);
     push_string(&mut out, channel_id);
-    out.push_str(r#","status":200}"#);
+    out.push_str(&format!(r#","status":{status}}}"#));
     out
 }
 

@@ -17,6 +17,7 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, future};
 
+use super::channels::{self, Change};
 use super::protocol::{self, ClientMessage};
 use crate::api::Outcome;
 use crate::error::ApiError;
@@ -26,7 +27,7 @@ use crate::server::write_all;
 use crate::state::{ConnectionGuard, ServerState, now_millis};
 use crate::store::autopush;
 use crate::store::queue::Refused;
-use crate::stream::{self, Answer, Encoder, Event, Frames, Reply, Subscription};
+use crate::stream::{self, Answer, Encoder, Event, Frames, Reply, Requester, Subscription};
 use crate::vapid;
 use crate::ws;
 
@@ -38,11 +39,9 @@ pub fn upgrade(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiErr
     let accept = ws::accept_request(req)?;
     let head = response_head(&accept, req.header("sec-websocket-protocol"));
     let base = crate::webpush::base_url(state, req);
-    let address = req
-        .client_addr
-        .map_or([0; 16], |ip| AddrKey::of(ip).octets());
+    let client = req.client_addr.map(AddrKey::of);
     Ok(Outcome::Upgrade(Box::new(move |conn, guard| {
-        Box::pin(session(conn, head, guard, base, address))
+        Box::pin(session(conn, head, guard, base, client))
     })))
 }
 
@@ -62,7 +61,7 @@ async fn session(
     head: Vec<u8>,
     guard: ConnectionGuard,
     base: String,
-    address: [u8; 16],
+    client: Option<AddrKey>,
 ) {
     let state = guard.state().clone();
     let config = state.config();
@@ -81,12 +80,8 @@ async fn session(
         Ok(_) => return close(&conn, &state, 1002, "the first message must be a hello").await,
         Err(why) => return close(&conn, &state, 1002, why).await,
     };
-    let max = limits.max_uaids_per_addr;
-    let now = now_millis();
-    let said = state
-        .store
-        .write(move |t, _| autopush::hello(t, uaid.as_deref(), address, now, max))
-        .await;
+    let address = client.map_or([0; 16], AddrKey::octets);
+    let said = resume_or_create(&state, uaid, address, limits.max_uaids_per_addr).await;
     let hello = match said {
         Ok(Ok(hello)) => hello,
         Ok(Err(refused)) => {
@@ -106,12 +101,47 @@ async fn session(
     let mut out = Vec::new();
     ws::push_text(&mut out, protocol::hello(&hello.uaid).as_bytes());
     let sub = Subscription {
-        endpoint_base: base.into(),
+        requester: Some(Box::new(Requester {
+            endpoint_base: base,
+            address: client,
+        })),
         ..Subscription::device(hello.queue, 0, &Autopush)
     };
     // The stream is a task of its own: this hello's future (over a kilobyte) ends here.
     let stream = stream::start_with_frames(conn, out, sub, guard, Some(frames));
     state.executor.spawn(stream).detach();
+}
+
+/// Resumes a known uaid with a read (its last-seen time waits for the next commit, as an
+/// ack does), or makes a new one in a write of its own: a reconnecting user agent costs
+/// the flash no commit.
+async fn resume_or_create(
+    state: &ServerState,
+    uaid: Option<String>,
+    address: [u8; 16],
+    max_per_address: usize,
+) -> crate::store::Result<Result<autopush::Hello, Refused>> {
+    let now = now_millis();
+    if let Some(asked) = uaid.clone() {
+        let known = state.store.read(move |t| autopush::find(t, &asked)).await?;
+        if let Some(queue) = known {
+            if let Err(e) = state
+                .store
+                .write_later(move |t, _| autopush::touch(t, queue, now))
+            {
+                log::warn!("recording when user agent {queue} was last seen failed: {e}");
+            }
+            return Ok(Ok(autopush::Hello {
+                uaid: uaid.unwrap_or_default().to_ascii_lowercase(),
+                queue,
+                new: false,
+            }));
+        }
+    }
+    state
+        .store
+        .write(move |t, _| autopush::hello(t, uaid.as_deref(), address, now, max_per_address))
+        .await
 }
 
 /// Reads until the client's first text message; `None` if it closed, broke the protocol
@@ -202,16 +232,20 @@ impl Encoder for Autopush {
         Some(state.config().limits.max_ws_message_bytes as u64)
     }
 
-    fn request(&self, state: &Rc<ServerState>, sub: &Subscription, text: &[u8]) -> Option<Reply> {
+    fn requests(
+        &self,
+        state: &Rc<ServerState>,
+        sub: &Subscription,
+        texts: Vec<Box<[u8]>>,
+    ) -> Option<Reply> {
         let queue = sub.queues[0];
         let state = state.clone();
-        let base = sub.endpoint_base.to_string();
-        let message = protocol::parse(text);
+        let base = sub
+            .requester
+            .as_ref()
+            .map_or_else(String::new, |r| r.endpoint_base.clone());
         Some(Box::pin(async move {
-            match message {
-                Ok(message) => answer(&state, queue, &base, message).await,
-                Err(why) => protocol_error(why),
-            }
+            answer_all(&state, queue, &base, texts).await
         }))
     }
 
@@ -227,95 +261,102 @@ impl Encoder for Autopush {
     }
 }
 
-fn text(reply: String) -> Answer {
+/// Answers requests that came together, in order: runs of `register` and `unregister`
+/// share one store write ([`channels`]); a request that ends the connection ends the batch.
+async fn answer_all(state: &ServerState, queue: u64, base: &str, texts: Vec<Box<[u8]>>) -> Answer {
     let mut out = Vec::new();
-    ws::push_text(&mut out, reply.as_bytes());
-    Answer { out, end: None }
-}
-
-fn protocol_error(why: &'static str) -> Answer {
-    let mut out = Vec::new();
-    ws::push_close(&mut out, 1002, why);
-    Answer {
-        out,
-        end: Some("autopush protocol error"),
-    }
-}
-
-fn store_failed(e: crate::store::Error) -> Answer {
-    log::warn!("an autopush request failed: {e}");
-    let mut out = Vec::new();
-    ws::push_close(&mut out, 1011, "the server could not store the request");
-    Answer {
-        out,
-        end: Some("store error"),
-    }
-}
-
-async fn answer(state: &ServerState, queue: u64, base: &str, message: ClientMessage) -> Answer {
-    let limits = &state.config().limits;
-    match message {
-        ClientMessage::Ping => text("{}".into()),
-        ClientMessage::Hello { .. } => protocol_error("a second hello"),
-        ClientMessage::Nack | ClientMessage::BroadcastSubscribe => Answer {
-            out: Vec::new(),
-            end: None,
-        },
-        ClientMessage::Register { channel_id, key } => {
-            let key = match key.as_deref().map(vapid::parse_key) {
-                None => None,
-                Some(Some(key)) => Some(key.to_vec()),
-                Some(None) => return text(protocol::register(&channel_id, 400, None)),
-            };
-            let max = limits.max_channels_per_uaid;
-            let channel = channel_id.clone();
-            let registered = state
-                .store
-                .write(move |t, _| autopush::register(t, queue, &channel, key, max))
-                .await;
-            match registered {
-                Ok(Ok(endpoint)) => {
-                    let url = super::endpoint::url(base, &endpoint);
-                    text(protocol::register(&channel_id, 200, Some(&url)))
+    let mut changes = Vec::new();
+    for text in texts {
+        let change = match protocol::parse(&text) {
+            Ok(ClientMessage::Register { channel_id, key }) => {
+                match key.as_deref().map(vapid::parse_key) {
+                    None => Change::Register {
+                        channel_id,
+                        key: None,
+                    },
+                    Some(Some(key)) => Change::Register {
+                        channel_id,
+                        key: Some(key.to_vec()),
+                    },
+                    Some(None) => Change::BadKey { channel_id },
                 }
-                Ok(Err(refused)) => {
-                    log::info!("autopush register refused for user agent {queue}: {refused:?}");
-                    let status = match refused {
-                        Refused::NotFound => 410,
-                        _ => 413,
+            }
+            Ok(ClientMessage::Unregister { channel_id }) => Change::Unregister { channel_id },
+            other => {
+                if let Some(end) = apply_changes(state, queue, base, &mut changes, &mut out).await {
+                    return Answer {
+                        out,
+                        end: Some(end),
                     };
-                    text(protocol::register(&channel_id, status, None))
                 }
-                Err(e) => store_failed(e),
+                let end = match other {
+                    Ok(message) => answer(state, queue, message, &mut out),
+                    Err(why) => protocol_error(why, &mut out),
+                };
+                if end.is_some() {
+                    return Answer { out, end };
+                }
+                continue;
             }
+        };
+        changes.push(change);
+    }
+    let end = apply_changes(state, queue, base, &mut changes, &mut out).await;
+    Answer { out, end }
+}
+
+/// Runs and answers the channel changes gathered so far; `Some` if the connection ends.
+async fn apply_changes(
+    state: &ServerState,
+    queue: u64,
+    base: &str,
+    changes: &mut Vec<Change>,
+    out: &mut Vec<u8>,
+) -> Option<&'static str> {
+    if changes.is_empty() {
+        return None;
+    }
+    match channels::apply(state, queue, base, std::mem::take(changes)).await {
+        Ok(replies) => {
+            for reply in replies {
+                ws::push_text(out, reply.as_bytes());
+            }
+            None
         }
-        ClientMessage::Unregister { channel_id } => {
-            let channel = channel_id.clone();
-            let gone = state
-                .store
-                .write(move |t, m| autopush::unregister(t, m, queue, &channel))
-                .await;
-            match gone {
-                Ok(_) => text(protocol::unregister(&channel_id)),
-                Err(e) => store_failed(e),
-            }
+        Err(e) => {
+            log::warn!("an autopush request failed: {e}");
+            ws::push_close(out, 1011, "the server could not store the request");
+            Some("store error")
+        }
+    }
+}
+
+fn protocol_error(why: &'static str, out: &mut Vec<u8>) -> Option<&'static str> {
+    ws::push_close(out, 1002, why);
+    Some("autopush protocol error")
+}
+
+/// Answers a request that is not a channel change; `Some` if the connection ends.
+fn answer(
+    state: &ServerState,
+    queue: u64,
+    message: ClientMessage,
+    out: &mut Vec<u8>,
+) -> Option<&'static str> {
+    match message {
+        ClientMessage::Ping => ws::push_text(out, b"{}"),
+        ClientMessage::Hello { .. } => return protocol_error("a second hello", out),
+        ClientMessage::Nack | ClientMessage::BroadcastSubscribe => {}
+        ClientMessage::Register { .. } | ClientMessage::Unregister { .. } => {
+            unreachable!("channel changes go to `channels`")
         }
         ClientMessage::Ack(updates) => {
-            let acked = state.store.write_later(move |t, m| {
-                let mut n = 0;
-                for (channel, id) in &updates {
-                    n += usize::from(crate::store::queue::acknowledge(t, m, queue, *id, channel)?);
-                }
-                log::debug!("user agent {queue} acknowledged {n} messages");
-                Ok(())
-            });
-            match acked {
-                Ok(()) => Answer {
-                    out: Vec::new(),
-                    end: None,
-                },
-                Err(e) => store_failed(e),
+            if let Err(e) = state.store.ack_later(queue, updates) {
+                log::warn!("an autopush ack failed: {e}");
+                ws::push_close(out, 1011, "the server could not store the request");
+                return Some("store error");
             }
         }
     }
+    None
 }

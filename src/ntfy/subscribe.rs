@@ -99,7 +99,7 @@ pub async fn start(
             live: !poll,
             cursor,
             encoder,
-            endpoint_base: "".into(),
+            requester: None,
         },
     ))
 }

@@ -145,6 +145,18 @@ fn get_endpoint(txn: &impl Tables, digest: &[u8]) -> Result<Option<EndpointRecor
     }
 }
 
+/// The endpoint of a user agent's channel, if it has that channel.
+pub fn channel(txn: &impl Tables, queue: u64, channel_id: &str) -> Result<Option<EndpointRecord>> {
+    let digest = txn
+        .bytes(CHANNELS)?
+        .get((queue, channel_id))?
+        .map(|d| d.value().to_vec());
+    match digest {
+        Some(digest) => get_endpoint(txn, &digest),
+        None => Ok(None),
+    }
+}
+
 /// The endpoint whose token this is.
 pub fn endpoint(txn: &impl Tables, token: &str) -> Result<Option<EndpointRecord>> {
     let digest = secret::digest(token.as_bytes());

@@ -9,10 +9,11 @@
 //!   that comes after it (an autopush `hello` after an `ack` sees the ack), or at the start
 //!   of the next group; a group made of nothing else is committed once the oldest entry is
 //!   [`Deferred::due`] (its age or the count), and when the store thread stops;
-//! - a confirmation is in force for reads from when it arrives until the commit that
-//!   applies it is over ([`Deferred::settled`]): [`Deferred::confirmed`] is where a stream's
-//!   backlog starts in that queue, so a reconnect is not sent what its device confirmed,
-//!   also while the group that deletes those messages is still open;
+//! - a confirmation or an ack is in force for reads from when it arrives until the commit
+//!   that applies it is over ([`Deferred::settled`]): [`Deferred::confirmed`] is where a
+//!   stream's backlog starts in that queue and [`Deferred::is_acked`] leaves a message out
+//!   of it, so a reconnect is not sent what its device confirmed or acked, also while the
+//!   group that deletes those messages is still open;
 //! - once applied, everything is dropped when that commit is over, whether it succeeded or
 //!   not: a failed commit costs a redelivery, and an entry that keeps failing cannot poison
 //!   every later commit.
@@ -38,6 +39,10 @@ pub struct Deferred {
     confirms: HashMap<u64, u64>,
     /// The confirmations that the open group has applied, until its commit is over.
     committing: HashMap<u64, u64>,
+    /// (queue, message id) → the channel an autopush ack named.
+    acks: HashMap<(u64, u64), String>,
+    /// The acks that the open group has applied, until its commit is over.
+    acks_committing: HashMap<(u64, u64), String>,
     jobs: Vec<DeferredJob>,
     /// When the oldest entry came.
     since: Option<Instant>,
@@ -57,6 +62,19 @@ impl Deferred {
         self.since.get_or_insert_with(Instant::now);
     }
 
+    /// An autopush ack: message `id` of `queue`, if it belongs to `channel`, is delivered.
+    pub fn ack(&mut self, queue: u64, id: u64, channel: String) {
+        self.acks.insert((queue, id), channel);
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether message `id` of `queue` (of channel `registration_id`) is acked here.
+    pub fn is_acked(&self, queue: u64, id: u64, registration_id: &str) -> bool {
+        [&self.acks, &self.acks_committing]
+            .iter()
+            .any(|acks| acks.get(&(queue, id)).is_some_and(|c| c == registration_id))
+    }
+
     pub fn push(&mut self, job: DeferredJob) {
         self.jobs.push(job);
         self.since.get_or_insert_with(Instant::now);
@@ -74,7 +92,7 @@ impl Deferred {
 
     /// Whether the entries must be committed now, with or without other writes.
     pub fn due(&self, max_age: Duration) -> bool {
-        self.confirms.len() + self.jobs.len() >= MAX_DEFERRED
+        self.confirms.len() + self.acks.len() + self.jobs.len() >= MAX_DEFERRED
             || self.wait(max_age).is_some_and(|left| left.is_zero())
     }
 
@@ -87,9 +105,18 @@ impl Deferred {
             let at = self.committing.entry(queue).or_default();
             *at = (*at).max(up_to);
         }
+        let acks = std::mem::take(&mut self.acks);
         for job in std::mem::take(&mut self.jobs) {
             job(txn, memory)?;
         }
+        let mut acked = 0;
+        for (&(queue, id), channel) in &acks {
+            acked += usize::from(queue::acknowledge(txn, memory, queue, id, channel)?);
+        }
+        if acked > 0 {
+            log::debug!("{acked} acknowledged messages leave the store");
+        }
+        self.acks_committing.extend(acks);
         let mut removed = 0;
         for (queue, up_to) in confirms {
             removed += queue::confirm(txn, memory, queue, up_to)?;
@@ -103,6 +130,7 @@ impl Deferred {
     /// The commit of what [`Deferred::apply`] ran is over (done or failed).
     pub fn settled(&mut self) {
         self.committing = HashMap::new();
+        self.acks_committing = HashMap::new();
     }
 }
 

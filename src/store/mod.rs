@@ -139,6 +139,8 @@ enum Job {
     Defer(DeferredJob),
     /// The device of these queues has every message up to this id.
     Confirm(Vec<u64>, u64),
+    /// The user agent of this queue has these messages: (channel, id).
+    Ack(u64, Vec<(String, u64)>),
     /// From now on, send [`Event`]s for every commit to this channel.
     Subscribe(async_channel::Sender<Event>),
 }
@@ -368,6 +370,11 @@ fn run(
                         deferred.confirm(queue, up_to);
                     }
                 }
+                Job::Ack(queue, acked) => {
+                    for (channel, id) in acked {
+                        deferred.ack(queue, id, channel);
+                    }
+                }
                 Job::Subscribe(to) => {
                     memory.staging = true;
                     events = Some(to);
@@ -532,6 +539,13 @@ impl Store {
         F: FnOnce(&WriteTransaction, &mut Memory) -> Result<()> + Send + 'static,
     {
         self.submit(Job::Defer(Box::new(f)))
+    }
+
+    /// The user agent of `queue` has these messages (channel, id), if they are of those
+    /// channels: they leave the store with a later commit, and backlogs read from now on
+    /// leave them out.
+    pub fn ack_later(&self, queue: u64, acked: Vec<(String, u64)>) -> Result<()> {
+        self.submit(Job::Ack(queue, acked))
     }
 
     /// The device of `queues` has every message up to `up_to`: they leave the store with a

@@ -308,6 +308,11 @@ pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) 
     Ok(due.len())
 }
 
+/// What a message weighs in a page: its payload and the fields sent with it.
+fn bytes_of(record: &MessageRecord) -> usize {
+    record.data.len() + record.extras.len() + 64
+}
+
 /// What a stream asks of the store: its queues, the last id it has, and the earliest
 /// posting time it wants (ntfy's `since=<time>`; 0 for all).
 #[derive(Clone, Debug)]
@@ -327,15 +332,33 @@ pub struct Page {
     pub complete_through: u64,
 }
 
-/// Up to `limit` live messages of `queues` with ids above the cursor, oldest first, and
-/// above what `unsettled` holds confirmed for each queue. Ids are global and committed in
-/// order, so one cursor serves any set of queues.
+/// How much one page of a backlog may hold: at most `messages`, and it ends with the
+/// message that takes its stored bytes to `bytes` or past (so a page always holds one).
+#[derive(Clone, Copy, Debug)]
+pub struct PageLimit {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl PageLimit {
+    /// No limit (a count of the whole backlog).
+    pub const ALL: PageLimit = PageLimit {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
+/// The first page of live messages of `queues` with ids above the cursor, oldest first,
+/// and above what `unsettled` holds confirmed for each queue (acked ones left out). Ids
+/// are global and committed in order, so one cursor serves any set of queues: each queue
+/// gives its first page, and the merged page is cut at the same limit, which never cuts
+/// past a message that a queue left out.
 pub fn backlog(
     txn: &impl Tables,
     unsettled: &Unsettled,
     queues: &[u64],
     cursor: &Cursor,
-    limit: usize,
+    limit: PageLimit,
     now: u64,
 ) -> Result<Page> {
     let messages = txn.bytes(MESSAGES)?;
@@ -347,8 +370,9 @@ pub fn backlog(
             complete_through: u64::MAX,
         });
     }
+    let mut more = false;
     for &queue in queues {
-        let mut taken = 0;
+        let (mut taken, mut weight) = (0, 0);
         let after = cursor.after.max(unsettled.deferred.confirmed(queue));
         if after == u64::MAX {
             continue;
@@ -358,20 +382,35 @@ pub fn backlog(
             let id = key.value().1;
             let record =
                 MessageRecord::decode(bytes.value()).ok_or_else(|| damaged("message", id))?;
-            if record.expires_at > now && record.posted_at >= cursor.posted_since {
+            let acked = unsettled
+                .deferred
+                .is_acked(queue, id, &record.registration_id);
+            if record.expires_at > now && record.posted_at >= cursor.posted_since && !acked {
+                weight += bytes_of(&record);
                 out.push((queue, id, record));
                 taken += 1;
-                if taken >= limit {
+                if taken >= limit.messages || weight >= limit.bytes {
+                    more = true;
                     break;
                 }
             }
         }
     }
-    let more = out.len() >= limit;
     if queues.len() > 1 {
         out.sort_unstable_by_key(|m| m.1);
     }
-    out.truncate(limit);
+    let mut weight = 0;
+    let keep = out
+        .iter()
+        .take(limit.messages)
+        .take_while(|m| {
+            let under = weight < limit.bytes;
+            weight += bytes_of(&m.2);
+            under
+        })
+        .count();
+    more |= keep < out.len();
+    out.truncate(keep);
     let complete_through = match out.last() {
         Some(&(_, last, _)) if more => last,
         _ => unsettled.settled_through,

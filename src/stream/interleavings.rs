@@ -38,6 +38,8 @@ const SEEDS: u64 = 400;
 const STEPS: usize = 600;
 /// Backlog page size: small, so that reads take several pages.
 const PAGE: usize = 3;
+/// A message weighs 66 bytes in a page here: some pages end at this before [`PAGE`].
+const PAGE_BYTES: usize = 150;
 const NOW: u64 = 1_000_000;
 
 /// Devices follow queues 1 and 2 with exclusive streams (OpenPush) and confirm by
@@ -323,7 +325,10 @@ impl World {
                     &unsettled,
                     &s.queues,
                     &s.position.cursor,
-                    PAGE,
+                    queue::PageLimit {
+                        messages: PAGE,
+                        bytes: PAGE_BYTES,
+                    },
                     NOW,
                 )
                 .expect("backlog");

@@ -35,6 +35,7 @@ use async_io::{Async, Timer};
 use futures_lite::AsyncWrite;
 
 use crate::hub::{Closed, Slot, Wake};
+use crate::limits::AddrKey;
 use crate::state::{ConnectionGuard, ServerState, now_millis};
 use crate::store::MessageRecord;
 use crate::store::queue::{self, Cursor, Page};
@@ -45,7 +46,8 @@ mod interleavings;
 mod position;
 pub use position::Position;
 
-/// Stored messages read per backlog page; bounds a reconnect's memory.
+/// Stored messages read per backlog page at most (and at most `max_stream_buffer_bytes` of
+/// them); bounds a reconnect's or a poll's memory.
 pub const BACKLOG_PAGE: usize = 64;
 /// Largest WebSocket data frame a client may send to a stream that takes no requests.
 const MAX_CLIENT_FRAME: u64 = 4096;
@@ -78,13 +80,14 @@ pub trait Encoder {
     }
     /// What a stream that a newer one replaced sends before it ends (NextPush `close`).
     fn replaced(&self, _out: &mut Vec<u8>) {}
-    /// The answer to a WebSocket client's text message; `None`: the wire format takes no
-    /// requests (the message is ignored).
-    fn request(
+    /// The answer to the text messages a WebSocket client sent together (at most
+    /// [`MAX_WAITING_REQUESTS`], in order), so that a burst can share one store write;
+    /// `None`: the wire format takes no requests (they are ignored).
+    fn requests(
         &self,
         _state: &Rc<ServerState>,
         _sub: &Subscription,
-        _text: &[u8],
+        _texts: Vec<Box<[u8]>>,
     ) -> Option<Reply> {
         None
     }
@@ -132,6 +135,11 @@ impl Frames {
         self.waiting.pop_front()
     }
 
+    /// Every request read and not yet answered, oldest first.
+    fn take_requests(&mut self) -> Vec<Box<[u8]>> {
+        self.waiting.drain(..).collect()
+    }
+
     fn is_idle(&self) -> bool {
         self.reader.is_idle() && self.waiting.is_empty()
     }
@@ -167,9 +175,17 @@ pub struct Subscription {
     pub live: bool,
     pub cursor: Cursor,
     pub encoder: &'static dyn Encoder,
-    /// Where the endpoints that this stream hands out live (`https://host`, autopush
-    /// `register`); empty for other streams.
-    pub endpoint_base: Box<str>,
+    /// For a stream whose client sends requests (autopush): who it is; `None` for others.
+    pub requester: Option<Box<Requester>>,
+}
+
+/// The client of a stream that takes requests.
+pub struct Requester {
+    /// Where the endpoints that this stream hands out live (`https://host`).
+    pub endpoint_base: String,
+    /// The client's address (behind a trusted proxy, the one it forwarded): each request
+    /// costs it a token of the per-address request budget. `None`: the host itself.
+    pub address: Option<AddrKey>,
 }
 
 impl Subscription {
@@ -186,7 +202,7 @@ impl Subscription {
                 posted_since: 0,
             },
             encoder,
-            endpoint_base: "".into(),
+            requester: None,
         }
     }
 
@@ -331,31 +347,54 @@ impl Stream {
         let store = self.guard.state().store.clone();
         let queues = self.sub.queues.clone();
         let cursor = self.position.cursor.clone();
+        let limit = queue::PageLimit {
+            messages: BACKLOG_PAGE,
+            bytes: self.guard.state().config().limits.max_stream_buffer_bytes,
+        };
         let now = now_millis();
         self.read = Some(Box::pin(async move {
             Done::Page(
                 store
                     .read_unsettled(move |t, unsettled| {
-                        queue::backlog(t, unsettled, &queues, &cursor, BACKLOG_PAGE, now)
+                        queue::backlog(t, unsettled, &queues, &cursor, limit, now)
                     })
                     .await,
             )
         }));
     }
 
-    /// Starts answering the next request a client sent, if any; true if one started.
+    /// Starts answering the requests a client sent, if any; true if an answer started.
+    /// Each request costs its address a token of the same budget as an HTTP request; past
+    /// it the connection is closed (1013, try again later).
     fn start_request(&mut self) -> bool {
         let Some(frames) = &mut self.frames else {
             return false;
         };
-        while let Some(text) = frames.next_request() {
-            let state = self.guard.state();
-            if let Some(reply) = self.sub.encoder.request(state, &self.sub, &text) {
-                self.read = Some(Box::pin(async move { Done::Answer(reply.await) }));
+        let texts = frames.take_requests();
+        if texts.is_empty() {
+            return false;
+        }
+        let state = self.guard.state();
+        let address = self.sub.requester.as_ref().and_then(|r| r.address);
+        if let Some(addr) = address {
+            let now = std::time::Instant::now();
+            let over = (0..texts.len()).any(|_| state.request_rate.take(addr, now).is_err());
+            if over {
+                if let Some(unlogged) = state.request_rate.refusal_to_log(addr, now) {
+                    log::info!("WebSocket request rate limit of an address{unlogged}");
+                }
+                ws::push_close(&mut self.out, 1013, "too many requests from your address");
+                self.closing = Some("WebSocket request rate limit");
                 return true;
             }
         }
-        false
+        match self.sub.encoder.requests(state, &self.sub, texts) {
+            Some(reply) => {
+                self.read = Some(Box::pin(async move { Done::Answer(reply.await) }));
+                true
+            }
+            None => false,
+        }
     }
 
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
@@ -490,26 +529,46 @@ impl Stream {
             match self.conn.poll_readable(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
-                Poll::Ready(Ok(())) => {
-                    let mut buf = [0u8; 512];
-                    match std::io::Read::read(&mut self.conn.get_ref(), &mut buf) {
-                        Ok(0) => return Poll::Ready("client closed"),
-                        Ok(n) => {
-                            if self.sub.encoder.websocket() {
-                                self.unheard = 0;
-                                self.read_frames(&buf[..n]);
-                            }
-                            unread_budget = unread_budget.saturating_sub(n);
-                            if unread_budget == 0 {
-                                cx.waker().wake_by_ref();
-                                return Poll::Pending;
-                            }
-                            continue;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        Err(_) => return Poll::Ready("client gone"),
+                Poll::Ready(Ok(())) => match self.read_client(&mut unread_budget) {
+                    Err(why) => return Poll::Ready(why),
+                    Ok(true) => {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Ok(false) => continue,
+                },
+            }
+        }
+    }
+
+    /// Reads what the client has sent until the socket has no more, so that requests that
+    /// came together are answered together; `Ok(true)` once `budget` bytes were read (the
+    /// stream yields to the others), `Err` when the client is gone.
+    fn read_client(&mut self, budget: &mut usize) -> Result<bool, &'static str> {
+        let mut buf = [0u8; 512];
+        loop {
+            match std::io::Read::read(&mut self.conn.get_ref(), &mut buf) {
+                Ok(0) => return Err("client closed"),
+                Ok(n) => {
+                    if self.sub.encoder.websocket() {
+                        self.unheard = 0;
+                        self.read_frames(&buf[..n]);
+                    }
+                    *budget = budget.saturating_sub(n);
+                    if *budget == 0 {
+                        return Ok(true);
+                    }
+                    let batch_full = self
+                        .frames
+                        .as_ref()
+                        .is_some_and(|f| f.waiting.len() >= MAX_WAITING_REQUESTS / 2);
+                    if self.closing.is_some() || batch_full {
+                        return Ok(false);
                     }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err("client gone"),
             }
         }
     }

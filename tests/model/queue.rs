@@ -143,6 +143,10 @@ fn backlog_ids(
         deferred: &Deferred::default(),
         settled_through: 0,
     };
+    let limit = queue::PageLimit {
+        messages: limit,
+        bytes: usize::MAX,
+    };
     queue::backlog(t, &unsettled, &[client], &cursor, limit, now)
         .expect("backlog")
         .messages
