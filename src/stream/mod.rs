@@ -414,10 +414,8 @@ impl Stream {
                         // The slot is polled too (and wakes this task), so a stream that is
                         // replaced or revoked while the client does not read ends now, not
                         // when the write times out; its page and socket go with it.
-                        if let Some(slot) = &self.slot
-                            && let Poll::Ready(why) = slot.poll_closed(cx)
-                        {
-                            return Poll::Ready(ended(why));
+                        if let Poll::Ready(why) = self.end_if_closed(cx) {
+                            return Poll::Ready(why);
                         }
                         let timeout = self.guard.state().config().limits.write_timeout;
                         let stall = self
@@ -441,7 +439,9 @@ impl Stream {
             }
             if let Some(read) = &mut self.read {
                 let page = match read.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
+                    // A stream replaced or revoked meanwhile ends now: the page it waits
+                    // for would only be encoded to be dropped.
+                    Poll::Pending => return self.end_if_closed(cx),
                     Poll::Ready(Done::Page(Ok(page))) => page,
                     Poll::Ready(Done::Page(Err(e))) => {
                         log::warn!("reading stored messages failed: {e}");
@@ -570,6 +570,15 @@ impl Stream {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return Err("client gone"),
             }
+        }
+    }
+
+    /// `Ready` (why) if the hub has closed this stream, else `Pending` with a wake-up when
+    /// it does.
+    fn end_if_closed(&self, cx: &mut Context<'_>) -> Poll<&'static str> {
+        match &self.slot {
+            Some(slot) => slot.poll_closed(cx).map(ended),
+            None => Poll::Pending,
         }
     }
 
