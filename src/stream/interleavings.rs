@@ -44,10 +44,12 @@ const NOW: u64 = 1_000_000;
 
 /// Devices follow queues 1 and 2 with exclusive streams (OpenPush) and confirm by
 /// `Last-Event-ID`; the topic follower reads queues 3 and 4 on one shared stream (ntfy) and
-/// resumes with `since=`.
+/// resumes with `since=`; the user agent follows queue 5 with an exclusive stream that
+/// starts from the beginning (autopush `hello`) and acks most messages one by one.
 const DEVICE_QUEUES: [u64; 2] = [1, 2];
 const TOPIC_QUEUES: [u64; 2] = [3, 4];
-const ALL_QUEUES: [u64; 4] = [1, 2, 3, 4];
+const AGENT_QUEUE: u64 = 5;
+const ALL_QUEUES: [u64; 5] = [1, 2, 3, 4, 5];
 
 struct Rng(u64);
 
@@ -93,6 +95,7 @@ const WEIGHTS: [u64; 8] = [20, 20, 6, 1, 12, 18, 14, 6];
 enum Job {
     Post { queue: u64 },
     Confirm { queue: u64, up_to: u64 },
+    Ack { queue: u64, id: u64 },
     Read { stream: usize },
 }
 
@@ -199,6 +202,8 @@ struct Stream {
 struct Reader {
     queues: Vec<u64>,
     exclusive: bool,
+    /// Acks messages one by one and always starts from the beginning (autopush).
+    acks: bool,
     stream: Option<usize>,
     last_read: u64,
     /// The last stored id read on the current connection.
@@ -243,11 +248,13 @@ impl World {
         let hot_queue_percent = rng.below(80);
         let readers = DEVICE_QUEUES
             .iter()
-            .map(|&q| (vec![q], true))
-            .chain([(TOPIC_QUEUES.to_vec(), false)])
-            .map(|(queues, exclusive)| Reader {
+            .map(|&q| (vec![q], true, false))
+            .chain([(TOPIC_QUEUES.to_vec(), false, false)])
+            .chain([(vec![AGENT_QUEUE], true, true)])
+            .map(|(queues, exclusive, acks)| Reader {
                 queues,
                 exclusive,
+                acks,
                 stream: None,
                 last_read: 0,
                 connection_last: 0,
@@ -312,6 +319,10 @@ impl World {
                 self.store.deferred.confirm(queue, up_to);
                 let present = &mut self.present[queue as usize];
                 *present = present.split_off(&(up_to + 1));
+            }
+            Job::Ack { queue, id } => {
+                self.store.deferred.ack(queue, id, "app".into());
+                self.present[queue as usize].remove(&id);
             }
             Job::Read { stream } => {
                 let s = &self.streams[stream];
@@ -403,7 +414,11 @@ impl World {
             self.end_stream(old, "dropped by its client");
         }
         let resume = self.rng.chance(85) || !self.readers[r].exclusive;
-        let after = if resume { self.readers[r].last_read } else { 0 };
+        let after = if resume && !self.readers[r].acks {
+            self.readers[r].last_read
+        } else {
+            0
+        };
         let reader = &self.readers[r];
         let queues = reader.queues.clone();
         if reader.exclusive && after > 0 {
@@ -526,6 +541,10 @@ impl World {
         reader.connection_last = id;
         reader.last_read = id;
         reader.read.insert(id);
+        if reader.acks && self.rng.chance(70) {
+            let queue = reader.queues[0];
+            self.store.inbox.push_back(Job::Ack { queue, id });
+        }
     }
 
     fn step(&mut self) {
@@ -546,7 +565,7 @@ impl World {
                 let queue = if self.rng.chance(self.hot_queue_percent) {
                     ALL_QUEUES[0]
                 } else {
-                    ALL_QUEUES[self.rng.below(4) as usize]
+                    ALL_QUEUES[self.rng.below(ALL_QUEUES.len() as u64) as usize]
                 };
                 self.store.inbox.push_back(Job::Post { queue });
             }
