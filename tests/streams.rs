@@ -124,9 +124,8 @@ fn streams_opened_at_once_on_one_key_cost_a_small_constant_each() {
         let streams: Vec<std::net::TcpStream> = (0..STREAMS)
             .map(|_| {
                 let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
-                let head = format!(
-                    "GET /subscribe HTTP/1.1\r\nHost: t\r\nX-Openpush-Key: {key}\r\n\r\n"
-                );
+                let head =
+                    format!("GET /subscribe HTTP/1.1\r\nHost: t\r\nX-Openpush-Key: {key}\r\n\r\n");
                 std::io::Write::write_all(&mut conn, head.as_bytes()).unwrap();
                 conn
             })
