@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::ws;
 use support::*;
 
 // Regression (issue 10): `/client/<key>` and `/application/<token>` were logged whole.
@@ -49,7 +50,7 @@ fn keys_tokens_and_credentials_in_request_targets_are_not_logged() {
         assert!(r.status >= 400, "{method} {path}: {}", r.status);
     }
     // A marker request, so that every line before it has arrived.
-    s.request("GET", "/no-such-marker", &[], "");
+    s.request("GET", "/user/no-such-marker", &[], "");
     let mut lines = Vec::new();
     for line in s.log_lines(Duration::from_millis(500)) {
         let done = line.contains("no-such-marker");
@@ -69,4 +70,71 @@ fn keys_tokens_and_credentials_in_request_targets_are_not_logged() {
             assert!(!line.contains(part), "{secret} in the log: {line}");
         }
     }
+}
+
+/// The `/wpush/v1/` endpoint of a new autopush channel, as a user agent registers it.
+fn wpush_endpoint(s: &Server) -> String {
+    let mut ws = ws::WsClient::connect(s.addr, "/", &[]).expect("a 101 upgrade");
+    let mut say = |text: &str| {
+        ws.send_text(text).unwrap();
+        ws.text_within(TIMEOUT).expect("an answer")
+    };
+    say(r#"{"messageType":"hello","uaid":"","use_webpush":true}"#);
+    let answer =
+        say(r#"{"messageType":"register","channelID":"0c1d2e3f-4a5b-4c6d-8e7f-000000000001"}"#);
+    let url = json_field(&answer, "pushEndpoint").expect(&answer);
+    let path = url.split_once("/wpush/").expect(&url).1;
+    format!("/wpush/{path}")
+}
+
+// Regression: a capability with anything else in its path segment (`<token>%0A`, `%20`,
+// `.` …) no longer looked like a key and was logged whole.
+#[test]
+fn capabilities_are_cut_from_logged_paths_whatever_shares_their_segment() {
+    let s = Server::start("log-positions");
+    let (key, token) = s.device("ann");
+    let endpoint = wpush_endpoint(&s);
+    let wpush_token = endpoint.rsplit('/').next().unwrap().to_owned();
+    let topic = "upK3yT0p1cS3cr3tQ";
+    let nextpush = "/index.php/apps/uppush";
+    let mut requests = Vec::new();
+    for junk in ["%0A", "%20", ".", "%00", "%2F", "%3B", "%C3%A9", "%zz"] {
+        requests.extend([
+            ("POST", format!("{endpoint}{junk}")),
+            ("DELETE", format!("{nextpush}/device/{key}{junk}")),
+            ("DELETE", format!("{nextpush}/app/{token}{junk}")),
+            ("POST", format!("{nextpush}/push/{token}{junk}")),
+            ("PUT", format!("/{topic}{junk}")),
+            ("GET", format!("/{topic}{junk}/json")),
+            ("POST", format!("/push/{junk}{token}")),
+            ("GET", format!("/wpush/v2/{junk}{wpush_token}")),
+        ]);
+    }
+    for (method, path) in &requests {
+        let r = s.request(method, path, &[], "x");
+        assert!(r.status >= 400, "{method} {path}: {}", r.status);
+    }
+    // A marker request, so that every line before it has arrived.
+    s.request("GET", "/user/no-such-marker", &[], "");
+    let mut lines = Vec::new();
+    for line in s.log_lines(Duration::from_millis(500)) {
+        let done = line.contains("no-such-marker");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("/wpush/v1/")),
+        "the refusals are logged: {lines:#?}"
+    );
+    let leaks: Vec<&String> = lines
+        .iter()
+        .filter(|line| {
+            [&key, &token, &wpush_token, &topic.to_owned()]
+                .iter()
+                .any(|secret| line.contains(&secret[..12]))
+        })
+        .collect();
+    assert!(leaks.is_empty(), "capabilities in the log: {leaks:#?}");
 }
