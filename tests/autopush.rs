@@ -590,6 +590,40 @@ fn protocol_errors_close_with_1002() {
     assert_eq!(closed_with(&mut ws), (1002, "unknown messageType".into()));
 }
 
+// Regression: a register `key` that was not a string (`5`, `{}`, `[1]`, `true`) was taken
+// as no key, and the answer was an endpoint that takes pushes from anyone.
+#[test]
+fn a_key_or_uaid_that_is_not_a_string_closes_with_1002() {
+    let s = Server::start("ap-key-type");
+    for key in ["5", "{}", "[1]", "true"] {
+        let mut agent = Agent::hello(&s, "");
+        agent.send(&format!(
+            r#"{{"messageType":"register","channelID":"{}","key":{key}}}"#,
+            channel(1)
+        ));
+        let (code, reason) = closed_with(&mut agent.ws);
+        assert_eq!(code, 1002, "key {key}: {reason}");
+        assert!(reason.contains("key"), "key {key}: {reason}");
+    }
+    // A `null` key is no key, as a missing one.
+    let mut agent = Agent::hello(&s, "");
+    agent.send(&format!(
+        r#"{{"messageType":"register","channelID":"{}","key":null}}"#,
+        channel(1)
+    ));
+    let answer = agent.next();
+    assert_eq!(answer.int("status"), 200, "{}", answer.text);
+    assert!(answer.str("pushEndpoint").contains("/wpush/v1/"));
+    for uaid in ["5", "{}", "[1]", "true"] {
+        let mut ws = open(&s);
+        ws.send_text(&format!(r#"{{"messageType":"hello","uaid":{uaid}}}"#))
+            .unwrap();
+        let (code, reason) = closed_with(&mut ws);
+        assert_eq!(code, 1002, "uaid {uaid}: {reason}");
+        assert!(reason.contains("uaid"), "uaid {uaid}: {reason}");
+    }
+}
+
 #[test]
 fn hello_must_come_in_time() {
     let s = Server::start_with("ap-hello-timeout", "hello_timeout_secs = 1");

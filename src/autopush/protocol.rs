@@ -4,9 +4,11 @@
 //! Client → server: `hello` (`uaid`, `channelIDs`, `use_webpush`, `broadcasts`),
 //! `register` (`channelID`, `key`), `unregister` (`channelID`, `code`), `ack`
 //! (`updates: [{channelID, version, code}]`), `nack`, `broadcast_subscribe`, and `{}` as a
-//! ping. Members that are not read are allowed, as are `null` optional members. Channel
-//! ids are UUIDs, any case, with or without hyphens (Firefox sends them lowercase and
-//! hyphenated); they are echoed as sent.
+//! ping. Members that are not read are allowed, as are `null` optional members; an optional
+//! member that is read must otherwise be a string (a `register` `key` of `5` or `{}` is a
+//! malformed message, as autopush-rs, whose `key` is an `Option<String>`, cannot parse it
+//! either; never a register without a key). Channel ids are UUIDs, any case, with or
+//! without hyphens (Firefox sends them lowercase and hyphenated); they are echoed as sent.
 //!
 //! Server → client: `hello`, `register`, `unregister`, `notification` and `{}`, written
 //! here. A notification's `version` is the message id in decimal, which an `ack` gives back.
@@ -48,13 +50,14 @@ pub fn parse(text: &[u8]) -> Result<ClientMessage, &'static str> {
     let kind = string(&object, "messageType").ok_or("a message has no messageType")?;
     Ok(match kind.to_ascii_lowercase().as_str() {
         "hello" => ClientMessage::Hello {
-            uaid: string(&object, "uaid")
+            uaid: optional_string(&object, "uaid", "a hello's uaid is not a string")?
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned),
         },
         "register" => ClientMessage::Register {
             channel_id: channel_id(&object)?,
-            key: string(&object, "key").map(str::to_owned),
+            key: optional_string(&object, "key", "a register key is not a string")?
+                .map(str::to_owned),
         },
         "unregister" => ClientMessage::Unregister {
             channel_id: channel_id(&object)?,
@@ -86,6 +89,19 @@ fn string<'a>(object: &'a Object, name: &str) -> Option<&'a str> {
     match object.get(name) {
         Some(Value::String(s)) => Some(s),
         _ => None,
+    }
+}
+
+/// A member that may be missing or `null`; anything else but a string is `malformed`.
+fn optional_string<'a>(
+    object: &'a Object,
+    name: &str,
+    malformed: &'static str,
+) -> Result<Option<&'a str>, &'static str> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(malformed),
     }
 }
 
@@ -232,6 +248,27 @@ mod tests {
         assert_eq!(
             parse(br#"{"messageType":"ack"}"#),
             Err("an ack has no updates")
+        );
+        for key in ["5", "{}", "[1]", "true"] {
+            let register =
+                format!(r#"{{"messageType":"register","channelID":"{CHANNEL}","key":{key}}}"#);
+            assert_eq!(
+                parse(register.as_bytes()),
+                Err("a register key is not a string")
+            );
+        }
+        assert_eq!(
+            parse(br#"{"messageType":"hello","uaid":7}"#),
+            Err("a hello's uaid is not a string")
+        );
+        let register =
+            format!(r#"{{"messageType":"register","channelID":"{CHANNEL}","key":null}}"#);
+        assert_eq!(
+            parse(register.as_bytes()),
+            Ok(ClientMessage::Register {
+                channel_id: CHANNEL.into(),
+                key: None
+            })
         );
     }
 
