@@ -113,6 +113,16 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.max_body_bytes.to_string();
     "max_data_bytes" => |c, v| c.limits.max_data_bytes = number(v, 16, 1 << 20)?,
         |c| c.limits.max_data_bytes.to_string();
+    "max_title_bytes" => |c, v| c.limits.max_title_bytes = number(v, 8, 1 << 16)?,
+        |c| c.limits.max_title_bytes.to_string();
+    "max_tags_bytes" => |c, v| c.limits.max_tags_bytes = number(v, 8, 1 << 16)?,
+        |c| c.limits.max_tags_bytes.to_string();
+    "max_url_bytes" => |c, v| c.limits.max_url_bytes = number(v, 16, 1 << 16)?,
+        |c| c.limits.max_url_bytes.to_string();
+    "max_actions_bytes" => |c, v| c.limits.max_actions_bytes = number(v, 64, 1 << 16)?,
+        |c| c.limits.max_actions_bytes.to_string();
+    "max_fields_bytes" => |c, v| c.limits.max_fields_bytes = number(v, 64, 1 << 20)?,
+        |c| c.limits.max_fields_bytes.to_string();
     "request_timeout_secs" => |c, v| c.limits.request_timeout = secs(v, 1, 3600)?,
         |c| secs_text(c.limits.request_timeout);
     "idle_timeout_secs" => |c, v| c.limits.idle_timeout = secs(v, 1, 24 * 3600)?,
@@ -211,6 +221,20 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// `data` of a message as compact JSON; FCM's limit, which app servers already respect.
     pub max_data_bytes: usize,
+    /// An ntfy message's title; ntfy's own limit (1024), far more than a notification shows.
+    pub max_title_bytes: usize,
+    /// An ntfy message's tags together (without separators); ntfy's own limit (512).
+    pub max_tags_bytes: usize,
+    /// An ntfy message's `click` URL, and its `icon` URL, each.
+    pub max_url_bytes: usize,
+    /// An ntfy message's action buttons (at most 3), as the JSON array that is stored.
+    pub max_actions_bytes: usize,
+    /// What a message carries besides its data (ntfy's title, tags, click, icon and
+    /// actions; autopush's encryption headers) together, as stored. With `max_data_bytes`
+    /// it bounds every stored message, so that a page of messages that a stream reads
+    /// stays small: 4096 + 4096 is ntfy's own bound on a JSON publish (twice its message
+    /// limit).
+    pub max_fields_bytes: usize,
     /// From the first byte of a request to its last (slowloris); past it: 408.
     pub request_timeout: Duration,
     /// How long an idle keep-alive connection is kept before it is closed.
@@ -293,6 +317,11 @@ impl Default for Limits {
             max_headers: 48,
             max_body_bytes: 64 * 1024,
             max_data_bytes: 4096,
+            max_title_bytes: 1024,
+            max_tags_bytes: 512,
+            max_url_bytes: 2048,
+            max_actions_bytes: 2048,
+            max_fields_bytes: 4096,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_connections: 20_000,
@@ -853,6 +882,11 @@ max_head_bytes = 1000
 max_headers = 5
 max_body_bytes = 3000
 max_data_bytes = 2000
+max_title_bytes = 40
+max_tags_bytes = 41
+max_url_bytes = 42
+max_actions_bytes = 430
+max_fields_bytes = 440
 request_timeout_secs = 14
 idle_timeout_secs = 15
 max_connections = 16

@@ -6,6 +6,12 @@
 //! and insert) and a [`NewMessage`] to [`publish`]. The sender's 2xx is due only once
 //! `publish` returns: the message is then on disk (or, with a TTL of 0, handed to the live
 //! streams or dropped). Refusals map to one status each, the same for every door.
+//!
+//! Every message that enters a queue is bounded: each door checks its data against
+//! `max_data_bytes`, and [`publish`] refuses (413) one whose other fields (`extras`: ntfy's
+//! title, tags, click, icon and actions, autopush's encryption headers) are over
+//! `max_fields_bytes` as stored. With the names (registration id, collapse key) a stored
+//! record is at most the sum of those limits and two `max_name_bytes`.
 
 use std::future::Future;
 use std::rc::Rc;
@@ -51,6 +57,14 @@ pub async fn publish(
     resolve: impl Resolve,
     message: NewMessage,
 ) -> Result<Published, ApiError> {
+    let max_fields = state.config().limits.max_fields_bytes;
+    if message.extras.len() > max_fields {
+        return Err(ApiError::TooLarge(format!(
+            "a message's fields (title, tags, click, icon and actions; Web Push encryption \
+             headers) are at most {max_fields} bytes together as stored, not {}",
+            message.extras.len()
+        )));
+    }
     let now = now_millis();
     let outcome = state
         .store

@@ -19,6 +19,7 @@
 //! ignored rather than answered with 401.
 
 mod encode;
+mod fields;
 mod publish;
 mod subscribe;
 
