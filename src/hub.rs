@@ -17,7 +17,10 @@
 //!   `max_bytes` are dropped from the slot, and the highest dropped id is reported with
 //!   the next wake-up;
 //! - messages with a TTL of 0 (never stored) travel here, bounded by `max_bytes` per slot;
-//!   past it the stream is closed as too slow.
+//!   past it the stream is closed as too slow;
+//! - a slot knows who opened its stream ([`Reader`]); when that reader's access is taken
+//!   away, its slots are closed and leave the queue at once: nothing more is handed to
+//!   them, and their streams end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -34,8 +37,26 @@ pub enum Closed {
     Replaced,
     /// The device did not read fast enough.
     Overflow,
-    /// The client or topic was deleted, or the server is stopping.
+    /// The client or topic was deleted, access to it was taken away, or the server is
+    /// stopping.
     Revoked,
+}
+
+/// Who opened a stream: a user by its name and password, a request without a user, or a
+/// device by its key (whose stream ends only with its queue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reader(u64);
+
+impl Reader {
+    /// A request without a user (`anonymous_access = read-write`).
+    pub const ANONYMOUS: Reader = Reader(0);
+    /// A device's key: OpenPush, NextPush and autopush streams.
+    pub const KEY: Reader = Reader(u64::MAX);
+
+    /// A user (ids start at 1), or anonymous.
+    pub fn of(user: Option<u64>) -> Reader {
+        Reader(user.unwrap_or(0))
+    }
 }
 
 pub enum Wake {
@@ -76,6 +97,9 @@ pub struct Slot {
     state: RefCell<SlotState>,
     waker: Cell<Option<Waker>>,
     max_bytes: usize,
+    /// Who opened the stream. It costs an idle stream nothing: the slot stays in the same
+    /// allocator size class (112 bytes with glibc and with musl's mallocng).
+    reader: Reader,
 }
 
 impl Slot {
@@ -154,6 +178,19 @@ impl Slots {
         std::mem::take(self).into_iter()
     }
 
+    /// Takes out the slots opened by `reader`.
+    fn take_reader(&mut self, reader: Reader) -> Vec<Rc<Slot>> {
+        let mut taken = Vec::new();
+        for slot in std::mem::take(self) {
+            if slot.reader == reader {
+                taken.push(slot);
+            } else {
+                self.push(slot);
+            }
+        }
+        taken
+    }
+
     fn remove(&mut self, slot: &Rc<Slot>) {
         self.more.retain(|s| !Rc::ptr_eq(s, slot));
         if self.first.as_ref().is_some_and(|s| Rc::ptr_eq(s, slot)) {
@@ -188,12 +225,20 @@ fn close(slot: &Slot, why: Closed) {
 }
 
 impl Hub {
-    /// Opens the slot of a new stream on `queues`; an exclusive stream closes the others.
-    pub fn attach(&self, queues: &[u64], exclusive: bool, max_bytes: usize) -> Rc<Slot> {
+    /// Opens the slot of a new stream of `reader` on `queues`; an exclusive stream closes
+    /// the others.
+    pub fn attach(
+        &self,
+        queues: &[u64],
+        exclusive: bool,
+        reader: Reader,
+        max_bytes: usize,
+    ) -> Rc<Slot> {
         let slot = Rc::new(Slot {
             state: RefCell::default(),
             waker: Cell::new(None),
             max_bytes,
+            reader,
         });
         let mut map = self.queues.borrow_mut();
         for &queue in queues {
@@ -321,6 +366,34 @@ impl Hub {
         }
     }
 
+    /// Ends the streams of `reader` on a queue it may no longer read.
+    pub fn revoke_reader(&self, queue: u64, reader: Reader) {
+        let mut map = self.queues.borrow_mut();
+        let Some(slots) = map.get_mut(&queue) else {
+            return;
+        };
+        let taken = slots.take_reader(reader);
+        if slots.is_empty() {
+            map.remove(&queue);
+        }
+        drop(map);
+        for slot in taken {
+            close(&slot, Closed::Revoked);
+        }
+    }
+
+    /// Ends every stream of `reader`, on every queue.
+    pub fn revoke_everywhere(&self, reader: Reader) {
+        let mut taken = Vec::new();
+        self.queues.borrow_mut().retain(|_, slots| {
+            taken.extend(slots.take_reader(reader));
+            !slots.is_empty()
+        });
+        for slot in taken {
+            close(&slot, Closed::Revoked);
+        }
+    }
+
     pub fn revoke_all(&self) {
         for (_, slots) in self.queues.borrow_mut().drain() {
             for slot in slots {
@@ -371,8 +444,8 @@ mod tests {
     #[test]
     fn new_stream_replaces_old_and_old_detach_keeps_new() {
         let hub = Hub::default();
-        let old = hub.attach(&[1], true, 1000);
-        let new = hub.attach(&[1], true, 1000);
+        let old = hub.attach(&[1], true, Reader::KEY, 1000);
+        let new = hub.attach(&[1], true, Reader::KEY, 1000);
         assert!(matches!(now(&old), Some(Wake::Closed(Closed::Replaced))));
         hub.detach(&[1], &old);
         assert!(hub.notify(1));
@@ -383,7 +456,9 @@ mod tests {
     #[test]
     fn shared_queue_streams_each_get_news_until_they_detach() {
         let hub = Hub::default();
-        let streams: Vec<Rc<Slot>> = (0..3).map(|_| hub.attach(&[1], false, 1000)).collect();
+        let streams: Vec<Rc<Slot>> = (0..3)
+            .map(|_| hub.attach(&[1], false, Reader::KEY, 1000))
+            .collect();
         hub.detach(&[1], &streams[0]);
         assert!(hub.notify(1));
         assert!(
@@ -402,7 +477,7 @@ mod tests {
     #[test]
     fn notifications_coalesce_and_come_before_keepalive() {
         let hub = Hub::default();
-        let slot = hub.attach(&[1], true, 1000);
+        let slot = hub.attach(&[1], true, Reader::KEY, 1000);
         hub.keepalive_all();
         hub.notify(1);
         hub.notify(1);
@@ -417,20 +492,20 @@ mod tests {
     #[test]
     fn closing_is_seen_without_taking_what_is_due() {
         let hub = Hub::default();
-        let old = hub.attach(&[1], true, 1000);
+        let old = hub.attach(&[1], true, Reader::KEY, 1000);
         hub.notify(1);
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         assert!(old.poll_closed(&mut cx).is_pending());
         assert!(matches!(now(&old), Some(Wake::Stored)), "still due");
-        let _new = hub.attach(&[1], true, 1000);
+        let _new = hub.attach(&[1], true, Reader::KEY, 1000);
         assert_eq!(old.poll_closed(&mut cx), Poll::Ready(Closed::Replaced));
     }
 
     #[test]
     fn ephemeral_overflow_closes_the_stream() {
         let hub = Hub::default();
-        let slot = hub.attach(&[1], true, 400);
+        let slot = hub.attach(&[1], true, Reader::KEY, 400);
         for id in 0..5 {
             hub.deliver_now(1, id, record());
         }
@@ -440,7 +515,7 @@ mod tests {
     #[test]
     fn staged_overflow_drops_staged_messages_only() {
         let hub = Hub::default();
-        let slot = hub.attach(&[1], true, 400);
+        let slot = hub.attach(&[1], true, Reader::KEY, 400);
         hub.deliver_now(1, 1, record());
         for id in 2..7 {
             hub.stage(vec![(1, id, (*record()).clone())]);
@@ -462,8 +537,8 @@ mod tests {
     #[test]
     fn shared_queues_wake_every_follower() {
         let hub = Hub::default();
-        let a = hub.attach(&[7, 8], false, 1000);
-        let b = hub.attach(&[8], false, 1000);
+        let a = hub.attach(&[7, 8], false, Reader::KEY, 1000);
+        let b = hub.attach(&[8], false, Reader::KEY, 1000);
         assert!(hub.notify(8));
         assert!(matches!(now(&a), Some(Wake::Stored)));
         assert!(matches!(now(&b), Some(Wake::Stored)));
@@ -471,5 +546,35 @@ mod tests {
         assert_eq!(hub.len(), 1);
         hub.revoke(7);
         assert!(matches!(now(&a), Some(Wake::Closed(Closed::Revoked))));
+    }
+
+    #[test]
+    fn taking_access_back_ends_only_the_streams_that_lost_it() {
+        let hub = Hub::default();
+        let (bob, alice) = (Reader::of(Some(2)), Reader::of(Some(1)));
+        let bobs = hub.attach(&[7], false, bob, 1000);
+        let bobs_two = hub.attach(&[7, 8], false, bob, 1000);
+        let alices = hub.attach(&[7], false, alice, 1000);
+        let anonymous = hub.attach(&[7], false, Reader::ANONYMOUS, 1000);
+        let device = hub.attach(&[9], true, Reader::KEY, 1000);
+        hub.revoke_reader(7, bob);
+        for slot in [&bobs, &bobs_two] {
+            assert!(matches!(now(slot), Some(Wake::Closed(Closed::Revoked))));
+        }
+        hub.stage(vec![
+            (7, 1, (*record()).clone()),
+            (8, 2, (*record()).clone()),
+        ]);
+        assert!(matches!(now(&alices), Some(Wake::Messages { .. })));
+        hub.revoke_reader(7, Reader::ANONYMOUS);
+        assert!(matches!(
+            now(&anonymous),
+            Some(Wake::Closed(Closed::Revoked))
+        ));
+        hub.revoke_everywhere(alice);
+        assert!(matches!(now(&alices), Some(Wake::Closed(Closed::Revoked))));
+        assert!(!hub.has_streams(7), "closed slots leave their queues");
+        hub.revoke_everywhere(Reader::ANONYMOUS);
+        assert!(now(&device).is_none(), "a device's stream rests on its key");
     }
 }

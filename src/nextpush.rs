@@ -51,6 +51,7 @@ use crate::csrf;
 use crate::delivery;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::hub::Reader;
 use crate::json;
 use crate::names::check_account_name;
 use crate::sse;
@@ -319,6 +320,7 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
     Ok(Outcome::Stream(
         head,
         Subscription::device(client_id, 0, &NextPushSse),
+        Reader::KEY,
     ))
 }
 

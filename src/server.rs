@@ -355,9 +355,9 @@ async fn serve_connection(
                     return;
                 }
             }
-            api::Outcome::Stream(head, subscription) => {
+            api::Outcome::Stream(head, subscription, reader) => {
                 drop(buf);
-                let task = stream::start(conn, head, subscription, guard);
+                let task = stream::start(conn, head, subscription, reader, guard);
                 log::trace!("stream task: {} bytes", std::mem::size_of_val(&task));
                 state.executor.spawn(task).detach();
                 return;

@@ -30,8 +30,8 @@ pub const API_VERSION: &str = "0.1.1";
 
 pub enum Outcome {
     Respond(Response),
-    /// A stream: its response head, and what it follows.
-    Stream(Vec<u8>, crate::stream::Subscription),
+    /// A stream: its response head, what it follows, and who opened it.
+    Stream(Vec<u8>, crate::stream::Subscription, crate::hub::Reader),
     /// The connection changes protocol (a WebSocket upgrade): the door's task takes it.
     Upgrade(Upgrade),
 }

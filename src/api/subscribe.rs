@@ -21,6 +21,7 @@ use super::Outcome;
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::hub::Reader;
 use crate::json;
 use crate::sse;
 use crate::state::ServerState;
@@ -51,6 +52,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
     Ok(Outcome::Stream(
         head,
         Subscription::device(client_id, confirmed, &OpenPushSse),
+        Reader::KEY,
     ))
 }
 

@@ -22,6 +22,7 @@ use super::protocol::{self, ClientMessage};
 use crate::api::Outcome;
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::hub::Reader;
 use crate::limits::AddrKey;
 use crate::server::write_all;
 use crate::state::{ConnectionGuard, ServerState, now_millis};
@@ -108,7 +109,7 @@ async fn session(
         ..Subscription::device(hello.queue, 0, &Autopush)
     };
     // The stream is a task of its own: this hello's future (over a kilobyte) ends here.
-    let stream = stream::start_with_frames(conn, out, sub, guard, Some(frames));
+    let stream = stream::start_with_frames(conn, out, sub, Reader::KEY, guard, Some(frames));
     state.executor.spawn(stream).detach();
 }
 

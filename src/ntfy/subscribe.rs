@@ -15,6 +15,7 @@ use crate::api::Outcome;
 use crate::api::subscribe::recheck_after_attach;
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::hub::Reader;
 use crate::state::{ServerState, now_millis};
 use crate::store::queue::Cursor;
 use redb::ReadableTable;
@@ -54,6 +55,7 @@ pub async fn start(
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
     let user = user(state, req).await?;
+    let reader = Reader::of(user.as_ref().map(|u| u.id));
     let records = open_topics(state, names.clone(), user, Access::Read).await?;
     let queues: Box<[u64]> = records.iter().map(|r| r.queue).collect();
     let cursor = match since {
@@ -101,6 +103,7 @@ pub async fn start(
             encoder,
             requester: None,
         },
+        reader,
     ))
 }
 

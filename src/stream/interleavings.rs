@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 
 use super::Position;
-use crate::hub::{Hub, Slot, Wake};
+use crate::hub::{self, Hub, Slot, Wake};
 use crate::metrics::CommitStats;
 use crate::store::deferred::Deferred;
 use crate::store::group::Group;
@@ -427,7 +427,9 @@ impl World {
                 up_to: after,
             });
         }
-        let slot = self.hub.attach(&queues, reader.exclusive, self.slot_bytes);
+        let slot = self
+            .hub
+            .attach(&queues, reader.exclusive, hub::Reader::KEY, self.slot_bytes);
         let cursor = Cursor {
             after,
             posted_since: 0,

@@ -11,7 +11,8 @@
 //! events leave in id order, and a confirmation of id N never covers an unsent message. A
 //! device may receive a message whose commit then fails (its sender got no 2xx and sends
 //! it again). The stream ends when the client goes away, a newer exclusive stream replaces
-//! it, its queue is revoked, a write stalls, or (a poll) once the stored messages are sent.
+//! it, its queue is revoked or its reader loses access to one of its queues, a write
+//! stalls, or (a poll) once the stored messages are sent.
 //! A replacement or a revocation ends it at once, even while a write to a client that does
 //! not read is pending.
 //!
@@ -34,7 +35,7 @@ use std::task::{Context, Poll};
 use async_io::{Async, Timer};
 use futures_lite::AsyncWrite;
 
-use crate::hub::{Closed, Slot, Wake};
+use crate::hub::{Closed, Reader, Slot, Wake};
 use crate::limits::AddrKey;
 use crate::state::{ConnectionGuard, ServerState, now_millis};
 use crate::store::MessageRecord;
@@ -255,14 +256,15 @@ pub struct Stream {
     guard: ConnectionGuard,
 }
 
-/// The task of a stream that starts now; `head` is its response head.
+/// The task of a stream of `reader` that starts now; `head` is its response head.
 pub fn start(
     conn: Async<TcpStream>,
     head: Vec<u8>,
     sub: Subscription,
+    reader: Reader,
     guard: ConnectionGuard,
 ) -> Stream {
-    start_with_frames(conn, head, sub, guard, None)
+    start_with_frames(conn, head, sub, reader, guard, None)
 }
 
 /// [`start`] for a WebSocket stream whose client has sent frames already.
@@ -270,6 +272,7 @@ pub fn start_with_frames(
     conn: Async<TcpStream>,
     head: Vec<u8>,
     sub: Subscription,
+    reader: Reader,
     guard: ConnectionGuard,
     frames: Option<Box<Frames>>,
 ) -> Stream {
@@ -278,6 +281,7 @@ pub fn start_with_frames(
         state.hub.attach(
             &sub.queues,
             sub.exclusive,
+            reader,
             state.config().limits.max_stream_buffer_bytes,
         )
     });
