@@ -201,11 +201,10 @@ pub struct Reply {
     pub output: String,
 }
 
-/// What the running server must do after a command: close streams, forget logins.
+/// What the running server must do after a command: forget cached logins. (Streams that
+/// lose their access end with the command's commit: see [`crate::store::Event::Revoked`].)
 #[derive(Default)]
 pub struct Effects {
-    /// Queues (clients' or topics') that are gone: their streams end.
-    pub revoked_queues: Vec<u64>,
     pub users_changed: bool,
 }
 
@@ -213,14 +212,6 @@ impl Effects {
     fn users_changed() -> Effects {
         Effects {
             users_changed: true,
-            ..Effects::default()
-        }
-    }
-
-    fn revoked(queues: Vec<u64>) -> Effects {
-        Effects {
-            revoked_queues: queues,
-            ..Effects::default()
         }
     }
 }
@@ -248,7 +239,7 @@ pub async fn execute(
             client_add(store, limits, user, name).await.map(no_effects)
         }
         Command::ClientList { user } => client_list(store, user).await.map(no_effects),
-        Command::ClientDel { user, name } => client_del(store, user, name).await,
+        Command::ClientDel { user, name } => client_del(store, user, name).await.map(no_effects),
         Command::TopicList { user } => topic_list(store, user).await.map(no_effects),
         Command::TopicGrant {
             topic,
@@ -258,7 +249,7 @@ pub async fn execute(
         } => topic_grant(store, topic, user, read, write)
             .await
             .map(no_effects),
-        Command::TopicDel { topic } => topic_del(store, topic).await,
+        Command::TopicDel { topic } => topic_del(store, topic).await.map(no_effects),
     }
 }
 
@@ -348,13 +339,7 @@ async fn user_del(store: &Store, name: String) -> Result<(String, Effects), Stri
         .map_err(store_error)?
         .map_err(|r| refusal("user", r))?;
     let output = format!("deleted the user and its {} clients", clients.len());
-    Ok((
-        output,
-        Effects {
-            revoked_queues: clients,
-            users_changed: true,
-        },
-    ))
+    Ok((output, Effects::users_changed()))
 }
 
 /// Prints the new client's key, bare: the CLI labels it for a person.
@@ -405,11 +390,7 @@ async fn client_list(store: &Store, user: Option<String>) -> Result<String, Stri
     Ok(table("ID\tUSER\tNAME\tAPPS\tKEY", rows))
 }
 
-async fn client_del(
-    store: &Store,
-    user: String,
-    name: String,
-) -> Result<(String, Effects), String> {
+async fn client_del(store: &Store, user: String, name: String) -> Result<String, String> {
     let id = store
         .write(move |t, m| {
             let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
@@ -423,7 +404,7 @@ async fn client_del(
         .await
         .map_err(store_error)?
         .map_err(|r| refusal("user or client", r))?;
-    Ok((format!("deleted client {id}"), Effects::revoked(vec![id])))
+    Ok(format!("deleted client {id}"))
 }
 
 async fn topic_list(store: &Store, user: Option<String>) -> Result<String, String> {
@@ -526,17 +507,14 @@ async fn topic_grant(
     })
 }
 
-async fn topic_del(store: &Store, topic: String) -> Result<(String, Effects), String> {
+async fn topic_del(store: &Store, topic: String) -> Result<String, String> {
     let shown = topic.clone();
-    let queue = store
+    store
         .write(move |t, m| topics::delete(t, m, &topic))
         .await
         .map_err(store_error)?
         .ok_or("no such topic")?;
-    Ok((
-        format!("deleted topic {shown}"),
-        Effects::revoked(vec![queue]),
-    ))
+    Ok(format!("deleted topic {shown}"))
 }
 
 /// A header line and one line per row.

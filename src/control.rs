@@ -134,9 +134,6 @@ async fn handle(state: Rc<ServerState>, mut conn: Async<UnixStream>) {
 async fn run(state: &ServerState, cmd: Command) -> Reply {
     match commands::execute(&state.store, cmd, &state.config().limits).await {
         Ok((output, effects)) => {
-            for queue in effects.revoked_queues {
-                state.hub.revoke(queue);
-            }
             if effects.users_changed {
                 state.auth.forget();
             }

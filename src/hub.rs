@@ -18,9 +18,10 @@
 //!   the next wake-up;
 //! - messages with a TTL of 0 (never stored) travel here, bounded by `max_bytes` per slot;
 //!   past it the stream is closed as too slow;
-//! - a slot knows who opened its stream ([`Reader`]); when that reader's access is taken
-//!   away, its slots are closed and leave the queue at once: nothing more is handed to
-//!   them, and their streams end.
+//! - a slot knows who opened its stream ([`Reader`]); when access is taken away
+//!   ([`Revocation`]: the store's events, or a stream's own check once attached), the
+//!   slots that lost it are closed and leave that queue at once: nothing more is handed
+//!   to them, and their streams end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -28,8 +29,8 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::store::MessageRecord;
 use crate::store::memory::Staged;
+use crate::store::{MessageRecord, Revocation};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Closed {
@@ -394,6 +395,15 @@ impl Hub {
         }
     }
 
+    /// Ends the streams that lost their access.
+    pub fn revoke_access(&self, revocation: Revocation) {
+        match revocation {
+            Revocation::Queue(queue) => self.revoke(queue),
+            Revocation::Reader { queue, user } => self.revoke_reader(queue, Reader::of(user)),
+            Revocation::User(user) => self.revoke_everywhere(Reader::of(Some(user))),
+        }
+    }
+
     pub fn revoke_all(&self) {
         for (_, slots) in self.queues.borrow_mut().drain() {
             for slot in slots {
@@ -566,12 +576,15 @@ mod tests {
             (8, 2, (*record()).clone()),
         ]);
         assert!(matches!(now(&alices), Some(Wake::Messages { .. })));
-        hub.revoke_reader(7, Reader::ANONYMOUS);
+        hub.revoke_access(Revocation::Reader {
+            queue: 7,
+            user: None,
+        });
         assert!(matches!(
             now(&anonymous),
             Some(Wake::Closed(Closed::Revoked))
         ));
-        hub.revoke_everywhere(alice);
+        hub.revoke_access(Revocation::User(1));
         assert!(matches!(now(&alices), Some(Wake::Closed(Closed::Revoked))));
         assert!(!hub.has_streams(7), "closed slots leave their queues");
         hub.revoke_everywhere(Reader::ANONYMOUS);

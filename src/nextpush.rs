@@ -191,7 +191,6 @@ async fn delete_device(
         .write(move |t, m| accounts::delete_client_by_id(t, m, id))
         .await?
         .map_err(|_| ApiError::Unauthorized)?;
-    state.hub.revoke(id);
     log::info!("client {id} deleted (NextPush device)");
     Ok(Response::json(200, SUCCESS).into())
 }
@@ -295,8 +294,7 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
         .await?
         .ok_or(ApiError::Unauthorized)?;
     crate::api::subscribe::recheck_after_attach(state, move |t| {
-        let client = accounts::get_client(&t.clients()?, client_id)?;
-        Ok(client.map_or_else(|| vec![client_id], |_| Vec::new()))
+        crate::api::subscribe::client_gone(t, client_id)
     });
     let config = state.config();
     let mut head = sse::head(config.retry);

@@ -410,6 +410,11 @@ async fn store_events(state: Rc<ServerState>, events: async_channel::Receiver<st
     while let Ok(event) = events.recv().await {
         match event {
             store::Event::Staged(messages) => state.hub.stage(messages),
+            store::Event::Revoked(revoked) => {
+                for revocation in revoked {
+                    state.hub.revoke_access(revocation);
+                }
+            }
             store::Event::Committed(queues) => {
                 for queue in queues {
                     state.hub.notify(queue);

@@ -134,7 +134,6 @@ pub async fn delete(
                 .map_err(ApiError::from))
         })
         .await??;
-    state.hub.revoke(view.0);
     log::info!("client {} deleted", view.0);
     Ok(Response::json(200, json(view.into())).into())
 }
@@ -150,7 +149,6 @@ pub async fn delete_self(state: &Rc<ServerState>, req: &Request) -> Result<Outco
                 .map_err(ApiError::from))
         })
         .await??;
-    state.hub.revoke(id);
     log::info!("client {id} deleted itself");
     Ok(Response::json(200, json((id, client, apps).into())).into())
 }

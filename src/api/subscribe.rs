@@ -26,7 +26,7 @@ use crate::json;
 use crate::sse;
 use crate::state::ServerState;
 use crate::store::tables::Tables;
-use crate::store::{self, Content, MessageRecord, accounts};
+use crate::store::{self, Content, MessageRecord, Revocation, accounts};
 use crate::stream::{Encoder, Event, Subscription};
 
 pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
@@ -44,10 +44,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
         state.store.confirm_later(vec![client_id], confirmed)?;
         log::debug!("client {client_id} confirmed messages up to {confirmed}");
     }
-    recheck_after_attach(state, move |t| {
-        let client = accounts::get_client(&t.clients()?, client_id)?;
-        Ok(client.map_or_else(|| vec![client_id], |_| Vec::new()))
-    });
+    recheck_after_attach(state, move |t| client_gone(t, client_id));
     let head = sse::head(state.config().retry);
     Ok(Outcome::Stream(
         head,
@@ -56,29 +53,39 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
     ))
 }
 
-/// Ends a stream about to start if what it follows is deleted meanwhile: `gone` runs in a
-/// store read once the stream is attached and names its queues that are gone.
+/// Ends a stream about to start if its access is taken away meanwhile: `lost` runs in a
+/// store read once the stream is attached and names the access it no longer has (a queue
+/// deleted, a topic it may no longer read, a login that changed).
 ///
-/// A delete revokes the streams attached when it commits; a stream whose client or topic
-/// was looked up before that commit but that attaches after the revocation would stay
-/// open on a queue that no longer exists. So once it is attached, its queues are looked
-/// up again: gone by then, they are revoked here; deleted later, the delete revokes them.
-/// The task runs after the handler returns, and the server attaches the stream before it
-/// yields (`crate::stream::start`).
-pub fn recheck_after_attach<F>(state: &Rc<ServerState>, gone: F)
+/// A change that takes access away revokes the streams attached when it commits
+/// ([`crate::store::Event::Revoked`]); a stream authorised before that commit but attached
+/// after the revocation would stay open without the access. So once it is attached, its
+/// access is checked again, on a snapshot taken after the attach: lost by then, it is
+/// revoked here; lost later, the change revokes it. The task runs after the handler
+/// returns, and the server attaches the stream before it yields (`crate::stream::start`).
+pub fn recheck_after_attach<F>(state: &Rc<ServerState>, lost: F)
 where
-    F: FnOnce(&ReadTransaction) -> store::Result<Vec<u64>> + Send + 'static,
+    F: FnOnce(&ReadTransaction) -> store::Result<Vec<Revocation>> + Send + 'static,
 {
     let later = state.clone();
     let check = async move {
-        if let Ok(queues) = later.store.read(gone).await {
-            for queue in queues {
-                log::debug!("queue {queue} was deleted while a stream of it started");
-                later.hub.revoke(queue);
+        if let Ok(revoked) = later.store.read(lost).await {
+            for revocation in revoked {
+                log::debug!("{revocation:?} while a stream started");
+                later.hub.revoke_access(revocation);
             }
         }
     };
     state.executor.spawn(check).detach();
+}
+
+/// For [`recheck_after_attach`]: a device's queue, if its client is gone.
+pub fn client_gone(t: &ReadTransaction, client_id: u64) -> store::Result<Vec<Revocation>> {
+    let client = accounts::get_client(&t.clients()?, client_id)?;
+    Ok(match client {
+        Some(_) => Vec::new(),
+        None => vec![Revocation::Queue(client_id)],
+    })
 }
 
 /// The event data of a message for an OpenPush client.

@@ -238,7 +238,7 @@ pub async fn delete(
 ) -> Result<Outcome, ApiError> {
     let me = csrf::user_for_change(state, req).await?;
     let ident = ident.to_owned();
-    let (id, clients) = state
+    let id = state
         .store
         .write(move |t, m| {
             let id = match target(t, &me, &ident)? {
@@ -246,13 +246,10 @@ pub async fn delete(
                 Err(e) => return Ok(Err(e)),
             };
             Ok(accounts::delete_user(t, m, id)?
-                .map(|queues| (id, queues))
+                .map(|_| id)
                 .map_err(ApiError::from))
         })
         .await??;
-    for client in clients {
-        state.hub.revoke(client);
-    }
     state.auth.forget_user(id);
     log::info!("user deleted through the API");
     Ok(Response::new(204).into())

@@ -20,6 +20,7 @@ use crate::state::{ServerState, now_millis};
 use crate::store::queue::Cursor;
 use redb::ReadableTable;
 
+use crate::store::Revocation;
 use crate::store::tables::{MESSAGES, Tables};
 use crate::store::topics::{self, Access};
 use crate::stream::{Encoder, Queues, Subscription};
@@ -83,7 +84,7 @@ pub async fn start(
             let mut gone = Vec::new();
             for (name, queue) in followed {
                 if topics::get(t, &name)?.is_none_or(|topic| topic.queue != queue) {
-                    gone.push(queue);
+                    gone.push(Revocation::Queue(queue));
                 }
             }
             Ok(gone)

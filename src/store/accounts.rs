@@ -5,12 +5,14 @@
 //! because a refusal does not roll back the group it shares a commit with.
 //! A client key or routing token is found through its digest, then compared in constant
 //! time; no lookup answers for a secret it was not given in full.
+//! Every change that takes a stream's access away records it ([`Memory::revoke`]): a
+//! client deleted (its queue).
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::memory::Memory;
 use super::tables::*;
-use super::{AppRecord, ClientRecord, Result, UserRecord};
+use super::{AppRecord, ClientRecord, Result, Revocation, UserRecord};
 use crate::names;
 use crate::secret;
 
@@ -134,8 +136,8 @@ pub fn update_user(
     Ok(Ok(user))
 }
 
-/// Deletes a user with all its clients, apps, topics and queued messages; returns the
-/// queues that are gone (the clients' and the topics'), whose streams must end.
+/// Deletes a user with all its clients, apps, topics and queued messages, and its grants
+/// on other users' topics; returns the ids of its clients that are gone.
 pub fn delete_user(
     txn: &WriteTransaction,
     memory: &mut Memory,
@@ -150,14 +152,14 @@ pub fn delete_user(
             "the last administrator cannot be deleted; make another administrator first".into(),
         )));
     }
-    let mut queues = client_ids_of(txn, id)?;
-    for &client in &queues {
+    let clients = client_ids_of(txn, id)?;
+    for &client in &clients {
         delete_client_by_id(txn, memory, client)?.expect("the client was just listed");
     }
-    queues.extend(super::topics::forget_user(txn, memory, id)?);
+    super::topics::forget_user(txn, memory, id)?;
     users.remove(id)?;
     txn.open_table(USER_BY_NAME)?.remove(user.name.as_str())?;
-    Ok(Ok(queues))
+    Ok(Ok(clients))
 }
 
 fn other_admin_exists(users: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> Result<bool> {
@@ -323,6 +325,7 @@ pub fn delete_client_by_id(
     let Some(client) = get_client(&clients, id)? else {
         return Ok(Err(Refusal::NotFound));
     };
+    memory.revoke(Revocation::Queue(id));
     for app in apps_of(txn, id)? {
         remove_app(txn, id, &app)?;
     }

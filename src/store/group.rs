@@ -12,7 +12,10 @@
 //!   fresh transaction: a confirmation must not cost a post. Those that come while the
 //!   group is open run before its next write (so a `hello` sees the `ack` sent before it);
 //!   failing there, they roll the group back like any failed write;
-//! - a write that fails rolls the whole group back: every writer in it gets the error.
+//! - a write that fails rolls the whole group back: every writer in it gets the error;
+//! - the access a write takes away ([`Event::Revoked`]) is reported as soon as it has run,
+//!   ahead of the messages staged after it, and again after a successful commit, ahead of
+//!   [`Event::Committed`].
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +23,7 @@ use redb::{Database, WriteTransaction};
 
 use super::deferred::Deferred;
 use super::memory::Memory;
-use super::{Completion, Error, Event, Result, WriteJob};
+use super::{Completion, Error, Event, Result, Revocation, WriteJob};
 use crate::metrics::CommitStats;
 
 /// Writes in one group at most; bounds a commit's size under a flood.
@@ -35,6 +38,8 @@ pub struct Group {
     failed: bool,
     /// The queues that got messages, for [`Event::Committed`].
     queues: Vec<u64>,
+    /// The access its writes took away, for [`Event::Revoked`] once it is on disk.
+    revoked: Vec<Revocation>,
 }
 
 impl Group {
@@ -56,6 +61,7 @@ impl Group {
             completions: Vec::new(),
             failed: false,
             queues: Vec::new(),
+            revoked: Vec::new(),
         }
     }
 
@@ -87,8 +93,18 @@ impl Group {
         });
         self.completions.push(done);
         let staged = memory.take_staged();
+        let revoked = memory.take_revoked();
         self.failed |= failed;
-        if self.failed || staged.is_empty() {
+        if self.failed {
+            return;
+        }
+        if !revoked.is_empty() {
+            if let Some(events) = events {
+                let _ = events.try_send(Event::Revoked(revoked.clone()));
+            }
+            self.revoked.extend(revoked);
+        }
+        if staged.is_empty() {
             return;
         }
         self.queues.extend(staged.iter().map(|m| m.0));
@@ -125,6 +141,7 @@ impl Group {
             completions,
             failed,
             mut queues,
+            revoked,
             ..
         } = self;
         let started = Instant::now();
@@ -146,6 +163,9 @@ impl Group {
         }
         if let Err(e) = &outcome {
             log::error!("commit failed, {} writes refused: {e}", completions.len());
+        }
+        if let Some(events) = events.filter(|_| outcome.is_ok() && !revoked.is_empty()) {
+            let _ = events.try_send(Event::Revoked(revoked));
         }
         if let Some(events) = events.filter(|_| outcome.is_ok() && !queues.is_empty()) {
             queues.sort_unstable();
@@ -276,5 +296,45 @@ mod tests {
         group
             .commit(&mut memory, None, &CommitStats::default())
             .unwrap();
+    }
+
+    fn revoking(failed: bool) -> WriteJob {
+        Box::new(move |txn| {
+            let (_, memory) = txn.unwrap();
+            memory.revoke(Revocation::Queue(7));
+            (failed, Box::new(|_| {}))
+        })
+    }
+
+    fn events_of(events: &async_channel::Receiver<Event>) -> Vec<String> {
+        std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| format!("{e:?}"))
+            .collect()
+    }
+
+    #[test]
+    fn access_taken_away_is_reported_when_the_write_runs_and_again_once_committed() {
+        let db = super::super::tables::in_memory();
+        let (to, events) = async_channel::unbounded();
+        let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
+        let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);
+        group.run(revoking(false), &mut memory, &mut deferred, Some(&to));
+        assert_eq!(events_of(&events), ["Revoked([Queue(7)])"]);
+        group
+            .commit(&mut memory, Some(&to), &CommitStats::default())
+            .unwrap();
+        assert_eq!(events_of(&events), ["Revoked([Queue(7)])"]);
+
+        let mut failed = Group::begin(Ok(&db), &mut memory, &mut deferred);
+        failed.run(revoking(true), &mut memory, &mut deferred, Some(&to));
+        assert!(
+            failed
+                .commit(&mut memory, Some(&to), &CommitStats::default())
+                .is_err()
+        );
+        assert!(
+            events_of(&events).is_empty(),
+            "a failed write takes nothing"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What the store thread keeps in memory instead of writing it with every message, to
 //! spare a router's flash: the next message id and each queue's size; and the messages
-//! the transaction being built has stored, to be handed to live streams before its commit.
+//! the transaction being built has stored, to be handed to live streams before its commit,
+//! with the access its writes took away.
 //!
 //! Invariants:
 //! - every id handed out is below the high-water mark in `meta`: the store thread raises
@@ -18,8 +19,8 @@ use std::collections::HashMap;
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::Result;
 use super::tables::{ID_HIGH_WATER, META};
+use super::{Result, Revocation};
 
 /// Ids reserved by one write of the high-water mark.
 pub const ID_BLOCK: u64 = 4096;
@@ -49,6 +50,8 @@ pub struct Memory {
     /// Keep the messages stored by the transaction being built (someone streams them).
     pub(crate) staging: bool,
     staged: Vec<Staged>,
+    /// Access the write being run took away (see [`Revocation`]).
+    revoked: Vec<Revocation>,
 }
 
 /// A message stored by the transaction being built: (queue, id, record).
@@ -110,6 +113,16 @@ impl Memory {
     /// The messages staged since the last call, in id order.
     pub fn take_staged(&mut self) -> Vec<Staged> {
         std::mem::take(&mut self.staged)
+    }
+
+    /// Records access that the write being run takes away: its streams must end.
+    pub fn revoke(&mut self, revocation: Revocation) {
+        self.revoked.push(revocation);
+    }
+
+    /// The access taken away since the last call.
+    pub fn take_revoked(&mut self) -> Vec<Revocation> {
+        std::mem::take(&mut self.revoked)
     }
 
     /// The next message id. Half a block before the mark, the transaction raises the mark

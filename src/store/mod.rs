@@ -151,8 +151,29 @@ enum Job {
 pub enum Event {
     /// Messages the group being committed has stored, in id order; the commit may yet fail.
     Staged(Vec<memory::Staged>),
+    /// Access that a write of the group took away, whose streams must end. Sent when the
+    /// write has run, before the messages staged after it, so that none of those reaches
+    /// such a stream; and again once the group is on disk, so that a stream that attached
+    /// in between, and checked its access on the snapshot before the commit, ends too. The
+    /// first may come for a group whose commit then fails: a stream ended for nothing
+    /// reconnects.
+    Revoked(Vec<Revocation>),
     /// That group is on disk: the queues that got messages in it.
     Committed(Vec<u64>),
+}
+
+/// Access a write took away from the live streams, as [`Event::Revoked`] reports it. Every
+/// write that narrows who may read a queue records one ([`Memory::revoke`]), so that no
+/// caller has to remember to end the streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The queue is gone (its client or topic was deleted): all its streams end.
+    Queue(u64),
+    /// Who may no longer read the queue: a user, or (`None`) requests without one.
+    Reader { queue: u64, user: Option<u64> },
+    /// The user is gone, or its name or password changed: every stream it opened with its
+    /// name and password ends, wherever it reads.
+    User(u64),
 }
 
 /// What a read sees beside its snapshot of the last commit: what the store thread holds

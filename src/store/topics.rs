@@ -6,7 +6,7 @@
 //! user subscribes, and counts against the cap on unclaimed topics instead of a user's.
 //! Invariants: `topic_by_owner` lists exactly the topics whose record names that owner; a
 //! topic's queue id is never reused (it comes from `next_topic_id`); a refusal writes
-//! nothing.
+//! nothing; a deletion records that the topic's streams must end ([`Memory::revoke`]).
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -15,7 +15,7 @@ use super::queue::{self, Refused};
 use super::tables::{
     NEXT_TOPIC_ID, TOPIC_BY_OWNER, TOPIC_QUEUES, TOPICS, Tables, USERS, damaged, next_id,
 };
-use super::{Grant, Result, TopicRecord};
+use super::{Grant, Result, Revocation, TopicRecord};
 
 /// Who asks for a topic, and what for.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -215,6 +215,7 @@ pub fn delete(txn: &WriteTransaction, memory: &mut Memory, name: &str) -> Result
     let Some(record) = get(txn, name)? else {
         return Ok(None);
     };
+    memory.revoke(Revocation::Queue(record.queue));
     queue::drop_messages(txn, memory, record.queue, None)?;
     txn.open_table(TOPICS)?.remove(name.as_bytes())?;
     txn.open_table(TOPIC_BY_OWNER)?
@@ -223,10 +224,9 @@ pub fn delete(txn: &WriteTransaction, memory: &mut Memory, name: &str) -> Result
 }
 
 /// Deletes the topics of a user that is deleted, and takes its grants back elsewhere.
-pub fn forget_user(txn: &WriteTransaction, memory: &mut Memory, user_id: u64) -> Result<Vec<u64>> {
-    let mut queues = Vec::new();
+pub fn forget_user(txn: &WriteTransaction, memory: &mut Memory, user_id: u64) -> Result<()> {
     for name in owned_by(txn, user_id)? {
-        queues.extend(delete(txn, memory, &name)?);
+        delete(txn, memory, &name)?;
     }
     for (name, mut record) in list(txn)? {
         if record.grants.iter().any(|g| g.user_id == user_id) {
@@ -234,7 +234,7 @@ pub fn forget_user(txn: &WriteTransaction, memory: &mut Memory, user_id: u64) ->
             put(txn, &name, &record)?;
         }
     }
-    Ok(queues)
+    Ok(())
 }
 
 /// Unclaimed topics older than `max_age_ms` whose queue is empty.

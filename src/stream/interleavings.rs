@@ -398,6 +398,7 @@ impl World {
                 ));
                 self.hub.stage(messages);
             }
+            Event::Revoked(_) => {}
             Event::Committed(queues) => {
                 self.note(format!("loop: committed {queues:?}"));
                 for queue in queues {
