@@ -486,7 +486,7 @@ async fn topic_grant(
 ) -> Result<String, String> {
     let shown = topic.clone();
     store
-        .write(move |t, _| {
+        .write(move |t, m| {
             let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
                 return Ok(Err("no such user"));
             };
@@ -495,7 +495,7 @@ async fn topic_grant(
                 read,
                 write,
             };
-            Ok(topics::grant(t, &topic, grant)?
+            Ok(topics::grant(t, m, &topic, grant)?
                 .map(drop)
                 .ok_or("no such topic"))
         })

@@ -6,7 +6,8 @@
 //! user subscribes, and counts against the cap on unclaimed topics instead of a user's.
 //! Invariants: `topic_by_owner` lists exactly the topics whose record names that owner; a
 //! topic's queue id is never reused (it comes from `next_topic_id`); a refusal writes
-//! nothing; a deletion records that the topic's streams must end ([`Memory::revoke`]).
+//! nothing; every change that narrows who may read a topic records it
+//! ([`Memory::revoke`]): a grant taken back or narrowed to writing, a deletion.
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -99,19 +100,22 @@ fn put(txn: &WriteTransaction, name: &str, record: &TopicRecord) -> Result<()> {
 /// Whether `user` (None: anonymous) may `access` a topic with this record.
 pub fn allowed(record: &TopicRecord, user: Option<u64>, access: Access, rules: &Rules) -> bool {
     match user {
-        Some(u) => {
-            record.owner == u
-                || record.grants.iter().any(|g| {
-                    g.user_id == u
-                        && (if access == Access::Read {
-                            g.read
-                        } else {
-                            g.write
-                        })
-                })
-        }
+        Some(u) => user_may(record, u, access),
         None => record.owner == 0 && rules.anonymous == Anonymous::ReadWrite,
     }
+}
+
+/// Whether user `u` owns the topic or was granted `access` to it.
+fn user_may(record: &TopicRecord, u: u64, access: Access) -> bool {
+    record.owner == u
+        || record.grants.iter().any(|g| {
+            g.user_id == u
+                && (if access == Access::Read {
+                    g.read
+                } else {
+                    g.write
+                })
+        })
 }
 
 /// The topic `name` for `user` (None: anonymous), created or claimed as the rules allow.
@@ -198,15 +202,27 @@ fn too_many_topics(rules: &Rules) -> Refused {
 }
 
 /// Lets `user_id` read and/or write a topic (both false: takes the grant back).
-pub fn grant(txn: &WriteTransaction, name: &str, grant: Grant) -> Result<Option<TopicRecord>> {
+pub fn grant(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    name: &str,
+    grant: Grant,
+) -> Result<Option<TopicRecord>> {
     let Some(mut record) = get(txn, name)? else {
         return Ok(None);
     };
-    record.grants.retain(|g| g.user_id != grant.user_id);
+    let user = grant.user_id;
+    record.grants.retain(|g| g.user_id != user);
     if grant.read || grant.write {
         record.grants.push(grant);
     }
     put(txn, name, &record)?;
+    if !user_may(&record, user, Access::Read) {
+        memory.revoke(Revocation::Reader {
+            queue: record.queue,
+            user: Some(user),
+        });
+    }
     Ok(Some(record))
 }
 

@@ -1,0 +1,183 @@
+//! Streams end when the access that let them open is taken away, against the real binary:
+//! a grant taken back or narrowed to writing, a user deleted (CLI and API), a user's
+//! password or name changed, a topic claimed under `anonymous_access = read-write`, the
+//! anonymous door narrowed by a reload; in every ntfy stream format, multi-topic streams
+//! included, and for streams that authorised just before the change but attached after it.
+//! Streams that keep their access stay open, and ending a stream never deletes a message.
+
+mod support;
+
+use std::time::Instant;
+
+use support::push::{JsonStream, poll};
+use support::ws::{TEXT, WsClient};
+use support::{Response, Server, TIMEOUT, basic};
+
+/// A live ntfy stream in any format: lines (`/json`, `/sse`, `/raw`) or WebSocket frames.
+enum Stream {
+    Lines(JsonStream),
+    Ws(WsClient),
+}
+
+impl Stream {
+    /// Opens `path` (`/<topics>/<format>`), as `auth` or anonymously; must be let in.
+    fn open(s: &Server, auth: Option<&str>, path: &str) -> Stream {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        if path.ends_with("/ws") {
+            let ws = WsClient::connect(s.addr, path, &headers)
+                .unwrap_or_else(|refusal| panic!("{path}: {refusal}"));
+            return Stream::Ws(ws);
+        }
+        let stream = JsonStream::open(s.addr, path, &headers);
+        assert_eq!(stream.status, 200, "{path}: {}", stream.head);
+        Stream::Lines(stream)
+    }
+
+    /// The next line or text frame; `None` once the server closed or at the deadline.
+    fn next_before(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self {
+            Stream::Lines(lines) => lines.line_within(left),
+            Stream::Ws(ws) => loop {
+                let frame =
+                    ws.next_frame_within(deadline.saturating_duration_since(Instant::now()))?;
+                if frame.opcode == TEXT {
+                    return Some(String::from_utf8(frame.payload).expect("UTF-8 text"));
+                }
+            },
+        }
+    }
+
+    /// Waits for a line or frame that holds `needle`.
+    fn sees(&mut self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(text) = self.next_before(deadline) {
+            if text.contains(needle) {
+                return;
+            }
+        }
+        panic!("{needle:?} never came");
+    }
+
+    /// The server must close the stream soon, and send nothing that holds `needle` first.
+    fn ends_without(&mut self, needle: &str) {
+        if let Err(e) = self.ended_without(needle) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Stream::ends_without`] as a result, for checking several streams.
+    fn ended_without(&mut self, needle: &str) -> Result<(), String> {
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(text) = self.next_before(deadline) {
+            if text.contains(needle) {
+                return Err(format!("a stream without access got {text}"));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err("the stream stayed open".into());
+        }
+        Ok(())
+    }
+}
+
+/// Every stream must end without `needle`; the failures are named together.
+fn all_end_without<'a>(
+    streams: impl IntoIterator<Item = (&'a &'a str, &'a mut Stream)>,
+    needle: &str,
+) {
+    let kept_open: Vec<String> = streams
+        .into_iter()
+        .filter_map(|(name, stream)| {
+            let ended = stream.ended_without(needle);
+            ended.err().map(|e| format!("{name}: {e}"))
+        })
+        .collect();
+    assert!(kept_open.is_empty(), "{kept_open:#?}");
+}
+
+fn publish(s: &Server, auth: &str, topic: &str, text: &str) -> Response {
+    let r = s.request(
+        "POST",
+        &format!("/{topic}"),
+        &[("Authorization", auth)],
+        text,
+    );
+    assert_eq!(r.status, 200, "publish to {topic}: {}", r.text());
+    r
+}
+
+fn poll_status(s: &Server, auth: Option<&str>, topic: &str) -> u16 {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    s.request("GET", &format!("/{topic}/json?poll=1"), &headers, "")
+        .status
+}
+
+fn cli_ok(s: &Server, args: &[&str], stdin: &str) {
+    let out = s.cli(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A server with alice (the first user: an administrator) and bob; their auth headers.
+fn alice_and_bob(name: &str, config: &str) -> (Server, String, String) {
+    let s = Server::start_with(name, config);
+    s.add_user("alice", "apw");
+    s.add_user("bob", "bpw");
+    (s, basic("alice", "apw"), basic("bob", "bpw"))
+}
+
+#[test]
+fn taking_back_a_grant_ends_the_users_streams_in_every_format() {
+    let (s, alice, bob) = alice_and_bob("revoke-grant", "");
+    publish(&s, &alice, "shared", "created");
+    publish(&s, &bob, "bobown", "created");
+    cli_ok(&s, &["topic", "grant", "shared", "bob", "--read"], "");
+    let paths = [
+        "/shared/json",
+        "/shared/sse",
+        "/shared/raw",
+        "/shared/ws",
+        "/bobown,shared/json",
+    ];
+    let mut bobs: Vec<Stream> = paths
+        .iter()
+        .map(|path| Stream::open(&s, Some(&bob), path))
+        .collect();
+    let mut alices = Stream::open(&s, Some(&alice), "/shared/json");
+    publish(&s, &alice, "shared", "before");
+    for stream in bobs.iter_mut().chain([&mut alices]) {
+        stream.sees("before");
+    }
+
+    cli_ok(&s, &["topic", "grant", "shared", "bob"], "");
+    publish(&s, &alice, "shared", "after");
+    all_end_without(paths.iter().zip(&mut bobs), "after");
+    alices.sees("after");
+    assert_eq!(poll_status(&s, Some(&bob), "shared"), 403);
+    let kept = poll(s.addr, &alice, "shared");
+    assert_eq!(kept.len(), 3, "ending streams deletes nothing");
+}
+
+#[test]
+fn a_grant_narrowed_to_writing_ends_the_users_streams_and_a_widened_one_keeps_them() {
+    let (s, alice, bob) = alice_and_bob("revoke-narrow", "");
+    publish(&s, &alice, "shared", "created");
+    cli_ok(&s, &["topic", "grant", "shared", "bob", "--read"], "");
+    let mut stream = Stream::open(&s, Some(&bob), "/shared/ws");
+    cli_ok(
+        &s,
+        &["topic", "grant", "shared", "bob", "--read", "--write"],
+        "",
+    );
+    publish(&s, &alice, "shared", "still reading");
+    stream.sees("still reading");
+
+    cli_ok(&s, &["topic", "grant", "shared", "bob", "--write"], "");
+    publish(&s, &bob, "shared", "written, not read");
+    stream.ends_without("written, not read");
+    assert_eq!(poll_status(&s, Some(&bob), "shared"), 403);
+}
