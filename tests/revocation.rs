@@ -122,6 +122,18 @@ fn cli_ok(s: &Server, args: &[&str], stdin: &str) {
     );
 }
 
+fn json_as(s: &Server, method: &str, path: &str, auth: &str, body: &str) -> Response {
+    s.request(
+        method,
+        path,
+        &[
+            ("Authorization", auth),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    )
+}
+
 /// A server with alice (the first user: an administrator) and bob; their auth headers.
 fn alice_and_bob(name: &str, config: &str) -> (Server, String, String) {
     let s = Server::start_with(name, config);
@@ -180,4 +192,40 @@ fn a_grant_narrowed_to_writing_ends_the_users_streams_and_a_widened_one_keeps_th
     publish(&s, &bob, "shared", "written, not read");
     stream.ends_without("written, not read");
     assert_eq!(poll_status(&s, Some(&bob), "shared"), 403);
+}
+
+#[test]
+fn deleting_a_user_ends_its_streams_on_other_users_topics() {
+    let (s, alice, _) = alice_and_bob("revoke-user-del", "");
+    publish(&s, &alice, "fam", "created");
+    for name in ["carol", "dave"] {
+        s.add_user(name, "pw");
+        cli_ok(&s, &["topic", "grant", "fam", name, "--read"], "");
+    }
+    let (carol, dave) = (basic("carol", "pw"), basic("dave", "pw"));
+    let names = [
+        "carol /fam/json",
+        "carol /fam/ws",
+        "dave /fam/json",
+        "dave /fam/ws",
+    ];
+    let mut streams = [
+        Stream::open(&s, Some(&carol), "/fam/json"),
+        Stream::open(&s, Some(&carol), "/fam/ws"),
+        Stream::open(&s, Some(&dave), "/fam/json"),
+        Stream::open(&s, Some(&dave), "/fam/ws"),
+    ];
+    let mut alices = Stream::open(&s, Some(&alice), "/fam/json");
+    publish(&s, &alice, "fam", "before");
+    for stream in streams.iter_mut().chain([&mut alices]) {
+        stream.sees("before");
+    }
+
+    cli_ok(&s, &["user", "del", "carol"], "");
+    let r = json_as(&s, "DELETE", "/user/dave", &alice, "");
+    assert_eq!(r.status, 204, "{}", r.text());
+    publish(&s, &alice, "fam", "after");
+    all_end_without(names.iter().zip(&mut streams), "after");
+    alices.sees("after");
+    assert_eq!(poll_status(&s, Some(&carol), "fam"), 401);
 }

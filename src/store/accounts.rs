@@ -6,7 +6,8 @@
 //! A client key or routing token is found through its digest, then compared in constant
 //! time; no lookup answers for a secret it was not given in full.
 //! Every change that takes a stream's access away records it ([`Memory::revoke`]): a
-//! client deleted (its queue).
+//! client deleted (its queue), a user deleted (every stream it opened with its name and
+//! password).
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -152,6 +153,7 @@ pub fn delete_user(
             "the last administrator cannot be deleted; make another administrator first".into(),
         )));
     }
+    memory.revoke(Revocation::User(id));
     let clients = client_ids_of(txn, id)?;
     for &client in &clients {
         delete_client_by_id(txn, memory, client)?.expect("the client was just listed");

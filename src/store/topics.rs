@@ -7,7 +7,8 @@
 //! Invariants: `topic_by_owner` lists exactly the topics whose record names that owner; a
 //! topic's queue id is never reused (it comes from `next_topic_id`); a refusal writes
 //! nothing; every change that narrows who may read a topic records it
-//! ([`Memory::revoke`]): a grant taken back or narrowed to writing, a deletion.
+//! ([`Memory::revoke`]): a grant taken back or narrowed to writing, a deletion. A deleted
+//! user's grants go with the user's own revocation (`accounts::delete_user`).
 
 use redb::{ReadableTable, WriteTransaction};
 
