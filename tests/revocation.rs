@@ -229,3 +229,28 @@ fn deleting_a_user_ends_its_streams_on_other_users_topics() {
     alices.sees("after");
     assert_eq!(poll_status(&s, Some(&carol), "fam"), 401);
 }
+
+#[test]
+fn claiming_a_topic_ends_its_anonymous_streams() {
+    let (s, alice, _) = alice_and_bob("revoke-claim", "anonymous_access = read-write");
+    let mut by_publish = Stream::open(&s, None, "/family/json");
+    let mut by_subscribe = Stream::open(&s, None, "/garden/sse");
+    let mut elsewhere = Stream::open(&s, None, "/public/json");
+    let anonymous = support::push::send(s.addr, "POST", "/family", &[], b"anonymous");
+    assert_eq!(anonymous.status, 200, "{}", anonymous.text());
+    by_publish.sees("anonymous");
+
+    publish(&s, &alice, "family", "claimed");
+    by_publish.ends_without("claimed");
+    let _alices = Stream::open(&s, Some(&alice), "/garden/json");
+    publish(&s, &alice, "garden", "claimed");
+    by_subscribe.ends_without("claimed");
+    assert_eq!(poll_status(&s, None, "family"), 401);
+    assert_eq!(poll_status(&s, None, "garden"), 401);
+
+    let still = support::push::send(s.addr, "POST", "/public", &[], b"still public");
+    assert_eq!(still.status, 200, "{}", still.text());
+    elsewhere.sees("still public");
+    let kept = poll(s.addr, &alice, "family");
+    assert_eq!(kept.len(), 2, "ending streams deletes nothing");
+}

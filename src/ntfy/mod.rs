@@ -138,18 +138,10 @@ pub async fn open_topics(
     let now = crate::state::now_millis();
     let outcome = state
         .store
-        .write(move |t, _| {
+        .write(move |t, m| {
             let mut records = Vec::with_capacity(names.len());
             for name in &names {
-                match topics::open(
-                    t,
-                    name,
-                    is_endpoint_topic(name),
-                    user_id,
-                    access,
-                    &rules,
-                    now,
-                )? {
+                match topics::open(t, m, name, user_id, access, &rules, now)? {
                     Ok(record) => records.push(record),
                     Err(refused) => return Ok(Err(refused)),
                 }
@@ -181,10 +173,9 @@ pub fn topic_queue(
         bytes: limits.max_queued_bytes_per_topic,
     };
     let now = crate::state::now_millis();
-    move |t, _| {
-        let endpoint = is_endpoint_topic(&name);
+    move |t, m| {
         Ok(
-            topics::open(t, &name, endpoint, user, Access::Write, &rules, now)?.map(|record| {
+            topics::open(t, m, &name, user, Access::Write, &rules, now)?.map(|record| {
                 Destination {
                     queue: record.queue,
                     registration_id: String::new(),

@@ -7,8 +7,9 @@
 //! Invariants: `topic_by_owner` lists exactly the topics whose record names that owner; a
 //! topic's queue id is never reused (it comes from `next_topic_id`); a refusal writes
 //! nothing; every change that narrows who may read a topic records it
-//! ([`Memory::revoke`]): a grant taken back or narrowed to writing, a deletion. A deleted
-//! user's grants go with the user's own revocation (`accounts::delete_user`).
+//! ([`Memory::revoke`]): a grant taken back or narrowed to writing, a claim (anonymous
+//! readers lose the topic), a deletion. A deleted user's grants go with the user's own
+//! revocation (`accounts::delete_user`).
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -18,6 +19,7 @@ use super::tables::{
     NEXT_TOPIC_ID, TOPIC_BY_OWNER, TOPIC_QUEUES, TOPICS, Tables, USERS, damaged, next_id,
 };
 use super::{Grant, Result, Revocation, TopicRecord};
+use crate::names::is_endpoint_topic;
 
 /// Who asks for a topic, and what for.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -120,11 +122,11 @@ fn user_may(record: &TopicRecord, u: u64, access: Access) -> bool {
 }
 
 /// The topic `name` for `user` (None: anonymous), created or claimed as the rules allow.
-/// `endpoint` says the name is an endpoint topic's; the caller checked the name's syntax.
+/// The caller checked the name's syntax.
 pub fn open(
     txn: &WriteTransaction,
+    memory: &mut Memory,
     name: &str,
-    endpoint: bool,
     user: Option<u64>,
     access: Access,
     rules: &Rules,
@@ -137,8 +139,10 @@ pub fn open(
         // follow a topic for a user that is gone.
         return Ok(Err(Refused::Forbidden("this user no longer exists".into())));
     }
-    let anonymous_endpoint_write =
-        user.is_none() && endpoint && access == Access::Write && rules.anonymous != Anonymous::None;
+    let anonymous_endpoint_write = user.is_none()
+        && is_endpoint_topic(name)
+        && access == Access::Write
+        && rules.anonymous != Anonymous::None;
     let existing = get(txn, name)?;
     if let Some(mut record) = existing {
         if anonymous_endpoint_write || allowed(&record, user, access, rules) {
@@ -154,6 +158,10 @@ pub fn open(
             drop(index);
             record.owner = u;
             put(txn, name, &record)?;
+            memory.revoke(Revocation::Reader {
+                queue: record.queue,
+                user: None,
+            });
             return Ok(Ok(record));
         }
         return Ok(Err(Refused::Forbidden(match user {
@@ -281,4 +289,71 @@ pub fn sweep_unclaimed(
         delete(txn, memory, name)?;
     }
     Ok(stale.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::accounts;
+    use super::super::tables::in_memory;
+    use super::*;
+
+    const RULES: Rules = Rules {
+        anonymous: Anonymous::ReadWrite,
+        max_topics_per_user: 8,
+        max_unclaimed_topics: 8,
+    };
+
+    #[test]
+    fn every_change_that_narrows_who_reads_a_topic_is_recorded() {
+        let db = in_memory();
+        let t = db.begin_write().unwrap();
+        let mut m = Memory::default();
+        let user = |name| {
+            let (id, _) = accounts::create_user(&t, name, "hash".into(), false)
+                .unwrap()
+                .unwrap();
+            id
+        };
+        let (alice, bob) = (user("alice"), user("bob"));
+        let open = |m: &mut Memory, name, who| {
+            open(&t, m, name, who, Access::Read, &RULES, 0)
+                .unwrap()
+                .unwrap()
+                .queue
+        };
+        let grant = |m: &mut Memory, read, write| {
+            let g = Grant {
+                user_id: bob,
+                read,
+                write,
+            };
+            grant(&t, m, "shared", g).unwrap().unwrap();
+        };
+        let shared = open(&mut m, "shared", Some(alice));
+        let public = open(&mut m, "public", None);
+        assert!(m.take_revoked().is_empty(), "creating takes nothing away");
+
+        grant(&mut m, true, false);
+        grant(&mut m, true, true);
+        assert!(
+            m.take_revoked().is_empty(),
+            "a wider grant takes nothing away"
+        );
+        grant(&mut m, false, true);
+        grant(&mut m, false, false);
+        let bob_loses = Revocation::Reader {
+            queue: shared,
+            user: Some(bob),
+        };
+        assert_eq!(m.take_revoked(), [bob_loses, bob_loses]);
+
+        assert_eq!(open(&mut m, "public", Some(bob)), public);
+        let anonymous_loses = Revocation::Reader {
+            queue: public,
+            user: None,
+        };
+        assert_eq!(m.take_revoked(), [anonymous_loses], "a claim");
+        delete(&t, &mut m, "public").unwrap();
+        assert_eq!(m.take_revoked(), [Revocation::Queue(public)]);
+    }
 }
