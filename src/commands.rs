@@ -315,11 +315,11 @@ async fn user_passwd(
     hash: String,
 ) -> Result<(String, Effects), String> {
     store
-        .write(move |t, _| {
+        .write(move |t, m| {
             let Some((id, _)) = accounts::find_user_by_name(t, &name)? else {
                 return Ok(Err(Refusal::NotFound));
             };
-            accounts::update_user(t, id, None, Some(hash))
+            accounts::update_user(t, m, id, None, Some(hash))
         })
         .await
         .map_err(store_error)?

@@ -254,3 +254,41 @@ fn claiming_a_topic_ends_its_anonymous_streams() {
     let kept = poll(s.addr, &alice, "family");
     assert_eq!(kept.len(), 2, "ending streams deletes nothing");
 }
+
+#[test]
+fn a_new_password_or_name_ends_the_streams_opened_with_the_old_login() {
+    let (s, alice, bob) = alice_and_bob("revoke-login", "");
+    let key = s.add_client("bob", "phone");
+    let token = s.add_app(&key, "app1");
+    let mut device = s.subscribe(&key, None);
+    let mut by_api = Stream::open(&s, Some(&bob), "/bobs/json");
+    let r = json_as(&s, "PUT", "/user/bob", &bob, r#"{"password":"bpw-2"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bob = basic("bob", "bpw-2");
+    publish(&s, &bob, "bobs", "after the API change");
+    by_api.ends_without("after the API change");
+
+    let mut by_cli = Stream::open(&s, Some(&bob), "/bobs/ws");
+    cli_ok(
+        &s,
+        &["user", "passwd", "bob", "--password-stdin"],
+        "bpw-3\n",
+    );
+    let bob = basic("bob", "bpw-3");
+    publish(&s, &bob, "bobs", "after the CLI change");
+    by_cli.ends_without("after the CLI change");
+
+    let mut renamed = Stream::open(&s, Some(&bob), "/bobs/sse");
+    let r = json_as(&s, "PUT", "/user/bob", &alice, r#"{"name":"robert"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let robert = basic("robert", "bpw-3");
+    publish(&s, &robert, "bobs", "after the rename");
+    renamed.ends_without("after the rename");
+
+    // A device's stream rests on its key, not on the password: it stays.
+    let r = s.post_message(&format!(r#"{{"token":"{token}","data":{{"n":1}}}}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(device.next().data.contains("\"n\":1"));
+    let kept = poll(s.addr, &robert, "bobs");
+    assert_eq!(kept.len(), 3, "ending streams deletes nothing");
+}

@@ -209,7 +209,7 @@ pub async fn update(
     let name = change.name;
     let (id, json) = state
         .store
-        .write(move |t, _| {
+        .write(move |t, m| {
             let (id, user) = match target(t, &me, &ident)? {
                 Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
@@ -221,10 +221,12 @@ pub async fn update(
                     "only administrators may rename users".into(),
                 )));
             }
-            Ok(match accounts::update_user(t, id, name.as_deref(), hash)? {
-                Ok(user) => Ok((id, render(t, id, user, me.id)?)),
-                Err(refusal) => Err(ApiError::from(refusal)),
-            })
+            Ok(
+                match accounts::update_user(t, m, id, name.as_deref(), hash)? {
+                    Ok(user) => Ok((id, render(t, id, user, me.id)?)),
+                    Err(refusal) => Err(ApiError::from(refusal)),
+                },
+            )
         })
         .await??;
     state.auth.forget_user(id);

@@ -6,8 +6,8 @@
 //! A client key or routing token is found through its digest, then compared in constant
 //! time; no lookup answers for a secret it was not given in full.
 //! Every change that takes a stream's access away records it ([`Memory::revoke`]): a
-//! client deleted (its queue), a user deleted (every stream it opened with its name and
-//! password).
+//! client deleted (its queue), a user deleted or given a new name or password (every
+//! stream it opened with its name and password).
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -109,6 +109,7 @@ pub fn create_user(
 /// Renames a user and/or sets a new password hash.
 pub fn update_user(
     txn: &WriteTransaction,
+    memory: &mut Memory,
     id: u64,
     name: Option<&str>,
     password_hash: Option<String>,
@@ -117,9 +118,10 @@ pub fn update_user(
     let Some(mut user) = get_user(&users, id)? else {
         return Ok(Err(Refusal::NotFound));
     };
+    let renamed = name.is_some_and(|name| name != user.name);
     let mut by_name = txn.open_table(USER_BY_NAME)?;
     if let Some(name) = name
-        && name != user.name
+        && renamed
     {
         if by_name.get(name)?.is_some() {
             return Ok(Err(Refusal::Conflict(format!(
@@ -129,6 +131,9 @@ pub fn update_user(
         by_name.remove(user.name.as_str())?;
         by_name.insert(name, id)?;
         user.name = name.to_owned();
+    }
+    if renamed || password_hash.is_some() {
+        memory.revoke(Revocation::User(id));
     }
     if let Some(hash) = password_hash {
         user.password_hash = hash;
@@ -468,4 +473,40 @@ pub fn find_user_by_name(txn: &impl Tables, name: &str) -> Result<Option<(u64, U
         return Ok(None);
     };
     Ok(get_user(&txn.users()?, id)?.map(|u| (id, u)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tables::in_memory;
+    use super::*;
+
+    #[test]
+    fn a_new_login_a_deleted_user_or_client_takes_their_streams_access_away() {
+        let db = in_memory();
+        let t = db.begin_write().unwrap();
+        let mut m = Memory::default();
+        create_user(&t, "admin", "hash".into(), true)
+            .unwrap()
+            .unwrap();
+        let (ann, _) = create_user(&t, "ann", "hash".into(), false)
+            .unwrap()
+            .unwrap();
+        let (phone, _) = create_client(&t, ann, "phone", 4).unwrap().unwrap();
+        update_user(&t, &mut m, ann, Some("ann"), None)
+            .unwrap()
+            .unwrap();
+        assert!(m.take_revoked().is_empty(), "nothing changed");
+        update_user(&t, &mut m, ann, Some("anna"), None)
+            .unwrap()
+            .unwrap();
+        update_user(&t, &mut m, ann, None, Some("new".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.take_revoked(), [Revocation::User(ann); 2]);
+        delete_user(&t, &mut m, ann).unwrap().unwrap();
+        assert_eq!(
+            m.take_revoked(),
+            [Revocation::User(ann), Revocation::Queue(phone)]
+        );
+    }
 }
