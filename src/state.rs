@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_executor::LocalExecutor;
 
 use crate::auth::Authenticator;
-use crate::config::Config;
-use crate::hub::Hub;
+use crate::config::{Anonymous, Config};
+use crate::hub::{Hub, Reader};
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
 use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
@@ -59,7 +59,8 @@ impl ServerState {
     }
 
     /// Applies a new configuration: every limit, time and the log level take effect at
-    /// once; what needs a restart (addresses, database, sockets, cache) is kept and named.
+    /// once (streams that `anonymous_access` no longer lets read end); what needs a
+    /// restart (addresses, database, sockets, cache) is kept and named.
     pub(crate) fn apply(&self, new: Config) {
         let old = self.config();
         let fixed = [
@@ -98,6 +99,10 @@ impl ServerState {
         self.channel_changes
             .set_rate(new.limits.channel_changes_per_uaid);
         self.auth.set_limits(&new.limits);
+        if old.anonymous == Anonymous::ReadWrite && new.anonymous != Anonymous::ReadWrite {
+            // Requests without a user may no longer read any topic.
+            self.hub.revoke_everywhere(Reader::ANONYMOUS);
+        }
         *self.config.borrow_mut() = Rc::new(new);
         log::info!("configuration reloaded");
     }

@@ -292,3 +292,24 @@ fn a_new_password_or_name_ends_the_streams_opened_with_the_old_login() {
     let kept = poll(s.addr, &robert, "bobs");
     assert_eq!(kept.len(), 3, "ending streams deletes nothing");
 }
+
+#[test]
+fn narrowing_anonymous_access_by_a_reload_ends_anonymous_streams() {
+    let (s, alice, _) = alice_and_bob("revoke-reload", "anonymous_access = read-write");
+    const ENDPOINT: &str = "upAbCdEf123456";
+    let mut anonymous = Stream::open(&s, None, &format!("/{ENDPOINT}/json"));
+    let mut alices = Stream::open(&s, Some(&alice), "/alices/json");
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, text.replace("read-write", "endpoint-write")).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    s.wait_log("configuration reloaded");
+    let r = support::push::send(s.addr, "POST", &format!("/{ENDPOINT}"), &[], b"web push");
+    assert_eq!(r.status, 201, "{}", r.text());
+    anonymous.ends_without("\"event\":\"message\"");
+    publish(&s, &alice, "alices", "a user's stream stays");
+    alices.sees("a user's stream stays");
+}
