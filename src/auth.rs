@@ -22,7 +22,7 @@ use crate::limits::{AddrKey, LogSampler, LoginBackoff, REFUSAL_LOG_PERIOD};
 use crate::logger::Unlogged;
 use crate::secret;
 use crate::store::accounts::{self};
-use crate::store::{ClientRecord, Store};
+use crate::store::{ClientRecord, Store, UserRecord};
 
 const CACHE_ENTRIES: usize = 256;
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -71,6 +71,25 @@ impl Hasher {
 pub struct User {
     pub id: u64,
     pub admin: bool,
+    /// [`login_stamp`] of the user record the login was checked against.
+    pub login: u64,
+}
+
+/// A digest of a user's name and password hash, which changes with either: a stream opened
+/// with a login compares it with the user's record once attached, and ends if it changed.
+pub fn login_stamp(record: &UserRecord) -> u64 {
+    let material = [
+        record.name.as_bytes(),
+        b"\0",
+        record.password_hash.as_bytes(),
+    ]
+    .concat();
+    let digest = secret::digest(&material);
+    u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a digest is longer than 8 bytes"),
+    )
 }
 
 pub struct Authenticator {
@@ -215,14 +234,12 @@ impl Authenticator {
             .await?;
         let user = match found {
             Some((id, record)) => {
+                let (admin, login) = (record.admin, login_stamp(&record));
                 let ok = self
                     .hasher
                     .run(move || secret::verify_password(&password, &record.password_hash))
                     .await?;
-                ok.then_some(User {
-                    id,
-                    admin: record.admin,
-                })
+                ok.then_some(User { id, admin, login })
             }
             None => {
                 self.hasher

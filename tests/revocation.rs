@@ -7,7 +7,8 @@
 
 mod support;
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use support::push::{JsonStream, poll};
 use support::ws::{TEXT, WsClient};
@@ -78,6 +79,13 @@ impl Stream {
             return Err("the stream stayed open".into());
         }
         Ok(())
+    }
+
+    /// Whether the server closed the stream within `wait`, whatever it sent before.
+    fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while self.next_before(deadline).is_some() {}
+        Instant::now() < deadline
     }
 }
 
@@ -312,4 +320,74 @@ fn narrowing_anonymous_access_by_a_reload_ends_anonymous_streams() {
     anonymous.ends_without("\"event\":\"message\"");
     publish(&s, &alice, "alices", "a user's stream stays");
     alices.sees("a user's stream stays");
+}
+
+/// Runs `open` and `change` at once, `rounds` times; `open` returns a stream when it was let
+/// in. Every stream let in must end: before the change it is ended by it, after the change
+/// it is refused, and one that authorised before but attached after ends once attached.
+fn race(
+    rounds: usize,
+    setup: impl Fn(usize),
+    open: impl Fn(usize) -> Option<Stream> + Sync,
+    change: impl Fn(usize),
+) {
+    let mut left_open = Vec::new();
+    for round in 0..rounds {
+        setup(round);
+        let barrier = std::sync::Barrier::new(2);
+        let stream = std::thread::scope(|scope| {
+            let opener = scope.spawn(|| {
+                barrier.wait();
+                open(round)
+            });
+            barrier.wait();
+            change(round);
+            opener.join().unwrap()
+        });
+        if let Some(mut stream) = stream
+            && !stream.closed_within(Duration::from_secs(3))
+        {
+            left_open.push(round);
+        }
+    }
+    assert!(left_open.is_empty(), "streams left open: {left_open:?}");
+}
+
+/// A stream that is let in, or `None` when it was refused.
+fn try_open(addr: SocketAddr, auth: Option<&str>, path: &str) -> Option<Stream> {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    let stream = JsonStream::open(addr, path, &headers);
+    (stream.status == 200).then_some(Stream::Lines(stream))
+}
+
+#[test]
+fn a_stream_opened_while_its_grant_is_taken_back_is_closed() {
+    let (s, alice, bob) = alice_and_bob("revoke-grant-race", "");
+    publish(&s, &alice, "shared", "created");
+    assert_eq!(
+        poll_status(&s, Some(&bob), "bobown"),
+        200,
+        "bob's login cached"
+    );
+    let addr = s.addr;
+    race(
+        20,
+        |_| cli_ok(&s, &["topic", "grant", "shared", "bob", "--read"], ""),
+        |_| try_open(addr, Some(&bob), "/shared/json"),
+        |_| cli_ok(&s, &["topic", "grant", "shared", "bob"], ""),
+    );
+}
+
+#[test]
+fn an_anonymous_stream_opened_while_its_topic_is_claimed_is_closed() {
+    let (s, alice, _) = alice_and_bob("revoke-claim-race", "anonymous_access = read-write");
+    let addr = s.addr;
+    race(
+        20,
+        |_| {},
+        |round| try_open(addr, None, &format!("/t{round}/json")),
+        |round| {
+            publish(&s, &alice, &format!("t{round}"), "claimed");
+        },
+    );
 }

@@ -6,6 +6,10 @@
 //! ntfy does, so a client that moved servers misses nothing. `poll=1` sends the cached
 //! messages and ends. A subscription never deletes anything: topic messages stay until
 //! their TTL ends, for every subscriber.
+//!
+//! A live stream ends when its user, or the anonymous reader, loses access to one of its
+//! topics (`crate::store::Revocation`), also when that happens while it starts: once
+//! attached it checks its topics and login again ([`recheck_after_attach`]).
 
 use std::rc::Rc;
 
@@ -13,16 +17,17 @@ use super::encode::{self, parse_message_id};
 use super::{open_topics, user};
 use crate::api::Outcome;
 use crate::api::subscribe::recheck_after_attach;
+use crate::auth::login_stamp;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::hub::Reader;
 use crate::state::{ServerState, now_millis};
 use crate::store::queue::Cursor;
-use redb::ReadableTable;
+use redb::{ReadTransaction, ReadableTable};
 
-use crate::store::Revocation;
 use crate::store::tables::{MESSAGES, Tables};
-use crate::store::topics::{self, Access};
+use crate::store::topics::{self, Access, Rules};
+use crate::store::{Revocation, accounts};
 use crate::stream::{Encoder, Queues, Subscription};
 use crate::ws;
 
@@ -56,7 +61,7 @@ pub async fn start(
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
     let user = user(state, req).await?;
-    let reader = Reader::of(user.as_ref().map(|u| u.id));
+    let login = user.as_ref().map(|u| (u.id, u.login));
     let records = open_topics(state, names.clone(), user, Access::Read).await?;
     let queues: Box<[u64]> = records.iter().map(|r| r.queue).collect();
     let cursor = match since {
@@ -77,18 +82,10 @@ pub async fn start(
         _ => &encode::JsonLines,
     };
     if !poll {
-        // A topic deleted (or its owner) while this stream starts must end it.
         let followed: Vec<(String, u64)> =
             names.iter().cloned().zip(queues.iter().copied()).collect();
-        recheck_after_attach(state, move |t| {
-            let mut gone = Vec::new();
-            for (name, queue) in followed {
-                if topics::get(t, &name)?.is_none_or(|topic| topic.queue != queue) {
-                    gone.push(Revocation::Queue(queue));
-                }
-            }
-            Ok(gone)
-        });
+        let rules = super::rules(state);
+        recheck_after_attach(state, move |t| access_lost(t, &followed, login, &rules));
     }
     Ok(Outcome::Stream(
         head,
@@ -104,8 +101,40 @@ pub async fn start(
             encoder,
             requester: None,
         },
-        reader,
+        Reader::of(login.map(|(id, _)| id)),
     ))
+}
+
+/// What a stream that started with `login` (user id and [`crate::auth::login_stamp`];
+/// `None`: anonymous) on `followed` (topic names and queues) no longer has: a topic deleted
+/// (or replaced by a new one of the same name), a topic it may no longer read, a login
+/// that changed or whose user is gone.
+fn access_lost(
+    t: &ReadTransaction,
+    followed: &[(String, u64)],
+    login: Option<(u64, u64)>,
+    rules: &Rules,
+) -> crate::store::Result<Vec<Revocation>> {
+    let mut lost = Vec::new();
+    if let Some((id, stamp)) = login {
+        let user = accounts::get_user(&t.users()?, id)?;
+        if user.is_none_or(|record| login_stamp(&record) != stamp) {
+            lost.push(Revocation::User(id));
+        }
+    }
+    let user = login.map(|(id, _)| id);
+    for (name, queue) in followed {
+        let queue = *queue;
+        match topics::get(t, name)? {
+            Some(topic) if topic.queue == queue => {
+                if !topics::allowed(&topic, user, Access::Read, rules) {
+                    lost.push(Revocation::Reader { queue, user });
+                }
+            }
+            _ => lost.push(Revocation::Queue(queue)),
+        }
+    }
+    Ok(lost)
 }
 
 fn stream_head(content_type: &str) -> Vec<u8> {
