@@ -93,7 +93,7 @@ pub struct UserList {
     pub config: Option<String>,
 }
 
-/// Set a user's password.
+/// Set a user's password; the ntfy subscriptions opened with the old one are disconnected.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "passwd")]
 pub struct UserPasswd {
@@ -111,7 +111,8 @@ pub struct UserPasswd {
     pub config: Option<String>,
 }
 
-/// Delete a user with all its clients, applications and queued messages.
+/// Delete a user with all its clients, applications, topics and queued messages; its
+/// subscriptions are disconnected.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "del")]
 pub struct UserDel {
@@ -226,6 +227,7 @@ pub struct TopicList {
 }
 
 /// Let another user read and/or write a topic; neither --read nor --write takes the grant back.
+/// Without --read, the user's subscriptions to the topic are disconnected.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "grant")]
 pub struct TopicGrant {
