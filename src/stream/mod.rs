@@ -599,16 +599,35 @@ impl Stream {
     }
 
     /// For an encoder that confirms on write: everything up to the cursor is on the socket
-    /// now, so it leaves the queue (confirming is idempotent).
+    /// now, so it leaves the queue (confirming is idempotent). Unless the client has closed
+    /// its side already: the kernel takes a write to a connection whose peer sent its FIN,
+    /// and the device would never read it; the stream ends without confirming instead.
     fn confirm_written(&mut self) {
         let up_to = self.position.cursor.after;
         if !self.sub.encoder.confirms_on_write() || up_to <= self.confirmed {
+            return;
+        }
+        if self.peer_closed() {
+            self.closing = Some("client closed");
             return;
         }
         self.confirmed = up_to;
         let queues = self.sub.queues.to_vec();
         if let Err(e) = self.guard.state().store.confirm_later(queues, up_to) {
             log::warn!("confirming messages written to a stream failed: {e}");
+        }
+    }
+
+    /// Whether the client has closed the connection (or reset it), without taking any byte
+    /// it sent.
+    fn peer_closed(&self) -> bool {
+        match self.conn.get_ref().peek(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
         }
     }
 
