@@ -11,15 +11,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use miniserde::json::Value;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
 
 use support::api::queued;
 use support::push::{Obj, send};
+use support::vapid::{AppServer, now_secs};
 use support::webpush::Subscriber;
 use support::ws::{CLOSE, PING, PONG, TEXT, WsClient};
 use support::{Response, Server, TIMEOUT, read_more};
@@ -242,55 +241,6 @@ fn version(n: &Obj) -> u64 {
 
 fn bodies(notifications: &[Obj]) -> Vec<Vec<u8>> {
     notifications.iter().map(data).collect()
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// An application server with its VAPID key pair.
-struct AppServer {
-    key: SigningKey,
-}
-
-impl AppServer {
-    fn new(seed: u8) -> AppServer {
-        AppServer {
-            key: SigningKey::from_slice(&[seed; 32]).unwrap(),
-        }
-    }
-
-    /// The public key as `applicationServerKey`: base64url of the uncompressed point.
-    fn public(&self) -> String {
-        let point = self.key.verifying_key().to_sec1_point(false);
-        Base64UrlUnpadded::encode_string(point.as_bytes())
-    }
-
-    /// An ES256 JWT; the signature is JWS's `r || s`.
-    fn jwt(&self, aud: &str, exp: u64) -> String {
-        let header = Base64UrlUnpadded::encode_string(br#"{"typ":"JWT","alg":"ES256"}"#);
-        let claims = format!(r#"{{"aud":"{aud}","exp":{exp},"sub":"mailto:ops@example.org"}}"#);
-        let signed = format!(
-            "{header}.{}",
-            Base64UrlUnpadded::encode_string(claims.as_bytes())
-        );
-        let signature: Signature = self.key.sign(signed.as_bytes());
-        let signature = signature.to_bytes();
-        assert_eq!(signature.len(), 64);
-        format!("{signed}.{}", Base64UrlUnpadded::encode_string(&signature))
-    }
-
-    /// `Authorization: vapid t=…, k=…` (RFC 8292) for `aud`, valid for an hour.
-    fn vapid(&self, aud: &str) -> String {
-        self.vapid_until(aud, now_secs() + 3600)
-    }
-
-    fn vapid_until(&self, aud: &str, exp: u64) -> String {
-        format!("vapid t={}, k={}", self.jwt(aud, exp), self.public())
-    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ use openpush_wire::{base64, json, sse};
 pub mod api;
 pub mod conn;
 pub mod push;
+pub mod vapid;
 pub mod webpush;
 pub mod ws;
 
