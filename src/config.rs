@@ -198,6 +198,12 @@ static KEYS: &[Key] = keys! {
     "channel_change_burst_per_uaid" =>
         |c, v| c.limits.channel_changes_per_uaid.burst = number(v, 1, 1_000_000)? as f64,
         |c| c.limits.channel_changes_per_uaid.burst.to_string();
+    "vapid_verifications_per_sec" =>
+        |c, v| c.limits.vapid_verifications.per_sec = rate(v)?,
+        |c| c.limits.vapid_verifications.per_sec.to_string();
+    "vapid_verification_burst" =>
+        |c, v| c.limits.vapid_verifications.burst = number(v, 1, 1_000_000)? as f64,
+        |c| c.limits.vapid_verifications.burst.to_string();
     "login_free_failures" => |c, v| c.limits.login_free_failures = number(v, 1, 1000)? as u32,
         |c| c.limits.login_free_failures.to_string();
     "login_max_delay_secs" => |c, v| c.limits.login_max_delay = secs(v, 1, 24 * 3600)?,
@@ -271,6 +277,10 @@ pub struct Limits {
     /// second per user agent, and the burst above it (answered 429): each is a commit to
     /// the flash, so one WebSocket cannot wear it out.
     pub channel_changes_per_uaid: Rate,
+    /// VAPID signature verifications per second, and the burst above it, for pushes to
+    /// `/wpush/v2/` endpoints from others than the endpoint's known signers (answered 429
+    /// past it): each costs as much as tens of requests, see `crate::signers`.
+    pub vapid_verifications: Rate,
     /// Failed logins per address (twice as many per user name) before each try must wait
     /// (1 s, doubling).
     pub login_free_failures: u32,
@@ -345,6 +355,10 @@ impl Default for Limits {
             channel_changes_per_uaid: Rate {
                 per_sec: 0.2,
                 burst: 128.0,
+            },
+            vapid_verifications: Rate {
+                per_sec: 2.0,
+                burst: 20.0,
             },
             login_free_failures: 10,
             max_topics_per_user: 256,
@@ -918,6 +932,8 @@ posts_per_sec_per_token = 0
 post_burst_per_token = 29
 channel_changes_per_sec_per_uaid = 0.05
 channel_change_burst_per_uaid = 33
+vapid_verifications_per_sec = 2.5
+vapid_verification_burst = 40
 login_free_failures = 30
 login_max_delay_secs = 31
 ";

@@ -9,7 +9,8 @@
 //!   HTTP/1.1 layer (`http`), the router and every door's route table (`api` for OpenPush
 //!   v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`, and `autopush`: the WebSocket of
 //!   Firefox and Sunup at `autopush_path` and its `/wpush/v1|v2/<token>` endpoints, whose
-//!   VAPID signatures `vapid` checks), the live streams (`stream`, with an encoder per
+//!   VAPID signatures `vapid` checks, within the budget of verifications `signers` keeps),
+//!   the live streams (`stream`, with an encoder per
 //!   wire format; `ws` frames WebSocket) and the hub that wakes them (`hub`). It never
 //!   blocks; its shared state is `state::ServerState`;
 //! - **the store thread** (`store`): the only owner of the redb database. Reads run on
@@ -52,6 +53,7 @@ pub mod reconnects;
 pub mod sd_notify;
 pub mod secret;
 pub mod server;
+pub mod signers;
 pub mod sse;
 pub mod state;
 pub mod store;

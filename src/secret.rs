@@ -31,6 +31,15 @@ pub fn new_token() -> String {
     Base64UrlUnpadded::encode_string(&random_bytes::<TOKEN_BYTES>())
 }
 
+/// Whether `text` could be a key or token of [`new_token`]: 32 URL-safe base64
+/// characters. Anything else names nothing, and is refused before the store is asked.
+pub fn is_token_shaped(text: &str) -> bool {
+    text.len() == TOKEN_BYTES / 3 * 4
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The index key under which a secret is stored.
 pub fn digest(secret: &[u8]) -> [u8; 32] {
     Blake2s256::digest(secret).into()
@@ -121,6 +130,9 @@ mod tests {
     fn tokens_are_long_distinct_and_url_safe() {
         let a = new_token();
         assert_eq!(a.len(), 32);
+        assert!(is_token_shaped(&a));
+        assert!(!is_token_shaped(&a[1..]));
+        assert!(!is_token_shaped(&format!("{}+", &a[1..])));
         assert_ne!(a, new_token());
         assert!(
             a.bytes()

@@ -81,6 +81,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         request_rate: RateLimiter::new(config.limits.requests_per_addr),
         post_rate: RateLimiter::new(config.limits.posts_per_token),
         channel_changes: RateLimiter::new(config.limits.channel_changes_per_uaid),
+        vapid_signers: crate::signers::Signers::new(config.limits.vapid_verifications),
         connections_by_addr: ConnectionCounts::default(),
         nextpush_opens: ReconnectLog::default(),
         executor: executor.clone(),

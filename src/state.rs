@@ -19,6 +19,7 @@ use crate::hub::{Hub, Reader};
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
 use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
+use crate::signers::Signers;
 use crate::store::Store;
 
 pub struct ServerState {
@@ -37,6 +38,8 @@ pub struct ServerState {
     pub post_rate: RateLimiter<[u8; 16]>,
     /// Autopush channel changes per user agent (its queue id).
     pub channel_changes: RateLimiter<u64>,
+    /// Who may spend a VAPID signature verification now.
+    pub vapid_signers: Signers,
     pub(crate) connections_by_addr: ConnectionCounts,
     /// Stream opens per NextPush device, for its `warning` event.
     pub(crate) nextpush_opens: ReconnectLog,
@@ -98,6 +101,7 @@ impl ServerState {
         self.post_rate.set_rate(new.limits.posts_per_token);
         self.channel_changes
             .set_rate(new.limits.channel_changes_per_uaid);
+        self.vapid_signers.set_rate(new.limits.vapid_verifications);
         self.auth.set_limits(&new.limits);
         if old.anonymous == Anonymous::ReadWrite && new.anonymous != Anonymous::ReadWrite {
             // Requests without a user may no longer read any topic.

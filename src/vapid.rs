@@ -5,11 +5,17 @@
 //! older `Authorization: WebPush <JWT>` with `Crypto-Key: p256ecdsa=<key>`. Keys are raw
 //! uncompressed P-256 points (65 bytes), base64url with or without `=` padding, as the
 //! Push API's `applicationServerKey` gives them. A token passes when:
-//! - its header names `ES256` and its signature (JWS: `r || s`, 64 bytes) verifies over
-//!   `<header>.<claims>` with the bound key;
-//! - `aud` is the endpoint's origin (scheme, host and port; a default port may be written
-//!   or left out);
-//! - `exp` is in the future and at most 24 hours ahead (with one minute of clock skew).
+//! - its key is the bound key;
+//! - its header names `ES256`, and its claims are JSON whose `aud` is the endpoint's origin
+//!   (scheme, host and port; a default port may be written or left out) and whose `exp` is
+//!   in the future and at most 24 hours ahead (with one minute of clock skew);
+//! - its signature (JWS: `r || s`, 64 bytes) verifies over `<header>.<claims>` with the
+//!   bound key.
+//!
+//! The checks run in two steps, cheapest first: [`precheck`] does everything but the
+//! signature (base64 and a little JSON, microseconds) and yields a [`Signed`] token; only
+//! [`Signed::verify`] runs the ECDSA verification, which costs as much as tens of
+//! requests, so the caller decides in between who may spend it (`crate::signers`).
 //!
 //! A missing, malformed, expired or wrongly signed token is [`Refusal::Unauthorized`]
 //! (401); a valid header form whose key is another app server's is [`Refusal::OtherKey`]
@@ -44,15 +50,23 @@ pub fn parse_key(text: &str) -> Option<[u8; KEY_BYTES]> {
     Some(key)
 }
 
+/// A token that passed every check but its signature's.
+pub struct Signed<'a> {
+    /// `<header>.<claims>`, as signed.
+    message: &'a str,
+    signature: Signature,
+}
+
 /// Checks the VAPID headers of a push to an endpoint bound to `bound_key`, whose origin
-/// is `origin` (`https://host[:port]`); `now_secs` is Unix time.
-pub fn check(
-    authorization: Option<&str>,
-    crypto_key: Option<&str>,
+/// is `origin` (`https://host[:port]`), in everything but the signature; `now_secs` is
+/// Unix time.
+pub fn precheck<'a>(
+    authorization: Option<&'a str>,
+    crypto_key: Option<&'a str>,
     bound_key: &[u8; KEY_BYTES],
     origin: &str,
     now_secs: u64,
-) -> Result<(), Refusal> {
+) -> Result<Signed<'a>, Refusal> {
     let (token, key) = credentials(authorization, crypto_key)
         .ok_or(Refusal::Unauthorized("no VAPID credentials"))?;
     if token.len() > MAX_TOKEN_BYTES {
@@ -62,9 +76,19 @@ pub fn check(
     if key.as_slice() != bound_key.as_slice() {
         return Err(Refusal::OtherKey);
     }
-    let verifying = VerifyingKey::from_sec1_bytes(bound_key)
-        .map_err(|_| Refusal::Unauthorized("bound key is not a P-256 point"))?;
-    let claims = verify_jwt(token, &verifying)?;
+    let malformed = Refusal::Unauthorized("VAPID token is not a JWT");
+    let mut parts = token.split('.');
+    let (Some(header_part), Some(claims_part), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed);
+    };
+    let header: Header = json_part(header_part).ok_or(malformed)?;
+    if header.alg != "ES256" {
+        return Err(Refusal::Unauthorized("VAPID token is not ES256"));
+    }
+    let claims: Claims =
+        json_part(claims_part).ok_or(Refusal::Unauthorized("VAPID claims are malformed"))?;
     if !same_origin(&claims.aud, origin) {
         return Err(Refusal::Unauthorized(
             "VAPID aud is not this endpoint's origin",
@@ -76,7 +100,23 @@ pub fn check(
     if claims.exp > now_secs + MAX_AHEAD_SECS + SKEW_SECS {
         return Err(Refusal::Unauthorized("VAPID exp more than 24 hours ahead"));
     }
-    Ok(())
+    let signature = decode_base64url(signature)
+        .and_then(|raw| Signature::from_slice(&raw).ok())
+        .ok_or(Refusal::Unauthorized("VAPID signature is malformed"))?;
+    Ok(Signed {
+        message: &token[..header_part.len() + 1 + claims_part.len()],
+        signature,
+    })
+}
+
+impl Signed<'_> {
+    /// The expensive step: the ECDSA verification of the signature with `bound_key`.
+    pub fn verify(&self, bound_key: &[u8; KEY_BYTES]) -> Result<(), Refusal> {
+        VerifyingKey::from_sec1_bytes(bound_key)
+            .map_err(|_| Refusal::Unauthorized("bound key is not a P-256 point"))?
+            .verify(self.message.as_bytes(), &self.signature)
+            .map_err(|_| Refusal::Unauthorized("VAPID signature does not verify"))
+    }
 }
 
 /// The JWT and the key, from either header form.
@@ -121,27 +161,6 @@ struct Claims {
     exp: u64,
 }
 
-fn verify_jwt(token: &str, key: &VerifyingKey) -> Result<Claims, Refusal> {
-    let malformed = Refusal::Unauthorized("VAPID token is not a JWT");
-    let mut parts = token.split('.');
-    let (Some(header_part), Some(claims_part), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed);
-    };
-    let header: Header = json_part(header_part).ok_or(malformed)?;
-    if header.alg != "ES256" {
-        return Err(Refusal::Unauthorized("VAPID token is not ES256"));
-    }
-    let signature = decode_base64url(signature)
-        .and_then(|raw| Signature::from_slice(&raw).ok())
-        .ok_or(Refusal::Unauthorized("VAPID signature is malformed"))?;
-    let signed = &token[..header_part.len() + 1 + claims_part.len()];
-    key.verify(signed.as_bytes(), &signature)
-        .map_err(|_| Refusal::Unauthorized("VAPID signature does not verify"))?;
-    json_part(claims_part).ok_or(Refusal::Unauthorized("VAPID claims are malformed"))
-}
-
 fn json_part<T: miniserde::Deserialize>(part: &str) -> Option<T> {
     let raw = decode_base64url(part)?;
     miniserde::json::from_str(std::str::from_utf8(&raw).ok()?).ok()
@@ -180,6 +199,16 @@ mod tests {
     use p256::ecdsa::signature::Signer;
 
     const ORIGIN: &str = "https://push.example.net";
+
+    fn check(
+        authorization: Option<&str>,
+        crypto_key: Option<&str>,
+        bound: &[u8; KEY_BYTES],
+        origin: &str,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        precheck(authorization, crypto_key, bound, origin, now)?.verify(bound)
+    }
 
     fn signing_key(seed: u8) -> SigningKey {
         SigningKey::from_slice(&[seed; 32]).unwrap()
@@ -230,14 +259,14 @@ mod tests {
     }
 
     #[test]
-    fn refusals() {
+    fn refusals_but_a_forged_signature_need_no_verification() {
         let key = signing_key(7);
         let other = signing_key(9);
         let bound = public(&key);
         let good = r#"{"aud":"https://push.example.net","exp":1000}"#;
         let unauthorized = |auth: Option<&str>, now| {
             matches!(
-                check(auth, None, &bound, ORIGIN, now),
+                precheck(auth, None, &bound, ORIGIN, now),
                 Err(Refusal::Unauthorized(_))
             )
         };
@@ -248,12 +277,26 @@ mod tests {
         assert!(unauthorized(Some(&vapid(&key, far)), 900), "too far ahead");
         let elsewhere = r#"{"aud":"https://other.example.net","exp":1000}"#;
         assert!(unauthorized(Some(&vapid(&key, elsewhere)), 900), "aud");
-        let mut forged = vapid(&key, good);
-        forged.insert_str(forged.find(", k=").unwrap() - 2, "AA");
-        assert!(unauthorized(Some(&forged), 900), "bad signature");
+        let mut malformed = vapid(&key, good);
+        malformed.insert_str(malformed.find(", k=").unwrap() - 2, "AA");
+        assert!(unauthorized(Some(&malformed), 900), "a 66-byte signature");
+        let long = format!("vapid t={}, k=x", "a".repeat(MAX_TOKEN_BYTES + 1));
+        assert!(unauthorized(Some(&long), 900), "too long");
+        assert!(
+            matches!(
+                precheck(Some(&vapid(&other, good)), None, &bound, ORIGIN, 900),
+                Err(Refusal::OtherKey)
+            ),
+            "another key"
+        );
+
+        let k = Base64UrlUnpadded::encode_string(&bound);
+        let forged = format!("vapid t={}, k={k}", jwt(&other, good));
+        let signed = precheck(Some(&forged), None, &bound, ORIGIN, 900)
+            .expect("only the signature is wrong");
         assert_eq!(
-            check(Some(&vapid(&other, good)), None, &bound, ORIGIN, 900),
-            Err(Refusal::OtherKey)
+            signed.verify(&bound),
+            Err(Refusal::Unauthorized("VAPID signature does not verify"))
         );
     }
 

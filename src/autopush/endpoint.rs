@@ -4,7 +4,10 @@
 //! They answer as every Web Push endpoint here does (`crate::webpush`: 201 with `TTL` and
 //! `Location`, 413, 404, 429), with what autopush adds:
 //! - a v2 endpoint requires VAPID signed by its key (`crate::vapid`): 401 without or with
-//!   a bad token, 403 for another key; a v1 endpoint ignores VAPID headers;
+//!   a bad token, 403 for another key, 429 when a token that passed the cheap checks may
+//!   not spend a signature verification now (`crate::signers`); a v1 endpoint ignores
+//!   VAPID headers;
+//! - a token not shaped like the ones handed out is 404 before the store is asked;
 //! - a body needs `Content-Encoding: aes128gcm`, or `aesgcm` with its `Encryption` and
 //!   `Crypto-Key` headers, which travel to the user agent in the notification's
 //!   `headers`; a push without a body is a notification without data;
@@ -14,11 +17,14 @@
 //! `max_queued_per_uaid` and `max_queued_bytes_per_uaid`.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::delivery;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json::push_string;
+use crate::limits::AddrKey;
+use crate::secret;
 use crate::state::ServerState;
 use crate::store::autopush;
 use crate::store::memory::QueueSize;
@@ -49,6 +55,9 @@ pub async fn route(
 }
 
 async fn find(state: &ServerState, version: &str, token: &str) -> Result<EndpointRecord, ApiError> {
+    if !secret::is_token_shaped(token) {
+        return Err(ApiError::NotFound("no such endpoint"));
+    }
     let lookup = token.to_owned();
     let keyed = keyed(version);
     state
@@ -68,29 +77,7 @@ async fn push(
     let config = state.config();
     let record = find(state, version, token).await?;
     if let Some(key) = &record.key {
-        let key: &[u8; vapid::KEY_BYTES] =
-            key.as_slice().try_into().map_err(|_| ApiError::Internal)?;
-        let base = crate::webpush::base_url(state, req);
-        let now = crate::state::now_millis() / 1000;
-        let checked = vapid::check(
-            req.header("authorization"),
-            req.header("crypto-key"),
-            key,
-            origin(&base),
-            now,
-        );
-        match checked {
-            Ok(()) => {}
-            Err(vapid::Refusal::OtherKey) => {
-                return Err(ApiError::Forbidden(
-                    "this endpoint is bound to another application server's key".into(),
-                ));
-            }
-            Err(vapid::Refusal::Unauthorized(why)) => {
-                log::debug!("push to a v2 endpoint refused: {why}");
-                return Err(ApiError::VapidRequired(why));
-            }
-        }
+        check_vapid(state, req, token, key)?;
     }
     let push = crate::webpush::parse_fields(
         req,
@@ -106,6 +93,61 @@ async fn push(
     message.extras = headers;
     let published = delivery::publish(state, resolve, message).await?;
     Ok(crate::webpush::created(&published, ttl))
+}
+
+/// VAPID on a v2 endpoint bound to `key`: the cheap checks, then the signature, if its
+/// sender may spend a verification now (`crate::signers`; 429 when not).
+fn check_vapid(
+    state: &ServerState,
+    req: &Request,
+    token: &str,
+    key: &[u8],
+) -> Result<(), ApiError> {
+    let key: &[u8; vapid::KEY_BYTES] = key.try_into().map_err(|_| ApiError::Internal)?;
+    let base = crate::webpush::base_url(state, req);
+    let now = crate::state::now_millis() / 1000;
+    let signed = vapid::precheck(
+        req.header("authorization"),
+        req.header("crypto-key"),
+        key,
+        origin(&base),
+        now,
+    )
+    .map_err(refusal)?;
+    let endpoint: [u8; 16] = secret::digest(token.as_bytes())[..16]
+        .try_into()
+        .expect("a digest is 32 bytes");
+    let addr = req.client_addr.map(AddrKey::of);
+    let clock = Instant::now();
+    if let Err(spent) = state.vapid_signers.admit(endpoint, addr, clock) {
+        if let Some(unlogged) = spent.log {
+            log::info!(
+                "VAPID verification budget spent: pushes to v2 endpoints from new signers \
+                 refused{unlogged}"
+            );
+        }
+        return Err(ApiError::TooMany {
+            detail: "too many VAPID signatures to check; try again later".into(),
+            retry_after_secs: spent.wait.as_secs() + 1,
+        });
+    }
+    let verified = signed.verify(key);
+    state
+        .vapid_signers
+        .verified(endpoint, addr, verified.is_ok(), clock);
+    verified.map_err(refusal)
+}
+
+fn refusal(refusal: vapid::Refusal) -> ApiError {
+    match refusal {
+        vapid::Refusal::OtherKey => {
+            ApiError::Forbidden("this endpoint is bound to another application server's key".into())
+        }
+        vapid::Refusal::Unauthorized(why) => {
+            log::debug!("push to a v2 endpoint refused: {why}");
+            ApiError::VapidRequired(why)
+        }
+    }
 }
 
 /// The queue limit of an autopush user agent.
