@@ -25,8 +25,9 @@
 //! A message's way: a door validates its wire format and calls `delivery::publish` with a
 //! resolver (token, endpoint or topic → queue) that runs inside the write transaction; the
 //! queue stores it; the hub tells the queue's streams, which read it back from the store
-//! after their cursor and write it in their format. Configuration (`config`) is one
-//! struct, reloaded whole on SIGHUP; every limit has a default there. The CLI (`cli`,
+//! after their cursor and write it in their format. Its id is the one cursor of every
+//! queue; a sender is told a name of it instead (`locations`). Configuration (`config`) is
+//! one struct, reloaded whole on SIGHUP; every limit has a default there. The CLI (`cli`,
 //! `commands`) reaches a running server through its control socket (`control`).
 
 pub mod api;
@@ -43,6 +44,7 @@ pub mod http;
 pub mod hub;
 pub mod json;
 pub mod limits;
+pub mod locations;
 pub mod logger;
 pub mod matrix;
 pub mod metrics;

@@ -75,6 +75,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
     }
     let fd_limit = fd_connection_limit();
     let state = Rc::new(ServerState {
+        locations: crate::locations::Locations::new(store.names_key()),
         store,
         hub: Hub::default(),
         auth: Authenticator::new(hasher, &config.limits),

@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::config::{Anonymous, Config};
 use crate::hub::{Hub, Reader};
 use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
+use crate::locations::Locations;
 use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
 use crate::signers::Signers;
@@ -28,6 +29,8 @@ pub struct ServerState {
     /// Reads the configuration again, as at start (file, then command-line flags).
     pub(crate) reload: Reload,
     pub store: Store,
+    /// The names senders see for messages instead of their ids.
+    pub locations: Locations,
     pub hub: Hub,
     pub auth: Authenticator,
     pub executor: Rc<LocalExecutor<'static>>,

@@ -3,7 +3,8 @@
 //!
 //! Every endpoint answers the same way, whatever queue it feeds:
 //! - `POST`/`PUT` with a body of 1 to `max_data_bytes` (4096) bytes → **201** with
-//!   `TTL: <applied>` and `Location`; the body is opaque and delivered byte for byte;
+//!   `TTL: <applied>` and `Location: /message/<name>`, a name of the message that does not
+//!   reveal its id (`crate::locations`); the body is opaque and delivered byte for byte;
 //! - `TTL` missing → the door's default TTL (documented per door), longer → shortened to
 //!   its maximum and the applied value returned; `Urgency` travels to the device as a
 //!   field; `Topic` (≤ 32 base64url characters) replaces an undelivered message with the
@@ -127,11 +128,12 @@ impl PushRequest {
     }
 }
 
-/// The answer to an accepted push: 201, the applied TTL, where the message is.
-pub fn created(published: &Published, ttl_secs: u64) -> Response {
+/// The answer to an accepted push: 201, the applied TTL, and the message's resource under
+/// a name that does not reveal its id (`crate::locations`).
+pub fn created(state: &ServerState, published: &Published, ttl_secs: u64) -> Response {
     Response::new(201)
         .header("TTL", ttl_secs.to_string())
-        .header("Location", format!("/message/{}", published.id))
+        .header("Location", state.locations.location(published.id))
 }
 
 /// `GET` on an endpoint: the UnifiedPush discovery answer.
@@ -190,7 +192,7 @@ pub(crate) async fn post_to_app(
     let ttl = push.ttl_secs;
     let resolve = crate::api::message::app_queue(token, delivery::client_limit(state));
     let published = delivery::publish(state, resolve, push.into_message()).await?;
-    Ok(created(&published, ttl))
+    Ok(created(state, &published, ttl))
 }
 
 /// The base URL endpoints are built on: `public_url`, or what the request says it reached.

@@ -906,6 +906,33 @@ fn default_access_needs_a_user_except_to_post_to_endpoint_topics() {
 }
 
 #[test]
+fn an_anonymous_publish_to_an_endpoint_topic_gets_a_name_not_the_readers_id() {
+    // Regression: the answer's `op<id>` showed any stranger the global message counter.
+    let (s, alice, _) = two_users("ntfy-anonymous-id", "");
+    let json = format!(r#"{{"topic":"{ENDPOINT}","message":"from an app server"}}"#);
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let r = s.request("POST", "/", &[], &json);
+        assert_eq!(r.status, 200, "{}", r.text());
+        names.push(Obj::parse(&r.text()).str("id").to_owned());
+        publish(&s, &alice, "news", "in between");
+    }
+    let got = poll(&s, &alice, ENDPOINT, "since=all");
+    assert_eq!(got.len(), 2);
+    for (name, m) in names.iter().zip(&got) {
+        assert!(m.str("id").starts_with("op"), "{}", m.text);
+        let hex = name.strip_prefix('m').unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(hex.len(), 16, "{name}");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+    }
+    assert_ne!(names[0], names[1]);
+
+    let mine = s.request("POST", "/", &[("Authorization", &alice)], &json);
+    let id = Obj::parse(&mine.text()).str("id").to_owned();
+    assert!(id.starts_with("op"), "a reader gets the id it reads: {id}");
+}
+
+#[test]
 fn endpoint_topics_answer_unifiedpush_discovery() {
     let s = Server::start("ntfy-discovery");
     for path in [format!("/{ENDPOINT}"), "/anything?up=1".to_owned()] {

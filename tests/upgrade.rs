@@ -70,6 +70,15 @@ fn events(s: &Server, key: &str) -> Vec<(Option<u64>, String)> {
     out
 }
 
+/// The id that the stream of `key` gives the message whose event data is `data` (a Web
+/// Push answer's `Location` does not tell it).
+fn id_of(s: &Server, key: &str, data: &str) -> u64 {
+    events(s, key)
+        .into_iter()
+        .find_map(|(id, d)| id.filter(|_| d == data))
+        .unwrap_or_else(|| panic!("no event {data}"))
+}
+
 /// Users, passwords, clients, keys, applications and tokens, as 0.1.0 made them.
 fn assert_accounts(s: &Server) {
     let alice = s.request(
@@ -164,9 +173,14 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
         b"\x00web push\xff",
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let pushed: u64 = r.header("location").unwrap()["/message/".len()..]
-        .parse()
-        .unwrap();
+    let pushed = id_of(
+        &s,
+        ALICE_KEY,
+        &format!(
+            r#"{{"data":"{}","encoding":"base64","registration_id":"chat"}}"#,
+            b64(b"\x00web push\xff")
+        ),
+    );
     assert!(pushed > posted);
     // The old collapse entry still works: message 2 (collapse key "inbox") is replaced.
     let r = s.post_message(&format!(
@@ -293,7 +307,7 @@ mod schema_2 {
     use support::ws::WsClient;
     use support::{Server, TIMEOUT, basic, stdout};
 
-    use super::{FIXTURE_V2, events, fixture_copy, meta, support};
+    use super::{FIXTURE_V2, events, fixture_copy, id_of, meta, support};
 
     const LAPTOP_KEY: &str = "qC_An1k5hf5pd1xMHQzMVfjToAYZYT78";
     const PHONE_KEY: &str = "oVW2JFDMTfMhQo8yv6-08meP6_q0i8M-";
@@ -538,9 +552,14 @@ mod schema_2 {
             b"sync 2",
         );
         assert_eq!(r.status, 201, "{}", r.text());
-        let pushed: u64 = r.header("location").unwrap()["/message/".len()..]
-            .parse()
-            .unwrap();
+        let pushed = id_of(
+            &s,
+            PHONE_KEY,
+            &format!(
+                r#"{{"data":"{}","encoding":"base64","registration_id":"chat"}}"#,
+                b64(b"sync 2")
+            ),
+        );
         assert!(pushed > replaced);
         let phone_after = vec![
             (Some(1), CHAT_1.to_owned()),

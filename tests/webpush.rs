@@ -38,9 +38,10 @@ fn assert_no_redirect(r: &Response) {
     );
 }
 
-/// A 201 with the applied TTL and a `Location`; the message id the `Location` names.
+/// A 201 with the applied TTL and a `Location` that names the message without its id
+/// (`/message/<16 hex digits>`); the `Location`.
 #[track_caller]
-fn assert_created(r: &Response, ttl: &str) -> u64 {
+fn assert_created(r: &Response, ttl: &str) -> String {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(
         r.header("ttl"),
@@ -49,10 +50,14 @@ fn assert_created(r: &Response, ttl: &str) -> u64 {
         r.headers
     );
     let location = r.header("location").expect("a Location header");
-    location
+    let name = location
         .strip_prefix("/message/")
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("Location {location:?} is not /message/<id>"))
+        .unwrap_or_else(|| panic!("Location {location:?} is not /message/<name>"));
+    assert!(
+        name.len() == 16 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "Location {location:?} is not /message/<16 hex digits>"
+    );
+    location.to_owned()
 }
 
 /// The numeric message id of an ntfy message object (`op<id>`).
@@ -107,18 +112,22 @@ fn endpoint_topic_takes_post_and_put_of_1_to_4096_bytes_with_ttl_and_location() 
                 let body = random_bytes(len);
                 let r = send(s.addr, method, &path, &[], &body);
                 assert_no_redirect(&r);
-                let id = assert_created(&r, TOPIC_DEFAULT_TTL);
-                if let Some((last, _)) = sent.last() {
-                    assert!(id > *last, "ids increase: {id} after {last}");
-                }
-                sent.push((id, body));
+                let location = assert_created(&r, TOPIC_DEFAULT_TTL);
+                assert!(
+                    sent.iter().all(|(other, _)| *other != location),
+                    "a Location of its own: {location}"
+                );
+                sent.push((location, body));
             }
         }
     }
     let got = poll(s.addr, &alice, ENDPOINT);
-    assert_eq!(got.len(), sent.len(), "every accepted push is kept");
-    for (m, (id, body)) in got.iter().zip(&sent) {
-        assert_eq!(ntfy_id(m), *id, "the Location names the message");
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "every accepted push is kept, in order"
+    );
+    for (m, (_, body)) in got.iter().zip(&sent) {
         assert_eq!(m.str("encoding"), "base64", "opaque bytes travel as base64");
         assert_eq!(&m.message_bytes(), body, "byte for byte");
     }
@@ -374,6 +383,53 @@ fn ttl_0_reaches_a_live_subscriber_and_is_never_replayed() {
     assert!(sse.next_within(Duration::from_millis(300)).is_none());
 }
 
+#[test]
+fn locations_tell_a_sender_nothing_about_other_messages() {
+    // Regression: `Location: /message/<id>` showed every sender the one message counter of
+    // all queues: two pushes 4 ids apart meant three other messages in between.
+    let (s, alice, _, token) = setup("wp-opaque", "");
+    let path = format!("/{ENDPOINT}");
+    let mut locations = Vec::new();
+    for n in 0..24 {
+        let r = push(&s, &path, &[], format!("push {n}").as_bytes());
+        locations.push(assert_created(&r, TOPIC_DEFAULT_TTL));
+        match n % 3 {
+            0 => assert_created(
+                &push(&s, &format!("/push/{token}"), &[], b"x"),
+                APP_DEFAULT_TTL,
+            ),
+            1 => assert_created(&push(&s, "/upSomeoneElse123", &[], b"x"), TOPIC_DEFAULT_TTL),
+            _ => {
+                let r = s.post_message(&support::api::message(&token, r#"{"n":1}"#));
+                assert_eq!(r.status, 200, "{}", r.text());
+                String::new()
+            }
+        };
+    }
+    let ids: Vec<u64> = poll(s.addr, &alice, ENDPOINT).iter().map(ntfy_id).collect();
+    assert_eq!(ids.len(), locations.len());
+    let names: Vec<u64> = locations
+        .iter()
+        .zip(&ids)
+        .map(|(location, id)| {
+            let name = location.strip_prefix("/message/").unwrap();
+            assert_ne!(name, id.to_string(), "the Location is not the id");
+            u64::from_str_radix(name, 16).unwrap()
+        })
+        .collect();
+    assert!(
+        names.windows(2).any(|w| w[1] < w[0]),
+        "names rise with the counter: {locations:?}"
+    );
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{locations:?}");
+
+    for resource in [locations[0].clone(), format!("/message/{}", ids[0])] {
+        s.request("GET", &resource, &[], "").assert_error(404);
+        s.request("DELETE", &resource, &[], "").assert_error(404);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Application endpoints.
 
@@ -383,10 +439,9 @@ fn application_endpoint_delivers_to_the_device_stream_until_the_app_is_deleted()
     let path = format!("/push/{token}");
 
     let r = push(&s, &path, &[("Urgency", "high")], b"hello device");
-    let id = assert_created(&r, APP_DEFAULT_TTL);
+    assert_created(&r, APP_DEFAULT_TTL);
     let mut sse = s.subscribe(&key, None);
     let event = sse.next();
-    assert_eq!(event.id, Some(id), "the Location names the event");
     assert_eq!(
         event.data,
         format!(
@@ -538,7 +593,6 @@ fn encrypted_push_to_an_application_decrypts_from_the_openpush_stream() {
     let ua = Subscriber::new();
     let pushes = encrypted_pushes(&ua);
     let path = format!("/push/{token}");
-    let mut ids = Vec::new();
     for (_, body) in &pushes {
         let r = push(
             &s,
@@ -546,12 +600,15 @@ fn encrypted_push_to_an_application_decrypts_from_the_openpush_stream() {
             &[AES128GCM, ("TTL", "3600"), ("Urgency", "high")],
             body,
         );
-        ids.push(assert_created(&r, "3600"));
+        assert_created(&r, "3600");
     }
     let mut sse = s.subscribe(&key, None);
+    let mut last_id = 0;
     for (i, (cleartext, body)) in pushes.iter().enumerate() {
         let event = sse.next();
-        assert_eq!(event.id, Some(ids[i]));
+        let id = event.id.expect("a stored message has an id");
+        assert!(id > last_id, "in order: {id} after {last_id}");
+        last_id = id;
         let o = Obj::parse(&event.data);
         assert_eq!(o.str("registration_id"), "app1");
         assert_eq!(o.str("urgency"), "high");

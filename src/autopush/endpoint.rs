@@ -92,7 +92,7 @@ async fn push(
     let mut message = push.into_message();
     message.extras = headers;
     let published = delivery::publish(state, resolve, message).await?;
-    Ok(crate::webpush::created(&published, ttl))
+    Ok(crate::webpush::created(state, &published, ttl))
 }
 
 /// VAPID on a v2 endpoint bound to `key`: the cheap checks, then the signature, if its

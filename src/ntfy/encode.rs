@@ -3,9 +3,10 @@
 //! A message object is `{"id","time","expires","event","topic","message"}` plus what the
 //! sender gave (`title`, `priority`, `tags`, `click`, `icon`, `actions`, `content_type`):
 //! ids are strings (`"op<message id>"`, never all digits, so `since=` can tell them from
-//! Unix times), times are Unix seconds. Opaque bytes (Web Push bodies) and text that is
-//! not UTF-8 travel as standard base64 with `"encoding":"base64"`; the JSON of the Matrix
-//! gateway travels as the message text.
+//! Unix times; an anonymous publish to an endpoint topic is answered with the message's
+//! name, `"m<name>"`, instead: see `crate::locations`), times are Unix seconds. Opaque
+//! bytes (Web Push bodies) and text that is not UTF-8 travel as standard base64 with
+//! `"encoding":"base64"`; the JSON of the Matrix gateway travels as the message text.
 //!
 //! Formats: `/json` one object per line and nothing else (no blank lines: each line goes
 //! to a JSON parser); `/sse` the same objects as SSE `data:` (with `event:` for non-message
@@ -33,9 +34,15 @@ pub fn parse_message_id(text: &str) -> Option<u64> {
 
 /// The JSON object of a message event.
 pub fn message_json(topic: &str, id: u64, record: &MessageRecord) -> String {
+    message_json_as(topic, &message_id(id), record)
+}
+
+/// [`message_json`] with another `id`: the name an anonymous sender gets instead
+/// (`crate::locations`).
+pub fn message_json_as(topic: &str, id: &str, record: &MessageRecord) -> String {
     let mut out = String::with_capacity(record.data.len() * 4 / 3 + record.extras.len() + 128);
     out.push_str("{\"id\":\"");
-    out.push_str(&message_id(id));
+    out.push_str(id);
     out.push_str("\",\"time\":");
     out.push_str(&(record.posted_at / 1000).to_string());
     out.push_str(",\"expires\":");

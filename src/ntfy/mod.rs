@@ -38,7 +38,7 @@ use crate::store::memory::QueueSize;
 use crate::store::queue::Destination;
 use crate::store::topics::{self, Access, Rules};
 
-pub use encode::message_json;
+pub use encode::{message_json, message_json_as};
 
 pub async fn route(
     state: &Rc<ServerState>,

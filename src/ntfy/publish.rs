@@ -4,7 +4,9 @@
 //! headers (`X-Title`, `Title`, `ti`, `t` …) or query parameters; `PUT|POST /` take a JSON
 //! object `{topic, message, title, priority, tags, click, icon, actions, markdown}`, and
 //! the same headers and query parameters, whose fields the JSON's override. The
-//! answer is 200 with the message object, as ntfy answers. A body that is not UTF-8 is kept
+//! answer is 200 with the message object, as ntfy answers; a publish without a user to an
+//! endpoint topic (which it may not read) gets the message's name as its `id`
+//! (`crate::locations`), not the id its readers see. A body that is not UTF-8 is kept
 //! byte for byte and delivered as base64. `Cache: no` publishes with a TTL of 0 (live
 //! subscribers only). Features this server does not have (attachments, e-mail, phone
 //! calls, delayed delivery) are refused with 400 naming the feature, never dropped
@@ -174,7 +176,7 @@ async fn web_push(
     let published = delivery::publish(state, resolve, push.into_message())
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
-    Ok(webpush::created(&published, ttl).into())
+    Ok(webpush::created(state, &published, ttl).into())
 }
 
 async fn publish(
@@ -212,6 +214,12 @@ async fn publish(
     let published: Published = delivery::publish(state, resolve, message)
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
-    let body = super::message_json(topic, published.id, &published.record);
+    let body = match user {
+        None if is_endpoint_topic(topic) => {
+            let name = format!("m{}", state.locations.name(published.id));
+            super::message_json_as(topic, &name, &published.record)
+        }
+        _ => super::message_json(topic, published.id, &published.record),
+    };
     Ok(Response::json(200, body).into())
 }

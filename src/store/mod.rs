@@ -192,6 +192,8 @@ pub struct Unsettled<'a> {
 pub struct Store {
     jobs: mpsc::SyncSender<Job>,
     commits: Arc<CommitStats>,
+    /// The database's key for the names senders see (`tables::names_key`).
+    names_key: [u8; 32],
 }
 
 /// Why the database could not be opened; each has its own exit message.
@@ -229,6 +231,13 @@ pub struct Options {
 /// Opens (or creates) the database and starts the store thread.
 pub fn open(path: &Path, options: &Options) -> std::result::Result<Store, OpenError> {
     let db = open_database(path, options.cache_bytes)?;
+    let names_key = tables::names_key(&db).unwrap_or_else(|e| {
+        log::warn!(
+            "cannot store a key for message names ({e}); this run uses one of its own, so \
+             the Location of a message differs after a restart"
+        );
+        crate::secret::random_bytes()
+    });
     let (jobs, inbox) = mpsc::sync_channel(options.queue);
     let commits = Arc::new(CommitStats::default());
     let stats = commits.clone();
@@ -240,7 +249,11 @@ pub fn open(path: &Path, options: &Options) -> std::result::Result<Store, OpenEr
             move || run(db, &path, &options, inbox, &stats)
         })
         .map_err(|e| OpenError::Other(format!("cannot start the store thread: {e}")))?;
-    Ok(Store { jobs, commits })
+    Ok(Store {
+        jobs,
+        commits,
+        names_key,
+    })
 }
 
 fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Database, OpenError> {
@@ -493,6 +506,11 @@ fn reopen(db: &mut Option<Database>, path: &Path, cache_bytes: usize) -> Result<
 impl Store {
     pub fn commit_stats(&self) -> &CommitStats {
         &self.commits
+    }
+
+    /// The key of the names senders see for messages (`crate::locations`).
+    pub fn names_key(&self) -> [u8; 32] {
+        self.names_key
     }
 
     fn submit(&self, job: Job) -> Result<()> {

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! meta            &str                 -> u64     schema_version, next_user_id,
-//!                                                 next_client_id, message_id_high_water
+//!                                                 next_client_id, message_id_high_water,
+//!                                                 names_key_0 … names_key_3
 //! users           user id              -> UserRecord
 //! user_by_name    name                 -> user id
 //! clients         client id            -> ClientRecord (holds the key: the API returns it)
@@ -27,8 +28,12 @@
 //! across restarts and across queues, so `Last-Event-ID` or ntfy's `since=<id>` means
 //! "everything after this one" for any queue or set of queues. The counter itself lives in
 //! the store thread's memory; `meta` holds a high-water mark above every id ever handed
-//! out (see `store::memory`). Posting a message writes `messages` only (and `collapse`
-//! with a collapse key): every other B-tree a commit touches costs flash pages.
+//! out (see `store::memory`). The `names_key_*` entries are the 256-bit key of the names
+//! that senders see instead of ids (`crate::locations`), eight bytes each (little-endian),
+//! made from the OS random generator the first time a database is opened by a version
+//! that has them; an older version leaves them alone. Posting a message writes `messages`
+//! only (and `collapse` with a collapse key): every other B-tree a commit touches costs
+//! flash pages.
 //!
 //! Index tables hold empty byte slices rather than `()`, and every table uses one of a few
 //! key/value type pairs: redb's B-tree code is built once per pair, and each pair costs
@@ -281,6 +286,45 @@ pub fn check(db: &impl ReadableDatabase) -> Result<Option<u64>, SchemaError> {
     }
 }
 
+/// The `meta` entries of the names key, in byte order.
+const NAMES_KEY: [&str; 4] = ["names_key_0", "names_key_1", "names_key_2", "names_key_3"];
+
+/// The key of the names senders see for messages (`crate::locations`); made, and stored
+/// in one commit, if the database has none yet.
+pub fn names_key(db: &Database) -> StoreResult<[u8; 32]> {
+    if let Some(key) = read_names_key(&db.begin_read()?.open_table(META)?)? {
+        return Ok(key);
+    }
+    let txn = db.begin_write()?;
+    let key = {
+        let mut meta = txn.open_table(META)?;
+        match read_names_key(&meta)? {
+            Some(key) => key,
+            None => {
+                let key = crate::secret::random_bytes::<32>();
+                for (name, part) in NAMES_KEY.iter().zip(key.chunks_exact(8)) {
+                    let part = u64::from_le_bytes(part.try_into().expect("chunks of 8 bytes"));
+                    meta.insert(*name, part)?;
+                }
+                key
+            }
+        }
+    };
+    txn.commit()?;
+    Ok(key)
+}
+
+fn read_names_key(meta: &impl ReadableTable<&'static str, u64>) -> StoreResult<Option<[u8; 32]>> {
+    let mut key = [0u8; 32];
+    for (name, part) in NAMES_KEY.iter().zip(key.chunks_exact_mut(8)) {
+        let Some(value) = meta.get(*name)? else {
+            return Ok(None);
+        };
+        part.copy_from_slice(&value.value().to_le_bytes());
+    }
+    Ok(Some(key))
+}
+
 /// A client id as the index tables hold it.
 pub fn id_bytes(id: u64) -> [u8; 8] {
     id.to_le_bytes()
@@ -377,5 +421,32 @@ impl Tables for WriteTransaction {
         def: TableDefinition<K, u64>,
     ) -> StoreResult<Self::Id<'_, K>> {
         Ok(self.open_table(def)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_names_key_is_made_once_and_kept_in_the_file() {
+        let path = std::env::temp_dir().join(format!("names-key-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let key = {
+            let db = Database::create(&path).unwrap();
+            init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+            let key = names_key(&db).unwrap();
+            assert_eq!(names_key(&db).unwrap(), key);
+            key
+        };
+        let db = Database::open(&path).unwrap();
+        assert_eq!(names_key(&db).unwrap(), key, "after a reopen");
+        drop(db);
+        std::fs::remove_file(&path).unwrap();
+        assert_ne!(
+            names_key(&in_memory()).unwrap(),
+            key,
+            "each database has its own"
+        );
     }
 }

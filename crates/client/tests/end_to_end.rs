@@ -28,8 +28,28 @@ fn ids(log: &Path) -> Vec<u64> {
         .collect()
 }
 
-fn assert_each_once(ids: &[u64], expected: &[u64]) {
-    assert_eq!(ids, expected, "handed on: {ids:?}, sent: {expected:?}");
+/// The messages' texts in a recorder's log, in order.
+fn texts(log: &Path) -> Vec<String> {
+    lines(log)
+        .iter()
+        .map(|l| l.splitn(4, ' ').nth(3).unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The id a recorder's log gives the message `text`, once it is there.
+fn id_of(log: &Path, text: &str) -> Option<u64> {
+    ids(log)
+        .into_iter()
+        .zip(texts(log))
+        .find(|(_, t)| t == text)
+        .map(|(id, _)| id)
+}
+
+/// Each sent text handed on once, in the order sent, with rising ids.
+fn assert_each_once(log: &Path, sent: &[&str]) {
+    let (ids, texts) = (ids(log), texts(log));
+    assert_eq!(texts, sent, "handed on: {texts:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids: {ids:?}");
 }
 
 fn mode(path: &Path) -> u32 {
@@ -88,7 +108,7 @@ fn registered_app_gets_web_push_decrypted_by_exec() {
 
     let sub_file = dir.join("sub.json");
     std::fs::write(&sub_file, &sub).unwrap();
-    let first = send_web_push(&dir, &sub_file, "Dinner is ready, ünïcödé");
+    send_web_push(&dir, &sub_file, "Dinner is ready, ünïcödé");
     let msg = dir.join("urgent.txt");
     std::fs::write(&msg, "second").unwrap();
     let out = client(
@@ -113,6 +133,7 @@ fn registered_app_gets_web_push_decrypted_by_exec() {
     let listener = Listener::start(&state, &recorder(&log), &[]);
     wait_for("two messages", || lines(&log).len() == 2);
     let got = lines(&log);
+    let first = ids(&log)[0];
     assert_eq!(
         got[0],
         format!("{first} chat normal Dinner is ready, ünïcödé")
@@ -146,11 +167,16 @@ fn registered_app_gets_web_push_decrypted_by_exec() {
 #[test]
 fn listen_without_exec_prints_json_lines() {
     let (_server, dir, state, sub_file) = setup("print", "");
-    let id = send_web_push(&dir, &sub_file, "line \"one\"\n");
+    send_web_push(&dir, &sub_file, "line \"one\"\n");
     let mut listener = Listener::printing(&state);
     let mut stdout = BufReader::new(listener.child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
+    let id: u64 = line
+        .strip_prefix("{\"id\":")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
     assert_eq!(
         line,
         format!(
@@ -162,8 +188,8 @@ fn listen_without_exec_prints_json_lines() {
 #[test]
 fn failing_exec_gets_the_message_again_in_order() {
     let (_server, dir, state, sub_file) = setup("fail", "");
-    let a = send_web_push(&dir, &sub_file, "a");
-    let b = send_web_push(&dir, &sub_file, "b");
+    send_web_push(&dir, &sub_file, "a");
+    send_web_push(&dir, &sub_file, "b");
     let log = dir.join("log");
     let marks = dir.join("marks");
     std::fs::create_dir(&marks).unwrap();
@@ -177,7 +203,8 @@ fn failing_exec_gets_the_message_again_in_order() {
     listener.wait_log("comes again");
     wait_for("both messages", || lines(&log).len() == 2);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_each_once(&ids(&log), &[a, b]);
+    assert_each_once(&log, &["a", "b"]);
+    let (a, b) = (id_of(&log, "a").unwrap(), id_of(&log, "b").unwrap());
     assert!(marks.join(a.to_string()).exists() && marks.join(b.to_string()).exists());
     assert_eq!(
         std::fs::read_to_string(state.join("last-event-id")).unwrap(),
@@ -190,17 +217,19 @@ fn resumes_after_server_restart_without_loss_or_repeat() {
     let (mut server, dir, state, sub_file) = setup("restart", "");
     let log = dir.join("log");
     let listener = Listener::start(&state, &recorder(&log), &[]);
-    let mut sent: Vec<u64> = (0..3)
-        .map(|i| send_web_push(&dir, &sub_file, &format!("m{i}")))
-        .collect();
+    for i in 0..3 {
+        send_web_push(&dir, &sub_file, &format!("m{i}"));
+    }
     wait_for("three messages", || lines(&log).len() == 3);
     // Handed on and persisted, but not yet announced to the server (that waits for the
     // next connection): the restarted server sends them again; the client skips them.
     server.restart();
-    sent.extend((3..6).map(|i| send_web_push(&dir, &sub_file, &format!("m{i}"))));
+    for i in 3..6 {
+        send_web_push(&dir, &sub_file, &format!("m{i}"));
+    }
     wait_for("six messages", || lines(&log).len() == 6);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_each_once(&ids(&log), &sent);
+    assert_each_once(&log, &["m0", "m1", "m2", "m3", "m4", "m5"]);
     drop(listener);
 }
 
@@ -209,15 +238,19 @@ fn resumes_after_kill9_of_the_client_without_loss_or_repeat() {
     let (_server, dir, state, sub_file) = setup("kill9", "");
     let log = dir.join("log");
     let mut listener = Listener::start(&state, &recorder(&log), &[]);
-    let mut sent: Vec<u64> = (0..3)
-        .map(|i| send_web_push(&dir, &sub_file, &format!("m{i}")))
-        .collect();
+    for i in 0..3 {
+        send_web_push(&dir, &sub_file, &format!("m{i}"));
+    }
     // Killed once the third is confirmed (killed between its --exec and the fsync, it would
     // rightly come again: the one window the README names).
     let last = state.join("last-event-id");
-    wait_for("three confirmed", || lines(&last) == [sent[2].to_string()]);
+    wait_for("three confirmed", || {
+        id_of(&log, "m2").is_some_and(|third| lines(&last) == [third.to_string()])
+    });
     listener.kill9_group();
-    sent.extend((3..6).map(|i| send_web_push(&dir, &sub_file, &format!("m{i}"))));
+    for i in 3..6 {
+        send_web_push(&dir, &sub_file, &format!("m{i}"));
+    }
 
     // Killed while its --exec runs: that message was not handed on, so it comes again, once.
     let started = dir.join("started");
@@ -234,7 +267,7 @@ fn resumes_after_kill9_of_the_client_without_loss_or_repeat() {
     let listener = Listener::start(&state, &recorder(&log), &[]);
     wait_for("six messages", || lines(&log).len() == 6);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_each_once(&ids(&log), &sent);
+    assert_each_once(&log, &["m0", "m1", "m2", "m3", "m4", "m5"]);
     drop(listener);
 }
 
@@ -260,9 +293,9 @@ fn silent_stream_is_dropped_by_the_watchdog_and_resumed() {
             .unwrap()
             .success()
     );
-    let id = send_web_push(&dir, &sub_file, "after the silence");
+    send_web_push(&dir, &sub_file, "after the silence");
     wait_for("the message", || lines(&log).len() == 1);
-    assert_eq!(ids(&log), [id]);
+    assert_eq!(texts(&log), ["after the silence"]);
 }
 
 #[test]
@@ -339,8 +372,9 @@ fn app_registered_while_listening_is_decrypted() {
     let sub = register(&server, &state, "late");
     let sub_file = dir.join("late.json");
     std::fs::write(&sub_file, sub).unwrap();
-    let id = send_web_push(&dir, &sub_file, "for the late app");
+    send_web_push(&dir, &sub_file, "for the late app");
     wait_for("the message", || lines(&log).len() == 1);
+    let id = ids(&log)[0];
     assert_eq!(lines(&log)[0], format!("{id} late normal for the late app"));
 }
 
@@ -355,16 +389,17 @@ fn message_that_does_not_decrypt_is_skipped_and_later_ones_arrive() {
     let conn = std::net::TcpStream::connect(server.addr).unwrap();
     let r = openpush_wire::http::exchange(conn, "POST", &url, &[], b"not encrypted", 4096).unwrap();
     assert_eq!(r.head.status, 201);
-    let bad = r
-        .head
-        .header("location")
-        .unwrap()
-        .trim_start_matches("/message/")
-        .to_owned();
-    let id = send_web_push(&dir, &sub_file, "encrypted");
+    send_web_push(&dir, &sub_file, "encrypted");
     let log = dir.join("log");
     let listener = Listener::start(&state, &recorder(&log), &[]);
-    listener.wait_log(&format!("message {bad} skipped"));
+    let skipped = listener.wait_log(" skipped");
+    let bad: u64 = skipped
+        .split("message ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{skipped}"));
     wait_for("the encrypted message", || lines(&log).len() == 1);
-    assert_eq!(lines(&log), [format!("{id} chat normal encrypted")]);
+    assert_eq!(texts(&log), ["encrypted"]);
+    assert!(ids(&log)[0] > bad, "{skipped}");
 }

@@ -46,8 +46,14 @@ fn the_readme_client_example_runs_as_written() {
         "",
     );
     let stdout = ok(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let sent = lines
+        .windows(3)
+        .find(|w| w[0] == "201 Created" && w[2] == "TTL: 86400")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let name = sent[1].strip_prefix("Location: /message/").unwrap_or("");
     assert!(
-        stdout.contains("201 Created\nLocation: /message/1\nTTL: 86400\n"),
+        name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit()),
         "{stdout}"
     );
     assert!(

@@ -285,8 +285,9 @@ pub fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Sends `message` encrypted to the subscription in `sub_file`; returns the stored id.
-pub fn send_web_push(dir: &Path, sub_file: &Path, message: &str) -> u64 {
+/// Sends `message` encrypted to the subscription in `sub_file`; returns the `Location`
+/// the server answered with, a name of the message that does not tell its id.
+pub fn send_web_push(dir: &Path, sub_file: &Path, message: &str) -> String {
     let msg = dir.join("message.txt");
     std::fs::write(&msg, message).unwrap();
     let out = client(
@@ -302,10 +303,10 @@ pub fn send_web_push(dir: &Path, sub_file: &Path, message: &str) -> u64 {
     assert!(stdout.starts_with("201 "), "{stdout}");
     stdout
         .lines()
-        .find_map(|l| l.strip_prefix("Location: /message/"))
+        .find_map(|l| l.strip_prefix("Location: "))
+        .filter(|l| l.starts_with("/message/"))
         .unwrap_or_else(|| panic!("no Location in {stdout}"))
-        .parse()
-        .unwrap()
+        .to_owned()
 }
 
 /// The lines `child` writes to its (piped) stderr, as they come; echoed as `who: line` when
