@@ -7,6 +7,7 @@
 //!
 //! Only 127.0.0.0/8 is ever connected to; every loop is bounded by a count and a deadline.
 
+mod check;
 mod confirm;
 mod post;
 mod procstat;
@@ -39,7 +40,11 @@ const USAGE: &str = "usage:
   openpush-bench confirm --addr 127.0.0.1:PORT --pids PID --creds FILE --users PREFIX:COUNT:PASSWORD
       [--messages 300] [--gap-ms 0] [--client 0] [--settle-secs 3] [--label TEXT]
       (disk bytes per message accepted and confirmed one at a time, at one poster)
-  openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)";
+  openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)
+  openpush-bench check --bin PATH/TO/openpush --dir EMPTY_DIR [--secs 60] [--seed N]
+      [--doors openpush,ntfy,autopush,nextpush] [--nextpush-drop silent|fin|reset]
+      (black-box delivery checker: starts, kills and restarts the server itself; last line
+      `N passed, M failed`, exit status 1 on any failure; scripts/check-delivery.sh)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -76,6 +81,7 @@ fn main() {
         "run" => run(&get, &pids),
         "soak" => soak::main(&get),
         "confirm" => confirm::main(&get, &pids),
+        "check" => check::main(&get),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
