@@ -144,10 +144,25 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.max_clients_per_user.to_string();
     "max_apps_per_client" => |c, v| c.limits.max_apps_per_client = number(v, 1, 1_000_000)?,
         |c| c.limits.max_apps_per_client.to_string();
+    "max_store_bytes" =>
+        |c, v| c.limits.max_store_bytes = number(v, 64 * 1024, usize::MAX)? as u64,
+        |c| c.limits.max_store_bytes.to_string();
+    "anonymous_store_share_percent" =>
+        |c, v| c.limits.anonymous_store_share_percent = number(v, 0, 100)? as u64,
+        |c| c.limits.anonymous_store_share_percent.to_string();
     "max_topics_per_user" => |c, v| c.limits.max_topics_per_user = number(v, 1, 1_000_000)?,
         |c| c.limits.max_topics_per_user.to_string();
     "max_unclaimed_topics" => |c, v| c.limits.max_unclaimed_topics = number(v, 0, 1_000_000)?,
         |c| c.limits.max_unclaimed_topics.to_string();
+    "max_queued_per_unclaimed_topic" =>
+        |c, v| c.limits.max_queued_per_unclaimed_topic = number(v, 1, 10_000_000)? as u64,
+        |c| c.limits.max_queued_per_unclaimed_topic.to_string();
+    "max_queued_bytes_per_unclaimed_topic" =>
+        |c, v| c.limits.max_queued_bytes_per_unclaimed_topic = number(v, 256, usize::MAX)? as u64,
+        |c| c.limits.max_queued_bytes_per_unclaimed_topic.to_string();
+    "new_unclaimed_topics_per_hour_per_addr" =>
+        |c, v| c.limits.new_unclaimed_topics_per_hour_per_addr = number(v, 1, 1_000_000)? as u32,
+        |c| c.limits.new_unclaimed_topics_per_hour_per_addr.to_string();
     "max_queued_per_topic" =>
         |c, v| c.limits.max_queued_per_topic = number(v, 1, 10_000_000)? as u64,
         |c| c.limits.max_queued_per_topic.to_string();
@@ -161,6 +176,11 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.nextpush_warning_connects.to_string();
     "max_uaids_per_addr" => |c, v| c.limits.max_uaids_per_addr = number(v, 1, 1_000_000)?,
         |c| c.limits.max_uaids_per_addr.to_string();
+    "max_uaids" => |c, v| c.limits.max_uaids = number(v, 1, 10_000_000)?,
+        |c| c.limits.max_uaids.to_string();
+    "new_uaids_per_hour_per_addr" =>
+        |c, v| c.limits.new_uaids_per_hour_per_addr = number(v, 1, 1_000_000)? as u32,
+        |c| c.limits.new_uaids_per_hour_per_addr.to_string();
     "max_channels_per_uaid" => |c, v| c.limits.max_channels_per_uaid = number(v, 1, 100_000)?,
         |c| c.limits.max_channels_per_uaid.to_string();
     "max_queued_per_uaid" =>
@@ -284,11 +304,26 @@ pub struct Limits {
     /// Failed logins per address (twice as many per user name) before each try must wait
     /// (1 s, doubling).
     pub login_free_failures: u32,
+    /// Bytes all stored messages may take (record and key, not the file's free pages);
+    /// past it a post gets 507. A router's flash overlay may have only a few MB free.
+    pub max_store_bytes: u64,
+    /// The part of `max_store_bytes`, in percent, that messages in queues open to senders
+    /// without an account (endpoints, routing tokens, autopush, the Matrix gateway) may
+    /// take, so strangers never crowd out the users' own topics; past it: 507.
+    pub anonymous_store_share_percent: u64,
     /// Topics a user may own; past it a new topic gets 403.
     pub max_topics_per_user: usize,
     /// Endpoint topics that app servers posted to before any user subscribed; past it a post
     /// to a new one gets 429 (removed once empty and a day old).
     pub max_unclaimed_topics: usize,
+    /// Messages an endpoint topic keeps while no user has subscribed to it (a stranger's
+    /// guess of an endpoint name must not turn into stored data); past it: 429.
+    pub max_queued_per_unclaimed_topic: u64,
+    /// Bytes of those, as stored; past it: 429.
+    pub max_queued_bytes_per_unclaimed_topic: u64,
+    /// Endpoint topics one address (IPv6: per /64) may create per hour by posting to
+    /// them; past it a post to a new one gets 429. The host itself is not limited.
+    pub new_unclaimed_topics_per_hour_per_addr: u32,
     /// Messages kept per topic until their TTL ends; past it a publish gets 429.
     pub max_queued_per_topic: u64,
     /// Bytes of messages kept per topic, as stored; past it a publish gets 429.
@@ -302,6 +337,12 @@ pub struct Limits {
     /// Autopush user agents (uaids) created from one address (IPv6: per /64) and still
     /// known; past it a hello without a known uaid is refused (WebSocket close 1013).
     pub max_uaids_per_addr: usize,
+    /// Autopush user agents known at all, from every address; past it a hello without a
+    /// known uaid is refused (WebSocket close 1013).
+    pub max_uaids: usize,
+    /// Autopush user agents one address (IPv6: per /64) may create per hour; past it a
+    /// hello without a known uaid is refused (close 1013). The host itself is not limited.
+    pub new_uaids_per_hour_per_addr: u32,
     /// Channels (subscriptions) per autopush user agent; past it `register` gets status 413.
     pub max_channels_per_uaid: usize,
     /// Unacknowledged messages kept per autopush user agent; past it a push gets 429.
@@ -361,8 +402,15 @@ impl Default for Limits {
                 burst: 20.0,
             },
             login_free_failures: 10,
+            max_store_bytes: 32 * 1024 * 1024,
+            anonymous_store_share_percent: 25,
             max_topics_per_user: 256,
             max_unclaimed_topics: 1000,
+            max_queued_per_unclaimed_topic: 4,
+            max_queued_bytes_per_unclaimed_topic: 16 * 1024,
+            new_unclaimed_topics_per_hour_per_addr: 16,
+            max_uaids: 1000,
+            new_uaids_per_hour_per_addr: 8,
             max_queued_per_topic: 1000,
             max_queued_bytes_per_topic: 1024 * 1024,
             max_topics_per_stream: 64,
@@ -910,13 +958,20 @@ max_queued_per_client = 18
 max_queued_bytes_per_client = 6000
 max_clients_per_user = 19
 max_apps_per_client = 20
+max_store_bytes = 100000
+anonymous_store_share_percent = 40
 max_topics_per_user = 21
 max_unclaimed_topics = 22
+max_queued_per_unclaimed_topic = 41
+max_queued_bytes_per_unclaimed_topic = 4100
+new_unclaimed_topics_per_hour_per_addr = 42
 max_queued_per_topic = 23
 max_queued_bytes_per_topic = 7000
 max_topics_per_stream = 24
 nextpush_warning_connects = 37
 max_uaids_per_addr = 32
+max_uaids = 43
+new_uaids_per_hour_per_addr = 44
 max_channels_per_uaid = 33
 max_queued_per_uaid = 34
 max_queued_bytes_per_uaid = 8000

@@ -20,8 +20,10 @@ use std::time::Instant;
 use redb::WriteTransaction;
 
 use crate::error::ApiError;
+use crate::logger::Tally;
 use crate::metrics::bump;
 use crate::state::{ServerState, now_millis};
+use crate::store::budget::{Budget, Overrun};
 use crate::store::memory::{Memory, QueueSize};
 use crate::store::queue::{self, Destination, NewMessage, Refused};
 use crate::store::{self, MessageRecord};
@@ -66,10 +68,11 @@ pub async fn publish(
         )));
     }
     let now = now_millis();
+    let budget = store_budget(state);
     let outcome = state
         .store
         .write(move |t, m| match resolve(t, m)? {
-            Ok(to) => queue::enqueue(t, m, to, message, now),
+            Ok(to) => queue::enqueue(t, m, to, message, &budget, now),
             Err(refused) => Ok(Err(refused)),
         })
         .await?;
@@ -115,6 +118,7 @@ pub fn refusal(refused: Refused) -> ApiError {
             detail: why,
             retry_after_secs: 60,
         },
+        Refused::NoRoom(overrun) => no_room(overrun),
         Refused::QueueFull(limit) => {
             log::warn!("queue full, message refused");
             ApiError::TooMany {
@@ -126,6 +130,29 @@ pub fn refusal(refused: Refused) -> ApiError {
             }
         }
     }
+}
+
+/// A post past the store's budget: 507, logged at most once a minute with how many were
+/// refused meanwhile.
+pub fn no_room(overrun: Overrun) -> ApiError {
+    let detail = match overrun {
+        Overrun::AnonymousShare(bytes) => format!(
+            "the share of the store for messages from senders without an account ({bytes} bytes) \
+             is full; nothing was stored, try again once devices have caught up"
+        ),
+        Overrun::Total(bytes) => format!(
+            "the store's budget ({bytes} bytes of messages) is full; nothing was stored, try \
+             again once devices have caught up"
+        ),
+    };
+    if let Some(unlogged) = NO_ROOM_LOG.with(|tally| tally.count(Instant::now())) {
+        log::warn!("post refused with 507: {detail}{unlogged}");
+    }
+    ApiError::NoRoom(detail)
+}
+
+thread_local! {
+    static NO_ROOM_LOG: Tally = const { Tally::new(crate::limits::REFUSAL_LOG_PERIOD) };
 }
 
 /// Runs a door's whole post handler and counts its outcome: accepted, refused (4xx) or
@@ -157,6 +184,15 @@ pub fn charge(state: &ServerState, address: &[u8]) -> Result<(), ApiError> {
             detail: "too many messages for this address; slow down".into(),
             retry_after_secs: wait.as_secs() + 1,
         })
+}
+
+/// The store's budget as configured now.
+pub fn store_budget(state: &ServerState) -> Budget {
+    let limits = &state.config().limits;
+    Budget {
+        max_bytes: limits.max_store_bytes,
+        max_anonymous_bytes: limits.max_store_bytes / 100 * limits.anonymous_store_share_percent,
+    }
 }
 
 /// The queue limit of a device's queue.

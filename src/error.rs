@@ -27,6 +27,8 @@ pub enum ApiError {
     },
     Unavailable(String),
     InsufficientStorage,
+    /// The store's budget for messages is used up (the reason).
+    NoRoom(String),
     Internal,
     /// A parse error with its own status.
     Http(u16, &'static str),
@@ -45,7 +47,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooMany { .. } => 429,
             ApiError::Unavailable(_) => 503,
-            ApiError::InsufficientStorage => 507,
+            ApiError::InsufficientStorage | ApiError::NoRoom(_) => 507,
             ApiError::Internal => 500,
             ApiError::Http(status, _) => *status,
         }
@@ -55,7 +57,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::TooLarge(d) => d.clone(),
             ApiError::UnsupportedMediaType(d) => d.clone(),
-            ApiError::Unavailable(d) => d.clone(),
+            ApiError::Unavailable(d) | ApiError::NoRoom(d) => d.clone(),
             ApiError::TooMany { detail, .. } => detail.clone(),
             ApiError::Unauthorized => "valid credentials are required".into(),
             ApiError::VapidRequired(why) => {
@@ -90,7 +92,7 @@ impl ApiError {
             } => {
                 response = response.header("Retry-After", retry_after_secs.to_string());
             }
-            ApiError::Unavailable(_) | ApiError::InsufficientStorage => {
+            ApiError::Unavailable(_) | ApiError::InsufficientStorage | ApiError::NoRoom(_) => {
                 response = response.header("Retry-After", "30");
             }
             _ => {}

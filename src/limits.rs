@@ -115,6 +115,26 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     }
 }
 
+impl Rate {
+    /// `n` an hour, all of them at once if need be.
+    pub fn per_hour(n: u32) -> Rate {
+        Rate {
+            per_sec: f64::from(n) / 3600.0,
+            burst: f64::from(n),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    /// Returns a token [`RateLimiter::take`] took for something that did not happen.
+    pub fn give_back(&self, key: K) {
+        let burst = self.rate.get().burst;
+        if let Some(bucket) = self.buckets.borrow_mut().get_mut(&key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(burst);
+        }
+    }
+}
+
 /// How long a login backoff record outlives its last attempt: far longer than any wait
 /// (`login_max_delay_secs` is at most a day), so a pause does not give the free attempts
 /// back; a guesser who waits out the longest delay gets one more try, not a fresh start.

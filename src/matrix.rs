@@ -103,8 +103,9 @@ pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
         delivery::charge(state, address.as_bytes())?;
         let outcome = match endpoint {
             Endpoint::Topic(topic) => {
-                let resolve = crate::ntfy::topic_queue(state, topic, None);
-                delivery::publish(state, resolve, message(config.topic_default_ttl.as_secs())).await
+                let from = req.client_addr.map(crate::limits::AddrKey::of);
+                let message = message(config.topic_default_ttl.as_secs());
+                crate::ntfy::post_to_topic(state, topic, None, from, message).await
             }
             Endpoint::App(token) => {
                 let resolve = crate::api::message::app_queue(token, delivery::client_limit(state));

@@ -22,7 +22,7 @@ use crate::control;
 use crate::error::ApiError;
 use crate::http;
 use crate::hub::Hub;
-use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
+use crate::limits::{AddrKey, ConnectionCounts, Rate, RateLimiter};
 use crate::logger::Tally;
 use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
@@ -83,6 +83,10 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         post_rate: RateLimiter::new(config.limits.posts_per_token),
         channel_changes: RateLimiter::new(config.limits.channel_changes_per_uaid),
         vapid_signers: crate::signers::Signers::new(config.limits.vapid_verifications),
+        new_unclaimed_topics: RateLimiter::new(Rate::per_hour(
+            config.limits.new_unclaimed_topics_per_hour_per_addr,
+        )),
+        new_uaids: RateLimiter::new(Rate::per_hour(config.limits.new_uaids_per_hour_per_addr)),
         connections_by_addr: ConnectionCounts::default(),
         nextpush_opens: ReconnectLog::default(),
         executor: executor.clone(),

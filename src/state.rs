@@ -16,7 +16,7 @@ use async_executor::LocalExecutor;
 use crate::auth::Authenticator;
 use crate::config::{Anonymous, Config};
 use crate::hub::{Hub, Reader};
-use crate::limits::{AddrKey, ConnectionCounts, RateLimiter};
+use crate::limits::{AddrKey, ConnectionCounts, Rate, RateLimiter};
 use crate::locations::Locations;
 use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
@@ -43,6 +43,10 @@ pub struct ServerState {
     pub channel_changes: RateLimiter<u64>,
     /// Who may spend a VAPID signature verification now.
     pub vapid_signers: Signers,
+    /// Endpoint topics created by anonymous posts, per client address.
+    pub new_unclaimed_topics: RateLimiter<AddrKey>,
+    /// Autopush user agents created, per client address.
+    pub new_uaids: RateLimiter<AddrKey>,
     pub(crate) connections_by_addr: ConnectionCounts,
     /// Stream opens per NextPush device, for its `warning` event.
     pub(crate) nextpush_opens: ReconnectLog,
@@ -105,6 +109,11 @@ impl ServerState {
         self.channel_changes
             .set_rate(new.limits.channel_changes_per_uaid);
         self.vapid_signers.set_rate(new.limits.vapid_verifications);
+        self.new_unclaimed_topics.set_rate(Rate::per_hour(
+            new.limits.new_unclaimed_topics_per_hour_per_addr,
+        ));
+        self.new_uaids
+            .set_rate(Rate::per_hour(new.limits.new_uaids_per_hour_per_addr));
         self.auth.set_limits(&new.limits);
         if old.anonymous == Anonymous::ReadWrite && new.anonymous != Anonymous::ReadWrite {
             // Requests without a user may no longer read any topic.

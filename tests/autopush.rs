@@ -983,3 +983,69 @@ fn channel_changes_sent_together_share_one_commit() {
         "{made} commits for 12 registrations sent together"
     );
 }
+
+/// A hello from `ip` (as a trusted proxy forwards it): the new uaid, or the close code.
+fn hello_from(s: &Server, ip: &str) -> Result<String, u16> {
+    let mut ws = WsClient::connect(s.addr, "/", &[("X-Forwarded-For", ip)]).unwrap();
+    ws.send_text(&hello_text("")).unwrap();
+    let frame = ws.next_frame_within(TIMEOUT).expect("an answer");
+    match frame.opcode {
+        TEXT => Ok(Obj::parse(std::str::from_utf8(&frame.payload).unwrap())
+            .str("uaid")
+            .to_owned()),
+        CLOSE => Err(u16::from_be_bytes([frame.payload[0], frame.payload[1]])),
+        other => panic!("unexpected frame {other}"),
+    }
+}
+
+#[test]
+fn user_agents_are_bounded_across_addresses_and_per_address_per_hour() {
+    let s = Server::start_with(
+        "ap-uaid-bounds",
+        "max_uaids = 3\nnew_uaids_per_hour_per_addr = 2",
+    );
+    let first = hello_from(&s, "192.0.2.7").unwrap();
+    hello_from(&s, "192.0.2.7").unwrap();
+    assert_eq!(
+        hello_from(&s, "192.0.2.7"),
+        Err(1013),
+        "two an hour per address"
+    );
+    hello_from(&s, "192.0.2.8").unwrap();
+    assert_eq!(hello_from(&s, "192.0.2.9"), Err(1013), "three in all");
+    assert_eq!(Agent::hello(&s, &first).uaid, first, "known ones come back");
+}
+
+#[test]
+fn pushes_to_user_agents_of_every_address_stop_at_the_anonymous_share() {
+    let s = Server::start_with(
+        "ap-share",
+        "max_store_bytes = 262144\nposts_per_sec_per_token = 0",
+    );
+    let mut agents: Vec<(Agent, String)> = (0..3)
+        .map(|_| {
+            let mut agent = Agent::hello(&s, "");
+            let path = agent.endpoint(&s, &channel(1), None);
+            (agent, path)
+        })
+        .collect();
+    let body = vec![b'z'; 4000];
+    let mut accepted = vec![0; agents.len()];
+    let refused = 'fill: loop {
+        for (i, (_, path)) in agents.iter().enumerate() {
+            let r = push(&s, path, &[AES128GCM, ("TTL", "259200")], &body);
+            if r.status != 201 {
+                break 'fill r;
+            }
+            accepted[i] += 1;
+        }
+    };
+    refused.assert_error(507);
+    let total: usize = accepted.iter().sum();
+    assert!((14..=16).contains(&total), "{accepted:?}");
+    for ((agent, _), n) in agents.iter_mut().zip(accepted) {
+        for _ in 0..n {
+            agent.notification();
+        }
+    }
+}

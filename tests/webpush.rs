@@ -105,6 +105,10 @@ fn seconds_kept(m: &Obj) -> u64 {
 #[test]
 fn endpoint_topic_takes_post_and_put_of_1_to_4096_bytes_with_ttl_and_location() {
     let (s, alice, _, _) = setup("wp-sizes", "");
+    assert!(
+        poll(s.addr, &alice, ENDPOINT).is_empty(),
+        "the phone subscribes"
+    );
     let mut sent = Vec::new();
     for path in [format!("/{ENDPOINT}"), format!("/{ENDPOINT}?up=1")] {
         for method in ["POST", "PUT"] {
@@ -388,6 +392,16 @@ fn locations_tell_a_sender_nothing_about_other_messages() {
     // Regression: `Location: /message/<id>` showed every sender the one message counter of
     // all queues: two pushes 4 ids apart meant three other messages in between.
     let (s, alice, _, token) = setup("wp-opaque", "");
+    s.add_user("carol", "cpw");
+    for (login, topic) in [
+        (&alice, ENDPOINT),
+        (&basic("carol", "cpw"), "upSomeoneElse123"),
+    ] {
+        assert!(
+            poll(s.addr, login, topic).is_empty(),
+            "the phones subscribe"
+        );
+    }
     let path = format!("/{ENDPOINT}");
     let mut locations = Vec::new();
     for n in 0..24 {
@@ -624,6 +638,10 @@ fn encrypted_push_to_an_application_decrypts_from_the_openpush_stream() {
 #[test]
 fn opaque_bodies_arrive_byte_for_byte_on_both_streams() {
     let (s, alice, key, token) = setup("wp-bytes", "");
+    assert!(
+        poll(s.addr, &alice, ENDPOINT).is_empty(),
+        "the phone subscribes"
+    );
     let all_bytes: Vec<u8> = (0..=255).collect();
     let bodies: Vec<Vec<u8>> = vec![
         all_bytes.iter().rev().copied().collect(),

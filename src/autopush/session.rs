@@ -20,6 +20,7 @@ use futures_lite::{AsyncReadExt, future};
 use super::channels::{self, Change};
 use super::protocol::{self, ClientMessage};
 use crate::api::Outcome;
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::hub::Reader;
@@ -81,15 +82,14 @@ async fn session(
         Ok(_) => return close(&conn, &state, 1002, "the first message must be a hello").await,
         Err(why) => return close(&conn, &state, 1002, why).await,
     };
-    let address = client.map_or([0; 16], AddrKey::octets);
-    let said = resume_or_create(&state, uaid, address, limits.max_uaids_per_addr).await;
+    let said = resume_or_create(&state, uaid, client, limits).await;
     let hello = match said {
         Ok(Ok(hello)) => hello,
         Ok(Err(refused)) => {
             if let Refused::Crowded(why) = refused {
                 log::info!("autopush hello refused: {why}");
             }
-            return close(&conn, &state, 1013, "too many uaids from this address").await;
+            return close(&conn, &state, 1013, "too many uaids; try again later").await;
         }
         Err(e) => {
             log::warn!("autopush hello failed: {e}");
@@ -115,12 +115,13 @@ async fn session(
 
 /// Resumes a known uaid with a read (its last-seen time waits for the next commit, as an
 /// ack does), or makes a new one in a write of its own: a reconnecting user agent costs
-/// the flash no commit.
+/// the flash no commit. A new one costs its address one of `new_uaids_per_hour_per_addr`
+/// (the host itself is not limited) and must fit `max_uaids_per_addr` and `max_uaids`.
 async fn resume_or_create(
     state: &ServerState,
     uaid: Option<String>,
-    address: [u8; 16],
-    max_per_address: usize,
+    client: Option<AddrKey>,
+    limits: &Limits,
 ) -> crate::store::Result<Result<autopush::Hello, Refused>> {
     let now = now_millis();
     if let Some(asked) = uaid.clone() {
@@ -139,10 +140,26 @@ async fn resume_or_create(
             }));
         }
     }
-    state
+    if let Some(addr) = client
+        && state.new_uaids.take(addr, Instant::now()).is_err()
+    {
+        return Ok(Err(Refused::Crowded(format!(
+            "this address has created {} uaids in the last hour",
+            limits.new_uaids_per_hour_per_addr
+        ))));
+    }
+    let address = client.map_or([0; 16], AddrKey::octets);
+    let (per_address, total) = (limits.max_uaids_per_addr, limits.max_uaids);
+    let said = state
         .store
-        .write(move |t, _| autopush::hello(t, uaid.as_deref(), address, now, max_per_address))
-        .await
+        .write(move |t, _| autopush::hello(t, uaid.as_deref(), address, now, per_address, total))
+        .await;
+    if let Some(addr) = client
+        && !matches!(&said, Ok(Ok(hello)) if hello.new)
+    {
+        state.new_uaids.give_back(addr);
+    }
+    said
 }
 
 /// Reads until the client's first text message; `None` if it closed, broke the protocol

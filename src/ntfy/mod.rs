@@ -24,18 +24,23 @@ mod publish;
 mod subscribe;
 
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64ct::{Base64Url, Base64UrlUnpadded, Encoding};
 
 use crate::api::Outcome;
 use crate::auth::User;
+use crate::delivery::Published;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::limits::AddrKey;
 use crate::names::{is_endpoint_topic, is_topic_name};
 use crate::state::ServerState;
 use crate::store::TopicRecord;
+use crate::store::budget::message_bytes;
 use crate::store::memory::QueueSize;
-use crate::store::queue::Destination;
+use crate::store::queue::{self, Destination, NewMessage, Refused};
 use crate::store::topics::{self, Access, Rules};
 
 pub use encode::{message_json, message_json_as};
@@ -160,28 +165,93 @@ pub fn anonymous_needs_login(e: ApiError, user: Option<u64>) -> ApiError {
     }
 }
 
-/// The resolver of a publish to `name`: the topic's queue, opened for writing.
-pub fn topic_queue(
+/// Publishes `message` to the topic `name` for `user` (None: anonymous, from `from`).
+///
+/// A topic an anonymous post creates belongs to nobody until a user subscribes: while it
+/// is an endpoint topic of nobody's, its queue holds only `max_queued_per_unclaimed_topic`
+/// messages; each address may create only `new_unclaimed_topics_per_hour_per_addr` of
+/// them; and one is created only if the message fits the store's share for anonymous
+/// queues, so that a refused post leaves no topic behind.
+pub async fn post_to_topic(
     state: &ServerState,
     name: String,
     user: Option<u64>,
+    from: Option<AddrKey>,
+    message: NewMessage,
+) -> Result<Published, ApiError> {
+    let creator = from.filter(|_| user.is_none());
+    let may_create = match creator {
+        Some(addr) => state
+            .new_unclaimed_topics
+            .take(addr, std::time::Instant::now())
+            .is_ok(),
+        None => true,
+    };
+    let created = Arc::new(AtomicBool::new(false));
+    let resolve = topic_queue(state, name, user, may_create, &message, created.clone());
+    let outcome = crate::delivery::publish(state, resolve, message).await;
+    if let Some(addr) = creator
+        && may_create
+        && !created.load(Ordering::Relaxed)
+    {
+        state.new_unclaimed_topics.give_back(addr);
+    }
+    outcome
+}
+
+/// The resolver of a publish to `name`: the topic's queue, opened for writing (see
+/// [`post_to_topic`]); sets `created` when it creates the topic.
+fn topic_queue(
+    state: &ServerState,
+    name: String,
+    user: Option<u64>,
+    may_create: bool,
+    message: &NewMessage,
+    created: Arc<AtomicBool>,
 ) -> impl crate::delivery::Resolve {
     let rules = rules(state);
-    let limits = &state.config().limits;
+    let config = state.config();
+    let limits = &config.limits;
     let limit = QueueSize {
         messages: limits.max_queued_per_topic,
         bytes: limits.max_queued_bytes_per_topic,
     };
+    let unclaimed = QueueSize {
+        messages: limits.max_queued_per_unclaimed_topic,
+        bytes: limits.max_queued_bytes_per_unclaimed_topic,
+    };
+    let per_hour = limits.new_unclaimed_topics_per_hour_per_addr;
+    let stored = match message.ttl_secs {
+        0 => 0,
+        _ => message_bytes(queue::stored_len(message, "")),
+    };
+    let budget = crate::delivery::store_budget(state);
     let now = crate::state::now_millis();
     move |t, m| {
-        Ok(
-            topics::open(t, m, &name, user, Access::Write, &rules, now)?.map(|record| {
-                Destination {
-                    queue: record.queue,
-                    registration_id: String::new(),
-                    limit,
-                }
-            }),
-        )
+        let endpoint = is_endpoint_topic(&name);
+        let new = topics::get(t, &name)?.is_none();
+        if new && user.is_none() {
+            if !may_create {
+                return Ok(Err(Refused::Crowded(format!(
+                    "this address has created {per_hour} topics in the last hour; try again later"
+                ))));
+            }
+            if let Some(overrun) = m.check_budget(t, true, 0, stored, &budget)? {
+                return Ok(Err(Refused::NoRoom(overrun)));
+            }
+        }
+        let opened = topics::open(t, m, &name, user, Access::Write, &rules, now)?;
+        Ok(opened.map(|record| {
+            created.store(new, Ordering::Relaxed);
+            Destination {
+                queue: record.queue,
+                registration_id: String::new(),
+                limit: if record.owner == 0 && endpoint {
+                    unclaimed
+                } else {
+                    limit
+                },
+            }
+        }))
     }
 }

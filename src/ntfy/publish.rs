@@ -24,12 +24,13 @@ use std::rc::Rc;
 use miniserde::Deserialize;
 
 use super::fields::{Fields, unsupported};
-use super::{anonymous_needs_login, topic_queue, user};
+use super::{anonymous_needs_login, post_to_topic, user};
 use crate::api::Outcome;
 use crate::delivery::{self, Published};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json;
+use crate::limits::AddrKey;
 use crate::names::{is_endpoint_topic, is_topic_name};
 use crate::state::ServerState;
 use crate::store::queue::NewMessage;
@@ -172,8 +173,8 @@ async fn web_push(
     delivery::charge(state, topic.as_bytes())?;
     let user = user(state, req).await?.map(|u| u.id);
     let ttl = push.ttl_secs;
-    let resolve = topic_queue(state, topic.to_owned(), user);
-    let published = delivery::publish(state, resolve, push.into_message())
+    let from = req.client_addr.map(AddrKey::of);
+    let published = post_to_topic(state, topic.to_owned(), user, from, push.into_message())
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
     Ok(webpush::created(state, &published, ttl).into())
@@ -210,8 +211,8 @@ async fn publish(
         collapse_key: None,
         extras: fields.extras().into_bytes(),
     };
-    let resolve = topic_queue(state, topic.to_owned(), user);
-    let published: Published = delivery::publish(state, resolve, message)
+    let from = req.client_addr.map(AddrKey::of);
+    let published: Published = post_to_topic(state, topic.to_owned(), user, from, message)
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
     let body = match user {

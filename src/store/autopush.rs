@@ -12,7 +12,7 @@
 //! listed once in `uaid_by_address`, under the address it was created from; deleting a
 //! uaid deletes its channels, endpoints and messages; a refusal writes nothing.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::memory::Memory;
 use super::queue::{self, Refused};
@@ -80,13 +80,15 @@ pub fn find(txn: &impl Tables, uaid: &str) -> Result<Option<u64>> {
 }
 
 /// A hello: resumes `uaid` if it is known (its last-seen time is now), else makes a new
-/// one for `address`, unless that address has `max_per_address` already.
+/// one for `address`, unless that address has `max_per_address` already or the store
+/// has `max_total` from all addresses.
 pub fn hello(
     txn: &WriteTransaction,
     uaid: Option<&str>,
     address: [u8; 16],
     now: u64,
     max_per_address: usize,
+    max_total: usize,
 ) -> Result<std::result::Result<Hello, Refused>> {
     if let Some(uaid) = uaid
         && let Some(queue) = find(txn, uaid)?
@@ -97,6 +99,11 @@ pub fn hello(
             queue,
             new: false,
         }));
+    }
+    if txn.open_table(UAIDS)?.len()? >= max_total as u64 {
+        return Ok(Err(Refused::Crowded(format!(
+            "the server has {max_total} push registrations (uaids) already"
+        ))));
     }
     let mut by_address = txn.open_table(UAID_BY_ADDRESS)?;
     let (first, last) = (address_key(&address, 0), address_key(&address, u64::MAX));
@@ -304,10 +311,11 @@ pub fn sweep_idle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::budget::Budget;
     use crate::store::memory::QueueSize;
     use crate::store::queue::{Destination, NewMessage};
     use crate::store::{Content, tables};
-    use redb::{ReadableDatabase, ReadableTableMetadata};
+    use redb::ReadableDatabase;
 
     const DAY: u64 = 24 * 3600 * 1000;
 
@@ -315,7 +323,7 @@ mod tests {
     /// endpoint token.
     fn agent(db: &redb::Database, memory: &mut Memory, now: u64) -> (String, String) {
         let txn = db.begin_write().unwrap();
-        let hello = hello(&txn, None, [7; 16], now, 10).unwrap().unwrap();
+        let hello = hello(&txn, None, [7; 16], now, 10, 10).unwrap().unwrap();
         let endpoint = register(&txn, hello.queue, "c1", None, 10)
             .unwrap()
             .unwrap();
@@ -335,7 +343,7 @@ mod tests {
             collapse_key: None,
             extras: Vec::new(),
         };
-        queue::enqueue(&txn, memory, to, message, now)
+        queue::enqueue(&txn, memory, to, message, &Budget::UNLIMITED, now)
             .unwrap()
             .unwrap();
         txn.commit().unwrap();

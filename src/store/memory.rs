@@ -12,14 +12,19 @@
 //!   commit in about [`ID_BLOCK`] / 2 writes `meta`;
 //! - a queue size (messages and stored bytes), once loaded by reading the queue's
 //!   messages, changes only with the insertions and removals of the transaction being built;
-//! - after a failed or aborted commit, [`Memory::reset`] forgets the queue sizes, which are
-//!   read again from the last durable state; ids go on above every id handed out before.
+//! - the store's [`Usage`] (see `store::budget`) is read once at start and changes only
+//!   with the insertions and removals of the transaction being built, and with the topics
+//!   it creates, claims and deletes;
+//! - after a failed or aborted commit, [`Memory::reset`] forgets the queue sizes and the
+//!   usage, which are read again from the last durable state; ids go on above every id
+//!   handed out before.
 
 use std::collections::HashMap;
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::tables::{ID_HIGH_WATER, META};
+use super::budget::{Budget, Overrun, Usage};
+use super::tables::{ID_HIGH_WATER, META, Tables};
 use super::{Result, Revocation};
 
 /// Ids reserved by one write of the high-water mark.
@@ -47,6 +52,8 @@ struct Ids {
 pub struct Memory {
     ids: Option<Ids>,
     queue_sizes: HashMap<u64, QueueSize>,
+    /// `None` until read from the store (at start, and after a failed commit).
+    usage: Option<Usage>,
     /// Keep the messages stored by the transaction being built (someone streams them).
     pub(crate) staging: bool,
     staged: Vec<Staged>,
@@ -96,6 +103,48 @@ impl Memory {
             durable: mark,
         });
         Ok(())
+    }
+
+    /// The store's usage, read from `txn` (a scan of every message and topic) if it is not
+    /// known yet: at start, and after a failed commit.
+    pub fn usage(&mut self, txn: &impl Tables) -> Result<&Usage> {
+        if self.usage.is_none() {
+            self.usage = Some(Usage::load(txn)?);
+        }
+        Ok(self.usage.as_ref().expect("loaded above"))
+    }
+
+    /// Whether a queue (`anonymous` or not) may grow from `freed` to `added` bytes
+    /// within `budget`.
+    pub fn check_budget(
+        &mut self,
+        txn: &impl Tables,
+        anonymous: bool,
+        freed: u64,
+        added: u64,
+        budget: &Budget,
+    ) -> Result<Option<Overrun>> {
+        Ok(self.usage(txn)?.check(anonymous, freed, added, budget))
+    }
+
+    /// A topic was created: a family queue if `family` (see `store::budget`).
+    pub fn topic_created(&mut self, queue: u64, family: bool) {
+        if let (Some(usage), true) = (&mut self.usage, family) {
+            usage.add_family(queue);
+        }
+    }
+
+    /// A topic changed owner: its messages may change share, so the usage is read again
+    /// when next needed.
+    pub fn topic_claimed(&mut self) {
+        self.usage = None;
+    }
+
+    /// A topic was deleted with its messages.
+    pub fn topic_deleted(&mut self, queue: u64) {
+        if let Some(usage) = &mut self.usage {
+            usage.forget_queue(queue);
+        }
     }
 
     /// The highest message id handed out so far (0: none in this run).
@@ -173,8 +222,12 @@ impl Memory {
         Ok(size)
     }
 
-    /// Records a stored record of `bytes` added to or removed from a loaded queue.
+    /// Records a stored record of `bytes` added to or removed from a loaded queue, and
+    /// from the usage.
     pub fn adjust_queue_size(&mut self, queue: u64, bytes: usize, added: bool) {
+        if let Some(usage) = &mut self.usage {
+            usage.adjust(queue, bytes, added);
+        }
         if let Some(size) = self.queue_sizes.get_mut(&queue) {
             if added {
                 size.messages += 1;

@@ -29,6 +29,7 @@
 
 pub mod accounts;
 pub mod autopush;
+pub mod budget;
 mod codec;
 pub mod deferred;
 pub(crate) mod group;
@@ -349,6 +350,23 @@ fn run(
     let mut memory = Memory::default();
     if let Err(e) = memory.reserve_ids(&db) {
         log::warn!("reserving message ids failed ({e}); they are reserved with the first message");
+    }
+    match db.begin_read().map_err(Error::from) {
+        Ok(snapshot) => match memory.usage(&snapshot) {
+            Ok(usage) => log::info!(
+                "the store's messages take {} bytes, {} of them in queues open to senders without an account",
+                usage.total(),
+                usage.anonymous()
+            ),
+            Err(e) => {
+                log::warn!(
+                    "reading the store's usage failed ({e}); it is read with the first post"
+                );
+            }
+        },
+        Err(e) => {
+            log::warn!("reading the store's usage failed ({e}); it is read with the first post")
+        }
     }
     let mut db = Some(db);
     // Set when the disk failed a write: redb then refuses writes until it is reopened.

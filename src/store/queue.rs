@@ -7,8 +7,9 @@
 //! - a message is stored with its collapse entry when it has a key; the two are removed
 //!   together, and the store's in-memory queue length follows both (see `store::memory`);
 //! - an expired message is never returned by [`backlog`], even before the sweep removes it;
-//! - a full queue refuses the new message: nothing already acknowledged is dropped to make
-//!   room, and a collapse replacement never counts against the limit;
+//! - a full queue, or a post past the store's budget or its share for anonymous queues
+//!   (see `store::budget`), refuses the new message: nothing already acknowledged is
+//!   dropped to make room, and a collapse replacement counts only for what it adds;
 //! - a message with a collapse key (Web Push `Topic`) replaces the undelivered one with the
 //!   same key, also when it has a TTL of 0 and is itself never stored;
 //! - a refusal writes nothing.
@@ -20,6 +21,7 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::budget::{Budget, Overrun, message_bytes};
 use super::memory::{Memory, QueueSize};
 use super::tables::{COLLAPSE, MESSAGES, Tables, damaged};
 use super::{Content, MessageRecord, Priority, Result, Unsettled};
@@ -65,6 +67,8 @@ pub enum Refused {
     Crowded(String),
     /// The queue is at its limit.
     QueueFull(QueueSize),
+    /// The store's budget, or its share for anonymous queues, is used up.
+    NoRoom(Overrun),
 }
 
 struct QueueTables<'t, 'm> {
@@ -137,14 +141,33 @@ impl<'t, 'm> QueueTables<'t, 'm> {
     }
 }
 
-/// Accepts a message for `to`.
+/// The length of the record `msg` is stored as, for an application `registration_id`.
+pub fn stored_len(msg: &NewMessage, registration_id: &str) -> usize {
+    let collapse = msg.collapse_key.as_ref().map_or(0, |k| 4 + k.len());
+    1 + 8
+        + 8
+        + 1
+        + 1
+        + 4
+        + registration_id.len()
+        + 8
+        + collapse
+        + 4
+        + msg.extras.len()
+        + 4
+        + msg.data.len()
+}
+
+/// Accepts a message for `to`, within the queue's limit and the store's `budget`.
 pub fn enqueue(
     txn: &WriteTransaction,
     memory: &mut Memory,
     to: Destination,
     msg: NewMessage,
+    budget: &Budget,
     now: u64,
 ) -> Result<std::result::Result<Enqueued, Refused>> {
+    memory.usage(txn)?;
     let queue = to.queue;
     let record = MessageRecord {
         expires_at: now.saturating_add(msg.ttl_secs.saturating_mul(1000)),
@@ -188,10 +211,20 @@ pub fn enqueue(
         },
         None => QueueSize::default(),
     };
+    let encoded_len = record.encode().len();
     let messages = size.messages - freed.messages + 1;
-    let bytes = size.bytes - freed.bytes + record.encode().len() as u64;
+    let bytes = size.bytes - freed.bytes + encoded_len as u64;
     if messages > to.limit.messages || bytes > to.limit.bytes {
         return Ok(Err(Refused::QueueFull(to.limit)));
+    }
+    let freed_bytes = match freed.messages {
+        0 => 0,
+        _ => message_bytes(freed.bytes as usize),
+    };
+    let usage = tables.memory.usage(txn)?;
+    let anonymous = usage.is_anonymous(queue);
+    if let Some(overrun) = usage.check(anonymous, freed_bytes, message_bytes(encoded_len), budget) {
+        return Ok(Err(Refused::NoRoom(overrun)));
     }
     if let Some((old, old_record)) = replaced {
         tables.remove(queue, old, &old_record)?;
@@ -420,4 +453,34 @@ pub fn backlog(
         more,
         complete_through,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_len_is_the_length_of_the_encoded_record() {
+        for (key, extras) in [(None, ""), (Some("k1"), "\"title\":\"x\"")] {
+            let msg = NewMessage {
+                content: Content::Text,
+                data: b"hello".to_vec(),
+                priority: Some(Priority::High),
+                ttl_secs: 60,
+                collapse_key: key.map(str::to_owned),
+                extras: extras.as_bytes().to_vec(),
+            };
+            let record = MessageRecord {
+                expires_at: 1,
+                posted_at: 2,
+                content: msg.content,
+                priority: msg.priority,
+                registration_id: "app".into(),
+                collapse_key: msg.collapse_key.clone(),
+                extras: msg.extras.clone(),
+                data: msg.data.clone(),
+            };
+            assert_eq!(stored_len(&msg, "app"), record.encode().len());
+        }
+    }
 }

@@ -13,6 +13,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::budget::is_family_topic;
 use super::memory::Memory;
 use super::queue::{self, Refused};
 use super::tables::{
@@ -162,6 +163,7 @@ pub fn open(
                 queue: record.queue,
                 user: None,
             });
+            memory.topic_claimed();
             return Ok(Ok(record));
         }
         return Ok(Err(Refused::Forbidden(match user {
@@ -200,6 +202,7 @@ pub fn open(
     put(txn, name, &record)?;
     txn.open_table(TOPIC_BY_OWNER)?
         .insert((owner, name), [].as_slice())?;
+    memory.topic_created(record.queue, is_family_topic(name, &record));
     Ok(Ok(record))
 }
 
@@ -245,6 +248,7 @@ pub fn delete(txn: &WriteTransaction, memory: &mut Memory, name: &str) -> Result
     txn.open_table(TOPICS)?.remove(name.as_bytes())?;
     txn.open_table(TOPIC_BY_OWNER)?
         .remove((record.owner, name))?;
+    memory.topic_deleted(record.queue);
     Ok(Some(record.queue))
 }
 

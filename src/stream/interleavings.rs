@@ -138,7 +138,16 @@ impl StoreThread {
                 extras: Vec::new(),
             };
             let id = txn
-                .and_then(|(t, m)| queue::enqueue(t, m, to, message, NOW))
+                .and_then(|(t, m)| {
+                    queue::enqueue(
+                        t,
+                        m,
+                        to,
+                        message,
+                        &crate::store::budget::Budget::UNLIMITED,
+                        NOW,
+                    )
+                })
                 .map(|enqueued| enqueued.expect("no refusal").id);
             if let Ok(id) = id {
                 let _ = stored.send((queue, id));

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use openpush::store::accounts;
+use openpush::store::budget::Budget;
 use openpush::store::deferred::Deferred;
 use openpush::store::memory::{Memory, QueueSize};
 use openpush::store::queue::{self, Cursor, Destination, Enqueued, NewMessage, Refused};
@@ -113,7 +114,7 @@ fn enqueue_to_token(
         registration_id: app.registration_id,
         limit: LIMIT,
     };
-    queue::enqueue(txn, memory, to, msg, now)
+    queue::enqueue(txn, memory, to, msg, &Budget::UNLIMITED, now)
 }
 
 fn json_message(data: Vec<u8>, ttl_secs: u64, collapse_key: Option<String>) -> NewMessage {

@@ -1,0 +1,191 @@
+//! The store's budget: how many bytes its messages may take in all, and how many of those
+//! may sit in queues that a sender without an account can post to.
+//!
+//! A queue is *anonymous* unless it is a topic that a user owns and whose name is not an
+//! endpoint topic's: OpenPush devices (fed through routing tokens: `POST /message`,
+//! `/push/<token>`, NextPush, the Matrix gateway), autopush user agents, endpoint topics
+//! and topics that belong to nobody all take posts from anyone who knows their address.
+//! Only a user's own topics take only that user's (and their grantees') posts: they are
+//! the *family* queues, and the share keeps room for them whatever strangers post.
+//!
+//! What is counted is what the store holds of each message: its encoded record plus
+//! [`MESSAGE_OVERHEAD_BYTES`] for its key and redb's bookkeeping. Accounts, topics,
+//! channels and user agents are bounded by their own count limits and are not counted.
+//! The database file is larger than the total (redb keeps free pages and a copy of the
+//! pages a commit changes) and never shrinks: pages freed by delivered or expired messages
+//! are reused by later ones, so the file stops growing once the budget is reached.
+//!
+//! Invariants: [`Usage`] is read once from the messages and topics of the store (at start,
+//! and again after a failed commit, see `store::memory`), then follows every insertion and
+//! removal of the transaction being built; a post past the share or the budget is refused
+//! before anything is written, and nothing stored is ever dropped to make room.
+
+use std::collections::HashSet;
+
+use redb::ReadableTable;
+
+use super::tables::{MESSAGES, TOPICS, Tables, damaged};
+use super::{Result, TopicRecord};
+
+/// What a message costs beside its record: its 16-byte key and redb's per-entry offsets.
+pub const MESSAGE_OVERHEAD_BYTES: u64 = 32;
+
+/// The limits a post is checked against; from the configuration of the moment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    /// Bytes of all stored messages.
+    pub max_bytes: u64,
+    /// Bytes of the messages of anonymous queues.
+    pub max_anonymous_bytes: u64,
+}
+
+impl Budget {
+    /// No budget (for tests of other rules).
+    pub const UNLIMITED: Budget = Budget {
+        max_bytes: u64::MAX,
+        max_anonymous_bytes: u64::MAX,
+    };
+}
+
+/// Why a post does not fit; nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Overrun {
+    /// The share of anonymous queues is used up.
+    AnonymousShare(u64),
+    /// The whole budget is used up.
+    Total(u64),
+}
+
+/// The bytes the store's messages take, in all and in anonymous queues.
+#[derive(Debug, Default)]
+pub struct Usage {
+    total: u64,
+    anonymous: u64,
+    /// The queues of topics a user owns whose name is not an endpoint topic's.
+    family: HashSet<u64>,
+}
+
+/// The bytes a message of `record_len` encoded bytes counts for.
+pub fn message_bytes(record_len: usize) -> u64 {
+    record_len as u64 + MESSAGE_OVERHEAD_BYTES
+}
+
+/// Whether a topic's queue is a family queue: a user owns it and strangers cannot post.
+pub fn is_family_topic(name: &str, record: &TopicRecord) -> bool {
+    record.owner != 0 && !crate::names::is_endpoint_topic(name)
+}
+
+impl Usage {
+    /// Reads the usage of the whole store: every message's length and every topic.
+    pub fn load(txn: &impl Tables) -> Result<Usage> {
+        let mut usage = Usage::default();
+        for entry in txn.bytes(TOPICS)?.iter()? {
+            let (name, bytes) = entry?;
+            let name = String::from_utf8_lossy(name.value()).into_owned();
+            let record =
+                TopicRecord::decode(bytes.value()).ok_or_else(|| damaged("topic", &name))?;
+            if is_family_topic(&name, &record) {
+                usage.family.insert(record.queue);
+            }
+        }
+        for entry in txn.bytes(MESSAGES)?.iter()? {
+            let (key, bytes) = entry?;
+            usage.adjust(key.value().0, bytes.value().len(), true);
+        }
+        Ok(usage)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn anonymous(&self) -> u64 {
+        self.anonymous
+    }
+
+    pub fn is_anonymous(&self, queue: u64) -> bool {
+        !self.family.contains(&queue)
+    }
+
+    /// Records a stored record of `record_len` bytes added to or removed from `queue`.
+    pub fn adjust(&mut self, queue: u64, record_len: usize, added: bool) {
+        let bytes = message_bytes(record_len);
+        let anonymous = self.is_anonymous(queue);
+        let change = |v: &mut u64| {
+            *v = if added {
+                v.saturating_add(bytes)
+            } else {
+                v.saturating_sub(bytes)
+            }
+        };
+        change(&mut self.total);
+        if anonymous {
+            change(&mut self.anonymous);
+        }
+    }
+
+    /// A new topic's queue (empty) that a user owns and strangers cannot post to.
+    pub fn add_family(&mut self, queue: u64) {
+        self.family.insert(queue);
+    }
+
+    /// A deleted topic's queue (its messages are gone already).
+    pub fn forget_queue(&mut self, queue: u64) {
+        self.family.remove(&queue);
+    }
+
+    /// Whether a queue (`anonymous` or not) may grow from `freed` to `added` bytes (as
+    /// [`message_bytes`] counts them) within `budget`.
+    pub fn check(
+        &self,
+        anonymous: bool,
+        freed: u64,
+        added: u64,
+        budget: &Budget,
+    ) -> Option<Overrun> {
+        if added <= freed {
+            return None;
+        }
+        let grows = added - freed;
+        if anonymous && self.anonymous.saturating_add(grows) > budget.max_anonymous_bytes {
+            return Some(Overrun::AnonymousShare(budget.max_anonymous_bytes));
+        }
+        if self.total.saturating_add(grows) > budget.max_bytes {
+            return Some(Overrun::Total(budget.max_bytes));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUDGET: Budget = Budget {
+        max_bytes: 1000,
+        max_anonymous_bytes: 250,
+    };
+
+    #[test]
+    fn anonymous_queues_stop_at_their_share_and_family_queues_at_the_total() {
+        let mut usage = Usage::default();
+        usage.add_family(7);
+        assert!(usage.is_anonymous(1) && !usage.is_anonymous(7));
+        let record = 200 - MESSAGE_OVERHEAD_BYTES as usize;
+        usage.adjust(1, record, true);
+        assert_eq!(
+            usage.check(true, 0, 100, &BUDGET),
+            Some(Overrun::AnonymousShare(250))
+        );
+        assert_eq!(usage.check(true, 200, 240, &BUDGET), None, "a replacement");
+        assert_eq!(usage.check(false, 0, 800, &BUDGET), None);
+        usage.adjust(7, 800 - MESSAGE_OVERHEAD_BYTES as usize, true);
+        assert_eq!(
+            usage.check(false, 0, 1, &BUDGET),
+            Some(Overrun::Total(1000))
+        );
+        usage.adjust(1, record, false);
+        assert_eq!((usage.total(), usage.anonymous()), (800, 0));
+        assert_eq!(usage.check(usage.is_anonymous(2), 0, 200, &BUDGET), None);
+    }
+}
