@@ -120,7 +120,9 @@ pub fn refusal(refused: Refused) -> ApiError {
         },
         Refused::NoRoom(overrun) => no_room(overrun),
         Refused::QueueFull(limit) => {
-            log::warn!("queue full, message refused");
+            if let Some(unlogged) = QUEUE_FULL_LOG.with(|tally| tally.count(Instant::now())) {
+                log::warn!("queue full, message refused{unlogged}");
+            }
             ApiError::TooMany {
                 detail: format!(
                     "the queue is full ({} messages or {} bytes); try again when the device has caught up",
@@ -153,6 +155,7 @@ pub fn no_room(overrun: Overrun) -> ApiError {
 
 thread_local! {
     static NO_ROOM_LOG: Tally = const { Tally::new(crate::limits::REFUSAL_LOG_PERIOD) };
+    static QUEUE_FULL_LOG: Tally = const { Tally::new(crate::limits::REFUSAL_LOG_PERIOD) };
 }
 
 /// Runs a door's whole post handler and counts its outcome: accepted, refused (4xx) or

@@ -129,6 +129,15 @@ impl Usage {
         self.family.insert(queue);
     }
 
+    /// A topic's queue, holding `messages` records of `record_bytes` in all, that a user
+    /// claimed and strangers can no longer post to.
+    pub fn make_family(&mut self, queue: u64, messages: u64, record_bytes: u64) {
+        if self.family.insert(queue) {
+            let bytes = record_bytes + messages * MESSAGE_OVERHEAD_BYTES;
+            self.anonymous = self.anonymous.saturating_sub(bytes);
+        }
+    }
+
     /// A deleted topic's queue (its messages are gone already).
     pub fn forget_queue(&mut self, queue: u64) {
         self.family.remove(&queue);
@@ -160,6 +169,11 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::memory::{Memory, QueueSize};
+    use crate::store::queue::{self, Destination, NewMessage, Refused};
+    use crate::store::topics::{self, Access, Anonymous, Rules};
+    use crate::store::{Content, accounts, tables};
+    use redb::ReadableDatabase;
 
     const BUDGET: Budget = Budget {
         max_bytes: 1000,
@@ -187,5 +201,132 @@ mod tests {
         usage.adjust(1, record, false);
         assert_eq!((usage.total(), usage.anonymous()), (800, 0));
         assert_eq!(usage.check(usage.is_anonymous(2), 0, 200, &BUDGET), None);
+    }
+
+    const RULES: Rules = Rules {
+        anonymous: Anonymous::ReadWrite,
+        max_topics_per_user: 100,
+        max_unclaimed_topics: 100,
+    };
+
+    fn message(len: usize, ttl_secs: u64, key: Option<&str>) -> NewMessage {
+        NewMessage {
+            content: Content::Opaque,
+            data: vec![7; len],
+            priority: None,
+            ttl_secs,
+            collapse_key: key.map(str::to_owned),
+            extras: Vec::new(),
+        }
+    }
+
+    /// Random posts, confirmations, sweeps, topic creations, claims and deletions, some in
+    /// aborted transactions: after each commit the usage in memory is what a fresh read of
+    /// the store finds, and no post ever took the store past its budget.
+    #[test]
+    fn the_usage_in_memory_is_what_a_fresh_read_finds() {
+        let db = tables::in_memory();
+        let mut memory = Memory::default();
+        let txn = db.begin_write().unwrap();
+        let (user, _) = accounts::create_user(&txn, "ann", String::new(), false)
+            .unwrap()
+            .unwrap();
+        txn.commit().unwrap();
+        let budget = Budget {
+            max_bytes: 40_000,
+            max_anonymous_bytes: 15_000,
+        };
+        let limit = QueueSize {
+            messages: 50,
+            bytes: 1 << 20,
+        };
+        let names = [
+            "upAAAAAAAAAAAAAA",
+            "upBBBBBBBBBBBBBB",
+            "news",
+            "chat",
+            "logs",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut refusals = 0;
+        for step in 0..600u64 {
+            let now = step * 1000;
+            let txn = db.begin_write().unwrap();
+            let name = names[next(names.len() as u64) as usize];
+            let who = if next(2) == 0 { Some(user) } else { None };
+            match next(10) {
+                0..=5 => {
+                    let opened =
+                        topics::open(&txn, &mut memory, name, who, Access::Write, &RULES, now)
+                            .unwrap();
+                    if let Ok(record) = opened {
+                        let to = Destination {
+                            queue: record.queue,
+                            registration_id: String::new(),
+                            limit,
+                        };
+                        let key = ["k", "j"].get(next(4) as usize).copied();
+                        let msg = message(1 + next(3000) as usize, 1 + next(300), key);
+                        match queue::enqueue(&txn, &mut memory, to, msg, &budget, now).unwrap() {
+                            Ok(_) => {}
+                            Err(Refused::NoRoom(_)) => refusals += 1,
+                            Err(other) => panic!("{other:?}"),
+                        }
+                    }
+                }
+                6 => {
+                    if let Some(record) = topics::get(&txn, name).unwrap() {
+                        queue::confirm(&txn, &mut memory, record.queue, next(now + 1)).unwrap();
+                    }
+                }
+                7 => {
+                    queue::sweep(&txn, &mut memory, now, 5).unwrap();
+                }
+                8 => {
+                    let claim = topics::open(
+                        &txn,
+                        &mut memory,
+                        name,
+                        Some(user),
+                        Access::Read,
+                        &RULES,
+                        now,
+                    );
+                    claim.unwrap().ok();
+                }
+                _ => {
+                    if next(3) == 0 {
+                        topics::delete(&txn, &mut memory, name).unwrap();
+                    }
+                }
+            }
+            if next(8) == 0 {
+                txn.abort().unwrap();
+                memory.reset();
+                continue;
+            }
+            txn.commit().unwrap();
+            memory.committed();
+            let read = db.begin_read().unwrap();
+            let fresh = Usage::load(&read).unwrap();
+            let kept = memory.usage(&read).unwrap();
+            assert_eq!(
+                (kept.total(), kept.anonymous()),
+                (fresh.total(), fresh.anonymous()),
+                "step {step}"
+            );
+            assert!(fresh.total() <= budget.max_bytes, "step {step}");
+            assert!(
+                fresh.anonymous() <= budget.max_anonymous_bytes,
+                "step {step}"
+            );
+        }
+        assert!(refusals >= 5, "the budget was reached: {refusals} refusals");
     }
 }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use redb::{ReadableTable, WriteTransaction};
 
 use super::budget::{Budget, Overrun, Usage};
-use super::tables::{ID_HIGH_WATER, META, Tables};
+use super::tables::{ID_HIGH_WATER, MESSAGES, META, Tables};
 use super::{Result, Revocation};
 
 /// Ids reserved by one write of the high-water mark.
@@ -134,10 +134,22 @@ impl Memory {
         }
     }
 
-    /// A topic changed owner: its messages may change share, so the usage is read again
-    /// when next needed.
-    pub fn topic_claimed(&mut self) {
-        self.usage = None;
+    /// A topic was claimed by a user: if that makes its queue a family queue, its messages
+    /// leave the anonymous share.
+    pub fn topic_claimed(
+        &mut self,
+        txn: &WriteTransaction,
+        queue: u64,
+        family: bool,
+    ) -> Result<()> {
+        if !family || self.usage.is_none() {
+            return Ok(());
+        }
+        let size = self.queue_size(&txn.open_table(MESSAGES)?, queue)?;
+        if let Some(usage) = &mut self.usage {
+            usage.make_family(queue, size.messages, size.bytes);
+        }
+        Ok(())
     }
 
     /// A topic was deleted with its messages.

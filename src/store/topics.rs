@@ -163,7 +163,7 @@ pub fn open(
                 queue: record.queue,
                 user: None,
             });
-            memory.topic_claimed();
+            memory.topic_claimed(txn, record.queue, is_family_topic(name, &record))?;
             return Ok(Ok(record));
         }
         return Ok(Err(Refused::Forbidden(match user {
