@@ -189,6 +189,9 @@ static KEYS: &[Key] = keys! {
     "max_queued_bytes_per_uaid" =>
         |c, v| c.limits.max_queued_bytes_per_uaid = number(v, 4096, usize::MAX)? as u64,
         |c| c.limits.max_queued_bytes_per_uaid.to_string();
+    "max_queued_bytes_all_uaids" =>
+        |c, v| c.limits.max_queued_bytes_all_uaids = number(v, 4096, usize::MAX)? as u64,
+        |c| c.limits.max_queued_bytes_all_uaids.to_string();
     "max_ws_message_bytes" => |c, v| c.limits.max_ws_message_bytes = number(v, 256, 1 << 20)?,
         |c| c.limits.max_ws_message_bytes.to_string();
     "hello_timeout_secs" => |c, v| c.limits.hello_timeout = secs(v, 1, 3600)?,
@@ -314,7 +317,8 @@ pub struct Limits {
     /// Topics a user may own; past it a new topic gets 403.
     pub max_topics_per_user: usize,
     /// Endpoint topics that app servers posted to before any user subscribed; past it a post
-    /// to a new one gets 429 (removed once empty and a day old).
+    /// to a new one gets 429 (removed once empty and a day old). With 16 KiB each at most,
+    /// 128 of them hold a quarter of the default anonymous share.
     pub max_unclaimed_topics: usize,
     /// Messages an endpoint topic keeps while no user has subscribed to it (a stranger's
     /// guess of an endpoint name must not turn into stored data); past it: 429.
@@ -349,6 +353,10 @@ pub struct Limits {
     pub max_queued_per_uaid: u64,
     /// Bytes of unacknowledged messages per autopush user agent, as stored; past it 429.
     pub max_queued_bytes_per_uaid: u64,
+    /// Bytes of the messages of every autopush user agent together, as the store's budget
+    /// counts them; past it a push gets 507. Anyone who reaches the door can make user
+    /// agents, so they must not take the whole anonymous share from the other doors.
+    pub max_queued_bytes_all_uaids: u64,
     /// A WebSocket text message from a client that takes requests (autopush); past it the
     /// connection is closed (1009).
     pub max_ws_message_bytes: usize,
@@ -405,7 +413,7 @@ impl Default for Limits {
             max_store_bytes: 32 * 1024 * 1024,
             anonymous_store_share_percent: 25,
             max_topics_per_user: 256,
-            max_unclaimed_topics: 1000,
+            max_unclaimed_topics: 128,
             max_queued_per_unclaimed_topic: 4,
             max_queued_bytes_per_unclaimed_topic: 16 * 1024,
             new_unclaimed_topics_per_hour_per_addr: 16,
@@ -419,6 +427,7 @@ impl Default for Limits {
             max_channels_per_uaid: 128,
             max_queued_per_uaid: 1000,
             max_queued_bytes_per_uaid: 2 * 1024 * 1024,
+            max_queued_bytes_all_uaids: 4 * 1024 * 1024,
             max_ws_message_bytes: 16 * 1024,
             hello_timeout: Duration::from_secs(10),
             ws_idle_timeout: Duration::from_secs(180),
@@ -975,6 +984,7 @@ new_uaids_per_hour_per_addr = 44
 max_channels_per_uaid = 33
 max_queued_per_uaid = 34
 max_queued_bytes_per_uaid = 8000
+max_queued_bytes_all_uaids = 8100
 max_ws_message_bytes = 9000
 hello_timeout_secs = 35
 ws_idle_timeout_secs = 36

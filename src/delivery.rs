@@ -142,6 +142,10 @@ pub fn no_room(overrun: Overrun) -> ApiError {
             "the share of the store for messages from senders without an account ({bytes} bytes) \
              is full; nothing was stored, try again once devices have caught up"
         ),
+        Overrun::UserAgents(bytes) => format!(
+            "the share of the store for autopush user agents ({bytes} bytes) is full; nothing \
+             was stored, try again once they have caught up"
+        ),
         Overrun::Total(bytes) => format!(
             "the store's budget ({bytes} bytes of messages) is full; nothing was stored, try \
              again once devices have caught up"
@@ -195,6 +199,7 @@ pub fn store_budget(state: &ServerState) -> Budget {
     Budget {
         max_bytes: limits.max_store_bytes,
         max_anonymous_bytes: limits.max_store_bytes / 100 * limits.anonymous_store_share_percent,
+        max_uaid_bytes: limits.max_queued_bytes_all_uaids,
     }
 }
 

@@ -1049,3 +1049,50 @@ fn pushes_to_user_agents_of_every_address_stop_at_the_anonymous_share() {
         }
     }
 }
+
+#[test]
+fn pushes_to_user_agents_of_every_address_stop_at_their_part_of_the_share() {
+    let s = Server::start_with(
+        "ap-uaid-bytes",
+        "max_queued_bytes_all_uaids = 32768\nposts_per_sec_per_token = 0",
+    );
+    let mut agents: Vec<(Agent, String)> = (0..2)
+        .map(|_| {
+            let mut agent = Agent::hello(&s, "");
+            let path = agent.endpoint(&s, &channel(1), None);
+            (agent, path)
+        })
+        .collect();
+    let body = vec![b'z'; 4000];
+    let mut accepted = vec![0; agents.len()];
+    let refused = 'fill: loop {
+        for (i, (_, path)) in agents.iter().enumerate() {
+            let r = push(&s, path, &[AES128GCM, ("TTL", "259200")], &body);
+            if r.status != 201 {
+                break 'fill r;
+            }
+            accepted[i] += 1;
+        }
+    };
+    refused.assert_error(507);
+    assert!(refused.text().contains("user agents"), "{}", refused.text());
+    assert_eq!(
+        accepted.iter().sum::<usize>(),
+        7,
+        "32 KiB holds seven bodies of 4000 bytes with their records"
+    );
+    let (_, token) = s.device("ann");
+    let r = send(
+        s.addr,
+        "POST",
+        &format!("/push/{token}"),
+        &[AES128GCM],
+        &body,
+    );
+    assert_eq!(r.status, 201, "other doors keep the rest of the share");
+    for ((agent, _), n) in agents.iter_mut().zip(accepted) {
+        for _ in 0..n {
+            agent.notification();
+        }
+    }
+}

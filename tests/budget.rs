@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::push::send;
 use support::{Response, Server, basic};
 
 const BODY_BYTES: usize = 4000;
@@ -151,4 +152,35 @@ fn each_address_creates_only_a_few_unclaimed_topics_an_hour() {
         201,
         "the host itself is not limited"
     );
+}
+
+#[test]
+fn the_matrix_gateway_and_post_message_count_in_the_same_share() {
+    let s = Server::start_with(
+        "budget-doors",
+        "max_store_bytes = 262144\nposts_per_sec_per_token = 0",
+    );
+    let (_, token) = s.device("ann");
+    let (_, refused) = fill(|| push(&s, &format!("/push/{token}"), None));
+    refused.assert_error(507);
+
+    let host = s.addr.to_string();
+    let pushkey = format!("http://{host}/push/{token}");
+    let notification = format!(
+        r#"{{"notification":{{"devices":[{{"pushkey":"{pushkey}"}}],"event_id":"$e","room_id":"!r:example.org"}}}}"#
+    );
+    let (_, refused) = fill(|| {
+        send(
+            s.addr,
+            "POST",
+            "/_matrix/push/v1/notify",
+            &[("Host", &host), ("Content-Type", "application/json")],
+            notification.as_bytes(),
+        )
+    });
+    refused.assert_error(507);
+
+    let data = format!(r#"{{"text":"{}"}}"#, "m".repeat(500));
+    s.post_message(&format!(r#"{{"token":"{token}","data":{data}}}"#))
+        .assert_error(507);
 }

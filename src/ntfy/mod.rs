@@ -236,7 +236,7 @@ fn topic_queue(
                     "this address has created {per_hour} topics in the last hour; try again later"
                 ))));
             }
-            if let Some(overrun) = m.check_budget(t, true, 0, stored, &budget)? {
+            if let Some(overrun) = m.check_budget(t, None, 0, stored, &budget)? {
                 return Ok(Err(Refused::NoRoom(overrun)));
             }
         }

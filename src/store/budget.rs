@@ -6,7 +6,10 @@
 //! `/push/<token>`, NextPush, the Matrix gateway), autopush user agents, endpoint topics
 //! and topics that belong to nobody all take posts from anyone who knows their address.
 //! Only a user's own topics take only that user's (and their grantees') posts: they are
-//! the *family* queues, and the share keeps room for them whatever strangers post.
+//! the *family* queues, and the share keeps room for them whatever strangers post. Within
+//! the share, autopush user agents' queues together have a bound of their own: anyone who
+//! reaches the autopush door can make user agents and post to their endpoints, so they must
+//! not take the whole share from the devices' and endpoint topics' messages.
 //!
 //! What is counted is what the store holds of each message: its encoded record plus
 //! [`MESSAGE_OVERHEAD_BYTES`] for its key and redb's bookkeeping. Accounts, topics,
@@ -24,7 +27,7 @@ use std::collections::HashSet;
 
 use redb::ReadableTable;
 
-use super::tables::{MESSAGES, TOPICS, Tables, damaged};
+use super::tables::{MESSAGES, TOPICS, Tables, UAID_QUEUES, damaged};
 use super::{Result, TopicRecord};
 
 /// What a message costs beside its record: its 16-byte key and redb's per-entry offsets.
@@ -37,6 +40,8 @@ pub struct Budget {
     pub max_bytes: u64,
     /// Bytes of the messages of anonymous queues.
     pub max_anonymous_bytes: u64,
+    /// Bytes of the messages of autopush user agents' queues (all anonymous).
+    pub max_uaid_bytes: u64,
 }
 
 impl Budget {
@@ -44,6 +49,7 @@ impl Budget {
     pub const UNLIMITED: Budget = Budget {
         max_bytes: u64::MAX,
         max_anonymous_bytes: u64::MAX,
+        max_uaid_bytes: u64::MAX,
     };
 }
 
@@ -54,6 +60,8 @@ pub enum Overrun {
     AnonymousShare(u64),
     /// The whole budget is used up.
     Total(u64),
+    /// The part of autopush user agents is used up.
+    UserAgents(u64),
 }
 
 /// The bytes the store's messages take, in all and in anonymous queues.
@@ -61,6 +69,8 @@ pub enum Overrun {
 pub struct Usage {
     total: u64,
     anonymous: u64,
+    /// Of `anonymous`, what autopush user agents' queues take.
+    uaids: u64,
     /// The queues of topics a user owns whose name is not an endpoint topic's.
     family: HashSet<u64>,
 }
@@ -68,6 +78,10 @@ pub struct Usage {
 /// The bytes a message of `record_len` encoded bytes counts for.
 pub fn message_bytes(record_len: usize) -> u64 {
     record_len as u64 + MESSAGE_OVERHEAD_BYTES
+}
+
+fn is_uaid(queue: u64) -> bool {
+    queue >= UAID_QUEUES
 }
 
 /// Whether a topic's queue is a family queue: a user owns it and strangers cannot post.
@@ -103,6 +117,10 @@ impl Usage {
         self.anonymous
     }
 
+    pub fn uaids(&self) -> u64 {
+        self.uaids
+    }
+
     pub fn is_anonymous(&self, queue: u64) -> bool {
         !self.family.contains(&queue)
     }
@@ -121,6 +139,9 @@ impl Usage {
         change(&mut self.total);
         if anonymous {
             change(&mut self.anonymous);
+        }
+        if is_uaid(queue) {
+            change(&mut self.uaids);
         }
     }
 
@@ -143,11 +164,11 @@ impl Usage {
         self.family.remove(&queue);
     }
 
-    /// Whether a queue (`anonymous` or not) may grow from `freed` to `added` bytes (as
-    /// [`message_bytes`] counts them) within `budget`.
+    /// Whether `queue` (or, for `None`, a queue yet to be made for an anonymous post) may
+    /// grow from `freed` to `added` bytes (as [`message_bytes`] counts them) within `budget`.
     pub fn check(
         &self,
-        anonymous: bool,
+        queue: Option<u64>,
         freed: u64,
         added: u64,
         budget: &Budget,
@@ -156,6 +177,10 @@ impl Usage {
             return None;
         }
         let grows = added - freed;
+        let anonymous = queue.is_none_or(|q| self.is_anonymous(q));
+        if queue.is_some_and(is_uaid) && self.uaids.saturating_add(grows) > budget.max_uaid_bytes {
+            return Some(Overrun::UserAgents(budget.max_uaid_bytes));
+        }
         if anonymous && self.anonymous.saturating_add(grows) > budget.max_anonymous_bytes {
             return Some(Overrun::AnonymousShare(budget.max_anonymous_bytes));
         }
@@ -178,6 +203,7 @@ mod tests {
     const BUDGET: Budget = Budget {
         max_bytes: 1000,
         max_anonymous_bytes: 250,
+        max_uaid_bytes: 220,
     };
 
     #[test]
@@ -188,19 +214,37 @@ mod tests {
         let record = 200 - MESSAGE_OVERHEAD_BYTES as usize;
         usage.adjust(1, record, true);
         assert_eq!(
-            usage.check(true, 0, 100, &BUDGET),
+            usage.check(Some(1), 0, 100, &BUDGET),
             Some(Overrun::AnonymousShare(250))
         );
-        assert_eq!(usage.check(true, 200, 240, &BUDGET), None, "a replacement");
-        assert_eq!(usage.check(false, 0, 800, &BUDGET), None);
+        assert_eq!(
+            usage.check(Some(1), 200, 240, &BUDGET),
+            None,
+            "a replacement"
+        );
+        assert_eq!(usage.check(Some(7), 0, 800, &BUDGET), None);
         usage.adjust(7, 800 - MESSAGE_OVERHEAD_BYTES as usize, true);
         assert_eq!(
-            usage.check(false, 0, 1, &BUDGET),
+            usage.check(Some(7), 0, 1, &BUDGET),
             Some(Overrun::Total(1000))
         );
         usage.adjust(1, record, false);
         assert_eq!((usage.total(), usage.anonymous()), (800, 0));
-        assert_eq!(usage.check(usage.is_anonymous(2), 0, 200, &BUDGET), None);
+        assert_eq!(usage.check(Some(2), 0, 200, &BUDGET), None);
+        assert_eq!(
+            usage.check(None, 0, 251, &BUDGET),
+            Some(Overrun::AnonymousShare(250))
+        );
+        let uaid = UAID_QUEUES + 1;
+        assert_eq!(usage.check(Some(uaid), 0, 200, &BUDGET), None);
+        usage.adjust(uaid, 200 - MESSAGE_OVERHEAD_BYTES as usize, true);
+        assert_eq!((usage.uaids(), usage.anonymous()), (200, 200));
+        assert_eq!(
+            usage.check(Some(uaid), 0, 40, &BUDGET),
+            Some(Overrun::UserAgents(220))
+        );
+        usage.adjust(7, 800 - MESSAGE_OVERHEAD_BYTES as usize, false);
+        assert_eq!(usage.check(Some(3), 0, 40, &BUDGET), None);
     }
 
     const RULES: Rules = Rules {
@@ -235,6 +279,7 @@ mod tests {
         let budget = Budget {
             max_bytes: 40_000,
             max_anonymous_bytes: 15_000,
+            max_uaid_bytes: u64::MAX,
         };
         let limit = QueueSize {
             messages: 50,

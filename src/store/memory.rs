@@ -114,17 +114,17 @@ impl Memory {
         Ok(self.usage.as_ref().expect("loaded above"))
     }
 
-    /// Whether a queue (`anonymous` or not) may grow from `freed` to `added` bytes
-    /// within `budget`.
+    /// Whether `queue` (`None`: one yet to be made for an anonymous post) may grow from
+    /// `freed` to `added` bytes within `budget`.
     pub fn check_budget(
         &mut self,
         txn: &impl Tables,
-        anonymous: bool,
+        queue: Option<u64>,
         freed: u64,
         added: u64,
         budget: &Budget,
     ) -> Result<Option<Overrun>> {
-        Ok(self.usage(txn)?.check(anonymous, freed, added, budget))
+        Ok(self.usage(txn)?.check(queue, freed, added, budget))
     }
 
     /// A topic was created: a family queue if `family` (see `store::budget`).

@@ -222,8 +222,8 @@ pub fn enqueue(
         _ => message_bytes(freed.bytes as usize),
     };
     let usage = tables.memory.usage(txn)?;
-    let anonymous = usage.is_anonymous(queue);
-    if let Some(overrun) = usage.check(anonymous, freed_bytes, message_bytes(encoded_len), budget) {
+    if let Some(overrun) = usage.check(Some(queue), freed_bytes, message_bytes(encoded_len), budget)
+    {
         return Ok(Err(Refused::NoRoom(overrun)));
     }
     if let Some((old, old_record)) = replaced {
