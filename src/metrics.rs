@@ -40,6 +40,8 @@ struct CommitTotals {
     count: u64,
     sum_micros: u64,
     writes: u64,
+    /// The store's usage after the last commit: (all, anonymous, user agents), in bytes.
+    usage: Option<(u64, u64, u64)>,
 }
 
 impl CommitStats {
@@ -54,6 +56,12 @@ impl CommitStats {
         t.count += 1;
         t.sum_micros += took.as_micros() as u64;
         t.writes += writes as u64;
+    }
+
+    /// The store's usage (see `store::budget`) as of the last commit.
+    pub fn set_usage(&self, total: u64, anonymous: u64, uaids: u64) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).usage =
+            Some((total, anonymous, uaids));
     }
 
     fn totals(&self) -> CommitTotals {
@@ -100,6 +108,15 @@ pub fn render(s: &Snapshot<'_>) -> String {
             "gauge",
             "Messages stored; confirmed ones leave with the next commit.",
             queued,
+        );
+    }
+    if let Some((total, anonymous, uaids)) = s.commits.totals().usage {
+        let _ = writeln!(
+            out,
+            "# HELP openpush_store_bytes Bytes of stored messages as max_store_bytes counts them, by share.\n\
+             # TYPE openpush_store_bytes gauge\nopenpush_store_bytes{{share=\"all\"}} {total}\n\
+             openpush_store_bytes{{share=\"anonymous\"}} {anonymous}\n\
+             openpush_store_bytes{{share=\"uaids\"}} {uaids}"
         );
     }
     metric(
@@ -186,6 +203,7 @@ mod tests {
     fn histogram_buckets_are_cumulative() {
         let stats = CommitStats::default();
         stats.record(Duration::from_micros(1500), 3);
+        stats.set_usage(300, 200, 100);
         let counters = Counters::default();
         let text = render(&Snapshot {
             counters: &counters,
@@ -205,5 +223,9 @@ mod tests {
         assert!(text.contains("openpush_commit_seconds_count 1"));
         assert!(text.contains("openpush_commit_writes_total 3"));
         assert!(text.contains("openpush_queued_messages 2"));
+        assert!(
+            text.contains("openpush_store_bytes{share=\"anonymous\"} 200"),
+            "{text}"
+        );
     }
 }

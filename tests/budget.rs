@@ -58,6 +58,17 @@ fn fill(mut post: impl FnMut() -> Response) -> (usize, Response) {
     panic!("no refusal after 1000 posts");
 }
 
+/// `openpush_store_bytes` of a share, from `/metrics`.
+fn store_bytes(s: &Server, share: &str) -> u64 {
+    let text = s.request("GET", "/metrics", &[], "").text();
+    let prefix = format!("openpush_store_bytes{{share=\"{share}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+        .parse()
+        .unwrap()
+}
+
 /// The ids of the events a device's stream replays, until it is quiet.
 fn replayed(s: &Server, key: &str) -> Vec<u64> {
     let mut sse = s.subscribe(key, None);
@@ -86,12 +97,15 @@ fn anonymous_posts_stop_at_their_share_and_never_crowd_out_a_users_topics() {
     s.wait_log("post refused with 507");
     // A quarter of 256 KiB holds about 16 bodies of 4000 bytes, and not one more.
     assert!((14..=16).contains(&strangers), "{strangers}");
+    let anonymous = store_bytes(&s, "anonymous");
+    assert!((60_000..=65_536).contains(&anonymous), "{anonymous}");
 
     let ann = ("ann", "secret");
     let (family, refused) = fill(|| publish_as(&s, ann, "backups"));
     refused.assert_error(507);
     assert!(refused.text().contains("budget"), "{}", refused.text());
     assert!(family >= 40, "the users' topics keep the rest: {family}");
+    assert!(store_bytes(&s, "all") <= 262_144);
     assert_eq!(poll(&s, ann, "backups"), family);
 
     s.kill9();

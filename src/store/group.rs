@@ -158,6 +158,9 @@ impl Group {
         stats.record(started.elapsed(), completions.len());
         if outcome.is_ok() {
             memory.committed();
+            if let Some(usage) = memory.known_usage() {
+                stats.set_usage(usage.total(), usage.anonymous(), usage.uaids());
+            }
         } else {
             memory.reset();
         }

@@ -114,6 +114,11 @@ impl Memory {
         Ok(self.usage.as_ref().expect("loaded above"))
     }
 
+    /// The store's usage, if it is known now.
+    pub fn known_usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
     /// Whether `queue` (`None`: one yet to be made for an anonymous post) may grow from
     /// `freed` to `added` bytes within `budget`.
     pub fn check_budget(

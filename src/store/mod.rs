@@ -353,11 +353,14 @@ fn run(
     }
     match db.begin_read().map_err(Error::from) {
         Ok(snapshot) => match memory.usage(&snapshot) {
-            Ok(usage) => log::info!(
-                "the store's messages take {} bytes, {} of them in queues open to senders without an account",
-                usage.total(),
-                usage.anonymous()
-            ),
+            Ok(usage) => {
+                stats.set_usage(usage.total(), usage.anonymous(), usage.uaids());
+                log::info!(
+                    "the store's messages take {} bytes, {} of them in queues open to senders without an account",
+                    usage.total(),
+                    usage.anonymous()
+                );
+            }
             Err(e) => {
                 log::warn!(
                     "reading the store's usage failed ({e}); it is read with the first post"
