@@ -198,3 +198,22 @@ fn the_matrix_gateway_and_post_message_count_in_the_same_share() {
     s.post_message(&format!(r#"{{"token":"{token}","data":{data}}}"#))
         .assert_error(507);
 }
+
+#[test]
+fn a_post_refused_for_its_size_leaves_no_unclaimed_topic_behind() {
+    let s = Server::start_with(
+        "budget-no-topic-left",
+        "max_queued_bytes_per_unclaimed_topic = 1024\nmax_unclaimed_topics = 1",
+    );
+    push(&s, "/upAAAAAAAAAAAA01", Some("192.0.2.7")).assert_error(429);
+    let small = s.request(
+        "POST",
+        "/upAAAAAAAAAAAA02",
+        &[
+            ("Content-Encoding", "aes128gcm"),
+            ("X-Forwarded-For", "192.0.2.7"),
+        ],
+        "small",
+    );
+    assert_eq!(small.status, 201, "{}", small.text());
+}

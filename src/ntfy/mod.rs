@@ -171,7 +171,7 @@ pub fn anonymous_needs_login(e: ApiError, user: Option<u64>) -> ApiError {
 /// is an endpoint topic of nobody's, its queue holds only `max_queued_per_unclaimed_topic`
 /// messages; each address may create only `new_unclaimed_topics_per_hour_per_addr` of
 /// them; and one is created only if the message fits the store's share for anonymous
-/// queues, so that a refused post leaves no topic behind.
+/// queues and its queue, so that a refused post leaves no topic behind.
 pub async fn post_to_topic(
     state: &ServerState,
     name: String,
@@ -221,9 +221,14 @@ fn topic_queue(
         bytes: limits.max_queued_bytes_per_unclaimed_topic,
     };
     let per_hour = limits.new_unclaimed_topics_per_hour_per_addr;
-    let stored = match message.ttl_secs {
+    let record_len = match message.ttl_secs {
         0 => 0,
-        _ => message_bytes(queue::stored_len(message, "")),
+        _ => queue::stored_len(message, "") as u64,
+    };
+    let stored = if record_len == 0 {
+        0
+    } else {
+        message_bytes(record_len as usize)
     };
     let budget = crate::delivery::store_budget(state);
     let now = crate::state::now_millis();
@@ -235,6 +240,9 @@ fn topic_queue(
                 return Ok(Err(Refused::Crowded(format!(
                     "this address has created {per_hour} topics in the last hour; try again later"
                 ))));
+            }
+            if endpoint && record_len > unclaimed.bytes {
+                return Ok(Err(Refused::QueueFull(unclaimed)));
             }
             if let Some(overrun) = m.check_budget(t, None, 0, stored, &budget)? {
                 return Ok(Err(Refused::NoRoom(overrun)));
