@@ -1016,16 +1016,13 @@ fn user_agents_are_bounded_across_addresses_and_per_address_per_hour() {
     assert_eq!(Agent::hello(&s, &first).uaid, first, "known ones come back");
 }
 
-#[test]
-fn pushes_to_user_agents_of_every_address_stop_at_the_anonymous_share() {
-    let s = Server::start_with(
-        "ap-share",
-        "max_store_bytes = 262144\nposts_per_sec_per_token = 0",
-    );
-    let mut agents: Vec<(Agent, String)> = (0..3)
+/// `count` user agents with a channel each, pushed 4,000-byte bodies in turn until a push is
+/// refused: the agents with their endpoints, how many each took, and the refusal.
+fn fill_user_agents(s: &Server, count: usize) -> (Vec<(Agent, String)>, Vec<usize>, Response) {
+    let agents: Vec<(Agent, String)> = (0..count)
         .map(|_| {
-            let mut agent = Agent::hello(&s, "");
-            let path = agent.endpoint(&s, &channel(1), None);
+            let mut agent = Agent::hello(s, "");
+            let path = agent.endpoint(s, &channel(1), None);
             (agent, path)
         })
         .collect();
@@ -1033,13 +1030,23 @@ fn pushes_to_user_agents_of_every_address_stop_at_the_anonymous_share() {
     let mut accepted = vec![0; agents.len()];
     let refused = 'fill: loop {
         for (i, (_, path)) in agents.iter().enumerate() {
-            let r = push(&s, path, &[AES128GCM, ("TTL", "259200")], &body);
+            let r = push(s, path, &[AES128GCM, ("TTL", "259200")], &body);
             if r.status != 201 {
                 break 'fill r;
             }
             accepted[i] += 1;
         }
     };
+    (agents, accepted, refused)
+}
+
+#[test]
+fn pushes_to_user_agents_of_every_address_stop_at_the_anonymous_share() {
+    let s = Server::start_with(
+        "ap-share",
+        "max_store_bytes = 262144\nposts_per_sec_per_token = 0",
+    );
+    let (mut agents, accepted, refused) = fill_user_agents(&s, 3);
     refused.assert_error(507);
     let total: usize = accepted.iter().sum();
     assert!((14..=16).contains(&total), "{accepted:?}");
@@ -1056,24 +1063,7 @@ fn pushes_to_user_agents_of_every_address_stop_at_their_part_of_the_share() {
         "ap-uaid-bytes",
         "max_queued_bytes_all_uaids = 32768\nposts_per_sec_per_token = 0",
     );
-    let mut agents: Vec<(Agent, String)> = (0..2)
-        .map(|_| {
-            let mut agent = Agent::hello(&s, "");
-            let path = agent.endpoint(&s, &channel(1), None);
-            (agent, path)
-        })
-        .collect();
-    let body = vec![b'z'; 4000];
-    let mut accepted = vec![0; agents.len()];
-    let refused = 'fill: loop {
-        for (i, (_, path)) in agents.iter().enumerate() {
-            let r = push(&s, path, &[AES128GCM, ("TTL", "259200")], &body);
-            if r.status != 201 {
-                break 'fill r;
-            }
-            accepted[i] += 1;
-        }
-    };
+    let (mut agents, accepted, refused) = fill_user_agents(&s, 2);
     refused.assert_error(507);
     assert!(refused.text().contains("user agents"), "{}", refused.text());
     assert_eq!(
@@ -1087,7 +1077,7 @@ fn pushes_to_user_agents_of_every_address_stop_at_their_part_of_the_share() {
         "POST",
         &format!("/push/{token}"),
         &[AES128GCM],
-        &body,
+        &[b'z'; 4000],
     );
     assert_eq!(r.status, 201, "other doors keep the rest of the share");
     for ((agent, _), n) in agents.iter_mut().zip(accepted) {
