@@ -64,7 +64,7 @@ pub struct Post {
     pub id: Option<u64>,
     /// Digest of the payload as a subscriber must see it.
     pub digest: u64,
-    /// A body too short for a tag (1–12 bytes): found by its id and bytes.
+    /// A body too short for a tag (1–12 bytes): matched by its bytes only.
     pub tiny: bool,
 }
 

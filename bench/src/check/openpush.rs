@@ -169,7 +169,8 @@ pub fn plan(devices: &[Device], host: &str, hot: bool) -> impl FnMut(&mut Rng, T
         match rng.below(100) {
             0..=59 => message(tag, token, target, app, ttl, rng),
             60..=84 => {
-                // A body too short for a tag is found by its id: never without one (TTL 0).
+                // A body too short for a tag is matched by its bytes: not with a short TTL,
+                // which may or may not deliver it.
                 let tiny = ttl.is_none() && rng.chance(0.03);
                 let req = web_push(tag, format!("/push/{token}"), target, app, tiny, rng);
                 match ttl {
