@@ -13,15 +13,16 @@
 # Closing line: "ci-cross: N passed, M failed"; exit status 1 if anything failed.
 #
 # SIZE_BUDGET_BYTES (default 1000000): the issue's budget for mipsel, reported only.
-# SIZE_LIMIT_BYTES (default 1860000): a mipsel binary above this fails CI (growth guard, about
-# 30 KB above the 1,829,476 bytes of the build that set it).
+# SIZE_LIMIT_BYTES (default 1930000): a mipsel binary above this fails CI (growth guard, about
+# 30 KB above the 1,897,064 bytes of the build that set it: the round that added the store
+# budget, revocations, VAPID budgets, opaque Locations and ntfy field limits).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BUDGET=${SIZE_BUDGET_BYTES:-1000000}
-LIMIT=${SIZE_LIMIT_BYTES:-1860000}
+LIMIT=${SIZE_LIMIT_BYTES:-1930000}
 passed=0 failed=0
 declare -a SUMMARY
 
