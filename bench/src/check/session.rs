@@ -18,6 +18,23 @@ pub struct Msg {
     pub payload: Vec<u8>,
 }
 
+impl Msg {
+    /// This message as subscriber `sub` of `door` received it on connection `conn` at `at`.
+    fn delivery(&self, door: Door, sub: u16, conn: u32, at: u64, drain: bool) -> Delivery {
+        Delivery {
+            door,
+            sub,
+            conn,
+            at,
+            id: self.id,
+            route: self.route.clone(),
+            tag: Tag::find(&self.payload),
+            digest: digest(&self.payload),
+            drain,
+        }
+    }
+}
+
 pub enum Item {
     Msg(Msg),
     /// Anything else the stream sends (open, keepalive, pings, answers).
@@ -131,17 +148,7 @@ pub fn session(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng, mode: Mode, drain: b
         while let Some(item) = p.take(ctx, &mut conn) {
             match item {
                 Item::Msg(m) => {
-                    ctx.delivered(Delivery {
-                        door,
-                        sub,
-                        conn: conn_id,
-                        at: ctx.now(),
-                        id: m.id,
-                        route: m.route.clone(),
-                        tag: Tag::find(&m.payload),
-                        digest: digest(&m.payload),
-                        drain,
-                    });
+                    ctx.delivered(m.delivery(door, sub, conn_id, ctx.now(), drain));
                     p.read(ctx, &mut conn, &m, rng, drain);
                     messages += 1;
                     last_msg = Instant::now();
@@ -179,17 +186,7 @@ pub fn session(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng, mode: Mode, drain: b
                 // What arrived before the close is still read.
                 while let Some(item) = p.take(ctx, &mut conn) {
                     if let Item::Msg(m) = item {
-                        ctx.delivered(Delivery {
-                            door,
-                            sub,
-                            conn: conn_id,
-                            at: ctx.now(),
-                            id: m.id,
-                            route: m.route.clone(),
-                            tag: Tag::find(&m.payload),
-                            digest: digest(&m.payload),
-                            drain,
-                        });
+                        ctx.delivered(m.delivery(door, sub, conn_id, ctx.now(), drain));
                         p.read(ctx, &mut conn, &m, rng, drain);
                         messages += 1;
                     }
