@@ -18,6 +18,17 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/<pid>/status")
 }
 
+/// Posts `count` messages to `token`, each padded with `pad_bytes` bytes.
+fn post_padded(s: &Server, token: &str, count: usize, pad_bytes: usize) {
+    let pad = "x".repeat(pad_bytes);
+    for n in 0..count {
+        let r = s.post_message(&format!(
+            r#"{{"token":"{token}","data":{{"n":{n},"pad":"{pad}"}}}}"#
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
 /// A gauge of `/metrics`.
 fn gauge(s: &Server, name: &str) -> u64 {
     let text = s.request("GET", "/metrics", &[], "").text();
@@ -39,16 +50,9 @@ fn replaced_and_revoked_streams_close_at_once_while_a_write_is_pending() {
          max_queued_bytes_per_client = 16777216",
     );
     let (key, token) = s.device("ann");
-    // Two pages of large messages (a page is 64 messages, about 4 MB here): more than the
-    // socket buffers of a client that never reads take, so every stream's write stays
-    // pending.
-    let pad = "x".repeat(60_000);
-    for n in 0..128 {
-        let r = s.post_message(&format!(
-            r#"{{"token":"{token}","data":{{"n":{n},"pad":"{pad}"}}}}"#
-        ));
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    // About 7.7 MB of large messages: more than the socket buffers of a client that never
+    // reads take, so every stream's write stays pending.
+    post_padded(&s, &token, 128, 60_000);
     let idle_rss = rss_kib(s.pid());
     // The same device opens stream after stream and reads none of them.
     let mut streams: Vec<Sse> = Vec::new();
@@ -102,13 +106,7 @@ fn streams_opened_at_once_on_one_key_cost_a_small_constant_each() {
         "max_connections_per_addr = 1000\nposts_per_sec_per_token = 0",
     );
     let (key, token) = s.device("ann");
-    let pad = "x".repeat(3_900);
-    for n in 0..300 {
-        let r = s.post_message(&format!(
-            r#"{{"token":"{token}","data":{{"n":{n},"pad":"{pad}"}}}}"#
-        ));
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    post_padded(&s, &token, 300, 3_900);
     let idle_rss = rss_kib(s.pid());
     let pid = s.pid();
     let done = std::sync::atomic::AtomicBool::new(false);
