@@ -327,21 +327,17 @@ impl Hub {
                 if s.closed.is_some() {
                     return;
                 }
-                s.handed_bytes += record.data.len() + record.extras.len() + 64;
+                s.handed_bytes += record.weight();
                 if s.handed_bytes > max {
                     let dropped = s.handed.iter().filter(|h| h.stored).map(|h| h.id).max();
                     s.dropped_up_to = s.dropped_up_to.max(dropped.unwrap_or(0));
                     s.handed.retain(|h| !h.stored);
-                    s.handed_bytes = s
-                        .handed
-                        .iter()
-                        .map(|h| h.record.data.len() + h.record.extras.len() + 64)
-                        .sum();
+                    s.handed_bytes = s.handed.iter().map(|h| h.record.weight()).sum();
                     if stored {
                         s.dropped_up_to = s.dropped_up_to.max(id);
                         return;
                     }
-                    s.handed_bytes += record.data.len() + record.extras.len() + 64;
+                    s.handed_bytes += record.weight();
                     if s.handed_bytes > max {
                         s.closed = Some(Closed::Overflow);
                         s.handed = Vec::new();

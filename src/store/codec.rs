@@ -403,6 +403,12 @@ impl TopicRecord {
 }
 
 impl MessageRecord {
+    /// What the message weighs in a stream's buffers and pages: its payload, the fields
+    /// sent with it, and an allowance for its framing.
+    pub fn weight(&self) -> usize {
+        self.data.len() + self.extras.len() + 64
+    }
+
     /// The expiry time alone, without decoding the rest (it is the first field).
     pub fn expires_at(bytes: &[u8]) -> Option<u64> {
         Reader::version(bytes, MESSAGE_V2)?.u64()

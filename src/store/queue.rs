@@ -341,11 +341,6 @@ pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) 
     Ok(due.len())
 }
 
-/// What a message weighs in a page: its payload and the fields sent with it.
-fn bytes_of(record: &MessageRecord) -> usize {
-    record.data.len() + record.extras.len() + 64
-}
-
 /// What a stream asks of the store: its queues, the last id it has, and the earliest
 /// posting time it wants (ntfy's `since=<time>`; 0 for all).
 #[derive(Clone, Debug)]
@@ -419,7 +414,7 @@ pub fn backlog(
                 .deferred
                 .is_acked(queue, id, &record.registration_id);
             if record.expires_at > now && record.posted_at >= cursor.posted_since && !acked {
-                weight += bytes_of(&record);
+                weight += record.weight();
                 out.push((queue, id, record));
                 taken += 1;
                 if taken >= limit.messages || weight >= limit.bytes {
@@ -438,7 +433,7 @@ pub fn backlog(
         .take(limit.messages)
         .take_while(|m| {
             let under = weight < limit.bytes;
-            weight += bytes_of(&m.2);
+            weight += m.2.weight();
             under
         })
         .count();

@@ -92,9 +92,4 @@ impl Position {
         self.cursor.after = message.id;
         true
     }
-
-    /// Whether the stream is caught up (takes handed messages as they come).
-    pub fn is_caught_up(&self) -> bool {
-        self.behind_through == 0
-    }
 }
