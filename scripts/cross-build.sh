@@ -17,7 +17,7 @@
 #   SIZE_KNOBS="..."            nightly size options for build-std targets, space separated,
 #                               or "none"; default: "no-backtrace immediate-abort location-detail
 #                               no-unwind-tables static-relocation thumb" (see knob_flags below; each
-#                               one's measured effect is in the README's footprint table)
+#                               one's measured effect is in docs/performance.md's footprint table)
 #   BUILD_STD=1                 build std even where rustup ships it (needed for SIZE_KNOBS
 #                               on aarch64/x86_64)
 #   CROSS_DIR=target/cross      cache: musl sysroots, per-target build dirs, output binaries

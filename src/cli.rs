@@ -32,7 +32,7 @@ pub struct Serve {
     /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
     #[argh(option)]
     pub db: Option<String>,
-    /// config file: `key = value` lines, see the README for every key
+    /// config file: `key = value` lines, see docs/configuration.md for every key
     #[argh(option)]
     pub config: Option<String>,
     /// log level: error, warn, info, debug or trace (default info)

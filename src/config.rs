@@ -60,8 +60,8 @@ impl Printed for Vec<String> {
     }
 }
 
-/// Every key of the config file, in the order `serve --check` prints them (the README's
-/// "Configuration" table, then its "Limits" table). [`Config::set`] accepts exactly these.
+/// Every key of the config file, in the order `serve --check` prints them (the
+/// "Settings" table of `docs/configuration.md`, then its "Limits" table). [`Config::set`] accepts exactly these.
 /// Defaults are the fields' values in [`Config::default`] and [`Limits::default`].
 static KEYS: &[Key] = keys! {
     "listen" => |c, v| c.listen.push(parse_addr(v)?),
@@ -1050,10 +1050,10 @@ login_max_delay_secs = 31
     }
 
     #[test]
-    fn the_readme_documents_every_key() {
-        let readme = include_str!("../README.md");
+    fn the_configuration_doc_documents_every_key() {
+        let readme = include_str!("../docs/configuration.md");
         let mut documented = Vec::new();
-        for section in ["\n## Configuration\n", "\n## Limits\n"] {
+        for section in ["\n## Settings\n", "\n## Limits\n"] {
             let start = readme.find(section).expect(section);
             let rest = &readme[start..];
             let end = rest[1..].find("\n## ").map_or(rest.len(), |e| e + 1);

@@ -57,7 +57,7 @@ enum Failure {
 }
 
 /// Parses the command line like `argh::from_env`, but a usage error exits with status 2
-/// (as the README promises), not argh's 1. `--help` prints to stdout and exits 0.
+/// (as docs/administration.md promises), not argh's 1. `--help` prints to stdout and exits 0.
 fn parse_args() -> Result<cli::Cli, ExitCode> {
     let mut args = Vec::new();
     for arg in std::env::args_os() {

@@ -29,7 +29,7 @@ pub enum Command {
 #[argh(subcommand, name = "register")]
 pub struct Register {
     /// the server, http://host[:port] (https needs a TLS-terminating proxy in front of
-    /// this client, see the README)
+    /// this client, see docs/client.md)
     #[argh(option, arg_name = "URL")]
     pub server: String,
     /// the user that owns the device (asked for its password unless the device is known)

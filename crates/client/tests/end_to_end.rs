@@ -242,7 +242,7 @@ fn resumes_after_kill9_of_the_client_without_loss_or_repeat() {
         send_web_push(&dir, &sub_file, &format!("m{i}"));
     }
     // Killed once the third is confirmed (killed between its --exec and the fsync, it would
-    // rightly come again: the one window the README names).
+    // rightly come again: the one window docs/client.md names).
     let last = state.join("last-event-id");
     wait_for("three confirmed", || {
         id_of(&log, "m2").is_some_and(|third| lines(&last) == [third.to_string()])

@@ -1,4 +1,4 @@
-//! The README's push client example, run as written: the shell script between
+//! The push client example of `docs/client.md`, run as written: the shell script between
 //! `<!-- client-example -->` and `<!-- /client-example -->` against a real server, from the
 //! server's directory (so `openpush user add` finds its control socket), with both binaries
 //! on the PATH, the server's address in `OPENPUSH_URL` and a fresh `XDG_STATE_HOME` (so the
@@ -10,13 +10,13 @@ use std::process::Command;
 
 use support::*;
 
-const README: &str = include_str!("../../../README.md");
+const CLIENT_DOC: &str = include_str!("../../../docs/client.md");
 
 fn example() -> &'static str {
-    let start = README
+    let start = CLIENT_DOC
         .find("<!-- client-example -->\n```sh\n")
-        .expect("README.md has a <!-- client-example --> marker before a ```sh block");
-    let body = &README[start + "<!-- client-example -->\n```sh\n".len()..];
+        .expect("docs/client.md has a <!-- client-example --> marker before a ```sh block");
+    let body = &CLIENT_DOC[start + "<!-- client-example -->\n```sh\n".len()..];
     let end = body
         .find("```\n<!-- /client-example -->")
         .expect("the example ends with ``` and <!-- /client-example -->");
@@ -24,7 +24,7 @@ fn example() -> &'static str {
 }
 
 #[test]
-fn the_readme_client_example_runs_as_written() {
+fn the_documented_client_example_runs_as_written() {
     let server = Server::bare("readme", "");
     let script = server.dir.join("example.sh");
     std::fs::write(&script, example()).unwrap();
