@@ -265,7 +265,7 @@ fn store_error(e: crate::store::Error) -> String {
 }
 
 fn check(name: &str, limits: &Limits) -> Result<(), String> {
-    crate::names::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.detail())
+    crate::names::check_account_name("name", name, limits.max_name_bytes).map_err(|e| e.0)
 }
 
 async fn user_add(
@@ -453,7 +453,7 @@ async fn topic_list(store: &Store, user: Option<String>) -> Result<String, Strin
                         posted_since: 0,
                     },
                     queue::PageLimit::ALL,
-                    crate::state::now_millis(),
+                    crate::clock::now_millis(),
                 )?
                 .messages
                 .len();

@@ -131,3 +131,9 @@ impl From<store::accounts::Refusal> for ApiError {
         }
     }
 }
+
+impl From<crate::names::Invalid> for ApiError {
+    fn from(invalid: crate::names::Invalid) -> ApiError {
+        ApiError::BadRequest(invalid.0)
+    }
+}

@@ -6,13 +6,14 @@
 //!
 //! One queue, many front doors. Three threads:
 //! - **the event loop** (`server`, one `LocalExecutor`): listeners, the hand-written
-//!   HTTP/1.1 layer (`http`), the router and every door's route table (`api` for OpenPush
-//!   v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`, and `autopush`: the WebSocket of
-//!   Firefox and Sunup at `autopush_path` and its `/wpush/v1|v2/<token>` endpoints, whose
-//!   VAPID signatures `vapid` checks, within the budget of verifications `signers` keeps),
-//!   the live streams (`stream`, with an encoder per
-//!   wire format; `ws` frames WebSocket) and the hub that wakes them (`hub`). It never
-//!   blocks; its shared state is `state::ServerState`;
+//!   HTTP/1.1 layer (`http`), the router (`router`) and the doors (`doors`: `openpush` for
+//!   OpenPush v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`, and `autopush`: the WebSocket
+//!   of Firefox and Sunup at `autopush_path` and its `/wpush/v1|v2/<token>` endpoints,
+//!   whose VAPID signatures `vapid` checks, within the budget of verifications `signers`
+//!   keeps; `status` is the server's own `/version`, `/health`, `/metrics`), the live
+//!   streams (`stream`, with an encoder per wire format; `ws` frames WebSocket) and the
+//!   hub that wakes them (`hub`). It never blocks; its shared state is
+//!   `state::ServerState`;
 //! - **the store thread** (`store`): the only owner of the redb database. Reads run on
 //!   snapshots; writes are grouped into one commit, and a writer hears back only once its
 //!   commit is durable. The delivery rules live in `store::queue`, accounts in
@@ -23,35 +24,55 @@
 //!   any password is checked (`csrf`).
 //!
 //! A message's way: a door validates its wire format and calls `delivery::publish` with a
-//! resolver (token, endpoint or topic → queue) that runs inside the write transaction; the
-//! queue stores it; the hub tells the queue's streams, which read it back from the store
-//! after their cursor and write it in their format. Its id is the one cursor of every
-//! queue; a sender is told a name of it instead (`locations`). Configuration (`config`) is
-//! one struct, reloaded whole on SIGHUP; every limit has a default there. The CLI (`cli`,
-//! `commands`) reaches a running server through its control socket (`control`).
+//! resolver (token, endpoint or topic → queue, `delivery::endpoints`) that runs inside the
+//! write transaction; the queue stores it; the hub tells the queue's streams, which read it
+//! back from the store after their cursor and write it in their format. Its id is the one
+//! cursor of every queue; a sender is told a name of it instead (`locations`).
+//! Configuration (`config`) is one struct, reloaded whole on SIGHUP; every limit has a
+//! default there. The CLI (`cli`, `commands`) reaches a running server through its control
+//! socket (`control`).
+//!
+//! # Layers
+//!
+//! Each imports only the ones below it:
+//! 1. leaves and the HTTP layer: `clock`, `json`, `names`, `secret`, `http`, `config`,
+//!    `error` (the only place a layer's error becomes a status);
+//! 2. the store (`store`): it knows nothing of HTTP, the doors or the event loop;
+//! 3. the runtime: `state`, `hub`, `stream`, `auth`, `csrf`, `limits`, `metrics` …;
+//! 4. delivery (`delivery`): `publish`, and the endpoints, built and parsed in one module
+//!    (`delivery::endpoints`), with the resolver of the queue each names; the Web Push
+//!    rules every endpoint applies (`delivery::webpush`); topics (`delivery::topics`);
+//! 5. the door plumbing (`route`: what a handler returns, the JSON body);
+//! 6. the doors (`doors::<door>`);
+//! 7. the router (`router`), the only module that names the doors, and the server.
+//!
+//! **A door imports the plumbing, `delivery`, the runtime and the store, never another
+//! door**; what two doors share moves down a layer. No module imports form a circle. The
+//! `layout` tests check both on the source.
 
-pub mod api;
 pub mod auth;
-pub mod autopush;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod control;
 pub mod csrf;
 pub mod delivery;
+pub mod doors;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod json;
+#[cfg(test)]
+mod layout;
 pub mod limits;
 pub mod locations;
 pub mod logger;
-pub mod matrix;
 pub mod metrics;
 pub mod names;
-pub mod nextpush;
-pub mod ntfy;
 pub mod reconnects;
+pub mod route;
+pub mod router;
 pub mod sd_notify;
 pub mod secret;
 pub mod server;
@@ -61,5 +82,7 @@ pub mod state;
 pub mod store;
 pub mod stream;
 pub mod vapid;
-pub mod webpush;
 pub mod ws;
+
+/// The API version the original OpenPush server reports.
+pub const API_VERSION: &str = "0.1.1";

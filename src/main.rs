@@ -11,7 +11,7 @@ use argh::{EarlyExit, FromArgs};
 
 use openpush::cli::{self, ClientAction, Command, TopicAction, UserAction};
 use openpush::config::{self, Config};
-use openpush::{api, auth, commands, control, logger, secret, server, store};
+use openpush::{auth, commands, control, logger, secret, server, store};
 
 /// A password shorter than this gets a warning when the server is reachable from other hosts.
 const SHORT_PASSWORD_CHARS: usize = 8;
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         println!(
             "openpush {} (OpenPush API {})",
             env!("CARGO_PKG_VERSION"),
-            api::API_VERSION
+            openpush::API_VERSION
         );
         return ExitCode::SUCCESS;
     }

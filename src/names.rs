@@ -3,12 +3,24 @@
 //! One rule, one place: a user or client name never reads as an id, a topic name is what
 //! ntfy allows and never shadows a route of the server.
 
-use crate::error::ApiError;
+use std::fmt;
+
+/// A name that breaks a rule; its text says which, for a 400's detail or the CLI.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
 
 /// A user, client, registration or collapse name: 1..=max bytes, no control characters.
-pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
+pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), Invalid> {
     if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Invalid(format!(
             "{what} must be 1 to {max} bytes without control characters"
         )));
     }
@@ -21,17 +33,17 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
 /// with or without a sign or surrounding spaces: `7`, `+1`, `01`, ` 2 `), because paths
 /// name users and clients by id or by name. [`parse_id`] would not take most of these for
 /// an id, but a listing would show them as one.
-pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
+pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), Invalid> {
     check_name(what, name, max)?;
     if name.trim() != name || name.chars().any(is_invisible) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Invalid(format!(
             "{what} must not start or end with a space, nor hold invisible or \
              direction-changing characters (they make one name look like another)"
         )));
     }
     let unsigned = name.trim().trim_start_matches(['+', '-']).trim_start();
     if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Invalid(format!(
             "{what} must not read as a number (paths would take it for an id)"
         )));
     }

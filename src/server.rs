@@ -13,21 +13,24 @@ use std::time::{Duration, Instant};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use async_signal::{Signal, Signals};
-use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt, future};
+use futures_lite::{AsyncReadExt, StreamExt, future};
 
-use crate::api;
 use crate::auth::{Authenticator, Hasher};
+use crate::clock::now_millis;
 use crate::config::Config;
 use crate::control;
 use crate::error::ApiError;
 use crate::http;
+use crate::http::write_all;
 use crate::hub::Hub;
 use crate::limits::{AddrKey, ConnectionCounts, Rate, RateLimiter};
 use crate::logger::Tally;
 use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
+use crate::route::Outcome;
+use crate::router;
 use crate::sd_notify;
-use crate::state::{ConnectionGuard, Reload, ServerState, now_millis};
+use crate::state::{ConnectionGuard, RESERVED_FDS, Reload, ServerState};
 use crate::store::tables::UAID_QUEUES;
 use crate::store::{self, Store, autopush, queue, topics};
 use crate::stream;
@@ -41,11 +44,6 @@ const UNCLAIMED_TOPIC_AGE_MS: u64 = 24 * 3600 * 1000;
 const LINGER: Duration = Duration::from_millis(500);
 /// How long SIGTERM waits for open requests to finish before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// File descriptors kept back from connections: the database file, the listeners, the
-/// control socket and its connections, the event loop's own (epoll, its notifier, the
-/// signal pipe), stdio, refused connections lingering to deliver their answer, and the
-/// spare one that lets a connection be accepted and refused when none is left.
-pub const RESERVED_FDS: usize = 32;
 /// Refused connections kept open at a time so that their answer arrives; more are closed
 /// right after the answer is written.
 const MAX_LINGERING_REFUSALS: usize = 8;
@@ -344,8 +342,8 @@ async fn serve_connection(
             }
         };
         let keep_alive = req.keep_alive;
-        match api::handle(&state, req, peer).await {
-            api::Outcome::Respond(response) => {
+        match router::handle(&state, req, peer).await {
+            Outcome::Respond(response) => {
                 let close = response.close || !keep_alive;
                 if !write_all(
                     &conn,
@@ -361,33 +359,20 @@ async fn serve_connection(
                     return;
                 }
             }
-            api::Outcome::Stream(head, subscription, reader) => {
+            Outcome::Stream(head, subscription, reader) => {
                 drop(buf);
                 let task = stream::start(conn, head, subscription, reader, guard);
                 log::trace!("stream task: {} bytes", std::mem::size_of_val(&task));
                 state.executor.spawn(task).detach();
                 return;
             }
-            api::Outcome::Upgrade(takeover) => {
+            Outcome::Upgrade(takeover) => {
                 drop(buf);
                 state.executor.spawn(takeover(conn, guard)).detach();
                 return;
             }
         }
     }
-}
-
-/// Writes all of `bytes` unless the peer stalls past `timeout`; false if the connection is lost.
-pub async fn write_all(conn: &Async<TcpStream>, bytes: &[u8], timeout: Duration) -> bool {
-    let write = async {
-        let mut stream = conn;
-        stream.write_all(bytes).await.is_ok()
-    };
-    let stall = async {
-        Timer::after(timeout).await;
-        false
-    };
-    future::or(write, stall).await
 }
 
 async fn linger_close(conn: &Async<TcpStream>) {

@@ -9,7 +9,6 @@
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_executor::LocalExecutor;
 
@@ -22,6 +21,12 @@ use crate::metrics::Counters;
 use crate::reconnects::ReconnectLog;
 use crate::signers::Signers;
 use crate::store::Store;
+
+/// File descriptors kept back from connections: the database file, the listeners, the
+/// control socket and its connections, the event loop's own (epoll, its notifier, the
+/// signal pipe), stdio, refused connections lingering to deliver their answer, and the
+/// spare one that lets a connection be accepted and refused when none is left.
+pub const RESERVED_FDS: usize = 32;
 
 pub struct ServerState {
     /// Replaced as a whole by SIGHUP; readers take a snapshot with [`ServerState::config`].
@@ -142,7 +147,7 @@ impl ServerState {
                  (RLIMIT_NOFILE), which keeps {} descriptors for the database, the sockets \
                  and refusals",
                 self.fd_limit,
-                crate::server::RESERVED_FDS
+                RESERVED_FDS
             );
         }
     }
@@ -168,13 +173,4 @@ impl Drop for ConnectionGuard {
             self.0.connections_by_addr.close(key);
         }
     }
-}
-
-/// Wall-clock time in Unix milliseconds: message expiry survives restarts, so it cannot
-/// use a monotonic clock.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

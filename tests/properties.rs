@@ -4,9 +4,9 @@
 //! Each property runs on random bytes, which mostly probe the refusals, and on inputs built
 //! to be valid, which reach the accepting paths; proptest shrinks a failure to a small case.
 
-use openpush::api::percent_decode;
 use openpush::config::{Config, Limits};
 use openpush::http::parse::{Framing, ParseError, decode_chunked, max_chunked_bytes, parse_head};
+use openpush::http::percent_decode;
 use openpush::json::{compact, object_field};
 use openpush::sse::push_event;
 use openpush::store::{AppRecord, ClientRecord, Content, MessageRecord, Priority, UserRecord};

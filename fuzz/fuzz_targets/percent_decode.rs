@@ -2,7 +2,7 @@
 //! percent-encoding exactly.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use openpush::api::percent_decode;
+use openpush::http::percent_decode;
 
 fuzz_target!(|s: &str| {
     if let Some(decoded) = percent_decode(s) {

@@ -25,13 +25,23 @@ use redb::WriteTransaction;
 
 use super::Result;
 use super::memory::Memory;
-use super::queue;
 
 /// A deferred write: runs in a later group's transaction; an `Err` aborts that group.
 pub type DeferredJob = Box<dyn FnOnce(&WriteTransaction, &mut Memory) -> Result<()> + Send>;
 
 /// Entries kept at most (queues with a confirmation plus jobs) before they are committed.
 pub const MAX_DEFERRED: usize = 1024;
+
+/// What [`Deferred::take`] hands to the open group, to run in this order: the jobs, the
+/// acks, the confirmations.
+pub struct Taken {
+    /// Deferred writes of any kind.
+    pub jobs: Vec<DeferredJob>,
+    /// (queue, message id) → the channel an autopush ack named.
+    pub acks: HashMap<(u64, u64), String>,
+    /// Queue → every message up to this id is confirmed.
+    pub confirms: HashMap<u64, u64>,
+}
 
 #[derive(Default)]
 pub struct Deferred {
@@ -96,67 +106,33 @@ impl Deferred {
             || self.wait(max_age).is_some_and(|left| left.is_zero())
     }
 
-    /// Runs every entry in `txn`; the confirmations stay in force for reads until
-    /// [`Deferred::settled`].
-    pub fn apply(&mut self, txn: &WriteTransaction, memory: &mut Memory) -> Result<()> {
+    /// Hands every entry over to be run in the open group's transaction (see
+    /// `group::apply_deferred`); the confirmations stay in force for reads until
+    /// [`Deferred::settled`], the acks once the caller hands them back with
+    /// [`Deferred::applied_acks`].
+    pub fn take(&mut self) -> Taken {
         self.since = None;
         let confirms = std::mem::take(&mut self.confirms);
         for (&queue, &up_to) in &confirms {
             let at = self.committing.entry(queue).or_default();
             *at = (*at).max(up_to);
         }
-        let acks = std::mem::take(&mut self.acks);
-        for job in std::mem::take(&mut self.jobs) {
-            job(txn, memory)?;
+        Taken {
+            jobs: std::mem::take(&mut self.jobs),
+            acks: std::mem::take(&mut self.acks),
+            confirms,
         }
-        let mut acked = 0;
-        for (&(queue, id), channel) in &acks {
-            acked += usize::from(queue::acknowledge(txn, memory, queue, id, channel)?);
-        }
-        if acked > 0 {
-            log::debug!("{acked} acknowledged messages leave the store");
-        }
-        self.acks_committing.extend(acks);
-        let mut removed = 0;
-        for (queue, up_to) in confirms {
-            removed += queue::confirm(txn, memory, queue, up_to)?;
-        }
-        if removed > 0 {
-            log::debug!("{removed} confirmed messages leave the store");
-        }
-        Ok(())
     }
 
-    /// The commit of what [`Deferred::apply`] ran is over (done or failed).
+    /// The acks that the open group has applied: in force for reads until
+    /// [`Deferred::settled`].
+    pub fn applied_acks(&mut self, acks: HashMap<(u64, u64), String>) {
+        self.acks_committing.extend(acks);
+    }
+
+    /// The commit of what [`Deferred::take`] handed over is over (done or failed).
     pub fn settled(&mut self) {
         self.committing = HashMap::new();
         self.acks_committing = HashMap::new();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_confirmation_holds_for_reads_until_its_commit_is_over() {
-        let db = super::super::tables::in_memory();
-        let (mut deferred, mut memory) = (Deferred::default(), Memory::default());
-        deferred.confirm(7, 40);
-        deferred.confirm(7, 30);
-        assert_eq!((deferred.confirmed(7), deferred.confirmed(8)), (40, 0));
-        assert!(!deferred.is_empty());
-        let txn = db.begin_write().unwrap();
-        deferred.apply(&txn, &mut memory).unwrap();
-        assert!(deferred.is_empty(), "nothing left to apply");
-        deferred.confirm(7, 20);
-        assert_eq!(
-            deferred.confirmed(7),
-            40,
-            "still in force while the group is open"
-        );
-        txn.commit().unwrap();
-        deferred.settled();
-        assert_eq!(deferred.confirmed(7), 20);
     }
 }

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, WriteTransaction};
 
-use super::deferred::Deferred;
+use super::deferred::{Deferred, Taken};
 use super::memory::Memory;
+use super::queue;
 use super::{Completion, Error, Event, Result, Revocation, WriteJob};
 use crate::metrics::CommitStats;
 
@@ -80,7 +81,7 @@ impl Group {
     ) {
         if let Ok(txn) = &self.txn
             && !deferred.is_empty()
-            && let Err(e) = deferred.apply(txn, memory)
+            && let Err(e) = apply_deferred(deferred, txn, memory)
         {
             log::warn!(
                 "confirmations and acks could not be written ({e}); the group is rolled back"
@@ -182,6 +183,38 @@ impl Group {
     }
 }
 
+/// Runs every deferred entry in `txn`: the jobs, then the acks, then the confirmations.
+fn apply_deferred(
+    deferred: &mut Deferred,
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+) -> Result<()> {
+    let Taken {
+        jobs,
+        acks,
+        confirms,
+    } = deferred.take();
+    for job in jobs {
+        job(txn, memory)?;
+    }
+    let mut acked = 0;
+    for (&(queue, id), channel) in &acks {
+        acked += usize::from(queue::acknowledge(txn, memory, queue, id, channel)?);
+    }
+    if acked > 0 {
+        log::debug!("{acked} acknowledged messages leave the store");
+    }
+    deferred.applied_acks(acks);
+    let mut removed = 0;
+    for (queue, up_to) in confirms {
+        removed += queue::confirm(txn, memory, queue, up_to)?;
+    }
+    if removed > 0 {
+        log::debug!("{removed} confirmed messages leave the store");
+    }
+    Ok(())
+}
+
 /// A write transaction with the deferred writes applied; without them, in a fresh one, when
 /// they fail.
 fn begin_with_deferred(
@@ -193,7 +226,7 @@ fn begin_with_deferred(
     if deferred.is_empty() {
         return Ok(txn);
     }
-    match deferred.apply(&txn, memory) {
+    match apply_deferred(deferred, &txn, memory) {
         Ok(()) => Ok(txn),
         Err(e) => {
             log::warn!(
@@ -339,5 +372,27 @@ mod tests {
             events_of(&events).is_empty(),
             "a failed write takes nothing"
         );
+    }
+
+    #[test]
+    fn a_confirmation_holds_for_reads_until_its_commit_is_over() {
+        let db = super::super::tables::in_memory();
+        let (mut deferred, mut memory) = (Deferred::default(), Memory::default());
+        deferred.confirm(7, 40);
+        deferred.confirm(7, 30);
+        assert_eq!((deferred.confirmed(7), deferred.confirmed(8)), (40, 0));
+        assert!(!deferred.is_empty());
+        let txn = db.begin_write().unwrap();
+        apply_deferred(&mut deferred, &txn, &mut memory).unwrap();
+        assert!(deferred.is_empty(), "nothing left to apply");
+        deferred.confirm(7, 20);
+        assert_eq!(
+            deferred.confirmed(7),
+            40,
+            "still in force while the group is open"
+        );
+        txn.commit().unwrap();
+        deferred.settled();
+        assert_eq!(deferred.confirmed(7), 20);
     }
 }

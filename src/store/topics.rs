@@ -134,7 +134,7 @@ pub fn open(
     now: u64,
 ) -> Result<std::result::Result<TopicRecord, Refused>> {
     if let Some(u) = user
-        && super::accounts::get_user(&txn.open_table(USERS)?, u)?.is_none()
+        && txn.open_table(USERS)?.get(u)?.is_none()
     {
         // A login checked just before its user was deleted: it must not create, claim or
         // follow a topic for a user that is gone.

@@ -35,9 +35,10 @@ use std::task::{Context, Poll};
 use async_io::{Async, Timer};
 use futures_lite::AsyncWrite;
 
+use crate::clock::now_millis;
 use crate::hub::{Closed, Reader, Slot, Wake};
 use crate::limits::AddrKey;
-use crate::state::{ConnectionGuard, ServerState, now_millis};
+use crate::state::{ConnectionGuard, ServerState};
 use crate::store::MessageRecord;
 use crate::store::queue::{self, Cursor, Page};
 use crate::ws;

@@ -13,16 +13,21 @@
 //! `max_fields_bytes` as stored. With the names (registration id, collapse key) a stored
 //! record is at most the sum of those limits and two `max_name_bytes`.
 
+pub mod endpoints;
+pub mod topics;
+pub mod webpush;
+
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Instant;
 
 use redb::WriteTransaction;
 
+use crate::clock::now_millis;
 use crate::error::ApiError;
 use crate::logger::Tally;
 use crate::metrics::bump;
-use crate::state::{ServerState, now_millis};
+use crate::state::ServerState;
 use crate::store::budget::{Budget, Overrun};
 use crate::store::memory::{Memory, QueueSize};
 use crate::store::queue::{self, Destination, NewMessage, Refused};

@@ -19,14 +19,15 @@ use futures_lite::{AsyncReadExt, future};
 
 use super::channels::{self, Change};
 use super::protocol::{self, ClientMessage};
-use crate::api::Outcome;
+use crate::clock::now_millis;
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::http::write_all;
 use crate::hub::Reader;
 use crate::limits::AddrKey;
-use crate::server::write_all;
-use crate::state::{ConnectionGuard, ServerState, now_millis};
+use crate::route::Outcome;
+use crate::state::{ConnectionGuard, ServerState};
 use crate::store::autopush;
 use crate::store::queue::Refused;
 use crate::stream::{self, Answer, Encoder, Event, Frames, Reply, Requester, Subscription};
@@ -40,7 +41,7 @@ const REPLACED: u16 = 4000;
 pub fn upgrade(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     let accept = ws::accept_request(req)?;
     let head = response_head(&accept, req.header("sec-websocket-protocol"));
-    let base = crate::webpush::base_url(state, req);
+    let base = crate::delivery::endpoints::base_url(state, req);
     let client = req.client_addr.map(AddrKey::of);
     Ok(Outcome::Upgrade(Box::new(move |conn, guard| {
         Box::pin(session(conn, head, guard, base, client))

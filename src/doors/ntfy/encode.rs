@@ -15,9 +15,9 @@
 
 use base64ct::{Base64, Encoding};
 
+use crate::clock::now_millis;
 use crate::json;
 use crate::sse;
-use crate::state::now_millis;
 use crate::store::{Content, MessageRecord};
 use crate::stream::{Encoder, Event, Subscription};
 use crate::ws;

@@ -6,12 +6,13 @@ use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, application::AppView, body};
+use super::application::AppView;
 use crate::auth;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::names::check_account_name;
+use crate::route::{Outcome, body};
 use crate::state::ServerState;
 use crate::store::accounts;
 use crate::store::{AppRecord, ClientRecord};

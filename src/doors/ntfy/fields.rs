@@ -203,7 +203,7 @@ fn parse_priority(value: &str) -> Result<Option<Priority>, ApiError> {
 /// `+` and percent escapes of a query value.
 fn query_decode(value: &str) -> String {
     let spaced = value.replace('+', " ");
-    crate::api::percent_decode(&spaced).unwrap_or(spaced)
+    crate::http::percent_decode(&spaced).unwrap_or(spaced)
 }
 
 /// ntfy's action buttons, as a JSON array: either JSON already, or the simple form

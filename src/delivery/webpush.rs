@@ -1,5 +1,6 @@
-//! Web Push (RFC 8030, RFC 8291 bodies) as app servers speak it, and the `/push/<token>`
-//! endpoints of OpenPush applications.
+//! The Web Push rules (RFC 8030, RFC 8291 bodies) every endpoint of this server applies,
+//! whichever door it belongs to: an OpenPush application's `/push/<token>` (and its
+//! NextPush twin), an autopush channel's `/wpush/…`, an ntfy endpoint topic.
 //!
 //! Every endpoint answers the same way, whatever queue it feeds:
 //! - `POST`/`PUT` with a body of 1 to `max_data_bytes` (4096) bytes → **201** with
@@ -18,9 +19,7 @@
 //! headers that no distributor passes on, so the phone could never decrypt it. An
 //! `Authorization: vapid …` or `WebPush …` header is not checked and never causes a 401.
 
-use std::rc::Rc;
-
-use crate::delivery::{self, Published};
+use crate::delivery::{self, Published, endpoints};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::state::ServerState;
@@ -141,42 +140,9 @@ pub fn discovery() -> Response {
     Response::json(200, r#"{"unifiedpush":{"version":1}}"#)
 }
 
-/// The Web Push endpoint of an OpenPush application.
-pub fn app_endpoint(base: &str, routing_token: &str) -> String {
-    format!("{base}/push/{routing_token}")
-}
-
-/// `/push/<token>`: the endpoints of OpenPush applications. Missing TTL: `default_ttl_secs`.
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<crate::api::Outcome, ApiError>> {
-    let ["push", token] = path else {
-        return None;
-    };
-    let token = (*token).to_owned();
-    Some(match req.method.as_str() {
-        "POST" | "PUT" => delivery::counted(state, post_to_app(state, req, token))
-            .await
-            .map(Into::into),
-        "GET" => app_exists(state, token).await.map(|()| discovery().into()),
-        _ => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
-    })
-}
-
-async fn app_exists(state: &ServerState, token: String) -> Result<(), ApiError> {
-    state
-        .store
-        .read(move |t| crate::store::accounts::app_by_token(t, &token))
-        .await?
-        .map(drop)
-        .ok_or(ApiError::NotFound("no such endpoint"))
-}
-
 /// A push to an OpenPush application's endpoint (its routing token): 201 with `TTL` and
 /// `Location`, or the error; the NextPush door answers the same pushes with a body added.
-pub(crate) async fn post_to_app(
+pub async fn post_to_app(
     state: &ServerState,
     req: &Request,
     token: String,
@@ -190,23 +156,7 @@ pub(crate) async fn post_to_app(
     )?;
     delivery::charge(state, token.as_bytes())?;
     let ttl = push.ttl_secs;
-    let resolve = crate::api::message::app_queue(token, delivery::client_limit(state));
+    let resolve = endpoints::app_queue(token, delivery::client_limit(state));
     let published = delivery::publish(state, resolve, push.into_message()).await?;
     Ok(created(state, &published, ttl))
-}
-
-/// The base URL endpoints are built on: `public_url`, or what the request says it reached.
-pub fn base_url(state: &ServerState, req: &Request) -> String {
-    if let Some(url) = &state.config().public_url {
-        return url.clone();
-    }
-    let proxy = |name| req.header(name).filter(|_| req.via_trusted_proxy);
-    let scheme = match proxy("x-forwarded-proto") {
-        Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    };
-    let host = proxy("x-forwarded-host")
-        .or_else(|| req.header("host"))
-        .unwrap_or("localhost");
-    format!("{scheme}://{}", host.trim())
 }

@@ -9,17 +9,16 @@ use std::rc::Rc;
 
 use miniserde::Deserialize;
 
-use super::Outcome;
 use crate::config::Config;
 use crate::delivery;
+use crate::delivery::endpoints::app_queue;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json;
 use crate::names::check_name;
+use crate::route::Outcome;
 use crate::state::ServerState;
-use crate::store::accounts;
-use crate::store::memory::QueueSize;
-use crate::store::queue::{Destination, NewMessage, Refused};
+use crate::store::queue::NewMessage;
 use crate::store::{Content, Priority};
 
 #[derive(Deserialize)]
@@ -93,18 +92,4 @@ fn read_message(req: &Request, config: &Config) -> Result<(String, NewMessage), 
         extras: Vec::new(),
     };
     Ok((fields.token, message))
-}
-
-/// Resolves a routing token to its application's queue: the device's, for that app.
-pub fn app_queue(token: String, limit: QueueSize) -> impl delivery::Resolve {
-    move |t, _| {
-        Ok(match accounts::app_by_token(t, &token)? {
-            Some(app) => Ok(Destination {
-                queue: app.client_id,
-                registration_id: app.registration_id,
-                limit,
-            }),
-            None => Err(Refused::NotFound),
-        })
-    }
 }

@@ -1,7 +1,7 @@
 //! The push endpoints of autopush channels: `/wpush/v1/<token>` for a channel registered
 //! without a key, `/wpush/v2/<token>` for one bound to an app server's VAPID key.
 //!
-//! They answer as every Web Push endpoint here does (`crate::webpush`: 201 with `TTL` and
+//! They answer as every Web Push endpoint here does (`crate::delivery::webpush`: 201 with `TTL` and
 //! `Location`, 413, 404, 429), with what autopush adds:
 //! - a v2 endpoint requires VAPID signed by its key (`crate::vapid`): 401 without or with
 //!   a bad token, 403 for another key, 429 when a token that passed the cheap checks may
@@ -20,23 +20,15 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::delivery;
+use crate::delivery::endpoints::{channel_queue, uaid_limit};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json::push_string;
 use crate::limits::AddrKey;
 use crate::secret;
 use crate::state::ServerState;
-use crate::store::autopush;
-use crate::store::memory::QueueSize;
-use crate::store::queue::{Destination, Refused};
 use crate::store::{EndpointRecord, autopush::endpoint};
 use crate::vapid;
-
-/// The URL of a channel's endpoint under `base`.
-pub fn url(base: &str, endpoint: &EndpointRecord) -> String {
-    let version = if endpoint.key.is_some() { "v2" } else { "v1" };
-    format!("{base}/wpush/{version}/{}", endpoint.token)
-}
 
 pub async fn route(
     state: &Rc<ServerState>,
@@ -48,7 +40,7 @@ pub async fn route(
         "POST" | "PUT" => delivery::counted(state, push(state, req, version, token)).await,
         "GET" => {
             find(state, version, token).await?;
-            Ok(crate::webpush::discovery())
+            Ok(crate::delivery::webpush::discovery())
         }
         _ => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
     }
@@ -79,7 +71,7 @@ async fn push(
     if let Some(key) = &record.key {
         check_vapid(state, req, token, key)?;
     }
-    let push = crate::webpush::parse_fields(
+    let push = crate::delivery::webpush::parse_fields(
         req,
         config.default_ttl.as_secs(),
         config.max_ttl.as_secs(),
@@ -92,7 +84,7 @@ async fn push(
     let mut message = push.into_message();
     message.extras = headers;
     let published = delivery::publish(state, resolve, message).await?;
-    Ok(crate::webpush::created(state, &published, ttl))
+    Ok(crate::delivery::webpush::created(state, &published, ttl))
 }
 
 /// VAPID on a v2 endpoint bound to `key`: the cheap checks, then the signature, if its
@@ -104,8 +96,8 @@ fn check_vapid(
     key: &[u8],
 ) -> Result<(), ApiError> {
     let key: &[u8; vapid::KEY_BYTES] = key.try_into().map_err(|_| ApiError::Internal)?;
-    let base = crate::webpush::base_url(state, req);
-    let now = crate::state::now_millis() / 1000;
+    let base = crate::delivery::endpoints::base_url(state, req);
+    let now = crate::clock::now_millis() / 1000;
     let signed = vapid::precheck(
         req.header("authorization"),
         req.header("crypto-key"),
@@ -150,32 +142,8 @@ fn refusal(refusal: vapid::Refusal) -> ApiError {
     }
 }
 
-/// The queue limit of an autopush user agent.
-pub fn uaid_limit(state: &ServerState) -> QueueSize {
-    let limits = &state.config().limits;
-    QueueSize {
-        messages: limits.max_queued_per_uaid,
-        bytes: limits.max_queued_bytes_per_uaid,
-    }
-}
-
 fn keyed(version: &str) -> bool {
     version == "v2"
-}
-
-/// Resolves a channel's endpoint token (of a keyed channel or not) to its user agent's
-/// queue, in the write transaction.
-pub fn channel_queue(token: String, limit: QueueSize, keyed: bool) -> impl delivery::Resolve {
-    move |t, _| {
-        Ok(match autopush::endpoint(t, &token)? {
-            Some(found) if found.key.is_some() == keyed => Ok(Destination {
-                queue: found.queue,
-                registration_id: found.channel_id,
-                limit,
-            }),
-            _ => Err(Refused::NotFound),
-        })
-    }
 }
 
 /// The scheme, host and port of a base URL.

@@ -1,17 +1,17 @@
 //! `/application`, `/application/{id}`: the apps registered on the calling client
 //! (`X-Openpush-Key`). Each gets a routing token, the capability to post to it, and a Web
 //! Push endpoint (`endpoint`, an addition to v0.1 that its clients ignore) where any Web
-//! Push app server can post to it (`crate::webpush`).
+//! Push app server can post to it (`crate::delivery::webpush`).
 
 use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, body};
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::names::check_name;
+use crate::route::{Outcome, body};
 use crate::state::ServerState;
 use crate::store::AppRecord;
 use crate::store::accounts;
@@ -39,7 +39,7 @@ struct AppWithEndpoint {
 impl AppWithEndpoint {
     fn new(app: AppRecord, base: &str) -> Self {
         AppWithEndpoint {
-            endpoint: crate::webpush::app_endpoint(base, &app.routing_token),
+            endpoint: crate::delivery::endpoints::app_endpoint(base, &app.routing_token),
             registration_id: app.registration_id,
             routing_token: app.routing_token,
         }
@@ -61,7 +61,7 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
         .store
         .read(move |t| accounts::apps_of(t, client))
         .await?;
-    let base = crate::webpush::base_url(state, req);
+    let base = crate::delivery::endpoints::base_url(state, req);
     let views: Vec<AppWithEndpoint> = apps
         .into_iter()
         .map(|app| AppWithEndpoint::new(app, &base))
@@ -82,7 +82,7 @@ pub async fn register(state: &Rc<ServerState>, req: &Request) -> Result<Outcome,
         .store
         .write(move |t, _| accounts::register_app(t, client, &new.registration_id, max))
         .await??;
-    let view = AppWithEndpoint::new(app, &crate::webpush::base_url(state, req));
+    let view = AppWithEndpoint::new(app, &crate::delivery::endpoints::base_url(state, req));
     Ok(Response::json(201, miniserde::json::to_string(&view)).into())
 }
 

@@ -6,7 +6,7 @@
 //! | method | path | guard |
 //! |---|---|---|
 //! | GET | `/v1/health` | none |
-//! | PUT, POST | `/<topic>` | endpoint topic: none (Web Push rules, `crate::webpush`); else topic write |
+//! | PUT, POST | `/<topic>` | endpoint topic: none (Web Push rules, `crate::delivery::webpush`); else topic write |
 //! | PUT, POST | `/` (JSON body naming the topic) | topic write |
 //! | GET | `/<topic>` | none: UnifiedPush discovery for endpoint topics and `?up=1` |
 //! | GET | `/<t1,t2,…>/json`, `/sse`, `/raw`, `/ws` | topic read, every topic |
@@ -24,24 +24,17 @@ mod publish;
 mod subscribe;
 
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64ct::{Base64Url, Base64UrlUnpadded, Encoding};
 
-use crate::api::Outcome;
 use crate::auth::User;
-use crate::delivery::Published;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::limits::AddrKey;
 use crate::names::{is_endpoint_topic, is_topic_name};
+use crate::route::Outcome;
 use crate::state::ServerState;
 use crate::store::TopicRecord;
-use crate::store::budget::message_bytes;
-use crate::store::memory::QueueSize;
-use crate::store::queue::{self, Destination, NewMessage, Refused};
-use crate::store::topics::{self, Access, Rules};
+use crate::store::topics::{self, Access};
 
 pub use encode::{message_json, message_json_as};
 
@@ -74,7 +67,7 @@ async fn health(state: &ServerState) -> Result<Outcome, ApiError> {
 
 fn discovery(req: &Request, topic: &str) -> Result<Outcome, ApiError> {
     if is_endpoint_topic(topic) || req.query_param("up") == Some("1") {
-        Ok(crate::webpush::discovery().into())
+        Ok(crate::delivery::webpush::discovery().into())
     } else {
         Err(ApiError::NotFound(
             "this server has no web app; subscribe with /<topic>/json",
@@ -121,15 +114,6 @@ pub async fn user(state: &ServerState, req: &Request) -> Result<Option<User>, Ap
     Ok(None)
 }
 
-fn rules(state: &ServerState) -> Rules {
-    let config = state.config();
-    Rules {
-        anonymous: config.anonymous,
-        max_topics_per_user: config.limits.max_topics_per_user,
-        max_unclaimed_topics: config.limits.max_unclaimed_topics,
-    }
-}
-
 /// Opens (creating or claiming as the rules allow) every topic of a request, in one
 /// transaction; the first refusal refuses them all.
 pub async fn open_topics(
@@ -138,9 +122,9 @@ pub async fn open_topics(
     user: Option<User>,
     access: Access,
 ) -> Result<Vec<TopicRecord>, ApiError> {
-    let rules = rules(state);
+    let rules = crate::delivery::topics::rules(state);
     let user_id = user.map(|u| u.id);
-    let now = crate::state::now_millis();
+    let now = crate::clock::now_millis();
     let outcome = state
         .store
         .write(move |t, m| {
@@ -162,104 +146,5 @@ pub fn anonymous_needs_login(e: ApiError, user: Option<u64>) -> ApiError {
     match e {
         ApiError::Forbidden(_) if user.is_none() => ApiError::Unauthorized,
         e => e,
-    }
-}
-
-/// Publishes `message` to the topic `name` for `user` (None: anonymous, from `from`).
-///
-/// A topic an anonymous post creates belongs to nobody until a user subscribes: while it
-/// is an endpoint topic of nobody's, its queue holds only `max_queued_per_unclaimed_topic`
-/// messages; each address may create only `new_unclaimed_topics_per_hour_per_addr` of
-/// them; and one is created only if the message fits the store's share for anonymous
-/// queues and its queue, so that a refused post leaves no topic behind.
-pub async fn post_to_topic(
-    state: &ServerState,
-    name: String,
-    user: Option<u64>,
-    from: Option<AddrKey>,
-    message: NewMessage,
-) -> Result<Published, ApiError> {
-    let creator = from.filter(|_| user.is_none());
-    let may_create = match creator {
-        Some(addr) => state
-            .new_unclaimed_topics
-            .take(addr, std::time::Instant::now())
-            .is_ok(),
-        None => true,
-    };
-    let created = Arc::new(AtomicBool::new(false));
-    let resolve = topic_queue(state, name, user, may_create, &message, created.clone());
-    let outcome = crate::delivery::publish(state, resolve, message).await;
-    if let Some(addr) = creator
-        && may_create
-        && !created.load(Ordering::Relaxed)
-    {
-        state.new_unclaimed_topics.give_back(addr);
-    }
-    outcome
-}
-
-/// The resolver of a publish to `name`: the topic's queue, opened for writing (see
-/// [`post_to_topic`]); sets `created` when it creates the topic.
-fn topic_queue(
-    state: &ServerState,
-    name: String,
-    user: Option<u64>,
-    may_create: bool,
-    message: &NewMessage,
-    created: Arc<AtomicBool>,
-) -> impl crate::delivery::Resolve {
-    let rules = rules(state);
-    let config = state.config();
-    let limits = &config.limits;
-    let limit = QueueSize {
-        messages: limits.max_queued_per_topic,
-        bytes: limits.max_queued_bytes_per_topic,
-    };
-    let unclaimed = QueueSize {
-        messages: limits.max_queued_per_unclaimed_topic,
-        bytes: limits.max_queued_bytes_per_unclaimed_topic,
-    };
-    let per_hour = limits.new_unclaimed_topics_per_hour_per_addr;
-    let record_len = match message.ttl_secs {
-        0 => 0,
-        _ => queue::stored_len(message, "") as u64,
-    };
-    let stored = if record_len == 0 {
-        0
-    } else {
-        message_bytes(record_len as usize)
-    };
-    let budget = crate::delivery::store_budget(state);
-    let now = crate::state::now_millis();
-    move |t, m| {
-        let endpoint = is_endpoint_topic(&name);
-        let new = topics::get(t, &name)?.is_none();
-        if new && user.is_none() {
-            if !may_create {
-                return Ok(Err(Refused::Crowded(format!(
-                    "this address has created {per_hour} topics in the last hour; try again later"
-                ))));
-            }
-            if endpoint && record_len > unclaimed.bytes {
-                return Ok(Err(Refused::QueueFull(unclaimed)));
-            }
-            if let Some(overrun) = m.check_budget(t, None, 0, stored, &budget)? {
-                return Ok(Err(Refused::NoRoom(overrun)));
-            }
-        }
-        let opened = topics::open(t, m, &name, user, Access::Write, &rules, now)?;
-        Ok(opened.map(|record| {
-            created.store(new, Ordering::Relaxed);
-            Destination {
-                queue: record.queue,
-                registration_id: String::new(),
-                limit: if record.owner == 0 && endpoint {
-                    unclaimed
-                } else {
-                    limit
-                },
-            }
-        }))
     }
 }

@@ -15,13 +15,14 @@ use std::rc::Rc;
 
 use super::encode::{self, parse_message_id};
 use super::{open_topics, user};
-use crate::api::Outcome;
-use crate::api::subscribe::recheck_after_attach;
 use crate::auth::login_stamp;
+use crate::clock::now_millis;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::hub::Reader;
-use crate::state::{ServerState, now_millis};
+use crate::route::Outcome;
+use crate::route::recheck_after_attach;
+use crate::state::ServerState;
 use crate::store::queue::Cursor;
 use redb::{ReadTransaction, ReadableTable};
 
@@ -84,7 +85,7 @@ pub async fn start(
     if !poll {
         let followed: Vec<(String, u64)> =
             names.iter().cloned().zip(queues.iter().copied()).collect();
-        let rules = super::rules(state);
+        let rules = crate::delivery::topics::rules(state);
         recheck_after_attach(state, move |t| access_lost(t, &followed, login, &rules));
     }
     Ok(Outcome::Stream(

@@ -26,9 +26,9 @@ pub mod session;
 
 use std::rc::Rc;
 
-use crate::api::Outcome;
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::route::Outcome;
 use crate::state::ServerState;
 
 pub async fn route(

@@ -11,12 +11,13 @@ use std::rc::Rc;
 
 use miniserde::{Deserialize, Serialize};
 
-use super::{Outcome, body, client::ClientView};
+use super::client::ClientView;
 use crate::auth::{MAX_PASSWORD_BYTES, User};
 use crate::csrf;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::names::check_account_name;
+use crate::route::{Outcome, body};
 use crate::secret;
 use crate::state::ServerState;
 use crate::store::accounts;

@@ -15,18 +15,16 @@
 use std::rc::Rc;
 
 use base64ct::{Base64, Encoding};
-use redb::ReadTransaction;
 
-use super::Outcome;
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::hub::Reader;
 use crate::json;
+use crate::route::{Outcome, client_gone, recheck_after_attach};
 use crate::sse;
 use crate::state::ServerState;
-use crate::store::tables::Tables;
-use crate::store::{self, Content, MessageRecord, Revocation, accounts};
+use crate::store::{Content, MessageRecord};
 use crate::stream::{Encoder, Event, Subscription};
 
 pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
@@ -51,41 +49,6 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
         Subscription::device(client_id, confirmed, &OpenPushSse),
         Reader::KEY,
     ))
-}
-
-/// Ends a stream about to start if its access is taken away meanwhile: `lost` runs in a
-/// store read once the stream is attached and names the access it no longer has (a queue
-/// deleted, a topic it may no longer read, a login that changed).
-///
-/// A change that takes access away revokes the streams attached when it commits
-/// ([`crate::store::Event::Revoked`]); a stream authorised before that commit but attached
-/// after the revocation would stay open without the access. So once it is attached, its
-/// access is checked again, on a snapshot taken after the attach: lost by then, it is
-/// revoked here; lost later, the change revokes it. The task runs after the handler
-/// returns, and the server attaches the stream before it yields (`crate::stream::start`).
-pub fn recheck_after_attach<F>(state: &Rc<ServerState>, lost: F)
-where
-    F: FnOnce(&ReadTransaction) -> store::Result<Vec<Revocation>> + Send + 'static,
-{
-    let later = state.clone();
-    let check = async move {
-        if let Ok(revoked) = later.store.read(lost).await {
-            for revocation in revoked {
-                log::debug!("{revocation:?} while a stream started");
-                later.hub.revoke_access(revocation);
-            }
-        }
-    };
-    state.executor.spawn(check).detach();
-}
-
-/// For [`recheck_after_attach`]: a device's queue, if its client is gone.
-pub fn client_gone(t: &ReadTransaction, client_id: u64) -> store::Result<Vec<Revocation>> {
-    let client = accounts::get_client(&t.clients()?, client_id)?;
-    Ok(match client {
-        Some(_) => Vec::new(),
-        None => vec![Revocation::Queue(client_id)],
-    })
 }
 
 /// The event data of a message for an OpenPush client.

@@ -16,7 +16,7 @@
 //! are bounded in `crate::delivery`. A refusal stores nothing.
 //!
 //! A publish to an endpoint topic, or with `?up=1`, `X-UnifiedPush`/`UnifiedPush: 1` or
-//! `Content-Encoding: aes128gcm`, is a Web Push request instead (`crate::webpush`): opaque
+//! `Content-Encoding: aes128gcm`, is a Web Push request instead (`crate::delivery::webpush`): opaque
 //! body, 201, `TTL` (default `topic_default_ttl_secs`), `Urgency`, `Topic`.
 
 use std::rc::Rc;
@@ -24,18 +24,19 @@ use std::rc::Rc;
 use miniserde::Deserialize;
 
 use super::fields::{Fields, unsupported};
-use super::{anonymous_needs_login, post_to_topic, user};
-use crate::api::Outcome;
+use super::{anonymous_needs_login, user};
+use crate::delivery::topics::post_to_topic;
+use crate::delivery::webpush;
 use crate::delivery::{self, Published};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json;
 use crate::limits::AddrKey;
 use crate::names::{is_endpoint_topic, is_topic_name};
+use crate::route::Outcome;
 use crate::state::ServerState;
 use crate::store::queue::NewMessage;
 use crate::store::{Content, Priority};
-use crate::webpush;
 
 /// ntfy's message when a publish has no text.
 const TRIGGERED: &str = "triggered";

@@ -14,9 +14,9 @@
 //! | DELETE | `/device/<deviceId>` | user, changing; the device must be the user's |
 //! | PUT | `/app/` (JSON `deviceId`, `appName`) | user, changing; the device must be the user's |
 //! | DELETE | `/app/<token>` | user, changing; the app's device must be the user's |
-//! | POST | `/push/<token>` | none: the token is the capability (Web Push rules, `crate::webpush`) |
+//! | POST | `/push/<token>` | none: the token is the capability (Web Push rules, `crate::delivery::webpush`) |
 //! | GET | `/push/<token>` | none: UnifiedPush discovery |
-//! | GET, POST | `/gateway/matrix` | none: the Matrix gateway (`crate::matrix`) |
+//! | GET, POST | `/gateway/matrix` | none: the Matrix gateway, served by the Matrix door |
 //!
 //! An unknown or foreign device or app is 401, as in NextPush; an unknown push token 404.
 //! Every 401 carries `WWW-Authenticate: Basic` (the app sends its credentials only after
@@ -45,7 +45,6 @@ use std::rc::Rc;
 use base64ct::{Base64, Encoding};
 use miniserde::Deserialize;
 
-use crate::api::{Outcome, body};
 use crate::auth::User;
 use crate::csrf;
 use crate::delivery;
@@ -54,6 +53,7 @@ use crate::http::{Request, Response};
 use crate::hub::Reader;
 use crate::json;
 use crate::names::check_account_name;
+use crate::route::{Outcome, body};
 use crate::sse;
 use crate::state::ServerState;
 use crate::store::queue::{Destination, NewMessage};
@@ -90,12 +90,6 @@ pub async fn route(
         // none (the token is the capability)
         ("POST", ["push", token]) => delivery::counted(state, push(state, req, token)).await,
         ("GET", ["push", token]) => discovery(state, token).await,
-        // none (the Matrix gateway)
-        ("GET" | "POST", ["gateway", "matrix"]) => {
-            crate::matrix::route(state, req, &["_matrix", "push", "v1", "notify"])
-                .await
-                .unwrap_or(Err(ApiError::NotFound("no such endpoint")))
-        }
         (_, rest) => Err(match allowed(rest) {
             Some(allow) => ApiError::MethodNotAllowed(allow),
             None => ApiError::NotFound("no such endpoint"),
@@ -110,7 +104,6 @@ fn allowed(path: &[&str]) -> Option<&'static str> {
         ["device", _] => "GET, DELETE",
         ["app", _] => "DELETE",
         ["push", _] => "GET, POST",
-        ["gateway", "matrix"] => "GET, POST",
         _ => return None,
     })
 }
@@ -268,10 +261,10 @@ async fn delete_app(
     Ok(Response::json(200, SUCCESS).into())
 }
 
-/// `POST /push/<token>`: a Web Push endpoint (`crate::webpush` rules), answered as NextPush
+/// `POST /push/<token>`: a Web Push endpoint (`crate::delivery::webpush` rules), answered as NextPush
 /// does, with 201 `{"success":true}` and the applied `TTL`.
 async fn push(state: &Rc<ServerState>, req: &Request, token: &str) -> Result<Outcome, ApiError> {
-    let created = crate::webpush::post_to_app(state, req, token.to_owned()).await?;
+    let created = crate::delivery::webpush::post_to_app(state, req, token.to_owned()).await?;
     Ok(created.with_body("application/json", SUCCESS).into())
 }
 
@@ -282,7 +275,7 @@ async fn discovery(state: &ServerState, token: &str) -> Result<Outcome, ApiError
         .read(move |t| accounts::app_by_token(t, &token))
         .await?
         .ok_or(ApiError::NotFound("no such endpoint"))?;
-    Ok(crate::webpush::discovery().into())
+    Ok(crate::delivery::webpush::discovery().into())
 }
 
 /// `GET /device/<deviceId>`: the device's stream, the only one of its queue.
@@ -293,15 +286,13 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
         .read(move |t| accounts::client_by_key(t, &key))
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    crate::api::subscribe::recheck_after_attach(state, move |t| {
-        crate::api::subscribe::client_gone(t, client_id)
-    });
+    crate::route::recheck_after_attach(state, move |t| crate::route::client_gone(t, client_id));
     let config = state.config();
     let mut head = sse::head(config.retry);
     push_event(&mut head, "start", br#"{"type":"start"}"#);
     let opens = state
         .nextpush_opens
-        .record(client_id, crate::state::now_millis() / 1000);
+        .record(client_id, crate::clock::now_millis() / 1000);
     let warn_past = config.limits.nextpush_warning_connects;
     if warn_past > 0 && opens > warn_past {
         let warning = format!(

@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::endpoint;
 use super::protocol;
+use crate::delivery::endpoints::channel_endpoint;
 use crate::state::ServerState;
 use crate::store::queue::Refused;
 use crate::store::{self, EndpointRecord, autopush};
@@ -105,7 +105,7 @@ pub async fn apply(
             Change::Register { channel_id, key } => {
                 match seen.get(&channel_id) {
                     Some(Seen::Stored(record)) if record.key == key => Plan::Reply(
-                        protocol::register(&channel_id, 200, Some(&endpoint::url(base, record))),
+                        protocol::register(&channel_id, 200, Some(&channel_endpoint(base, record))),
                     ),
                     Some(Seen::Registered(k)) if *k == key => {
                         ops.push(Op::Register(channel_id, key));
@@ -172,7 +172,7 @@ pub async fn apply(
 fn reply(queue: u64, base: &str, channel_id: &str, done: &Done) -> String {
     match done {
         Done::Registered(Ok(record)) => {
-            protocol::register(channel_id, 200, Some(&endpoint::url(base, record)))
+            protocol::register(channel_id, 200, Some(&channel_endpoint(base, record)))
         }
         Done::Registered(Err(refused)) => {
             log::info!("autopush register refused for user agent {queue}: {refused:?}");

@@ -1,0 +1,17 @@
+//! The front doors: one module each, every one translating its wire protocol into the
+//! same queue (`crate::delivery`) and reading from it through a stream (`crate::stream`).
+//!
+//! The rule that keeps them apart: a door imports the door plumbing (`crate::route`), the
+//! endpoints and their resolvers (`crate::delivery`), the runtime (`crate::state`,
+//! `crate::hub`, `crate::stream`, `crate::auth` …) and the store, **never another door**.
+//! What two doors share moves down a layer. Only `crate::router` names the doors, in the
+//! order it asks them. A test (`crate::layout`) checks both, and that no module imports
+//! form a circle.
+
+pub mod autopush;
+pub mod matrix;
+pub mod nextpush;
+pub mod ntfy;
+pub mod openpush;
+pub mod status;
+pub mod webpush;

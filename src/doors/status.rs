@@ -1,0 +1,67 @@
+//! The server's own routes, whatever doors a build has: its version, its health, and its
+//! metrics.
+//!
+//! | method | path | guard |
+//! |---|---|---|
+//! | GET | `/version` | none |
+//! | GET | `/health` | none: 200 when the event loop and the store both answer |
+//! | GET | `/metrics` | local: loopback (or named so by a trusted proxy) unless `metrics_public` |
+
+use std::rc::Rc;
+
+use redb::ReadableTableMetadata;
+
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::metrics;
+use crate::route::Outcome;
+use crate::state::ServerState;
+
+/// The server's own routes; `None` for a path that is not one.
+pub async fn route(
+    state: &Rc<ServerState>,
+    req: &Request,
+    path: &[&str],
+) -> Option<Result<Outcome, ApiError>> {
+    Some(match (req.method.as_str(), path) {
+        ("GET", ["version"]) => Ok(version().into()),
+        ("GET", ["health"]) => health(state).await,
+        ("GET", ["metrics"]) => metrics(state, req).await,
+        (_, ["version"] | ["health"] | ["metrics"]) => Err(ApiError::MethodNotAllowed("GET")),
+        _ => return None,
+    })
+}
+
+fn version() -> Response {
+    Response::json(200, format!("{{\"version\":\"{}\"}}", crate::API_VERSION))
+}
+
+/// 200 when the event loop and the store both answer; 503 otherwise.
+async fn health(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
+    state.store.read(|_| Ok(())).await?;
+    Ok(Response::json(200, "{\"status\":\"ok\"}").into())
+}
+
+/// Local callers only, unless `metrics_public`: the host itself, or a loopback client named
+/// by a trusted proxy; a request a local proxy forwards from the internet is not local.
+async fn metrics(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let local = req.client_addr.is_none_or(|ip| ip.is_loopback());
+    if !state.config().metrics_public && !local {
+        return Err(ApiError::NotFound("no such endpoint"));
+    }
+    let queued = state
+        .store
+        .read(|t| Ok(t.open_table(crate::store::tables::MESSAGES)?.len()?))
+        .await
+        .ok();
+    let text = metrics::render(&metrics::Snapshot {
+        counters: &state.counters,
+        commits: state.store.commit_stats(),
+        connections: state.connections(),
+        streams: state.hub.len(),
+        queued_messages: queued,
+    });
+    Ok(Response::new(200)
+        .with_body("text/plain; version=0.0.4", text)
+        .into())
+}

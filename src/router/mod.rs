@@ -1,0 +1,136 @@
+//! The request router: the only module that names the doors.
+//!
+//! [`handle`] applies the per-address rate limit, then asks each door's route table in
+//! turn (autopush, the server's status, OpenPush, Web Push, Matrix, NextPush, ntfy) and
+//! renders errors once. Handlers return
+//! `Result<Outcome, ApiError>`. A path that exists with another method gets 405 and
+//! `Allow`; anything else 404.
+
+mod redaction;
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::doors;
+use crate::error::ApiError;
+use crate::http::{Request, percent_decode};
+use crate::limits::AddrKey;
+use crate::metrics;
+use crate::route::Outcome;
+use crate::state::ServerState;
+
+/// Answers one request: the rate limit, the doors in order, one rendering of errors.
+pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr) -> Outcome {
+    metrics::bump(&state.counters.requests);
+    req.client_addr = client_addr(state, &req, peer.ip());
+    req.via_trusted_proxy = state.is_trusted_proxy(peer.ip());
+    let limited = match req.client_addr {
+        Some(ip) => state
+            .request_rate
+            .take(AddrKey::of(ip), Instant::now())
+            .map_err(|wait| (ip, wait)),
+        None => Ok(()),
+    };
+    let outcome = match limited {
+        Ok(()) => route_to_doors(state, &req).await,
+        Err((ip, wait)) => {
+            // A flood of refusals is one line a minute per address, with their count.
+            let key = AddrKey::of(ip);
+            if let Some(unlogged) = state.request_rate.refusal_to_log(key, Instant::now()) {
+                log::info!("{ip}: request rate limit{unlogged}");
+            }
+            Err(ApiError::TooMany {
+                detail: "too many requests from your address".into(),
+                retry_after_secs: wait.as_secs() + 1,
+            })
+        }
+    };
+    match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let status = e.status();
+            if status >= 500 {
+                log::warn!(
+                    "{peer} {} {}: {status}",
+                    req.method,
+                    redaction::loggable(&req.path)
+                );
+            } else {
+                log::debug!(
+                    "{peer} {} {}: {status}",
+                    req.method,
+                    redaction::loggable(&req.path)
+                );
+            }
+            Outcome::Respond(e.to_response())
+        }
+    }
+}
+
+async fn route_to_doors(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let segments: Vec<String> = req
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect::<Option<_>>()
+        .ok_or(ApiError::BadRequest(
+            "invalid percent-encoding in the path".into(),
+        ))?;
+    let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let path = path.as_slice();
+    // The doors in the order they are asked. Autopush comes first (its WebSocket may sit at
+    // any path, `/` by default); ntfy comes last, since its `/<topic>` takes any free name.
+    if let Some(outcome) = doors::autopush::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = doors::status::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = doors::openpush::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = doors::webpush::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = doors::matrix::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = doors::nextpush::route(state, req, path).await {
+        return outcome;
+    }
+    if let Some(outcome) = doors::ntfy::route(state, req, path).await {
+        return outcome;
+    }
+    Err(ApiError::NotFound("no such endpoint"))
+}
+
+/// The address limits apply to: the peer, or for a trusted proxy the right-most address
+/// in `X-Forwarded-For` (all its lines, in order, as one list) that is not itself a trusted
+/// proxy; `None` for the host itself. Proxies append on the right, so everything left of
+/// that is the client's own claim. An entry there that is no address counts as the
+/// unspecified address (one shared budget, never local), not as the next one to its left.
+fn client_addr(state: &ServerState, req: &Request, peer: IpAddr) -> Option<IpAddr> {
+    if !state.is_trusted_proxy(peer) {
+        return Some(peer);
+    }
+    let entries: Vec<&str> = req
+        .header_values("x-forwarded-for")
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    for entry in entries.into_iter().rev() {
+        // Some proxies add the port: `192.0.2.1:443`, `[2001:db8::1]:443`.
+        let ip = entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()));
+        match ip {
+            Ok(ip) if state.is_trusted_proxy(ip) => {}
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        }
+    }
+    None
+}
