@@ -191,7 +191,8 @@ expect "mount_rw /etc/openpush"
 expect "mount_ro $W/var/openpush.conf"
 expect "reload_trigger openpush"
 : > "$W/procd.log"
-UCI_FILE=$UCI STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
+sed 's/^\toption enabled .*/\toption enabled '\''0'\''/' "$UCI" > "$W/off.uci"
+UCI_FILE=$W/off.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
   . "$0"; . "$1"; CONF=$2; mkdir() { :; }; chmod() { :; }; start_service' \
   "$W/stubs.sh" "$INIT" "$W/var/openpush.conf" 2>/dev/null
 grep -q open_instance "$W/procd.log" && bad "disabled service started" || ok "enabled '0' starts nothing"
@@ -216,7 +217,7 @@ for f in Package:\ openpush Require-User:\ openpush= Architecture: Version:; do
   grep -q "^$f" "$W/ctl/control" && ok "control has $f" || bad "control lacks $f"
 done
 [ "$(cat "$W/ctl/conffiles")" = /etc/config/openpush ] && ok "conffiles" || bad "conffiles"
-dash -n "$W/ctl/postinst" && dash -n "$W/ctl/prerm" && ok "postinst/prerm parse" || bad "maintainer scripts"
+dash -n "$W/ctl/postinst" && dash -n "$W/ctl/prerm" && dash -n "$W/ctl/postinst-pkg" && ok "postinst/prerm/postinst-pkg parse" || bad "maintainer scripts"
 mkdir -p "$W/root" && tar -xzf "$W/ipk/data.tar.gz" -C "$W/root"
 cmp -s "$W/root/usr/bin/openpush" "$BIN" && ok "packaged binary is the cross-built one" || bad "binary differs"
 

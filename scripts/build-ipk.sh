@@ -17,12 +17,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGETS="mipsel-unknown-linux-musl mips-unknown-linux-musl aarch64-unknown-linux-musl
-  armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf x86_64-unknown-linux-musl"
+. "$ROOT/scripts/openwrt-pkg.sh"
 # The header comment above, from "Usage:" to the blank comment line, plus the targets.
 usage() {
   sed -n '/^# Usage:/,/^#$/{/^#$/d;s/^# \{0,1\}//;p}' "$0"
-  echo "Targets: $(echo $TARGETS | sed 's/ /, /g')."
+  echo "Targets: $(echo $OPENWRT_TARGETS | sed 's/ /, /g')."
 }
 case ${1:-} in
   -h|--help|help) usage; exit 0 ;;
@@ -33,19 +32,9 @@ esac
 T=$1
 CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BIN=${2:-$CROSS_DIR/out/$T/openpush}
-FILES=$ROOT/openwrt/openpush/files
-
-case $T in
-  mipsel-unknown-linux-musl) ARCH=mipsel_24kc ;;            # ramips mt7621, mt76x8
-  mips-unknown-linux-musl) ARCH=mips_24kc ;;                # ath79
-  aarch64-unknown-linux-musl) ARCH=aarch64_cortex-a53 ;;    # filogic, mvebu, Pi 3/4 builds
-  armv7-unknown-linux-musleabihf) ARCH=arm_cortex-a7_neon-vfpv4 ;;  # ipq40xx, Pi 2
-  arm-unknown-linux-musleabihf) ARCH=arm_arm1176jzf-s_vfp ;;         # bcm2708: Pi 1, Zero
-  x86_64-unknown-linux-musl) ARCH=x86_64 ;;
-  *) echo "build-ipk.sh: unknown target $T" >&2; usage >&2; exit 2 ;;
-esac
+ARCH=$(openwrt_arch "$T") || { echo "build-ipk.sh: unknown target $T" >&2; usage >&2; exit 2; }
 ARCH=${OPENWRT_ARCH:-$ARCH}
-VERSION=${VERSION:-$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)}
+VERSION=$(openwrt_version)
 RELEASE=${RELEASE:-1}
 [ -x "$BIN" ] || "$ROOT/scripts/cross-build.sh" "$T"
 
@@ -55,10 +44,7 @@ W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 D=$W/data C=$W/control
 
 # --- data: what lands on the router ---
-install -D -m 0755 "$BIN" "$D/usr/bin/openpush"
-install -D -m 0755 "$FILES/openpush.init" "$D/etc/init.d/openpush"
-install -D -m 0600 "$FILES/openpush.config" "$D/etc/config/openpush"
-install -D -m 0644 "$FILES/openpush.keep" "$D/lib/upgrade/keep.d/openpush"
+openwrt_stage "$D" "$BIN"
 
 # --- control ---
 mkdir -p "$C"
@@ -71,16 +57,16 @@ Source: openwrt/openpush
 SourceName: openpush
 License: MIT
 Section: net
-Require-User: openpush=483:openpush=483
+Require-User: $OPENWRT_USERID
 Architecture: $ARCH
 Installed-Size: $size
-Description: Self-hosted push server (OpenPush API, Server-Sent Events).
- Lets a family's own router be the push server for their phones. Static build
- from scripts/build-ipk.sh.
+Description: $OPENWRT_DESCRIPTION
 EOF
 echo /etc/config/openpush > "$C/conffiles"
 # OpenWrt's standard maintainer scripts: default_postinst creates Require-User's user and
-# group and enables /etc/init.d/openpush; default_prerm stops and disables it.
+# group, enables /etc/init.d/openpush and starts it, then sources postinst-pkg (openpush's own
+# part: restart a running server so that an upgrade runs the new binary); default_prerm
+# stops and disables it.
 cat > "$C/postinst" <<'EOF'
 #!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
@@ -94,7 +80,8 @@ cat > "$C/prerm" <<'EOF'
 . ${IPKG_INSTROOT}/lib/functions.sh
 default_prerm $0 $@
 EOF
-chmod 0755 "$C/postinst" "$C/prerm"
+printf '#!/bin/sh\n%s\n' "$OPENWRT_POSTINST_PKG" > "$C/postinst-pkg"
+chmod 0755 "$C/postinst" "$C/prerm" "$C/postinst-pkg"
 
 # Reproducible tars owned by root, as ipkg-build makes them.
 tgz() { # tgz DIR OUTFILE

@@ -8,7 +8,11 @@
 #      kill -9 + restart keeps the queue, SIGTERM); ARMv6 on qemu's arm1176 CPU, so that an
 #      ARMv7 instruction fails it,
 #   3. openwrt/test.sh with the aarch64 binary (init script, UCI -> config, ipk layout),
-#   4. systemd/check.sh (systemd-analyze verify + security).
+#   4. systemd/check.sh (systemd-analyze verify + security),
+#   5. x86_64 (stable, static) for the amd64 .deb and OpenWrt x86/64,
+#   6. the OpenWrt .apk installed, upgraded and removed in a scratch root with apk-tools v3
+#      (openwrt/test-apk.sh), and the feed of every binary built here, signed, checked as a
+#      router uses it (scripts/build-feed.sh, openwrt/test-feed.sh).
 # Nothing is reused from earlier runs: the musl sysroot and std are built in target/cross.
 # Closing line: "ci-cross: N passed, M failed"; exit status 1 if anything failed.
 #
@@ -57,6 +61,13 @@ step "build mipsel-unknown-linux-musl" scripts/cross-build.sh mipsel-unknown-lin
 step "build arm-unknown-linux-musleabihf (Pi 1, Zero)" scripts/cross-build.sh arm-unknown-linux-musleabihf --locked &&
   step "smoke arm-unknown-linux-musleabihf (qemu -cpu arm1176)" scripts/smoke-qemu.sh arm-unknown-linux-musleabihf
 step "systemd unit" systemd/check.sh
+step "build x86_64-unknown-linux-musl (amd64 .deb, OpenWrt x86/64)" \
+  scripts/cross-build.sh x86_64-unknown-linux-musl --locked
+# The .apk's scripts run in the scratch root; which binary it carries does not matter to them.
+step "OpenWrt .apk: install, upgrade, remove in a scratch root (aarch64 package)" \
+  openwrt/test-apk.sh aarch64-unknown-linux-musl
+feed() { scripts/build-feed.sh "$CROSS_DIR/feed" && openwrt/test-feed.sh "$CROSS_DIR/feed"; }
+step "OpenWrt feed: every binary built, signed apk and opkg indexes" feed
 
 echo
 printf '%s\n' "${SUMMARY[@]}"
