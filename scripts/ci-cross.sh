@@ -13,7 +13,8 @@
 #   6. the OpenWrt .apk installed, upgraded and removed in a scratch root with apk-tools v3
 #      (openwrt/test-apk.sh), and the feed of every binary built here, signed, checked as a
 #      router uses it (scripts/build-feed.sh, openwrt/test-feed.sh),
-#   7. the .deb of amd64, arm64 and armhf (ARMv6): lintian, and install, upgrade, remove and
+#   7. openwrt/check-makefile.sh: what can be checked of the packages-feed Makefile without an SDK,
+#   8. the .deb of amd64, arm64 and armhf (ARMv6): lintian, and install, upgrade, remove and
 #      purge of amd64 on this machine (deb/test.sh).
 # Nothing is reused from earlier runs: the musl sysroot and std are built in target/cross.
 # Closing line: "ci-cross: N passed, M failed"; exit status 1 if anything failed.
@@ -70,6 +71,7 @@ step "OpenWrt .apk: install, upgrade, remove in a scratch root (aarch64 package)
   openwrt/test-apk.sh aarch64-unknown-linux-musl
 feed() { scripts/build-feed.sh "$CROSS_DIR/feed" && openwrt/test-feed.sh "$CROSS_DIR/feed"; }
 step "OpenWrt feed: every binary built, signed apk and opkg indexes" feed
+step "OpenWrt packages-feed Makefile (no SDK): versions, make, install section" openwrt/check-makefile.sh
 step "Debian packages: lintian; amd64 installed, upgraded, removed, purged" deb/test.sh
 
 echo
