@@ -19,7 +19,7 @@
 #   ipk/ARCH/openpush_V-R_ARCH.ipk
 #   keys/openpush-apk.pem              public key for /etc/apk/keys/ (apk)
 #   keys/openpush-usign.pub            public key for `opkg-key add` (opkg)
-#   keys/FINGERPRINTS                  what to compare before trusting them
+#   keys/FINGERPRINTS                  their sha256sums, to compare before trusting them
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,8 +64,10 @@ cp "$KEYS/usign.pub" "$OUT/keys/openpush-usign.pub"
 # usign names a key by its 8-byte key number (bytes 2-9 of the decoded key), in hex.
 usign_id=$(sed -n 2p "$KEYS/usign.pub" | base64 -d | od -An -tx1 -j2 -N8 | tr -d ' \n')
 {
-  echo "openpush-apk.pem sha256 $(openssl pkey -pubin -in "$OUT/keys/openpush-apk.pem" -outform DER | sha256sum | cut -d' ' -f1)"
-  echo "openpush-usign.pub key id $usign_id (opkg-key installs it as /etc/opkg/keys/$usign_id)"
+  echo "# sha256sum of each public key, as \`sha256sum\` prints it on the router; compare before trusting"
+  (cd "$OUT/keys" && sha256sum openpush-apk.pem openpush-usign.pub)
+  echo "# usign key id of openpush-usign.pub (opkg-key installs it as /etc/opkg/keys/$usign_id)"
+  echo "$usign_id"
 } > "$OUT/keys/FINGERPRINTS"
 
 # --- packages: one target per architecture (the last given wins) ---
