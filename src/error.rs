@@ -17,7 +17,8 @@ pub enum ApiError {
     VapidRequired(&'static str),
     Forbidden(String),
     NotFound(&'static str),
-    MethodNotAllowed(&'static str),
+    /// The methods the path allows, as `Allow` lists them.
+    MethodNotAllowed(String),
     Conflict(String),
     TooLarge(String),
     UnsupportedMediaType(String),
@@ -86,7 +87,7 @@ impl ApiError {
                 response = response.header("WWW-Authenticate", "Basic realm=\"openpush\"");
             }
             ApiError::VapidRequired(_) => response = response.header("WWW-Authenticate", "vapid"),
-            ApiError::MethodNotAllowed(allow) => response = response.header("Allow", *allow),
+            ApiError::MethodNotAllowed(allow) => response = response.header("Allow", allow.clone()),
             ApiError::TooMany {
                 retry_after_secs, ..
             } => {

@@ -223,3 +223,27 @@ fn a_flooded_endpoint_gets_429_like_its_web_push_posts() {
     r.assert_error(429);
     assert!(r.header("retry-after").is_some(), "{r:?}");
 }
+
+/// `openpush_posts_total{result="…"}` from `/metrics`.
+fn posts(s: &Server, result: &str) -> u64 {
+    let text = s.request("GET", "/metrics", &[], "").text();
+    let line = format!("openpush_posts_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in {text}"))
+}
+
+// Regression: the gateway's posts were missing from the posts counter.
+#[test]
+fn a_notification_counts_once_in_the_metrics_as_every_door_post_does() {
+    let s = Server::start("mx-metrics");
+    let good = format!("http://{}/{ENDPOINT}?up=1", s.addr);
+    assert_rejected(&notify(&s, &notification(&[&good, &good])), &[]);
+    assert_eq!((posts(&s, "accepted"), posts(&s, "refused")), (1, 0));
+    notify(&s, "{not json").assert_error(400);
+    assert_eq!((posts(&s, "accepted"), posts(&s, "refused")), (1, 1));
+    let at_nextpush = s.request("POST", "/index.php/apps/uppush/gateway/matrix", &[], "[]");
+    assert_eq!(at_nextpush.status, 400, "{}", at_nextpush.text());
+    assert_eq!((posts(&s, "accepted"), posts(&s, "refused")), (1, 2));
+}

@@ -22,27 +22,41 @@ use crate::delivery::endpoints::{Endpoint, endpoint_of};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::json;
-use crate::route::Outcome;
+use crate::route::Segment::{self, Word};
+use crate::route::{Guard, Outcome, Route};
 use crate::state::ServerState;
 use crate::store::Content;
 use crate::store::queue::NewMessage;
 
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    // The NextPush app's gateway is this one too, under NextPush's prefix.
-    if path != ["_matrix", "push", "v1", "notify"]
-        && path != ["index.php", "apps", "uppush", "gateway", "matrix"]
-    {
-        return None;
-    }
-    Some(match req.method.as_str() {
-        "GET" => Ok(Response::json(200, r#"{"unifiedpush":{"gateway":"matrix"}}"#).into()),
-        "POST" => notify(state, req).await,
-        _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+/// The gateway, at the Matrix path and under NextPush's prefix (the NextPush app's).
+pub const ROUTES: &[Route] = &[
+    Route::new(&["GET"], NOTIFY, Guard::None, |_, _, _| {
+        Box::pin(async { Ok(discovery()) })
+    }),
+    Route::new(&["POST"], NOTIFY, Guard::None, |s, r, _| {
+        Box::pin(notify(s, r))
     })
+    .posts(),
+    Route::new(&["GET"], NEXTPUSH, Guard::None, |_, _, _| {
+        Box::pin(async { Ok(discovery()) })
+    }),
+    Route::new(&["POST"], NEXTPUSH, Guard::None, |s, r, _| {
+        Box::pin(notify(s, r))
+    })
+    .posts(),
+];
+
+const NOTIFY: &[Segment] = &[Word("_matrix"), Word("push"), Word("v1"), Word("notify")];
+const NEXTPUSH: &[Segment] = &[
+    Word("index.php"),
+    Word("apps"),
+    Word("uppush"),
+    Word("gateway"),
+    Word("matrix"),
+];
+
+fn discovery() -> Outcome {
+    Response::json(200, r#"{"unifiedpush":{"gateway":"matrix"}}"#).into()
 }
 
 #[derive(Deserialize)]

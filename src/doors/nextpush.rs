@@ -4,19 +4,8 @@
 //! It is mapped onto what exists: a NextPush *device* is an OpenPush client of the
 //! Basic-auth user, and its `deviceId` is the client's key; an *app* is an OpenPush
 //! application on that client whose registration id is its routing token, the `token` of
-//! NextPush, so that every message names its app. Routes, each with its guard:
-//!
-//! | method | path (under `/index.php/apps/uppush`) | guard |
-//! |---|---|---|
-//! | GET | `/` | user (HTTP Basic): `{"success":true}`, the app's login check |
-//! | PUT | `/device/` (JSON `deviceName`) | user, changing (`crate::csrf`) |
-//! | GET | `/device/<deviceId>` | device: the id is the capability (the app sends no credentials here) |
-//! | DELETE | `/device/<deviceId>` | user, changing; the device must be the user's |
-//! | PUT | `/app/` (JSON `deviceId`, `appName`) | user, changing; the device must be the user's |
-//! | DELETE | `/app/<token>` | user, changing; the app's device must be the user's |
-//! | POST | `/push/<token>` | none: the token is the capability (Web Push rules, `crate::delivery::webpush`) |
-//! | GET | `/push/<token>` | none: UnifiedPush discovery |
-//! | GET, POST | `/gateway/matrix` | none: the Matrix gateway, served by the Matrix door |
+//! NextPush, so that every message names its app. Routes and guards: [`ROUTES`]
+//! (`/gateway/matrix` is the Matrix door's).
 //!
 //! An unknown or foreign device or app is 401, as in NextPush; an unknown push token 404.
 //! Every 401 carries `WWW-Authenticate: Basic` (the app sends its credentials only after
@@ -53,7 +42,9 @@ use crate::http::{Request, Response};
 use crate::hub::Reader;
 use crate::json;
 use crate::names::check_account_name;
-use crate::route::{Outcome, body};
+use crate::route::Guard::{self, Capability, UserChanging};
+use crate::route::Segment::{self, Secret, Word};
+use crate::route::{Outcome, Route, body};
 use crate::sse;
 use crate::state::ServerState;
 use crate::store::queue::{Destination, NewMessage};
@@ -67,46 +58,69 @@ const DELETE_APP: &[u8] = br#""nextpush":"deleteApp""#;
 
 const SUCCESS: &str = r#"{"success":true}"#;
 
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    let ["index.php", "apps", "uppush", rest @ ..] = path else {
-        return None;
-    };
-    let method = req.method.as_str();
-    Some(match (method, rest) {
-        // user
-        ("GET", []) => health(state, req).await,
-        // user, changing
-        ("PUT", ["device"]) => create_device(state, req).await,
-        // device (the id is the capability)
-        ("GET", ["device", id]) => stream(state, id).await,
-        // user, changing
-        ("DELETE", ["device", id]) => delete_device(state, req, id).await,
-        ("PUT", ["app"]) => create_app(state, req).await,
-        ("DELETE", ["app", token]) => delete_app(state, req, token).await,
-        // none (the token is the capability)
-        ("POST", ["push", token]) => delivery::counted(state, push(state, req, token)).await,
-        ("GET", ["push", token]) => discovery(state, token).await,
-        (_, rest) => Err(match allowed(rest) {
-            Some(allow) => ApiError::MethodNotAllowed(allow),
-            None => ApiError::NotFound("no such endpoint"),
-        }),
-    })
-}
+/// The routes under `/index.php/apps/uppush`, in the order they are tried.
+pub const ROUTES: &[Route] = &[
+    // The app's login check: `{"success":true}`.
+    Route::new(&["GET"], PREFIX, Guard::User, |s, r, _| {
+        Box::pin(health(s, r))
+    }),
+    // JSON `deviceName`.
+    Route::new(
+        &["PUT"],
+        &[P0, P1, P2, Word("device")],
+        UserChanging,
+        |s, r, _| Box::pin(create_device(s, r)),
+    ),
+    // The device id is the capability: the app sends no credentials here.
+    Route::new(
+        &["GET"],
+        &[P0, P1, P2, Word("device"), Secret],
+        Capability,
+        |s, _, p| Box::pin(stream(s, p[4])),
+    ),
+    // The device must be the user's.
+    Route::new(
+        &["DELETE"],
+        &[P0, P1, P2, Word("device"), Secret],
+        UserChanging,
+        |s, r, p| Box::pin(delete_device(s, r, p[4])),
+    ),
+    // JSON `deviceId`, `appName`; the device must be the user's.
+    Route::new(
+        &["PUT"],
+        &[P0, P1, P2, Word("app")],
+        UserChanging,
+        |s, r, _| Box::pin(create_app(s, r)),
+    ),
+    // The app's device must be the user's.
+    Route::new(
+        &["DELETE"],
+        &[P0, P1, P2, Word("app"), Secret],
+        UserChanging,
+        |s, r, p| Box::pin(delete_app(s, r, p[4])),
+    ),
+    // UnifiedPush discovery.
+    Route::new(
+        &["GET"],
+        &[P0, P1, P2, Word("push"), Secret],
+        Guard::None,
+        |s, _, p| Box::pin(discovery(s, p[4])),
+    ),
+    // The token is the capability (Web Push rules, `crate::delivery::webpush`).
+    Route::new(
+        &["POST"],
+        &[P0, P1, P2, Word("push"), Secret],
+        Capability,
+        |s, r, p| Box::pin(push(s, r, p[4])),
+    )
+    .posts(),
+    // `/gateway/matrix` is the Matrix door's.
+];
 
-fn allowed(path: &[&str]) -> Option<&'static str> {
-    Some(match path {
-        [] => "GET",
-        ["device"] | ["app"] => "PUT",
-        ["device", _] => "GET, DELETE",
-        ["app", _] => "DELETE",
-        ["push", _] => "GET, POST",
-        _ => return None,
-    })
-}
+const PREFIX: &[Segment] = &[P0, P1, P2];
+const P0: Segment = Word("index.php");
+const P1: Segment = Word("apps");
+const P2: Segment = Word("uppush");
 
 async fn health(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     state.auth.user(&state.store, req).await?;

@@ -1,11 +1,6 @@
 //! The server's own routes, whatever doors a build has: its version, its health, and its
 //! metrics.
-//!
-//! | method | path | guard |
-//! |---|---|---|
-//! | GET | `/version` | none |
-//! | GET | `/health` | none: 200 when the event loop and the store both answer |
-//! | GET | `/metrics` | local: loopback (or named so by a trusted proxy) unless `metrics_public` |
+//! Routes and guards: [`ROUTES`].
 
 use std::rc::Rc;
 
@@ -14,23 +9,23 @@ use redb::ReadableTableMetadata;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::metrics;
-use crate::route::Outcome;
+use crate::route::Segment::Word;
+use crate::route::{Guard, Outcome, Route};
 use crate::state::ServerState;
 
-/// The server's own routes; `None` for a path that is not one.
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    Some(match (req.method.as_str(), path) {
-        ("GET", ["version"]) => Ok(version().into()),
-        ("GET", ["health"]) => health(state).await,
-        ("GET", ["metrics"]) => metrics(state, req).await,
-        (_, ["version"] | ["health"] | ["metrics"]) => Err(ApiError::MethodNotAllowed("GET")),
-        _ => return None,
-    })
-}
+/// The server's own routes.
+pub const ROUTES: &[Route] = &[
+    Route::new(&["GET"], &[Word("version")], Guard::None, |_, _, _| {
+        Box::pin(async { Ok(version().into()) })
+    }),
+    // 200 when the event loop and the store both answer.
+    Route::new(&["GET"], &[Word("health")], Guard::None, |s, _, _| {
+        Box::pin(health(s))
+    }),
+    Route::new(&["GET"], &[Word("metrics")], Guard::Local, |s, r, _| {
+        Box::pin(metrics(s, r))
+    }),
+];
 
 fn version() -> Response {
     Response::json(200, format!("{{\"version\":\"{}\"}}", crate::API_VERSION))

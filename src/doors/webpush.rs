@@ -1,41 +1,39 @@
 //! The `/push/<token>` endpoints of OpenPush applications, under the Web Push rules of
 //! every endpoint here (`crate::delivery::webpush`).
 //!
-//! | method | path | guard |
-//! |---|---|---|
-//! | POST, PUT | `/push/<token>` | none: the routing token is the capability |
-//! | GET | `/push/<token>` | none: UnifiedPush discovery, for a token that exists |
-//!
-//! Missing TTL: `default_ttl_secs`.
+//! Routes and guards: [`ROUTES`].
 
-use std::rc::Rc;
-
-use crate::delivery::{self, webpush};
+use crate::delivery::webpush;
 use crate::error::ApiError;
-use crate::http::Request;
-use crate::route::Outcome;
+use crate::route::Segment::{Secret, Word};
+use crate::route::{Guard, Route};
 use crate::state::ServerState;
 
 /// `/push/<token>`: the endpoints of OpenPush applications. Missing TTL: `default_ttl_secs`.
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    let ["push", token] = path else {
-        return None;
-    };
-    let token = (*token).to_owned();
-    Some(match req.method.as_str() {
-        "POST" | "PUT" => delivery::counted(state, webpush::post_to_app(state, req, token))
-            .await
-            .map(Into::into),
-        "GET" => app_exists(state, token)
-            .await
-            .map(|()| webpush::discovery().into()),
-        _ => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
-    })
-}
+pub const ROUTES: &[Route] = &[
+    // UnifiedPush discovery, for a token that exists.
+    Route::new(&["GET"], &[Word("push"), Secret], Guard::None, |s, _, p| {
+        Box::pin(async {
+            app_exists(s, p[1].to_owned())
+                .await
+                .map(|()| webpush::discovery().into())
+        })
+    }),
+    // The routing token is the capability.
+    Route::new(
+        &["POST", "PUT"],
+        &[Word("push"), Secret],
+        Guard::Capability,
+        |s, r, p| {
+            Box::pin(async {
+                webpush::post_to_app(s, r, p[1].to_owned())
+                    .await
+                    .map(Into::into)
+            })
+        },
+    )
+    .posts(),
+];
 
 async fn app_exists(state: &ServerState, token: String) -> Result<(), ApiError> {
     state

@@ -1,10 +1,11 @@
 //! The request router: the only module that names the doors.
 //!
 //! [`handle`] applies the per-address rate limit, then asks each door's route table in
-//! turn (autopush, the server's status, OpenPush, Web Push, Matrix, NextPush, ntfy) and
-//! renders errors once. Handlers return
+//! the order of [`DOORS`] and renders errors once. Handlers return
 //! `Result<Outcome, ApiError>`. A path that exists with another method gets 405 and
-//! `Allow`; anything else 404.
+//! `Allow` (the methods of that door's routes at the path); anything else 404. The routes
+//! that post messages are counted here, once, whatever the door. The log shows paths with
+//! their capabilities cut ([`redaction`]), by the same tables.
 
 mod redaction;
 
@@ -12,12 +13,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::delivery;
 use crate::doors;
 use crate::error::ApiError;
 use crate::http::{Request, percent_decode};
 use crate::limits::AddrKey;
 use crate::metrics;
-use crate::route::Outcome;
+use crate::route::{Outcome, Route};
 use crate::state::ServerState;
 
 /// Answers one request: the rate limit, the doors in order, one rendering of errors.
@@ -68,6 +70,20 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
     }
 }
 
+/// The doors' route tables, in the order they are asked: the first door with a route at
+/// the path answers (or, with no route for the method, answers 405 with every method it
+/// has there). Autopush comes first (its WebSocket may sit at any path, `/` by default);
+/// ntfy comes last, since its `/<topic>` takes any free name.
+pub const DOORS: &[&[Route]] = &[
+    doors::autopush::ROUTES,
+    doors::status::ROUTES,
+    doors::openpush::ROUTES,
+    doors::webpush::ROUTES,
+    doors::matrix::ROUTES,
+    doors::nextpush::ROUTES,
+    doors::ntfy::ROUTES,
+];
+
 async fn route_to_doors(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     let segments: Vec<String> = req
         .path
@@ -79,29 +95,28 @@ async fn route_to_doors(state: &Rc<ServerState>, req: &Request) -> Result<Outcom
             "invalid percent-encoding in the path".into(),
         ))?;
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let path = path.as_slice();
-    // The doors in the order they are asked. Autopush comes first (its WebSocket may sit at
-    // any path, `/` by default); ntfy comes last, since its `/<topic>` takes any free name.
-    if let Some(outcome) = doors::autopush::route(state, req, path).await {
-        return outcome;
-    }
-    if let Some(outcome) = doors::status::route(state, req, path).await {
-        return outcome;
-    }
-    if let Some(outcome) = doors::openpush::route(state, req, path).await {
-        return outcome;
-    }
-    if let Some(outcome) = doors::webpush::route(state, req, path).await {
-        return outcome;
-    }
-    if let Some(outcome) = doors::matrix::route(state, req, path).await {
-        return outcome;
-    }
-    if let Some(outcome) = doors::nextpush::route(state, req, path).await {
-        return outcome;
-    }
-    if let Some(outcome) = doors::ntfy::route(state, req, path).await {
-        return outcome;
+    let (path, method) = (path.as_slice(), req.method.as_str());
+    for routes in DOORS {
+        let mut allow: Vec<&str> = Vec::new();
+        for route in routes.iter().filter(|r| r.is_at(state, req, path)) {
+            if route.methods.contains(&method) {
+                let reply = (route.handler)(state, req, path);
+                return match route.post {
+                    true => delivery::counted(state, reply).await,
+                    false => reply.await,
+                };
+            }
+            if route.listed {
+                for m in route.methods {
+                    if !allow.contains(m) {
+                        allow.push(m);
+                    }
+                }
+            }
+        }
+        if !allow.is_empty() {
+            return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+        }
     }
     Err(ApiError::NotFound("no such endpoint"))
 }
@@ -133,4 +148,24 @@ fn client_addr(state: &ServerState, req: &Request, peer: IpAddr) -> Option<IpAdd
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_route_hides_behind_another_of_its_door() {
+        for routes in DOORS {
+            for (i, a) in routes.iter().enumerate() {
+                for b in &routes[i + 1..] {
+                    let shadowed = a.claims.is_none()
+                        && b.claims.is_none()
+                        && a.path == b.path
+                        && a.methods.iter().any(|m| b.methods.contains(m));
+                    assert!(!shadowed, "{:?} {:?} twice", b.methods, b.path);
+                }
+            }
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Request paths fit for the log: every position of a route that holds, or may hold, a
 //! capability is cut to its first four characters, whatever that segment holds.
 //!
-//! A segment is judged by where it stands in [`ROUTES`], never by its shape, because a
+//! A segment is judged by where it stands in the doors' route tables
+//! ([`DOORS`](super::DOORS)), never by its shape, because a
 //! capability followed by anything else in its segment (`<token>%0A`, `<token>.`,
 //! `<key>%2F`) no longer looks like one. Positions count the non-empty segments, and a
 //! segment is matched percent-decoded, as the router reads them. Three kinds:
@@ -20,7 +21,9 @@
 //! result holds only bytes of the raw path, so no decoded control character reaches the
 //! log.
 
-use super::percent_decode;
+use super::DOORS;
+use crate::http::percent_decode;
+use crate::route::{Route, Segment};
 
 /// What one position of a route is.
 #[derive(Clone, Copy)]
@@ -35,43 +38,27 @@ enum Part {
 
 use Part::{Name, Secret, Word};
 
-/// Every route of every door, by the parts of its path; a route also stands for each of
-/// its prefixes (`/client` for `/client/<id>`). The ntfy topic route comes last and takes
-/// any first segment that no fixed word claims.
-const ROUTES: &[&[Part]] = &[
-    &[Word(&["version"])],
-    &[Word(&["health"])],
-    &[Word(&["metrics"])],
-    &[Word(&["message"])],
-    &[Word(&["subscribe"])],
-    &[Word(&["user"]), Name],
-    &[Word(&["client"]), Secret],
-    &[Word(&["application"]), Secret],
-    &[Word(&["push"]), Secret],
-    &[Word(&["wpush"]), Word(&["v1", "v2"]), Secret],
-    &[Word(&["v1"]), Word(&["health"])],
-    &[
-        Word(&["_matrix"]),
-        Word(&["push"]),
-        Word(&["v1"]),
-        Word(&["notify"]),
-    ],
-    &[
-        Word(&["index.php"]),
-        Word(&["apps"]),
-        Word(&["uppush"]),
-        Word(&["device", "app", "push"]),
-        Secret,
-    ],
-    &[
-        Word(&["index.php"]),
-        Word(&["apps"]),
-        Word(&["uppush"]),
-        Word(&["gateway"]),
-        Word(&["matrix"]),
-    ],
-    &[Secret, Word(&["json", "sse", "raw", "ws", "auth"])],
-];
+impl Part {
+    fn of(segment: &'static Segment) -> Part {
+        match segment {
+            Segment::Word(word) => Word(std::slice::from_ref(word)),
+            Segment::OneOf(words) => Word(words),
+            Segment::Name => Name,
+            Segment::Secret | Segment::Topic => Secret,
+        }
+    }
+}
+
+/// Every route of every door with a fixed path; a route also stands for each of its
+/// prefixes. The ntfy topic routes take any first segment that no fixed word claims.
+fn routes() -> Vec<&'static [Segment]> {
+    DOORS
+        .iter()
+        .flat_map(|routes| routes.iter())
+        .filter(|route: &&Route| route.claims.is_none())
+        .map(|route| route.path)
+        .collect()
+}
 
 /// How a segment is logged.
 #[derive(Clone, Copy, PartialEq)]
@@ -83,7 +70,7 @@ enum Kind {
 
 /// `path` (without its query) as the log may show it.
 pub fn loggable(path: &str) -> String {
-    let mut routes: Vec<&[Part]> = ROUTES.to_vec();
+    let mut routes = routes();
     let mut position = 0;
     let segments: Vec<String> = path
         .split('/')
@@ -112,19 +99,24 @@ pub fn loggable(path: &str) -> String {
 /// The kind of the segment at `position` among the `routes` its predecessors matched,
 /// and those of them that it matches too. A fixed word wins over a parameter; a segment
 /// past every route is cut, and so is everything after it.
-fn classify(routes: &mut Vec<&[Part]>, position: usize, segment: Option<&str>) -> Kind {
+fn classify(routes: &mut Vec<&'static [Segment]>, position: usize, segment: Option<&str>) -> Kind {
     let is_word =
         |part: &Part| matches!(part, Word(words) if segment.is_some_and(|s| words.contains(&s)));
-    let parts = || routes.iter().filter_map(|route| route.get(position));
-    let kind = if parts().any(is_word) {
+    let parts = || {
+        routes
+            .iter()
+            .filter_map(|route| route.get(position))
+            .map(Part::of)
+    };
+    let kind = if parts().any(|part| is_word(&part)) {
         Kind::AsSent
     } else if parts().any(|part| matches!(part, Name)) {
         Kind::Name
     } else {
         Kind::Cut
     };
-    routes.retain(|route| match (route.get(position), kind) {
-        (Some(part @ Word(_)), Kind::AsSent) => is_word(part),
+    routes.retain(|route| match (route.get(position).map(Part::of), kind) {
+        (Some(part @ Word(_)), Kind::AsSent) => is_word(&part),
         (Some(Name), Kind::Name) | (Some(Secret), Kind::Cut) => true,
         _ => false,
     });

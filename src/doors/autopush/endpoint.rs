@@ -16,7 +16,6 @@
 //! Missing TTL: `default_ttl_secs`; the queue is the user agent's, limited by
 //! `max_queued_per_uaid` and `max_queued_bytes_per_uaid`.
 
-use std::rc::Rc;
 use std::time::Instant;
 
 use crate::delivery;
@@ -30,20 +29,14 @@ use crate::state::ServerState;
 use crate::store::{EndpointRecord, autopush::endpoint};
 use crate::vapid;
 
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
+/// `GET`: UnifiedPush discovery, for an endpoint that exists.
+pub async fn discovery(
+    state: &ServerState,
     version: &str,
     token: &str,
 ) -> Result<Response, ApiError> {
-    match req.method.as_str() {
-        "POST" | "PUT" => delivery::counted(state, push(state, req, version, token)).await,
-        "GET" => {
-            find(state, version, token).await?;
-            Ok(crate::delivery::webpush::discovery())
-        }
-        _ => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
-    }
+    find(state, version, token).await?;
+    Ok(crate::delivery::webpush::discovery())
 }
 
 async fn find(state: &ServerState, version: &str, token: &str) -> Result<EndpointRecord, ApiError> {
@@ -60,7 +53,8 @@ async fn find(state: &ServerState, version: &str, token: &str) -> Result<Endpoin
         .ok_or(ApiError::NotFound("no such endpoint"))
 }
 
-async fn push(
+/// A push to a channel's endpoint.
+pub async fn push(
     state: &ServerState,
     req: &Request,
     version: &str,

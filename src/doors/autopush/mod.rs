@@ -9,12 +9,7 @@
 //! its TTL ends: it is sent on every connection (after each `hello`) until then, and a
 //! `nack` keeps it. Only one connection per uaid is live; a newer hello replaces it.
 //!
-//! | method | path | guard |
-//! |---|---|---|
-//! | GET (WebSocket upgrade) | `autopush_path` | none; the uaid is the capability, new uaids are limited per address |
-//! | POST, PUT | `/wpush/v1/<token>` | none: the token is the capability |
-//! | POST, PUT | `/wpush/v2/<token>` | VAPID signed by the channel's key (`crate::vapid`) |
-//! | GET | `/wpush/v1/<token>`, `/wpush/v2/<token>` | none: UnifiedPush discovery |
+//! Routes and guards: [`ROUTES`].
 //!
 //! The protocol's messages are in [`protocol`], the connection in [`session`], the
 //! endpoints in [`endpoint`].
@@ -24,25 +19,34 @@ pub mod endpoint;
 pub mod protocol;
 pub mod session;
 
-use std::rc::Rc;
-
-use crate::error::ApiError;
 use crate::http::Request;
-use crate::route::Outcome;
+use crate::route::Guard::{self, Capability, Vapid};
+use crate::route::Route;
+use crate::route::Segment::{self, OneOf, Secret, Word};
 use crate::state::ServerState;
 
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    if let ["wpush", version @ ("v1" | "v2"), token] = path {
-        return Some(
-            endpoint::route(state, req, version, token)
-                .await
-                .map(Into::into),
-        );
-    }
+/// The WebSocket at `autopush_path` (claimed by [`at_door`]), then the endpoints.
+pub const ROUTES: &[Route] = &[
+    // The uaid is the capability; new uaids are limited per address.
+    Route::new(&["GET"], &[], Capability, |s, r, _| {
+        Box::pin(async { session::upgrade(s, r) })
+    })
+    .claimed_by(at_door),
+    // UnifiedPush discovery.
+    Route::new(&["GET"], ENDPOINT, Guard::None, |s, _, p| {
+        Box::pin(async { endpoint::discovery(s, p[1], p[2]).await.map(Into::into) })
+    }),
+    // v1: the token is the capability; v2: VAPID signed by the channel's key.
+    Route::new(&["POST", "PUT"], ENDPOINT, Vapid, |s, r, p| {
+        Box::pin(async { endpoint::push(s, r, p[1], p[2]).await.map(Into::into) })
+    })
+    .posts(),
+];
+
+const ENDPOINT: &[Segment] = &[Word("wpush"), OneOf(&["v1", "v2"]), Secret];
+
+/// A WebSocket upgrade at `autopush_path`.
+fn at_door(state: &ServerState, req: &Request) -> bool {
     let is_upgrade = req
         .header("upgrade")
         .is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"));
@@ -51,5 +55,5 @@ pub async fn route(
         .autopush_path
         .as_deref()
         .is_some_and(|door| door.trim_end_matches('/') == req.path.trim_end_matches('/'));
-    (is_upgrade && at_door && req.method == "GET").then(|| session::upgrade(state, req))
+    is_upgrade && at_door
 }

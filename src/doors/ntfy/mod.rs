@@ -1,18 +1,7 @@
 //! The ntfy-compatible front door: what the ntfy Android app (as notification app and as
 //! UnifiedPush distributor), ntfy's CLI, scripts and Home Assistant's ntfy integration speak.
 //!
-//! Routes, each with its guard (who may use it):
-//!
-//! | method | path | guard |
-//! |---|---|---|
-//! | GET | `/v1/health` | none |
-//! | PUT, POST | `/<topic>` | endpoint topic: none (Web Push rules, `crate::delivery::webpush`); else topic write |
-//! | PUT, POST | `/` (JSON body naming the topic) | topic write |
-//! | GET | `/<topic>` | none: UnifiedPush discovery for endpoint topics and `?up=1` |
-//! | GET | `/<t1,t2,…>/json`, `/sse`, `/raw`, `/ws` | topic read, every topic |
-//! | GET | `/<topic>/auth` | topic read |
-//!
-//! "Topic read/write" means: a user (HTTP Basic, or ntfy's `?auth=`) who owns the topic or
+//! Routes and guards: [`ROUTES`]. The `Topic` guard ("topic read/write") means: a user (HTTP Basic, or ntfy's `?auth=`) who owns the topic or
 //! was granted it; the first user to use a topic owns it. Without a user, what
 //! `anonymous_access` allows (`crate::store::topics::Anonymous`). Any `Authorization`
 //! scheme other than Basic or Bearer (VAPID's `vapid t=…`, `WebPush …`) is not ours and is
@@ -30,35 +19,54 @@ use base64ct::{Base64Url, Base64UrlUnpadded, Encoding};
 use crate::auth::User;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::names::{is_endpoint_topic, is_topic_name};
-use crate::route::Outcome;
+use crate::names::is_endpoint_topic;
+use crate::route::Guard::{self, Topic};
+use crate::route::Segment::{self, OneOf, Secret, Word};
+use crate::route::{Outcome, Route};
 use crate::state::ServerState;
 use crate::store::TopicRecord;
 use crate::store::topics::{self, Access};
 
 pub use encode::{message_json, message_json_as};
 
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    let method = req.method.as_str();
-    Some(match (method, path) {
-        ("GET", ["v1", "health"]) => health(state).await,
-        ("PUT" | "POST", []) => publish::json(state, req).await,
-        ("PUT" | "POST", [topic]) if is_topic_name(topic) => {
-            publish::to_topic(state, req, topic).await
-        }
-        ("GET", [topic]) if is_topic_name(topic) => discovery(req, topic),
-        ("GET", [topics, format @ ("json" | "sse" | "raw" | "ws")]) => {
-            subscribe::start(state, req, topics, format).await
-        }
-        ("GET", [topic, "auth"]) if is_topic_name(topic) => auth(state, req, topic).await,
-        (_, [topic]) if is_topic_name(topic) => Err(ApiError::MethodNotAllowed("GET, PUT, POST")),
-        _ => return None,
+/// The ntfy routes, in the order they are tried.
+pub const ROUTES: &[Route] = &[
+    Route::new(
+        &["GET"],
+        &[Word("v1"), Word("health")],
+        Guard::None,
+        |s, _, _| Box::pin(health(s)),
+    ),
+    // The JSON body names the topic. `/` is also where a browser looks: another method
+    // there is 404, not 405.
+    Route::new(&["PUT", "POST"], &[], Topic, |s, r, _| {
+        Box::pin(publish::json(s, r))
     })
-}
+    .posts()
+    .unlisted(),
+    // UnifiedPush discovery for endpoint topics and `?up=1`.
+    Route::new(&["GET"], &[Segment::Topic], Guard::None, |_, r, p| {
+        Box::pin(async { discovery(r, p[0]) })
+    }),
+    // An endpoint topic: none (Web Push rules, `crate::delivery::webpush`); else topic write.
+    Route::new(&["PUT", "POST"], &[Segment::Topic], Topic, |s, r, p| {
+        Box::pin(publish::to_topic(s, r, p[0]))
+    })
+    .posts(),
+    // Topic read, every topic of the comma-separated list.
+    Route::new(
+        &["GET"],
+        &[Secret, OneOf(&["json", "sse", "raw", "ws"])],
+        Topic,
+        |s, r, p| Box::pin(subscribe::start(s, r, p[0], p[1])),
+    ),
+    Route::new(
+        &["GET"],
+        &[Segment::Topic, Word("auth")],
+        Topic,
+        |s, r, p| Box::pin(auth(s, r, p[0])),
+    ),
+];
 
 async fn health(state: &ServerState) -> Result<Outcome, ApiError> {
     state.store.read(|_| Ok(())).await?;

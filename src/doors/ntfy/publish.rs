@@ -46,88 +46,93 @@ pub async fn to_topic(
     req: &Request,
     topic: &str,
 ) -> Result<Outcome, ApiError> {
-    delivery::counted(state, async {
-        if is_web_push(req, topic) {
-            return web_push(state, req, topic).await;
-        }
-        let fields = Fields::from_request(req)?;
-        let body_text = std::str::from_utf8(&req.body).ok();
-        let (content, data) = match (fields.message.as_deref(), body_text) {
-            (Some(m), _) if req.body.is_empty() => (Content::Text, m.as_bytes().to_vec()),
-            (_, Some("")) => (Content::Text, TRIGGERED.as_bytes().to_vec()),
-            (_, Some(_)) => (Content::Text, req.body.clone()),
-            (_, None) => (Content::Opaque, req.body.clone()),
-        };
-        publish(state, req, topic, fields, content, data).await
-    })
-    .await
+    if is_web_push(req, topic) {
+        return web_push(state, req, topic).await;
+    }
+    let fields = Fields::from_request(req)?;
+    let body_text = std::str::from_utf8(&req.body).ok();
+    let (content, data) = match (fields.message.as_deref(), body_text) {
+        (Some(m), _) if req.body.is_empty() => (Content::Text, m.as_bytes().to_vec()),
+        (_, Some("")) => (Content::Text, TRIGGERED.as_bytes().to_vec()),
+        (_, Some(_)) => (Content::Text, req.body.clone()),
+        (_, None) => (Content::Opaque, req.body.clone()),
+    };
+    publish(state, req, topic, fields, content, data).await
 }
 
 pub async fn json(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    delivery::counted(state, async {
-        let compact = json::compact(&req.body).map_err(|e| {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
-        })?;
-        let text = std::str::from_utf8(&compact).unwrap_or("");
-        let body: JsonPublish = miniserde::json::from_str(text).map_err(|_| {
-            ApiError::BadRequest(
-                "the body must be a JSON object with a string `topic` and optionally `message`, \
-                 `title`, `priority` (1-5), `tags` (strings), `click`, `icon`, `actions`, `markdown`"
-                    .into(),
-            )
-        })?;
-        for (field, given) in [
-            ("attach", body.attach.is_some()),
-            ("filename", body.filename.is_some()),
-            ("email", body.email.is_some()),
-            ("call", body.call.is_some()),
-            ("delay", body.delay.is_some()),
-        ] {
-            if given {
-                return Err(unsupported(field));
-            }
+    let compact = json::compact(&req.body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let text = std::str::from_utf8(&compact).unwrap_or("");
+    let body: JsonPublish = miniserde::json::from_str(text).map_err(|_| {
+        ApiError::BadRequest(
+            "the body must be a JSON object with a string `topic` and optionally `message`, \
+             `title`, `priority` (1-5), `tags` (strings), `click`, `icon`, `actions`, `markdown`"
+                .into(),
+        )
+    })?;
+    for (field, given) in [
+        ("attach", body.attach.is_some()),
+        ("filename", body.filename.is_some()),
+        ("email", body.email.is_some()),
+        ("call", body.call.is_some()),
+        ("delay", body.delay.is_some()),
+    ] {
+        if given {
+            return Err(unsupported(field));
         }
-        if !is_topic_name(&body.topic) {
-            return Err(ApiError::BadRequest(
-                "`topic` must be 1 to 64 letters, digits, - or _".into(),
-            ));
-        }
-        let priority = match body.priority {
-            None | Some(0) => None,
-            Some(level) => Some(
-                u8::try_from(level)
-                    .ok()
-                    .and_then(Priority::from_level)
-                    .ok_or_else(|| ApiError::BadRequest("`priority` must be 1 to 5".into()))?,
-            ),
-        };
-        let actions = match json::object_field(&compact, "actions") {
-            Some(raw) if raw.first() == Some(&b'[') => Some(String::from_utf8_lossy(raw).into_owned()),
-            Some(b"null") | None => None,
-            Some(_) => return Err(ApiError::BadRequest("`actions` must be an array".into())),
-        };
-        // As ntfy does, the headers and query parameters count too (apprise sends the JSON
-        // with `X-Priority` and `X-Tags`); a field the JSON gives wins.
-        let given = Fields::from_request(req)?;
-        let fields = Fields {
-            title: body.title.or(given.title),
-            priority: priority.or(given.priority),
-            tags: body.tags.filter(|t| !t.is_empty()).unwrap_or(given.tags),
-            click: body.click.or(given.click),
-            icon: body.icon.or(given.icon),
-            actions: actions.or(given.actions),
-            markdown: body.markdown.unwrap_or(given.markdown),
-            message: None,
-            cache: given.cache,
-        };
-        let message = body
-            .message
-            .filter(|m| !m.is_empty())
-            .or(given.message)
-            .unwrap_or_default();
-        let data = if message.is_empty() { TRIGGERED.into() } else { message };
-        publish(state, req, &body.topic, fields, Content::Text, data.into_bytes()).await
-    })
+    }
+    if !is_topic_name(&body.topic) {
+        return Err(ApiError::BadRequest(
+            "`topic` must be 1 to 64 letters, digits, - or _".into(),
+        ));
+    }
+    let priority = match body.priority {
+        None | Some(0) => None,
+        Some(level) => Some(
+            u8::try_from(level)
+                .ok()
+                .and_then(Priority::from_level)
+                .ok_or_else(|| ApiError::BadRequest("`priority` must be 1 to 5".into()))?,
+        ),
+    };
+    let actions = match json::object_field(&compact, "actions") {
+        Some(raw) if raw.first() == Some(&b'[') => Some(String::from_utf8_lossy(raw).into_owned()),
+        Some(b"null") | None => None,
+        Some(_) => return Err(ApiError::BadRequest("`actions` must be an array".into())),
+    };
+    // As ntfy does, the headers and query parameters count too (apprise sends the JSON
+    // with `X-Priority` and `X-Tags`); a field the JSON gives wins.
+    let given = Fields::from_request(req)?;
+    let fields = Fields {
+        title: body.title.or(given.title),
+        priority: priority.or(given.priority),
+        tags: body.tags.filter(|t| !t.is_empty()).unwrap_or(given.tags),
+        click: body.click.or(given.click),
+        icon: body.icon.or(given.icon),
+        actions: actions.or(given.actions),
+        markdown: body.markdown.unwrap_or(given.markdown),
+        message: None,
+        cache: given.cache,
+    };
+    let message = body
+        .message
+        .filter(|m| !m.is_empty())
+        .or(given.message)
+        .unwrap_or_default();
+    let data = if message.is_empty() {
+        TRIGGERED.into()
+    } else {
+        message
+    };
+    publish(
+        state,
+        req,
+        &body.topic,
+        fields,
+        Content::Text,
+        data.into_bytes(),
+    )
     .await
 }
 

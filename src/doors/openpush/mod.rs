@@ -1,5 +1,8 @@
 //! The OpenPush v0.1 door: users, clients (devices), applications, `POST /message` and
 //! the devices' `GET /subscribe` streams.
+//!
+//! Routes and guards: [`ROUTES`]. `User` is HTTP Basic (admins may act on other users),
+//! `Client` the device's key in `X-Openpush-Key`.
 
 pub mod application;
 pub mod client;
@@ -7,58 +10,67 @@ pub mod message;
 pub mod subscribe;
 pub mod user;
 
-use std::rc::Rc;
+use crate::route::Guard::{Capability, Client, User};
+use crate::route::Route;
+use crate::route::Segment::{Name, Secret, Word};
 
-use crate::error::ApiError;
-use crate::http::Request;
-use crate::route::Outcome;
-use crate::state::ServerState;
-
-/// The OpenPush v0.1 routes; `None` for a path that is not one.
-/// Guards: `user` = HTTP Basic (admins for other users), `client` = `X-Openpush-Key`,
-/// `token` = the routing token in the body.
-pub async fn route(
-    state: &Rc<ServerState>,
-    req: &Request,
-    path: &[&str],
-) -> Option<Result<Outcome, ApiError>> {
-    let method = req.method.as_str();
-    Some(match (method, path) {
-        // user
-        ("GET", ["user"]) => user::list(state, req).await,
-        ("POST", ["user"]) => user::create(state, req).await,
-        ("GET", ["user", id]) => user::get(state, req, id).await,
-        ("POST" | "PUT", ["user", id]) => user::update(state, req, id).await,
-        ("DELETE", ["user", id]) => user::delete(state, req, id).await,
-        ("GET", ["client"]) => client::list(state, req).await,
-        ("POST", ["client"]) => client::create(state, req).await,
-        // client
-        ("DELETE", ["client"]) => client::delete_self(state, req).await,
-        // user
-        ("GET", ["client", id]) => client::get(state, req, id).await,
-        ("PUT" | "POST", ["client", id]) => client::rename(state, req, id).await,
-        ("DELETE", ["client", id]) => client::delete(state, req, id).await,
-        // client
-        ("GET", ["application"]) => application::list(state, req).await,
-        ("POST", ["application"]) => application::register(state, req).await,
-        ("DELETE", ["application", id]) => application::delete(state, req, id).await,
-        ("GET", ["subscribe"]) => subscribe::start(state, req).await,
-        // token
-        ("POST", ["message"]) => crate::delivery::counted(state, message::post(state, req)).await,
-        (_, path) => return allowed(path).map(|allow| Err(ApiError::MethodNotAllowed(allow))),
+/// The OpenPush v0.1 routes, in the order they are tried.
+pub const ROUTES: &[Route] = &[
+    Route::new(&["GET"], &[Word("user")], User, |s, r, _| {
+        Box::pin(user::list(s, r))
+    }),
+    Route::new(&["POST"], &[Word("user")], User, |s, r, _| {
+        Box::pin(user::create(s, r))
+    }),
+    Route::new(&["GET"], &[Word("user"), Name], User, |s, r, p| {
+        Box::pin(user::get(s, r, p[1]))
+    }),
+    Route::new(&["POST", "PUT"], &[Word("user"), Name], User, |s, r, p| {
+        Box::pin(user::update(s, r, p[1]))
+    }),
+    Route::new(&["DELETE"], &[Word("user"), Name], User, |s, r, p| {
+        Box::pin(user::delete(s, r, p[1]))
+    }),
+    Route::new(&["GET"], &[Word("client")], User, |s, r, _| {
+        Box::pin(client::list(s, r))
+    }),
+    Route::new(&["POST"], &[Word("client")], User, |s, r, _| {
+        Box::pin(client::create(s, r))
+    }),
+    Route::new(&["DELETE"], &[Word("client")], Client, |s, r, _| {
+        Box::pin(client::delete_self(s, r))
+    }),
+    // A client is named by id, name or key: the segment may hold a capability.
+    Route::new(&["GET"], &[Word("client"), Secret], User, |s, r, p| {
+        Box::pin(client::get(s, r, p[1]))
+    }),
+    Route::new(
+        &["PUT", "POST"],
+        &[Word("client"), Secret],
+        User,
+        |s, r, p| Box::pin(client::rename(s, r, p[1])),
+    ),
+    Route::new(&["DELETE"], &[Word("client"), Secret], User, |s, r, p| {
+        Box::pin(client::delete(s, r, p[1]))
+    }),
+    Route::new(&["GET"], &[Word("application")], Client, |s, r, _| {
+        Box::pin(application::list(s, r))
+    }),
+    Route::new(&["POST"], &[Word("application")], Client, |s, r, _| {
+        Box::pin(application::register(s, r))
+    }),
+    Route::new(
+        &["DELETE"],
+        &[Word("application"), Secret],
+        Client,
+        |s, r, p| Box::pin(application::delete(s, r, p[1])),
+    ),
+    Route::new(&["GET"], &[Word("subscribe")], Client, |s, r, _| {
+        Box::pin(subscribe::start(s, r))
+    }),
+    // The routing token in the body is the capability.
+    Route::new(&["POST"], &[Word("message")], Capability, |s, r, _| {
+        Box::pin(message::post(s, r))
     })
-}
-
-fn allowed(path: &[&str]) -> Option<&'static str> {
-    Some(match path {
-        ["user"] => "GET, POST",
-        ["user", _] => "GET, POST, PUT, DELETE",
-        ["client"] => "GET, POST, DELETE",
-        ["client", _] => "GET, PUT, POST, DELETE",
-        ["application"] => "GET, POST",
-        ["application", _] => "DELETE",
-        ["message"] => "POST",
-        ["subscribe"] => "GET",
-        _ => return None,
-    })
-}
+    .posts(),
+];
