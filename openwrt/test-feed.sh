@@ -10,6 +10,7 @@
 #   - opkg: Packages.sig verifies against the feed's usign key (signify-openbsd, the same
 #     Ed25519 format), Packages.gz is Packages, every entry's Filename, Size and SHA256sum
 #     match its .ipk, the entry's Architecture is the directory's, and every .ipk is indexed.
+#   - luci-app-openpush is in every index (apk and opkg).
 # Package scripts are not run here (openwrt/test-apk.sh runs them).
 set -euo pipefail
 
@@ -37,6 +38,7 @@ for a in $arches; do
   echo "$a" > "$R/etc/apk/arch"
   apk_r() { "$APK" --root "$R" --no-network --no-cache "$@"; }
   want=$(cd "$FEED/apk/$a" && ls openpush-*.apk | sed 's/\.apk$//')
+  luci=$(cd "$FEED/apk/$a" && ls luci-app-openpush-*.apk | sed 's/\.apk$//')
   if apk_r --repository "file://$FEED/apk/$a/packages.adb" add --no-scripts --initdb openpush > "$W/untrusted.out" 2>&1; then
     bad "$a: apk installed from the feed without its key"
   elif grep -q 'UNTRUSTED signature' "$W/untrusted.out"; then :
@@ -47,6 +49,9 @@ for a in $arches; do
     n_apk=$((n_apk + 1))
   else bad "$a: apk add openpush from the signed feed: $(cat "$W/add.out")"; fi
   [ -x "$R/usr/bin/openpush" ] || bad "$a: /usr/bin/openpush missing after install"
+  # luci-app-openpush: in the index, noarch, depending on luci-base (not in this feed).
+  apk_r --repository "file://$FEED/apk/$a/packages.adb" search -v luci-app-openpush 2>/dev/null |
+    grep -q "^$luci " || bad "$a: $luci not in the index"
 
   # --- opkg ---
   P=$FEED/ipk/$a
@@ -59,9 +64,10 @@ for a in $arches; do
     [ -f "$P/$file" ] || { bad "$a: Packages names a missing $file"; continue; }
     [ "$size" = "$(stat -c %s "$P/$file")" ] || bad "$a: $file size"
     [ "$sum" = "$(sha256sum "$P/$file" | cut -d' ' -f1)" ] || bad "$a: $file SHA256sum"
-    [ "$arch" = "$a" ] || bad "$a: $file Architecture $arch"
+    [ "$arch" = "$a" ] || [ "$arch" = all ] || bad "$a: $file Architecture $arch"
   done < <(awk -F': ' '/^Filename:/{f=$2} /^Size:/{s=$2} /^SHA256sum:/{h=$2} /^Architecture:/{r=$2}
                        /^$/{ if (f) print f "|" s "|" h "|" r; f="" }' "$P/Packages")
+  grep -q '^Package: luci-app-openpush$' "$P/Packages" || bad "$a: luci-app-openpush not in Packages"
   [ "$indexed" = "$(ls "$P"/*.ipk | wc -l)" ] && [ "$indexed" -gt 0 ] || bad "$a: $indexed of $(ls "$P"/*.ipk | wc -l) ipks indexed"
   n_ipk=$((n_ipk + indexed))
 done

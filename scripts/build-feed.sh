@@ -13,10 +13,10 @@
 #   VERSION / RELEASE as for build-apk.sh and build-ipk.sh.
 # Output (OUTDIR is emptied first):
 #   apk/ARCH/packages.adb              apk index, signed (apk mkndx --sign-key)
-#   apk/ARCH/openpush-V-rR.apk
+#   apk/ARCH/openpush-V-rR.apk, luci-app-openpush-V-rR.apk (noarch, in every index)
 #   ipk/ARCH/Packages, Packages.gz     opkg index (as OpenWrt's ipkg-make-index.sh writes it)
 #   ipk/ARCH/Packages.sig              usign signature of Packages
-#   ipk/ARCH/openpush_V-R_ARCH.ipk
+#   ipk/ARCH/openpush_V-R_ARCH.ipk, luci-app-openpush_V-R_all.ipk
 #   keys/openpush-apk.pem              public key for /etc/apk/keys/ (apk)
 #   keys/openpush-usign.pub            public key for `opkg-key add` (opkg)
 #   keys/FINGERPRINTS                  their sha256sums, to compare before trusting them
@@ -77,6 +77,10 @@ for t in "${TARGETS[@]}"; do
   [ -x "$CROSS_DIR/out/$t/openpush" ] || { echo "build-feed.sh: no binary for $t" >&2; exit 1; }
   for a in $arches; do ARCH_TARGET[$a]=$t; done
 done
+# luci-app-openpush is architecture-independent: the same package goes into every index.
+luci=$("$ROOT/scripts/build-luci.sh")
+LUCI_APK=$(echo "$luci" | sed -n 's/^apk [^:]*: \(.*\.apk\) .*/\1/p')
+LUCI_IPK=$(echo "$luci" | sed -n 's/^ipk [^:]*: \(.*\.ipk\) .*/\1/p')
 for a in $(printf '%s\n' "${!ARCH_TARGET[@]}" | LC_ALL=C sort); do
   t=${ARCH_TARGET[$a]} bin=$CROSS_DIR/out/${ARCH_TARGET[$a]}/openpush
   mkdir -p "$OUT/apk/$a" "$OUT/ipk/$a"
@@ -84,6 +88,7 @@ for a in $(printf '%s\n' "${!ARCH_TARGET[@]}" | LC_ALL=C sort); do
   ipk_line=$(OPENWRT_ARCH=$a "$ROOT/scripts/build-ipk.sh" "$t" "$bin")
   mv "$(echo "$apk_line" | sed -n 's/^apk [^:]*: \(.*\.apk\) .*/\1/p')" "$OUT/apk/$a/"
   mv "$(echo "$ipk_line" | sed -n 's/^ipk [^:]*: \(.*\.ipk\) .*/\1/p')" "$OUT/ipk/$a/"
+  cp "$LUCI_APK" "$OUT/apk/$a/" && cp "$LUCI_IPK" "$OUT/ipk/$a/"
 
   # apk: the index, signed; apk fetches ${name}-${version}.apk beside it.
   (cd "$OUT/apk/$a" && "$APK_BIN" mkndx --allow-untrusted --sign-key "$KEYS/apk.key" \
@@ -100,6 +105,6 @@ for a in $(printf '%s\n' "${!ARCH_TARGET[@]}" | LC_ALL=C sort); do
   done > "$OUT/ipk/$a/Packages"
   gzip -9nc "$OUT/ipk/$a/Packages" > "$OUT/ipk/$a/Packages.gz"
   signify-openbsd -S -s "$KEYS/usign.sec" -m "$OUT/ipk/$a/Packages" -x "$OUT/ipk/$a/Packages.sig"
-  echo "feed $a ($t): $(ls "$OUT/apk/$a"/*.apk | xargs -n1 basename), $(ls "$OUT/ipk/$a"/*.ipk | xargs -n1 basename)"
+  echo "feed $a ($t): $(cd "$OUT/apk/$a" && echo *.apk), $(cd "$OUT/ipk/$a" && echo *.ipk)"
 done
 echo "feed: $OUT ($(du -sh "$OUT" | cut -f1), ${#ARCH_TARGET[@]} architectures)"

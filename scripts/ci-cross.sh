@@ -11,8 +11,10 @@
 #   4. systemd/check.sh (systemd-analyze verify + security),
 #   5. x86_64 (stable, static) for the amd64 .deb and OpenWrt x86/64,
 #   6. the OpenWrt .apk installed, upgraded and removed in a scratch root with apk-tools v3
-#      (openwrt/test-apk.sh), and the feed of every binary built here, signed, checked as a
-#      router uses it (scripts/build-feed.sh, openwrt/test-feed.sh),
+#      (openwrt/test-apk.sh), the .ipk's scripts run there as opkg runs them
+#      (openwrt/test-ipk.sh), luci-app-openpush (openwrt/test-luci.sh), and the feed of every
+#      binary built here, signed, checked as a router uses it (scripts/build-feed.sh,
+#      openwrt/test-feed.sh),
 #   7. openwrt/check-makefile.sh: what can be checked of the packages-feed Makefile without an SDK,
 #   8. the .deb of amd64, arm64 and armhf (ARMv6): lintian, and install, upgrade, remove and
 #      purge of amd64 on this machine (deb/test.sh).
@@ -69,6 +71,10 @@ step "build x86_64-unknown-linux-musl (amd64 .deb, OpenWrt x86/64)" \
 # The .apk's scripts run in the scratch root; which binary it carries does not matter to them.
 step "OpenWrt .apk: install, upgrade, remove in a scratch root (aarch64 package)" \
   openwrt/test-apk.sh aarch64-unknown-linux-musl
+step "OpenWrt .ipk: its scripts in a scratch root as opkg runs them (mipsel package)" \
+  openwrt/test-ipk.sh mipsel-unknown-linux-musl
+step "luci-app-openpush: view under node, menu and ACL JSON, .apk/.ipk installed" \
+  openwrt/test-luci.sh aarch64-unknown-linux-musl
 feed() { scripts/build-feed.sh "$CROSS_DIR/feed" && openwrt/test-feed.sh "$CROSS_DIR/feed"; }
 step "OpenWrt feed: every binary built, signed apk and opkg indexes" feed
 step "OpenWrt packages-feed Makefile (no SDK): versions, make, install section" openwrt/check-makefile.sh
