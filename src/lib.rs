@@ -81,6 +81,7 @@ pub mod sse;
 pub mod state;
 pub mod store;
 pub mod stream;
+#[cfg(feature = "autopush")]
 pub mod vapid;
 pub mod ws;
 

@@ -54,7 +54,7 @@ pub struct ServerState {
     pub new_uaids: RateLimiter<AddrKey>,
     pub(crate) connections_by_addr: ConnectionCounts,
     /// Stream opens per NextPush device, for its `warning` event.
-    pub(crate) nextpush_opens: ReconnectLog,
+    pub nextpush_opens: ReconnectLog,
     pub(crate) connections: Cell<usize>,
     /// Connections the open-file limit leaves room for (`usize::MAX`: no limit); caps
     /// `max_connections`.

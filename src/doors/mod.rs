@@ -7,11 +7,21 @@
 //! What two doors share moves down a layer. Only `crate::router` names the doors, in the
 //! order it asks them. A test (`crate::layout`) checks both, and that no module imports
 //! form a circle.
+//!
+//! Each door but `status` (the server's own `/version`, `/health`, `/metrics`) is a Cargo
+//! feature of its name, all on by default; a feature gates only the module here and its
+//! row in the router's table.
 
+#[cfg(feature = "autopush")]
 pub mod autopush;
+#[cfg(feature = "matrix")]
 pub mod matrix;
+#[cfg(feature = "nextpush")]
 pub mod nextpush;
+#[cfg(feature = "ntfy")]
 pub mod ntfy;
+#[cfg(feature = "openpush")]
 pub mod openpush;
 pub mod status;
+#[cfg(feature = "webpush")]
 pub mod webpush;

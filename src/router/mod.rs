@@ -75,12 +75,18 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
 /// has there). Autopush comes first (its WebSocket may sit at any path, `/` by default);
 /// ntfy comes last, since its `/<topic>` takes any free name.
 pub const DOORS: &[&[Route]] = &[
+    #[cfg(feature = "autopush")]
     doors::autopush::ROUTES,
     doors::status::ROUTES,
+    #[cfg(feature = "openpush")]
     doors::openpush::ROUTES,
+    #[cfg(feature = "webpush")]
     doors::webpush::ROUTES,
+    #[cfg(feature = "matrix")]
     doors::matrix::ROUTES,
+    #[cfg(feature = "nextpush")]
     doors::nextpush::ROUTES,
+    #[cfg(feature = "ntfy")]
     doors::ntfy::ROUTES,
 ];
 
