@@ -1,13 +1,25 @@
 //! `ApiError`: every way a request can fail, its status, and its one rendering.
 //!
+//! The layers below keep their own errors and know nothing of statuses: the store's
+//! `store::Error`, `accounts::Refusal` and `queue::Refused`, the name rules' `names::Invalid`,
+//! the WebSocket handshake's `ws::NotAnUpgrade`, VAPID's `vapid::Refusal` (mapped by the
+//! autopush door, which alone checks VAPID). Each becomes a status here, in its `From`, and
+//! nowhere else.
+//!
 //! The body follows the OpenPush v0.1 `Error` schema (`status`, `title`, `detail`, `type`).
 //! A 401 always carries `WWW-Authenticate`; a 405 names the allowed methods; a 429 or 503
 //! tells when to retry. Details never contain a secret.
 
+use std::time::Instant;
+
 use crate::http::Response;
 use crate::http::response::reason;
 use crate::json;
+use crate::limits::REFUSAL_LOG_PERIOD;
+use crate::logger::Tally;
 use crate::store;
+use crate::store::budget::Overrun;
+use crate::store::queue::Refused;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -133,8 +145,69 @@ impl From<store::accounts::Refusal> for ApiError {
     }
 }
 
+impl From<crate::ws::NotAnUpgrade> for ApiError {
+    fn from(e: crate::ws::NotAnUpgrade) -> ApiError {
+        ApiError::BadRequest(format!("not a WebSocket upgrade: {}", e.0))
+    }
+}
+
 impl From<crate::names::Invalid> for ApiError {
     fn from(invalid: crate::names::Invalid) -> ApiError {
         ApiError::BadRequest(invalid.0)
     }
+}
+
+/// The status of a refusal to queue a message, the same for every door.
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::NotFound => ApiError::NotFound("no such endpoint, token or topic"),
+            Refused::Forbidden(why) | Refused::Limit(why) => ApiError::Forbidden(why),
+            Refused::Crowded(why) => ApiError::TooMany {
+                detail: why,
+                retry_after_secs: 60,
+            },
+            Refused::NoRoom(overrun) => no_room(overrun),
+            Refused::QueueFull(limit) => {
+                if let Some(unlogged) = QUEUE_FULL_LOG.with(|tally| tally.count(Instant::now())) {
+                    log::warn!("queue full, message refused{unlogged}");
+                }
+                ApiError::TooMany {
+                    detail: format!(
+                        "the queue is full ({} messages or {} bytes); try again when the device has caught up",
+                        limit.messages, limit.bytes
+                    ),
+                    retry_after_secs: 60,
+                }
+            }
+        }
+    }
+}
+
+/// A post past the store's budget: 507, logged at most once a minute with how many were
+/// refused meanwhile.
+fn no_room(overrun: Overrun) -> ApiError {
+    let detail = match overrun {
+        Overrun::AnonymousShare(bytes) => format!(
+            "the share of the store for messages from senders without an account ({bytes} bytes) \
+             is full; nothing was stored, try again once devices have caught up"
+        ),
+        Overrun::UserAgents(bytes) => format!(
+            "the share of the store for autopush user agents ({bytes} bytes) is full; nothing \
+             was stored, try again once they have caught up"
+        ),
+        Overrun::Total(bytes) => format!(
+            "the store's budget ({bytes} bytes of messages) is full; nothing was stored, try \
+             again once devices have caught up"
+        ),
+    };
+    if let Some(unlogged) = NO_ROOM_LOG.with(|tally| tally.count(Instant::now())) {
+        log::warn!("post refused with 507: {detail}{unlogged}");
+    }
+    ApiError::NoRoom(detail)
+}
+
+thread_local! {
+    static NO_ROOM_LOG: Tally = const { Tally::new(REFUSAL_LOG_PERIOD) };
+    static QUEUE_FULL_LOG: Tally = const { Tally::new(REFUSAL_LOG_PERIOD) };
 }

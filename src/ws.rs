@@ -50,15 +50,19 @@ const LENGTH_64: u8 = 127;
 
 pub const UNSUPPORTED_VERSION: &str = "Sec-WebSocket-Version is not 13";
 
-/// Checks a request for a WebSocket upgrade; its `Sec-WebSocket-Accept` value, or a 400.
-pub fn accept_request(req: &crate::http::Request) -> Result<String, crate::error::ApiError> {
+/// A request that is no WebSocket upgrade, and why.
+#[derive(Debug)]
+pub struct NotAnUpgrade(pub &'static str);
+
+/// Checks a request for a WebSocket upgrade; its `Sec-WebSocket-Accept` value.
+pub fn accept_request(req: &crate::http::Request) -> Result<String, NotAnUpgrade> {
     check_upgrade(
         req.header("connection"),
         req.header("upgrade"),
         req.header("sec-websocket-version"),
         req.header("sec-websocket-key"),
     )
-    .map_err(|why| crate::error::ApiError::BadRequest(format!("not a WebSocket upgrade: {why}")))
+    .map_err(NotAnUpgrade)
 }
 
 /// The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key`.

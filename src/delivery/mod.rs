@@ -5,7 +5,8 @@
 //! thread's write transaction, so a token, endpoint or topic cannot vanish between lookup
 //! and insert) and a [`NewMessage`] to [`publish`]. The sender's 2xx is due only once
 //! `publish` returns: the message is then on disk (or, with a TTL of 0, handed to the live
-//! streams or dropped). Refusals map to one status each, the same for every door.
+//! streams or dropped). Refusals map to one status each, the same for every door
+//! (`crate::error`).
 //!
 //! Every message that enters a queue is bounded: each door checks its data against
 //! `max_data_bytes`, and [`publish`] refuses (413) one whose other fields (`extras`: ntfy's
@@ -25,10 +26,9 @@ use redb::WriteTransaction;
 
 use crate::clock::now_millis;
 use crate::error::ApiError;
-use crate::logger::Tally;
 use crate::metrics::bump;
 use crate::state::ServerState;
-use crate::store::budget::{Budget, Overrun};
+use crate::store::budget::Budget;
 use crate::store::memory::{Memory, QueueSize};
 use crate::store::queue::{self, Destination, NewMessage, Refused};
 use crate::store::{self, MessageRecord};
@@ -81,7 +81,7 @@ pub async fn publish(
             Err(refused) => Ok(Err(refused)),
         })
         .await?;
-    let accepted = outcome.map_err(refusal)?;
+    let accepted = outcome.map_err(ApiError::from)?;
     let record = Rc::new(accepted.record);
     // Stored messages reached the live streams through the store's events (`hub`).
     let live = if accepted.stored {
@@ -112,59 +112,6 @@ pub async fn publish(
         stored: accepted.stored,
         live,
     })
-}
-
-/// The status of a refusal, the same for every door.
-pub fn refusal(refused: Refused) -> ApiError {
-    match refused {
-        Refused::NotFound => ApiError::NotFound("no such endpoint, token or topic"),
-        Refused::Forbidden(why) | Refused::Limit(why) => ApiError::Forbidden(why),
-        Refused::Crowded(why) => ApiError::TooMany {
-            detail: why,
-            retry_after_secs: 60,
-        },
-        Refused::NoRoom(overrun) => no_room(overrun),
-        Refused::QueueFull(limit) => {
-            if let Some(unlogged) = QUEUE_FULL_LOG.with(|tally| tally.count(Instant::now())) {
-                log::warn!("queue full, message refused{unlogged}");
-            }
-            ApiError::TooMany {
-                detail: format!(
-                    "the queue is full ({} messages or {} bytes); try again when the device has caught up",
-                    limit.messages, limit.bytes
-                ),
-                retry_after_secs: 60,
-            }
-        }
-    }
-}
-
-/// A post past the store's budget: 507, logged at most once a minute with how many were
-/// refused meanwhile.
-pub fn no_room(overrun: Overrun) -> ApiError {
-    let detail = match overrun {
-        Overrun::AnonymousShare(bytes) => format!(
-            "the share of the store for messages from senders without an account ({bytes} bytes) \
-             is full; nothing was stored, try again once devices have caught up"
-        ),
-        Overrun::UserAgents(bytes) => format!(
-            "the share of the store for autopush user agents ({bytes} bytes) is full; nothing \
-             was stored, try again once they have caught up"
-        ),
-        Overrun::Total(bytes) => format!(
-            "the store's budget ({bytes} bytes of messages) is full; nothing was stored, try \
-             again once devices have caught up"
-        ),
-    };
-    if let Some(unlogged) = NO_ROOM_LOG.with(|tally| tally.count(Instant::now())) {
-        log::warn!("post refused with 507: {detail}{unlogged}");
-    }
-    ApiError::NoRoom(detail)
-}
-
-thread_local! {
-    static NO_ROOM_LOG: Tally = const { Tally::new(crate::limits::REFUSAL_LOG_PERIOD) };
-    static QUEUE_FULL_LOG: Tally = const { Tally::new(crate::limits::REFUSAL_LOG_PERIOD) };
 }
 
 /// Runs a door's whole post handler and counts its outcome: accepted, refused (4xx) or

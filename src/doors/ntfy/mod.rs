@@ -146,7 +146,7 @@ pub async fn open_topics(
             Ok(Ok(records))
         })
         .await?;
-    outcome.map_err(|refused| anonymous_needs_login(crate::delivery::refusal(refused), user_id))
+    outcome.map_err(|refused| anonymous_needs_login(ApiError::from(refused), user_id))
 }
 
 /// A refusal for want of a user is a 401 to a request that gave none (it may log in).
