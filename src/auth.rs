@@ -42,6 +42,7 @@ pub struct Hasher {
 }
 
 impl Hasher {
+    /// Starts the hasher thread.
     pub fn start() -> std::io::Result<Hasher> {
         let (jobs, inbox) = mpsc::sync_channel::<HashJob>(HASHER_QUEUE);
         std::thread::Builder::new()
@@ -50,6 +51,7 @@ impl Hasher {
         Ok(Hasher { jobs })
     }
 
+    /// Runs `f` on the hasher thread; 503 when its queue is full.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
@@ -69,7 +71,9 @@ impl Hasher {
 /// The user a request authenticated as.
 #[derive(Clone, Debug)]
 pub struct User {
+    /// The user's id.
     pub id: u64,
+    /// Whether the user administers the others.
     pub admin: bool,
     /// [`login_stamp`] of the user record the login was checked against.
     pub login: u64,
@@ -92,6 +96,8 @@ pub fn login_stamp(record: &UserRecord) -> u64 {
     )
 }
 
+/// Checks logins (HTTP Basic) against the store, behind a cache of recent good logins and
+/// a backoff per address and per name after failures.
 pub struct Authenticator {
     hasher: Hasher,
     failures_by_addr: LoginBackoff<AddrKey>,
@@ -108,6 +114,7 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// An authenticator on `hasher`, with the login limits of `limits`.
     pub fn new(hasher: Hasher, limits: &Limits) -> Self {
         Authenticator {
             hasher,
@@ -126,6 +133,7 @@ impl Authenticator {
         }
     }
 
+    /// Takes the login limits of a reloaded configuration.
     pub fn set_limits(&self, limits: &Limits) {
         self.failures_by_addr
             .set(limits.login_free_failures, limits.login_max_delay);
@@ -135,6 +143,7 @@ impl Authenticator {
         );
     }
 
+    /// The hasher thread, for hashing a new password.
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
     }

@@ -71,6 +71,7 @@ pub fn remove_bound() {
     }
 }
 
+/// Serves the control socket: one command per connection, answered once it is done.
 pub async fn serve(state: Rc<ServerState>, listener: Async<UnixListener>) {
     // Out of descriptors, accepting fails as fast as it is tried: pause, log a count.
     let failures = crate::logger::Tally::new(Duration::from_secs(10));

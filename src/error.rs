@@ -21,33 +21,48 @@ use crate::store;
 use crate::store::budget::Overrun;
 use crate::store::queue::Refused;
 
+/// Every way a request can fail; [`ApiError::status`] is its HTTP status.
 #[derive(Debug)]
 pub enum ApiError {
+    /// 400: the request is malformed (the reason).
     BadRequest(String),
+    /// 401: credentials are missing or wrong.
     Unauthorized,
     /// A push to a VAPID-bound endpoint without a valid VAPID token (the reason).
     VapidRequired(&'static str),
+    /// 403: allowed to no one who asks like this (the reason).
     Forbidden(String),
+    /// 404: no such resource (what).
     NotFound(&'static str),
     /// The methods the path allows, as `Allow` lists them.
     MethodNotAllowed(String),
+    /// 409: it exists already (the reason).
     Conflict(String),
+    /// 413: over a size limit (which).
     TooLarge(String),
+    /// 415: a body type the route does not take (the reason).
     UnsupportedMediaType(String),
+    /// 429: over a rate or a queue limit; `Retry-After` tells when to try again.
     TooMany {
+        /// What is over its limit.
         detail: String,
+        /// The seconds `Retry-After` says.
         retry_after_secs: u64,
     },
+    /// 503: the store is busy or gone for now (the reason).
     Unavailable(String),
+    /// 507: the disk is full.
     InsufficientStorage,
     /// The store's budget for messages is used up (the reason).
     NoRoom(String),
+    /// 500: a bug or a damaged store; logged where it happened.
     Internal,
     /// A parse error with its own status.
     Http(u16, &'static str),
 }
 
 impl ApiError {
+    /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest(_) => 400,
@@ -66,6 +81,7 @@ impl ApiError {
         }
     }
 
+    /// The `detail` of the body: what went wrong, never a secret.
     pub fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::TooLarge(d) => d.clone(),
@@ -86,6 +102,7 @@ impl ApiError {
         }
     }
 
+    /// The response: a problem+json body and the headers its status needs.
     pub fn to_response(&self) -> Response {
         let status = self.status();
         let body = format!(

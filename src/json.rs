@@ -6,6 +6,7 @@
 //! `data` object is never parsed into a map and re-serialized. Nesting is limited to
 //! [`MAX_DEPTH`] so that hostile input cannot exhaust the stack.
 
+/// How deep arrays and objects may nest in a body this server parses.
 pub const MAX_DEPTH: usize = 64;
 
 /// Validates `input` as one JSON value and returns it without insignificant whitespace.
@@ -224,6 +225,7 @@ pub fn string(s: &str) -> String {
     out
 }
 
+/// Appends `s` as a JSON string, quoted and escaped.
 pub fn push_string(out: &mut String, s: &str) {
     use std::fmt::Write;
     out.push('"');

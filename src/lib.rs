@@ -50,17 +50,26 @@
 //! door**; what two doors share moves down a layer. No module imports form a circle. The
 //! `layout` tests check both on the source.
 
+// Every public item is documented; the modules marked `allow(missing_docs)` below are not
+// yet, and the list only shrinks.
+#![warn(missing_docs)]
+
 pub mod auth;
+#[allow(missing_docs)]
 pub mod cli;
 pub mod clock;
+#[allow(missing_docs)]
 pub mod commands;
+#[allow(missing_docs)]
 pub mod config;
 pub mod control;
 pub mod csrf;
 pub mod delivery;
-pub mod doors;
+pub(crate) mod doors;
 pub mod error;
+#[allow(missing_docs)]
 pub mod http;
+#[allow(missing_docs)]
 pub mod hub;
 pub mod json;
 #[cfg(test)]
@@ -72,14 +81,17 @@ pub mod metrics;
 pub mod names;
 pub mod reconnects;
 pub mod route;
-pub mod router;
+pub(crate) mod router;
 pub mod sd_notify;
 pub mod secret;
 pub mod server;
 pub mod signers;
 pub mod sse;
+#[allow(missing_docs)]
 pub mod state;
+#[allow(missing_docs)]
 pub mod store;
+#[allow(missing_docs)]
 pub mod stream;
 #[cfg(feature = "autopush")]
 pub mod vapid;

@@ -24,6 +24,7 @@ const MAX_KEYS: usize = 16_384;
 pub struct AddrKey([u8; 16]);
 
 impl AddrKey {
+    /// The key of an address: IPv4 as is (also when written as IPv6), IPv6 by its /64.
     pub fn of(ip: IpAddr) -> AddrKey {
         match ip {
             IpAddr::V4(v4) => AddrKey(v4.to_ipv6_mapped().octets()),
@@ -38,14 +39,18 @@ impl AddrKey {
         }
     }
 
+    /// The key's bytes.
     pub fn octets(self) -> [u8; 16] {
         self.0
     }
 }
 
+/// A token bucket's rate: `per_sec` tokens a second, at most `burst` saved.
 #[derive(Clone, Copy, Debug)]
 pub struct Rate {
+    /// Tokens added per second.
     pub per_sec: f64,
+    /// Tokens a bucket holds at most.
     pub burst: f64,
 }
 
@@ -65,6 +70,7 @@ pub struct RateLimiter<K> {
 }
 
 impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    /// A limiter with one bucket per key, all at `rate`.
     pub fn new(rate: Rate) -> Self {
         RateLimiter {
             rate: Cell::new(rate),
@@ -79,6 +85,7 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         self.refusals.note(key, now)
     }
 
+    /// Takes the rate of a reloaded configuration.
     pub fn set_rate(&self, rate: Rate) {
         self.rate.set(rate);
     }
@@ -156,6 +163,7 @@ pub struct LoginBackoff<K> {
 }
 
 impl<K: Hash + Eq + Copy> LoginBackoff<K> {
+    /// A backoff that lets `free` failures go by and then delays up to `max`.
     pub fn new(free: u32, max: Duration) -> Self {
         LoginBackoff {
             free: Cell::new(free),
@@ -164,6 +172,7 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
         }
     }
 
+    /// Takes the limits of a reloaded configuration.
     pub fn set(&self, free: u32, max: Duration) {
         self.free.set(free);
         self.max.set(max);
@@ -215,6 +224,7 @@ impl<K: Hash + Eq + Copy> LoginBackoff<K> {
         entry.1 = now;
     }
 
+    /// A success: the key's failures are forgotten.
     pub fn succeeded(&self, key: K) {
         self.attempts.borrow_mut().remove(&key);
     }
@@ -229,6 +239,7 @@ pub struct LogSampler<K> {
 }
 
 impl<K: Hash + Eq + Copy> LogSampler<K> {
+    /// A sampler that logs one line per key and `period`.
     pub fn new(period: Duration) -> Self {
         LogSampler {
             period,
@@ -267,6 +278,7 @@ impl ConnectionCounts {
         true
     }
 
+    /// One of `key`'s connections has ended.
     pub fn close(&self, key: AddrKey) {
         let mut counts = self.0.borrow_mut();
         if let Some(n) = counts.get_mut(&key) {

@@ -27,11 +27,13 @@ const ROUNDS: u8 = 8;
 /// Hex digits of a name: 64 bits.
 const NAME_CHARS: usize = 16;
 
+/// Turns message ids into the names senders see, and back, under the database's key.
 pub struct Locations {
     key: [u8; 32],
 }
 
 impl Locations {
+    /// Names under `key` (made once per database and kept in its `meta` table).
     pub fn new(key: [u8; 32]) -> Locations {
         Locations { key }
     }

@@ -47,6 +47,7 @@ fn syslog_priority(level: log::Level) -> u8 {
     }
 }
 
+/// Logs to stderr from `level` up, with syslog priorities when systemd's journal reads it.
 pub fn init(level: log::LevelFilter) {
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let logger = Box::leak(Box::new(StderrLogger { journal }));
@@ -65,6 +66,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// A tally that logs at most one line per `every`.
     pub const fn new(every: Duration) -> Tally {
         Tally {
             every,

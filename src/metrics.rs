@@ -15,16 +15,24 @@ const COMMIT_BUCKETS: [f64; 11] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// The counters `/metrics` shows, bumped on the event loop.
 #[derive(Default)]
 pub struct Counters {
+    /// Requests received.
     pub requests: Cell<u64>,
+    /// Posts of a message that were accepted.
     pub posts_accepted: Cell<u64>,
+    /// Posts refused (4xx).
     pub posts_refused: Cell<u64>,
+    /// Posts that failed (5xx).
     pub posts_failed: Cell<u64>,
+    /// Messages handed to a live stream as they were posted.
     pub delivered_live: Cell<u64>,
+    /// Streams opened.
     pub streams_opened: Cell<u64>,
 }
 
+/// Adds one to `counter`.
 pub fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
 }
@@ -45,6 +53,7 @@ struct CommitTotals {
 }
 
 impl CommitStats {
+    /// Records one commit: how long it took and how many writes it held.
     pub fn record(&self, took: Duration, writes: usize) {
         let secs = took.as_secs_f64();
         let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -69,11 +78,17 @@ impl CommitStats {
     }
 }
 
+/// What [`render`] shows, taken at one moment.
 pub struct Snapshot<'a> {
+    /// The event loop's counters.
     pub counters: &'a Counters,
+    /// The store thread's commit figures.
     pub commits: &'a CommitStats,
+    /// Open connections.
     pub connections: usize,
+    /// Live streams.
     pub streams: usize,
+    /// Messages in the store; `None` when the store did not answer.
     pub queued_messages: Option<u64>,
 }
 
@@ -84,6 +99,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     );
 }
 
+/// The Prometheus text of `s`.
 pub fn render(s: &Snapshot<'_>) -> String {
     let c = s.counters;
     let mut out = String::with_capacity(2048);

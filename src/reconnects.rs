@@ -17,6 +17,7 @@ pub const WINDOW_HOURS: usize = 12;
 /// Devices counted at most.
 const MAX_DEVICES: usize = 16_384;
 
+/// Stream opens per device over the last [`WINDOW_HOURS`] hours.
 #[derive(Default)]
 pub struct ReconnectLog {
     devices: RefCell<HashMap<u64, Buckets>>,

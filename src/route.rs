@@ -55,7 +55,7 @@ pub struct Route {
     /// WebSocket, at a configured path): never listed in a 405's `Allow`, and unknown to
     /// the log's redaction (which cuts such a path).
     pub claims: Option<fn(&ServerState, &Request) -> bool>,
-    /// Who may use it; the handler checks it first.
+    /// Who may use it.
     pub guard: Guard,
     /// Part of a 405's `Allow` when the path matches with another method; an unlisted
     /// route's path is 404 for other methods.
@@ -90,7 +90,8 @@ pub enum Segment {
     Topic,
 }
 
-/// Who may use a route. The handler checks it as its first step; the table says which.
+/// Who may use a route. The router checks [`Guard::Local`] itself; every other guard is
+/// the handler's first step, and the table says which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Guard {
     /// Anyone.

@@ -45,6 +45,7 @@ pub fn digest(secret: &[u8]) -> [u8; 32] {
     Blake2s256::digest(secret).into()
 }
 
+/// Whether `a` and `b` are equal, in a time that does not depend on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }

@@ -47,6 +47,8 @@ pub struct Spent {
     pub log: Option<Unlogged>,
 }
 
+/// Who may spend a VAPID verification now: known signers at once, everyone else from one
+/// shared bucket.
 pub struct Signers {
     budget: RateLimiter<()>,
     /// Known signers, with when their last good signature verified.
@@ -54,6 +56,7 @@ pub struct Signers {
 }
 
 impl Signers {
+    /// A budget of `rate` verifications for strangers.
     pub fn new(rate: Rate) -> Signers {
         Signers {
             budget: RateLimiter::new(rate),
@@ -61,6 +64,7 @@ impl Signers {
         }
     }
 
+    /// Takes the rate of a reloaded configuration.
     pub fn set_rate(&self, rate: Rate) {
         self.budget.set_rate(rate);
     }

@@ -17,6 +17,7 @@ pub fn head(retry: Duration) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A comment line that keeps an idle stream open through proxies.
 pub const KEEPALIVE: &[u8] = b": keepalive\n\n";
 
 /// Appends one event to `out`; an event without an id leaves the client's last event id

@@ -33,6 +33,7 @@ const SKEW_SECS: u64 = 60;
 /// A token longer than this is refused before it is decoded.
 const MAX_TOKEN_BYTES: usize = 2048;
 
+/// Why a push to a VAPID-bound endpoint is refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// 401: no token, or one that does not verify; the reason is for the log.

@@ -48,6 +48,7 @@ const LENGTH_BITS: u8 = 0x7F;
 const LENGTH_16: u8 = 126;
 const LENGTH_64: u8 = 127;
 
+/// Why an upgrade with another `Sec-WebSocket-Version` is refused.
 pub const UNSUPPORTED_VERSION: &str = "Sec-WebSocket-Version is not 13";
 
 /// A request that is no WebSocket upgrade, and why.
@@ -114,6 +115,7 @@ pub fn response_head(accept: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Appends a text frame (unmasked, as a server sends it) carrying `text`.
 pub fn push_text(out: &mut Vec<u8>, text: &[u8]) {
     push_frame(out, OPCODE_TEXT, text);
 }
@@ -165,6 +167,7 @@ fn push_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
 pub enum Incoming<'a> {
     /// The unmasked payload, at most 125 bytes; to be answered with a pong carrying it.
     Ping(&'a [u8]),
+    /// A pong: nothing to answer.
     Pong,
     /// The status code, if the frame had one; the reason is dropped.
     Close(Option<u16>),

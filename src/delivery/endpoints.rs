@@ -49,7 +49,9 @@ pub fn channel_endpoint(base: &str, endpoint: &EndpointRecord) -> String {
 
 /// Where a pushkey points on this server.
 pub enum Endpoint {
+    /// An ntfy endpoint topic (`/<topic>`).
     Topic(String),
+    /// An OpenPush application's routing token (`/push/<token>`, NextPush's too).
     App(String),
     /// An autopush channel without a VAPID key.
     Channel(String),

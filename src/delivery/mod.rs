@@ -35,8 +35,11 @@ use crate::store::{self, MessageRecord};
 
 /// What a publish did.
 pub struct Published {
+    /// The queue it went to.
     pub queue: u64,
+    /// Its id: the queue's cursor, never shown to a sender (`crate::locations`).
     pub id: u64,
+    /// The record as stored.
     pub record: Rc<MessageRecord>,
     /// False for a TTL of 0 (never stored).
     pub stored: bool,
@@ -59,6 +62,9 @@ impl<F> Resolve for F where
 {
 }
 
+/// Stores `message` in the queue `resolve` names (in the write transaction), wakes that
+/// queue's streams and counts it; returns once it is durable (or, with a TTL of 0,
+/// handed to the live streams or dropped). A refusal stores nothing.
 pub async fn publish(
     state: &ServerState,
     resolve: impl Resolve,

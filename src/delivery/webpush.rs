@@ -28,10 +28,13 @@ use crate::store::{Content, Priority};
 
 /// What RFC 8030 lets a push request carry besides its body.
 pub struct PushRequest {
+    /// The body, opaque, byte for byte.
     pub body: Vec<u8>,
     /// The TTL applied: the sender's, shortened to the door's maximum, or its default.
     pub ttl_secs: u64,
+    /// `Urgency`, if given.
     pub urgency: Option<Priority>,
+    /// `Topic`, if given: replaces an undelivered message with the same topic.
     pub topic: Option<String>,
     /// `Content-Encoding`, as sent.
     pub encoding: Option<String>,
@@ -111,10 +114,13 @@ pub fn parse_fields(
 }
 
 impl PushRequest {
+    /// The `Content-Encoding`, unless empty.
     pub fn encoding(&self) -> Option<&str> {
         self.encoding.as_deref().filter(|e| !e.is_empty())
     }
 
+    /// The message to queue: opaque, with `Urgency` as its priority and `Topic` as its
+    /// collapse key.
     pub fn into_message(self) -> NewMessage {
         NewMessage {
             content: Content::Opaque,

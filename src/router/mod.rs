@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::http::{Request, percent_decode};
 use crate::limits::AddrKey;
 use crate::metrics;
-use crate::route::{Outcome, Route};
+use crate::route::{Guard, Outcome, Route};
 use crate::state::ServerState;
 
 /// Answers one request: the rate limit, the doors in order, one rendering of errors.
@@ -106,6 +106,9 @@ async fn route_to_doors(state: &Rc<ServerState>, req: &Request) -> Result<Outcom
         let mut allow: Vec<&str> = Vec::new();
         for route in routes.iter().filter(|r| r.is_at(state, req, path)) {
             if route.methods.contains(&method) {
+                if route.guard == Guard::Local && !is_local(state, req) {
+                    return Err(ApiError::NotFound("no such endpoint"));
+                }
                 let reply = (route.handler)(state, req, path);
                 return match route.post {
                     true => delivery::counted(state, reply).await,
@@ -125,6 +128,13 @@ async fn route_to_doors(state: &Rc<ServerState>, req: &Request) -> Result<Outcom
         }
     }
     Err(ApiError::NotFound("no such endpoint"))
+}
+
+/// For [`Guard::Local`], unless `metrics_public`: the host itself, or a loopback client
+/// named by a trusted proxy; a request a local proxy forwards from the internet is not
+/// local.
+fn is_local(state: &ServerState, req: &Request) -> bool {
+    state.config().metrics_public || req.client_addr.is_none_or(|ip| ip.is_loopback())
 }
 
 /// The address limits apply to: the peer, or for a trusted proxy the right-most address
