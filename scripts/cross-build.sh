@@ -24,6 +24,8 @@
 #   NIGHTLY=nightly             toolchain used for -Zbuild-std
 #   NO_INSTALL=1                never call apt-get/rustup (fail if something is missing)
 #   SRC_DIR=<repo>              crate to build (default: the checkout holding this script)
+#   VARIANT=name                a build with other cargo args (features): its binary goes to
+#                               out/TARGET-name/ instead of out/TARGET/
 #
 # What each target needs (verified under qemu-user, see scripts/smoke-qemu.sh):
 #   aarch64, x86_64: stable, `rustup target add`, linked by rust-lld.
@@ -298,7 +300,7 @@ cargo +"$TOOLCHAIN" "${ARGS[@]}" --manifest-path "$MANIFEST" "$@" >&2
 secs=$(( $(date +%s) - start ))
 
 built=$CARGO_TARGET_DIR/$T/$PROFILE/$BIN
-out=$CROSS_DIR/out/$T
+out=$CROSS_DIR/out/$T${VARIANT:+-$VARIANT}
 mkdir -p "$out"
 cp "$built" "$out/$BIN"
 # lld keeps non-allocated sections that no loader reads: MIPS .pdr (procedure descriptors,
