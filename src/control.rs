@@ -153,24 +153,14 @@ pub fn call(path: &Path, cmd: &Command) -> Result<Option<Reply>, String> {
         Ok(conn) => conn,
         Err(_) => return Ok(None),
     };
-    let silent = || {
-        format!(
-            "the server that holds this database does not answer on {} (waited {} s): \
-             it may be stopped (kill -CONT its process) or stuck; try again or restart it",
-            path.display(),
-            ANSWER_WAIT.as_secs()
-        )
-    };
     conn.set_write_timeout(Some(ANSWER_WAIT))
         .and_then(|()| conn.set_read_timeout(Some(ANSWER_WAIT)))
         .map_err(|e| e.to_string())?;
     let mut line = miniserde::json::to_string(&Wire::from(cmd.clone()));
     line.push('\n');
-    let timed_out =
-        |e: &std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
     conn.write_all(line.as_bytes()).map_err(|e| {
         if timed_out(&e) {
-            silent()
+            silent(path)
         } else {
             format!(
                 "the server closed its control socket {}: {e}",
@@ -178,34 +168,7 @@ pub fn call(path: &Path, cmd: &Command) -> Result<Option<Reply>, String> {
             )
         }
     })?;
-    let mut answer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let started = Instant::now();
-    loop {
-        match conn.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                answer.extend_from_slice(&chunk[..n]);
-                // Alive: the reply may take up to the server's own deadline.
-                conn.set_read_timeout(Some(DEADLINE + Duration::from_secs(1)))
-                    .map_err(|e| e.to_string())?;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if timed_out(&e) && answer.is_empty() => return Err(silent()),
-            Err(e) if timed_out(&e) => {
-                return Err(format!(
-                    "the server did not finish the command within {} s; it may still complete",
-                    started.elapsed().as_secs()
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "the server closed its control socket {} early: {e}",
-                    path.display()
-                ));
-            }
-        }
-    }
+    let answer = read_answer(&mut conn, path)?;
     let answer = String::from_utf8_lossy(&answer);
     if answer.trim().is_empty() {
         return Err(format!(
@@ -221,4 +184,51 @@ pub fn call(path: &Path, cmd: &Command) -> Result<Option<Reply>, String> {
                 path.display()
             )
         })
+}
+
+/// Reads the server's answer to the end: its first byte within [`ANSWER_WAIT`], the rest
+/// within the server's own deadline.
+fn read_answer(conn: &mut UnixStream, path: &Path) -> Result<Vec<u8>, String> {
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let started = Instant::now();
+    loop {
+        match conn.read(&mut chunk) {
+            Ok(0) => return Ok(answer),
+            Ok(n) => {
+                answer.extend_from_slice(&chunk[..n]);
+                // Alive: the reply may take up to the server's own deadline.
+                conn.set_read_timeout(Some(DEADLINE + Duration::from_secs(1)))
+                    .map_err(|e| e.to_string())?;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if timed_out(&e) && answer.is_empty() => return Err(silent(path)),
+            Err(e) if timed_out(&e) => {
+                return Err(format!(
+                    "the server did not finish the command within {} s; it may still complete",
+                    started.elapsed().as_secs()
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the server closed its control socket {} early: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+}
+
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// The error for a server that does not answer at all.
+fn silent(path: &Path) -> String {
+    format!(
+        "the server that holds this database does not answer on {} (waited {} s): \
+         it may be stopped (kill -CONT its process) or stuck; try again or restart it",
+        path.display(),
+        ANSWER_WAIT.as_secs()
+    )
 }

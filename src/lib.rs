@@ -53,6 +53,8 @@
 // Every public item is documented; the modules marked `allow(missing_docs)` below are not
 // yet, and the list only shrinks.
 #![warn(missing_docs)]
+// No function over 70 lines (clippy.toml) without a reason written beside it.
+#![warn(clippy::too_many_lines)]
 
 pub mod auth;
 #[allow(missing_docs)]
@@ -84,6 +86,9 @@ pub mod route;
 pub(crate) mod router;
 pub mod sd_notify;
 pub mod secret;
+// `accept_loop` (server) and `Stream::run` (stream) are over 70 lines; both are being
+// rewritten for TLS, `Stream::run` as explicit poll steps.
+#[allow(clippy::too_many_lines)]
 pub mod server;
 pub mod signers;
 pub mod sse;
@@ -91,7 +96,7 @@ pub mod sse;
 pub mod state;
 #[allow(missing_docs)]
 pub mod store;
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::too_many_lines)]
 pub mod stream;
 #[cfg(feature = "autopush")]
 pub mod vapid;

@@ -101,17 +101,33 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 
 /// The Prometheus text of `s`.
 pub fn render(s: &Snapshot<'_>) -> String {
-    let c = s.counters;
     let mut out = String::with_capacity(2048);
+    gauges(&mut out, s);
+    counters(&mut out, s.counters);
+    commits(&mut out, s.commits);
+    if let Some(rss) = resident_bytes() {
+        metric(
+            &mut out,
+            "openpush_resident_memory_bytes",
+            "gauge",
+            "Resident set size of the process.",
+            rss,
+        );
+    }
+    out
+}
+
+/// Connections, streams, and what the store holds.
+fn gauges(out: &mut String, s: &Snapshot<'_>) {
     metric(
-        &mut out,
+        out,
         "openpush_connections",
         "gauge",
         "Open TCP connections, streams included.",
         s.connections,
     );
     metric(
-        &mut out,
+        out,
         "openpush_streams",
         "gauge",
         "Open device streams.",
@@ -119,7 +135,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
     );
     if let Some(queued) = s.queued_messages {
         metric(
-            &mut out,
+            out,
             "openpush_queued_messages",
             "gauge",
             "Messages stored; confirmed ones leave with the next commit.",
@@ -135,8 +151,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
              openpush_store_bytes{{share=\"uaids\"}} {uaids}"
         );
     }
+}
+
+/// Requests, posts by result, live deliveries, streams opened.
+fn counters(out: &mut String, c: &Counters) {
     metric(
-        &mut out,
+        out,
         "openpush_requests_total",
         "counter",
         "HTTP requests answered.",
@@ -152,20 +172,24 @@ pub fn render(s: &Snapshot<'_>) -> String {
         c.posts_failed.get()
     );
     metric(
-        &mut out,
+        out,
         "openpush_deliveries_live_total",
         "counter",
         "Messages handed to a live stream.",
         c.delivered_live.get(),
     );
     metric(
-        &mut out,
+        out,
         "openpush_streams_opened_total",
         "counter",
         "Device streams opened.",
         c.streams_opened.get(),
     );
-    let commits = s.commits.totals();
+}
+
+/// The group commits: their durations as a histogram, and the writes they held.
+fn commits(out: &mut String, stats: &CommitStats) {
+    let commits = stats.totals();
     let _ = writeln!(
         out,
         "# HELP openpush_commit_seconds Duration of group commits.\n# TYPE openpush_commit_seconds histogram"
@@ -185,22 +209,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
         commits.sum_micros as f64 / 1e6
     );
     metric(
-        &mut out,
+        out,
         "openpush_commit_writes_total",
         "counter",
         "Writes committed (several share one commit).",
         commits.writes,
     );
-    if let Some(rss) = resident_bytes() {
-        metric(
-            &mut out,
-            "openpush_resident_memory_bytes",
-            "gauge",
-            "Resident set size of the process.",
-            rss,
-        );
-    }
-    out
 }
 
 /// VmRSS from /proc/self/status (Linux), in bytes.

@@ -268,6 +268,7 @@ mod tests {
     /// aborted transactions: after each commit the usage in memory is what a fresh read of
     /// the store finds, and no post ever took the store past its budget.
     #[test]
+    #[allow(clippy::too_many_lines)] // one random walk, read step by step
     fn the_usage_in_memory_is_what_a_fresh_read_finds() {
         let db = tables::in_memory();
         let mut memory = Memory::default();

@@ -339,6 +339,11 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The store thread: takes jobs until every sender is gone, reads on snapshots, writes in
+/// groups, deferred writes when due.
+// Over 70 lines: the loop's state is its locals (the group, the deferred writes, the broken
+// database, the subscriber); splitting it takes a struct of them first.
+#[allow(clippy::too_many_lines)]
 fn run(
     db: Database,
     path: &Path,
@@ -351,26 +356,7 @@ fn run(
     if let Err(e) = memory.reserve_ids(&db) {
         log::warn!("reserving message ids failed ({e}); they are reserved with the first message");
     }
-    match db.begin_read().map_err(Error::from) {
-        Ok(snapshot) => match memory.usage(&snapshot) {
-            Ok(usage) => {
-                stats.set_usage(usage.total(), usage.anonymous(), usage.uaids());
-                log::info!(
-                    "the store's messages take {} bytes, {} of them in queues open to senders without an account",
-                    usage.total(),
-                    usage.anonymous()
-                );
-            }
-            Err(e) => {
-                log::warn!(
-                    "reading the store's usage failed ({e}); it is read with the first post"
-                );
-            }
-        },
-        Err(e) => {
-            log::warn!("reading the store's usage failed ({e}); it is read with the first post")
-        }
-    }
+    log_usage(&db, &mut memory, stats);
     let mut db = Some(db);
     // Set when the disk failed a write: redb then refuses writes until it is reopened.
     // Reads go on from the old handle meanwhile, so stored messages are still delivered.
@@ -440,20 +426,11 @@ fn run(
             }
         }
         if !reads.is_empty() {
-            let snapshot = match &db {
-                Some(db) => db.begin_read().map_err(Error::from),
-                None => Err(broken.as_ref().map_or(Error::Closed, |b| b.0.clone())),
-            };
             let unsettled = Unsettled {
                 deferred: &deferred,
                 settled_through,
             };
-            match snapshot {
-                Ok(snapshot) => reads
-                    .drain(..)
-                    .for_each(|job| job(Ok((&snapshot, &unsettled)))),
-                Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
-            }
+            serve_reads(&mut reads, &db, &broken, &unsettled);
         }
         if group.is_none() && deferred.due(options.confirm_delay) {
             group = Some(Group::begin(
@@ -484,6 +461,49 @@ fn run(
         let _ = open.commit(&mut memory, events.as_ref(), stats);
     }
     log::debug!("store thread stopped");
+}
+
+/// Reads the store's usage at start, for `/metrics` and the log.
+fn log_usage(db: &Database, memory: &mut Memory, stats: &CommitStats) {
+    match db.begin_read().map_err(Error::from) {
+        Ok(snapshot) => match memory.usage(&snapshot) {
+            Ok(usage) => {
+                stats.set_usage(usage.total(), usage.anonymous(), usage.uaids());
+                log::info!(
+                    "the store's messages take {} bytes, {} of them in queues open to senders without an account",
+                    usage.total(),
+                    usage.anonymous()
+                );
+            }
+            Err(e) => {
+                log::warn!(
+                    "reading the store's usage failed ({e}); it is read with the first post"
+                );
+            }
+        },
+        Err(e) => {
+            log::warn!("reading the store's usage failed ({e}); it is read with the first post")
+        }
+    }
+}
+
+/// Runs the waiting reads on one snapshot (or hands each the error of the database).
+fn serve_reads(
+    reads: &mut Vec<ReadJob>,
+    db: &Option<Database>,
+    broken: &Option<(Error, Instant)>,
+    unsettled: &Unsettled<'_>,
+) {
+    let snapshot = match db {
+        Some(db) => db.begin_read().map_err(Error::from),
+        None => Err(broken.as_ref().map_or(Error::Closed, |b| b.0.clone())),
+    };
+    match snapshot {
+        Ok(snapshot) => reads
+            .drain(..)
+            .for_each(|job| job(Ok((&snapshot, unsettled)))),
+        Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
+    }
 }
 
 /// The database to write to, or why there is none.

@@ -78,6 +78,62 @@ struct QueueTables<'t, 'm> {
 }
 
 impl<'t, 'm> QueueTables<'t, 'm> {
+    /// The undelivered message `record` replaces: the one of its queue and application with
+    /// its collapse key.
+    fn replaced_by(
+        &mut self,
+        queue: u64,
+        record: &MessageRecord,
+    ) -> Result<Option<(u64, MessageRecord)>> {
+        let Some(key) = &record.collapse_key else {
+            return Ok(None);
+        };
+        let old = self
+            .collapse
+            .get((queue, record.registration_id.as_str(), key.as_str()))?
+            .map(|v| v.value());
+        match old {
+            Some(old) => Ok(self.get(queue, old)?.map(|r| (old, r))),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `record` fits its queue's `limit` and the store's `budget`, in place of
+    /// `old` if it replaces one.
+    fn fits(
+        &mut self,
+        txn: &WriteTransaction,
+        queue: u64,
+        record: &MessageRecord,
+        old: Option<&MessageRecord>,
+        limit: QueueSize,
+        budget: &Budget,
+    ) -> Result<std::result::Result<(), Refused>> {
+        let size = self.size(queue)?;
+        let freed = match old {
+            Some(old) => QueueSize {
+                messages: 1,
+                bytes: old.encode().len() as u64,
+            },
+            None => QueueSize::default(),
+        };
+        let encoded_len = record.encode().len();
+        let messages = size.messages - freed.messages + 1;
+        let bytes = size.bytes - freed.bytes + encoded_len as u64;
+        if messages > limit.messages || bytes > limit.bytes {
+            return Ok(Err(Refused::QueueFull(limit)));
+        }
+        let freed_bytes = match freed.messages {
+            0 => 0,
+            _ => message_bytes(freed.bytes as usize),
+        };
+        let usage = self.memory.usage(txn)?;
+        match usage.check(Some(queue), freed_bytes, message_bytes(encoded_len), budget) {
+            Some(overrun) => Ok(Err(Refused::NoRoom(overrun))),
+            None => Ok(Ok(())),
+        }
+    }
+
     fn open(txn: &'t WriteTransaction, memory: &'m mut Memory) -> Result<Self> {
         Ok(QueueTables {
             memory,
@@ -180,17 +236,7 @@ pub fn enqueue(
         data: msg.data,
     };
     let mut tables = QueueTables::open(txn, memory)?;
-    let replaced = match &record.collapse_key {
-        Some(key) => tables
-            .collapse
-            .get((queue, record.registration_id.as_str(), key.as_str()))?
-            .map(|v| v.value()),
-        None => None,
-    };
-    let replaced = match replaced {
-        Some(old) => tables.get(queue, old)?.map(|r| (old, r)),
-        None => None,
-    };
+    let replaced = tables.replaced_by(queue, &record)?;
     if msg.ttl_secs == 0 {
         if let Some((old, old_record)) = replaced {
             tables.remove(queue, old, &old_record)?;
@@ -203,28 +249,9 @@ pub fn enqueue(
             stored: false,
         }));
     }
-    let size = tables.size(queue)?;
-    let freed = match &replaced {
-        Some((_, old)) => QueueSize {
-            messages: 1,
-            bytes: old.encode().len() as u64,
-        },
-        None => QueueSize::default(),
-    };
-    let encoded_len = record.encode().len();
-    let messages = size.messages - freed.messages + 1;
-    let bytes = size.bytes - freed.bytes + encoded_len as u64;
-    if messages > to.limit.messages || bytes > to.limit.bytes {
-        return Ok(Err(Refused::QueueFull(to.limit)));
-    }
-    let freed_bytes = match freed.messages {
-        0 => 0,
-        _ => message_bytes(freed.bytes as usize),
-    };
-    let usage = tables.memory.usage(txn)?;
-    if let Some(overrun) = usage.check(Some(queue), freed_bytes, message_bytes(encoded_len), budget)
-    {
-        return Ok(Err(Refused::NoRoom(overrun)));
+    let old = replaced.as_ref().map(|(_, old)| old);
+    if let Err(refused) = tables.fits(txn, queue, &record, old, to.limit, budget)? {
+        return Ok(Err(refused));
     }
     if let Some((old, old_record)) = replaced {
         tables.remove(queue, old, &old_record)?;

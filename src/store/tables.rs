@@ -158,97 +158,11 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
     {
         if from < 2 {
-            let mut messages = txn.open_table(MESSAGES)?;
-            let mut old = Vec::new();
-            for entry in messages.iter()? {
-                let (key, bytes) = entry?;
-                old.push((key.value(), bytes.value().to_vec()));
-            }
-            for (key, bytes) in old {
-                let record = super::MessageRecord::decode_v1(&bytes)
-                    .ok_or_else(|| SchemaError::Store(damaged("schema-1 message", key.1)))?;
-                messages.insert(key, record.encode().as_slice())?;
-            }
-            txn.open_table(TOPICS)?;
-            txn.open_table(TOPIC_BY_OWNER)?;
-            txn.open_table(META)?.insert(NEXT_TOPIC_ID, 1)?;
+            upgrade_messages_from_1(&txn)?;
         }
-        let old_client_by_user: TableDefinition<(u64, u64), ()> =
-            TableDefinition::new("client_by_user");
-        let keys = txn
-            .open_table(old_client_by_user)?
-            .iter()?
-            .map(|entry| entry.map(|(key, _)| key.value()))
-            .collect::<Result<Vec<_>, _>>()?;
-        txn.delete_table(old_client_by_user)?;
-        let mut new = txn.open_table(CLIENT_BY_USER)?;
-        for key in keys {
-            new.insert(key, [].as_slice())?;
-        }
-        drop(new);
-        let old_client_by_key: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
-        let entries = txn
-            .open_table(old_client_by_key)?
-            .iter()?
-            .map(|entry| entry.map(|(key, id)| (key.value().to_vec(), id.value())))
-            .collect::<Result<Vec<_>, _>>()?;
-        txn.delete_table(old_client_by_key)?;
-        let mut new = txn.open_table(CLIENT_BY_KEY)?;
-        for (key, id) in &entries {
-            new.insert(key.as_slice(), id.to_le_bytes().as_slice())?;
-        }
-        drop(new);
-        let old_client_by_name: TableDefinition<(u64, &str), u64> =
-            TableDefinition::new("client_by_name");
-        let entries = txn
-            .open_table(old_client_by_name)?
-            .iter()?
-            .map(|entry| {
-                entry.map(|(key, id)| {
-                    let (user, name) = key.value();
-                    (user, name.to_owned(), id.value())
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        txn.delete_table(old_client_by_name)?;
-        let mut new = txn.open_table(CLIENT_BY_NAME)?;
-        for (user, name, id) in &entries {
-            new.insert((*user, name.as_str()), id.to_le_bytes().as_slice())?;
-        }
-        drop(new);
+        rewrite_client_tables(&txn)?;
         if from == 2 {
-            let old_topics: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
-            let entries = txn
-                .open_table(old_topics)?
-                .iter()?
-                .map(|entry| {
-                    entry.map(|(name, record)| (name.value().to_owned(), record.value().to_vec()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            txn.delete_table(old_topics)?;
-            let mut new = txn.open_table(TOPICS)?;
-            for (name, record) in &entries {
-                new.insert(name.as_bytes(), record.as_slice())?;
-            }
-        }
-        if from == 2 {
-            let old_topic_by_owner: TableDefinition<(u64, &str), ()> =
-                TableDefinition::new("topic_by_owner");
-            let keys = txn
-                .open_table(old_topic_by_owner)?
-                .iter()?
-                .map(|entry| {
-                    entry.map(|(key, _)| {
-                        let (owner, name) = key.value();
-                        (owner, name.to_owned())
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            txn.delete_table(old_topic_by_owner)?;
-            let mut new = txn.open_table(TOPIC_BY_OWNER)?;
-            for (owner, name) in &keys {
-                new.insert((*owner, name.as_str()), [].as_slice())?;
-            }
+            rewrite_topic_tables_from_2(&txn)?;
         }
         create_autopush_tables(&txn)?;
         let mut meta = txn.open_table(META)?;
@@ -257,6 +171,114 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     }
     txn.commit()?;
     log::info!("database upgraded from schema {from} to {SCHEMA_VERSION}");
+    Ok(())
+}
+
+/// From schema 1: every queued message as a version-2 record, and the topic tables.
+fn upgrade_messages_from_1(txn: &WriteTransaction) -> Result<(), SchemaError> {
+    let mut messages = txn.open_table(MESSAGES)?;
+    let mut old = Vec::new();
+    for entry in messages.iter()? {
+        let (key, bytes) = entry?;
+        old.push((key.value(), bytes.value().to_vec()));
+    }
+    for (key, bytes) in old {
+        let record = super::MessageRecord::decode_v1(&bytes)
+            .ok_or_else(|| SchemaError::Store(damaged("schema-1 message", key.1)))?;
+        messages.insert(key, record.encode().as_slice())?;
+    }
+    txn.open_table(TOPICS)?;
+    txn.open_table(TOPIC_BY_OWNER)?;
+    txn.open_table(META)?.insert(NEXT_TOPIC_ID, 1)?;
+    Ok(())
+}
+
+/// `client_by_user`, `client_by_key` and `client_by_name`, whose value types changed,
+/// rewritten entry by entry.
+fn rewrite_client_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
+    let old_client_by_user: TableDefinition<(u64, u64), ()> =
+        TableDefinition::new("client_by_user");
+    let keys = txn
+        .open_table(old_client_by_user)?
+        .iter()?
+        .map(|entry| entry.map(|(key, _)| key.value()))
+        .collect::<Result<Vec<_>, _>>()?;
+    txn.delete_table(old_client_by_user)?;
+    let mut new = txn.open_table(CLIENT_BY_USER)?;
+    for key in keys {
+        new.insert(key, [].as_slice())?;
+    }
+    drop(new);
+    let old_client_by_key: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
+    let entries = txn
+        .open_table(old_client_by_key)?
+        .iter()?
+        .map(|entry| entry.map(|(key, id)| (key.value().to_vec(), id.value())))
+        .collect::<Result<Vec<_>, _>>()?;
+    txn.delete_table(old_client_by_key)?;
+    let mut new = txn.open_table(CLIENT_BY_KEY)?;
+    for (key, id) in &entries {
+        new.insert(key.as_slice(), id.to_le_bytes().as_slice())?;
+    }
+    drop(new);
+    let old_client_by_name: TableDefinition<(u64, &str), u64> =
+        TableDefinition::new("client_by_name");
+    let entries = txn
+        .open_table(old_client_by_name)?
+        .iter()?
+        .map(|entry| {
+            entry.map(|(key, id)| {
+                let (user, name) = key.value();
+                (user, name.to_owned(), id.value())
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    txn.delete_table(old_client_by_name)?;
+    let mut new = txn.open_table(CLIENT_BY_NAME)?;
+    for (user, name, id) in &entries {
+        new.insert((*user, name.as_str()), id.to_le_bytes().as_slice())?;
+    }
+    drop(new);
+    Ok(())
+}
+
+/// From schema 2: `topics` and `topic_by_owner`, whose key types changed, rewritten
+/// entry by entry.
+fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError> {
+    {
+        let old_topics: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+        let entries = txn
+            .open_table(old_topics)?
+            .iter()?
+            .map(|entry| {
+                entry.map(|(name, record)| (name.value().to_owned(), record.value().to_vec()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        txn.delete_table(old_topics)?;
+        let mut new = txn.open_table(TOPICS)?;
+        for (name, record) in &entries {
+            new.insert(name.as_bytes(), record.as_slice())?;
+        }
+    }
+    {
+        let old_topic_by_owner: TableDefinition<(u64, &str), ()> =
+            TableDefinition::new("topic_by_owner");
+        let keys = txn
+            .open_table(old_topic_by_owner)?
+            .iter()?
+            .map(|entry| {
+                entry.map(|(key, _)| {
+                    let (owner, name) = key.value();
+                    (owner, name.to_owned())
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        txn.delete_table(old_topic_by_owner)?;
+        let mut new = txn.open_table(TOPIC_BY_OWNER)?;
+        for (owner, name) in &keys {
+            new.insert((*owner, name.as_str()), [].as_slice())?;
+        }
+    }
     Ok(())
 }
 

@@ -95,6 +95,31 @@ pub async fn apply(
         .collect();
     let now = Instant::now();
     let charge = || state.channel_changes.take(queue, now).is_ok();
+    let (plans, ops) = plan(changes, &mut seen, charge, base);
+    let names: Vec<String> = ops
+        .iter()
+        .map(|op| match op {
+            Op::Register(id, _) | Op::Unregister(id) => id.clone(),
+        })
+        .collect();
+    let done = write(state, queue, ops).await?;
+    Ok(plans
+        .into_iter()
+        .map(|plan| match plan {
+            Plan::Reply(text) => text,
+            Plan::Write(n) => reply(queue, base, &names[n], &done[n]),
+        })
+        .collect())
+}
+
+/// What to answer to each change: a reply now, or the outcome of one of the returned
+/// operations of the batch's write. `charge` takes a change from the user agent's rate.
+fn plan(
+    changes: Vec<Change>,
+    seen: &mut HashMap<String, Seen>,
+    charge: impl Fn() -> bool,
+    base: &str,
+) -> (Vec<Plan>, Vec<Op>) {
     let mut ops = Vec::new();
     let mut plans = Vec::with_capacity(changes.len());
     for change in changes {
@@ -131,42 +156,33 @@ pub async fn apply(
         };
         plans.push(plan);
     }
-    let names: Vec<String> = ops
-        .iter()
-        .map(|op| match op {
-            Op::Register(id, _) | Op::Unregister(id) => id.clone(),
+    (plans, ops)
+}
+
+/// Runs the batch's operations in one write.
+async fn write(state: &ServerState, queue: u64, ops: Vec<Op>) -> store::Result<Vec<Done>> {
+    if ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let max = state.config().limits.max_channels_per_uaid;
+    state
+        .store
+        .write(move |t, m| {
+            let mut done = Vec::with_capacity(ops.len());
+            for op in ops {
+                done.push(match op {
+                    Op::Register(id, key) => {
+                        Done::Registered(autopush::register(t, queue, &id, key, max)?)
+                    }
+                    Op::Unregister(id) => {
+                        autopush::unregister(t, m, queue, &id)?;
+                        Done::Unregistered
+                    }
+                });
+            }
+            Ok(done)
         })
-        .collect();
-    let done = if ops.is_empty() {
-        Vec::new()
-    } else {
-        let max = state.config().limits.max_channels_per_uaid;
-        state
-            .store
-            .write(move |t, m| {
-                let mut done = Vec::with_capacity(ops.len());
-                for op in ops {
-                    done.push(match op {
-                        Op::Register(id, key) => {
-                            Done::Registered(autopush::register(t, queue, &id, key, max)?)
-                        }
-                        Op::Unregister(id) => {
-                            autopush::unregister(t, m, queue, &id)?;
-                            Done::Unregistered
-                        }
-                    });
-                }
-                Ok(done)
-            })
-            .await?
-    };
-    Ok(plans
-        .into_iter()
-        .map(|plan| match plan {
-            Plan::Reply(text) => text,
-            Plan::Write(n) => reply(queue, base, &names[n], &done[n]),
-        })
-        .collect())
+        .await
 }
 
 fn reply(queue: u64, base: &str, channel_id: &str, done: &Done) -> String {

@@ -61,6 +61,15 @@ pub async fn to_topic(
 }
 
 pub async fn json(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
+    let (body, compact) = read_json(req)?;
+    let topic = body.topic.clone();
+    let (fields, data) = json_fields(req, body, &compact)?;
+    publish(state, req, &topic, fields, Content::Text, data.into_bytes()).await
+}
+
+/// The JSON body of `PUT|POST /`, as compact JSON too; refused when it asks for a feature
+/// this server does not have or names no topic.
+fn read_json(req: &Request) -> Result<(JsonPublish, Vec<u8>), ApiError> {
     let compact = json::compact(&req.body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let text = std::str::from_utf8(&compact).unwrap_or("");
@@ -87,6 +96,16 @@ pub async fn json(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
             "`topic` must be 1 to 64 letters, digits, - or _".into(),
         ));
     }
+    Ok((body, compact))
+}
+
+/// The message's fields and text: the JSON's, and the headers' and query's where the JSON
+/// gives none (as ntfy does: apprise sends the JSON with `X-Priority` and `X-Tags`).
+fn json_fields(
+    req: &Request,
+    body: JsonPublish,
+    compact: &[u8],
+) -> Result<(Fields, String), ApiError> {
     let priority = match body.priority {
         None | Some(0) => None,
         Some(level) => Some(
@@ -96,13 +115,12 @@ pub async fn json(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
                 .ok_or_else(|| ApiError::BadRequest("`priority` must be 1 to 5".into()))?,
         ),
     };
-    let actions = match json::object_field(&compact, "actions") {
+    let actions = match json::object_field(compact, "actions") {
         Some(raw) if raw.first() == Some(&b'[') => Some(String::from_utf8_lossy(raw).into_owned()),
         Some(b"null") | None => None,
         Some(_) => return Err(ApiError::BadRequest("`actions` must be an array".into())),
     };
-    // As ntfy does, the headers and query parameters count too (apprise sends the JSON
-    // with `X-Priority` and `X-Tags`); a field the JSON gives wins.
+    // A field the JSON gives wins.
     let given = Fields::from_request(req)?;
     let fields = Fields {
         title: body.title.or(given.title),
@@ -125,15 +143,7 @@ pub async fn json(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
     } else {
         message
     };
-    publish(
-        state,
-        req,
-        &body.topic,
-        fields,
-        Content::Text,
-        data.into_bytes(),
-    )
-    .await
+    Ok((fields, data))
 }
 
 #[derive(Deserialize)]
