@@ -8,6 +8,8 @@
 //!
 //! Out of scope: TLS (an `https://` server or endpoint needs a TLS-terminating proxy), the
 //! legacy `aesgcm` coding, more than one device per state directory.
+// No function over 70 lines (clippy.toml) without a reason written beside it.
+#![warn(clippy::too_many_lines)]
 #![forbid(unsafe_code)]
 
 pub mod cli;

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -141,6 +142,9 @@ fn app_keys(dir: &StateDir, state: &State) -> Result<HashMap<String, AppKeys>, F
     Ok(apps)
 }
 
+/// An open stream: its reader, a handle for its read timeout, and the answer's head.
+type Open = (BufReader<TcpStream>, TcpStream, http::Head);
+
 impl Listener {
     fn new(dir: StateDir, state: &State, args: &Listen) -> Result<Listener, Failure> {
         let server = net::parse_url(&state.server, "the state's server")?;
@@ -159,14 +163,31 @@ impl Listener {
 
     /// One connection: subscribe (confirming what was handed on), then hand on each message.
     fn connection(&mut self) -> Result<End, Failure> {
+        let (reader, control, head) = match self.subscribe()? {
+            Ok(open) => open,
+            Err(end) => return Ok(end),
+        };
+        self.unannounced = 0;
+        eprintln!(
+            "openpush-client: connected to {}, messages up to {} confirmed",
+            self.server.origin(),
+            self.confirmed
+        );
+        let framing = head.framing().unwrap_or(http::Framing::Close);
+        self.read_stream(Body::new(reader, framing), &control)
+    }
+
+    /// Opens the stream: the request, confirming what was handed on, and its answer's head;
+    /// `Ok(Err(end))` when the connection is to be tried again.
+    fn subscribe(&mut self) -> Result<Result<Open, End>, Failure> {
         let url = self.server.join("/subscribe");
         let stream = match net::connect(&url, self.watchdog) {
             Ok(s) => s,
-            Err(e) => return Ok(End::Retry(e)),
+            Err(e) => return Ok(Err(End::Retry(e))),
         };
         let control = match stream.try_clone() {
             Ok(c) => c,
-            Err(e) => return Ok(End::Retry(e.to_string())),
+            Err(e) => return Ok(Err(End::Retry(e.to_string()))),
         };
         let mut reader = BufReader::new(stream);
         let confirmed = self.confirmed.to_string();
@@ -178,11 +199,11 @@ impl Listener {
             headers.push(("Last-Event-ID", confirmed.as_str()));
         }
         if let Err(e) = http::write_request(reader.get_mut(), "GET", &url, &headers, b"") {
-            return Ok(End::Retry(format!("subscribing: {e}")));
+            return Ok(Err(End::Retry(format!("subscribing: {e}"))));
         }
         let head = match http::read_head(&mut reader) {
             Ok(head) => head,
-            Err(e) => return Ok(End::Retry(format!("subscribing: {e}"))),
+            Err(e) => return Ok(Err(End::Retry(format!("subscribing: {e}")))),
         };
         match head.status {
             200 => {}
@@ -198,17 +219,21 @@ impl Listener {
                     .unwrap_or_default();
                 let answer = http::Response { head, body };
                 let why = net::explain(&answer);
-                return Ok(End::Retry(format!("the server answered {status}: {why}")));
+                return Ok(Err(End::Retry(format!(
+                    "the server answered {status}: {why}"
+                ))));
             }
         }
-        self.unannounced = 0;
-        eprintln!(
-            "openpush-client: connected to {}, messages up to {} confirmed",
-            self.server.origin(),
-            self.confirmed
-        );
-        let framing = head.framing().unwrap_or(http::Framing::Close);
-        let mut body = Body::new(reader, framing);
+        Ok(Ok((reader, control, head)))
+    }
+
+    /// Hands on each message of the stream until it ends, the watchdog fires or a batch is
+    /// to be confirmed.
+    fn read_stream(
+        &mut self,
+        mut body: Body<BufReader<TcpStream>>,
+        control: &TcpStream,
+    ) -> Result<End, Failure> {
         let mut decoder = Decoder::new(MAX_EVENT_BYTES);
         let mut buf = [0u8; 8192];
         let mut last_byte = Instant::now();

@@ -43,68 +43,8 @@ pub fn run(args: &Register) -> Result<(), Failure> {
     if args.password_stdin {
         password = Some(read_password_line()?);
     }
-    let mut state = match dir.load()? {
-        Some(state) if state.server != args.server || state.device != args.device => {
-            return Err(Failure::usage(format!(
-                "{} belongs to device {:?} on {}; use another --state-dir for {:?} on {}",
-                dir.path.display(),
-                state.device,
-                state.server,
-                args.device,
-                args.server
-            )));
-        }
-        Some(state) if device_is_known(&server, &state.key)? => state,
-        old => {
-            let password = match password.take() {
-                Some(p) => p,
-                None => prompt_password(&args.user)?,
-            };
-            let key = find_or_create_device(&server, &args.user, &password, &args.device)?;
-            let apps = old
-                .filter(|s| s.key == key)
-                .map(|s| s.apps)
-                .unwrap_or_default();
-            State {
-                server: args.server.clone(),
-                user: args.user.clone(),
-                device: args.device.clone(),
-                key,
-                apps,
-            }
-        }
-    };
-    let on_server = list_apps(&server, &state.key)?;
-    let known = state.app(&args.app).cloned();
-    let app = match (
-        known,
-        on_server.iter().find(|a| a.registration_id == args.app),
-    ) {
-        (Some(app), Some(remote)) if app.routing_token == remote.routing_token => app,
-        (_, remote) => {
-            if remote.is_some() {
-                eprintln!(
-                    "openpush-client: {:?} was registered without keys here: registering it anew \
-                     (its old endpoint stops working)",
-                    args.app
-                );
-                delete_app(&server, &state.key, &args.app)?;
-            }
-            let registered = register_app(&server, &state.key, &args.app)?;
-            let key = keys::generate();
-            App {
-                id: args.app.clone(),
-                endpoint: registered.endpoint.unwrap_or_else(|| {
-                    let push = server.join(&format!("/push/{}", registered.routing_token));
-                    format!("{}{}", push.origin(), push.path)
-                }),
-                routing_token: registered.routing_token,
-                private_key: keys::private_b64(&key),
-                p256dh: keys::public_b64(&key),
-                auth: base64::encode_url(&keys::random::<16>()),
-            }
-        }
-    };
+    let mut state = device_state(args, &server, &dir, password)?;
+    let app = app_keys(args, &server, &state)?;
     state.apps.retain(|a| a.id != app.id);
     state.apps.push(app.clone());
     dir.save(&state)?;
@@ -117,6 +57,86 @@ pub fn run(args: &Register) -> Result<(), Failure> {
     };
     println!("{}", miniserde::json::to_string(&subscription));
     Ok(())
+}
+
+/// The device's state: the one in the state directory while the server still knows its
+/// key, else a device found or created on the server with the user's password (asked for
+/// unless it came on stdin).
+fn device_state(
+    args: &Register,
+    server: &Url,
+    dir: &StateDir,
+    mut password: Option<String>,
+) -> Result<State, Failure> {
+    Ok(match dir.load()? {
+        Some(state) if state.server != args.server || state.device != args.device => {
+            return Err(Failure::usage(format!(
+                "{} belongs to device {:?} on {}; use another --state-dir for {:?} on {}",
+                dir.path.display(),
+                state.device,
+                state.server,
+                args.device,
+                args.server
+            )));
+        }
+        Some(state) if device_is_known(server, &state.key)? => state,
+        old => {
+            let password = match password.take() {
+                Some(p) => p,
+                None => prompt_password(&args.user)?,
+            };
+            let key = find_or_create_device(server, &args.user, &password, &args.device)?;
+            let apps = old
+                .filter(|s| s.key == key)
+                .map(|s| s.apps)
+                .unwrap_or_default();
+            State {
+                server: args.server.clone(),
+                user: args.user.clone(),
+                device: args.device.clone(),
+                key,
+                apps,
+            }
+        }
+    })
+}
+
+/// The app's keys and endpoint: those kept while the server has the same app, else a new
+/// registration (replacing one made without keys here) with new keys.
+fn app_keys(args: &Register, server: &Url, state: &State) -> Result<App, Failure> {
+    let on_server = list_apps(server, &state.key)?;
+    let known = state.app(&args.app).cloned();
+    Ok(
+        match (
+            known,
+            on_server.iter().find(|a| a.registration_id == args.app),
+        ) {
+            (Some(app), Some(remote)) if app.routing_token == remote.routing_token => app,
+            (_, remote) => {
+                if remote.is_some() {
+                    eprintln!(
+                        "openpush-client: {:?} was registered without keys here: registering it anew \
+                     (its old endpoint stops working)",
+                        args.app
+                    );
+                    delete_app(server, &state.key, &args.app)?;
+                }
+                let registered = register_app(server, &state.key, &args.app)?;
+                let key = keys::generate();
+                App {
+                    id: args.app.clone(),
+                    endpoint: registered.endpoint.unwrap_or_else(|| {
+                        let push = server.join(&format!("/push/{}", registered.routing_token));
+                        format!("{}{}", push.origin(), push.path)
+                    }),
+                    routing_token: registered.routing_token,
+                    private_key: keys::private_b64(&key),
+                    p256dh: keys::public_b64(&key),
+                    auth: base64::encode_url(&keys::random::<16>()),
+                }
+            }
+        },
+    )
 }
 
 fn read_password_line() -> Result<String, Failure> {

@@ -61,21 +61,7 @@ fn web_push(args: &Send, subscription: &str) -> Result<(), Failure> {
         .filter(|a| a.len() == 16)
         .ok_or_else(|| Failure::usage("the subscription's auth is not 16 bytes of base64url"))?;
     let endpoint = net::parse_url(&sub.endpoint, "the subscription's endpoint")?;
-    let vapid_header = match (&args.vapid_key, &args.subject) {
-        (Some(file), Some(subject)) => {
-            if !subject.starts_with("mailto:") && !subject.starts_with("https://") {
-                return Err(Failure::usage(
-                    "--subject must be a mailto: or https:// URL",
-                ));
-            }
-            let key = read_vapid_key(file)?;
-            let origin = url::origin_of(&sub.endpoint)
-                .ok_or_else(|| Failure::usage("the subscription's endpoint has no origin"))?;
-            Some(vapid::header(&key, &origin, subject, now_secs()))
-        }
-        (None, None) => None,
-        _ => return Err(Failure::usage("--vapid-key and --subject go together")),
-    };
+    let vapid_header = vapid_header(args, &sub.endpoint)?;
     let plaintext = read_input(args.message.as_deref(), "the message")?;
     let body = ece::encrypt(
         &ece::Receiver {
@@ -91,6 +77,50 @@ fn web_push(args: &Send, subscription: &str) -> Result<(), Failure> {
             ece::MAX_PLAINTEXT_BYTES
         ))
     })?;
+    let headers = push_headers(args, vapid_header)?;
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let r = net::request(&endpoint, "POST", &headers, &body)?;
+    println!("{} {}", r.head.status, r.head.reason);
+    for name in ["Location", "TTL"] {
+        if let Some(value) = r.head.header(name) {
+            println!("{name}: {value}");
+        }
+    }
+    if (200..300).contains(&r.head.status) {
+        Ok(())
+    } else {
+        Err(Failure::runtime(format!(
+            "the push service refused the message: {}",
+            net::explain(&r)
+        )))
+    }
+}
+
+/// The `Authorization` header of `--vapid-key` and `--subject` for a push to `endpoint`.
+fn vapid_header(args: &Send, endpoint: &str) -> Result<Option<String>, Failure> {
+    Ok(match (&args.vapid_key, &args.subject) {
+        (Some(file), Some(subject)) => {
+            if !subject.starts_with("mailto:") && !subject.starts_with("https://") {
+                return Err(Failure::usage(
+                    "--subject must be a mailto: or https:// URL",
+                ));
+            }
+            let key = read_vapid_key(file)?;
+            let origin = url::origin_of(endpoint)
+                .ok_or_else(|| Failure::usage("the subscription's endpoint has no origin"))?;
+            Some(vapid::header(&key, &origin, subject, now_secs()))
+        }
+        (None, None) => None,
+        _ => return Err(Failure::usage("--vapid-key and --subject go together")),
+    })
+}
+
+/// The headers of a push: its encoding, `TTL`, and `Urgency`, `Topic` and `Authorization`
+/// when given.
+fn push_headers(
+    args: &Send,
+    vapid: Option<String>,
+) -> Result<Vec<(&'static str, String)>, Failure> {
     let ttl = args.ttl.unwrap_or(2_419_200).to_string();
     let mut headers = vec![
         ("Content-Type", "application/octet-stream".to_owned()),
@@ -118,25 +148,10 @@ fn web_push(args: &Send, subscription: &str) -> Result<(), Failure> {
         }
         headers.push(("Topic", topic.clone()));
     }
-    if let Some(h) = vapid_header {
+    if let Some(h) = vapid {
         headers.push(("Authorization", h));
     }
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let r = net::request(&endpoint, "POST", &headers, &body)?;
-    println!("{} {}", r.head.status, r.head.reason);
-    for name in ["Location", "TTL"] {
-        if let Some(value) = r.head.header(name) {
-            println!("{name}: {value}");
-        }
-    }
-    if (200..300).contains(&r.head.status) {
-        Ok(())
-    } else {
-        Err(Failure::runtime(format!(
-            "the push service refused the message: {}",
-            net::explain(&r)
-        )))
-    }
+    Ok(headers)
 }
 
 fn openpush(args: &Send, server: &str, token: &str) -> Result<(), Failure> {
