@@ -66,6 +66,14 @@ impl Printed for Vec<String> {
 static KEYS: &[Key] = keys! {
     "listen" => |c, v| c.listen.push(parse_addr(v)?),
         |c| c.listen.iter().map(ToString::to_string).collect::<Vec<_>>();
+    "listen_tls" => |c, v| c.listen_tls.push(parse_addr(v)?),
+        |c| c.listen_tls.iter().map(ToString::to_string).collect::<Vec<_>>();
+    "tls_cert" => |c, v| c.tls_cert = optional_path(v),
+        |c| c.tls_cert.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    "tls_key" => |c, v| c.tls_key = optional_path(v),
+        |c| c.tls_key.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    "tls_cert_check_secs" => |c, v| c.tls_cert_check = secs(v, 1, 24 * 3600)?,
+        |c| secs_text(c.tls_cert_check);
     "db" => |c, v| c.db = PathBuf::from(v),
         |c| c.db.display().to_string();
     "control_socket" => |c, v| c.control_socket = Some(PathBuf::from(v)),
@@ -439,6 +447,14 @@ impl Default for Limits {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: Vec<SocketAddr>,
+    /// Where the server listens for TLS connections (feature `tls`), with `tls_cert`.
+    pub listen_tls: Vec<SocketAddr>,
+    /// The certificate chain (PEM, the server's certificate first) for `listen_tls`.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for a renewal (then loaded again).
+    pub tls_cert_check: Duration,
     pub db: PathBuf,
     /// The local control socket the CLI uses while the server holds the database lock.
     /// Default: the database path with `.sock` appended.
@@ -490,6 +506,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: Vec::new(),
+            listen_tls: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_cert_check: Duration::from_secs(30),
             db: default_db_path(),
             control_socket: None,
             keepalive: Duration::from_secs(25),
@@ -580,9 +600,21 @@ impl Config {
 
     /// Checks what single options cannot: relations between them.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
-        if self.listen.is_empty() {
+        if self.listen.is_empty() && self.listen_tls.is_empty() {
             self.listen
                 .push(DEFAULT_LISTEN.parse().expect("default address parses"));
+        }
+        if !self.listen_tls.is_empty() {
+            if !cfg!(feature = "tls") {
+                return Err(ConfigError(
+                    "listen_tls: this build has no TLS (Cargo feature `tls`)".into(),
+                ));
+            }
+            if self.tls_paths().is_none() {
+                return Err(ConfigError(
+                    "listen_tls needs tls_cert and tls_key (PEM files)".into(),
+                ));
+            }
         }
         if self.default_ttl > self.max_ttl {
             return Err(ConfigError(format!(
@@ -610,6 +642,20 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The certificate and key files, when both are set.
+    #[cfg(feature = "tls")]
+    pub fn tls_paths(&self) -> Option<crate::tls::Paths> {
+        Some(crate::tls::Paths {
+            chain: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+        })
+    }
+
+    #[cfg(not(feature = "tls"))]
+    pub fn tls_paths(&self) -> Option<()> {
+        self.tls_cert.as_ref().zip(self.tls_key.as_ref()).map(drop)
     }
 
     pub fn control_socket_path(&self) -> PathBuf {
@@ -721,6 +767,11 @@ fn unquote(value: &str) -> &str {
         .and_then(|v| v.strip_suffix('"'))
         .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
         .unwrap_or(value)
+}
+
+/// A file path; the empty value unsets it.
+fn optional_path(value: &str) -> Option<PathBuf> {
+    (!value.is_empty()).then(|| PathBuf::from(value))
 }
 
 pub fn parse_addr(value: &str) -> Result<SocketAddr, ConfigError> {

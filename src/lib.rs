@@ -98,6 +98,9 @@ pub mod state;
 pub mod store;
 #[allow(missing_docs, clippy::too_many_lines)]
 pub mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod transport;
 #[cfg(feature = "autopush")]
 pub mod vapid;
 pub mod ws;

@@ -31,7 +31,7 @@ pub enum Outcome {
 /// A door's task for an upgraded connection; it writes the response head itself.
 pub type Upgrade = Box<
     dyn FnOnce(
-        async_io::Async<std::net::TcpStream>,
+        crate::transport::Conn,
         crate::state::ConnectionGuard,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
 >;

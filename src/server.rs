@@ -34,6 +34,7 @@ use crate::state::{ConnectionGuard, RESERVED_FDS, Reload, ServerState};
 use crate::store::tables::UAID_QUEUES;
 use crate::store::{self, Store, autopush, queue, topics};
 use crate::stream;
+use crate::transport::Conn;
 
 /// Expired messages removed per sweep transaction; bounds one commit's size.
 const SWEEP_BATCH: usize = 10_000;
@@ -54,13 +55,19 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duratio
 
 /// Binds every address, then serves until the process ends.
 pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
+    #[cfg(feature = "tls")]
+    let certificate = match config.tls_paths() {
+        Some(paths) if !config.listen_tls.is_empty() => Some(crate::tls::Certificate::load(paths)?),
+        _ => None,
+    };
     let mut listeners = Vec::new();
-    for addr in &config.listen {
+    let tls = config.listen_tls.iter().map(|addr| (addr, true));
+    for (addr, tls) in config.listen.iter().map(|addr| (addr, false)).chain(tls) {
         let listener = TcpListener::bind(addr)
             .and_then(Async::new)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let bound = listener.get_ref().local_addr().map_err(|e| e.to_string())?;
-        listeners.push((listener, bound));
+        listeners.push((listener, bound, tls));
     }
     let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -68,11 +75,14 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
     let executor = Rc::new(LocalExecutor::new());
     let control = control::bind(&config.control_socket_path())?;
     // Said once the CLI can reach the server too: scripts wait for this line.
-    for (_, bound) in &listeners {
-        log::info!("listening on http://{bound}");
+    for (_, bound, tls) in &listeners {
+        let scheme = if *tls { "https" } else { "http" };
+        log::info!("listening on {scheme}://{bound}");
     }
     let fd_limit = fd_connection_limit();
     let state = Rc::new(ServerState {
+        #[cfg(feature = "tls")]
+        certificate,
         locations: crate::locations::Locations::new(store.names_key()),
         store,
         hub: Hub::default(),
@@ -102,10 +112,14 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         .events()
         .map_err(|e| format!("cannot follow the store: {e}"))?;
     executor.spawn(store_events(state.clone(), events)).detach();
-    for (listener, _) in listeners {
+    for (listener, _, tls) in listeners {
         executor
-            .spawn(accept_loop(state.clone(), listener))
+            .spawn(accept_loop(state.clone(), listener, tls))
             .detach();
+    }
+    #[cfg(feature = "tls")]
+    if state.certificate.is_some() {
+        executor.spawn(certificate_watch(state.clone())).detach();
     }
     if let Some(control) = control {
         executor
@@ -191,7 +205,8 @@ fn out_of_fds(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24 | 23))
 }
 
-async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
+/// Accepts connections on `listener` (TLS ones if `tls`) and starts a task for each.
+async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>, tls: bool) {
     let failures = Tally::new(LOG_EVERY);
     let full = Tally::new(LOG_EVERY);
     let crowded = Tally::new(LOG_EVERY);
@@ -220,7 +235,9 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
                     }
                     waiting = false;
                     drop(spare.take());
-                    if let Ok((conn, _)) = listener.get_ref().accept() {
+                    if let Ok((conn, _)) = listener.get_ref().accept()
+                        && !tls
+                    {
                         refuse_at_once(conn, &unavailable());
                     }
                     spare = spare_fd();
@@ -241,7 +258,7 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
             if let Some(more) = full.count(Instant::now()) {
                 log::warn!("refusing connections: {max} open, the most allowed{more}");
             }
-            refuse(&state, conn, &unavailable());
+            refuse(&state, conn, &unavailable(), tls);
             continue;
         }
         let addr = (!state.is_trusted_proxy(peer.ip())).then(|| AddrKey::of(peer.ip()));
@@ -257,9 +274,12 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>) {
                 detail: "too many connections from your address".into(),
                 retry_after_secs: 10,
             };
-            refuse(&state, conn, &busy);
+            refuse(&state, conn, &busy, tls);
             continue;
         }
+        let Some(conn) = transport(&state, conn, tls) else {
+            continue;
+        };
         state.connections.set(state.connections.get() + 1);
         let guard = ConnectionGuard(state.clone(), addr);
         state
@@ -273,9 +293,32 @@ fn unavailable() -> ApiError {
     ApiError::Unavailable("too many connections".into())
 }
 
+/// The connection as it is served: TLS on a TLS listener.
+fn transport(state: &ServerState, tcp: Async<TcpStream>, tls: bool) -> Option<Conn> {
+    if !tls {
+        return Some(Conn::Plain(tcp));
+    }
+    #[cfg(feature = "tls")]
+    if let Some(certificate) = &state.certificate {
+        return match crate::tls::TlsStream::new(tcp, certificate.config()) {
+            Ok(stream) => Some(Conn::Tls(Box::new(stream))),
+            Err(e) => {
+                log::warn!("cannot start a TLS session: {e}");
+                None
+            }
+        };
+    }
+    let _ = state;
+    None
+}
+
 /// Answers a connection that is not served, and closes it: after a short linger, so that
-/// the answer arrives rather than a reset, while few others linger; at once otherwise.
-fn refuse(state: &Rc<ServerState>, conn: Async<TcpStream>, why: &ApiError) {
+/// the answer arrives rather than a reset, while few others linger; at once otherwise. A
+/// TLS connection is closed without an answer: it would cost a handshake.
+fn refuse(state: &Rc<ServerState>, conn: Async<TcpStream>, why: &ApiError, tls: bool) {
+    if tls {
+        return;
+    }
     answer(conn.get_ref(), why);
     if state.refusing.get() >= MAX_LINGERING_REFUSALS {
         return;
@@ -285,7 +328,7 @@ fn refuse(state: &Rc<ServerState>, conn: Async<TcpStream>, why: &ApiError) {
     state
         .executor
         .spawn(async move {
-            linger_close(&conn).await;
+            linger_close(&mut Conn::Plain(conn)).await;
             refusing.refusing.set(refusing.refusing.get() - 1);
         })
         .detach();
@@ -315,27 +358,30 @@ fn answer(mut conn: &TcpStream, why: &ApiError) {
 
 async fn serve_connection(
     state: Rc<ServerState>,
-    conn: Async<TcpStream>,
+    mut conn: Conn,
     peer: SocketAddr,
     guard: ConnectionGuard,
 ) {
-    let _ = conn.get_ref().set_nodelay(true);
+    let _ = conn.socket().get_ref().set_nodelay(true);
     let mut buf = Vec::new();
     loop {
-        let req = match http::read_request(&conn, &mut buf, &state.config().limits).await {
-            Ok(req) => req,
+        let req = match http::read_request(&mut conn, &mut buf, &state.config().limits).await {
+            Ok(mut req) => {
+                req.tls = conn.is_tls();
+                req
+            }
             Err(e) => {
                 if let Some(status) = e.status() {
                     log::info!("{peer}: {status} {}", e.detail());
                     let response = ApiError::Http(status, e.detail()).to_response();
                     if write_all(
-                        &conn,
+                        &mut conn,
                         &response.to_bytes(false),
                         state.config().limits.write_timeout,
                     )
                     .await
                     {
-                        linger_close(&conn).await;
+                        linger_close(&mut conn).await;
                     }
                 }
                 return;
@@ -346,7 +392,7 @@ async fn serve_connection(
             Outcome::Respond(response) => {
                 let close = response.close || !keep_alive;
                 if !write_all(
-                    &conn,
+                    &mut conn,
                     &response.to_bytes(keep_alive),
                     state.config().limits.write_timeout,
                 )
@@ -355,7 +401,7 @@ async fn serve_connection(
                     return;
                 }
                 if close {
-                    linger_close(&conn).await;
+                    linger_close(&mut conn).await;
                     return;
                 }
             }
@@ -375,8 +421,9 @@ async fn serve_connection(
     }
 }
 
-async fn linger_close(conn: &Async<TcpStream>) {
-    let _ = conn.get_ref().shutdown(Shutdown::Write);
+async fn linger_close(conn: &mut Conn) {
+    conn.shutdown_write();
+    let conn = conn.socket();
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     let mut left = 256 * 1024usize;
@@ -392,6 +439,18 @@ async fn linger_close(conn: &Async<TcpStream>) {
         match future::or(read, timeout).await {
             0 => return,
             n => left = left.saturating_sub(n),
+        }
+    }
+}
+
+/// Loads the certificate again when its files change (a renewal), so that no reload is
+/// needed.
+#[cfg(feature = "tls")]
+async fn certificate_watch(state: Rc<ServerState>) {
+    loop {
+        Timer::after(state.config().tls_cert_check).await;
+        if let Some(certificate) = &state.certificate {
+            certificate.reload_if_changed();
         }
     }
 }

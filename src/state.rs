@@ -29,6 +29,9 @@ use crate::store::Store;
 pub const RESERVED_FDS: usize = 32;
 
 pub struct ServerState {
+    /// The certificate of the `listen_tls` addresses; `None` without them.
+    #[cfg(feature = "tls")]
+    pub(crate) certificate: Option<crate::tls::Certificate>,
     /// Replaced as a whole by SIGHUP; readers take a snapshot with [`ServerState::config`].
     pub(crate) config: RefCell<Rc<Config>>,
     /// Reads the configuration again, as at start (file, then command-line flags).
@@ -80,6 +83,7 @@ impl ServerState {
         let old = self.config();
         let fixed = [
             ("listen", old.listen != new.listen),
+            ("listen_tls", old.listen_tls != new.listen_tls),
             ("db", old.db != new.db),
             (
                 "control_socket",
@@ -96,8 +100,13 @@ impl ServerState {
                 log::warn!("{key} changed: takes effect after a restart");
             }
         }
+        #[cfg(feature = "tls")]
+        if let (Some(certificate), Some(paths)) = (&self.certificate, new.tls_paths()) {
+            certificate.reload(paths);
+        }
         let new = Config {
             listen: old.listen.clone(),
+            listen_tls: old.listen_tls.clone(),
             db: old.db.clone(),
             control_socket: old.control_socket.clone(),
             db_cache_bytes: old.db_cache_bytes,

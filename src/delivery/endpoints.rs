@@ -20,13 +20,15 @@ use crate::store::memory::QueueSize;
 use crate::store::queue::{Destination, Refused};
 use crate::store::{EndpointRecord, accounts, autopush};
 
-/// The base URL endpoints are built on: `public_url`, or what the request says it reached.
+/// The base URL endpoints are built on: `public_url`, or what the request says it reached
+/// (over TLS, or through a trusted proxy that says it was).
 pub fn base_url(state: &ServerState, req: &Request) -> String {
     if let Some(url) = &state.config().public_url {
         return url.clone();
     }
     let proxy = |name| req.header(name).filter(|_| req.via_trusted_proxy);
     let scheme = match proxy("x-forwarded-proto") {
+        _ if req.tls => "https",
         Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
         _ => "http",
     };

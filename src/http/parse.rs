@@ -35,6 +35,8 @@ pub struct Request {
     pub client_addr: Option<IpAddr>,
     /// The peer is a trusted proxy, so its `X-Forwarded-*` headers are believed.
     pub via_trusted_proxy: bool,
+    /// The request came over TLS (`listen_tls`).
+    pub tls: bool,
 }
 
 impl Request {
@@ -53,6 +55,7 @@ impl Request {
             keep_alive: head.keep_alive,
             client_addr: None,
             via_trusted_proxy: false,
+            tls: false,
         }
     }
 

@@ -12,18 +12,18 @@
 //! - the one thing written is `100 Continue`, once per request, when the client asked
 //!   for it and the body has not come yet; responses are written by the server.
 
-use std::net::TcpStream;
 use std::time::Instant;
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 
 use super::parse::{ParseError, Request, complete_body, parse_head};
 use crate::config::Limits;
+use crate::transport::Conn;
 
 /// Reads the next request from `conn`. `buf` carries bytes between requests.
 pub async fn read_request(
-    conn: &Async<TcpStream>,
+    conn: &mut Conn,
     buf: &mut Vec<u8>,
     limits: &Limits,
 ) -> Result<Request, ParseError> {
@@ -54,7 +54,7 @@ pub async fn read_request(
 
 /// Waits up to `idle_timeout` for the first bytes of a request.
 async fn await_next_request(
-    conn: &Async<TcpStream>,
+    conn: &mut Conn,
     buf: &mut Vec<u8>,
     limits: &Limits,
 ) -> Result<(), ParseError> {
@@ -69,7 +69,7 @@ async fn await_next_request(
 
 /// Reads more of a started request; the peer closing now is [`ParseError::Closed`].
 async fn read_more_before(
-    conn: &Async<TcpStream>,
+    conn: &mut Conn,
     buf: &mut Vec<u8>,
     deadline: Instant,
 ) -> Result<(), ParseError> {
@@ -80,25 +80,21 @@ async fn read_more_before(
 }
 
 /// Tells a client that sent `Expect: 100-continue` to send its body.
-async fn send_continue(conn: &Async<TcpStream>) -> Result<(), ParseError> {
-    let mut stream = conn;
-    stream
-        .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+async fn send_continue(conn: &mut Conn) -> Result<(), ParseError> {
+    conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
         .await
-        .map_err(|_| ParseError::Io)
+        .map_err(|_| ParseError::Io)?;
+    conn.flush().await.map_err(|_| ParseError::Io)
 }
 
 /// Reads into `buf` until `deadline`; `Ok(0)` means the peer closed.
 async fn read_more(
-    conn: &Async<TcpStream>,
+    conn: &mut Conn,
     buf: &mut Vec<u8>,
     deadline: Instant,
 ) -> Result<usize, ParseError> {
     let mut chunk = [0u8; 2048];
-    let read = async {
-        let mut stream = conn;
-        stream.read(&mut chunk).await.map_err(|_| ParseError::Io)
-    };
+    let read = async { conn.read(&mut chunk).await.map_err(|_| ParseError::Io) };
     let timeout = async {
         Timer::at(deadline).await;
         Err(ParseError::Timeout)

@@ -27,13 +27,12 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::net::TcpStream;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use async_io::{Async, Timer};
-use futures_lite::AsyncWrite;
+use async_io::Timer;
+use futures_lite::{AsyncRead, AsyncWrite};
 
 use crate::clock::now_millis;
 use crate::hub::{Closed, Reader, Slot, Wake};
@@ -41,6 +40,7 @@ use crate::limits::AddrKey;
 use crate::state::{ConnectionGuard, ServerState};
 use crate::store::MessageRecord;
 use crate::store::queue::{self, Cursor, Page};
+use crate::transport::Conn;
 use crate::ws;
 
 #[cfg(test)]
@@ -223,6 +223,16 @@ impl Subscription {
     }
 }
 
+/// What a turn of reading the client found.
+enum Heard {
+    /// Nothing yet: the socket will wake the stream.
+    Nothing,
+    /// Some bytes, and the socket has no more now.
+    Some,
+    /// The turn's budget of bytes: the stream yields to the others.
+    Enough,
+}
+
 /// What a stream waits for: a page of stored messages, or the answer to a request.
 enum Done {
     Page(crate::store::Result<Page>),
@@ -234,7 +244,7 @@ type Pending = Pin<Box<dyn Future<Output = Done>>>;
 /// One live stream, written as a state machine by hand so that an idle stream holds only
 /// these fields. Dropping it detaches it from the hub and releases its connection.
 pub struct Stream {
-    conn: Async<TcpStream>,
+    conn: Conn,
     sub: Subscription,
     slot: Option<Rc<Slot>>,
     /// Bytes to write; `written` of them are on the socket.
@@ -259,7 +269,7 @@ pub struct Stream {
 
 /// The task of a stream of `reader` that starts now; `head` is its response head.
 pub fn start(
-    conn: Async<TcpStream>,
+    conn: Conn,
     head: Vec<u8>,
     sub: Subscription,
     reader: Reader,
@@ -270,7 +280,7 @@ pub fn start(
 
 /// [`start`] for a WebSocket stream whose client has sent frames already.
 pub fn start_with_frames(
-    conn: Async<TcpStream>,
+    conn: Conn,
     head: Vec<u8>,
     sub: Subscription,
     reader: Reader,
@@ -406,15 +416,10 @@ impl Stream {
         // Bytes a client may send in one turn before the stream yields to the others.
         let mut unread_budget = 16 * 1024usize;
         loop {
-            if self.written < self.out.len() {
-                let mut socket = &self.conn;
-                match Pin::new(&mut socket).poll_write(cx, &self.out[self.written..]) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
-                    Poll::Ready(Ok(n)) => {
-                        self.written += n;
-                        self.stall = None;
-                        continue;
-                    }
+            if !self.out.is_empty() {
+                match self.poll_send(cx) {
+                    Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
+                    Poll::Ready(Ok(())) => {}
                     Poll::Pending => {
                         // The slot is polled too (and wakes this task), so a stream that is
                         // replaced or revoked while the client does not read ends now, not
@@ -432,8 +437,6 @@ impl Stream {
                         return Poll::Pending;
                     }
                 }
-            }
-            if !self.out.is_empty() {
                 self.out = Vec::new();
                 self.written = 0;
                 self.stall = None;
@@ -531,49 +534,71 @@ impl Stream {
             }
             // Nothing to send: read what the client says (WebSocket frames; otherwise
             // nothing but its closing).
-            match self.conn.poll_readable(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
-                Poll::Ready(Ok(())) => match self.read_client(&mut unread_budget) {
-                    Err(why) => return Poll::Ready(why),
-                    Ok(true) => {
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    Ok(false) => continue,
-                },
+            match self.read_client(cx, &mut unread_budget) {
+                Err(why) => return Poll::Ready(why),
+                Ok(Heard::Nothing) => return Poll::Pending,
+                Ok(Heard::Enough) => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Ok(Heard::Some) => continue,
             }
         }
     }
 
+    /// Writes `out` from `written` on, and flushes it; `Pending` (with a wake-up) while the
+    /// socket takes no more.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.written < self.out.len() {
+            match Pin::new(&mut self.conn).poll_write(cx, &self.out[self.written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    self.stall = None;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut self.conn).poll_flush(cx)
+    }
+
     /// Reads what the client has sent until the socket has no more, so that requests that
-    /// came together are answered together; `Ok(true)` once `budget` bytes were read (the
-    /// stream yields to the others), `Err` when the client is gone.
-    fn read_client(&mut self, budget: &mut usize) -> Result<bool, &'static str> {
+    /// came together are answered together; [`Heard::Enough`] once `budget` bytes were read
+    /// (the stream yields to the others), `Err` when the client is gone.
+    fn read_client(
+        &mut self,
+        cx: &mut Context<'_>,
+        budget: &mut usize,
+    ) -> Result<Heard, &'static str> {
         let mut buf = [0u8; 512];
+        let mut heard = Heard::Nothing;
         loop {
-            match std::io::Read::read(&mut self.conn.get_ref(), &mut buf) {
-                Ok(0) => return Err("client closed"),
-                Ok(n) => {
+            match Pin::new(&mut self.conn).poll_read(cx, &mut buf) {
+                Poll::Pending => return Ok(heard),
+                Poll::Ready(Ok(0)) => return Err("client closed"),
+                Poll::Ready(Ok(n)) => {
+                    heard = Heard::Some;
                     if self.sub.encoder.websocket() {
                         self.unheard = 0;
                         self.read_frames(&buf[..n]);
                     }
                     *budget = budget.saturating_sub(n);
                     if *budget == 0 {
-                        return Ok(true);
+                        return Ok(Heard::Enough);
                     }
                     let batch_full = self
                         .frames
                         .as_ref()
                         .is_some_and(|f| f.waiting.len() >= MAX_WAITING_REQUESTS / 2);
                     if self.closing.is_some() || batch_full {
-                        return Ok(false);
+                        return Ok(Heard::Some);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Err("client gone"),
+                Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Err("client gone"),
             }
         }
     }
@@ -608,7 +633,7 @@ impl Stream {
         if !self.sub.encoder.confirms_on_write() || up_to <= self.confirmed {
             return;
         }
-        if self.peer_closed() {
+        if self.conn.peer_closed() {
             self.closing = Some("client closed");
             return;
         }
@@ -616,19 +641,6 @@ impl Stream {
         let queues = self.sub.queues.to_vec();
         if let Err(e) = self.guard.state().store.confirm_later(queues, up_to) {
             log::warn!("confirming messages written to a stream failed: {e}");
-        }
-    }
-
-    /// Whether the client has closed the connection (or reset it), without taking any byte
-    /// it sent.
-    fn peer_closed(&self) -> bool {
-        match self.conn.get_ref().peek(&mut [0u8; 1]) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ),
         }
     }
 

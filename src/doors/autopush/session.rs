@@ -10,11 +10,10 @@
 //! or that does not parse, closes the connection with 1002 and the reason. When the
 //! connection ends, the uaid's last-seen time is set (idle uaids expire).
 
-use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::Instant;
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 use futures_lite::{AsyncReadExt, future};
 
 use super::channels::{self, Change};
@@ -31,6 +30,7 @@ use crate::state::{ConnectionGuard, ServerState};
 use crate::store::autopush;
 use crate::store::queue::Refused;
 use crate::stream::{self, Answer, Encoder, Event, Frames, Reply, Requester, Subscription};
+use crate::transport::Conn;
 use crate::vapid;
 use crate::ws;
 
@@ -60,7 +60,7 @@ fn response_head(accept: &str, protocols: Option<&str>) -> Vec<u8> {
 }
 
 async fn session(
-    conn: Async<TcpStream>,
+    mut conn: Conn,
     head: Vec<u8>,
     guard: ConnectionGuard,
     base: String,
@@ -69,19 +69,19 @@ async fn session(
     let state = guard.state().clone();
     let config = state.config();
     let limits = &config.limits;
-    if !write_all(&conn, &head, limits.write_timeout).await {
+    if !write_all(&mut conn, &head, limits.write_timeout).await {
         return;
     }
     let mut frames = Box::new(Frames::new(ws::FrameReader::with_text(
         limits.max_ws_message_bytes as u64,
     )));
-    let Some(hello) = read_hello(&conn, &mut frames, &state).await else {
+    let Some(hello) = read_hello(&mut conn, &mut frames, &state).await else {
         return;
     };
     let uaid = match protocol::parse(&hello) {
         Ok(ClientMessage::Hello { uaid }) => uaid,
-        Ok(_) => return close(&conn, &state, 1002, "the first message must be a hello").await,
-        Err(why) => return close(&conn, &state, 1002, why).await,
+        Ok(_) => return close(&mut conn, &state, 1002, "the first message must be a hello").await,
+        Err(why) => return close(&mut conn, &state, 1002, why).await,
     };
     let said = resume_or_create(&state, uaid, client, limits).await;
     let hello = match said {
@@ -90,11 +90,17 @@ async fn session(
             if let Refused::Crowded(why) = refused {
                 log::info!("autopush hello refused: {why}");
             }
-            return close(&conn, &state, 1013, "too many uaids; try again later").await;
+            return close(&mut conn, &state, 1013, "too many uaids; try again later").await;
         }
         Err(e) => {
             log::warn!("autopush hello failed: {e}");
-            return close(&conn, &state, 1011, "the server could not store the hello").await;
+            return close(
+                &mut conn,
+                &state,
+                1011,
+                "the server could not store the hello",
+            )
+            .await;
         }
     };
     if hello.new {
@@ -166,7 +172,7 @@ async fn resume_or_create(
 /// Reads until the client's first text message; `None` if it closed, broke the protocol
 /// or was silent past the hello timeout (each answered as it should be).
 async fn read_hello(
-    conn: &Async<TcpStream>,
+    conn: &mut Conn,
     frames: &mut Frames,
     state: &ServerState,
 ) -> Option<Box<[u8]>> {
@@ -176,10 +182,7 @@ async fn read_hello(
             return Some(text);
         }
         let mut buf = [0u8; 512];
-        let read = async {
-            let mut socket = conn;
-            Some(socket.read(&mut buf).await.unwrap_or(0))
-        };
+        let read = async { Some(conn.read(&mut buf).await.unwrap_or(0)) };
         let timeout = async {
             Timer::at(deadline).await;
             None
@@ -213,7 +216,7 @@ async fn read_hello(
     }
 }
 
-async fn close(conn: &Async<TcpStream>, state: &ServerState, code: u16, why: &str) {
+async fn close(conn: &mut Conn, state: &ServerState, code: u16, why: &str) {
     log::debug!("autopush connection closed: {why}");
     let mut out = Vec::new();
     ws::push_close(&mut out, code, why);
