@@ -79,13 +79,15 @@ procd_add_jail() { echo "jail $*" >> "$PROCD_LOG"; }
 procd_add_jail_mount() { echo "mount_ro $*" >> "$PROCD_LOG"; }
 procd_add_jail_mount_rw() { echo "mount_rw $*" >> "$PROCD_LOG"; }
 procd_add_reload_trigger() { echo "reload_trigger $*" >> "$PROCD_LOG"; }
+procd_add_raw_trigger() { echo "raw_trigger $*" >> "$PROCD_LOG"; }
 chown() { echo "chown $*" >> "$PROCD_LOG"; }
 EOF
 
 # render UCI_FILE OUT: runs the init script's render_config under dash.
 render() {
   UCI_FILE=$1 STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
-    . "$0"; . "$1"; config_load openpush; render_config main "$2"' \
+    . "$0"; . "$1"; ACME_DIR=${TEST_ACME_DIR:-$ACME_DIR}
+    config_load openpush; render_config main "$2"' \
     "$W/stubs.sh" "$INIT" "$2"
 }
 check() { "${RUN[@]}" "$BIN" serve --config "$1" --check > "$W/check.out" 2>&1; }
@@ -110,7 +112,7 @@ else
 fi
 # Each non-init option must reach the server config (catches a UCI name the init drops).
 for o in $(sed -n 's/^\toption \([a-z_]*\) .*/\1/p' "$W/all.uci"); do
-  case $o in enabled|storage|db|nofile) continue ;; esac
+  case $o in enabled|storage|db|nofile|acme_domain|tls_cert|tls_key) continue ;; esac
   grep -q "^$o = " "$W/all.conf" || bad "UCI option $o is not passed to the server"
 done
 grep -c '^listen = ' "$W/all.conf" | grep -qx 2 && ok "repeated list listen renders twice" ||
@@ -174,6 +176,27 @@ render "$W/idle.uci" "$W/idle.conf"
 if check "$W/idle.conf"; then bad "server accepted ws_idle_timeout_secs 20 under keepalive_secs 25"
 else ok "server rejects ws_idle_timeout_secs not above keepalive_secs: $(head -1 "$W/check.out")"; fi
 
+# TLS: the acme package's certificate of acme_domain, served from copies the server can read.
+FIX=$ROOT/tests/fixtures/tls
+mkdir -p "$W/acme" && cp "$FIX/first.crt" "$W/acme/push.example.org.fullchain.crt" &&
+  cp "$FIX/first.key" "$W/acme/push.example.org.key"
+printf "config openpush 'main'\n\tlist listen_tls '0.0.0.0:8443'\n\toption acme_domain 'push.example.org'\n" > "$W/tls.uci"
+if TEST_ACME_DIR=$W/acme render "$W/tls.uci" "$W/tls.conf" 2>/dev/null && check "$W/tls.conf" &&
+   grep -qx 'listen_tls = 0.0.0.0:8443' "$W/tls.conf" &&
+   grep -qx 'tls_cert = /var/etc/openpush-tls/fullchain.crt' "$W/tls.conf" &&
+   grep -qx 'tls_key = /var/etc/openpush-tls/key.pem' "$W/tls.conf"; then
+  ok "listen_tls with acme_domain renders the TLS listener and the copies of its certificate"
+else
+  bad "TLS render: $(cat "$W/tls.conf" "$W/check.out" 2>/dev/null)"
+fi
+printf "config openpush 'main'\n\tlist listen_tls '0.0.0.0:8443'\n\toption acme_domain 'not.issued.example'\n" > "$W/noacme.uci"
+if TEST_ACME_DIR=$W/acme render "$W/noacme.uci" "$W/noacme.conf" 2> "$W/noacme.err" &&
+   ! grep -q '^listen_tls' "$W/noacme.conf" && grep -q "listen_tls left out" "$W/noacme.err"; then
+  ok "listen_tls waits for a certificate that acme has not issued yet (the rest starts)"
+else
+  bad "TLS without a certificate: $(cat "$W/noacme.conf" "$W/noacme.err" 2>/dev/null)"
+fi
+
 # --- 3. procd instance ---
 sed 's/^\toption enabled .*/\toption enabled '\''1'\''/' "$UCI" > "$W/on.uci"
 : > "$W/procd.log"; mkdir -p "$W/var"
@@ -190,6 +213,18 @@ expect "jail openpush log"
 expect "mount_rw /etc/openpush"
 expect "mount_ro $W/var/openpush.conf"
 expect "reload_trigger openpush"
+expect "raw_trigger acme.renew 5000 /etc/init.d/openpush reload"
+# With TLS: the certificate copied for the openpush user, its directory mounted in the jail.
+{ cat "$W/on.uci"; printf "\tlist listen_tls '0.0.0.0:8443'\n\toption acme_domain 'push.example.org'\n"; } > "$W/tlson.uci"
+: > "$W/procd.log"
+UCI_FILE=$W/tlson.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
+  . "$0"; . "$1"
+  CONF=$2; TLS_DIR=$3; ACME_DIR=$4; chmod() { :; }
+  mkdir() { if [ "$2" = "$TLS_DIR" ]; then command mkdir -p "$2"; fi; }
+  start_service' "$W/stubs.sh" "$INIT" "$W/var/openpush.conf" "$W/tlsdir" "$W/acme"
+expect "mount_ro $W/tlsdir"
+cmp -s "$W/tlsdir/key.pem" "$FIX/first.key" && cmp -s "$W/tlsdir/fullchain.crt" "$FIX/first.crt" &&
+  ok "start copies the certificate and key for the server" || bad "certificate copies: $(ls -l "$W/tlsdir")"
 : > "$W/procd.log"
 sed 's/^\toption enabled .*/\toption enabled '\''0'\''/' "$UCI" > "$W/off.uci"
 UCI_FILE=$W/off.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '

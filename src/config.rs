@@ -66,8 +66,12 @@ impl Printed for Vec<String> {
 static KEYS: &[Key] = keys! {
     "listen" => |c, v| c.listen.push(parse_addr(v)?),
         |c| c.listen.iter().map(ToString::to_string).collect::<Vec<_>>();
-    "listen_tls" => |c, v| c.listen_tls.push(parse_addr(v)?),
-        |c| c.listen_tls.iter().map(ToString::to_string).collect::<Vec<_>>();
+    // Empty: none (what `serve --check` prints without TLS).
+    "listen_tls" => |c, v| if !v.is_empty() { c.listen_tls.push(parse_addr(v)?) },
+        |c| match c.listen_tls.is_empty() {
+            true => vec![String::new()],
+            false => c.listen_tls.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        };
     "tls_cert" => |c, v| c.tls_cert = optional_path(v),
         |c| c.tls_cert.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     "tls_key" => |c, v| c.tls_key = optional_path(v),
@@ -981,6 +985,10 @@ mod tests {
     const EVERY_KEY: &str = "
 listen = 127.0.0.1:1
 listen = [::1]:2
+listen_tls = 127.0.0.1:3
+tls_cert = /etc/ssl/acme/push.example.org.fullchain.crt
+tls_key = /etc/ssl/acme/push.example.org.key
+tls_cert_check_secs = 41
 db = /tmp/a #b/x.redb
 control_socket = /tmp/ctl.sock
 keepalive_secs = 7
