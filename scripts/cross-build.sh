@@ -152,7 +152,7 @@ musl_source() {
 # musl built from source for a float ABI or architecture level Debian has no musl for:
 # sysroot_musl_built GCC_PREFIX CFLAGS
 sysroot_musl_built() {
-  [ -f "$SYSROOT/.ready" ] && return
+  [ -f "$SYSROOT/.ready" ] && [ -d "$SYSROOT/include" ] && return
   local pfx=$1 cflags=$2 cc ar src work
   need_apt "gcc-$pfx" make
   cc=$pfx-gcc ar=$pfx-ar
@@ -165,6 +165,7 @@ sysroot_musl_built() {
     make -j"$(nproc)" >/dev/null 2>&1 && make install >/dev/null 2>&1)
   rm -rf "$SYSROOT"; mkdir -p "$SYSROOT"
   cp "$work"/inst/lib/*.o "$work"/inst/lib/*.a "$SYSROOT"/
+  cp -r "$work"/inst/include "$SYSROOT"/   # for C code in dependencies (ring)
   # gcc's crtbegin/crtend and libgcc_eh do not fit (MIPS: hard-float, which lld refuses to
   # mix with a soft-float binary; ARMv6: Debian's are ARMv7 Thumb-2 code). Empty objects
   # with the right float ABI stand in for crtbegin/end, and _Unwind_* stubs for libgcc_eh
@@ -261,6 +262,26 @@ case $T in
     fi ;;
   *) die "unknown target '$T' (see --help)" ;;
 esac
+
+# C code in dependencies (ring, under TLS): the target's gcc, with the float ABI and the
+# architecture level of the Rust target, so that its objects link with the Rust ones. The C
+# headers are those of the musl built here, else glibc's for the architecture: ring uses only
+# their types and a few functions that musl's libc.a provides the same.
+cflags=""
+case $T in
+  x86_64-*) cc=gcc ;;
+  aarch64-*) cc=aarch64-linux-gnu-gcc; need_apt gcc-aarch64-linux-gnu libc6-dev-arm64-cross ;;
+  armv7-*) cc=arm-linux-gnueabihf-gcc; cflags="-march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard"
+    need_apt gcc-arm-linux-gnueabihf libc6-dev-armhf-cross ;;
+  arm-*) cc=arm-linux-gnueabihf-gcc; cflags="-march=armv6kz -mfpu=vfp -mfloat-abi=hard -marm"
+    need_apt gcc-arm-linux-gnueabihf libc6-dev-armhf-cross ;;
+  mipsel-*) cc=mipsel-linux-gnu-gcc; cflags="-msoft-float" ;;
+  mips-*) cc=mips-linux-gnu-gcc; cflags="-msoft-float" ;;
+esac
+if [ -d "$SYSROOT/include" ]; then
+  cflags+=" -nostdinc -isystem $SYSROOT/include -isystem $($cc -print-file-name=include)"
+fi
+export "CC_${T//-/_}=$cc" "AR_${T//-/_}=${cc%gcc}ar" "CFLAGS_${T//-/_}=$cflags"
 [ "$SETUP_ONLY" = 1 ] && { log "setup done for $T"; exit 0; }
 
 export "CARGO_TARGET_${U}_LINKER=rust-lld"
