@@ -23,19 +23,19 @@
 # Closing line: "ci-cross: N passed, M failed"; exit status 1 if anything failed.
 #
 # SIZE_BUDGET_BYTES (default 1000000): the issue's budget for mipsel, reported only.
-# SIZE_LIMIT_BYTES (default 1930000): a mipsel binary above this fails CI (growth guard, about
-# 30 KB above the 1,897,064 bytes of the build that set it: the round that added the store
-# budget, revocations, VAPID budgets, opaque Locations and ntfy field limits).
+# SIZE_LIMIT_BYTES (default 2350000): a mipsel binary above this fails CI (growth guard, about
+# 30 KB above the 2,318,124 bytes of the build that set it: built-in TLS, rustls and ring,
+# added about 420 KB to the 1,897,064 bytes before it).
 # NTFY_SIZE_LIMIT_BYTES (default 1610000): the same guard for the mipsel build with
-# the ntfy doors only (`--no-default-features --features ntfy`), about 30 KB above the
-# 1,579,444 bytes of the build that set it (the full build then: 1,894,472).
+# the ntfy doors only (`--no-default-features --features ntfy`, without TLS), about 30 KB
+# above the 1,579,444 bytes of the build that set it (the full build then: 1,894,472).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BUDGET=${SIZE_BUDGET_BYTES:-1000000}
-LIMIT=${SIZE_LIMIT_BYTES:-1930000}
+LIMIT=${SIZE_LIMIT_BYTES:-2350000}
 NTFY_LIMIT=${NTFY_SIZE_LIMIT_BYTES:-1610000}
 passed=0 failed=0
 declare -a SUMMARY

@@ -16,8 +16,11 @@ use futures_lite::{AsyncRead, AsyncWrite};
 #[cfg(feature = "tls")]
 use crate::tls::TlsStream;
 
+/// A client's connection, whichever listener took it.
 pub enum Conn {
+    /// From a `listen` address.
     Plain(Async<TcpStream>),
+    /// From a `listen_tls` address (boxed: a plain stream stays small).
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream>),
 }
@@ -32,6 +35,7 @@ impl Conn {
         }
     }
 
+    /// Whether the connection came over TLS.
     pub fn is_tls(&self) -> bool {
         !matches!(self, Conn::Plain(_))
     }
@@ -91,6 +95,7 @@ impl AsyncWrite for Conn {
         }
     }
 
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(_) => Poll::Ready(Ok(())),
@@ -99,6 +104,7 @@ impl AsyncWrite for Conn {
         }
     }
 
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(tcp) => Poll::Ready(tcp.get_ref().shutdown(Shutdown::Write)),

@@ -21,7 +21,9 @@ const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 /// The two files: the certificate chain (leaf first) and its private key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
+    /// `tls_cert`: the chain, PEM.
     pub chain: PathBuf,
+    /// `tls_key`: the private key, PEM.
     pub key: PathBuf,
 }
 
@@ -32,6 +34,7 @@ struct Stamp {
     len: u64,
 }
 
+/// The certificate in use, and where it is read from.
 pub struct Certificate {
     paths: RefCell<Paths>,
     config: RefCell<Arc<ServerConfig>>,

@@ -53,6 +53,7 @@ enum Step {
     Closed,
 }
 
+/// A TLS session over a client's socket, read and written as an async byte stream.
 pub struct TlsStream {
     tcp: Async<TcpStream>,
     tls: UnbufferedServerConnection,
@@ -84,6 +85,7 @@ impl TlsStream {
         })
     }
 
+    /// The socket under the session.
     pub fn socket(&self) -> &Async<TcpStream> {
         &self.tcp
     }
