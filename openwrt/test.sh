@@ -136,11 +136,12 @@ for k in $keys; do
 done
 [ "$missing" = 0 ] && ok "every server key has a UCI option (listen, db, control_socket: the init's)"
 # Each commented-out option shows the server's own default (what `serve --check` prints
-# when the option is not set); public_url is an example, nofile belongs to the init.
+# when the option is not set); public_url and the certificate's files are examples, nofile
+# and acme_domain belong to the init.
 cp "$W/check.out" "$W/defaults.out"
 n_defaults=0
 while read -r o v; do
-  case $o in public_url|nofile) continue ;; esac
+  case $o in public_url|nofile|acme_domain|tls_cert|tls_key) continue ;; esac
   case $o:$v in metrics_public:0) v=false ;; metrics_public:1) v=true ;; esac
   got=$(sed -n "s/^$o = //p" "$W/defaults.out")
   if [ "$got" = "$v" ]; then n_defaults=$((n_defaults + 1))
