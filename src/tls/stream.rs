@@ -23,7 +23,8 @@ use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 use rustls::server::{ServerConfig, UnbufferedServerConnection};
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus, WriteTraffic,
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, ReadTraffic, UnbufferedStatus,
+    WriteTraffic,
 };
 
 /// Ciphertext asked of the socket per read.
@@ -144,17 +145,7 @@ impl TlsStream {
                         self.plain.clear();
                         self.taken = 0;
                     }
-                    let mut step = Ok(Step::Again);
-                    while let Some(record) = traffic.next_record() {
-                        match record {
-                            Ok(record) => self.plain.extend_from_slice(record.payload),
-                            Err(e) => {
-                                step = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    step
+                    decrypt(&mut traffic, &mut self.plain).map(|()| Step::Again)
                 }
                 Ok(ConnectionState::EncodeTlsData(mut data)) => {
                     encode(&mut data, &mut self.outgoing).map(|()| Step::Again)
@@ -173,20 +164,9 @@ impl TlsStream {
                     self.peer_done = true;
                     Ok(Step::Closed)
                 }
-                Ok(ConnectionState::WriteTraffic(mut traffic)) => match want {
-                    Want::Read => Ok(Step::NeedInput),
-                    Want::Write(data) => {
-                        let n = data.len().min(MAX_PLAINTEXT_PER_WRITE);
-                        encrypt(&mut traffic, &mut self.outgoing, |t, out| {
-                            t.encrypt(&data[..n], out)
-                        })
-                        .map(|()| Step::Wrote(n))
-                    }
-                    Want::CloseNotify => encrypt(&mut traffic, &mut self.outgoing, |t, out| {
-                        t.queue_close_notify(out)
-                    })
-                    .map(|()| Step::Wrote(0)),
-                },
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => {
+                    write(&mut traffic, want, &mut self.outgoing)
+                }
                 // Early data is never accepted (rustls' default), so no other state comes.
                 Ok(_) => Err(rustls::Error::General("unexpected TLS state".into())),
             };
@@ -291,6 +271,35 @@ fn now<T>(result: io::Result<T>) -> Poll<io::Result<T>> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
         other => Poll::Ready(other),
+    }
+}
+
+/// Appends the application data of the records that came to `plain`.
+fn decrypt<D>(
+    traffic: &mut ReadTraffic<'_, '_, D>,
+    plain: &mut Vec<u8>,
+) -> Result<(), rustls::Error> {
+    while let Some(record) = traffic.next_record() {
+        plain.extend_from_slice(record?.payload);
+    }
+    Ok(())
+}
+
+/// Encrypts what `want` asks to write into `out`, once the handshake allows it.
+fn write<D>(
+    traffic: &mut WriteTraffic<'_, D>,
+    want: Want<'_>,
+    out: &mut Vec<u8>,
+) -> Result<Step, rustls::Error> {
+    match want {
+        Want::Read => Ok(Step::NeedInput),
+        Want::Write(data) => {
+            let n = data.len().min(MAX_PLAINTEXT_PER_WRITE);
+            encrypt(traffic, out, |t, out| t.encrypt(&data[..n], out)).map(|()| Step::Wrote(n))
+        }
+        Want::CloseNotify => {
+            encrypt(traffic, out, |t, out| t.queue_close_notify(out)).map(|()| Step::Wrote(0))
+        }
     }
 }
 
