@@ -59,7 +59,7 @@
 pub mod auth;
 #[allow(missing_docs)]
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 #[allow(missing_docs)]
 pub mod commands;
 #[allow(missing_docs)]
@@ -68,29 +68,28 @@ pub mod control;
 pub mod csrf;
 pub mod delivery;
 pub(crate) mod doors;
-pub mod error;
+pub(crate) mod error;
 #[allow(missing_docs)]
 pub mod http;
-#[allow(missing_docs)]
-pub mod hub;
+pub(crate) mod hub;
 pub mod json;
 #[cfg(test)]
 mod layout;
-pub mod limits;
-pub mod locations;
+pub(crate) mod limits;
+pub(crate) mod locations;
 pub mod logger;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod names;
-pub mod reconnects;
+pub(crate) mod reconnects;
 pub mod route;
 pub(crate) mod router;
-pub mod sd_notify;
+pub(crate) mod sd_notify;
 pub mod secret;
 // `accept_loop` (server) and `Stream::run` (stream) are over 70 lines; both are being
 // rewritten for TLS, `Stream::run` as explicit poll steps.
 #[allow(clippy::too_many_lines)]
 pub mod server;
-pub mod signers;
+pub(crate) mod signers;
 pub mod sse;
 #[allow(missing_docs)]
 pub mod state;
@@ -102,7 +101,7 @@ pub mod stream;
 pub mod tls;
 pub mod transport;
 #[cfg(feature = "autopush")]
-pub mod vapid;
+pub(crate) mod vapid;
 pub mod ws;
 
 /// The API version the original OpenPush server reports.
