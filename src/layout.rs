@@ -1,7 +1,9 @@
 //! The layout rules of the crate doc, checked on the source itself:
 //! - a door (`src/doors/<door>`) never imports another door;
 //! - only the router (`src/router`) and the doors themselves name a door;
-//! - no module imports form a circle.
+//! - no module imports form a circle;
+//! - each module imports only modules of its own step of [`LAYERS`] or of the steps before
+//!   it (the crate doc's "Layers").
 //!
 //! An import is any path that starts with `crate::` or `super::` outside comments and test
 //! modules, resolved to the longest module it names. A module's use of its own ancestors
@@ -231,6 +233,63 @@ fn name(module: &Module) -> String {
     } else {
         module.join("::")
     }
+}
+
+/// The crate doc's layers, in order: each top-level module is in one step.
+const LAYERS: &[&[&str]] = &[
+    &[
+        "clock",
+        "json",
+        "names",
+        "secret",
+        "logger",
+        "metrics",
+        "locations",
+        "reconnects",
+        "sse",
+        "sd_notify",
+        "vapid",
+    ],
+    &["store", "limits"],
+    &["config", "hub", "signers"],
+    &["http", "ws", "error"],
+    &["auth", "state", "stream", "csrf"],
+    &["delivery"],
+    &["route"],
+    &["doors"],
+    &["router", "server", "commands", "control", "cli"],
+];
+
+fn step(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|step| step.contains(&module))
+}
+
+#[test]
+fn each_module_imports_only_its_own_layer_and_those_below() {
+    let mut wrong = Vec::new();
+    for (module, deps) in imports() {
+        let Some(top) = module.first() else {
+            continue; // the crate root declares the modules
+        };
+        if top == "layout" {
+            continue;
+        }
+        let Some(mine) = step(top) else {
+            wrong.push(format!(
+                "{top} is in no step of LAYERS (src/layout.rs, the crate doc)"
+            ));
+            continue;
+        };
+        for dep in deps.iter().filter_map(|d| d.first()).filter(|d| *d != top) {
+            match step(dep) {
+                Some(theirs) if theirs <= mine => {}
+                _ => wrong.push(format!("{} imports {dep}, a later layer", name(&module))),
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(wrong.is_empty(), "layers broken: {wrong:#?}");
 }
 
 #[test]

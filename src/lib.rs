@@ -34,17 +34,24 @@
 //!
 //! # Layers
 //!
-//! Each imports only the ones below it:
-//! 1. leaves and the HTTP layer: `clock`, `json`, `names`, `secret`, `http`, `config`,
-//!    `error` (the only place a layer's error becomes a status);
-//! 2. the store (`store`): it knows nothing of HTTP, the doors or the event loop;
-//! 3. the runtime: `state`, `hub`, `stream`, `auth`, `csrf`, `limits`, `metrics` …;
-//! 4. delivery (`delivery`): `publish`, and the endpoints, built and parsed in one module
-//!    (`delivery::endpoints`), with the resolver of the queue each names; the Web Push
-//!    rules every endpoint applies (`delivery::webpush`); topics (`delivery::topics`);
-//! 5. the door plumbing (`route`: what a handler returns, the JSON body);
-//! 6. the doors (`doors::<door>`);
-//! 7. the router (`router`), the only module that names the doors, and the server.
+//! Each module imports only modules of its own step or of the steps before it:
+//! 1. leaves: `clock`, `json`, `names`, `secret`, `logger`, `metrics`, `locations`,
+//!    `reconnects`, `sse`, `sd_notify`, `vapid`;
+//! 2. the store (`store`), which knows nothing of HTTP, the configuration, the doors or the
+//!    event loop, and the limiters (`limits`);
+//! 3. the configuration (`config`), the hub of live streams (`hub`), `signers`;
+//! 4. the HTTP layer (`http`), the WebSocket framing (`ws`), and `error`, the only place
+//!    where a layer's error becomes a status;
+//! 5. the runtime: `auth`, `state`, `stream`, `csrf`;
+//! 6. delivery (`delivery`): `publish`; the endpoints, built and parsed in one module
+//!    (`delivery::endpoints`), with the resolver of the queue each names; the Web Push rules
+//!    every endpoint applies (`delivery::webpush`); topics (`delivery::topics`);
+//! 7. the door plumbing (`route`: a route table's rows, what a handler returns, the JSON
+//!    body);
+//! 8. the doors (`doors::<door>`);
+//! 9. the router (`router`), the only module that names the doors; the server (`server`);
+//!    the command line (`cli`), its commands (`commands`) and the control socket
+//!    (`control`).
 //!
 //! **A door imports the plumbing, `delivery`, the runtime and the store, never another
 //! door**; what two doors share moves down a layer. No module imports form a circle. The
