@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 use base64ct::Encoding as _;
 
 use crate::config::Limits;
-use crate::error::ApiError;
 use crate::http::Request;
 use crate::limits::{AddrKey, LogSampler, LoginBackoff, REFUSAL_LOG_PERIOD};
 use crate::logger::Unlogged;
 use crate::secret;
 use crate::store::accounts::{self};
-use crate::store::{ClientRecord, Store, UserRecord};
+use crate::store::{self, ClientRecord, Store, UserRecord};
 
 const CACHE_ENTRIES: usize = 256;
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -35,6 +34,28 @@ const HASHER_QUEUE: usize = 64;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Why a request is not let in, or a hashing job not run; `crate::error` gives each its
+/// status.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No credentials, or wrong ones.
+    Unauthorized,
+    /// Too many failed logins from this address or for this name: wait this long.
+    Backoff(Duration),
+    /// The hasher's queue is full.
+    Busy,
+    /// The hasher thread is gone.
+    HasherGone,
+    /// The store failed.
+    Store(store::Error),
+}
+
+impl From<store::Error> for Refusal {
+    fn from(e: store::Error) -> Refusal {
+        Refusal::Store(e)
+    }
+}
 
 /// The hasher thread.
 pub struct Hasher {
@@ -51,20 +72,18 @@ impl Hasher {
         Ok(Hasher { jobs })
     }
 
-    /// Runs `f` on the hasher thread; 503 when its queue is full.
+    /// Runs `f` on the hasher thread, unless its queue is full.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Refusal> {
         let (reply, answer) = async_channel::bounded(1);
         self.jobs
             .try_send(Box::new(move || {
                 let _ = reply.try_send(f());
             }))
-            .map_err(|_| {
-                ApiError::Unavailable("too many logins at once; try again later".into())
-            })?;
-        answer.recv().await.map_err(|_| ApiError::Internal)
+            .map_err(|_| Refusal::Busy)?;
+        answer.recv().await.map_err(|_| Refusal::HasherGone)
     }
 }
 
@@ -199,8 +218,8 @@ impl Authenticator {
     }
 
     /// The user of the request's `Authorization: Basic` header.
-    pub async fn user(&self, store: &Store, req: &Request) -> Result<User, ApiError> {
-        let value = req.header("authorization").ok_or(ApiError::Unauthorized)?;
+    pub async fn user(&self, store: &Store, req: &Request) -> Result<User, Refusal> {
+        let value = req.header("authorization").ok_or(Refusal::Unauthorized)?;
         self.login(store, req, value).await
     }
 
@@ -210,8 +229,8 @@ impl Authenticator {
         store: &Store,
         req: &Request,
         authorization: &str,
-    ) -> Result<User, ApiError> {
-        let (name, password) = basic_credentials(authorization).ok_or(ApiError::Unauthorized)?;
+    ) -> Result<User, Refusal> {
+        let (name, password) = basic_credentials(authorization).ok_or(Refusal::Unauthorized)?;
         let cache_key = self.cache_entry_key(&name, &password);
         if let Some((user, at)) = self.cache.borrow().get(&cache_key)
             && at.elapsed() < CACHE_TTL
@@ -225,10 +244,7 @@ impl Authenticator {
             .map_or(Ok(()), |a| self.failures_by_addr.check(a, now))
             .and(self.failures_by_name.check(name_key, now));
         if let Err(wait) = wait {
-            return Err(ApiError::TooMany {
-                detail: "too many failed logins; wait before trying again".into(),
-                retry_after_secs: wait.as_secs().max(1),
-            });
+            return Err(Refusal::Backoff(wait));
         }
         // Counted now, before the password is checked: attempts sent in parallel see each
         // other here, not only once their Argon2 runs are over. Success clears the count.
@@ -263,7 +279,7 @@ impl Authenticator {
                 req.client_addr
                     .map_or("this host".into(), |a| a.to_string())
             );
-            return Err(ApiError::Unauthorized);
+            return Err(Refusal::Unauthorized);
         };
         if let Some(a) = addr {
             self.failures_by_addr.succeeded(a);
@@ -294,16 +310,16 @@ impl Authenticator {
 }
 
 /// The client that owns the request's `X-Openpush-Key`.
-pub async fn client(store: &Store, req: &Request) -> Result<(u64, ClientRecord), ApiError> {
+pub async fn client(store: &Store, req: &Request) -> Result<(u64, ClientRecord), Refusal> {
     let key = req
         .header("x-openpush-key")
         .filter(|k| !k.is_empty() && k.len() <= 128)
-        .ok_or(ApiError::Unauthorized)?
+        .ok_or(Refusal::Unauthorized)?
         .to_owned();
     store
         .read(move |t| accounts::client_by_key(t, &key))
         .await?
-        .ok_or(ApiError::Unauthorized)
+        .ok_or(Refusal::Unauthorized)
 }
 
 fn basic_credentials(value: &str) -> Option<(String, String)> {

@@ -2,7 +2,7 @@
 //!
 //! The layers below keep their own errors and know nothing of statuses: the store's
 //! `store::Error`, `accounts::Refusal` and `queue::Refused`, the name rules' `names::Invalid`,
-//! the WebSocket handshake's `ws::NotAnUpgrade`, VAPID's `vapid::Refusal` (mapped by the
+//! the WebSocket handshake's `ws::NotAnUpgrade`, logins' `auth::Refusal`, VAPID's `vapid::Refusal` (mapped by the
 //! autopush door, which alone checks VAPID). Each becomes a status here, in its `From`, and
 //! nowhere else.
 //!
@@ -158,6 +158,24 @@ impl From<store::accounts::Refusal> for ApiError {
             Refusal::Conflict(d) => ApiError::Conflict(d),
             Refusal::Invalid(d) => ApiError::BadRequest(d),
             Refusal::Limit(d) => ApiError::Forbidden(d),
+        }
+    }
+}
+
+impl From<crate::auth::Refusal> for ApiError {
+    fn from(refusal: crate::auth::Refusal) -> ApiError {
+        use crate::auth::Refusal;
+        match refusal {
+            Refusal::Unauthorized => ApiError::Unauthorized,
+            Refusal::Backoff(wait) => ApiError::TooMany {
+                detail: "too many failed logins; wait before trying again".into(),
+                retry_after_secs: wait.as_secs().max(1),
+            },
+            Refusal::Busy => {
+                ApiError::Unavailable("too many logins at once; try again later".into())
+            }
+            Refusal::HasherGone => ApiError::Internal,
+            Refusal::Store(e) => e.into(),
         }
     }
 }

@@ -40,9 +40,9 @@
 //! 2. the store (`store`), which knows nothing of HTTP, the configuration, the doors or the
 //!    event loop, and the limiters (`limits`);
 //! 3. the configuration (`config`), the hub of live streams (`hub`), `signers`;
-//! 4. the HTTP layer (`http`), the WebSocket framing (`ws`), and `error`, the only place
-//!    where a layer's error becomes a status;
-//! 5. the runtime: `auth`, `state`, `stream`, `csrf`;
+//! 4. the HTTP layer (`http`), the WebSocket framing (`ws`), logins (`auth`), and `error`,
+//!    the only place where a layer's error becomes a status;
+//! 5. the runtime: `state`, `stream`, `csrf`;
 //! 6. delivery (`delivery`): `publish`; the endpoints, built and parsed in one module
 //!    (`delivery::endpoints`), with the resolver of the queue each names; the Web Push rules
 //!    every endpoint applies (`delivery::webpush`); topics (`delivery::topics`);

@@ -113,7 +113,7 @@ pub async fn user(state: &ServerState, req: &Request) -> Result<Option<User>, Ap
         if from_query.is_none() {
             crate::csrf::same_origin(state, req)?;
         }
-        return state.auth.login(&state.store, req, value).await.map(Some);
+        return Ok(Some(state.auth.login(&state.store, req, value).await?));
     }
     if scheme.eq_ignore_ascii_case("bearer") {
         // ntfy access tokens: this server has none, so no token is valid.
