@@ -249,6 +249,8 @@ const LAYERS: &[&[&str]] = &[
         "sse",
         "sd_notify",
         "vapid",
+        "tls",
+        "transport",
     ],
     &["store", "limits"],
     &["config", "hub", "signers"],

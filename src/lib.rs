@@ -36,7 +36,8 @@
 //!
 //! Each module imports only modules of its own step or of the steps before it:
 //! 1. leaves: `clock`, `json`, `names`, `secret`, `logger`, `metrics`, `locations`,
-//!    `reconnects`, `sse`, `sd_notify`, `vapid`;
+//!    `reconnects`, `sse`, `sd_notify`, `vapid`, and TLS (`tls`) with the connection type
+//!    over it (`transport`);
 //! 2. the store (`store`), which knows nothing of HTTP, the configuration, the doors or the
 //!    event loop, and the limiters (`limits`);
 //! 3. the configuration (`config`), the hub of live streams (`hub`), `signers`;
