@@ -18,43 +18,67 @@ use crate::store::{Grant, queue, topics};
 /// One administration command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// A new user.
     UserAdd {
+        /// Its name.
         name: String,
+        /// Its password's Argon2 hash (the CLI hashed it).
         password_hash: String,
+        /// Whether it administers the others.
         admin: bool,
     },
+    /// Every user.
     UserList,
+    /// A user's new password.
     UserPasswd {
+        /// The user, by id or name.
         name: String,
+        /// The new password's Argon2 hash.
         password_hash: String,
     },
+    /// A user goes, with its clients, their queues and its topics.
     UserDel {
+        /// The user, by id or name.
         name: String,
     },
+    /// A new client (device) of a user.
     ClientAdd {
+        /// The user, by id or name.
         user: String,
+        /// The client's name.
         name: String,
     },
     /// Every user's clients, or one user's.
     ClientList {
+        /// The user, by id or name; `None`: every user.
         user: Option<String>,
     },
+    /// A client goes, with its applications and its queue.
     ClientDel {
+        /// The user, by id or name.
         user: String,
+        /// The client, by id, name or key.
         name: String,
     },
     /// Every topic, or those one user owns.
     TopicList {
+        /// The owner, by id or name; `None`: every topic.
         user: Option<String>,
     },
     /// Neither `read` nor `write` takes the user's grant back.
     TopicGrant {
+        /// The topic's name.
         topic: String,
+        /// The user, by id or name.
         user: String,
+        /// The user may read the topic.
         read: bool,
+        /// The user may publish to the topic.
         write: bool,
     },
+    /// A topic goes, with its queue.
     TopicDel {
+        /// The topic's name.
         topic: String,
     },
 }
@@ -67,11 +91,17 @@ pub struct Wire {
     /// One of `user_add`, `user_list`, `user_passwd`, `user_del`, `client_add`,
     /// `client_list`, `client_del`, `topic_list`, `topic_grant`, `topic_del`.
     pub op: String,
+    /// `name` of a user or client command, `topic` of a topic command.
     pub name: Option<String>,
+    /// `user` of a client or topic command.
     pub user: Option<String>,
+    /// `password_hash` of `user_add` and `user_passwd`.
     pub password_hash: Option<String>,
+    /// `admin` of `user_add`.
     pub admin: Option<bool>,
+    /// `read` of `topic_grant`.
     pub read: Option<bool>,
+    /// `write` of `topic_grant`.
     pub write: Option<bool>,
 }
 
@@ -195,9 +225,12 @@ impl TryFrom<Wire> for Command {
     }
 }
 
+/// A command's answer, as the CLI prints it.
 #[derive(Serialize, Deserialize, Debug)]
 pub struct Reply {
+    /// Whether the command was done (the CLI's exit status).
     pub ok: bool,
+    /// What the CLI prints: the listing, or why the command was refused.
     pub output: String,
 }
 
@@ -205,6 +238,7 @@ pub struct Reply {
 /// lose their access end with the command's commit: see [`crate::store::Event::Revoked`].)
 #[derive(Default)]
 pub struct Effects {
+    /// A user changed or went: the server forgets its cached logins.
     pub users_changed: bool,
 }
 

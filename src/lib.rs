@@ -68,7 +68,6 @@ pub mod auth;
 #[allow(missing_docs)]
 pub mod cli;
 pub(crate) mod clock;
-#[allow(missing_docs)]
 pub mod commands;
 #[allow(missing_docs)]
 pub mod config;
