@@ -100,7 +100,6 @@ pub(crate) mod signers;
 pub mod sse;
 #[allow(missing_docs)]
 pub mod state;
-#[allow(missing_docs)]
 pub mod store;
 #[allow(missing_docs, clippy::too_many_lines)]
 pub mod stream;

@@ -20,14 +20,20 @@ use crate::secret;
 /// Why an account operation was refused. Nothing was written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
+    /// No such user, client or app.
     NotFound,
+    /// The name is taken (the reason).
     Conflict(String),
+    /// The request breaks a rule (the reason).
     Invalid(String),
+    /// A count limit is reached (which).
     Limit(String),
 }
 
+/// An account operation's result: done, or refused with nothing written.
 pub type Outcome<T> = std::result::Result<T, Refusal>;
 
+/// The user `id`, if there is one.
 pub fn get_user<T: ReadableTable<u64, &'static [u8]>>(
     users: &T,
     id: u64,
@@ -40,6 +46,7 @@ pub fn get_user<T: ReadableTable<u64, &'static [u8]>>(
     }
 }
 
+/// The client `id`, if there is one.
 pub fn get_client<T: ReadableTable<u64, &'static [u8]>>(
     clients: &T,
     id: u64,
@@ -66,6 +73,7 @@ pub fn find_user(txn: &impl Tables, ident: &str) -> Result<Option<(u64, UserReco
     Ok(get_user(&users, id)?.map(|u| (id, u)))
 }
 
+/// Every user, by id.
 pub fn list_users(txn: &impl Tables) -> Result<Vec<(u64, UserRecord)>> {
     let users = txn.users()?;
     let mut out = Vec::new();
@@ -181,6 +189,7 @@ fn other_admin_exists(users: &impl ReadableTable<u64, &'static [u8]>, id: u64) -
     Ok(false)
 }
 
+/// The ids of a user's clients.
 pub fn client_ids_of(txn: &impl Tables, user_id: u64) -> Result<Vec<u64>> {
     let by_user = txn.client_by_user()?;
     let mut ids = Vec::new();
@@ -260,6 +269,8 @@ pub fn client_by_key(txn: &impl Tables, key: &str) -> Result<Option<(u64, Client
     }
 }
 
+/// A new client of `user_id` named `name`, with a new key; refused past `max_clients`
+/// or when the user has a client of that name.
 pub fn create_client(
     txn: &WriteTransaction,
     user_id: u64,
@@ -298,6 +309,7 @@ pub fn create_client(
     Ok(Ok((id, client)))
 }
 
+/// Renames the user's client `ident` (id, name or key) to `name`.
 pub fn rename_client(
     txn: &WriteTransaction,
     user_id: u64,
@@ -347,6 +359,7 @@ pub fn delete_client_by_id(
     Ok(Ok(()))
 }
 
+/// A client's applications.
 pub fn apps_of(txn: &impl Tables, client_id: u64) -> Result<Vec<AppRecord>> {
     let by_client = txn.app_by_client()?;
     let apps = txn.apps()?;
@@ -377,6 +390,8 @@ pub fn app_by_token(txn: &impl Tables, token: &str) -> Result<Option<AppRecord>>
     Ok(secret::constant_time_eq(app.routing_token.as_bytes(), token.as_bytes()).then_some(app))
 }
 
+/// A new application `registration_id` of a client, with a new routing token; refused
+/// past `max_apps` or when the client has an application of that id.
 pub fn register_app(
     txn: &WriteTransaction,
     client_id: u64,

@@ -29,7 +29,9 @@ const UAID_LEN: usize = 16 + 2 * SECRET_BYTES;
 /// A user agent after its hello.
 #[derive(Debug)]
 pub struct Hello {
+    /// The user agent's id: its capability, given in the first hello.
     pub uaid: String,
+    /// Its queue.
     pub queue: u64,
     /// A new uaid: the one asked for (if any) is unknown here.
     pub new: bool,

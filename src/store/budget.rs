@@ -109,18 +109,23 @@ impl Usage {
         Ok(usage)
     }
 
+    /// Bytes of every stored message, as the budget counts them.
     pub fn total(&self) -> u64 {
         self.total
     }
 
+    /// Bytes of the messages in queues open to senders without an account.
     pub fn anonymous(&self) -> u64 {
         self.anonymous
     }
 
+    /// Bytes of the messages in autopush user agents' queues.
     pub fn uaids(&self) -> u64 {
         self.uaids
     }
 
+    /// Whether `queue` is in the anonymous share: every queue but a family topic's (one a
+    /// user owns and strangers cannot post to).
     pub fn is_anonymous(&self, queue: u64) -> bool {
         !self.family.contains(&queue)
     }

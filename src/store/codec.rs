@@ -42,14 +42,20 @@ impl Content {
 /// One scale for OpenPush priority, Web Push urgency (RFC 8030 §5.3) and ntfy priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
+    /// 1: `very-low` (RFC 8030), ntfy's `min`.
     VeryLow = 1,
+    /// 2: `low`.
     Low = 2,
+    /// 3: `normal`, the default.
     Normal = 3,
+    /// 4: `high`.
     High = 4,
+    /// 5: ntfy's `max`/`urgent`; `high` on Web Push.
     Urgent = 5,
 }
 
 impl Priority {
+    /// ntfy's level 1 to 5.
     pub fn from_level(level: u8) -> Option<Priority> {
         Some(match level {
             1 => Priority::VeryLow,
@@ -74,6 +80,7 @@ impl Priority {
             _ => return None,
         })
     }
+    /// The RFC 8030 `Urgency` value (`urgent` becomes `high`).
     pub fn urgency(self) -> &'static str {
         match self {
             Priority::VeryLow => "very-low",
@@ -92,24 +99,36 @@ impl Priority {
     }
 }
 
+/// A user.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserRecord {
+    /// Its name.
     pub name: String,
+    /// The Argon2 hash of its password.
     pub password_hash: String,
+    /// Whether it administers the others.
     pub admin: bool,
 }
 
+/// A client: a device of a user.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientRecord {
+    /// Its user.
     pub user_id: u64,
+    /// Its name, unique among its user's clients.
     pub name: String,
+    /// Its key (`X-Openpush-Key`), the capability to read its queue.
     pub key: String,
 }
 
+/// An OpenPush application of a client.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppRecord {
+    /// Its client: its messages go to that device's queue.
     pub client_id: u64,
+    /// The id the application gave itself, unique on its client.
     pub registration_id: String,
+    /// Its routing token, the capability to post to it.
     pub routing_token: String,
 }
 
@@ -117,26 +136,35 @@ pub struct AppRecord {
 /// app server posted to first) and the other users it is shared with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicRecord {
+    /// The topic's queue.
     pub queue: u64,
+    /// The user it belongs to; 0: nobody yet.
     pub owner: u64,
     /// Unix milliseconds of its creation.
     pub created_at: u64,
+    /// The other users it is shared with.
     pub grants: Vec<Grant>,
 }
 
+/// What a user other than the owner may do with a topic.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Grant {
+    /// The user.
     pub user_id: u64,
+    /// It may read the topic.
     pub read: bool,
+    /// It may publish to it.
     pub write: bool,
 }
 
+/// A stored message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessageRecord {
     /// Unix milliseconds from which the message is never delivered.
     pub expires_at: u64,
     /// Unix milliseconds when the message was accepted (0 for messages of schema 1).
     pub posted_at: u64,
+    /// How its data is delivered: JSON, text or opaque bytes.
     pub content: Content,
     /// `None` when the sender gave none.
     pub priority: Option<Priority>,
@@ -239,16 +267,20 @@ impl<'a> Reader<'a> {
 /// address (IPv4, or IPv6 /64) it first said hello from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UaidRecord {
+    /// The secret half of the `uaid`.
     pub secret: Vec<u8>,
     /// Unix milliseconds of its last hello or disconnect.
     pub last_seen: u64,
+    /// The address (IPv4, or IPv6 /64) of its first hello.
     pub address: [u8; 16],
 }
 
 /// An autopush channel's push endpoint.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointRecord {
+    /// The user agent's queue.
     pub queue: u64,
+    /// The channel id the user agent picked.
     pub channel_id: String,
     /// The endpoint token itself (the index holds its digest).
     pub token: String,
@@ -257,6 +289,7 @@ pub struct EndpointRecord {
 }
 
 impl UaidRecord {
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         Writer::new()
             .bytes(&self.secret)
@@ -264,6 +297,7 @@ impl UaidRecord {
             .bytes(&self.address)
             .0
     }
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
         let record = UaidRecord {
@@ -276,6 +310,7 @@ impl UaidRecord {
 }
 
 impl EndpointRecord {
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let w = Writer::new()
             .u64(self.queue)
@@ -286,6 +321,7 @@ impl EndpointRecord {
             None => w.u64(0).0,
         }
     }
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
         let queue = r.u64()?;
@@ -306,6 +342,7 @@ impl EndpointRecord {
 }
 
 impl UserRecord {
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         Writer::new()
             .bytes(self.name.as_bytes())
@@ -313,6 +350,7 @@ impl UserRecord {
             .u64(self.admin as u64)
             .0
     }
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
         let record = UserRecord {
@@ -325,6 +363,7 @@ impl UserRecord {
 }
 
 impl ClientRecord {
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         Writer::new()
             .u64(self.user_id)
@@ -332,6 +371,7 @@ impl ClientRecord {
             .bytes(self.key.as_bytes())
             .0
     }
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
         let record = ClientRecord {
@@ -344,6 +384,7 @@ impl ClientRecord {
 }
 
 impl AppRecord {
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         Writer::new()
             .u64(self.client_id)
@@ -351,6 +392,7 @@ impl AppRecord {
             .bytes(self.routing_token.as_bytes())
             .0
     }
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
         let record = AppRecord {
@@ -363,6 +405,7 @@ impl AppRecord {
 }
 
 impl TopicRecord {
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new()
             .u64(self.queue)
@@ -374,6 +417,7 @@ impl TopicRecord {
         }
         w.0
     }
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes)?;
         let queue = r.u64()?;
@@ -414,6 +458,7 @@ impl MessageRecord {
         Reader::version(bytes, MESSAGE_V2)?.u64()
     }
 
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         Writer::version(MESSAGE_V2)
             .u64(self.expires_at)
@@ -427,6 +472,7 @@ impl MessageRecord {
             .0
     }
 
+    /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::version(bytes, MESSAGE_V2)?;
         let expires_at = r.u64()?;

@@ -43,6 +43,8 @@ pub struct Taken {
     pub confirms: HashMap<u64, u64>,
 }
 
+/// The writes waiting for the next commit, and the confirmations and acks in force for
+/// reads meanwhile.
 #[derive(Default)]
 pub struct Deferred {
     /// Queue → every message up to this id is confirmed.
@@ -66,6 +68,7 @@ impl Deferred {
         pending.max(applied)
     }
 
+    /// Every message of `queue` up to `up_to` is confirmed.
     pub fn confirm(&mut self, queue: u64, up_to: u64) {
         let at = self.confirms.entry(queue).or_default();
         *at = (*at).max(up_to);
@@ -85,11 +88,13 @@ impl Deferred {
             .any(|acks| acks.get(&(queue, id)).is_some_and(|c| c == registration_id))
     }
 
+    /// A deferred write of any kind.
     pub fn push(&mut self, job: DeferredJob) {
         self.jobs.push(job);
         self.since.get_or_insert_with(Instant::now);
     }
 
+    /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.since.is_none()
     }

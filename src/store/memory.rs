@@ -35,7 +35,9 @@ const MAX_QUEUE_SIZES: usize = 65_536;
 /// The messages of one queue and their stored bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct QueueSize {
+    /// Messages queued.
     pub messages: u64,
+    /// Their stored bytes.
     pub bytes: u64,
 }
 
@@ -48,6 +50,8 @@ struct Ids {
     durable: u64,
 }
 
+/// What the store thread keeps in memory between transactions: message ids, queue sizes,
+/// the store's usage, and the messages staged for the live streams.
 #[derive(Default)]
 pub struct Memory {
     ids: Option<Ids>,

@@ -61,6 +61,7 @@ const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 /// does not give up the working read handle while the disk is still full.
 const REOPEN_PROBE_BYTES: usize = 64 * 1024;
 
+/// Why the store could not do what was asked.
 #[derive(Clone, Debug)]
 pub enum Error {
     /// The disk is full; nothing of the request was stored.
@@ -123,6 +124,7 @@ from_redb!(
     redb::DatabaseError
 );
 
+/// A store result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 type Reply<T> = async_channel::Sender<Result<T>>;
@@ -171,7 +173,12 @@ pub enum Revocation {
     /// The queue is gone (its client or topic was deleted): all its streams end.
     Queue(u64),
     /// Who may no longer read the queue: a user, or (`None`) requests without one.
-    Reader { queue: u64, user: Option<u64> },
+    Reader {
+        /// The queue.
+        queue: u64,
+        /// The user; `None`: requests without one.
+        user: Option<u64>,
+    },
     /// The user is gone, or its name or password changed: every stream it opened with its
     /// name and password ends, wherever it reads.
     User(u64),
@@ -204,6 +211,7 @@ pub enum OpenError {
     Locked,
     /// The file was written by another schema version of openpush.
     Schema(String),
+    /// Anything else: the reason, for the exit message.
     Other(String),
 }
 
@@ -545,6 +553,7 @@ fn reopen(db: &mut Option<Database>, path: &Path, cache_bytes: usize) -> Result<
 }
 
 impl Store {
+    /// The commit figures `/metrics` shows.
     pub fn commit_stats(&self) -> &CommitStats {
         &self.commits
     }

@@ -29,26 +29,39 @@ use super::{Content, MessageRecord, Priority, Result, Unsettled};
 /// Where a message goes, as the front door resolved it.
 #[derive(Clone, Debug)]
 pub struct Destination {
+    /// The queue.
     pub queue: u64,
     /// The OpenPush application it is for; empty for a topic.
     pub registration_id: String,
+    /// The queue's limit.
     pub limit: QueueSize,
 }
 
+/// A message as a door accepted it, before it has an id.
 pub struct NewMessage {
+    /// How the data is delivered: JSON, text or opaque bytes.
     pub content: Content,
     /// Already checked against its size limit.
     pub data: Vec<u8>,
+    /// `normal` or `high` (OpenPush), an `Urgency` (Web Push), a level (ntfy).
     pub priority: Option<Priority>,
+    /// Seconds it is kept undelivered; 0: delivered now to a live stream or not at all.
     pub ttl_secs: u64,
+    /// Replaces an undelivered message of the same queue and application with this key.
     pub collapse_key: Option<String>,
+    /// The door's other fields, as JSON members (ntfy's title, tags …; Web Push encryption
+    /// headers).
     pub extras: Vec<u8>,
 }
 
+/// A message the queue took.
 #[derive(Debug)]
 pub struct Enqueued {
+    /// Its queue.
     pub queue: u64,
+    /// Its id.
     pub id: u64,
+    /// The record as stored.
     pub record: MessageRecord,
     /// False for a TTL of 0: delivered now to a live stream or not at all.
     pub stored: bool,
@@ -372,12 +385,15 @@ pub fn sweep(txn: &WriteTransaction, memory: &mut Memory, now: u64, max: usize) 
 /// posting time it wants (ntfy's `since=<time>`; 0 for all).
 #[derive(Clone, Debug)]
 pub struct Cursor {
+    /// Messages after this id.
     pub after: u64,
+    /// Messages posted at or after this time (Unix milliseconds).
     pub posted_since: u64,
 }
 
 /// A page of stored messages: (queue, id, record), oldest first.
 pub struct Page {
+    /// (queue, id, record), oldest first.
     pub messages: Vec<(u64, u64, MessageRecord)>,
     /// The queues may hold more after the last message of this page.
     pub more: bool,
@@ -391,7 +407,9 @@ pub struct Page {
 /// message that takes its stored bytes to `bytes` or past (so a page always holds one).
 #[derive(Clone, Copy, Debug)]
 pub struct PageLimit {
+    /// Messages at most.
     pub messages: usize,
+    /// Stored bytes at which the page ends.
     pub bytes: usize,
 }
 

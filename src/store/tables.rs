@@ -48,6 +48,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 
 use super::{Error, Result as StoreResult};
 
+/// The schema this version writes; an older file is upgraded in place, a newer one refused.
 pub const SCHEMA_VERSION: u64 = 3;
 
 /// The first queue id of a topic; client ids stay far below it.
@@ -55,40 +56,65 @@ pub const TOPIC_QUEUES: u64 = 1 << 62;
 /// The first queue id of an autopush user agent; topic queues stay below it.
 pub const UAID_QUEUES: u64 = 1 << 63;
 
+/// Counters and keys by name (see the layout above).
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// user id → `UserRecord`.
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+/// name → user id.
 pub const USER_BY_NAME: TableDefinition<&str, u64> = TableDefinition::new("user_by_name");
+/// client id → `ClientRecord`.
 pub const CLIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("clients");
+/// (user id, client id) → nothing.
 pub const CLIENT_BY_USER: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("client_by_user");
+/// blake2s(key) → client id.
 pub const CLIENT_BY_KEY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("client_by_key");
+/// (user id, name) → client id.
 pub const CLIENT_BY_NAME: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("client_by_name");
+/// blake2s(routing token) → `AppRecord`.
 pub const APPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apps");
+/// (client id, registration id) → blake2s(routing token).
 pub const APP_BY_CLIENT: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("app_by_client");
+/// (queue id, message id) → `MessageRecord`.
 pub const MESSAGES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
+/// (queue id, registration id, collapse key) → message id.
 pub const COLLAPSE: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
+/// topic name → `TopicRecord`.
 pub const TOPICS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("topics");
+/// (owner id, topic name) → nothing.
 pub const TOPIC_BY_OWNER: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("topic_by_owner");
+/// queue id → `UaidRecord`.
 pub const UAIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("uaids");
 /// Keyed by the address (16 bytes) and the queue id (8, big-endian), valued by nothing: a
 /// byte-slice table like `apps`, so that redb's code is not built for one more key type.
 pub const UAID_BY_ADDRESS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uaid_by_address");
+/// (queue id, channel id) → blake2s(endpoint token).
 pub const CHANNELS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("channels");
+/// blake2s(endpoint token) → `EndpointRecord`.
 pub const ENDPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("endpoints");
 
+/// `meta`: the next user id.
 pub const NEXT_USER_ID: &str = "next_user_id";
+/// `meta`: the next client id.
 pub const NEXT_CLIENT_ID: &str = "next_client_id";
+/// `meta`: above every message id ever handed out.
 pub const ID_HIGH_WATER: &str = "message_id_high_water";
+/// `meta`: the next topic's id.
 pub const NEXT_TOPIC_ID: &str = "next_topic_id";
+/// `meta`: the next user agent's id.
 pub const NEXT_UAID_ID: &str = "next_uaid_id";
 const VERSION_KEY: &str = "schema_version";
 
+/// Why a database file is not one this version can use.
 pub enum SchemaError {
+    /// Written by another schema version (the one found).
     Version(u64),
+    /// Not an openpush database.
     Foreign,
+    /// The store failed while checking or upgrading.
     Store(super::Error),
 }
 
@@ -374,39 +400,50 @@ pub fn damaged(what: &str, id: impl std::fmt::Display) -> Error {
 
 /// Opens tables the same way in read and write transactions, so lookups serve both.
 pub trait Tables {
+    /// A table of byte-slice values.
     type Bytes<'a, K: redb::Key + 'static>: ReadableTable<K, &'static [u8]>
     where
         Self: 'a;
+    /// A table of id values.
     type Id<'a, K: redb::Key + 'static>: ReadableTable<K, u64>
     where
         Self: 'a;
+    /// Opens a table of byte-slice values.
     fn bytes<K: redb::Key + 'static>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
     ) -> StoreResult<Self::Bytes<'_, K>>;
+    /// Opens a table of id values.
     fn ids<K: redb::Key + 'static>(
         &self,
         def: TableDefinition<K, u64>,
     ) -> StoreResult<Self::Id<'_, K>>;
 
+    /// `users`.
     fn users(&self) -> StoreResult<Self::Bytes<'_, u64>> {
         self.bytes(USERS)
     }
+    /// `user_by_name`.
     fn user_by_name(&self) -> StoreResult<Self::Id<'_, &'static str>> {
         self.ids(USER_BY_NAME)
     }
+    /// `clients`.
     fn clients(&self) -> StoreResult<Self::Bytes<'_, u64>> {
         self.bytes(CLIENTS)
     }
+    /// `client_by_user`.
     fn client_by_user(&self) -> StoreResult<Self::Bytes<'_, (u64, u64)>> {
         self.bytes(CLIENT_BY_USER)
     }
+    /// `client_by_key`.
     fn client_by_key(&self) -> StoreResult<Self::Bytes<'_, &'static [u8]>> {
         self.bytes(CLIENT_BY_KEY)
     }
+    /// `apps`.
     fn apps(&self) -> StoreResult<Self::Bytes<'_, &'static [u8]>> {
         self.bytes(APPS)
     }
+    /// `app_by_client`.
     fn app_by_client(&self) -> StoreResult<Self::Bytes<'_, (u64, &'static str)>> {
         self.bytes(APP_BY_CLIENT)
     }

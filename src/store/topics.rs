@@ -25,7 +25,9 @@ use crate::names::is_endpoint_topic;
 /// Who asks for a topic, and what for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Access {
+    /// Reading (subscribing to) the topic.
     Read,
+    /// Publishing to the topic.
     Write,
 }
 
@@ -40,13 +42,18 @@ pub enum Anonymous {
     ReadWrite,
 }
 
+/// The configured rules for opening topics.
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
+    /// What requests without a user may do.
     pub anonymous: Anonymous,
+    /// Topics a user may own.
     pub max_topics_per_user: usize,
+    /// Topics that belong to nobody, at most.
     pub max_unclaimed_topics: usize,
 }
 
+/// The topic `name`, if there is one.
 pub fn get(txn: &impl Tables, name: &str) -> Result<Option<TopicRecord>> {
     match txn.bytes(TOPICS)?.get(name.as_bytes())? {
         Some(bytes) => TopicRecord::decode(bytes.value())
