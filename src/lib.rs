@@ -98,7 +98,6 @@ pub mod secret;
 pub mod server;
 pub(crate) mod signers;
 pub mod sse;
-#[allow(missing_docs)]
 pub mod state;
 pub mod store;
 #[allow(missing_docs, clippy::too_many_lines)]

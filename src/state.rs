@@ -28,6 +28,7 @@ use crate::store::Store;
 /// spare one that lets a connection be accepted and refused when none is left.
 pub const RESERVED_FDS: usize = 32;
 
+/// The server's state on the event loop, shared by every task through an `Rc`.
 pub struct ServerState {
     /// The certificate of the `listen_tls` addresses; `None` without them.
     #[cfg(feature = "tls")]
@@ -36,12 +37,17 @@ pub struct ServerState {
     pub(crate) config: RefCell<Rc<Config>>,
     /// Reads the configuration again, as at start (file, then command-line flags).
     pub(crate) reload: Reload,
+    /// The store thread's handle.
     pub store: Store,
     /// The names senders see for messages instead of their ids.
     pub locations: Locations,
+    /// The live streams, by queue.
     pub hub: Hub,
+    /// Logins and their cache.
     pub auth: Authenticator,
+    /// The event loop's executor, for the tasks handlers spawn.
     pub executor: Rc<LocalExecutor<'static>>,
+    /// What `/metrics` counts.
     pub counters: Counters,
     /// Requests per client address.
     pub request_rate: RateLimiter<AddrKey>,
@@ -72,6 +78,7 @@ pub struct ServerState {
 pub type Reload = Box<dyn Fn() -> Result<Config, String>>;
 
 impl ServerState {
+    /// The configuration now: a snapshot that a reload does not change.
     pub fn config(&self) -> Rc<Config> {
         self.config.borrow().clone()
     }
@@ -137,6 +144,7 @@ impl ServerState {
         log::info!("configuration reloaded");
     }
 
+    /// Open connections, streams included.
     pub fn connections(&self) -> usize {
         self.connections.get()
     }
@@ -161,6 +169,7 @@ impl ServerState {
         }
     }
 
+    /// Whether `ip` is one of `trusted_proxies`.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
         self.config().trusted_proxies.contains(&ip.to_canonical())
     }
@@ -170,6 +179,7 @@ impl ServerState {
 pub struct ConnectionGuard(pub(crate) Rc<ServerState>, pub(crate) Option<AddrKey>);
 
 impl ConnectionGuard {
+    /// The server's state.
     pub fn state(&self) -> &Rc<ServerState> {
         &self.0
     }
