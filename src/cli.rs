@@ -8,16 +8,22 @@ pub struct Cli {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+    /// the command; without one, `--version` or `--help`
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
 
+/// the commands of `openpush`
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
+    /// `openpush serve`.
     Serve(Serve),
+    /// `openpush user …`.
     User(User),
+    /// `openpush client …`.
     Client(Client),
+    /// `openpush topic …`.
     Topic(Topic),
 }
 
@@ -47,16 +53,22 @@ pub struct Serve {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "user")]
 pub struct User {
+    /// what to do
     #[argh(subcommand)]
     pub action: UserAction,
 }
 
+/// the commands of `openpush user`
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum UserAction {
+    /// `openpush user add`.
     Add(UserAdd),
+    /// `openpush user list`.
     List(UserList),
+    /// `openpush user passwd`.
     Passwd(UserPasswd),
+    /// `openpush user del`.
     Del(UserDel),
 }
 
@@ -131,15 +143,20 @@ pub struct UserDel {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "client")]
 pub struct Client {
+    /// what to do
     #[argh(subcommand)]
     pub action: ClientAction,
 }
 
+/// the commands of `openpush client`
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum ClientAction {
+    /// `openpush client add`.
     Add(ClientAdd),
+    /// `openpush client list`.
     List(ClientList),
+    /// `openpush client del`.
     Del(ClientDel),
 }
 
@@ -199,15 +216,20 @@ pub struct ClientDel {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "topic")]
 pub struct Topic {
+    /// what to do
     #[argh(subcommand)]
     pub action: TopicAction,
 }
 
+/// the commands of `openpush topic`
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum TopicAction {
+    /// `openpush topic list`.
     List(TopicList),
+    /// `openpush topic grant`.
     Grant(TopicGrant),
+    /// `openpush topic del`.
     Del(TopicDel),
 }
 

@@ -65,7 +65,6 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod auth;
-#[allow(missing_docs)]
 pub mod cli;
 pub(crate) mod clock;
 pub mod commands;
