@@ -4,6 +4,7 @@
 'require poll';
 'require rpc';
 'require ui';
+'require uci';
 
 // openpush in LuCI (Services -> openpush): the service's state and controls, and the UCI
 // options of /etc/config/openpush that a household changes. Saving applies them: the init
@@ -49,11 +50,17 @@ function serviceAction(action) {
 
 return view.extend({
 	load: function() {
-		return serviceState();
+		// The acme package's certificates, offered for HTTPS when it is installed.
+		return Promise.all([ serviceState(), L.resolveDefault(uci.load('acme'), null) ]);
 	},
 
-	render: function(st) {
-		var view = this, m, s, o;
+	render: function(data) {
+		var st = data[0], view = this, m, s, o;
+		var acmeDomains = [];
+		if (data[1] != null)
+			uci.sections('acme', 'cert', function(c) {
+				[].concat(c.domains || []).forEach(function(d) { acmeDomains.push(d); });
+			});
 		var stateNode = E('span', { 'id': 'openpush-state' }, [ '' ]);
 		renderState(stateNode, st);
 
@@ -90,6 +97,7 @@ return view.extend({
 
 		s = m.section(form.NamedSection, 'main', 'openpush');
 		s.tab('general', _('General'));
+		s.tab('tls', _('HTTPS'));
 		s.tab('limits', _('Limits'));
 
 		o = s.taboption('general', form.Flag, 'enabled', _('Run the server'),
@@ -130,6 +138,31 @@ return view.extend({
 		[ 'error', 'warn', 'info', 'debug', 'trace' ].forEach(function(l) { o.value(l); });
 		o.default = 'info';
 		o.optional = true;
+
+		o = s.taboption('tls', form.DynamicList, 'listen_tls', _('HTTPS listen on'),
+			_('Address and port for phones and app servers on the internet, served with the certificate below. Port 443 is usually LuCI\'s: use 8443 and open it in the wan zone. Left out until the certificate exists.'));
+		o.datatype = 'ipaddrport(1)';
+		o.placeholder = '0.0.0.0:8443';
+
+		o = s.taboption('tls', form.Value, 'acme_domain', _('Certificate of the acme package'),
+			acmeDomains.length
+				? _('A domain of a certificate the acme package issues: its files are served, and a renewal without a restart.')
+				: _('Install the acme package (luci-app-acme) and issue a certificate for the server\'s name, or give the files below.'));
+		acmeDomains.forEach(function(d) { o.value(d); });
+		o.datatype = 'hostname';
+		o.placeholder = 'push.example.org';
+
+		o = s.taboption('tls', form.Value, 'tls_cert', _('Certificate file (PEM)'),
+			_('Instead of the acme package: the full chain, in PEM.'));
+		o.datatype = 'file';
+		o.depends('acme_domain', '');
+		o.placeholder = '/etc/ssl/acme/push.example.org.fullchain.crt';
+
+		o = s.taboption('tls', form.Value, 'tls_key', _('Key file (PEM)'),
+			_('The certificate\'s private key, in PEM.'));
+		o.datatype = 'file';
+		o.depends('acme_domain', '');
+		o.placeholder = '/etc/ssl/acme/push.example.org.key';
 
 		o = s.taboption('limits', form.Value, 'max_store_bytes', _('Store budget (bytes)'),
 			_('The most queued messages may take in the database, all users together. Default: 33554432 (32 MiB).'));
