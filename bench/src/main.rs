@@ -1,8 +1,9 @@
 //! openpush-bench: a load generator for openpush (its OpenPush SSE, ntfy NDJSON and
 //! WebSocket, NextPush SSE and autopush WebSocket streams, `POST /message` and Web Push
 //! posts) and its peers (nginx+nchan, Mosquitto, a tiny_http SSE server). One `run` =
-//! connect N subscribers, measure the server's memory, post M messages, measure delivery
-//! and the server's CPU and disk writes.
+//! connect N subscribers (plain or over TLS), measure the server's memory, post M messages,
+//! measure delivery and the server's CPU and disk writes. `handshakes` = the server's CPU
+//! time per new connection, over TLS or plain.
 //! Prints one JSON line on stdout and a human-readable row on stderr.
 //!
 //! Only 127.0.0.0/8 is ever connected to; every loop is bounded by a count and a deadline.
@@ -14,6 +15,7 @@ mod procstat;
 mod setup;
 mod soak;
 mod subs;
+mod tls;
 mod wire;
 
 use std::collections::HashMap;
@@ -28,6 +30,9 @@ const USAGE: &str = "usage:
       --addr 127.0.0.1:PORT --pids PID[,PID..]
       [--subs N] [--messages M] [--rate MSGS_PER_S|0] [--posters C] [--label TEXT]
       [--settle-secs S] [--max-secs S] [--pending K]
+      [--tls-ca CA.pem [--sni localhost] [--kx x25519|p256|p384] [--sub-addr 127.0.0.1:PORT]]
+      (subscribers over TLS, trusting CA.pem, to --sub-addr (default --addr); setup and
+      posts still go to --addr, plain)
       openpush, webpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
       ntfy-json, ntfy-ws (idle only: --messages 0): --users PREFIX:COUNT:PASSWORD [--per-user K]
       nextpush (idle only; deviceIds are the clients' keys): as openpush
@@ -40,6 +45,11 @@ const USAGE: &str = "usage:
   openpush-bench confirm --addr 127.0.0.1:PORT --pids PID --creds FILE --users PREFIX:COUNT:PASSWORD
       [--messages 300] [--gap-ms 0] [--client 0] [--settle-secs 3] [--label TEXT]
       (disk bytes per message accepted and confirmed one at a time, at one poster)
+  openpush-bench handshakes --addr 127.0.0.1:PORT --pids PID[,PID..] [--conns 2000]
+      [--threads 2] [--path /v1/health]
+      [--tls-ca CA.pem [--sni localhost] [--resume 0|1] [--kx x25519|p256|p384]]
+      [--label TEXT] [--max-secs S]
+      (one request per new connection, TLS or plain: the server's CPU time per connection)
   openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)
   openpush-bench check --bin PATH/TO/openpush --dir EMPTY_DIR [--secs 60] [--seed N]
       [--doors openpush,ntfy,autopush,nextpush] [--nextpush-drop silent|fin|reset]
@@ -79,6 +89,7 @@ fn main() {
             );
         }
         "run" => run(&get, &pids),
+        "handshakes" => tls::handshakes(&get, &pids),
         "soak" => soak::main(&get),
         "confirm" => confirm::main(&get, &pids),
         "check" => check::main(&get),
@@ -121,6 +132,13 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     };
     let dest: SocketAddr = get("addr", "127.0.0.1:8080").parse().expect("--addr");
     wire::check_loopback(&dest);
+    let sub_dest: SocketAddr = get("sub-addr", &dest.to_string())
+        .parse()
+        .expect("--sub-addr");
+    wire::check_loopback(&sub_dest);
+    let ca = get("tls-ca", "");
+    let tls = (!ca.is_empty())
+        .then(|| tls::Tls::new(&ca, &get("sni", "localhost"), false, &get("kx", "x25519")));
     let n: usize = get("subs", "1000").parse().expect("--subs");
     let m: usize = get("messages", "0").parse().expect("--messages");
     let rate: f64 = get("rate", "0").parse().expect("--rate");
@@ -170,10 +188,11 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         .unwrap_or(1);
     let shared = subs::Shared::new(run_id, m);
     let before = procstat::sample(pids);
+    let before_by_pid = procstat::per_pid_json("before_by_pid", pids);
     let kernel_before = procstat::kernel();
     let sub_spec = subs::Spec {
         proto,
-        dest,
+        dest: sub_dest,
         n,
         path: get(
             "sub-path",
@@ -188,6 +207,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         auth,
         per_user,
         max_pending: get("pending", "256").parse().expect("--pending"),
+        tls,
     };
     let t_connect = Instant::now();
     let loop_thread = {
@@ -201,6 +221,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let connect_secs = t_connect.elapsed().as_secs_f64();
     std::thread::sleep(settle);
     let idle = procstat::sample(pids);
+    let idle_by_pid = procstat::per_pid_json("idle_by_pid", pids);
     let kernel_idle = procstat::kernel();
     let (machine_idle, self_idle) = procstat::machine_and_self_cpu();
     let ready = shared.ready.load(Relaxed);
@@ -257,6 +278,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let mut plat = outcome.post_latencies_ns;
     plat.sort_unstable();
     let idle_delta = idle.rss as f64 - before.rss as f64;
+    let tls_on = !ca.is_empty();
     let per_conn = if ready > 0 {
         idle_delta / ready as f64
     } else {
@@ -282,14 +304,14 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         f64::NAN
     };
     println!(
-        "{{\"label\":\"{label}\",\"target\":\"{target}\",\"subs\":{n},\"ready\":{ready},\"failed\":{},\"dropped\":{},\"connect_secs\":{},\
+        "{{\"label\":\"{label}\",\"target\":\"{target}\",\"tls\":{tls_on},\"subs\":{n},\"ready\":{ready},\"failed\":{},\"dropped\":{},\"connect_secs\":{},\
 \"messages\":{m},\"rate\":{rate},\"posters\":{posters},\"posted_ok\":{},\"post_errors\":{},\"post_secs\":{},\"posts_per_s\":{},\
 \"delivered\":{delivered},\"lost\":{lost},\"duplicated\":{duplicated},\"misrouted\":{},\"stale\":{},\"stale_at_connect\":{stale_at_connect},\"unknown\":{},\
 \"lat_p50_ms\":{},\"lat_p99_ms\":{},\"lat_max_ms\":{},\"post_p50_ms\":{},\"post_p99_ms\":{},\"drain_secs\":{},\
 \"rss_before\":{},\"rss_idle\":{},\"rss_after\":{},\"pss_before\":{},\"pss_idle\":{},\"rss_per_conn_bytes\":{},\"pss_per_conn_bytes\":{},\
 \"threads_before\":{},\"threads_idle\":{},\"peak_rss\":{},\"cpu_secs\":{},\"cpu_us_per_msg\":{},\"write_bytes\":{},\"write_bytes_per_msg\":{},\"nofile\":{nofile},\
 \"kernel_slab_before\":{},\"kernel_slab_idle\":{},\"tcp_inuse_before\":{},\"tcp_inuse_idle\":{},\"tcp_mem_pages_idle\":{},\
-\"machine_cpu_secs\":{},\"bench_cpu_secs\":{},\"other_cpu_secs\":{}}}",
+\"machine_cpu_secs\":{},\"bench_cpu_secs\":{},\"other_cpu_secs\":{},{before_by_pid},{idle_by_pid}}}",
         shared.failed.load(Relaxed),
         shared.dropped.load(Relaxed),
         num(connect_secs),

@@ -75,6 +75,22 @@ pub fn sample(pids: &[u32]) -> Sample {
     s
 }
 
+/// `"per_pid":[{"pid":P,"rss":B,"cpu_secs":S},..]` of each process in `pids` (nginx's
+/// master and worker, and the openpush behind it): a JSON member for a run's line.
+pub fn per_pid_json(name: &str, pids: &[u32]) -> String {
+    let each: Vec<String> = pids
+        .iter()
+        .map(|&p| {
+            let s = sample(&[p]);
+            format!(
+                "{{\"pid\":{p},\"rss\":{},\"rss_anon\":{},\"cpu_secs\":{:.3}}}",
+                s.rss, s.rss_anon, s.cpu_secs
+            )
+        })
+        .collect();
+    format!("\"{name}\":[{}]", each.join(","))
+}
+
 /// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the limit now in force.
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 here, not on every target
 pub fn raise_nofile() -> u64 {

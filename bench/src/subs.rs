@@ -3,7 +3,7 @@
 //! Each checks every event it gets: which run and message it is, and that it was meant for
 //! this subscriber (the other doors' streams are held idle: what they get is read and
 //! dropped). Nothing here blocks; connects are paced so the server's accept queue never
-//! overflows.
+//! overflows. With `tls`, every stream is a TLS connection: handshake, then the same request.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::tls::{Client, Tls};
 use crate::wire::{self, json_u64};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -93,6 +94,8 @@ pub struct Spec {
     pub per_user: usize,
     /// Handshakes in flight at once.
     pub max_pending: usize,
+    /// Subscribers connect over TLS.
+    pub tls: Option<Tls>,
 }
 
 #[derive(PartialEq)]
@@ -109,6 +112,7 @@ enum State {
 
 struct Conn {
     stream: TcpStream,
+    tls: Option<Client>,
     state: State,
     raw: Vec<u8>,
     text: Vec<u8>,
@@ -118,6 +122,24 @@ struct Conn {
 }
 
 const MAX_EVENT_BYTES: usize = 1 << 20;
+
+impl Conn {
+    /// Writes all of `data` (plaintext under TLS); false if the socket did not take it.
+    fn send(&mut self, data: &[u8]) -> bool {
+        match self.tls.as_mut() {
+            Some(tls) => tls.write_all(&mut self.stream, data).is_ok(),
+            None => self.stream.write(data).ok() == Some(data.len()),
+        }
+    }
+
+    /// Reads what has arrived (plaintext under TLS).
+    fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.read(&mut self.stream, buf),
+            None => self.stream.read(buf),
+        }
+    }
+}
 
 /// The key of RFC 6455 §1.3 and its accept value (as the lowercased head shows it): one
 /// fixed key for every connection, so the bench needs no SHA-1.
@@ -160,6 +182,7 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                         .expect("register");
                     conns[i] = Some(Conn {
                         stream,
+                        tls: spec.tls.as_ref().map(Tls::client),
                         state: State::Connecting,
                         raw: Vec::new(),
                         text: Vec::new(),
@@ -224,27 +247,27 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                         .into_bytes(),
                         Proto::Mqtt => wire::mqtt_connect(&format!("bench-{}-{i}", std::process::id())),
                     };
-                    // Requests are far below a socket buffer: one write takes all of it.
-                    match conn.stream.write(&req) {
-                        Ok(n) if n == req.len() => {
-                            conn.state = if spec.proto == Proto::Mqtt {
-                                State::MqttConnack
-                            } else {
-                                State::Head
-                            };
-                            let _ = poll.registry().reregister(
-                                &mut conn.stream,
-                                Token(i),
-                                Interest::READABLE,
-                            );
-                        }
-                        _ => conn.state = State::Dead,
+                    // Requests are far below a socket buffer: one write takes all of it (over
+                    // TLS: the ClientHello now, the request once the handshake is done).
+                    if conn.send(&req) {
+                        conn.state = if spec.proto == Proto::Mqtt {
+                            State::MqttConnack
+                        } else {
+                            State::Head
+                        };
+                        let _ = poll.registry().reregister(
+                            &mut conn.stream,
+                            Token(i),
+                            Interest::READABLE,
+                        );
+                    } else {
+                        conn.state = State::Dead;
                     }
                 }
             }
             if ev.is_readable() && conn.state != State::Dead {
                 loop {
-                    match conn.stream.read(&mut scratch) {
+                    match conn.recv(&mut scratch) {
                         Ok(0) => {
                             conn.state = State::Dead;
                             break;
@@ -317,7 +340,7 @@ fn process(conn: &mut Conn, i: usize, proto: Proto, shared: &Shared) {
                     State::Ready
                 } else {
                     let hello = wire::ws_frame(0x1, AUTOPUSH_HELLO);
-                    if conn.stream.write(&hello).ok() == Some(hello.len()) {
+                    if conn.send(&hello) {
                         State::AutopushHello
                     } else {
                         State::Dead
@@ -405,7 +428,7 @@ fn process_mqtt(conn: &mut Conn, i: usize, shared: &Shared) {
                     break;
                 }
                 let sub = wire::mqtt_subscribe(1, &format!("b/{i}"));
-                if conn.stream.write(&sub).ok() != Some(sub.len()) {
+                if !conn.send(&sub) {
                     conn.state = State::Dead;
                     break;
                 }
@@ -458,7 +481,7 @@ fn process_autopush(conn: &mut Conn, i: usize, shared: &Shared) {
             }
             0x9 => {
                 let pong = wire::ws_frame(0xA, payload);
-                if conn.stream.write(&pong).ok() != Some(pong.len()) {
+                if !conn.send(&pong) {
                     conn.state = State::Dead;
                     break;
                 }
