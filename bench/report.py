@@ -61,7 +61,8 @@ p("```\nscripts/bench.sh            # installs nginx/nchan/mosquitto if missing,
   "scripts/cross-build.sh x86_64-unknown-linux-musl     # and mipsel-unknown-linux-musl, armv7-unknown-linux-musleabihf\n"
   "BENCH_OPENPUSH_BIN=target/release/openpush BENCH_MUSL_BIN=target/cross/out/x86_64-unknown-linux-musl/openpush \\\n"
   "  BENCH_CROSS_BINS='mipsel=target/cross/out/mipsel-unknown-linux-musl/openpush armv7=…' scripts/bench.sh\n"
-  "bench/profile.sh BINARY_WITH_SYMBOLS              # perf profile at the latency load (see the analysis)\n```\n")
+  "bench/profile.sh BINARY_WITH_SYMBOLS              # perf profile at the latency load (see the analysis)\n"
+  "scripts/bench-tls.sh        # TLS: idle streams plain, over TLS and behind nginx; handshake CPU (docs/performance.md)\n```\n")
 p("Each run is one `openpush-bench run` (the exact lines are printed by the script with a `+`):\n")
 p("```")
 for t in targets:

@@ -22,8 +22,8 @@
 #        BENCH_TLS_CONNS: connections per handshake run (default 2000)
 #        BENCH_TLS_KINDS: stream kinds (default "ntfy-json openpush": ntfy's /<topic>/json
 #            and OpenPush's /subscribe SSE)
-#        BENCH_TLS_SIZES: "TARGET ..." to also build each target with and without the `tls`
-#            feature (scripts/cross-build.sh, slow) and list the bytes TLS adds
+#        BENCH_TLS_SIZES: "TARGET ..." to also build each target with the default features and
+#            with all of them but `tls` (scripts/cross-build.sh, slow) and list the bytes TLS adds
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -203,11 +203,12 @@ for cert in first rsa; do
     stop_all
 done
 
-# ---- binary size added by the `tls` feature ----
+# ---- binary size added by the `tls` feature: the default features, then all but `tls` ----
+NO_TLS=$(sed -n 's/^default = \[\(.*\)\]/\1/p' "$ROOT/Cargo.toml" | tr -d '" ' | tr ',' '\n' | grep -vx tls | paste -sd, -)
 for t in ${BENCH_TLS_SIZES:-}; do
     out="$ROOT/target/cross/out/$t/openpush"
     "$ROOT/scripts/cross-build.sh" "$t" >&2; with=$(stat -c %s "$out")
-    "$ROOT/scripts/cross-build.sh" "$t" --no-default-features >&2; without=$(stat -c %s "$out")
+    "$ROOT/scripts/cross-build.sh" "$t" --no-default-features --features "$NO_TLS" >&2; without=$(stat -c %s "$out")
     echo "{\"label\":\"size $t\",\"target\":\"$t\",\"with_tls\":$with,\"without_tls\":$without}" >>"$RESULTS"
 done
 
