@@ -6,15 +6,26 @@
 
 use std::time::Duration;
 
-/// The response head of a stream: no length, closed by either side, never buffered by
-/// nginx (`X-Accel-Buffering`) nor cached.
-pub fn head(retry: Duration) -> Vec<u8> {
-    format!(
+/// The response head of a stream, never buffered by nginx (`X-Accel-Buffering`) nor
+/// cached, and the `retry:` hint: the body ends with the connection, or, `chunked`, with
+/// the last chunk (each event then is a chunk of its own, the `retry:` line the first).
+pub fn head(retry: Duration, chunked: bool) -> Vec<u8> {
+    let coding = if chunked {
+        "Transfer-Encoding: chunked\r\n"
+    } else {
+        ""
+    };
+    let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-         X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: {}\n\n",
-        retry.as_millis()
+         X-Accel-Buffering: no\r\n{coding}Connection: close\r\n\r\n"
     )
-    .into_bytes()
+    .into_bytes();
+    let start = out.len();
+    out.extend_from_slice(format!("retry: {}\n\n", retry.as_millis()).as_bytes());
+    if chunked {
+        crate::http::chunked::frame(&mut out, start);
+    }
+    out
 }
 
 /// A comment line that keeps an idle stream open through proxies.
@@ -71,8 +82,11 @@ mod tests {
 
     #[test]
     fn head_disables_buffering_and_sets_retry() {
-        let h = String::from_utf8(head(Duration::from_secs(5))).unwrap();
+        let h = String::from_utf8(head(Duration::from_secs(5), false)).unwrap();
         assert!(h.contains("X-Accel-Buffering: no\r\n"));
         assert!(h.ends_with("\r\n\r\nretry: 5000\n\n"));
+        let h = String::from_utf8(head(Duration::from_secs(5), true)).unwrap();
+        assert!(h.contains("Transfer-Encoding: chunked\r\n"));
+        assert!(h.ends_with("\r\n\r\nd\r\nretry: 5000\n\n\r\n"));
     }
 }

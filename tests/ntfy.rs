@@ -1144,3 +1144,46 @@ fn reserved_names_still_route_to_the_openpush_api() {
         r.text()
     );
 }
+
+#[test]
+fn streams_are_chunked_one_event_per_chunk_and_a_poll_ends_with_the_last_chunk() {
+    // Regression: the bodies were close-delimited, so a client that reads in blocks (Python
+    // requests' iter_lines: 512 bytes) saw neither the open event nor a short message.
+    let (s, alice, _) = two_users("ntfy-chunked", "");
+    publish(&s, &alice, "news", "cached");
+    for format in ["json", "sse", "raw"] {
+        let mut stream = subscribe(&s, &alice, &format!("/news/{format}?since=all"));
+        assert_eq!(
+            stream.header("transfer-encoding"),
+            Some("chunked"),
+            "{format}: {}",
+            stream.head
+        );
+        // The strict reader refuses a chunk that ends inside an event.
+        let first = stream.line_within(TIMEOUT).expect("the first line");
+        assert!(!first.is_empty() || format == "sse", "{format}: {first:?}");
+        publish(&s, &alice, "news", &format!("live on {format}"));
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let line = stream
+                .line_within(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|| panic!("{format}: no live message"));
+            if line.contains(&format!("live on {format}")) {
+                break;
+            }
+        }
+        assert!(!stream.ended, "{format}: a live stream ended its body");
+    }
+
+    let mut polled = subscribe(&s, &alice, "/news/json?poll=1&since=all");
+    assert_eq!(polled.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(polled.lines_until_closed().len(), 4);
+    assert!(polled.ended, "a poll's body ends with the last chunk");
+
+    // HTTP/1.0 has no chunked coding: the body ends with the connection, as before.
+    let raw = format!("GET /news/json?poll=1&since=all HTTP/1.0\r\nAuthorization: {alice}\r\n\r\n");
+    let r = support::send_raw(s.addr, raw.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("transfer-encoding"), None);
+    assert_eq!(r.text().lines().count(), 4, "{}", r.text());
+}

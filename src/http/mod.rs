@@ -4,8 +4,10 @@
 //! limit on every size and wait, see [`crate::config::Limits`]. [`parse`] is pure (bytes
 //! in, a head, a body or a refusal out, which the fuzz targets and property tests drive
 //! directly); [`read`] does the socket I/O around it; [`response`] builds the answers and
-//! [`write`](mod@write) sends them; [`url`] decodes what a path carries.
+//! [`write`](mod@write) sends them; [`chunked`] frames streamed bodies; [`url`] decodes what
+//! a path carries.
 
+pub mod chunked;
 pub mod parse;
 pub mod read;
 pub mod response;

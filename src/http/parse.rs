@@ -30,6 +30,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub keep_alive: bool,
+    /// An HTTP/1.1 request: its response may be chunked (never to HTTP/1.0).
+    pub http11: bool,
     /// The client's address for limits: the peer, or the client a trusted proxy names;
     /// `None` for the host itself (a trusted proxy's own requests). Set by the router.
     pub client_addr: Option<IpAddr>,
@@ -53,6 +55,7 @@ impl Request {
             headers: head.headers,
             body,
             keep_alive: head.keep_alive,
+            http11: head.http11,
             client_addr: None,
             via_trusted_proxy: false,
             tls: false,
@@ -151,6 +154,8 @@ pub struct Head {
     pub headers: Vec<(String, String)>,
     pub framing: Framing,
     pub keep_alive: bool,
+    /// HTTP/1.1 (or later): the response may be chunked.
+    pub http11: bool,
     pub expect_continue: bool,
     /// Bytes of `buf` the head took; the body starts here.
     pub len: usize,
@@ -179,6 +184,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
         headers,
         framing,
         keep_alive: facts.keep_alive(line.minor),
+        http11: line.minor >= 1,
         expect_continue: facts.expect_continue,
         len,
     }))

@@ -177,6 +177,9 @@ pub struct Subscription {
     pub live: bool,
     pub cursor: Cursor,
     pub encoder: &'static dyn Encoder,
+    /// The body is chunked (each event a chunk, the last chunk when a poll ends); else it
+    /// ends with the connection.
+    pub chunked: bool,
     /// For a stream whose client sends requests (autopush): who it is; `None` for others.
     pub requester: Option<Box<Requester>>,
 }
@@ -204,7 +207,17 @@ impl Subscription {
                 posted_since: 0,
             },
             encoder,
+            chunked: false,
             requester: None,
+        }
+    }
+
+    /// Appends what `encode` writes to the body: as a chunk of its own if it is chunked.
+    pub fn emit(&self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = out.len();
+        encode(out);
+        if self.chunked {
+            crate::http::chunked::frame(out, start);
         }
     }
 
@@ -306,7 +319,7 @@ pub fn start_with_frames(
     let mut out = head;
     let confirmed = sub.cursor.after;
     if sub.live {
-        sub.encoder.open(&mut out, &sub);
+        sub.emit(&mut out, |out| sub.encoder.open(out, &sub));
     }
     Stream {
         conn,
@@ -472,7 +485,8 @@ impl Stream {
                         record,
                         stored: true,
                     };
-                    self.sub.encoder.message(&mut self.out, &self.sub, event);
+                    let sub = &self.sub;
+                    sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
                 }
                 self.position.page_read(&page);
                 continue;
@@ -488,6 +502,11 @@ impl Stream {
                 self.frames = None;
             }
             let Some(slot) = &self.slot else {
+                if self.sub.chunked {
+                    self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
+                    self.closing = Some("poll answered");
+                    continue;
+                }
                 return Poll::Ready("poll answered");
             };
             match slot.poll_next(cx) {
@@ -507,7 +526,8 @@ impl Stream {
                             record: &message.record,
                             stored: message.stored,
                         };
-                        self.sub.encoder.message(&mut self.out, &self.sub, event);
+                        let sub = &self.sub;
+                        sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
                     }
                     continue;
                 }
@@ -517,7 +537,8 @@ impl Stream {
                         self.closing = Some("WebSocket client silent too long");
                         continue;
                     }
-                    self.sub.encoder.keepalive(&mut self.out, &self.sub);
+                    let sub = &self.sub;
+                    sub.emit(&mut self.out, |out| sub.encoder.keepalive(out, sub));
                     continue;
                 }
                 Poll::Ready(Wake::Closed(why)) => {

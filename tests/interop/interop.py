@@ -9,6 +9,8 @@ public API only:
   endpoint topic (``/up…?up=1``) and to an OpenPush app's ``/push/<token>`` endpoint;
   what arrives (ntfy JSON poll, OpenPush SSE stream) is decrypted with http_ece;
 - websockets subscribes to ``/<topic>/ws``: open event, a published message, a ping;
+- ntfpy subscribes to ``/<topic>/json`` with requests' line iterator, which reads the body
+  in 512-byte blocks, and publishes with its own sender: each event must arrive at once;
 - websockets speaks Mozilla's autopush protocol at ``/`` (what Firefox and Sunup say:
   hello, register with and without a VAPID key, notification, ack, ``{}`` pings) while
   pywebpush posts to the ``/wpush/v1|v2/<token>`` endpoints it hands out (aes128gcm and
@@ -38,6 +40,9 @@ import uuid
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 import apprise  # noqa: E402
+import asyncio  # noqa: E402
+from ntfpy.raw_send import raw_send as ntfpy_send  # noqa: E402
+from ntfpy.raw_subscribe import raw_subscribe as ntfpy_subscribe  # noqa: E402
 import http_ece  # noqa: E402
 import py_vapid  # noqa: E402
 import pywebpush  # noqa: E402
@@ -370,6 +375,34 @@ def check_apprise_ntfy(server: Server):
     assert m.get("priority") == 4, m
     assert m.get("tags") == ["floppy_disk", "nas"], m
     assert "encoding" not in m, m
+
+
+def check_ntfpy_streaming(server: Server):
+    """ntfpy's subscriber reads /<topic>/json through requests' iter_lines (512-byte blocks):
+    a short message must reach it at once, which a close-delimited body never does."""
+    topic = "doorbell"
+    url = f"http://{HOST}:{server.port}"
+    auth = f"{USER}:{PASSWORD}"
+    got = queue.Queue()
+
+    def subscribe():
+        try:
+            asyncio.run(ntfpy_subscribe(url, topic, auth=auth, handler=got.put))
+        except requests.exceptions.RequestException:
+            pass  # the server stops at the end of the run, in the middle of the stream
+
+    threading.Thread(target=subscribe, daemon=True).start()
+    time.sleep(1)
+    sent = ntfpy_send(url, topic, "ding", auth=auth, title="Door")
+    assert sent.status_code == 200, sent.text
+    started = time.monotonic()
+    try:
+        message = got.get(timeout=5)
+    except queue.Empty:
+        raise AssertionError("ntfpy's subscriber got nothing within 5 s") from None
+    assert message.message == "ding", vars(message)
+    assert getattr(message, "title", None) == "Door", vars(message)
+    print(f"  ntfpy got the message {time.monotonic() - started:.2f} s after the publish")
 
 
 def check_apprise_ntfy_priority_names(server: Server):
@@ -786,6 +819,7 @@ def main() -> int:
                 lambda: check_webpush_app_endpoint(server, client_key),
             ),
             ("websockets /<topic>/ws: open, message, ping", lambda: check_websocket(server)),
+            ("ntfpy /<topic>/json streaming: each event at once", lambda: check_ntfpy_streaming(server)),
             ("websockets /<topic>/ws without a user: 401", lambda: check_websocket_needs_auth(server)),
             (
                 "autopush: hello, register, pywebpush → v1, decrypt, ack, resend",

@@ -119,7 +119,41 @@ pub struct JsonStream {
     pub status: u16,
     pub head: String,
     parsed_head: Head,
+    /// The body so far, not yet taken.
     buf: Vec<u8>,
+    /// A chunked body's bytes as they came, before [`dechunk`].
+    raw: Option<Vec<u8>>,
+    /// The last chunk came: the body is complete.
+    pub ended: bool,
+}
+
+/// Moves the whole chunks at the front of `raw` to `body`; true once the last chunk came.
+/// Strict, as a test of the server: every chunk is well formed and holds whole lines (an
+/// event is never split across chunks, so a client reading in blocks sees each at once).
+fn dechunk(raw: &mut Vec<u8>, body: &mut Vec<u8>) -> bool {
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return false;
+        };
+        let line = std::str::from_utf8(&raw[..eol]).expect("a chunk-size line");
+        let size =
+            usize::from_str_radix(line, 16).unwrap_or_else(|_| panic!("chunk size {line:?}"));
+        if raw.len() < eol + 2 + size + 2 {
+            return false;
+        }
+        let data = &raw[eol + 2..eol + 2 + size];
+        assert_eq!(&raw[eol + 2 + size..eol + 4 + size], b"\r\n", "chunk end");
+        if size == 0 {
+            raw.drain(..eol + 4);
+            return true;
+        }
+        assert!(
+            data.ends_with(b"\n"),
+            "a chunk that ends inside an event: {data:?}"
+        );
+        body.extend_from_slice(data);
+        raw.drain(..eol + 4 + size);
+    }
 }
 
 impl JsonStream {
@@ -136,12 +170,42 @@ impl JsonStream {
         let mut buf = Vec::new();
         let (parsed_head, head) = read_head(&mut conn, &mut buf, Instant::now() + TIMEOUT)
             .unwrap_or_else(|what| panic!("no response head for {path}: {what}"));
-        JsonStream {
+        let chunked = parsed_head
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let mut stream = JsonStream {
             conn,
             status: parsed_head.status,
             head,
             parsed_head,
-            buf,
+            buf: Vec::new(),
+            raw: None,
+            ended: false,
+        };
+        if chunked {
+            stream.raw = Some(buf);
+            stream.take_chunks();
+        } else {
+            stream.buf = buf;
+        }
+        stream
+    }
+
+    fn take_chunks(&mut self) {
+        if let Some(raw) = &mut self.raw {
+            self.ended |= dechunk(raw, &mut self.buf);
+        }
+    }
+
+    /// Reads more of the body; false once nothing came by `deadline` or the server closed.
+    fn read_body(&mut self, deadline: Instant) -> bool {
+        match &mut self.raw {
+            None => read_more(&mut self.conn, &mut self.buf, deadline),
+            Some(raw) => {
+                let more = read_more(&mut self.conn, raw, deadline);
+                self.take_chunks();
+                more
+            }
         }
     }
 
@@ -159,7 +223,7 @@ impl JsonStream {
                 assert!(!line.contains('\r'), "CR in a line: {line:?}");
                 return Some(line);
             }
-            if !read_more(&mut self.conn, &mut self.buf, deadline) {
+            if !self.read_body(deadline) {
                 return None;
             }
         }
@@ -205,7 +269,7 @@ impl JsonStream {
     /// The remaining lines, once the server closed the stream (which it must, soon).
     pub fn lines_until_closed(&mut self) -> Vec<String> {
         let deadline = Instant::now() + TIMEOUT;
-        while read_more(&mut self.conn, &mut self.buf, deadline) {}
+        while self.read_body(deadline) {}
         assert!(
             Instant::now() < deadline,
             "the server did not close the stream"

@@ -50,14 +50,16 @@ pub async fn start(
             "a subscription may join at most {max} topics"
         )));
     }
+    // Chunked, as ntfy streams: clients that read the body in blocks see each event at once.
+    let chunked = format != "ws" && req.http11;
     let head = match format {
         "ws" => {
             let accept = ws::accept_request(req)?;
             ws::response_head(&accept)
         }
-        "sse" => crate::sse::head(state.config().retry),
-        "raw" => stream_head("text/plain; charset=utf-8"),
-        _ => stream_head("application/x-ndjson; charset=utf-8"),
+        "sse" => crate::sse::head(state.config().retry, chunked),
+        "raw" => stream_head("text/plain; charset=utf-8", chunked),
+        _ => stream_head("application/x-ndjson; charset=utf-8", chunked),
     };
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
@@ -100,6 +102,7 @@ pub async fn start(
             live: !poll,
             cursor,
             encoder,
+            chunked,
             requester: None,
         },
         Reader::of(login.map(|(id, _)| id)),
@@ -138,10 +141,15 @@ fn access_lost(
     Ok(lost)
 }
 
-fn stream_head(content_type: &str) -> Vec<u8> {
+fn stream_head(content_type: &str, chunked: bool) -> Vec<u8> {
+    let coding = if chunked {
+        "Transfer-Encoding: chunked\r\n"
+    } else {
+        ""
+    };
     format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n\
-         X-Accel-Buffering: no\r\nConnection: close\r\n\r\n"
+         X-Accel-Buffering: no\r\n{coding}Connection: close\r\n\r\n"
     )
     .into_bytes()
 }
