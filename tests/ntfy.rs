@@ -1187,3 +1187,65 @@ fn streams_are_chunked_one_event_per_chunk_and_a_poll_ends_with_the_last_chunk()
     assert_eq!(r.header("transfer-encoding"), None);
     assert_eq!(r.text().lines().count(), 4, "{}", r.text());
 }
+
+#[test]
+fn subscriber_filters_pick_messages_on_polls_and_live_streams() {
+    let (s, alice, _) = two_users("ntfy-filters", "");
+    let post = |text: &str, headers: &[(&str, &str)]| {
+        let r = put(&s, &alice, "/home", headers, text);
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    post(
+        "door open",
+        &[
+            ("Title", "Door"),
+            ("Tags", "door,warning"),
+            ("Priority", "high"),
+        ],
+    );
+    post("door closed", &[("Title", "Door"), ("Tags", "door")]);
+    post(
+        "smoke",
+        &[
+            ("Title", "Alarm"),
+            ("Tags", "warning,fire"),
+            ("Priority", "5"),
+        ],
+    );
+    post("plain", &[]);
+
+    let cases = [
+        ("title=Door", vec!["door open", "door closed"]),
+        ("tags=warning", vec!["door open", "smoke"]),
+        ("tags=door,warning", vec!["door open"]),
+        ("ta=fire", vec!["smoke"]),
+        ("priority=high,urgent", vec!["door open", "smoke"]),
+        ("p=3", vec!["door closed", "plain"]),
+        ("message=plain", vec!["plain"]),
+        ("t=Door&p=default", vec!["door closed"]),
+        ("title=Nobody", vec![]),
+    ];
+    for (query, want) in cases {
+        let got = texts(&poll(&s, &alice, "home", &format!("since=all&{query}")));
+        assert_eq!(got, want, "{query}");
+    }
+    let r = support::request(
+        s.addr,
+        "GET",
+        "/home/json?poll=1&priority=loud",
+        &[("Authorization", &alice)],
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // A live stream with a header filter gets only what matches, keepalives and open pass.
+    let mut stream = JsonStream::open(
+        s.addr,
+        "/home/json",
+        &[("Authorization", &alice), ("X-Tags", "fire")],
+    );
+    stream.opened();
+    post("not this", &[("Tags", "door")]);
+    post("this", &[("Tags", "fire,garage")]);
+    assert_eq!(stream.message().str("message"), "this");
+}

@@ -182,6 +182,15 @@ pub struct Subscription {
     pub chunked: bool,
     /// For a stream whose client sends requests (autopush): who it is; `None` for others.
     pub requester: Option<Box<Requester>>,
+    /// Which messages the client wants (ntfy's subscriber filters); `None`: all of them.
+    pub filter: Option<Box<dyn Filter>>,
+}
+
+/// A subscriber's choice of messages: the others are skipped (their stream moves past them
+/// all the same).
+pub trait Filter {
+    /// Whether the client wants this message.
+    fn passes(&self, record: &MessageRecord) -> bool;
 }
 
 /// The client of a stream that takes requests.
@@ -209,7 +218,13 @@ impl Subscription {
             encoder,
             chunked: false,
             requester: None,
+            filter: None,
         }
+    }
+
+    /// Whether the client wants this message.
+    fn wants(&self, record: &MessageRecord) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.passes(record))
     }
 
     /// Appends what `encode` writes to the body: as a chunk of its own if it is chunked.
@@ -478,7 +493,8 @@ impl Stream {
                     }
                 };
                 self.read = None;
-                for (queue, id, record) in &page.messages {
+                let wanted = page.messages.iter().filter(|(_, _, r)| self.sub.wants(r));
+                for (queue, id, record) in wanted {
                     let event = Event {
                         queue: *queue,
                         id: *id,
@@ -519,7 +535,8 @@ impl Stream {
                     dropped_up_to,
                 }) => {
                     self.position.dropped(dropped_up_to);
-                    for message in handed.iter().filter(|m| self.position.take(m)) {
+                    let taken = handed.iter().filter(|m| self.position.take(m));
+                    for message in taken.filter(|m| self.sub.wants(&m.record)) {
                         let event = Event {
                             queue: message.queue,
                             id: message.id,

@@ -46,20 +46,7 @@ pub(super) struct Fields {
 
 impl Fields {
     pub fn from_request(req: &Request) -> Result<Fields, ApiError> {
-        let get = |names: &[&str]| -> Option<String> {
-            for name in names {
-                // Header names are case-insensitive; query parameters are matched in
-                // lower case, as ntfy does (`?title=`, `?cache=no`).
-                let name = name.to_ascii_lowercase();
-                if let Some(v) = req.header(&name) {
-                    return Some(v.trim().to_owned());
-                }
-                if let Some(v) = req.query_param(&name) {
-                    return Some(query_decode(v));
-                }
-            }
-            None
-        };
+        let get = |names: &[&str]| param(req, names);
         for (feature, names) in [
             ("attach", &["X-Attach", "Attach", "a"][..]),
             ("filename", &["X-Filename", "Filename", "file", "f"]),
@@ -182,8 +169,24 @@ impl Fields {
     }
 }
 
+/// The first of `names` the request has, as a header or a query parameter. Header names are
+/// case-insensitive; query parameters are matched in lower case, as ntfy does (`?title=`,
+/// `?cache=no`).
+pub(super) fn param(req: &Request, names: &[&str]) -> Option<String> {
+    for name in names {
+        let name = name.to_ascii_lowercase();
+        if let Some(v) = req.header(&name) {
+            return Some(v.trim().to_owned());
+        }
+        if let Some(v) = req.query_param(&name) {
+            return Some(query_decode(v));
+        }
+    }
+    None
+}
+
 /// ntfy priorities: 1-5 or their names.
-fn parse_priority(value: &str) -> Result<Option<Priority>, ApiError> {
+pub(super) fn parse_priority(value: &str) -> Result<Option<Priority>, ApiError> {
     let level = match value.trim().to_ascii_lowercase().as_str() {
         "" => return Ok(None),
         "1" | "min" => 1,

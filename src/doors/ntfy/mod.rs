@@ -9,6 +9,7 @@
 
 mod encode;
 mod fields;
+mod filter;
 mod publish;
 mod subscribe;
 

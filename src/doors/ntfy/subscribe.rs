@@ -61,6 +61,7 @@ pub async fn start(
         "raw" => stream_head("text/plain; charset=utf-8", chunked),
         _ => stream_head("application/x-ndjson; charset=utf-8", chunked),
     };
+    let filter = super::filter::Filter::from_request(req)?;
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
     let user = user(state, req).await?;
@@ -104,6 +105,7 @@ pub async fn start(
             encoder,
             chunked,
             requester: None,
+            filter: filter.map(|f| Box::new(f) as Box<dyn crate::stream::Filter>),
         },
         Reader::of(login.map(|(id, _)| id)),
     ))
