@@ -50,17 +50,7 @@ pub async fn start(
             "a subscription may join at most {max} topics"
         )));
     }
-    // Chunked, as ntfy streams: clients that read the body in blocks see each event at once.
-    let chunked = format != "ws" && req.http11;
-    let head = match format {
-        "ws" => {
-            let accept = ws::accept_request(req)?;
-            ws::response_head(&accept)
-        }
-        "sse" => crate::sse::head(state.config().retry, chunked),
-        "raw" => stream_head("text/plain; charset=utf-8", chunked),
-        _ => stream_head("application/x-ndjson; charset=utf-8", chunked),
-    };
+    let (head, encoder, chunked) = wire_format(state, req, format)?;
     let filter = super::filter::Filter::from_request(req)?;
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
@@ -78,12 +68,6 @@ pub async fn start(
                 posted_since: 0,
             }
         }
-    };
-    let encoder: &'static dyn Encoder = match format {
-        "ws" => &encode::WebSocket,
-        "sse" => &encode::Sse,
-        "raw" => &encode::Raw,
-        _ => &encode::JsonLines,
     };
     if !poll {
         let followed: Vec<(String, u64)> =
@@ -109,6 +93,38 @@ pub async fn start(
         },
         Reader::of(login.map(|(id, _)| id)),
     ))
+}
+
+/// The response head, the encoder and whether the body is chunked, of a stream in
+/// `format`. Chunked as ntfy's own streams: a client that reads the body in blocks sees
+/// each event at once (never to HTTP/1.0, nor on a WebSocket).
+fn wire_format(
+    state: &ServerState,
+    req: &Request,
+    format: &str,
+) -> Result<(Vec<u8>, &'static dyn Encoder, bool), ApiError> {
+    let chunked = format != "ws" && req.http11;
+    Ok(match format {
+        "ws" => {
+            let accept = ws::accept_request(req)?;
+            (ws::response_head(&accept), &encode::WebSocket, false)
+        }
+        "sse" => (
+            crate::sse::head(state.config().retry, chunked),
+            &encode::Sse,
+            chunked,
+        ),
+        "raw" => (
+            stream_head("text/plain; charset=utf-8", chunked),
+            &encode::Raw,
+            chunked,
+        ),
+        _ => (
+            stream_head("application/x-ndjson; charset=utf-8", chunked),
+            &encode::JsonLines,
+            chunked,
+        ),
+    })
 }
 
 /// What a stream that started with `login` (user id and [`crate::auth::login_stamp`];
