@@ -6,26 +6,31 @@
 
 use std::time::Duration;
 
+/// The response head of a stream and its `retry:` hint; the body ends with the connection.
+pub fn head(retry: Duration) -> Vec<u8> {
+    let mut out = response_head(false);
+    push_retry(&mut out, retry);
+    out
+}
+
 /// The response head of a stream, never buffered by nginx (`X-Accel-Buffering`) nor
-/// cached, and the `retry:` hint: the body ends with the connection, or, `chunked`, with
-/// the last chunk (each event then is a chunk of its own, the `retry:` line the first).
-pub fn head(retry: Duration, chunked: bool) -> Vec<u8> {
+/// cached: its body ends with the connection, or, `chunked`, with the last chunk.
+pub fn response_head(chunked: bool) -> Vec<u8> {
     let coding = if chunked {
         "Transfer-Encoding: chunked\r\n"
     } else {
         ""
     };
-    let mut out = format!(
+    format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
          X-Accel-Buffering: no\r\n{coding}Connection: close\r\n\r\n"
     )
-    .into_bytes();
-    let start = out.len();
+    .into_bytes()
+}
+
+/// Appends the `retry:` hint for reconnecting clients.
+pub fn push_retry(out: &mut Vec<u8>, retry: Duration) {
     out.extend_from_slice(format!("retry: {}\n\n", retry.as_millis()).as_bytes());
-    if chunked {
-        crate::http::chunked::frame(&mut out, start);
-    }
-    out
 }
 
 /// A comment line that keeps an idle stream open through proxies.
@@ -82,11 +87,10 @@ mod tests {
 
     #[test]
     fn head_disables_buffering_and_sets_retry() {
-        let h = String::from_utf8(head(Duration::from_secs(5), false)).unwrap();
+        let h = String::from_utf8(head(Duration::from_secs(5))).unwrap();
         assert!(h.contains("X-Accel-Buffering: no\r\n"));
         assert!(h.ends_with("\r\n\r\nretry: 5000\n\n"));
-        let h = String::from_utf8(head(Duration::from_secs(5), true)).unwrap();
+        let h = String::from_utf8(response_head(true)).unwrap();
         assert!(h.contains("Transfer-Encoding: chunked\r\n"));
-        assert!(h.ends_with("\r\n\r\nd\r\nretry: 5000\n\n\r\n"));
     }
 }

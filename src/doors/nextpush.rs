@@ -302,7 +302,7 @@ async fn stream(state: &Rc<ServerState>, device: &str) -> Result<Outcome, ApiErr
         .ok_or(ApiError::Unauthorized)?;
     crate::route::recheck_after_attach(state, move |t| crate::route::client_gone(t, client_id));
     let config = state.config();
-    let mut head = sse::head(config.retry, false);
+    let mut head = sse::head(config.retry);
     push_event(&mut head, "start", br#"{"type":"start"}"#);
     let opens = state
         .nextpush_opens

@@ -109,11 +109,15 @@ fn wire_format(
             let accept = ws::accept_request(req)?;
             (ws::response_head(&accept), &encode::WebSocket, false)
         }
-        "sse" => (
-            crate::sse::head(state.config().retry, chunked),
-            &encode::Sse,
-            chunked,
-        ),
+        "sse" => {
+            let mut head = crate::sse::response_head(chunked);
+            let body = head.len();
+            crate::sse::push_retry(&mut head, state.config().retry);
+            if chunked {
+                crate::http::chunked::frame(&mut head, body);
+            }
+            (head, &encode::Sse, chunked)
+        }
         "raw" => (
             stream_head("text/plain; charset=utf-8", chunked),
             &encode::Raw,

@@ -43,7 +43,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
         log::debug!("client {client_id} confirmed messages up to {confirmed}");
     }
     recheck_after_attach(state, move |t| client_gone(t, client_id));
-    let head = sse::head(state.config().retry, false);
+    let head = sse::head(state.config().retry);
     Ok(Outcome::Stream(
         head,
         Subscription::device(client_id, confirmed, &OpenPushSse),
