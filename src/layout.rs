@@ -60,11 +60,12 @@ fn code(text: &str) -> String {
     while let Some(line) = lines.next() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("#[cfg(test)]")
-            && lines
-                .peek()
-                .is_some_and(|next| next.trim_start().starts_with("mod "))
+            && lines.peek().is_some_and(|next| {
+                let next = next.trim();
+                next.starts_with("mod ") && next.ends_with('{')
+            })
         {
-            break;
+            break; // the test module, at the end of the file
         }
         let line = match line.find("//") {
             Some(i) => &line[..i],
