@@ -167,6 +167,19 @@ fn leaf(name: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// Waits until new connections to `tls` are served `name`'s certificate.
+fn wait_for_certificate(tls: SocketAddr, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let health = "GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    while request(tls, health).1.certificate() != leaf(name) {
+        assert!(
+            Instant::now() < deadline,
+            "{name}'s certificate was not served"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn requests_streams_and_websockets_work_over_tls() {
     let (server, tls, _) = start("tls-doors", "first", "anonymous_access = read-write");
@@ -253,18 +266,7 @@ fn a_renewed_certificate_serves_new_connections_and_open_streams_stay() {
 
     // Renewed on disk: picked up by the file check, without a signal.
     install(&dir, "second");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while request(tls, "GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .1
-        .certificate()
-        != leaf("second")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the renewed certificate was not served"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_certificate(tls, "second");
     server.wait_log("TLS certificate reloaded");
     support::request(server.addr, "POST", "/renewals", &[], "still here");
     stream.expect("still here");
@@ -283,18 +285,7 @@ fn a_renewed_certificate_serves_new_connections_and_open_streams_stay() {
         .status()
         .unwrap();
     assert!(hup.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while request(tls, "GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .1
-        .certificate()
-        != leaf("rsa")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP did not load the RSA certificate"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_certificate(tls, "rsa");
     support::request(server.addr, "POST", "/renewals", &[], "after the signal");
     stream.expect("after the signal");
 }

@@ -308,22 +308,15 @@ fn encode(
     data: &mut EncodeTlsData<'_, rustls::server::ServerConnectionData>,
     out: &mut Vec<u8>,
 ) -> Result<(), rustls::Error> {
-    let start = out.len();
-    let mut room = 1024;
-    loop {
-        out.resize(start + room, 0);
-        match data.encode(&mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
-                return Ok(());
-            }
-            Err(EncodeError::InsufficientSize(size)) => room = size.required_size,
-            Err(e) => {
-                out.truncate(start);
-                return Err(rustls::Error::General(e.to_string()));
-            }
-        }
-    }
+    append(
+        out,
+        1024,
+        |buf| data.encode(buf),
+        |e| match e {
+            EncodeError::InsufficientSize(size) => Some(size.required_size),
+            _ => None,
+        },
+    )
 }
 
 /// Appends what `seal` encrypts to `out`.
@@ -332,21 +325,42 @@ fn encrypt<D>(
     out: &mut Vec<u8>,
     mut seal: impl FnMut(&mut WriteTraffic<'_, D>, &mut [u8]) -> Result<usize, EncryptError>,
 ) -> Result<(), rustls::Error> {
-    let start = out.len();
     // A record's header, content type and tag, with room to spare.
-    let mut room = MAX_PLAINTEXT_PER_WRITE + 64;
+    let room = MAX_PLAINTEXT_PER_WRITE + 64;
+    append(
+        out,
+        room,
+        |buf| seal(traffic, buf),
+        |e| match e {
+            EncryptError::InsufficientSize(size) => Some(size.required_size),
+            _ => None,
+        },
+    )
+}
+
+/// Appends what `write` puts in a buffer of `room` bytes to `out`, in a larger one if it
+/// says how many bytes it needs (`needs`); other errors leave `out` as it was.
+fn append<E: std::fmt::Display>(
+    out: &mut Vec<u8>,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    needs: impl Fn(&E) -> Option<usize>,
+) -> Result<(), rustls::Error> {
+    let start = out.len();
     loop {
         out.resize(start + room, 0);
-        match seal(traffic, &mut out[start..]) {
+        match write(&mut out[start..]) {
             Ok(n) => {
                 out.truncate(start + n);
                 return Ok(());
             }
-            Err(EncryptError::InsufficientSize(size)) => room = size.required_size,
-            Err(e) => {
-                out.truncate(start);
-                return Err(rustls::Error::General(e.to_string()));
-            }
+            Err(e) => match needs(&e) {
+                Some(more) if more > room => room = more,
+                _ => {
+                    out.truncate(start);
+                    return Err(rustls::Error::General(e.to_string()));
+                }
+            },
         }
     }
 }
