@@ -6,7 +6,11 @@
 //! autopush door, which alone checks VAPID). Each becomes a status here, in its `From`, and
 //! nowhere else.
 //!
-//! The body follows the OpenPush v0.1 `Error` schema (`status`, `title`, `detail`, `type`).
+//! A door's errors have its wire form ([`ErrorForm`], named by the door's route table,
+//! `crate::route::Door`): the OpenPush v0.1 `Error` schema (`status`, `title`, `detail`,
+//! `type`), or ntfy's `{"code":40101,"http":401,"error":"…","link":"…"}` with the codes of
+//! ntfy's `server/errors.go`, which ntfy's client libraries map to their exceptions. Errors
+//! outside any door (a path no door knows, a malformed request) have the OpenPush form.
 //! A 401 always carries `WWW-Authenticate`; a 405 names the allowed methods; a 429 or 503
 //! tells when to retry. Details never contain a secret.
 
@@ -20,6 +24,20 @@ use crate::logger::Tally;
 use crate::store;
 use crate::store::budget::Overrun;
 use crate::store::queue::Refused;
+
+/// The wire form of a door's errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorForm {
+    /// OpenPush v0.1's problem JSON (`status`, `title`, `detail`, `type`).
+    OpenPush,
+    /// ntfy's JSON (`code`, `http`, `error`, `link`).
+    Ntfy,
+}
+
+/// ntfy's documentation of authentication, the `link` of its 401 and 403.
+const NTFY_AUTH_LINK: &str = "https://ntfy.sh/docs/publish/#authentication";
+/// ntfy's documentation of its limits, the `link` of its 429.
+const NTFY_LIMITS_LINK: &str = "https://ntfy.sh/docs/publish/#limitations";
 
 /// Every way a request can fail; [`ApiError::status`] is its HTTP status.
 #[derive(Debug)]
@@ -102,6 +120,66 @@ impl ApiError {
         }
     }
 
+    /// ntfy's error code (`server/errors.go`), its message and its `link`. Codes ntfy has
+    /// for these cases are used as they are (40101, 40301, 40401, 42901, 42909, 50701 …);
+    /// a case ntfy has no code for gets its status times 100 (40500, 40900, 50300), as
+    /// ntfy's own generic 40000 does. ntfy's client libraries fall back to the status for
+    /// a code they do not know.
+    pub fn ntfy_code(&self) -> (u32, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (40000, "invalid request", ""),
+            ApiError::Unauthorized | ApiError::VapidRequired(_) => {
+                (40101, "unauthorized", NTFY_AUTH_LINK)
+            }
+            ApiError::Forbidden(_) => (40301, "forbidden", NTFY_AUTH_LINK),
+            ApiError::NotFound(_) => (40401, "page not found", ""),
+            ApiError::TooMany { detail, .. } if detail.contains("failed logins") => (
+                42909,
+                "limit reached: too many auth failures",
+                NTFY_LIMITS_LINK,
+            ),
+            ApiError::TooMany { .. } => {
+                (42901, "limit reached: too many requests", NTFY_LIMITS_LINK)
+            }
+            // The store's share for senders without an account is full: what ntfy answers
+            // a UnifiedPush sender whose topic has no subscriber.
+            ApiError::NoRoom(_) => (50701, "insufficient storage", ""),
+            ApiError::Internal => (50001, "internal server error", ""),
+            other => (u32::from(other.status()) * 100, reason(other.status()), ""),
+        }
+    }
+
+    /// The response in a door's form.
+    pub fn render(&self, form: ErrorForm) -> Response {
+        match form {
+            ErrorForm::OpenPush => self.to_response(),
+            ErrorForm::Ntfy => self.to_ntfy_response(),
+        }
+    }
+
+    /// The response as ntfy gives it: `{"code","http","error","link"}`, the error being
+    /// ntfy's message and this server's detail.
+    pub fn to_ntfy_response(&self) -> Response {
+        let status = self.status();
+        let (code, message, link) = self.ntfy_code();
+        let detail = self.detail();
+        let error = if detail.is_empty() || detail == message {
+            message.to_owned()
+        } else {
+            format!("{message}; {detail}")
+        };
+        let mut body = format!(
+            "{{\"code\":{code},\"http\":{status},\"error\":{}",
+            json::string(&error)
+        );
+        if !link.is_empty() {
+            body.push_str(",\"link\":");
+            body.push_str(&json::string(link));
+        }
+        body.push('}');
+        self.with_headers(Response::new(status).with_body("application/json", body))
+    }
+
     /// The response: a problem+json body and the headers its status needs.
     pub fn to_response(&self) -> Response {
         let status = self.status();
@@ -110,7 +188,11 @@ impl ApiError {
             json::string(reason(status)),
             json::string(&self.detail())
         );
-        let mut response = Response::new(status).with_body("application/problem+json", body);
+        self.with_headers(Response::new(status).with_body("application/problem+json", body))
+    }
+
+    /// The headers the status needs: `WWW-Authenticate`, `Allow`, `Retry-After`.
+    fn with_headers(&self, mut response: Response) -> Response {
         match self {
             ApiError::Unauthorized => {
                 response = response.header("WWW-Authenticate", "Basic realm=\"openpush\"");

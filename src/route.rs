@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use redb::ReadTransaction;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorForm};
 use crate::http::{Request, Response};
 use crate::state::ServerState;
 use crate::store::tables::Tables;
@@ -40,6 +40,15 @@ impl From<Response> for Outcome {
     fn from(r: Response) -> Outcome {
         Outcome::Respond(r)
     }
+}
+
+/// A door as the router sees it: its route table, and the wire form of the errors of its
+/// routes (ntfy's clients read ntfy's error JSON; the OpenPush API has its own).
+pub struct Door {
+    /// The routes, in the order they are tried.
+    pub routes: &'static [Route],
+    /// How an error of one of these routes is rendered.
+    pub errors: ErrorForm,
 }
 
 /// One route of a door: the methods and the path it answers, who may use it, and its

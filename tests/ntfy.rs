@@ -66,7 +66,14 @@ fn publish(s: &Server, auth: &str, topic: &str, text: &str) -> Obj {
 /// The refusal `r` must be: status and a detail mentioning `needle`.
 fn assert_refused(r: &Response, status: u16, needle: &str) {
     assert_eq!(r.status, status, "{}", r.text());
-    let detail = support::json_field(&r.text(), "detail").unwrap_or_default();
+    // ntfy's error JSON: `{"code":…,"http":…,"error":…}`.
+    assert_eq!(
+        support::json_field(&r.text(), "http").as_deref(),
+        Some(status.to_string().as_str()),
+        "{}",
+        r.text()
+    );
+    let detail = support::json_field(&r.text(), "error").unwrap_or_default();
     assert!(
         detail.to_lowercase().contains(needle),
         "the refusal should name {needle:?}: {}",

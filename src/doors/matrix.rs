@@ -29,6 +29,12 @@ use crate::store::Content;
 use crate::store::queue::NewMessage;
 
 /// The gateway, at the Matrix path and under NextPush's prefix (the NextPush app's).
+/// The door: its routes, with errors in the OpenPush form.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::OpenPush,
+};
+
 pub const ROUTES: &[Route] = &[
     Route::new(&["GET"], NOTIFY, Guard::None, |_, _, _| {
         Box::pin(async { Ok(discovery()) })

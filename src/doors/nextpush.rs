@@ -59,6 +59,12 @@ const DELETE_APP: &[u8] = br#""nextpush":"deleteApp""#;
 const SUCCESS: &str = r#"{"success":true}"#;
 
 /// The routes under `/index.php/apps/uppush`, in the order they are tried.
+/// The door: its routes, with errors in the OpenPush form.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::OpenPush,
+};
+
 pub const ROUTES: &[Route] = &[
     // The app's login check: `{"success":true}`.
     Route::new(&["GET"], PREFIX, Guard::User, |s, r, _| {

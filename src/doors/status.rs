@@ -14,6 +14,12 @@ use crate::route::{Guard, Outcome, Route};
 use crate::state::ServerState;
 
 /// The server's own routes.
+/// The door: its routes, with errors in the OpenPush form.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::OpenPush,
+};
+
 pub const ROUTES: &[Route] = &[
     Route::new(&["GET"], &[Word("version")], Guard::None, |_, _, _| {
         Box::pin(async { Ok(version().into()) })

@@ -10,6 +10,12 @@ use crate::route::{Guard, Route};
 use crate::state::ServerState;
 
 /// `/push/<token>`: the endpoints of OpenPush applications. Missing TTL: `default_ttl_secs`.
+/// The door: its routes, with errors in the OpenPush form.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::OpenPush,
+};
+
 pub const ROUTES: &[Route] = &[
     // UnifiedPush discovery, for a token that exists.
     Route::new(&["GET"], &[Word("push"), Secret], Guard::None, |s, _, p| {

@@ -16,10 +16,11 @@ use std::time::Instant;
 use crate::delivery;
 use crate::doors;
 use crate::error::ApiError;
+use crate::error::ErrorForm;
 use crate::http::{Request, percent_decode};
 use crate::limits::AddrKey;
 use crate::metrics;
-use crate::route::{Guard, Outcome, Route};
+use crate::route::{Door, Guard, Outcome};
 use crate::state::ServerState;
 
 /// Answers one request: the rate limit, the doors in order, one rendering of errors.
@@ -34,9 +35,16 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
             .map_err(|wait| (ip, wait)),
         None => Ok(()),
     };
-    let outcome = match limited {
-        Ok(()) => route_to_doors(state, &req).await,
-        Err((ip, wait)) => {
+    let segments = path_segments(&req.path);
+    let form = segments
+        .as_ref()
+        .ok()
+        .and_then(|segments| door_at(state, &req, segments))
+        .map_or(ErrorForm::OpenPush, |door| door.errors);
+    let outcome = match (limited, segments) {
+        (Ok(()), Ok(segments)) => route_to_doors(state, &req, &segments).await,
+        (Ok(()), Err(e)) => Err(e),
+        (Err((ip, wait)), _) => {
             // A flood of refusals is one line a minute per address, with their count.
             let key = AddrKey::of(ip);
             if let Some(unlogged) = state.request_rate.refusal_to_log(key, Instant::now()) {
@@ -65,7 +73,7 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
                     redaction::loggable(&req.path)
                 );
             }
-            Outcome::Respond(e.to_response())
+            Outcome::Respond(e.render(form))
         }
     }
 }
@@ -74,37 +82,52 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
 /// the path answers (or, with no route for the method, answers 405 with every method it
 /// has there). Autopush comes first (its WebSocket may sit at any path, `/` by default);
 /// ntfy comes last, since its `/<topic>` takes any free name.
-pub const DOORS: &[&[Route]] = &[
+pub const DOORS: &[Door] = &[
     #[cfg(feature = "autopush")]
-    doors::autopush::ROUTES,
-    doors::status::ROUTES,
+    doors::autopush::DOOR,
+    doors::status::DOOR,
     #[cfg(feature = "openpush")]
-    doors::openpush::ROUTES,
+    doors::openpush::DOOR,
     #[cfg(feature = "webpush")]
-    doors::webpush::ROUTES,
+    doors::webpush::DOOR,
     #[cfg(feature = "matrix")]
-    doors::matrix::ROUTES,
+    doors::matrix::DOOR,
     #[cfg(feature = "nextpush")]
-    doors::nextpush::ROUTES,
+    doors::nextpush::DOOR,
     #[cfg(feature = "ntfy")]
-    doors::ntfy::ROUTES,
+    doors::ntfy::DOOR,
 ];
 
-async fn route_to_doors(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
-    let segments: Vec<String> = req
-        .path
-        .split('/')
+/// The path's segments, percent-decoded, empty ones dropped.
+fn path_segments(path: &str) -> Result<Vec<String>, ApiError> {
+    path.split('/')
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect::<Option<_>>()
         .ok_or(ApiError::BadRequest(
             "invalid percent-encoding in the path".into(),
-        ))?;
+        ))
+}
+
+/// The door that answers at a path (whatever the method): the one whose errors a request
+/// there gets, also when it is refused before it reaches the door.
+fn door_at(state: &ServerState, req: &Request, segments: &[String]) -> Option<&'static Door> {
+    let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    DOORS
+        .iter()
+        .find(|door| door.routes.iter().any(|r| r.is_at(state, req, &path)))
+}
+
+async fn route_to_doors(
+    state: &Rc<ServerState>,
+    req: &Request,
+    segments: &[String],
+) -> Result<Outcome, ApiError> {
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (path, method) = (path.as_slice(), req.method.as_str());
-    for routes in DOORS {
+    for door in DOORS {
         let mut allow: Vec<&str> = Vec::new();
-        for route in routes.iter().filter(|r| r.is_at(state, req, path)) {
+        for route in door.routes.iter().filter(|r| r.is_at(state, req, path)) {
             if route.methods.contains(&method) {
                 if route.guard == Guard::Local && !is_local(state, req) {
                     return Err(ApiError::NotFound("no such endpoint"));
@@ -172,9 +195,9 @@ mod tests {
 
     #[test]
     fn no_route_hides_behind_another_of_its_door() {
-        for routes in DOORS {
-            for (i, a) in routes.iter().enumerate() {
-                for b in &routes[i + 1..] {
+        for door in DOORS {
+            for (i, a) in door.routes.iter().enumerate() {
+                for b in &door.routes[i + 1..] {
                     let shadowed = a.claims.is_none()
                         && b.claims.is_none()
                         && a.path == b.path

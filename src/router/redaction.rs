@@ -54,7 +54,7 @@ impl Part {
 fn routes() -> Vec<&'static [Segment]> {
     DOORS
         .iter()
-        .flat_map(|routes| routes.iter())
+        .flat_map(|door| door.routes.iter())
         .filter(|route: &&Route| route.claims.is_none())
         .map(|route| route.path)
         .collect()

@@ -384,6 +384,18 @@ impl Response {
         json_field(&self.text(), field).unwrap_or_else(|| panic!("no {field} in {}", self.text()))
     }
 
+    /// Asserts ntfy's error shape, `{"code":…,"http":…,"error":…}`, with this code.
+    pub fn assert_ntfy_error(&self, status: u16, code: u32) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let body = self.text();
+        assert!(
+            body.starts_with(&format!("{{\"code\":{code},\"http\":{status},\"error\":")),
+            "{body}"
+        );
+        assert!(!body.contains("\"detail\""), "{body}");
+        assert!(self.header("content-type").unwrap_or("").contains("json"));
+    }
+
     /// Asserts the OpenPush error shape.
     pub fn assert_error(&self, status: u16) {
         assert_eq!(self.status, status, "{}", self.text());

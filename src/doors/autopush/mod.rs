@@ -26,6 +26,12 @@ use crate::route::Segment::{self, OneOf, Secret, Word};
 use crate::state::ServerState;
 
 /// The WebSocket at `autopush_path` (claimed by [`at_door`]), then the endpoints.
+/// The door: its routes, with errors in the OpenPush form.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::OpenPush,
+};
+
 pub const ROUTES: &[Route] = &[
     // The uaid is the capability; new uaids are limited per address.
     Route::new(&["GET"], &[], Capability, |s, r, _| {

@@ -31,6 +31,12 @@ use crate::store::topics::{self, Access};
 pub use encode::{message_json, message_json_as};
 
 /// The ntfy routes, in the order they are tried.
+/// The door: its routes, with errors in ntfy's form, which its clients read.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::Ntfy,
+};
+
 pub const ROUTES: &[Route] = &[
     Route::new(
         &["GET"],

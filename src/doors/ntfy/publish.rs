@@ -17,7 +17,9 @@
 //!
 //! A publish to an endpoint topic, or with `?up=1`, `X-UnifiedPush`/`UnifiedPush: 1` or
 //! `Content-Encoding: aes128gcm`, is a Web Push request instead (`crate::delivery::webpush`): opaque
-//! body, 201, `TTL` (default `topic_default_ttl_secs`), `Urgency`, `Topic`.
+//! body, 201, `TTL` (default `topic_default_ttl_secs`), `Urgency`, `Topic`. As in ntfy's
+//! UnifiedPush mode, a body that is valid UTF-8 is delivered as text (untrimmed), any other
+//! as base64 with `"encoding":"base64"`.
 
 use std::rc::Rc;
 
@@ -190,7 +192,13 @@ async fn web_push(
     let user = user(state, req).await?.map(|u| u.id);
     let ttl = push.ttl_secs;
     let from = req.client_addr.map(AddrKey::of);
-    let published = post_to_topic(state, topic.to_owned(), user, from, push.into_message())
+    let mut message = push.into_message();
+    // As ntfy does with a UnifiedPush body: text when it is UTF-8, base64 otherwise; either
+    // way the phone gets the same bytes.
+    if std::str::from_utf8(&message.data).is_ok() {
+        message.content = Content::Text;
+    }
+    let published = post_to_topic(state, topic.to_owned(), user, from, message)
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
     Ok(webpush::created(state, &published, ttl).into())

@@ -15,6 +15,12 @@ use crate::route::Route;
 use crate::route::Segment::{Name, Secret, Word};
 
 /// The OpenPush v0.1 routes, in the order they are tried.
+/// The door: its routes, with errors in the OpenPush form.
+pub const DOOR: crate::route::Door = crate::route::Door {
+    routes: ROUTES,
+    errors: crate::error::ErrorForm::OpenPush,
+};
+
 pub const ROUTES: &[Route] = &[
     Route::new(&["GET"], &[Word("user")], User, |s, r, _| {
         Box::pin(user::list(s, r))
