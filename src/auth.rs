@@ -1,4 +1,5 @@
-//! Who is asking: HTTP Basic for users, `X-Openpush-Key` for clients.
+//! Who is asking: HTTP Basic for users, ntfy access tokens for users on the ntfy door,
+//! `X-Openpush-Key` for clients.
 //!
 //! Argon2 runs on one hasher thread, never on the event loop, behind a bounded queue (a
 //! login flood gets 503, not unbounded memory or threads). Successful logins are cached
@@ -7,6 +8,10 @@
 //! change through the CLI forgets them all), and a login verified against a record read
 //! before such a change is not cached. Unknown names cost the same Argon2 time as known
 //! ones, and both failures look the same to the client.
+//!
+//! An access token (`crate::store::tokens`) costs one store read: no Argon2. Its last use
+//! is recorded at most once a minute per token, in a deferred write that rides a later
+//! commit ([`crate::store::Store::write_later`]), never a commit of its own per request.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -20,8 +25,9 @@ use crate::http::Request;
 use crate::limits::{AddrKey, LogSampler, LoginBackoff, REFUSAL_LOG_PERIOD};
 use crate::logger::Unlogged;
 use crate::secret;
-use crate::store::accounts::{self};
+use crate::store::tables::Tables as _;
 use crate::store::{self, ClientRecord, Store, UserRecord};
+use crate::store::{accounts, tokens};
 
 const CACHE_ENTRIES: usize = 256;
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -96,7 +102,26 @@ pub struct User {
     pub admin: bool,
     /// [`login_stamp`] of the user record the login was checked against.
     pub login: u64,
+    /// The number of the access token the request came with; `None` for a password.
+    pub token: Option<u64>,
 }
+
+impl User {
+    /// A user who logged in with its password.
+    fn by_password(id: u64, admin: bool, login: u64) -> User {
+        User {
+            id,
+            admin,
+            login,
+            token: None,
+        }
+    }
+}
+
+/// How far behind a token's recorded last use may be: one deferred write a minute at most.
+const LAST_ACCESS_GRANULARITY_SECS: u64 = 60;
+/// Tokens whose last use is being recorded, remembered at most (a map cleared when full).
+const TOUCHED_KEPT: usize = 1024;
 
 /// A digest of a user's name and password hash, which changes with either: a stream opened
 /// with a login compares it with the user's record once attached, and ends if it changed.
@@ -130,6 +155,8 @@ pub struct Authenticator {
     forgotten: RefCell<VecDeque<(u64, Option<u64>)>>,
     /// Refusals of browsers' requests (`crate::csrf`) per address and kind, for the log.
     refusals: LogSampler<(Option<AddrKey>, &'static str)>,
+    /// Token number → when its last use was handed to the store to record.
+    touched: RefCell<HashMap<u64, Instant>>,
 }
 
 impl Authenticator {
@@ -149,6 +176,7 @@ impl Authenticator {
             generation: Cell::new(0),
             forgotten: RefCell::default(),
             refusals: LogSampler::new(REFUSAL_LOG_PERIOD),
+            touched: RefCell::default(),
         }
     }
 
@@ -264,7 +292,7 @@ impl Authenticator {
                     .hasher
                     .run(move || secret::verify_password(&password, &record.password_hash))
                     .await?;
-                ok.then_some(User { id, admin, login })
+                ok.then_some(User::by_password(id, admin, login))
             }
             None => {
                 self.hasher
@@ -299,6 +327,68 @@ impl Authenticator {
         Ok(user)
     }
 
+    /// The user of an ntfy access token, if it is one of this server's and not expired;
+    /// its last use is recorded later (at most once a minute).
+    pub async fn token(&self, store: &Store, req: &Request, token: &str) -> Result<User, Refusal> {
+        if !secret::is_access_token_shaped(token) {
+            return Err(Refusal::Unauthorized);
+        }
+        let token = token.to_owned();
+        let found = store
+            .read(move |t| {
+                let Some((key, record)) = tokens::by_token(t, &token)? else {
+                    return Ok(None);
+                };
+                let user = accounts::get_user(&t.users()?, record.user_id)?;
+                Ok(user.map(|user| (key, record, user)))
+            })
+            .await?;
+        let now = crate::clock::now_millis() / 1000;
+        let Some((key, record, user)) = found.filter(|(_, r, _)| r.expires == 0 || r.expires > now)
+        else {
+            // Nothing slows token guesses but the request rate: one line a minute per address.
+            let key = (req.client_addr.map(AddrKey::of), "access token");
+            if let Some(unlogged) = self.refusals.note(key, Instant::now()) {
+                log::info!(
+                    "unknown or expired access token from {}{unlogged}",
+                    req.client_addr
+                        .map_or("this host".into(), |a| a.to_string())
+                );
+            }
+            return Err(Refusal::Unauthorized);
+        };
+        if now.saturating_sub(record.last_access) >= LAST_ACCESS_GRANULARITY_SECS {
+            self.record_use(store, req, key, record.id, now);
+        }
+        Ok(User {
+            id: record.user_id,
+            admin: user.admin,
+            login: login_stamp(&user),
+            token: Some(record.id),
+        })
+    }
+
+    /// Has the store record a token's use, unless that was asked for within the minute.
+    fn record_use(&self, store: &Store, req: &Request, key: [u8; 16], id: u64, now: u64) {
+        let mut touched = self.touched.borrow_mut();
+        let granularity = std::time::Duration::from_secs(LAST_ACCESS_GRANULARITY_SECS);
+        if touched
+            .get(&id)
+            .is_some_and(|at| at.elapsed() < granularity)
+        {
+            return;
+        }
+        if touched.len() >= TOUCHED_KEPT {
+            touched.clear();
+        }
+        touched.insert(id, Instant::now());
+        let origin = req.client_addr.map_or(String::new(), |a| a.to_string());
+        let recorded = store.write_later(move |t, _| tokens::touch(t, &key, now, &origin));
+        if let Err(e) = recorded {
+            log::debug!("a token's last use is not recorded: {e}");
+        }
+    }
+
     fn cache_entry_key(&self, name: &str, password: &str) -> [u8; 32] {
         let mut material = Vec::with_capacity(32 + name.len() + password.len() + 1);
         material.extend_from_slice(&self.cache_key);
@@ -320,6 +410,15 @@ pub async fn client(store: &Store, req: &Request) -> Result<(u64, ClientRecord),
         .read(move |t| accounts::client_by_key(t, &key))
         .await?
         .ok_or(Refusal::Unauthorized)
+}
+
+/// The token of HTTP Basic credentials with an empty user name (ntfy's way of sending an
+/// access token as a password).
+pub fn basic_token(value: &str) -> Option<String> {
+    match basic_credentials(value)? {
+        (name, password) if name.is_empty() => Some(password),
+        _ => None,
+    }
 }
 
 fn basic_credentials(value: &str) -> Option<(String, String)> {

@@ -25,6 +25,8 @@ pub enum Command {
     Client(Client),
     /// `openpush topic …`.
     Topic(Topic),
+    /// `openpush token …`.
+    Token(Token),
 }
 
 /// Run the server.
@@ -203,6 +205,59 @@ pub struct ClientDel {
     /// client name or id
     #[argh(positional)]
     pub name: String,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Manage users' ntfy access tokens (Home Assistant and other ntfy clients make them with
+/// POST /v1/account/token; works with the server running or stopped).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "token")]
+pub struct Token {
+    /// what to do
+    #[argh(subcommand)]
+    pub action: TokenAction,
+}
+
+/// the commands of `openpush token`
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TokenAction {
+    /// `openpush token list`.
+    List(TokenList),
+    /// `openpush token del`.
+    Del(TokenDel),
+}
+
+/// List a user's access tokens: number, label, last use, expiry (never the tokens).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct TokenList {
+    /// the user whose tokens to list
+    #[argh(option)]
+    pub user: String,
+    /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
+    #[argh(option)]
+    pub db: Option<String>,
+    /// config file to take the database path from
+    #[argh(option)]
+    pub config: Option<String>,
+}
+
+/// Revoke one of a user's access tokens; the streams opened with it end.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "del")]
+pub struct TokenDel {
+    /// the user that owns the token
+    #[argh(option)]
+    pub user: String,
+    /// the token's number (as `token list` shows it) or the token itself
+    #[argh(positional)]
+    pub token: String,
     /// database file (default openpush.redb, in $STATE_DIRECTORY when set)
     #[argh(option)]
     pub db: Option<String>,

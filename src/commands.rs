@@ -1,5 +1,5 @@
-//! The administration commands behind `openpush user …`, `openpush client …` and
-//! `openpush topic …`.
+//! The administration commands behind `openpush user …`, `openpush client …`,
+//! `openpush topic …` and `openpush token …`.
 //!
 //! They run against a [`Store`], either in the CLI process (server stopped) or inside the
 //! server on behalf of the control socket (server running), so both paths behave the same.
@@ -13,7 +13,7 @@ use miniserde::{Deserialize, Serialize};
 use crate::config::Limits;
 use crate::store::Store;
 use crate::store::accounts::{self, Refusal};
-use crate::store::{Grant, queue, topics};
+use crate::store::{Grant, queue, tokens, topics};
 
 /// One administration command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,18 @@ pub enum Command {
         /// The topic's name.
         topic: String,
     },
+    /// One user's access tokens.
+    TokenList {
+        /// The user, by name.
+        user: String,
+    },
+    /// One of a user's access tokens goes; the streams opened with it end.
+    TokenDel {
+        /// The user, by name.
+        user: String,
+        /// The token, by number or by itself.
+        name: String,
+    },
 }
 
 /// A [`Command`] as it crosses the control socket: one JSON object, `op` naming the
@@ -89,7 +101,8 @@ pub enum Command {
 #[derive(Serialize, Deserialize, Debug, Default, PartialEq, Eq)]
 pub struct Wire {
     /// One of `user_add`, `user_list`, `user_passwd`, `user_del`, `client_add`,
-    /// `client_list`, `client_del`, `topic_list`, `topic_grant`, `topic_del`.
+    /// `client_list`, `client_del`, `topic_list`, `topic_grant`, `topic_del`, `token_list`,
+    /// `token_del`.
     pub op: String,
     /// `name` of a user or client command, `topic` of a topic command.
     pub name: Option<String>,
@@ -119,6 +132,8 @@ impl Command {
             Command::TopicList { .. } => "topic_list",
             Command::TopicGrant { .. } => "topic_grant",
             Command::TopicDel { .. } => "topic_del",
+            Command::TokenList { .. } => "token_list",
+            Command::TokenDel { .. } => "token_del",
         }
     }
 }
@@ -154,12 +169,18 @@ impl From<Command> for Wire {
                 name: Some(name),
                 ..wire
             },
-            Command::ClientAdd { user, name } | Command::ClientDel { user, name } => Wire {
+            Command::ClientAdd { user, name }
+            | Command::ClientDel { user, name }
+            | Command::TokenDel { user, name } => Wire {
                 user: Some(user),
                 name: Some(name),
                 ..wire
             },
             Command::ClientList { user } | Command::TopicList { user } => Wire { user, ..wire },
+            Command::TokenList { user } => Wire {
+                user: Some(user),
+                ..wire
+            },
             Command::TopicGrant {
                 topic,
                 user,
@@ -219,6 +240,13 @@ impl TryFrom<Wire> for Command {
             },
             "topic_del" => Command::TopicDel {
                 topic: required(wire.name, "topic")?,
+            },
+            "token_list" => Command::TokenList {
+                user: required(wire.user, "--user")?,
+            },
+            "token_del" => Command::TokenDel {
+                user: required(wire.user, "--user")?,
+                name: required(wire.name, "token")?,
             },
             other => return Err(format!("unknown command {other:?}")),
         })
@@ -284,6 +312,8 @@ pub async fn execute(
             .await
             .map(no_effects),
         Command::TopicDel { topic } => topic_del(store, topic).await.map(no_effects),
+        Command::TokenList { user } => token_list(store, user).await.map(no_effects),
+        Command::TokenDel { user, name } => token_del(store, user, name).await.map(no_effects),
     }
 }
 
@@ -552,6 +582,47 @@ async fn topic_del(store: &Store, topic: String) -> Result<String, String> {
 }
 
 /// A header line and one line per row.
+async fn token_list(store: &Store, user: String) -> Result<String, String> {
+    let rows = store
+        .read(move |t| {
+            let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                return Ok(None);
+            };
+            let rows = tokens::of_user(t, user_id)?
+                .into_iter()
+                .map(|(_, r)| {
+                    let expires = match r.expires {
+                        0 => "never".to_owned(),
+                        at => at.to_string(),
+                    };
+                    format!(
+                        "{}\t{}\t{}\t{}\t{expires}",
+                        r.id, r.label, r.last_access, r.last_origin
+                    )
+                })
+                .collect();
+            Ok(Some(rows))
+        })
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| "no such user".to_owned())?;
+    Ok(table("ID\tLABEL\tLAST_ACCESS\tLAST_ORIGIN\tEXPIRES", rows))
+}
+
+async fn token_del(store: &Store, user: String, name: String) -> Result<String, String> {
+    let record = store
+        .write(move |t, m| {
+            let Some((user_id, _)) = accounts::find_user_by_name(t, &user)? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            tokens::delete(t, m, user_id, &name)
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|r| refusal("user or token", r))?;
+    Ok(format!("deleted token {}", record.id))
+}
+
 fn table(header: &str, rows: Vec<String>) -> String {
     let mut out = String::from(header);
     for row in rows {
@@ -599,6 +670,11 @@ mod tests {
                 write: false,
             },
             Command::TopicDel { topic: s("news") },
+            Command::TokenList { user: s("anna") },
+            Command::TokenDel {
+                user: s("anna"),
+                name: s("3"),
+            },
         ]
     }
 

@@ -164,6 +164,10 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.anonymous_store_share_percent.to_string();
     "max_topics_per_user" => |c, v| c.limits.max_topics_per_user = number(v, 1, 1_000_000)?,
         |c| c.limits.max_topics_per_user.to_string();
+    "max_tokens_per_user" => |c, v| c.limits.max_tokens_per_user = number(v, 1, 10_000)?,
+        |c| c.limits.max_tokens_per_user.to_string();
+    "max_token_label_bytes" => |c, v| c.limits.max_token_label_bytes = number(v, 1, 4096)?,
+        |c| c.limits.max_token_label_bytes.to_string();
     "max_unclaimed_topics" => |c, v| c.limits.max_unclaimed_topics = number(v, 0, 1_000_000)?,
         |c| c.limits.max_unclaimed_topics.to_string();
     "max_queued_per_unclaimed_topic" =>
@@ -328,6 +332,11 @@ pub struct Limits {
     pub anonymous_store_share_percent: u64,
     /// Topics a user may own; past it a new topic gets 403.
     pub max_topics_per_user: usize,
+    /// ntfy access tokens a user may have; past it a new one gets 403 (ntfy's own bound is
+    /// 60). Each is a record of about 100 bytes.
+    pub max_tokens_per_user: usize,
+    /// Bytes of an access token's label; past it 400.
+    pub max_token_label_bytes: usize,
     /// Endpoint topics that app servers posted to before any user subscribed; past it a post
     /// to a new one gets 429 (removed once empty and a day old). With 16 KiB each at most,
     /// 128 of them hold a quarter of the default anonymous share.
@@ -425,6 +434,8 @@ impl Default for Limits {
             max_store_bytes: 32 * 1024 * 1024,
             anonymous_store_share_percent: 25,
             max_topics_per_user: 256,
+            max_tokens_per_user: 20,
+            max_token_label_bytes: 256,
             max_unclaimed_topics: 128,
             max_queued_per_unclaimed_topic: 4,
             max_queued_bytes_per_unclaimed_topic: 16 * 1024,
@@ -1029,6 +1040,8 @@ max_apps_per_client = 20
 max_store_bytes = 100000
 anonymous_store_share_percent = 40
 max_topics_per_user = 21
+max_tokens_per_user = 43
+max_token_label_bytes = 44
 max_unclaimed_topics = 22
 max_queued_per_unclaimed_topic = 41
 max_queued_bytes_per_unclaimed_topic = 4100

@@ -43,8 +43,9 @@ pub enum Closed {
     Revoked,
 }
 
-/// Who opened a stream: a user by its name and password, a request without a user, or a
-/// device by its key (whose stream ends only with its queue).
+/// Who opened a stream: a user by its name and password or by one of its access tokens, a
+/// request without a user, or a device by its key (whose stream ends only with its queue).
+/// One word: the user id in the low 32 bits, the token's number above them (0: none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reader(u64);
 
@@ -56,9 +57,26 @@ impl Reader {
 
     /// A user (ids start at 1), or anonymous.
     pub fn of(user: Option<u64>) -> Reader {
-        Reader(user.unwrap_or(0))
+        Reader(user.unwrap_or(0) & USER_BITS)
+    }
+
+    /// A user by one of its access tokens.
+    pub fn token(user: u64, token: u64) -> Reader {
+        Reader((user & USER_BITS) | ((token & (u64::MAX >> 33)) << 32))
+    }
+
+    /// Whether a stream of this reader loses its access when `revoked` does: a user's
+    /// revocation takes every stream the user opened, a token's only those of that token.
+    fn loses_with(self, revoked: Reader) -> bool {
+        if self == Reader::KEY || revoked.0 >> 32 != 0 {
+            return self == revoked;
+        }
+        self.0 & USER_BITS == revoked.0
     }
 }
+
+/// The bits of [`Reader`] that hold the user id.
+const USER_BITS: u64 = 0xFFFF_FFFF;
 
 pub enum Wake {
     /// New messages were committed for a queue of this stream.
@@ -179,11 +197,11 @@ impl Slots {
         std::mem::take(self).into_iter()
     }
 
-    /// Takes out the slots opened by `reader`.
+    /// Takes out the slots that lose their access with `reader`'s.
     fn take_reader(&mut self, reader: Reader) -> Vec<Rc<Slot>> {
         let mut taken = Vec::new();
         for slot in std::mem::take(self) {
-            if slot.reader == reader {
+            if slot.reader.loses_with(reader) {
                 taken.push(slot);
             } else {
                 self.push(slot);
@@ -397,6 +415,9 @@ impl Hub {
             Revocation::Queue(queue) => self.revoke(queue),
             Revocation::Reader { queue, user } => self.revoke_reader(queue, Reader::of(user)),
             Revocation::User(user) => self.revoke_everywhere(Reader::of(Some(user))),
+            Revocation::Token { user, token } => {
+                self.revoke_everywhere(Reader::token(user, token));
+            }
         }
     }
 
@@ -554,6 +575,10 @@ mod tests {
         assert!(matches!(now(&a), Some(Wake::Closed(Closed::Revoked))));
     }
 
+    fn closed(slot: &Rc<Slot>) -> bool {
+        matches!(now(slot), Some(Wake::Closed(Closed::Revoked)))
+    }
+
     #[test]
     fn taking_access_back_ends_only_the_streams_that_lost_it() {
         let hub = Hub::default();
@@ -584,6 +609,15 @@ mod tests {
         assert!(matches!(now(&alices), Some(Wake::Closed(Closed::Revoked))));
         assert!(!hub.has_streams(7), "closed slots leave their queues");
         hub.revoke_everywhere(Reader::ANONYMOUS);
+        // A token's revocation ends that token's streams; its user's ends them all.
+        let (t1, t2) = (Reader::token(2, 1), Reader::token(2, 2));
+        let by_t1 = hub.attach(&[7], false, t1, 1000);
+        let by_t2 = hub.attach(&[7], false, t2, 1000);
+        let by_password = hub.attach(&[7], false, Reader::of(Some(2)), 1000);
+        hub.revoke_access(Revocation::Token { user: 2, token: 1 });
+        assert!(closed(&by_t1) && !closed(&by_t2) && !closed(&by_password));
+        hub.revoke_access(Revocation::User(2));
+        assert!(closed(&by_t2) && closed(&by_password));
         assert!(now(&device).is_none(), "a device's stream rests on its key");
     }
 }

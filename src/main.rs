@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use argh::{EarlyExit, FromArgs};
 
-use openpush::cli::{self, ClientAction, Command, TopicAction, UserAction};
+use openpush::cli::{self, ClientAction, Command, TokenAction, TopicAction, UserAction};
 use openpush::config::{self, Config};
 use openpush::{auth, commands, control, logger, secret, server, store};
 
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Some(Command::User(user)) => user_command(user.action).and_then(run_admin),
         Some(Command::Client(client)) => run_admin(client_command(client.action)),
         Some(Command::Topic(topic)) => run_admin(topic_command(topic.action)),
+        Some(Command::Token(token)) => run_admin(token_command(token.action)),
         None => Err(Failure::Usage(
             "missing command: try `openpush serve` or `openpush --help`".into(),
         )),
@@ -298,6 +299,22 @@ fn topic_command(action: TopicAction) -> (commands::Command, Target) {
         ),
         TopicAction::Del(a) => (
             commands::Command::TopicDel { topic: a.topic },
+            Target::of(a.config, a.db),
+        ),
+    }
+}
+
+fn token_command(action: TokenAction) -> (commands::Command, Target) {
+    match action {
+        TokenAction::List(a) => (
+            commands::Command::TokenList { user: a.user },
+            Target::of(a.config, a.db),
+        ),
+        TokenAction::Del(a) => (
+            commands::Command::TokenDel {
+                user: a.user,
+                name: a.token,
+            },
             Target::of(a.config, a.db),
         ),
     }

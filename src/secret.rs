@@ -1,4 +1,4 @@
-//! Secrets: client keys, routing tokens and password hashes.
+//! Secrets: client keys, routing tokens, ntfy access tokens and password hashes.
 //!
 //! Keys and tokens are 192 bits from the OS CSPRNG, URL-safe base64 (32 characters).
 //! The store indexes them by a BLAKE2s digest so that a lookup's timing depends on the
@@ -29,6 +29,33 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A new client key or routing token.
 pub fn new_token() -> String {
     Base64UrlUnpadded::encode_string(&random_bytes::<TOKEN_BYTES>())
+}
+
+/// Characters of an ntfy access token after its `tk_` (ntfy's own length, 32 in all).
+const ACCESS_TOKEN_CHARS: usize = 29;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new ntfy access token: `tk_` and 29 letters and digits, each uniform from the OS
+/// random generator (62^29, about 172 bits).
+pub fn new_access_token() -> String {
+    let mut out = String::with_capacity(3 + ACCESS_TOKEN_CHARS);
+    out.push_str("tk_");
+    while out.len() < 3 + ACCESS_TOKEN_CHARS {
+        for byte in random_bytes::<32>() {
+            // 248 = 4 × 62: rejecting the bytes above it keeps every character uniform.
+            if byte < 248 && out.len() < 3 + ACCESS_TOKEN_CHARS {
+                out.push(char::from(BASE62[usize::from(byte % 62)]));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `text` could be a token of [`new_access_token`]; anything else names nothing.
+pub fn is_access_token_shaped(text: &str) -> bool {
+    text.len() == 3 + ACCESS_TOKEN_CHARS
+        && text.starts_with("tk_")
+        && text[3..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Whether `text` could be a key or token of [`new_token`]: 32 URL-safe base64
@@ -139,6 +166,15 @@ mod tests {
             a.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
+    }
+
+    #[test]
+    fn access_tokens_are_ntfy_shaped_and_distinct() {
+        let a = new_access_token();
+        assert!(is_access_token_shaped(&a), "{a}");
+        assert_ne!(a, new_access_token());
+        assert!(!is_access_token_shaped(&a[1..]));
+        assert!(!is_access_token_shaped(&a.replace("tk_", "tx_")));
     }
 
     #[test]

@@ -19,8 +19,13 @@ fn version_needs_no_auth_and_reports_0_1() {
 #[test]
 fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
     let s = Server::start("routing");
-    for path in ["/nope", "/user/1/extra", "/", "/messages"] {
-        s.request("GET", path, &[], "").assert_error(404);
+    for path in ["/user/1/extra", "/a/b/c"] {
+        s.request("GET", path, &[], "").assert_openpush_error(404);
+    }
+    // A path the ntfy door takes (a topic, `/`) answers in ntfy's form.
+    for path in ["/nope", "/", "/messages"] {
+        s.request("GET", path, &[], "")
+            .assert_ntfy_error(404, 40401);
     }
     for (method, path, allow) in [
         ("POST", "/version", "GET"),
@@ -31,7 +36,7 @@ fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
         ("DELETE", "/subscribe", "GET"),
     ] {
         let r = s.request(method, path, &[], "");
-        r.assert_error(405);
+        r.assert_openpush_error(405);
         assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
     }
 }

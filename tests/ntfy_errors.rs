@@ -43,8 +43,9 @@ fn ntfy_routes_answer_with_ntfy_errors_and_the_openpush_api_with_its_own() {
 
     // The OpenPush API keeps its problem JSON, and so do paths no door knows.
     s.request("GET", "/user", &[("Authorization", &wrong)], "")
-        .assert_error(401);
-    s.request("GET", "/no/such/path", &[], "").assert_error(404);
+        .assert_openpush_error(401);
+    s.request("GET", "/no/such/path", &[], "")
+        .assert_openpush_error(404);
 }
 
 #[test]
@@ -66,7 +67,7 @@ fn a_refusal_before_the_door_is_reached_has_the_doors_form() {
     r.assert_ntfy_error(429, 42901);
     assert!(r.header("retry-after").is_some());
     let r = s.request("GET", "/health", &from, "");
-    r.assert_error(429);
+    r.assert_openpush_error(429);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Upgrading a database written by an earlier release to the current schema (3): the real
+//! Upgrading a database written by an earlier release to the current schema (4): the real
 //! binary started on a copy of a fixture (described in `tests/fixtures/README.md`) must say
 //! so, keep everything the old binary stored, hand out new ids above the old high-water
 //! mark, and gain the tables the old schema lacked; a second start changes nothing, and the
@@ -12,6 +12,8 @@
 //!   devices, Web Push messages, ntfy topics (owned, shared with grants, endpoint topics
 //!   claimed and not) and their messages with ntfy's fields; it gains the autopush tables.
 //!   Its tests are in [`schema_2`].
+//! - `tests/fixtures/v3.redb`, schema 3 (the last release before ntfy access tokens):
+//!   users and an ntfy topic; it gains the token tables.
 
 mod support;
 
@@ -24,6 +26,7 @@ use support::{Server, basic};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.redb");
 const FIXTURE_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2.redb");
+const FIXTURE_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v3.redb");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const ALICE_KEY: &str = "1bhJbBgVDiyBrzcDgHmhiuK52U2rsGHG";
@@ -147,7 +150,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert!(high_water > 3);
 
     let mut s = Server::start_on_db("upgrade", &copy, "");
-    s.wait_log("database upgraded from schema 1 to 3");
+    s.wait_log("database upgraded from schema 1 to 4");
     assert_accounts(&s);
 
     // The queued messages, with their ids, data, registration ids and priority.
@@ -222,7 +225,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert_eq!(poll(s.addr, &alice, "news").len(), 1);
     assert_eq!(poll(s.addr, &alice, "upAbCdEf123456").len(), 1);
 
-    // A second start: already schema 3, nothing to upgrade, everything kept.
+    // A second start: already schema 4, nothing to upgrade, everything kept.
     restarted_without_upgrade(&mut s);
     assert_accounts(&s);
     assert_eq!(events(&s, ALICE_KEY), alice_after);
@@ -238,10 +241,10 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
         "ids keep increasing across restarts"
     );
 
-    stopped_at_schema_3(&mut s, after_restart, FIXTURE, &fixture_before);
+    stopped_at_schema_4(&mut s, after_restart, FIXTURE, &fixture_before);
 }
 
-/// Restarts the server (cleanly); the file, already at schema 3, is not upgraded again.
+/// Restarts the server (cleanly); the file, already at schema 4, is not upgraded again.
 fn restarted_without_upgrade(s: &mut Server) {
     s.restart_keeping_startup_log();
     let log = s.log_lines(Duration::from_millis(300));
@@ -251,21 +254,55 @@ fn restarted_without_upgrade(s: &mut Server) {
     );
     assert!(
         !log.iter().any(|l| l.contains("upgraded")),
-        "a schema-3 file is not upgraded again: {log:?}"
+        "a schema-4 file is not upgraded again: {log:?}"
     );
 }
 
-/// Stops the server; the copy is at schema 3 with ids above `last_id`, and the fixture
+/// Stops the server; the copy is at schema 4 with ids above `last_id`, and the fixture
 /// it was copied from is as it was.
-fn stopped_at_schema_3(s: &mut Server, last_id: u64, fixture: &str, fixture_before: &[u8]) {
+fn stopped_at_schema_4(s: &mut Server, last_id: u64, fixture: &str, fixture_before: &[u8]) {
     s.kill9();
-    assert_eq!(meta(&s.db, "schema_version"), 3);
+    assert_eq!(meta(&s.db, "schema_version"), 4);
     assert!(meta(&s.db, "message_id_high_water") > last_id);
     assert_eq!(
         std::fs::read(fixture).unwrap(),
         fixture_before,
         "the fixture itself is never written"
     );
+}
+
+/// A schema-3 file gains the token tables in place: its users log in, keep their topics
+/// and make access tokens, which work; a second start changes nothing.
+#[test]
+fn a_schema_3_database_gains_access_tokens_and_keeps_its_users() {
+    let fixture_before = std::fs::read(FIXTURE_V3).unwrap();
+    let (copy, high_water) = fixture_copy(FIXTURE_V3, 3, "upgrade-v3");
+    let mut s = Server::start_on_db("upgrade-v3", &copy, "");
+    s.wait_log("database upgraded from schema 3 to 4");
+    let alice = basic("alice", "alicepw");
+    let r = s.request(
+        "POST",
+        "/v1/account/token",
+        &[("Authorization", &alice)],
+        r#"{"label":"after the upgrade"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bearer = format!("Bearer {}", r.json_field("token"));
+    let r = s.request("PUT", "/news", &[("Authorization", &bearer)], "schema four");
+    assert_eq!(r.status, 200, "alice's topic is still hers: {}", r.text());
+    let id = support::push::Obj::parse(&r.text()).id_number();
+    assert!(id >= high_water, "{id} after {high_water}");
+    let r = s.request(
+        "PUT",
+        "/news",
+        &[("Authorization", &basic("admin", "adminpw"))],
+        "x",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    restarted_without_upgrade(&mut s);
+    let r = s.request("GET", "/v1/account", &[("Authorization", &bearer)], "");
+    assert!(r.text().contains("after the upgrade"), "{}", r.text());
+    stopped_at_schema_4(&mut s, id, FIXTURE_V3, &fixture_before);
 }
 
 /// A copy made by hand (the way an administrator would move a 0.1.0 database over) is
@@ -284,7 +321,7 @@ fn the_cli_upgrades_a_schema_1_file_too() {
         users.contains("admin") && users.contains("alice"),
         "{users}"
     );
-    assert_eq!(meta(&copy, "schema_version"), 3);
+    assert_eq!(meta(&copy, "schema_version"), 4);
 
     let s = Server::start_on_db("upgrade-cli", &copy, "");
     let log = s.log_lines(Duration::from_millis(300));
@@ -526,7 +563,7 @@ mod schema_2 {
         assert!(high_water > 12);
 
         let mut s = Server::start_on_db("upgrade-v2", &copy, "");
-        s.wait_log("database upgraded from schema 2 to 3");
+        s.wait_log("database upgraded from schema 2 to 4");
         assert_accounts(&s);
         assert_device_queues(&s);
         assert_topics(&s);
@@ -601,7 +638,7 @@ mod schema_2 {
         let uaid = autopush_works(&s);
         nextpush_delivers(&s);
 
-        // A second start: already schema 3, nothing to upgrade, everything kept.
+        // A second start: already schema 4, nothing to upgrade, everything kept.
         super::restarted_without_upgrade(&mut s);
         assert_accounts(&s);
         assert_eq!(events(&s, PHONE_KEY), phone_after);
@@ -666,7 +703,7 @@ mod schema_2 {
         assert_eq!(polled(&s, BOB, "upBobPhone0123"), [OP11]);
         assert_eq!(polled(&s, BOB, "upNobody456789"), [OP12]);
 
-        super::stopped_at_schema_3(&mut s, after_restart, FIXTURE_V2, &fixture_before);
+        super::stopped_at_schema_4(&mut s, after_restart, FIXTURE_V2, &fixture_before);
     }
 
     /// A schema-2 file moved over by hand is upgraded by the CLI as well as by the server,
@@ -679,7 +716,7 @@ mod schema_2 {
         assert!(out.status.success(), "{}", support::stderr(&out));
         let users = stdout(&out);
         assert!(users.contains("admin") && users.contains("bob"), "{users}");
-        assert_eq!(meta(&copy, "schema_version"), 3);
+        assert_eq!(meta(&copy, "schema_version"), 4);
         let out = support::run_cli(&["topic", "list", "--db", db], "");
         assert!(out.status.success(), "{}", support::stderr(&out));
         assert_eq!(stdout(&out), TOPICS);

@@ -7,7 +7,8 @@
 //! time; no lookup answers for a secret it was not given in full.
 //! Every change that takes a stream's access away records it ([`Memory::revoke`]): a
 //! client deleted (its queue), a user deleted or given a new name or password (every
-//! stream it opened with its name and password).
+//! stream it opened, with its name and password or a token). A user's access tokens are in
+//! `super::tokens`; they go with the user.
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -17,21 +18,7 @@ use super::{AppRecord, ClientRecord, Result, Revocation, UserRecord};
 use crate::names;
 use crate::secret;
 
-/// Why an account operation was refused. Nothing was written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
-    /// No such user, client or app.
-    NotFound,
-    /// The name is taken (the reason).
-    Conflict(String),
-    /// The request breaks a rule (the reason).
-    Invalid(String),
-    /// A count limit is reached (which).
-    Limit(String),
-}
-
-/// An account operation's result: done, or refused with nothing written.
-pub type Outcome<T> = std::result::Result<T, Refusal>;
+pub use super::{Outcome, Refusal};
 
 /// The user `id`, if there is one.
 pub fn get_user<T: ReadableTable<u64, &'static [u8]>>(
@@ -172,6 +159,7 @@ pub fn delete_user(
         delete_client_by_id(txn, memory, client)?.expect("the client was just listed");
     }
     super::topics::forget_user(txn, memory, id)?;
+    super::tokens::delete_all_of(txn, id)?;
     users.remove(id)?;
     txn.open_table(USER_BY_NAME)?.remove(user.name.as_str())?;
     Ok(Ok(clients))

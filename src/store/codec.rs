@@ -263,6 +263,56 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An ntfy access token of a user. The token itself is not kept: the `tokens` table is
+/// keyed by the first half of its digest, and `check` is the second half, compared in
+/// constant time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenRecord {
+    /// The token's number, unique in the database: how listings and the CLI name it.
+    pub id: u64,
+    /// Its user.
+    pub user_id: u64,
+    /// The second half of the token's BLAKE2s digest.
+    pub check: Vec<u8>,
+    /// What its user calls it (`Home Assistant`).
+    pub label: String,
+    /// Unix seconds after which it is refused; 0: never.
+    pub expires: u64,
+    /// Unix seconds of its last use, as last recorded (at most a minute behind).
+    pub last_access: u64,
+    /// The address it was last used from, as text.
+    pub last_origin: String,
+}
+
+impl TokenRecord {
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        Writer::new()
+            .u64(self.id)
+            .u64(self.user_id)
+            .bytes(&self.check)
+            .bytes(self.label.as_bytes())
+            .u64(self.expires)
+            .u64(self.last_access)
+            .bytes(self.last_origin.as_bytes())
+            .0
+    }
+    /// The record of these bytes; `None` if they are not one.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes)?;
+        let record = TokenRecord {
+            id: r.u64()?,
+            user_id: r.u64()?,
+            check: r.bytes()?.to_vec(),
+            label: r.string()?,
+            expires: r.u64()?,
+            last_access: r.u64()?,
+            last_origin: r.string()?,
+        };
+        r.end(record)
+    }
+}
+
 /// An autopush user agent: the secret half of its `uaid`, when it was last seen and the
 /// address (IPv4, or IPv6 /64) it first said hello from.
 #[derive(Clone, Debug, PartialEq)]

@@ -36,11 +36,12 @@ pub(crate) mod group;
 pub mod memory;
 pub mod queue;
 pub mod tables;
+pub mod tokens;
 pub mod topics;
 
 pub use codec::{
-    AppRecord, ClientRecord, Content, EndpointRecord, Grant, MessageRecord, Priority, TopicRecord,
-    UaidRecord, UserRecord,
+    AppRecord, ClientRecord, Content, EndpointRecord, Grant, MessageRecord, Priority, TokenRecord,
+    TopicRecord, UaidRecord, UserRecord,
 };
 
 use std::fmt;
@@ -127,6 +128,22 @@ from_redb!(
 /// A store result.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Why an account operation (`accounts`, `tokens`) was refused. Nothing was written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// No such user, client, app or token.
+    NotFound,
+    /// The name is taken (the reason).
+    Conflict(String),
+    /// The request breaks a rule (the reason).
+    Invalid(String),
+    /// A count limit is reached (which).
+    Limit(String),
+}
+
+/// What an account operation gives: its result, or why it was refused.
+pub type Outcome<T> = std::result::Result<T, Refusal>;
+
 type Reply<T> = async_channel::Sender<Result<T>>;
 type ReadJob = Box<dyn FnOnce(Result<(&ReadTransaction, &Unsettled)>) + Send>;
 /// Runs a write; returns whether it failed (which aborts the group) and what to do once the
@@ -179,9 +196,16 @@ pub enum Revocation {
         /// The user; `None`: requests without one.
         user: Option<u64>,
     },
-    /// The user is gone, or its name or password changed: every stream it opened with its
-    /// name and password ends, wherever it reads.
+    /// The user is gone, or its name or password changed: every stream it opened ends
+    /// (with its name and password or with one of its tokens), wherever it reads.
     User(u64),
+    /// One of the user's access tokens is gone: every stream opened with it ends.
+    Token {
+        /// The token's user.
+        user: u64,
+        /// The token's number.
+        token: u64,
+    },
 }
 
 /// What a read sees beside its snapshot of the last commit: what the store thread holds

@@ -4,7 +4,8 @@
 //! ```text
 //! meta            &str                 -> u64     schema_version, next_user_id,
 //!                                                 next_client_id, message_id_high_water,
-//!                                                 names_key_0 … names_key_3
+//!                                                 names_key_0 … names_key_3,
+//!                                                 next_token_id
 //! users           user id              -> UserRecord
 //! user_by_name    name                 -> user id
 //! clients         client id            -> ClientRecord (holds the key: the API returns it)
@@ -21,6 +22,8 @@
 //! uaid_by_address address ++ queue id (BE)     -> (empty)
 //! channels        (queue id, channel id)       -> blake2s(endpoint token)
 //! endpoints       blake2s(endpoint token)      -> EndpointRecord
+//! tokens          blake2s(access token)[..16]  -> TokenRecord (the digest's other half, no token)
+//! token_by_user   (user id, token number)      -> blake2s(access token)[..16]
 //! ```
 //!
 //! A queue id is a client id (the OpenPush queue of a device), from [`TOPIC_QUEUES`] up a
@@ -41,15 +44,16 @@
 //!
 //! Schema history: 1 (0.1.0) had no topics and version-1 message records; 2 had no
 //! autopush tables, `()` values in `client_by_user` and `topic_by_owner`, `u64` values in
-//! `client_by_key` and `client_by_name`, and `&str` keys in `topics`. [`init_or_check`] brings such a file to the current schema in place,
-//! in one transaction.
+//! `client_by_key` and `client_by_name`, and `&str` keys in `topics`; 3 had no `tokens`
+//! and `token_by_user`. [`init_or_check`] brings such a file to the current schema in
+//! place, in one transaction.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Error, Result as StoreResult};
 
 /// The schema this version writes; an older file is upgraded in place, a newer one refused.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// The first queue id of a topic; client ids stay far below it.
 pub const TOPIC_QUEUES: u64 = 1 << 62;
@@ -95,6 +99,10 @@ pub const UAID_BY_ADDRESS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 pub const CHANNELS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("channels");
 /// blake2s(endpoint token) → `EndpointRecord`.
 pub const ENDPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("endpoints");
+/// blake2s(access token)[..16] → `TokenRecord`.
+pub const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
+/// (user id, token number) → blake2s(access token)[..16].
+pub const TOKEN_BY_USER: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("token_by_user");
 
 /// `meta`: the next user id.
 pub const NEXT_USER_ID: &str = "next_user_id";
@@ -106,6 +114,8 @@ pub const ID_HIGH_WATER: &str = "message_id_high_water";
 pub const NEXT_TOPIC_ID: &str = "next_topic_id";
 /// `meta`: the next user agent's id.
 pub const NEXT_UAID_ID: &str = "next_uaid_id";
+/// `meta`: the next access token's number.
+pub const NEXT_TOKEN_ID: &str = "next_token_id";
 const VERSION_KEY: &str = "schema_version";
 
 /// Why a database file is not one this version can use.
@@ -151,6 +161,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                     ID_HIGH_WATER,
                     NEXT_TOPIC_ID,
                     NEXT_UAID_ID,
+                    NEXT_TOKEN_ID,
                 ] {
                     meta.insert(key, 1)?;
                 }
@@ -167,6 +178,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                 txn.open_table(TOPICS)?;
                 txn.open_table(TOPIC_BY_OWNER)?;
                 create_autopush_tables(&txn)?;
+                create_token_tables(&txn)?;
             }
             txn.commit()?;
             Ok(())
@@ -178,21 +190,28 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
 /// queued message is rewritten as a version-2 record and the topic tables are created.
 /// From 2 (and 1): the autopush tables are created, and the tables whose types changed are
 /// rewritten entry by entry: `client_by_user`, `client_by_key`, `client_by_name` and, from
-/// 2, `topic_by_owner` and `topics`. Users, clients, apps, topics and
-/// messages keep their records. A crash before the commit leaves the file as it was.
+/// 2, `topic_by_owner` and `topics`. From 3 (and earlier): the token tables are created.
+/// Users, clients, apps, topics and messages keep their records. A crash before the commit
+/// leaves the file as it was.
 fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
     {
         if from < 2 {
             upgrade_messages_from_1(&txn)?;
         }
-        rewrite_client_tables(&txn)?;
+        if from < 3 {
+            rewrite_client_tables(&txn)?;
+        }
         if from == 2 {
             rewrite_topic_tables_from_2(&txn)?;
         }
-        create_autopush_tables(&txn)?;
+        if from < 3 {
+            create_autopush_tables(&txn)?;
+            txn.open_table(META)?.insert(NEXT_UAID_ID, 1)?;
+        }
+        create_token_tables(&txn)?;
         let mut meta = txn.open_table(META)?;
-        meta.insert(NEXT_UAID_ID, 1)?;
+        meta.insert(NEXT_TOKEN_ID, 1)?;
         meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
     }
     txn.commit()?;
@@ -305,6 +324,12 @@ fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError
             new.insert((*owner, name.as_str()), [].as_slice())?;
         }
     }
+    Ok(())
+}
+
+fn create_token_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
+    txn.open_table(TOKENS)?;
+    txn.open_table(TOKEN_BY_USER)?;
     Ok(())
 }
 
@@ -486,6 +511,39 @@ impl Tables for WriteTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_3_file_gets_the_token_tables_in_place() {
+        let path = std::env::temp_dir().join(format!("schema-3-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            // A file as schema 3 left it: no token tables, no token counter.
+            let db = Database::create(&path).unwrap();
+            init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(TOKENS).unwrap();
+            txn.delete_table(TOKEN_BY_USER).unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.remove(NEXT_TOKEN_ID).unwrap();
+                meta.insert(VERSION_KEY, 3).unwrap();
+                meta.insert(NEXT_USER_ID, 7).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(check(&db).ok().flatten(), Some(3));
+        init_or_check(&db).unwrap_or_else(|_| panic!("upgrade"));
+        assert_eq!(check(&db).ok().flatten(), Some(SCHEMA_VERSION));
+        let read = db.begin_read().unwrap();
+        read.open_table(TOKENS).unwrap();
+        read.open_table(TOKEN_BY_USER).unwrap();
+        let meta = read.open_table(META).unwrap();
+        assert_eq!(meta.get(NEXT_TOKEN_ID).unwrap().unwrap().value(), 1);
+        assert_eq!(meta.get(NEXT_USER_ID).unwrap().unwrap().value(), 7, "kept");
+        drop((meta, read, db));
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn the_names_key_is_made_once_and_kept_in_the_file() {

@@ -396,8 +396,24 @@ impl Response {
         assert!(self.header("content-type").unwrap_or("").contains("json"));
     }
 
-    /// Asserts the OpenPush error shape.
+    /// Asserts an error of this status in the form of the door that answered: OpenPush's
+    /// problem JSON, or ntfy's `{"code","http","error"}` on the ntfy door's routes.
     pub fn assert_error(&self, status: u16) {
+        if self.text().starts_with("{\"code\":") {
+            assert_eq!(self.status, status, "{}", self.text());
+            assert!(
+                self.text().contains(&format!("\"http\":{status},")),
+                "{}",
+                self.text()
+            );
+            assert!(self.header("content-type").unwrap_or("").contains("json"));
+        } else {
+            self.assert_openpush_error(status);
+        }
+    }
+
+    /// Asserts the OpenPush error shape.
+    pub fn assert_openpush_error(&self, status: u16) {
         assert_eq!(self.status, status, "{}", self.text());
         let body = self.text();
         for field in ["\"status\":", "\"title\":", "\"detail\":", "\"type\":"] {

@@ -1,12 +1,15 @@
 //! The ntfy-compatible front door: what the ntfy Android app (as notification app and as
 //! UnifiedPush distributor), ntfy's CLI, scripts and Home Assistant's ntfy integration speak.
 //!
-//! Routes and guards: [`ROUTES`]. The `Topic` guard ("topic read/write") means: a user (HTTP Basic, or ntfy's `?auth=`) who owns the topic or
+//! Routes and guards: [`ROUTES`]. A user is a name and password (HTTP Basic) or one of its
+//! access tokens (`Bearer tk_…`, or Basic with an empty name; `account`), in
+//! `Authorization` or in ntfy's `?auth=`. The `Topic` guard ("topic read/write") means: a user who owns the topic or
 //! was granted it; the first user to use a topic owns it. Without a user, what
 //! `anonymous_access` allows (`crate::store::topics::Anonymous`). Any `Authorization`
 //! scheme other than Basic or Bearer (VAPID's `vapid t=…`, `WebPush …`) is not ours and is
 //! ignored rather than answered with 401.
 
+mod account;
 mod encode;
 mod fields;
 mod filter;
@@ -30,6 +33,9 @@ use crate::store::topics::{self, Access};
 
 pub use encode::{message_json, message_json_as};
 
+/// Where a user's access tokens are.
+const TOKENS: &[Segment] = &[Word("v1"), Word("account"), Word("token")];
+
 /// The ntfy routes, in the order they are tried.
 /// The door: its routes, with errors in ntfy's form, which its clients read.
 pub const DOOR: crate::route::Door = crate::route::Door {
@@ -43,6 +49,30 @@ pub const ROUTES: &[Route] = &[
         &[Word("v1"), Word("health")],
         Guard::None,
         |s, _, _| Box::pin(health(s)),
+    ),
+    Route::new(
+        &["GET"],
+        &[Word("v1"), Word("account")],
+        Guard::None,
+        |s, r, _| Box::pin(account::get(s, r)),
+    ),
+    Route::new(&["GET"], TOKENS, Guard::User, |s, r, _| {
+        Box::pin(account::list(s, r))
+    }),
+    Route::new(&["POST"], TOKENS, Guard::UserChanging, |s, r, _| {
+        Box::pin(account::create(s, r))
+    }),
+    Route::new(&["PATCH"], TOKENS, Guard::UserChanging, |s, r, _| {
+        Box::pin(account::update(s, r))
+    }),
+    Route::new(&["DELETE"], TOKENS, Guard::UserChanging, |s, r, _| {
+        Box::pin(account::delete(s, r))
+    }),
+    Route::new(
+        &["GET"],
+        &[Word("v1"), Word("version")],
+        Guard::User,
+        |s, r, _| Box::pin(account::version(s, r)),
     ),
     // The JSON body names the topic. `/` is also where a browser looks: another method
     // there is 404, not 405.
@@ -96,8 +126,10 @@ async fn auth(state: &Rc<ServerState>, req: &Request, topic: &str) -> Result<Out
     Ok(Response::json(200, r#"{"success":true}"#).into())
 }
 
-/// The request's user: HTTP Basic in `Authorization` or in ntfy's `?auth=` (the base64 of
-/// an `Authorization` value); `None` without one, or with a scheme that is not ours.
+/// The request's user: HTTP Basic (a user name and password, or an empty name and an
+/// access token) or `Bearer <access token>`, in `Authorization` or in ntfy's `?auth=` (the
+/// base64 of an `Authorization` value); `None` without one, or with a scheme that is not
+/// ours.
 pub async fn user(state: &ServerState, req: &Request) -> Result<Option<User>, ApiError> {
     let from_query = match req.query_param("auth") {
         Some(encoded) if !encoded.is_empty() => {
@@ -120,11 +152,14 @@ pub async fn user(state: &ServerState, req: &Request) -> Result<Option<User>, Ap
         if from_query.is_none() {
             crate::csrf::same_origin(state, req)?;
         }
+        if let Some(token) = crate::auth::basic_token(value) {
+            return Ok(Some(state.auth.token(&state.store, req, &token).await?));
+        }
         return Ok(Some(state.auth.login(&state.store, req, value).await?));
     }
     if scheme.eq_ignore_ascii_case("bearer") {
-        // ntfy access tokens: this server has none, so no token is valid.
-        return Err(ApiError::Unauthorized);
+        let token = value[scheme.len()..].trim();
+        return Ok(Some(state.auth.token(&state.store, req, token).await?));
     }
     Ok(None)
 }

@@ -55,7 +55,7 @@ pub async fn start(
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
     let user = user(state, req).await?;
-    let login = user.as_ref().map(|u| (u.id, u.login));
+    let login = user.as_ref().map(|u| (u.id, u.login, u.token));
     let records = open_topics(state, names.clone(), user, Access::Read).await?;
     let queues: Box<[u64]> = records.iter().map(|r| r.queue).collect();
     let cursor = match since {
@@ -91,7 +91,7 @@ pub async fn start(
             requester: None,
             filter: filter.map(|f| Box::new(f) as Box<dyn crate::stream::Filter>),
         },
-        Reader::of(login.map(|(id, _)| id)),
+        reader_of(login),
     ))
 }
 
@@ -131,24 +131,38 @@ fn wire_format(
     })
 }
 
-/// What a stream that started with `login` (user id and [`crate::auth::login_stamp`];
-/// `None`: anonymous) on `followed` (topic names and queues) no longer has: a topic deleted
-/// (or replaced by a new one of the same name), a topic it may no longer read, a login
-/// that changed or whose user is gone.
+/// Who a stream opened with `login` is (see [`access_lost`]), for the revocations.
+fn reader_of(login: Option<(u64, u64, Option<u64>)>) -> Reader {
+    match login {
+        Some((id, _, Some(token))) => Reader::token(id, token),
+        Some((id, _, None)) => Reader::of(Some(id)),
+        None => Reader::ANONYMOUS,
+    }
+}
+
+/// What a stream that started with `login` (user id, [`crate::auth::login_stamp`] and
+/// access token; `None`: anonymous) on `followed` (topic names and queues) no longer has:
+/// a topic deleted (or replaced by a new one of the same name), a topic it may no longer
+/// read, a login that changed or whose user or token is gone.
 fn access_lost(
     t: &ReadTransaction,
     followed: &[(String, u64)],
-    login: Option<(u64, u64)>,
+    login: Option<(u64, u64, Option<u64>)>,
     rules: &Rules,
 ) -> crate::store::Result<Vec<Revocation>> {
     let mut lost = Vec::new();
-    if let Some((id, stamp)) = login {
+    if let Some((id, stamp, token)) = login {
         let user = accounts::get_user(&t.users()?, id)?;
         if user.is_none_or(|record| login_stamp(&record) != stamp) {
             lost.push(Revocation::User(id));
         }
+        if let Some(token) = token
+            && crate::store::tokens::is_gone(t, id, token)?
+        {
+            lost.push(Revocation::Token { user: id, token });
+        }
     }
-    let user = login.map(|(id, _)| id);
+    let user = login.map(|(id, _, _)| id);
     for (name, queue) in followed {
         let queue = *queue;
         match topics::get(t, name)? {
