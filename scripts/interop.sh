@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Interop check: the real binary (debug build) driven by third-party client libraries
-# from PyPI (apprise, pywebpush, websockets), see tests/interop/interop.py.
-# Usage: bash scripts/interop.sh    (venv in target/interop-venv, or $INTEROP_VENV)
+# from PyPI (apprise, pywebpush, websockets), see tests/interop/interop.py, and Home
+# Assistant's ntfy library (aiontfy), see tests/interop/home_assistant.py.
+# Usage: bash scripts/interop.sh    (venvs in target/interop-venv and target/interop-ha-venv,
+# or $INTEROP_VENV and $INTEROP_HA_VENV)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,3 +39,26 @@ fi
 cargo build --locked -q
 timeout 180 "$python" tests/interop/interop.py target/debug/openpush
 cargo build --locked -q -p openpush-client && timeout 120 "$python" tests/interop/client_interop.py target/debug/openpush target/debug/openpush-client
+
+# Home Assistant's ntfy library wants Python >= 3.12: the newest one found (pyenv's too),
+# else python3 with pip's --ignore-requires-python (aiontfy 0.8.6 runs on 3.11 as well).
+ha_venv=${INTEROP_HA_VENV:-target/interop-ha-venv}
+ha_reqs=tests/interop/requirements-ha.txt
+if [ ! -x "$ha_venv/bin/python" ]; then
+    ha_python=""
+    for candidate in python3.14 python3.13 python3.12 "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            ha_python=$candidate
+            break
+        fi
+    done
+    "${ha_python:-python3}" -m venv "$ha_venv"
+fi
+if "$ha_venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+    "$ha_venv/bin/python" -m pip install -q -r "$ha_reqs"
+else
+    echo "no Python >= 3.12 here: aiontfy on $("$ha_venv/bin/python" -V) (--ignore-requires-python)" >&2
+    "$ha_venv/bin/python" -m pip install -q --ignore-requires-python -r "$ha_reqs"
+fi
+timeout 120 "$ha_venv/bin/python" tests/interop/home_assistant.py target/debug/openpush
