@@ -26,18 +26,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/openwrt-pkg.sh"
-usage() {
-  sed -n '/^# Usage:/,/^#$/{/^#$/d;s/^# \{0,1\}//;p}' "$0"
-  echo "Targets: $(echo $OPENWRT_TARGETS | sed 's/ /, /g')."
-}
-case ${1:-} in
-  -h|--help|help) usage; exit 0 ;;
-  -*) echo "build-apk.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-  '') usage >&2; exit 2 ;;
-esac
-[ $# -le 2 ] || { echo "build-apk.sh: too many arguments" >&2; usage >&2; exit 2; }
-T=$1
-ARCH=$(openwrt_arch "$T") || { echo "build-apk.sh: unknown target $T" >&2; usage >&2; exit 2; }
+openwrt_args "$0" "$@"
 ARCH=${OPENWRT_ARCH:-$ARCH}
 CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BIN=${2:-$CROSS_DIR/out/$T/openpush}

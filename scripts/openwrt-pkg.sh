@@ -10,6 +10,26 @@ OPENWRT_USERID=openpush=483:openpush=483
 OPENWRT_DESCRIPTION="Self-hosted push server for a family's phones (ntfy app, UnifiedPush, Web Push, OpenPush API). Static build."
 
 # openwrt_arch TARGET: the default package architecture (OPENWRT_ARCH overrides it).
+# openwrt_usage SCRIPT: SCRIPT's header comment from "Usage:" to the blank comment line,
+# and the targets.
+openwrt_usage() {
+  sed -n '/^# Usage:/,/^#$/{/^#$/d;s/^# \{0,1\}//;p}' "$1"
+  echo "Targets: $(echo $OPENWRT_TARGETS | sed 's/ /, /g')."
+}
+# openwrt_args SCRIPT "$@": reads the command line of build-ipk.sh and build-apk.sh
+# (TARGET [BINARY]) into T and ARCH; the usage for --help, and with exit 2 for a wrong call.
+openwrt_args() {
+  local script=$1 name; name=$(basename "$1"); shift
+  case ${1:-} in
+    -h|--help|help) openwrt_usage "$script"; exit 0 ;;
+    -*) echo "$name: unknown option $1" >&2; openwrt_usage "$script" >&2; exit 2 ;;
+    '') openwrt_usage "$script" >&2; exit 2 ;;
+  esac
+  [ $# -le 2 ] || { echo "$name: too many arguments" >&2; openwrt_usage "$script" >&2; exit 2; }
+  T=$1
+  ARCH=$(openwrt_arch "$T") || { echo "$name: unknown target $T" >&2; openwrt_usage "$script" >&2; exit 2; }
+}
+
 openwrt_arch() {
   case $1 in
     mipsel-unknown-linux-musl) echo mipsel_24kc ;;            # ramips mt7621, mt76x8
