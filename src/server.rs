@@ -294,6 +294,7 @@ fn unavailable() -> ApiError {
 }
 
 /// The connection as it is served: TLS on a TLS listener.
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
 fn transport(state: &ServerState, tcp: Async<TcpStream>, tls: bool) -> Option<Conn> {
     if !tls {
         return Some(Conn::Plain(tcp));
@@ -308,7 +309,6 @@ fn transport(state: &ServerState, tcp: Async<TcpStream>, tls: bool) -> Option<Co
             }
         };
     }
-    let _ = state;
     None
 }
 
