@@ -459,8 +459,10 @@ impl Default for Limits {
     }
 }
 
+/// The server's whole configuration: the file's keys over their defaults.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where the server listens for plain HTTP.
     pub listen: Vec<SocketAddr>,
     /// Where the server listens for TLS connections (feature `tls`), with `tls_cert`.
     pub listen_tls: Vec<SocketAddr>,
@@ -470,6 +472,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// How often the certificate files are checked for a renewal (then loaded again).
     pub tls_cert_check: Duration,
+    /// The redb database file.
     pub db: PathBuf,
     /// The local control socket the CLI uses while the server holds the database lock.
     /// Default: the database path with `.sock` appended.
@@ -493,6 +496,7 @@ pub struct Config {
     /// How long a group commit stays open for more writes after its first one, as long as
     /// they keep coming (at most 1 ms apart); 0: commit once no write waits.
     pub commit_window: Duration,
+    /// The most verbose log level written.
     pub log_level: log::LevelFilter,
     /// Reverse proxies whose `X-Forwarded-For` names the client. Connections from them are
     /// not capped per address; their requests without the header come from the host itself
@@ -514,6 +518,7 @@ pub struct Config {
     pub topic_default_ttl: Duration,
     /// Longest TTL of a topic message; longer ones are shortened to it.
     pub topic_max_ttl: Duration,
+    /// Sizes, counts and times that bound what a client may ask.
     pub limits: Limits,
 }
 
@@ -564,6 +569,7 @@ fn default_db_path() -> PathBuf {
     }
 }
 
+/// A configuration that cannot be used, with the key or line and why.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
 
@@ -585,6 +591,7 @@ impl Config {
         Ok(config)
     }
 
+    /// Applies the `key = value` lines of a config file, in order; `#` starts a comment.
     pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
         for (index, raw) in text.lines().enumerate() {
             let line = strip_comment(raw).trim();
@@ -668,17 +675,20 @@ impl Config {
         })
     }
 
+    /// Whether both certificate files are set (a build without TLS refuses them).
     #[cfg(not(feature = "tls"))]
     pub fn tls_paths(&self) -> Option<()> {
         self.tls_cert.as_ref().zip(self.tls_key.as_ref()).map(drop)
     }
 
+    /// The control socket: `control_socket`, else beside the database.
     pub fn control_socket_path(&self) -> PathBuf {
         self.control_socket
             .clone()
             .unwrap_or_else(|| control_socket_for(&self.db))
     }
 
+    /// What the store thread needs of the configuration.
     pub fn store_options(&self) -> crate::store::Options {
         crate::store::Options {
             cache_bytes: self.db_cache_bytes,
@@ -789,6 +799,7 @@ fn optional_path(value: &str) -> Option<PathBuf> {
     (!value.is_empty()).then(|| PathBuf::from(value))
 }
 
+/// A socket address, `127.0.0.1:8080` or `[::]:8080`.
 pub fn parse_addr(value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| {
         ConfigError(format!(

@@ -60,15 +60,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         Some(paths) if !config.listen_tls.is_empty() => Some(crate::tls::Certificate::load(paths)?),
         _ => None,
     };
-    let mut listeners = Vec::new();
-    let tls = config.listen_tls.iter().map(|addr| (addr, true));
-    for (addr, tls) in config.listen.iter().map(|addr| (addr, false)).chain(tls) {
-        let listener = TcpListener::bind(addr)
-            .and_then(Async::new)
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let bound = listener.get_ref().local_addr().map_err(|e| e.to_string())?;
-        listeners.push((listener, bound, tls));
-    }
+    let listeners = bind(&config)?;
     let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let hasher = Hasher::start().map_err(|e| format!("cannot start the hasher thread: {e}"))?;
@@ -79,7 +71,6 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         let scheme = if *tls { "https" } else { "http" };
         log::info!("listening on {scheme}://{bound}");
     }
-    let fd_limit = fd_connection_limit();
     let state = Rc::new(ServerState {
         #[cfg(feature = "tls")]
         certificate,
@@ -100,13 +91,41 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         executor: executor.clone(),
         counters: Counters::default(),
         connections: Cell::new(0),
-        fd_limit,
+        fd_limit: fd_connection_limit(),
         refusing: Cell::new(0),
         draining: Cell::new(false),
         config: RefCell::new(Rc::new(config)),
         reload,
     });
     state.log_connection_limit(&state.config());
+    spawn_tasks(&state, listeners, control)?;
+    sd_notify::notify("READY=1\nSTATUS=serving");
+    async_io::block_on(executor.run(shutdown(state.clone(), signals)));
+    Ok(())
+}
+
+/// Binds every plain and TLS address: the listener, its bound address, whether it is TLS.
+fn bind(config: &Config) -> Result<Vec<(Async<TcpListener>, SocketAddr, bool)>, String> {
+    let mut listeners = Vec::new();
+    let tls = config.listen_tls.iter().map(|addr| (addr, true));
+    for (addr, tls) in config.listen.iter().map(|addr| (addr, false)).chain(tls) {
+        let listener = TcpListener::bind(addr)
+            .and_then(Async::new)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let bound = listener.get_ref().local_addr().map_err(|e| e.to_string())?;
+        listeners.push((listener, bound, tls));
+    }
+    Ok(listeners)
+}
+
+/// Starts the server's tasks on its executor: the store's events, the listeners, the
+/// certificate watch, the control socket, keepalives, the watchdog and the sweeps.
+fn spawn_tasks(
+    state: &Rc<ServerState>,
+    listeners: Vec<(Async<TcpListener>, SocketAddr, bool)>,
+    control: Option<Async<std::os::unix::net::UnixListener>>,
+) -> Result<(), String> {
+    let executor = &state.executor;
     let events = state
         .store
         .events()
@@ -132,9 +151,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
             .spawn(watchdog_loop(state.clone(), interval))
             .detach();
     }
-    sd_notify::notify("READY=1\nSTATUS=serving");
     executor.spawn(sweep_loop(state.clone())).detach();
-    async_io::block_on(executor.run(shutdown(state.clone(), signals)));
     Ok(())
 }
 
@@ -208,8 +225,10 @@ fn out_of_fds(e: &std::io::Error) -> bool {
 /// Accepts connections on `listener` (TLS ones if `tls`) and starts a task for each.
 async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>, tls: bool) {
     let failures = Tally::new(LOG_EVERY);
-    let full = Tally::new(LOG_EVERY);
-    let crowded = Tally::new(LOG_EVERY);
+    let refusals = Refusals {
+        full: Tally::new(LOG_EVERY),
+        crowded: Tally::new(LOG_EVERY),
+    };
     let mut spare = spare_fd();
     let mut backoff = ACCEPT_BACKOFF.0;
     // A client waits in the backlog while the process is out of descriptors.
@@ -250,43 +269,60 @@ async fn accept_loop(state: Rc<ServerState>, listener: Async<TcpListener>, tls: 
                 continue;
             }
         };
-        if state.draining.get() {
-            continue;
+        if !state.draining.get() {
+            admit(&state, conn, peer, tls, &refusals);
         }
-        let max = state.max_connections();
-        if state.connections.get() >= max {
-            if let Some(more) = full.count(Instant::now()) {
-                log::warn!("refusing connections: {max} open, the most allowed{more}");
-            }
-            refuse(&state, conn, &unavailable(), tls);
-            continue;
-        }
-        let addr = (!state.is_trusted_proxy(peer.ip())).then(|| AddrKey::of(peer.ip()));
-        if let Some(key) = addr
-            && !state
-                .connections_by_addr
-                .open(key, state.config().limits.max_connections_per_addr)
-        {
-            if let Some(more) = crowded.count(Instant::now()) {
-                log::warn!("refusing {peer}: too many connections from its address{more}");
-            }
-            let busy = ApiError::TooMany {
-                detail: "too many connections from your address".into(),
-                retry_after_secs: 10,
-            };
-            refuse(&state, conn, &busy, tls);
-            continue;
-        }
-        let Some(conn) = transport(&state, conn, tls) else {
-            continue;
-        };
-        state.connections.set(state.connections.get() + 1);
-        let guard = ConnectionGuard(state.clone(), addr);
-        state
-            .executor
-            .spawn(serve_connection(state.clone(), conn, peer, guard))
-            .detach();
     }
+}
+
+/// The refusals of one listener, each logged at most once per [`LOG_EVERY`].
+struct Refusals {
+    /// The server holds the most connections allowed.
+    full: Tally,
+    /// The peer's address holds the most connections allowed to one address.
+    crowded: Tally,
+}
+
+/// Serves an accepted connection in a task of its own, or refuses it (503 when the server
+/// is full, 429 when its address is) if the limits leave no room for it.
+fn admit(
+    state: &Rc<ServerState>,
+    conn: Async<TcpStream>,
+    peer: SocketAddr,
+    tls: bool,
+    refusals: &Refusals,
+) {
+    let max = state.max_connections();
+    if state.connections.get() >= max {
+        if let Some(more) = refusals.full.count(Instant::now()) {
+            log::warn!("refusing connections: {max} open, the most allowed{more}");
+        }
+        return refuse(state, conn, &unavailable(), tls);
+    }
+    let addr = (!state.is_trusted_proxy(peer.ip())).then(|| AddrKey::of(peer.ip()));
+    if let Some(key) = addr
+        && !state
+            .connections_by_addr
+            .open(key, state.config().limits.max_connections_per_addr)
+    {
+        if let Some(more) = refusals.crowded.count(Instant::now()) {
+            log::warn!("refusing {peer}: too many connections from its address{more}");
+        }
+        let busy = ApiError::TooMany {
+            detail: "too many connections from your address".into(),
+            retry_after_secs: 10,
+        };
+        return refuse(state, conn, &busy, tls);
+    }
+    let Some(conn) = transport(state, conn, tls) else {
+        return;
+    };
+    state.connections.set(state.connections.get() + 1);
+    let guard = ConnectionGuard(state.clone(), addr);
+    state
+        .executor
+        .spawn(serve_connection(state.clone(), conn, peer, guard))
+        .detach();
 }
 
 fn unavailable() -> ApiError {

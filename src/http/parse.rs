@@ -20,15 +20,20 @@ use std::net::IpAddr;
 
 use crate::config::Limits;
 
+/// A complete request: its head, parsed, and its whole body.
 #[derive(Debug)]
 pub struct Request {
+    /// The method, as sent (case-sensitive, RFC 9110 9.1).
     pub method: String,
     /// The path without its query, as sent (not percent-decoded).
     pub path: String,
+    /// The query after `?`, or empty; not percent-decoded.
     pub query: String,
     /// Header names in lower case, values as sent (non-UTF-8 bytes replaced).
     pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
     pub body: Vec<u8>,
+    /// The client asked to keep the connection open after the response.
     pub keep_alive: bool,
     /// An HTTP/1.1 request: its response may be chunked (never to HTTP/1.0).
     pub http11: bool,
@@ -62,6 +67,7 @@ impl Request {
         }
     }
 
+    /// The first value of a header; `name` in lower case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -90,6 +96,7 @@ impl Request {
     }
 }
 
+/// Why no request could be read; [`status`](ParseError::status) names the answer.
 #[derive(Debug, PartialEq)]
 pub enum ParseError {
     /// The peer closed the connection between requests.
@@ -126,6 +133,7 @@ impl ParseError {
         }
     }
 
+    /// The sentence of the error body; empty where no answer is sent.
     pub fn detail(&self) -> &'static str {
         match self {
             ParseError::Timeout => "the request was not complete in time",
@@ -142,20 +150,28 @@ impl ParseError {
 /// How the body of a parsed head is delimited.
 #[derive(Debug, PartialEq)]
 pub enum Framing {
+    /// `Content-Length` bytes (0 without the header).
     Length(usize),
+    /// `Transfer-Encoding: chunked`.
     Chunked,
 }
 
 /// A parsed request head; public for the fuzz targets and property tests.
 #[derive(Debug)]
 pub struct Head {
+    /// The method, as sent.
     pub method: String,
+    /// The request target: path and query, as sent.
     pub target: String,
+    /// Header names in lower case, values as sent (non-UTF-8 bytes replaced).
     pub headers: Vec<(String, String)>,
+    /// How the body is delimited.
     pub framing: Framing,
+    /// The client asked to keep the connection open.
     pub keep_alive: bool,
     /// HTTP/1.1 (or later): the response may be chunked.
     pub http11: bool,
+    /// `Expect: 100-continue`: the client waits for a `100` before it sends the body.
     pub expect_continue: bool,
     /// Bytes of `buf` the head took; the body starts here.
     pub len: usize,

@@ -1,15 +1,20 @@
 //! Responses: status line, headers, body. Every response has a length, so keep-alive
 //! connections stay in sync; streams write their own head (see `sse`).
 
+/// A complete response; [`to_bytes`](Response::to_bytes) adds the length and connection headers.
 pub struct Response {
+    /// The status code.
     pub status: u16,
+    /// Headers in the order they are written, without `Content-Length` and `Connection`.
     pub headers: Vec<(&'static str, String)>,
+    /// The whole body.
     pub body: Vec<u8>,
     /// Close the connection after this response.
     pub close: bool,
 }
 
 impl Response {
+    /// An empty response with `status`.
     pub fn new(status: u16) -> Response {
         Response {
             status,
@@ -19,16 +24,19 @@ impl Response {
         }
     }
 
+    /// A JSON body, already encoded.
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
         Response::new(status).with_body("application/json", body)
     }
 
+    /// Sets the body and its `Content-Type`.
     pub fn with_body(mut self, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
         self.headers.push(("Content-Type", content_type.to_owned()));
         self.body = body.into();
         self
     }
 
+    /// Adds a header line.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
         self.headers.push((name, value.into()));
         self
@@ -59,6 +67,7 @@ impl Response {
     }
 }
 
+/// The reason phrase of a status the server sends.
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",

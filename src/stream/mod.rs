@@ -58,8 +58,11 @@ const MAX_WAITING_REQUESTS: usize = 32;
 
 /// One message on its way to a stream.
 pub struct Event<'a> {
+    /// The queue it was read from.
     pub queue: u64,
+    /// Its id in that queue: the stream's cursor once it is written.
     pub id: u64,
+    /// The stored message.
     pub record: &'a MessageRecord,
     /// False for a message with a TTL of 0, which was never stored.
     pub stored: bool,
@@ -69,7 +72,9 @@ pub struct Event<'a> {
 pub trait Encoder {
     /// What a live stream sends after its response head, before the first message.
     fn open(&self, out: &mut Vec<u8>, sub: &Subscription);
+    /// A message, in the wire format's framing.
     fn message(&self, out: &mut Vec<u8>, sub: &Subscription, event: Event<'_>);
+    /// What keeps an idle connection open through proxies and NAT (a comment, a ping).
     fn keepalive(&self, out: &mut Vec<u8>, sub: &Subscription);
     /// The client speaks WebSocket frames that the stream must read and answer.
     fn websocket(&self) -> bool {
@@ -103,10 +108,13 @@ pub trait Encoder {
 
 /// The bytes that answer a client's request, and whether the stream ends after them.
 pub struct Answer {
+    /// The bytes to write, already framed.
     pub out: Vec<u8>,
+    /// Why the stream ends after them, for the log; `None`: it goes on.
     pub end: Option<&'static str>,
 }
 
+/// An [`Answer`] still being worked out (it may wait for the store).
 pub type Reply = Pin<Box<dyn Future<Output = Answer>>>;
 
 /// A WebSocket client's frames: the reader, and the text messages read but not answered.
@@ -116,6 +124,7 @@ pub struct Frames {
 }
 
 impl Frames {
+    /// Frames read by `reader`, none waiting yet.
     pub fn new(reader: ws::FrameReader) -> Frames {
         Frames {
             reader,
@@ -133,6 +142,7 @@ impl Frames {
         });
     }
 
+    /// The oldest text message not yet answered.
     pub fn next_request(&mut self) -> Option<Box<[u8]>> {
         self.waiting.pop_front()
     }
@@ -151,7 +161,9 @@ impl Frames {
 /// allocation of its own, or several (an ntfy subscription to `a,b`).
 #[derive(Clone, Debug)]
 pub enum Queues {
+    /// One queue.
     One([u64; 1]),
+    /// Several queues, in the order the client named them.
     Many(Box<[u64]>),
 }
 
@@ -168,6 +180,7 @@ impl std::ops::Deref for Queues {
 
 /// What a stream follows and how it writes it.
 pub struct Subscription {
+    /// The queues followed.
     pub queues: Queues,
     /// Topic names, one per queue; empty for a device's own queue.
     pub topics: Box<[Box<str>]>,
@@ -175,7 +188,9 @@ pub struct Subscription {
     pub exclusive: bool,
     /// Stay open for new messages; false: send what is stored, then end (ntfy `poll=1`).
     pub live: bool,
+    /// Where the stream stands in its queues: what it has sent.
     pub cursor: Cursor,
+    /// The wire format.
     pub encoder: &'static dyn Encoder,
     /// The body is chunked (each event a chunk, the last chunk when a poll ends); else it
     /// ends with the connection.
@@ -252,6 +267,26 @@ impl Subscription {
 }
 
 /// What a turn of reading the client found.
+/// What one of [`Stream::run`]'s steps decided.
+enum Step {
+    /// It made progress: the round starts again from the first step.
+    Again,
+    /// It had nothing to do: the next step runs.
+    Next,
+    /// The poll ends here: pending, or the stream ends for this reason.
+    Return(Poll<&'static str>),
+}
+
+impl Step {
+    /// This step's decision, or the next step's if this one had nothing to do.
+    fn or(self, next: impl FnOnce() -> Step) -> Step {
+        match self {
+            Step::Next => next(),
+            decided => decided,
+        }
+    }
+}
+
 enum Heard {
     /// Nothing yet: the socket will wake the stream.
     Nothing,
@@ -440,152 +475,183 @@ impl Stream {
         }
     }
 
+    /// Polls the steps in order until one returns: the step that made progress starts the
+    /// round again, so writing what is buffered always comes first, then the page or answer
+    /// in flight, then new work, then the hub's wakes, and last what the client says.
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
         // Bytes a client may send in one turn before the stream yields to the others.
         let mut unread_budget = 16 * 1024usize;
         loop {
-            if !self.out.is_empty() {
-                match self.poll_send(cx) {
-                    Poll::Ready(Err(_)) => return Poll::Ready("client gone"),
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Pending => {
-                        // The slot is polled too (and wakes this task), so a stream that is
-                        // replaced or revoked while the client does not read ends now, not
-                        // when the write times out; its page and socket go with it.
-                        if let Poll::Ready(why) = self.end_if_closed(cx) {
-                            return Poll::Ready(why);
-                        }
-                        let timeout = self.guard.state().config().limits.write_timeout;
-                        let stall = self
-                            .stall
-                            .get_or_insert_with(|| Box::pin(Timer::after(timeout)));
-                        if stall.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready("client too slow");
-                        }
-                        return Poll::Pending;
-                    }
-                }
-                self.out = Vec::new();
-                self.written = 0;
-                self.stall = None;
-                self.confirm_written();
-            }
-            if let Some(why) = self.closing {
-                return Poll::Ready(why);
-            }
-            if let Some(read) = &mut self.read {
-                let page = match read.as_mut().poll(cx) {
-                    // A stream replaced or revoked meanwhile ends now: the page it waits
-                    // for would only be encoded to be dropped.
-                    Poll::Pending => return self.end_if_closed(cx),
-                    Poll::Ready(Done::Page(Ok(page))) => page,
-                    Poll::Ready(Done::Page(Err(e))) => {
-                        log::warn!("reading stored messages failed: {e}");
-                        return Poll::Ready("store error");
-                    }
-                    Poll::Ready(Done::Answer(answer)) => {
-                        self.read = None;
-                        self.out.extend_from_slice(&answer.out);
-                        if answer.end.is_some() {
-                            self.closing = answer.end;
-                        }
-                        continue;
-                    }
-                };
-                self.read = None;
-                let wanted = page.messages.iter().filter(|(_, _, r)| self.sub.wants(r));
-                for (queue, id, record) in wanted {
-                    let event = Event {
-                        queue: *queue,
-                        id: *id,
-                        record,
-                        stored: true,
-                    };
-                    let sub = &self.sub;
-                    sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
-                }
-                self.position.page_read(&page);
-                continue;
-            }
-            if self.position.take_read() {
-                self.start_read();
-                continue;
-            }
-            if self.start_request() {
-                continue;
-            }
-            if self.frames.as_ref().is_some_and(|f| f.is_idle()) {
-                self.frames = None;
-            }
-            let Some(slot) = &self.slot else {
-                if self.sub.chunked {
-                    self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
-                    self.closing = Some("poll answered");
-                    continue;
-                }
-                return Poll::Ready("poll answered");
-            };
-            match slot.poll_next(cx) {
-                Poll::Ready(Wake::Stored) => {
-                    self.position.stored();
-                    continue;
-                }
-                Poll::Ready(Wake::Messages {
-                    handed,
-                    dropped_up_to,
-                }) => {
-                    self.position.dropped(dropped_up_to);
-                    let taken = handed.iter().filter(|m| self.position.take(m));
-                    for message in taken.filter(|m| self.sub.wants(&m.record)) {
-                        let event = Event {
-                            queue: message.queue,
-                            id: message.id,
-                            record: &message.record,
-                            stored: message.stored,
-                        };
-                        let sub = &self.sub;
-                        sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
-                    }
-                    continue;
-                }
-                Poll::Ready(Wake::Keepalive) => {
-                    if self.silent_too_long() {
-                        ws::push_close(&mut self.out, 1001, "idle");
-                        self.closing = Some("WebSocket client silent too long");
-                        continue;
-                    }
-                    let sub = &self.sub;
-                    sub.emit(&mut self.out, |out| sub.encoder.keepalive(out, sub));
-                    continue;
-                }
-                Poll::Ready(Wake::Closed(why)) => {
-                    if why == Closed::Replaced {
-                        self.sub.encoder.replaced(&mut self.out);
-                        if !self.out.is_empty() {
-                            self.closing = Some(ended(why));
-                            continue;
-                        }
-                    }
-                    return Poll::Ready(ended(why));
-                }
-                Poll::Pending => {}
-            }
-            // Nothing to send: read what the client says (WebSocket frames; otherwise
-            // nothing but its closing).
-            match self.read_client(cx, &mut unread_budget) {
-                Err(why) => return Poll::Ready(why),
-                Ok(Heard::Nothing) => return Poll::Pending,
-                Ok(Heard::Enough) => {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Ok(Heard::Some) => continue,
+            let step = self
+                .send(cx)
+                .or(|| self.receive(cx))
+                .or(|| self.start_work())
+                .or(|| self.follow_hub(cx))
+                .or(|| self.listen(cx, &mut unread_budget));
+            if let Step::Return(poll) = step {
+                return poll;
             }
         }
     }
 
-    /// Writes `out` from `written` on, and flushes it; `Pending` (with a wake-up) while the
-    /// socket takes no more.
+    /// Writes what is buffered; a write that waits longer than `write_timeout`, or a
+    /// stream that the hub closed meanwhile, ends the stream.
+    fn send(&mut self, cx: &mut Context<'_>) -> Step {
+        if !self.out.is_empty() {
+            match self.poll_send(cx) {
+                Poll::Ready(Err(_)) => return Step::Return(Poll::Ready("client gone")),
+                Poll::Ready(Ok(())) => {}
+                Poll::Pending => {
+                    // The slot is polled too (and wakes this task), so a stream that is
+                    // replaced or revoked while the client does not read ends now, not
+                    // when the write times out; its page and socket go with it.
+                    if let Poll::Ready(why) = self.end_if_closed(cx) {
+                        return Step::Return(Poll::Ready(why));
+                    }
+                    let timeout = self.guard.state().config().limits.write_timeout;
+                    let stall = self
+                        .stall
+                        .get_or_insert_with(|| Box::pin(Timer::after(timeout)));
+                    if stall.as_mut().poll(cx).is_ready() {
+                        return Step::Return(Poll::Ready("client too slow"));
+                    }
+                    return Step::Return(Poll::Pending);
+                }
+            }
+            self.out = Vec::new();
+            self.written = 0;
+            self.stall = None;
+            self.confirm_written();
+        }
+        match self.closing {
+            Some(why) => Step::Return(Poll::Ready(why)),
+            None => Step::Next,
+        }
+    }
+
+    /// Encodes the stored page or the answer to the client's requests once it is read.
+    fn receive(&mut self, cx: &mut Context<'_>) -> Step {
+        let Some(read) = &mut self.read else {
+            return Step::Next;
+        };
+        let page = match read.as_mut().poll(cx) {
+            // A stream replaced or revoked meanwhile ends now: the page it waits for would
+            // only be encoded to be dropped.
+            Poll::Pending => return Step::Return(self.end_if_closed(cx)),
+            Poll::Ready(Done::Page(Ok(page))) => page,
+            Poll::Ready(Done::Page(Err(e))) => {
+                log::warn!("reading stored messages failed: {e}");
+                return Step::Return(Poll::Ready("store error"));
+            }
+            Poll::Ready(Done::Answer(answer)) => {
+                self.read = None;
+                self.out.extend_from_slice(&answer.out);
+                if answer.end.is_some() {
+                    self.closing = answer.end;
+                }
+                return Step::Again;
+            }
+        };
+        self.read = None;
+        let wanted = page.messages.iter().filter(|(_, _, r)| self.sub.wants(r));
+        for (queue, id, record) in wanted {
+            let event = Event {
+                queue: *queue,
+                id: *id,
+                record,
+                stored: true,
+            };
+            let sub = &self.sub;
+            sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
+        }
+        self.position.page_read(&page);
+        Step::Again
+    }
+
+    /// Starts the next store read the position asks for, else the answer to waiting client
+    /// requests; drops the frame reader once it holds nothing.
+    fn start_work(&mut self) -> Step {
+        if self.position.take_read() {
+            self.start_read();
+            return Step::Again;
+        }
+        if self.start_request() {
+            return Step::Again;
+        }
+        if self.frames.as_ref().is_some_and(|f| f.is_idle()) {
+            self.frames = None;
+        }
+        Step::Next
+    }
+
+    /// Takes the hub's wake: new messages, a commit, a keepalive, or the end of the stream.
+    /// A poll (no slot) ends here, its stored messages sent.
+    fn follow_hub(&mut self, cx: &mut Context<'_>) -> Step {
+        let Some(slot) = &self.slot else {
+            if self.sub.chunked {
+                self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
+                self.closing = Some("poll answered");
+                return Step::Again;
+            }
+            return Step::Return(Poll::Ready("poll answered"));
+        };
+        match slot.poll_next(cx) {
+            Poll::Ready(Wake::Stored) => self.position.stored(),
+            Poll::Ready(Wake::Messages {
+                handed,
+                dropped_up_to,
+            }) => {
+                self.position.dropped(dropped_up_to);
+                let taken = handed.iter().filter(|m| self.position.take(m));
+                for message in taken.filter(|m| self.sub.wants(&m.record)) {
+                    let event = Event {
+                        queue: message.queue,
+                        id: message.id,
+                        record: &message.record,
+                        stored: message.stored,
+                    };
+                    let sub = &self.sub;
+                    sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
+                }
+            }
+            Poll::Ready(Wake::Keepalive) => {
+                if self.silent_too_long() {
+                    ws::push_close(&mut self.out, 1001, "idle");
+                    self.closing = Some("WebSocket client silent too long");
+                } else {
+                    let sub = &self.sub;
+                    sub.emit(&mut self.out, |out| sub.encoder.keepalive(out, sub));
+                }
+            }
+            Poll::Ready(Wake::Closed(why)) => {
+                if why == Closed::Replaced {
+                    self.sub.encoder.replaced(&mut self.out);
+                    if !self.out.is_empty() {
+                        self.closing = Some(ended(why));
+                        return Step::Again;
+                    }
+                }
+                return Step::Return(Poll::Ready(ended(why)));
+            }
+            Poll::Pending => return Step::Next,
+        }
+        Step::Again
+    }
+
+    /// With nothing to send, reads what the client says (WebSocket frames; otherwise
+    /// nothing but its closing), at most `budget` bytes in one turn.
+    fn listen(&mut self, cx: &mut Context<'_>, budget: &mut usize) -> Step {
+        match self.read_client(cx, budget) {
+            Err(why) => Step::Return(Poll::Ready(why)),
+            Ok(Heard::Nothing) => Step::Return(Poll::Pending),
+            Ok(Heard::Enough) => {
+                cx.waker().wake_by_ref();
+                Step::Return(Poll::Pending)
+            }
+            Ok(Heard::Some) => Step::Again,
+        }
+    }
+
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         while self.written < self.out.len() {
             match Pin::new(&mut self.conn).poll_write(cx, &self.out[self.written..]) {
