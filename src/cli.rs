@@ -35,6 +35,8 @@ pub enum Command {
 pub struct Serve {
     /// address to listen on, e.g. 0.0.0.0:8080 or [::]:8080; repeat for several
     /// (default 127.0.0.1:8080)
+    // The text is argh's help, where `[::]` is an address, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[argh(option)]
     pub listen: Vec<String>,
     /// database file (default openpush.redb, in $STATE_DIRECTORY when set)

@@ -2,7 +2,7 @@
 //! capability is cut to its first four characters, whatever that segment holds.
 //!
 //! A segment is judged by where it stands in the doors' route tables
-//! ([`DOORS`](super::DOORS)), never by its shape, because a
+//! ([`super::DOORS`]), never by its shape, because a
 //! capability followed by anything else in its segment (`<token>%0A`, `<token>.`,
 //! `<key>%2F`) no longer looks like one. Positions count the non-empty segments, and a
 //! segment is matched percent-decoded, as the router reads them. Three kinds:

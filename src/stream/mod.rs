@@ -17,7 +17,7 @@
 //! not read is pending.
 //!
 //! A WebSocket client's text messages (autopush's `register`, `ack`, …) go to the
-//! encoder's [`Encoder::request`] one at a time, in order, each answered before the next
+//! encoder's [`Encoder::requests`] one at a time, in order, each answered before the next
 //! is read; store reads of messages wait while one runs, so answers and events never
 //! interleave within a frame.
 //!
@@ -88,7 +88,7 @@ pub trait Encoder {
     /// What a stream that a newer one replaced sends before it ends (NextPush `close`).
     fn replaced(&self, _out: &mut Vec<u8>) {}
     /// The answer to the text messages a WebSocket client sent together (at most
-    /// [`MAX_WAITING_REQUESTS`], in order), so that a burst can share one store write;
+    /// `MAX_WAITING_REQUESTS`, in order), so that a burst can share one store write;
     /// `None`: the wire format takes no requests (they are ignored).
     fn requests(
         &self,

@@ -4,7 +4,7 @@
 //!
 //! Invariants:
 //! - `incoming` holds ciphertext that rustls has not consumed yet; it is released as soon as
-//!   it is empty, and never grows past [`MAX_INCOMING`] (one record and one read, or a
+//!   it is empty, and never grows past `MAX_INCOMING` (one record and one read, or a
 //!   handshake message split over records).
 //! - `outgoing[sent..]` is ciphertext not yet on the socket. Nothing more is encrypted,
 //!   decrypted or read while some is left, so records leave in the order rustls made them;

@@ -1,5 +1,8 @@
 //! Command-line interface. The doc comments are the `--help` text.
 
+// In help text, `[:port]` is an optional part of a URL, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use argh::FromArgs;
 
 /// openpush-client: receive end-to-end encrypted pushes from an openpush server on this

@@ -6,7 +6,7 @@
 //! uaid in one store write; the `hello` answer goes out first on the stream, then the
 //! stored messages not yet acknowledged, then live ones. A second connection that says
 //! hello with the same uaid replaces this one (close 4000). Requests (`register`, `ack`,
-//! …) are answered in order by [`Autopush::request`]; a message the protocol does not know,
+//! …) are answered in order by [`Autopush::requests`]; a message the protocol does not know,
 //! or that does not parse, closes the connection with 1002 and the reason. When the
 //! connection ends, the uaid's last-seen time is set (idle uaids expire).
 
