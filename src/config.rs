@@ -5,11 +5,15 @@
 //! `listen` may repeat. Unknown keys and malformed values are errors that name the line:
 //! a typo must never silently fall back to a default.
 
+mod upstream;
+
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 pub use crate::limits::Rate;
 pub use crate::store::topics::Anonymous;
+pub use upstream::{AccessToken, DEFAULT_CA_FILE, Upstream};
+use upstream::{access_token, upstream_url};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,6 +101,12 @@ static KEYS: &[Key] = keys! {
         |c| secs_text(c.topic_max_ttl);
     "public_url" => |c, v| c.public_url = public_url(v)?,
         |c| c.public_url.clone().unwrap_or_default();
+    "upstream_base_url" => |c, v| c.upstream.base_url = upstream_url(v)?,
+        |c| c.upstream.base_url.clone().unwrap_or_default();
+    "upstream_access_token" => |c, v| c.upstream.access_token = access_token(v)?,
+        |c| c.upstream.access_token.as_ref().map(|t| t.0.clone()).unwrap_or_default();
+    "upstream_ca_file" => |c, v| c.upstream.ca_file = PathBuf::from(v),
+        |c| c.upstream.ca_file.display().to_string();
     "anonymous_access" => |c, v| c.anonymous = anonymous(v)?,
         |c| anonymous_name(c.anonymous).to_owned();
     "autopush_path" => |c, v| c.autopush_path = autopush_path(v)?,
@@ -247,6 +257,12 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.login_free_failures.to_string();
     "login_max_delay_secs" => |c, v| c.limits.login_max_delay = secs(v, 1, 24 * 3600)?,
         |c| secs_text(c.limits.login_max_delay);
+    "upstream_queue" => |c, v| c.upstream.queue = number(v, 1, 65_536)?,
+        |c| c.upstream.queue.to_string();
+    "upstream_timeout_secs" => |c, v| c.upstream.timeout = secs(v, 1, 300)?,
+        |c| secs_text(c.upstream.timeout);
+    "upstream_retries" => |c, v| c.upstream.retries = number(v, 0, 10)? as u32,
+        |c| c.upstream.retries.to_string();
 };
 
 /// The names of every config-file key, in the order `serve --check` prints them.
@@ -518,6 +534,8 @@ pub struct Config {
     pub topic_default_ttl: Duration,
     /// Longest TTL of a topic message; longer ones are shortened to it.
     pub topic_max_ttl: Duration,
+    /// Poll requests to ntfy's upstream server, for iPhones.
+    pub upstream: Upstream,
     /// Sizes, counts and times that bound what a client may ask.
     pub limits: Limits,
 }
@@ -552,6 +570,7 @@ impl Default for Config {
             uaid_expiry: Duration::from_secs(60 * 24 * 3600),
             topic_default_ttl: Duration::from_secs(12 * 3600),
             topic_max_ttl: Duration::from_secs(3 * 24 * 3600),
+            upstream: Upstream::default(),
             limits: Limits::default(),
         }
     }
@@ -663,7 +682,7 @@ impl Config {
                 "max_data_bytes is above max_body_bytes: no message could use it".into(),
             ));
         }
-        Ok(())
+        self.upstream.validate(self.public_url.as_deref())
     }
 
     /// The certificate and key files, when both are set.
@@ -1020,6 +1039,9 @@ max_ttl_secs = 10
 topic_default_ttl_secs = 11
 topic_max_ttl_secs = 12
 public_url = https://push.example.org/
+upstream_base_url = https://ntfy.example.net/
+upstream_access_token = tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2
+upstream_ca_file = /etc/ssl/cert.pem
 anonymous_access = read-write
 autopush_path = /ap-1
 uaid_expiry_days = 2
@@ -1084,6 +1106,9 @@ vapid_verifications_per_sec = 2.5
 vapid_verification_burst = 40
 login_free_failures = 30
 login_max_delay_secs = 31
+upstream_queue = 45
+upstream_timeout_secs = 46
+upstream_retries = 4
 ";
 
     #[test]

@@ -255,7 +255,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["store", "limits"],
     &["config", "hub", "signers"],
-    &["http", "ws", "auth", "error"],
+    &["http", "ws", "auth", "upstream", "error"],
     &["state", "stream", "csrf"],
     &["delivery"],
     &["route"],

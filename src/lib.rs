@@ -21,7 +21,10 @@
 //!   in `store::autopush`, the file layout and its upgrades in `store::tables`;
 //! - **the hasher thread** (`auth`): Argon2 password checks, behind a login cache and
 //!   backoff. A request that a browser sends for another site's page is refused before
-//!   any password is checked (`csrf`).
+//!   any password is checked (`csrf`);
+//! - **the upstream thread** (`upstream`, with `upstream_base_url`): the poll requests
+//!   that wake iPhones through ntfy's server, over HTTPS, from a bounded queue that the
+//!   ntfy door fills and never waits on.
 //!
 //! A message's way: a door validates its wire format and calls `delivery::publish` with a
 //! resolver (token, endpoint or topic → queue, `delivery::endpoints`) that runs inside the
@@ -41,8 +44,9 @@
 //! 2. the store (`store`), which knows nothing of HTTP, the configuration, the doors or the
 //!    event loop, and the limiters (`limits`);
 //! 3. the configuration (`config`), the hub of live streams (`hub`), `signers`;
-//! 4. the HTTP layer (`http`), the WebSocket framing (`ws`), logins (`auth`), and `error`,
-//!    the only place where a layer's error becomes a status;
+//! 4. the HTTP layer (`http`), the WebSocket framing (`ws`), logins (`auth`), the
+//!    upstream forwarder (`upstream`), and `error`, the only place where a layer's error
+//!    becomes a status;
 //! 5. the runtime: `state`, `stream`, `csrf`;
 //! 6. delivery (`delivery`): `publish`; the endpoints, built and parsed in one module
 //!    (`delivery::endpoints`), with the resolver of the queue each names; the Web Push rules
@@ -97,6 +101,8 @@ pub mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 #[cfg(feature = "autopush")]
 pub(crate) mod vapid;
 pub mod ws;

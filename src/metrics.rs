@@ -78,6 +78,37 @@ impl CommitStats {
     }
 }
 
+/// What became of the poll requests for ntfy's upstream server: counted by the forwarder
+/// thread (sent, failed) and the event loop (dropped), behind one mutex for the same reason
+/// as [`CommitStats`].
+#[derive(Default)]
+pub struct UpstreamStats(Mutex<UpstreamTotals>);
+
+/// The poll requests so far, by what became of them.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamTotals {
+    /// Answered 2xx by the upstream server.
+    pub sent: u64,
+    /// Given up: refused (4xx), or no answer or a 5xx after every retry.
+    pub failed: u64,
+    /// Dropped because the forwarder's queue was full.
+    pub dropped: u64,
+    /// Tries after a failed one.
+    pub retried: u64,
+}
+
+impl UpstreamStats {
+    /// Changes the totals.
+    pub fn update(&self, change: impl FnOnce(&mut UpstreamTotals)) {
+        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The totals now.
+    pub fn totals(&self) -> UpstreamTotals {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// What [`render`] shows, taken at one moment.
 pub struct Snapshot<'a> {
     /// The event loop's counters.
@@ -90,6 +121,8 @@ pub struct Snapshot<'a> {
     pub streams: usize,
     /// Messages in the store; `None` when the store did not answer.
     pub queued_messages: Option<u64>,
+    /// The upstream poll requests; `None` without `upstream_base_url`.
+    pub upstream: Option<UpstreamTotals>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -105,6 +138,24 @@ pub fn render(s: &Snapshot<'_>) -> String {
     gauges(&mut out, s);
     counters(&mut out, s.counters);
     commits(&mut out, s.commits);
+    if let Some(upstream) = s.upstream {
+        let _ = writeln!(
+            out,
+            "# HELP openpush_upstream_poll_requests_total Poll requests for ntfy's upstream server (iPhones), by result.\n\
+             # TYPE openpush_upstream_poll_requests_total counter\n\
+             openpush_upstream_poll_requests_total{{result=\"sent\"}} {}\n\
+             openpush_upstream_poll_requests_total{{result=\"failed\"}} {}\n\
+             openpush_upstream_poll_requests_total{{result=\"dropped\"}} {}",
+            upstream.sent, upstream.failed, upstream.dropped
+        );
+        metric(
+            &mut out,
+            "openpush_upstream_retries_total",
+            "counter",
+            "Poll requests tried again after a failed try.",
+            upstream.retried,
+        );
+    }
     if let Some(rss) = resident_bytes() {
         metric(
             &mut out,
@@ -241,6 +292,10 @@ mod tests {
             connections: 1,
             streams: 0,
             queued_messages: Some(2),
+            upstream: Some(UpstreamTotals {
+                dropped: 5,
+                ..UpstreamTotals::default()
+            }),
         });
         assert!(
             text.contains("openpush_commit_seconds_bucket{le=\"0.001\"} 0"),
@@ -253,6 +308,10 @@ mod tests {
         assert!(text.contains("openpush_commit_seconds_count 1"));
         assert!(text.contains("openpush_commit_writes_total 3"));
         assert!(text.contains("openpush_queued_messages 2"));
+        assert!(
+            text.contains("openpush_upstream_poll_requests_total{result=\"dropped\"} 5"),
+            "{text}"
+        );
         assert!(
             text.contains("openpush_store_bytes{share=\"anonymous\"} 200"),
             "{text}"

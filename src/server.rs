@@ -64,6 +64,8 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
     let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let hasher = Hasher::start().map_err(|e| format!("cannot start the hasher thread: {e}"))?;
+    #[cfg(feature = "upstream")]
+    let upstream = crate::upstream::Forwarder::start(&config)?;
     let executor = Rc::new(LocalExecutor::new());
     let control = control::bind(&config.control_socket_path())?;
     // Said once the CLI can reach the server too: scripts wait for this line.
@@ -78,6 +80,8 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         store,
         hub: Hub::default(),
         auth: Authenticator::new(hasher, &config.limits),
+        #[cfg(feature = "upstream")]
+        upstream,
         request_rate: RateLimiter::new(config.limits.requests_per_addr),
         post_rate: RateLimiter::new(config.limits.posts_per_token),
         channel_changes: RateLimiter::new(config.limits.channel_changes_per_uaid),

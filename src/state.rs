@@ -45,6 +45,9 @@ pub struct ServerState {
     pub hub: Hub,
     /// Logins and their cache.
     pub auth: Authenticator,
+    /// The poll requests for iPhones (`upstream_base_url`).
+    #[cfg(feature = "upstream")]
+    pub upstream: crate::upstream::Forwarder,
     /// The event loop's executor, for the tasks handlers spawn.
     pub executor: Rc<LocalExecutor<'static>>,
     /// What `/metrics` counts.
@@ -136,12 +139,23 @@ impl ServerState {
         self.new_uaids
             .set_rate(Rate::per_hour(new.limits.new_uaids_per_hour_per_addr));
         self.auth.set_limits(&new.limits);
+        #[cfg(feature = "upstream")]
+        self.upstream.configure(&new);
         if old.anonymous == Anonymous::ReadWrite && new.anonymous != Anonymous::ReadWrite {
             // Requests without a user may no longer read any topic.
             self.hub.revoke_everywhere(Reader::ANONYMOUS);
         }
         *self.config.borrow_mut() = Rc::new(new);
         log::info!("configuration reloaded");
+    }
+
+    /// The upstream poll requests so far; `None` without `upstream_base_url` (or the
+    /// `upstream` feature).
+    pub fn upstream_totals(&self) -> Option<crate::metrics::UpstreamTotals> {
+        #[cfg(feature = "upstream")]
+        return self.upstream.totals();
+        #[cfg(not(feature = "upstream"))]
+        None
     }
 
     /// Open connections, streams included.

@@ -56,6 +56,7 @@ async fn metrics(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
         connections: state.connections(),
         streams: state.hub.len(),
         queued_messages: queued,
+        upstream: state.upstream_totals(),
     });
     Ok(Response::new(200)
         .with_body("text/plain; version=0.0.4", text)

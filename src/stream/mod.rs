@@ -204,8 +204,8 @@ pub struct Subscription {
 /// A subscriber's choice of messages: the others are skipped (their stream moves past them
 /// all the same).
 pub trait Filter {
-    /// Whether the client wants this message.
-    fn passes(&self, record: &MessageRecord) -> bool;
+    /// Whether the client wants this message (`id` is its queue's cursor).
+    fn passes(&self, id: u64, record: &MessageRecord) -> bool;
 }
 
 /// The client of a stream that takes requests.
@@ -238,8 +238,8 @@ impl Subscription {
     }
 
     /// Whether the client wants this message.
-    fn wants(&self, record: &MessageRecord) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.passes(record))
+    fn wants(&self, id: u64, record: &MessageRecord) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.passes(id, record))
     }
 
     /// Appends what `encode` writes to the body: as a chunk of its own if it is chunked.
@@ -553,7 +553,10 @@ impl Stream {
             }
         };
         self.read = None;
-        let wanted = page.messages.iter().filter(|(_, _, r)| self.sub.wants(r));
+        let wanted = page
+            .messages
+            .iter()
+            .filter(|(_, id, r)| self.sub.wants(*id, r));
         for (queue, id, record) in wanted {
             let event = Event {
                 queue: *queue,
@@ -603,7 +606,7 @@ impl Stream {
             }) => {
                 self.position.dropped(dropped_up_to);
                 let taken = handed.iter().filter(|m| self.position.take(m));
-                for message in taken.filter(|m| self.sub.wants(&m.record)) {
+                for message in taken.filter(|m| self.sub.wants(m.id, &m.record)) {
                     let event = Event {
                         queue: message.queue,
                         id: message.id,

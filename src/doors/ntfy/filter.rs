@@ -1,8 +1,10 @@
-//! Subscriber filters, as ntfy applies them: a stream or poll with `message`, `title`,
-//! `priority` or `tags` (headers `X-Message` … or query parameters, with ntfy's short
-//! names) gets only the messages that match every filter given; the `open` and `keepalive`
-//! events always pass.
+//! Subscriber filters, as ntfy applies them: a stream or poll with `id`, `message`,
+//! `title`, `priority` or `tags` (headers `X-ID`, `X-Message` … or query parameters, with
+//! ntfy's short names) gets only the messages that match every filter given; the `open`
+//! and `keepalive` events always pass.
 //!
+//! - `id`: the one message of that id (the ntfy iOS app polls `?poll=1&id=<id>` for the
+//!   message a poll request named); an id this server never gave matches nothing;
 //! - `message`, `title`: the exact text;
 //! - `priority`: one of a comma-separated list of levels or names (a message without one
 //!   has the default, 3);
@@ -10,6 +12,7 @@
 
 use miniserde::json::{self, Value};
 
+use super::encode::parse_message_id;
 use super::fields::{param, parse_priority};
 use crate::error::ApiError;
 use crate::http::Request;
@@ -17,6 +20,8 @@ use crate::store::MessageRecord;
 
 /// The filters of one subscription; only built when the request gives one.
 pub struct Filter {
+    /// `Some(None)`: an id that is not one of ours, which no message has.
+    id: Option<Option<u64>>,
     message: Option<String>,
     title: Option<String>,
     priorities: Vec<u8>,
@@ -40,21 +45,31 @@ impl Filter {
             priorities.extend(parse_priority(&p)?.map(|p| p.level()));
         }
         let filter = Filter {
+            id: get(&["X-ID", "ID"]).map(|id| parse_message_id(&id)),
             message: get(&["X-Message", "Message", "m"]),
             title: get(&["X-Title", "Title", "t"]),
             priorities,
             tags: list(&["X-Tags", "Tags", "Tag", "ta"]),
         };
-        let none = filter.message.is_none()
+        let none = filter.id.is_none()
+            && filter.message.is_none()
             && filter.title.is_none()
             && filter.priorities.is_empty()
             && filter.tags.is_empty();
         Ok((!none).then_some(filter))
     }
+
+    /// The id of the one message this filter lets through, if it names one of ours.
+    pub fn only_id(&self) -> Option<u64> {
+        self.id.flatten()
+    }
 }
 
 impl crate::stream::Filter for Filter {
-    fn passes(&self, record: &MessageRecord) -> bool {
+    fn passes(&self, id: u64, record: &MessageRecord) -> bool {
+        if self.id.is_some_and(|wanted| wanted != Some(id)) {
+            return false;
+        }
         if let Some(message) = &self.message
             && std::str::from_utf8(&record.data) != Ok(message.as_str())
         {

@@ -191,6 +191,17 @@ pub async fn open_topics(
     outcome.map_err(|refused| anonymous_needs_login(ApiError::from(refused), user_id))
 }
 
+/// Sends the poll request of message `id` on `topic` to ntfy's upstream server, which
+/// wakes the iPhones subscribed to it (`crate::upstream`), as ntfy does for every message
+/// but UnifiedPush ones: never for an endpoint topic, whose readers are distributors.
+#[cfg_attr(not(feature = "upstream"), allow(unused_variables))]
+pub fn wake_iphones(state: &ServerState, topic: &str, id: u64) {
+    #[cfg(feature = "upstream")]
+    if !is_endpoint_topic(topic) {
+        state.upstream.forward(topic, &encode::message_id(id));
+    }
+}
+
 /// A refusal for want of a user is a 401 to a request that gave none (it may log in).
 pub fn anonymous_needs_login(e: ApiError, user: Option<u64>) -> ApiError {
     match e {

@@ -58,7 +58,7 @@ pub async fn start(
     let login = user.as_ref().map(|u| (u.id, u.login, u.token));
     let records = open_topics(state, names.clone(), user, Access::Read).await?;
     let queues: Box<[u64]> = records.iter().map(|r| r.queue).collect();
-    let cursor = match since {
+    let mut cursor = match since {
         Since::Cursor(cursor) => cursor,
         Since::Latest => {
             let queues = queues.clone();
@@ -69,6 +69,10 @@ pub async fn start(
             }
         }
     };
+    if let Some(id) = filter.as_ref().and_then(|f| f.only_id()) {
+        // Nothing before the one message wanted is read.
+        cursor.after = cursor.after.max(id.saturating_sub(1));
+    }
     if !poll {
         let followed: Vec<(String, u64)> =
             names.iter().cloned().zip(queues.iter().copied()).collect();
