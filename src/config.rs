@@ -12,10 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use crate::limits::Rate;
 pub use crate::store::topics::Anonymous;
-pub use upstream::{AccessToken, DEFAULT_CA_FILE, Upstream};
-use upstream::{access_token, upstream_url};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use upstream::{AccessToken, DEFAULT_CA_FILE, Upstream};
+use upstream::{access_token, upstream_url};
 
 /// Where the server listens when neither the file nor the flags say.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -143,7 +143,13 @@ mod tests {
             Some("https://ntfy.sh")
         );
         assert!(upstream_url("https://example.org:8443/ntfy").is_ok());
-        for bad in ["http://ntfy.sh", "ntfy.sh", "https://", "https://a b", "https://u@h"] {
+        for bad in [
+            "http://ntfy.sh",
+            "ntfy.sh",
+            "https://",
+            "https://a b",
+            "https://u@h",
+        ] {
             assert!(upstream_url(bad).is_err(), "{bad}");
         }
     }

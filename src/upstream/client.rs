@@ -104,7 +104,10 @@ impl fmt::Display for Failure {
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Failure {
-        match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
             Some(rustls::Error::InvalidCertificate(why)) => Failure::Certificate(why.to_string()),
             _ => Failure::Io(e),
         }
@@ -146,7 +149,9 @@ impl Client {
             match exchange(&mut conn, request.as_bytes()) {
                 Ok(Some(answer)) => return Ok(self.keep(conn, answer)),
                 Ok(None) => log::debug!("upstream closed the kept connection; connecting again"),
-                Err(e) => log::debug!("the kept upstream connection failed ({e}); connecting again"),
+                Err(e) => {
+                    log::debug!("the kept upstream connection failed ({e}); connecting again")
+                }
             }
         }
         let mut conn = self.connect()?;
@@ -336,11 +341,17 @@ mod tests {
     #[test]
     fn targets_name_host_port_and_path() {
         let t = Target::parse("https://ntfy.sh").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.prefix.as_str()), ("ntfy.sh", 443, ""));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.prefix.as_str()),
+            ("ntfy.sh", 443, "")
+        );
         assert_eq!(t.authority, "ntfy.sh");
         let t = Target::parse("https://localhost:8443/ntfy").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("localhost", 8443));
-        assert_eq!((t.authority.as_str(), t.prefix.as_str()), ("localhost:8443", "/ntfy"));
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str()),
+            ("localhost:8443", "/ntfy")
+        );
         let t = Target::parse("https://[::1]:9").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 9));
         assert!(Target::parse("https://host:port").is_err());
@@ -354,9 +365,15 @@ mod tests {
         assert_eq!((status, len), (200, head.len() - 5));
         assert!(matches!(framing, Framing::Length(5)));
         let head = b"HTTP/1.1 429 Too Many\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(matches!(parse_head(head).unwrap(), Some((429, Framing::Chunked, _))));
+        assert!(matches!(
+            parse_head(head).unwrap(),
+            Some((429, Framing::Chunked, _))
+        ));
         let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n";
-        assert!(matches!(parse_head(head).unwrap(), Some((200, Framing::Close, _))));
+        assert!(matches!(
+            parse_head(head).unwrap(),
+            Some((200, Framing::Close, _))
+        ));
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
         assert!(parse_head(b"SSH-2.0-x\r\n\r\n").is_err());
     }

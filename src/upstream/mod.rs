@@ -75,10 +75,13 @@ impl Forwarder {
     /// Takes a reloaded configuration: a new thread if the settings changed; on an error
     /// the running one stays, with a log line.
     pub fn configure(&self, config: &Config) {
-        let unchanged = self.running.borrow().as_ref().map_or(
-            config.upstream.base_url.is_none(),
-            |r| r.settings == config.upstream && config.public_url.as_ref() == Some(&r.public_url),
-        );
+        let unchanged = self
+            .running
+            .borrow()
+            .as_ref()
+            .map_or(config.upstream.base_url.is_none(), |r| {
+                r.settings == config.upstream && config.public_url.as_ref() == Some(&r.public_url)
+            });
         if unchanged {
             return;
         }
@@ -111,10 +114,7 @@ impl Forwarder {
 
     /// The poll requests so far; `None` while no upstream is configured.
     pub fn totals(&self) -> Option<UpstreamTotals> {
-        self.running
-            .borrow()
-            .as_ref()
-            .map(|_| self.stats.totals())
+        self.running.borrow().as_ref().map(|_| self.stats.totals())
     }
 
     fn dropped(&self, queue: usize) {
@@ -186,9 +186,8 @@ fn client_config(ca_file: &Path) -> Result<Arc<ClientConfig>, String> {
         )
     })?;
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(
-        CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok),
-    );
+    let (added, _) = roots
+        .add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
     if added == 0 {
         return Err(format!(
             "upstream_ca_file {}: no PEM certificate in it",

@@ -70,11 +70,13 @@ impl Worker {
                     log::debug!("poll request for {} sent to {}", job.poll_id, self.base_url);
                     return;
                 }
-                Ok(429) => break format!(
-                    "{} answered 429 (too many requests): send fewer messages, or set \
+                Ok(429) => {
+                    break format!(
+                        "{} answered 429 (too many requests): send fewer messages, or set \
                      upstream_access_token to an account with higher limits there",
-                    self.base_url
-                ),
+                        self.base_url
+                    );
+                }
                 Ok(status) if status < 500 => {
                     break format!("{} refused it with {status}", self.base_url);
                 }
@@ -85,14 +87,17 @@ impl Worker {
             if tries > self.retries || self.stop.load(Ordering::Relaxed) {
                 break why;
             }
-            log::debug!("poll request for {} failed ({why}); again in {pause:?}", job.poll_id);
+            log::debug!(
+                "poll request for {} failed ({why}); again in {pause:?}",
+                job.poll_id
+            );
             std::thread::sleep(pause);
             pause *= 2;
             self.stats.update(|t| t.retried += 1);
         };
         self.stats.update(|t| t.failed += 1);
         log::warn!(
-            "poll request for message {} not sent after {tries} tries: {why}",
+            "poll request for message {} not sent (tries: {tries}): {why}",
             job.poll_id
         );
     }
