@@ -102,8 +102,11 @@ grep -qx 'db = /etc/openpush/openpush.redb' "$W/default.conf" &&
   grep -qx 'listen = 0.0.0.0:8080' "$W/default.conf" &&
   ok "default renders db and listen" || bad "default render: $(cat "$W/default.conf")"
 
-# Every documented option switched on with its documented default value.
-sed 's/^\t#\(option\|list\) /\t\1 /' "$UCI" > "$W/all.uci"
+# Every documented option switched on with its documented default value (the upstream's
+# CA bundle: the test CA, as this machine may have none).
+FIX=$ROOT/tests/fixtures/tls
+sed -e 's/^\t#\(option\|list\) /\t\1 /' \
+  -e "s|^\(\toption upstream_ca_file\) .*|\1 '$FIX/ca.crt'|" "$UCI" > "$W/all.uci"
 n_opts=$(grep -c '^	option ' "$W/all.uci")
 if render "$W/all.uci" "$W/all.conf" && check "$W/all.conf"; then
   ok "all $n_opts documented UCI options render to a config the server accepts"
@@ -141,7 +144,7 @@ done
 cp "$W/check.out" "$W/defaults.out"
 n_defaults=0
 while read -r o v; do
-  case $o in public_url|nofile|acme_domain|tls_cert|tls_key) continue ;; esac
+  case $o in public_url|nofile|acme_domain|tls_cert|tls_key|upstream_base_url|upstream_access_token) continue ;; esac
   case $o:$v in metrics_public:0) v=false ;; metrics_public:1) v=true ;; esac
   got=$(sed -n "s/^$o = //p" "$W/defaults.out")
   if [ "$got" = "$v" ]; then n_defaults=$((n_defaults + 1))
@@ -177,8 +180,17 @@ render "$W/idle.uci" "$W/idle.conf"
 if check "$W/idle.conf"; then bad "server accepted ws_idle_timeout_secs 20 under keepalive_secs 25"
 else ok "server rejects ws_idle_timeout_secs not above keepalive_secs: $(head -1 "$W/check.out")"; fi
 
+# iPhones: the upstream options only with a CA bundle to check the upstream's certificate.
+printf "config openpush 'main'\n\toption public_url 'https://push.example.org'\n\toption upstream_base_url 'https://ntfy.sh'\n\toption upstream_ca_file '%s'\n" \
+  "$W/none.crt" > "$W/noca.uci"
+if render "$W/noca.uci" "$W/noca.conf" 2> "$W/noca.err" && check "$W/noca.conf" &&
+   ! grep -q '^upstream' "$W/noca.conf" && grep -q "upstream_base_url left out" "$W/noca.err"; then
+  ok "upstream_base_url waits for a CA bundle (apk add ca-bundle); the rest starts"
+else
+  bad "upstream without a CA bundle: $(cat "$W/noca.conf" "$W/noca.err" 2>/dev/null)"
+fi
+
 # TLS: the acme package's certificate of acme_domain, served from copies the server can read.
-FIX=$ROOT/tests/fixtures/tls
 mkdir -p "$W/acme" && cp "$FIX/first.crt" "$W/acme/push.example.org.fullchain.crt" &&
   cp "$FIX/first.key" "$W/acme/push.example.org.key"
 printf "config openpush 'main'\n\tlist listen_tls '0.0.0.0:8443'\n\toption acme_domain 'push.example.org'\n" > "$W/tls.uci"
@@ -224,8 +236,17 @@ UCI_FILE=$W/tlson.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
   mkdir() { if [ "$2" = "$TLS_DIR" ]; then command mkdir -p "$2"; fi; }
   start_service' "$W/stubs.sh" "$INIT" "$W/var/openpush.conf" "$W/tlsdir" "$W/acme"
 expect "mount_ro $W/tlsdir"
+expect "chown root:openpush $W/var/openpush.conf"
 cmp -s "$W/tlsdir/key.pem" "$FIX/first.key" && cmp -s "$W/tlsdir/fullchain.crt" "$FIX/first.crt" &&
   ok "start copies the certificate and key for the server" || bad "certificate copies: $(ls -l "$W/tlsdir")"
+# With upstream_base_url: the CA bundle and the resolver's file in the jail.
+{ cat "$W/on.uci"; printf "\toption public_url 'https://push.example.org'\n\toption upstream_base_url 'https://ntfy.sh'\n\toption upstream_ca_file '%s'\n" "$FIX/ca.crt"; } > "$W/upon.uci"
+: > "$W/procd.log"
+UCI_FILE=$W/upon.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '
+  . "$0"; . "$1"
+  CONF=$2; mkdir() { :; }; chmod() { :; }
+  start_service' "$W/stubs.sh" "$INIT" "$W/var/openpush.conf"
+expect "mount_ro $FIX/ca.crt /etc/resolv.conf"
 : > "$W/procd.log"
 sed 's/^\toption enabled .*/\toption enabled '\''0'\''/' "$UCI" > "$W/off.uci"
 UCI_FILE=$W/off.uci STUB_DIR=$W PROCD_LOG=$W/procd.log dash -c '

@@ -78,13 +78,8 @@ impl CommitStats {
     }
 }
 
-/// What became of the poll requests for ntfy's upstream server: counted by the forwarder
-/// thread (sent, failed) and the event loop (dropped), behind one mutex for the same reason
-/// as [`CommitStats`].
-#[derive(Default)]
-pub struct UpstreamStats(Mutex<UpstreamTotals>);
-
-/// The poll requests so far, by what became of them.
+/// The poll requests for ntfy's upstream server so far (`crate::upstream`), by what
+/// became of them.
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UpstreamTotals {
     /// Answered 2xx by the upstream server.
@@ -95,18 +90,6 @@ pub struct UpstreamTotals {
     pub dropped: u64,
     /// Tries after a failed one.
     pub retried: u64,
-}
-
-impl UpstreamStats {
-    /// Changes the totals.
-    pub fn update(&self, change: impl FnOnce(&mut UpstreamTotals)) {
-        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-
-    /// The totals now.
-    pub fn totals(&self) -> UpstreamTotals {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// What [`render`] shows, taken at one moment.

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustls::crypto::ring::kx_group::{SECP256R1, X25519};
@@ -33,11 +34,29 @@ use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::{Config, Upstream};
-use crate::metrics::{UpstreamStats, UpstreamTotals};
+use crate::metrics::UpstreamTotals;
 use worker::{Job, Worker};
 
 /// Drops are logged at most this often, with how many there were.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// What became of the poll requests: counted by the forwarder thread (sent, failed,
+/// retried) and the event loop (dropped), behind a mutex: 32-bit MIPS has no 64-bit
+/// atomics, and it is taken once per request.
+#[derive(Default)]
+pub struct UpstreamStats(Mutex<UpstreamTotals>);
+
+impl UpstreamStats {
+    /// Changes the totals.
+    pub fn update(&self, change: impl FnOnce(&mut UpstreamTotals)) {
+        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The totals now.
+    pub fn totals(&self) -> UpstreamTotals {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// The event loop's handle on the forwarder.
 #[derive(Default)]

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+use super::UpstreamStats;
 use super::client::Client;
-use crate::metrics::UpstreamStats;
 
 /// The pause before the first retry; each next one is twice as long.
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
