@@ -356,13 +356,19 @@ fn a_message_sends_ntfys_poll_request_and_the_iphone_polls_that_message() {
 }
 
 #[test]
-fn unifiedpush_messages_send_no_poll_request() {
+fn unifiedpush_messages_and_poll_requests_send_no_poll_request() {
     let upstream = StandIn::start("first");
     let (s, alice) = server("upstream-up", &upstream.base_url(), "");
     let r = s.request("POST", "/upAbCdEf123456", &[], "encrypted");
     assert_eq!(r.status, 201, "{}", r.text());
     let r = s.request("POST", "/chat?up=1", &[("Authorization", &alice)], "x");
     assert_eq!(r.status, 201, "{}", r.text());
+    // Another server's poll request is not sent on (two servers naming each other).
+    let poll_request = [
+        ("Authorization", alice.as_str()),
+        ("X-Poll-ID", "s4PdJozxM8na"),
+    ];
+    assert_eq!(s.request("POST", "/family", &poll_request, "").status, 200);
     let last = publish(&s, &alice, "family", "only this one");
     assert_eq!(upstream.next().header("X-Poll-ID"), Some(last.as_str()));
     assert!(upstream.next_within(Duration::from_millis(300)).is_none());

@@ -92,6 +92,9 @@ impl Worker {
                 job.poll_id
             );
             std::thread::sleep(pause);
+            if self.stop.load(Ordering::Relaxed) {
+                break why;
+            }
             pause *= 2;
             self.stats.update(|t| t.retried += 1);
         };

@@ -193,11 +193,13 @@ pub async fn open_topics(
 
 /// Sends the poll request of message `id` on `topic` to ntfy's upstream server, which
 /// wakes the iPhones subscribed to it (`crate::upstream`), as ntfy does for every message
-/// but UnifiedPush ones: never for an endpoint topic, whose readers are distributors.
+/// but UnifiedPush ones: never for an endpoint topic, whose readers are distributors, nor
+/// for a publish that is itself a poll request (`X-Poll-ID`: another server's upstream
+/// request, which sent on would go round between two servers that name each other).
 #[cfg_attr(not(feature = "upstream"), allow(unused_variables))]
-pub fn wake_iphones(state: &ServerState, topic: &str, id: u64) {
+pub fn wake_iphones(state: &ServerState, req: &Request, topic: &str, id: u64) {
     #[cfg(feature = "upstream")]
-    if !is_endpoint_topic(topic) {
+    if !is_endpoint_topic(topic) && fields::param(req, &["X-Poll-ID", "Poll-ID"]).is_none() {
         state.upstream.forward(topic, &encode::message_id(id));
     }
 }

@@ -239,7 +239,7 @@ async fn publish(
     let published: Published = post_to_topic(state, topic.to_owned(), user, from, message)
         .await
         .map_err(|e| anonymous_needs_login(e, user))?;
-    super::wake_iphones(state, topic, published.id);
+    super::wake_iphones(state, req, topic, published.id);
     let body = match user {
         None if is_endpoint_topic(topic) => {
             let name = format!("m{}", state.locations.name(published.id));
