@@ -196,17 +196,18 @@ pub fn topic_hash(public_url: &str, topic: &str) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// TLS 1.2 and 1.3 with ring's ciphers, trusting the certificates of `ca_file` (PEM).
+/// TLS 1.2 and 1.3 with ring's ciphers, trusting the certificates of `ca_file` (PEM, read
+/// one certificate at a time: a system bundle is 200 KiB, of which the trust anchors keep
+/// a fraction).
 fn client_config(ca_file: &Path) -> Result<Arc<ClientConfig>, String> {
-    let pem = std::fs::read(ca_file).map_err(|e| {
+    let certificates = CertificateDer::pem_file_iter(ca_file).map_err(|e| {
         format!(
             "upstream_ca_file {}: {e} (OpenWrt: apk add ca-bundle)",
             ca_file.display()
         )
     })?;
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots
-        .add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+    let (added, _) = roots.add_parsable_certificates(certificates.filter_map(Result::ok));
     if added == 0 {
         return Err(format!(
             "upstream_ca_file {}: no PEM certificate in it",
