@@ -9,7 +9,7 @@
 //!   name or a user's credentials (the access token is upstream's own);
 //! - the event loop never waits on the upstream: [`Forwarder::forward`] puts the request in
 //!   a bounded queue (`upstream_queue`) or drops it, with a metric and a log line at most
-//!   every [`DROP_LOG_EVERY`]; one thread (`worker`) sends them, with timeouts and bounded
+//!   every 10 s; one thread (`worker`) sends them, with timeouts and bounded
 //!   retries. A poll request is a wake-up: the message itself is stored whatever becomes
 //!   of it, and the phone gets it at its next poll;
 //! - the upstream's certificate must chain to a certificate of `upstream_ca_file`.
