@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENPUSH_CRASH_ROUNDS="${1:-200}"
-cargo test --release --test crash -- --nocapture 2>&1 | grep -E "kill -9|test result|panicked"
+cargo test --release --test it crash:: -- --nocapture 2>&1 | grep -E "kill -9|test result|panicked"

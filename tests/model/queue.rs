@@ -1,5 +1,5 @@
 //! A `BTreeMap` model of the delivery rules in `openpush::store::queue`, run step by step against
-//! a real redb database (its in-memory backend). Shared by `tests/properties.rs` and the
+//! a real redb database (its in-memory backend). Shared by `tests/it/properties.rs` and the
 //! `queue_model` fuzz target, like redb's `fuzz/fuzz_targets/fuzz_redb.rs`.
 //!
 //! After every step the store must equal the model: the live backlog of every client, its
