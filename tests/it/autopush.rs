@@ -18,10 +18,10 @@ use miniserde::json::Value;
 
 use support::api::queued;
 use support::push::{Obj, send};
-use support::vapid::{AppServer, now_secs};
+use support::vapid::AppServer;
 use support::webpush::Subscriber;
 use support::ws::{CLOSE, PING, PONG, TEXT, WsClient};
-use support::{Response, Server, TIMEOUT, read_more};
+use support::{Response, Server, TIMEOUT, closed_within, now_secs};
 
 const AES128GCM: (&str, &str) = ("Content-Encoding", "aes128gcm");
 
@@ -174,9 +174,10 @@ fn closed_with(ws: &mut WsClient) -> (u16, String) {
     let code = u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
     let reason = String::from_utf8(frame.payload[2..].to_vec()).unwrap();
     let mut rest = Vec::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while read_more(&mut ws.conn, &mut rest, deadline) {}
-    assert!(Instant::now() < deadline, "the server kept the socket open");
+    assert!(
+        closed_within(&mut ws.conn, &mut rest, TIMEOUT),
+        "the server kept the socket open"
+    );
     assert!(rest.is_empty(), "bytes after the close: {rest:?}");
     (code, reason)
 }
@@ -858,14 +859,7 @@ fn the_matrix_gateway_delivers_to_v1_channels_and_rejects_v2() {
 
 /// Group commits so far (`openpush_commit_seconds_count`): each is a write to the disk.
 fn commits(s: &Server) -> u64 {
-    let r = s.request("GET", "/metrics", &[], "");
-    r.text()
-        .lines()
-        .find_map(|l| l.strip_prefix("openpush_commit_seconds_count "))
-        .expect("a commit count")
-        .trim()
-        .parse()
-        .unwrap()
+    s.metric("openpush_commit_seconds_count")
 }
 
 /// Bytes the server process has written to storage (`/proc/<pid>/io`).

@@ -60,13 +60,7 @@ fn fill(mut post: impl FnMut() -> Response) -> (usize, Response) {
 
 /// `openpush_store_bytes` of a share, from `/metrics`.
 fn store_bytes(s: &Server, share: &str) -> u64 {
-    let text = s.request("GET", "/metrics", &[], "").text();
-    let prefix = format!("openpush_store_bytes{{share=\"{share}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("no {prefix} in {text}"))
-        .parse()
-        .unwrap()
+    s.metric(&format!("openpush_store_bytes{{share=\"{share}\"}}"))
 }
 
 /// The ids of the events a device's stream replays, until it is quiet.

@@ -11,7 +11,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::api::{as_client, as_user, assert_unauthorized, message};
-use support::{BIN, Server, TIMEOUT, cli, run_cli, stderr, stdout, temp_dir};
+use support::{
+    BIN, Server, TIMEOUT, cli, openpush_command, output_within, run_cli, stderr, stdout, temp_dir,
+    wait_until, without_service_variables,
+};
 
 #[test]
 fn usage_errors_exit_with_status_2() {
@@ -209,8 +212,7 @@ fn a_failed_start_leaves_no_new_database() {
     let s = Server::start("cli-taken");
     let dir = temp_dir("cli-taken-second");
     let serve = |db: &std::path::Path| {
-        let out = Command::new(BIN)
-            .args(["serve", "--db", db.to_str().unwrap(), "--listen"])
+        let out = openpush_command(["serve", "--db", db.to_str().unwrap(), "--listen"])
             .arg(s.addr.to_string())
             .stdin(Stdio::null())
             .output()
@@ -247,14 +249,8 @@ fn a_clean_stop_removes_the_control_socket() {
     let mut s = Server::start("cli-stop");
     let socket = s.dir.join("openpush.redb.sock");
     // The server logs that it listens just before it binds the control socket.
-    let appears = |socket: &std::path::Path| {
-        let deadline = Instant::now() + support::TIMEOUT;
-        while !socket.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        socket.exists()
-    };
-    assert!(appears(&socket));
+    let appears = |socket: &std::path::Path| wait_until("the control socket", || socket.exists());
+    appears(&socket);
     assert!(s.terminate().success());
     assert!(
         !socket.exists(),
@@ -264,7 +260,7 @@ fn a_clean_stop_removes_the_control_socket() {
     assert!(s.db.exists());
     // After a kill -9 a stale socket stays; the next start replaces it.
     s.restart();
-    assert!(appears(&socket));
+    appears(&socket);
     s.kill9();
     assert!(socket.exists());
     s.restart();
@@ -290,7 +286,7 @@ fn client_add_labels_the_key_only_on_a_terminal() {
         "{BIN} client add --user ann tablet --config {}",
         s.config.display()
     );
-    let out = Command::new(script)
+    let out = without_service_variables(&mut Command::new(script))
         .args(["-qec", &command, "/dev/null"])
         .stdin(Stdio::null())
         .output()
@@ -357,26 +353,14 @@ fn a_short_password_is_warned_about_when_the_server_is_reachable() {
 
 /// Runs the CLI and fails the test if it does not end within `TIMEOUT` (a hang is a bug).
 fn run_cli_within(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut child = openpush_command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("openpush {args:?} did not end within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    output_within(child, TIMEOUT, &format!("openpush {args:?}"))
 }
 
 #[test]

@@ -512,14 +512,9 @@ fn a_lone_confirmation_is_committed_after_the_confirm_delay() {
     let (key, token) = server.device("ann");
     let id = post_ok(&server, &token, r#"{"n":1}"#, "");
     drop(server.subscribe(&key, Some(id)));
-    let deadline = Instant::now() + TIMEOUT;
-    while support::api::queued(&server) != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the confirmation was never committed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the confirmation's commit", || {
+        support::api::queued(&server) == 0
+    });
     server.restart();
     let mut sse = server.subscribe(&key, None);
     assert!(events_before_sentinel(&server, &mut sse, &token).is_empty());
@@ -569,16 +564,6 @@ fn sigterm_closes_streams_exits_zero_and_keeps_messages() {
     assert_eq!(sse.next().id, Some(live));
     let mut other = server.subscribe(&other_key, None);
     assert_eq!(other.next().id, Some(queued));
-}
-
-/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
 }
 
 #[test]

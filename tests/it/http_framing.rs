@@ -19,10 +19,8 @@ fn exchange(addr: SocketAddr, raw: &[u8], wait: Duration) -> (String, bool) {
     conn.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     conn.write_all(raw).unwrap();
-    let deadline = Instant::now() + wait;
     let mut data = Vec::new();
-    while read_more(&mut conn, &mut data, deadline) {}
-    let closed = Instant::now() < deadline;
+    let closed = closed_within(&mut conn, &mut data, wait);
     (String::from_utf8_lossy(&data).into_owned(), closed)
 }
 

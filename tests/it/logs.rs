@@ -3,8 +3,6 @@
 
 use crate::support;
 
-use std::time::Duration;
-
 use support::ws;
 use support::*;
 
@@ -49,16 +47,7 @@ fn keys_tokens_and_credentials_in_request_targets_are_not_logged() {
         let r = s.request(method, path, &[(name, value)], "");
         assert!(r.status >= 400, "{method} {path}: {}", r.status);
     }
-    // A marker request, so that every line before it has arrived.
-    s.request("GET", "/user/no-such-marker", &[], "");
-    let mut lines = Vec::new();
-    for line in s.log_lines(Duration::from_millis(500)) {
-        let done = line.contains("no-such-marker");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
+    let lines = s.log_until_now();
     assert!(
         lines.iter().any(|l| l.contains("/client/")),
         "the refusals are logged: {lines:#?}"
@@ -114,16 +103,7 @@ fn capabilities_are_cut_from_logged_paths_whatever_shares_their_segment() {
         let r = s.request(method, path, &[], "x");
         assert!(r.status >= 400, "{method} {path}: {}", r.status);
     }
-    // A marker request, so that every line before it has arrived.
-    s.request("GET", "/user/no-such-marker", &[], "");
-    let mut lines = Vec::new();
-    for line in s.log_lines(Duration::from_millis(500)) {
-        let done = line.contains("no-such-marker");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
+    let lines = s.log_until_now();
     assert!(
         lines.iter().any(|l| l.contains("/wpush/v1/")),
         "the refusals are logged: {lines:#?}"

@@ -226,12 +226,7 @@ fn a_flooded_endpoint_gets_429_like_its_web_push_posts() {
 
 /// `openpush_posts_total{result="…"}` from `/metrics`.
 fn posts(s: &Server, result: &str) -> u64 {
-    let text = s.request("GET", "/metrics", &[], "").text();
-    let line = format!("openpush_posts_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(line.as_str()))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in {text}"))
+    s.metric(&format!("openpush_posts_total{{result=\"{result}\"}}"))
 }
 
 // Regression: the gateway's posts were missing from the posts counter.

@@ -7,13 +7,13 @@
 use crate::support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64ct::Encoding;
 use miniserde::json::Value;
-use support::push::{JsonStream, Obj, send};
+use support::push::{JsonStream, Obj, alice_and_bob, send};
 use support::ws::{CLOSE, PING, PONG, TEXT, WsClient};
-use support::{Response, Server, TIMEOUT, basic, read_more};
+use support::{Response, Server, TIMEOUT, basic, closed_within, now_secs};
 
 // ---------------------------------------------------------------------------------------
 // Helpers: JSON objects, publishing, and a stream reader over a raw socket.
@@ -37,13 +37,6 @@ fn text_of(map: &BTreeMap<String, Value>, key: &str) -> String {
         Some(Value::String(s)) => s.clone(),
         other => panic!("{key}: {other:?} in {map:?}"),
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Publishes `text` with `PUT /<path>` and the given headers.
@@ -121,14 +114,6 @@ fn ids(messages: &[Obj]) -> Vec<String> {
     messages.iter().map(|m| m.str("id").to_owned()).collect()
 }
 
-/// A server with the user alice (admin, the first user) and bob; their auth headers.
-fn two_users(name: &str, config: &str) -> (Server, String, String) {
-    let s = Server::start_with(name, config);
-    s.add_user("alice", "apw");
-    s.add_user("bob", "bpw");
-    (s, basic("alice", "apw"), basic("bob", "bpw"))
-}
-
 const ENDPOINT: &str = "upAbCdEf123456";
 
 // ---------------------------------------------------------------------------------------
@@ -145,7 +130,7 @@ fn health_says_healthy() {
 
 #[test]
 fn put_and_post_answer_with_the_message_object() {
-    let (s, alice, _) = two_users("ntfy-publish", "");
+    let (s, alice, _) = alice_and_bob("ntfy-publish", "");
     let before = now_secs();
     let r = put(&s, &alice, "/news", &[], "hello world");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -205,7 +190,7 @@ fn put_and_post_answer_with_the_message_object() {
 
 #[test]
 fn headers_set_title_priority_tags_click_icon_markdown_and_actions() {
-    let (s, alice, _) = two_users("ntfy-headers", "");
+    let (s, alice, _) = alice_and_bob("ntfy-headers", "");
     let r = put(
         &s,
         &alice,
@@ -290,7 +275,7 @@ fn headers_set_title_priority_tags_click_icon_markdown_and_actions() {
 
 #[test]
 fn query_parameters_set_the_same_fields() {
-    let (s, alice, _) = two_users("ntfy-query", "");
+    let (s, alice, _) = alice_and_bob("ntfy-query", "");
     let r = put(&s, &alice, "/news?title=Hi%20there&p=5&ta=a,b", &[], "body");
     assert_eq!(r.status, 200, "{}", r.text());
     let m = Obj::parse(&r.text());
@@ -324,7 +309,7 @@ fn query_parameters_set_the_same_fields() {
 /// What apprise's ntfy plugin sends: the text as JSON, priority and tags as headers.
 #[test]
 fn json_publish_takes_headers_for_what_the_json_leaves_out() {
-    let (s, alice, _) = two_users("ntfy-json-headers", "");
+    let (s, alice, _) = alice_and_bob("ntfy-json-headers", "");
     let r = s.request(
         "POST",
         "/",
@@ -352,7 +337,7 @@ fn json_publish_takes_headers_for_what_the_json_leaves_out() {
 
 #[test]
 fn json_publish_to_the_root() {
-    let (s, alice, _) = two_users("ntfy-json", "");
+    let (s, alice, _) = alice_and_bob("ntfy-json", "");
     let body = r#"{"topic":"news","message":"from json","title":"T","priority":4,
         "tags":["a","b"],"click":"https://example.com/","icon":"https://example.com/i.png",
         "actions":[{"action":"view","label":"Open","url":"https://example.com/o"}],
@@ -407,7 +392,7 @@ fn json_publish_to_the_root() {
 
 #[test]
 fn unsupported_features_are_refused_naming_the_feature() {
-    let (s, alice, _) = two_users("ntfy-unsupported", "");
+    let (s, alice, _) = alice_and_bob("ntfy-unsupported", "");
     for (header, value, feature) in [
         ("X-Attach", "https://example.com/f.jpg", "attach"),
         ("X-Email", "a@example.com", "email"),
@@ -436,7 +421,7 @@ fn unsupported_features_are_refused_naming_the_feature() {
 
 #[test]
 fn a_body_that_is_not_utf8_comes_back_as_base64_of_the_same_bytes() {
-    let (s, alice, _) = two_users("ntfy-binary", "");
+    let (s, alice, _) = alice_and_bob("ntfy-binary", "");
     let bytes = [0xff, 0xfe, 0x00, b'a', 0x80, b'\n', 0xc3];
     let r = send(s.addr, "PUT", "/bin", &[("Authorization", &alice)], &bytes);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -451,7 +436,7 @@ fn a_body_that_is_not_utf8_comes_back_as_base64_of_the_same_bytes() {
 
 #[test]
 fn an_empty_body_triggers_and_an_oversized_one_is_413() {
-    let (s, alice, _) = two_users("ntfy-sizes", "");
+    let (s, alice, _) = alice_and_bob("ntfy-sizes", "");
     assert_eq!(publish(&s, &alice, "news", "").str("message"), "triggered");
     let full = "a".repeat(4096);
     assert_eq!(publish(&s, &alice, "news", &full).str("message"), full);
@@ -465,7 +450,7 @@ fn an_empty_body_triggers_and_an_oversized_one_is_413() {
 
 #[test]
 fn cache_no_reaches_live_subscribers_but_is_never_replayed() {
-    let (s, alice, _) = two_users("ntfy-cache-no", "");
+    let (s, alice, _) = alice_and_bob("ntfy-cache-no", "");
     publish(&s, &alice, "news", "before");
     let mut live = subscribe(&s, &alice, "/news/json");
     live.open_event();
@@ -488,7 +473,7 @@ fn cache_no_reaches_live_subscribers_but_is_never_replayed() {
 
 #[test]
 fn json_stream_sends_open_then_cached_then_live_as_ndjson() {
-    let (s, alice, _) = two_users("ntfy-json-stream", "");
+    let (s, alice, _) = alice_and_bob("ntfy-json-stream", "");
     let m1 = publish(&s, &alice, "t1", "one");
     let m2 = publish(&s, &alice, "t2", "two");
     let m3 = publish(&s, &alice, "t1", "three");
@@ -522,7 +507,7 @@ fn json_stream_sends_open_then_cached_then_live_as_ndjson() {
 
 #[test]
 fn since_picks_the_cached_messages() {
-    let (s, alice, _) = two_users("ntfy-since", "");
+    let (s, alice, _) = alice_and_bob("ntfy-since", "");
     let a = publish(&s, &alice, "news", "a");
     // The next message is posted in a later second than `a`.
     while now_secs() <= a.int("time") {
@@ -582,7 +567,7 @@ fn since_picks_the_cached_messages() {
 
 #[test]
 fn poll_answers_the_cached_messages_and_closes() {
-    let (s, alice, _) = two_users("ntfy-poll", "");
+    let (s, alice, _) = alice_and_bob("ntfy-poll", "");
     publish(&s, &alice, "news", "one");
     publish(&s, &alice, "news", "two");
     let started = Instant::now();
@@ -617,7 +602,7 @@ fn sse_event(stream: &mut JsonStream) -> Vec<(String, String)> {
 
 #[test]
 fn sse_stream_frames_events() {
-    let (s, alice, _) = two_users("ntfy-sse", "");
+    let (s, alice, _) = alice_and_bob("ntfy-sse", "");
     let cached = publish(&s, &alice, "news", "cached");
     let mut stream = subscribe(&s, &alice, "/news/sse?since=all");
     assert!(
@@ -649,7 +634,7 @@ fn sse_stream_frames_events() {
 
 #[test]
 fn raw_stream_sends_the_text_alone() {
-    let (s, alice, _) = two_users("ntfy-raw", "");
+    let (s, alice, _) = alice_and_bob("ntfy-raw", "");
     publish(&s, &alice, "news", "cached");
     let mut stream = subscribe(&s, &alice, "/news/raw?since=all");
     assert!(
@@ -668,7 +653,7 @@ fn raw_stream_sends_the_text_alone() {
 
 #[test]
 fn websocket_stream_sends_frames_and_answers_ping_and_close() {
-    let (s, alice, _) = two_users("ntfy-ws", "");
+    let (s, alice, _) = alice_and_bob("ntfy-ws", "");
     let cached = publish(&s, &alice, "news", "cached");
     let mut ws = WsClient::connect(s.addr, "/news/ws?since=all", &[("Authorization", &alice)])
         .expect("a 101 upgrade");
@@ -692,9 +677,10 @@ fn websocket_stream_sends_frames_and_answers_ping_and_close() {
     assert_eq!(close.opcode, CLOSE);
     assert_eq!(close.payload[..2], 1000u16.to_be_bytes());
     let mut rest = Vec::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while read_more(&mut ws.conn, &mut rest, deadline) {}
-    assert!(Instant::now() < deadline, "the server kept the socket open");
+    assert!(
+        closed_within(&mut ws.conn, &mut rest, TIMEOUT),
+        "the server kept the socket open"
+    );
     assert!(rest.is_empty(), "bytes after the close: {rest:?}");
 
     // Without credentials: no upgrade.
@@ -709,7 +695,7 @@ fn websocket_stream_sends_frames_and_answers_ping_and_close() {
 
 #[test]
 fn two_subscribers_of_a_topic_both_get_a_message() {
-    let (s, alice, _) = two_users("ntfy-fanout", "");
+    let (s, alice, _) = alice_and_bob("ntfy-fanout", "");
     let mut first = subscribe(&s, &alice, "/news/json");
     let mut second = subscribe(&s, &alice, "/news,other/json");
     first.open_event();
@@ -724,7 +710,7 @@ fn two_subscribers_of_a_topic_both_get_a_message() {
 
 #[test]
 fn keepalives_come_at_the_configured_interval() {
-    let (s, alice, _) = two_users("ntfy-keepalive", "keepalive_secs = 1");
+    let (s, alice, _) = alice_and_bob("ntfy-keepalive", "keepalive_secs = 1");
     let mut stream = subscribe(&s, &alice, "/news/json");
     stream.open_event();
     let keepalive = stream
@@ -770,7 +756,7 @@ fn keepalives_come_at_the_configured_interval() {
 
 #[test]
 fn after_a_crash_since_id_gives_exactly_the_later_messages() {
-    let (mut s, alice, _) = two_users("ntfy-restart", "");
+    let (mut s, alice, _) = alice_and_bob("ntfy-restart", "");
     let sent: Vec<Obj> = ["one", "two", "three"]
         .iter()
         .map(|t| publish(&s, &alice, "news", t))
@@ -792,7 +778,7 @@ fn after_a_crash_since_id_gives_exactly_the_later_messages() {
 
 #[test]
 fn default_access_needs_a_user_except_to_post_to_endpoint_topics() {
-    let (s, alice, bob) = two_users("ntfy-access", "");
+    let (s, alice, bob) = alice_and_bob("ntfy-access", "");
     // Anonymous: no subscription, no publish, with a challenge.
     for path in ["/news/json", "/news/sse", "/news/raw", "/news/json?poll=1"] {
         let r = s.request("GET", path, &[], "");
@@ -915,7 +901,7 @@ fn default_access_needs_a_user_except_to_post_to_endpoint_topics() {
 #[test]
 fn an_anonymous_publish_to_an_endpoint_topic_gets_a_name_not_the_readers_id() {
     // Regression: the answer's `op<id>` showed any stranger the global message counter.
-    let (s, alice, _) = two_users("ntfy-anonymous-id", "");
+    let (s, alice, _) = alice_and_bob("ntfy-anonymous-id", "");
     let json = format!(r#"{{"topic":"{ENDPOINT}","message":"from an app server"}}"#);
     let mut names = Vec::new();
     for _ in 0..2 {
@@ -952,7 +938,7 @@ fn endpoint_topics_answer_unifiedpush_discovery() {
 
 #[test]
 fn read_write_lets_anonymous_use_unowned_topics_only() {
-    let (s, alice, _) = two_users("ntfy-anon-rw", "anonymous_access = read-write");
+    let (s, alice, _) = alice_and_bob("ntfy-anon-rw", "anonymous_access = read-write");
     publish(&s, &alice, "private", "mine");
     let r = s.request("PUT", "/open", &[], "anyone");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -974,7 +960,7 @@ fn read_write_lets_anonymous_use_unowned_topics_only() {
 
 #[test]
 fn no_anonymous_access_refuses_even_endpoint_topics() {
-    let (s, alice, _) = two_users("ntfy-anon-none", "anonymous_access = none");
+    let (s, alice, _) = alice_and_bob("ntfy-anon-none", "anonymous_access = none");
     let r = send(s.addr, "POST", &format!("/{ENDPOINT}"), &[], b"push");
     assert_eq!(r.status, 401, "{}", r.text());
     let r = send(
@@ -994,7 +980,7 @@ fn no_anonymous_access_refuses_even_endpoint_topics() {
 
 #[test]
 fn a_full_topic_queue_is_429_with_retry_after() {
-    let (s, alice, _) = two_users("ntfy-queue-full", "max_queued_per_topic = 2");
+    let (s, alice, _) = alice_and_bob("ntfy-queue-full", "max_queued_per_topic = 2");
     publish(&s, &alice, "news", "one");
     publish(&s, &alice, "news", "two");
     let r = put(&s, &alice, "/news", &[], "three");
@@ -1013,7 +999,7 @@ fn a_full_topic_queue_is_429_with_retry_after() {
 
 #[test]
 fn a_topic_queue_is_also_capped_in_bytes() {
-    let (s, alice, _) = two_users("ntfy-queue-bytes", "max_queued_bytes_per_topic = 4096");
+    let (s, alice, _) = alice_and_bob("ntfy-queue-bytes", "max_queued_bytes_per_topic = 4096");
     publish(&s, &alice, "news", &"a".repeat(3000));
     let r = put(&s, &alice, "/news", &[], &"b".repeat(3000));
     assert_eq!(r.status, 429, "{}", r.text());
@@ -1023,7 +1009,7 @@ fn a_topic_queue_is_also_capped_in_bytes() {
 
 #[test]
 fn ttls_follow_the_topic_settings() {
-    let (s, alice, _) = two_users(
+    let (s, alice, _) = alice_and_bob(
         "ntfy-ttl",
         "topic_default_ttl_secs = 60\ntopic_max_ttl_secs = 120",
     );
@@ -1066,7 +1052,7 @@ fn ttls_follow_the_topic_settings() {
 
 #[test]
 fn an_expired_message_is_not_replayed() {
-    let (s, alice, _) = two_users("ntfy-expiry", "topic_default_ttl_secs = 1");
+    let (s, alice, _) = alice_and_bob("ntfy-expiry", "topic_default_ttl_secs = 1");
     publish(&s, &alice, "news", "short-lived");
     assert_eq!(poll(&s, &alice, "news", "since=all").len(), 1);
     std::thread::sleep(Duration::from_millis(1300));
@@ -1075,7 +1061,7 @@ fn an_expired_message_is_not_replayed() {
 
 #[test]
 fn a_user_has_at_most_max_topics_per_user() {
-    let (s, alice, _) = two_users("ntfy-topic-cap", "max_topics_per_user = 1");
+    let (s, alice, _) = alice_and_bob("ntfy-topic-cap", "max_topics_per_user = 1");
     publish(&s, &alice, "one", "x");
     assert_eq!(put(&s, &alice, "/two", &[], "x").status, 403);
     let r = s.request("GET", "/two/json?poll=1", &[("Authorization", &alice)], "");
@@ -1097,7 +1083,7 @@ fn unclaimed_endpoint_topics_are_capped() {
 
 #[test]
 fn subscriptions_are_checked_for_topic_count_and_names() {
-    let (s, alice, _) = two_users("ntfy-sub-checks", "max_topics_per_stream = 2");
+    let (s, alice, _) = alice_and_bob("ntfy-sub-checks", "max_topics_per_stream = 2");
     let get = |path: &str| {
         s.request("GET", path, &[("Authorization", &alice)], "")
             .status
@@ -1120,7 +1106,7 @@ fn subscriptions_are_checked_for_topic_count_and_names() {
 
 #[test]
 fn reserved_names_still_route_to_the_openpush_api() {
-    let (s, alice, _) = two_users("ntfy-reserved", "");
+    let (s, alice, _) = alice_and_bob("ntfy-reserved", "");
     let r = s.request("GET", "/user", &[("Authorization", &alice)], "");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
@@ -1156,7 +1142,7 @@ fn reserved_names_still_route_to_the_openpush_api() {
 fn streams_are_chunked_one_event_per_chunk_and_a_poll_ends_with_the_last_chunk() {
     // Regression: the bodies were close-delimited, so a client that reads in blocks (Python
     // requests' iter_lines: 512 bytes) saw neither the open event nor a short message.
-    let (s, alice, _) = two_users("ntfy-chunked", "");
+    let (s, alice, _) = alice_and_bob("ntfy-chunked", "");
     publish(&s, &alice, "news", "cached");
     for format in ["json", "sse", "raw"] {
         let mut stream = subscribe(&s, &alice, &format!("/news/{format}?since=all"));
@@ -1197,7 +1183,7 @@ fn streams_are_chunked_one_event_per_chunk_and_a_poll_ends_with_the_last_chunk()
 
 #[test]
 fn subscriber_filters_pick_messages_on_polls_and_live_streams() {
-    let (s, alice, _) = two_users("ntfy-filters", "");
+    let (s, alice, _) = alice_and_bob("ntfy-filters", "");
     let post = |text: &str, headers: &[(&str, &str)]| {
         let r = put(&s, &alice, "/home", headers, text);
         assert_eq!(r.status, 200, "{}", r.text());

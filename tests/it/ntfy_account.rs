@@ -6,18 +6,11 @@
 
 use crate::support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64ct::Encoding;
 use support::push::{JsonStream, Obj};
-use support::{Response, Server, TIMEOUT, basic, stdout};
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use support::{Response, Server, TIMEOUT, basic, now_secs, stdout};
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -261,16 +254,7 @@ fn a_tokens_use_costs_no_commit_of_its_own() {
     s.add_user("alice", "apw");
     let token = make_token(&s, &basic("alice", "apw"), "");
     let auth = bearer(token.str("token"));
-    let commits = || {
-        let r = s.request("GET", "/metrics", &[], "");
-        let line = r
-            .text()
-            .lines()
-            .find(|l| l.starts_with("openpush_commit_seconds_count "))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("{}", r.text()));
-        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
-    };
+    let commits = || s.metric("openpush_commit_seconds_count");
     let before = commits();
     for _ in 0..50 {
         let r = s.request("GET", "/v1/account", &[("Authorization", &auth)], "");

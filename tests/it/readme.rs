@@ -10,9 +10,9 @@ use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{BIN, Server};
+use support::{BIN, Server, output_within, without_service_variables};
 
 const README: &str = include_str!("../../README.md");
 const API: &str = include_str!("../../docs/api.md");
@@ -55,26 +55,21 @@ fn the_api_walkthrough_runs_as_written() {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .unwrap();
-    let mut child = Command::new("sh")
+    let child = without_service_variables(&mut Command::new("sh"))
         .arg(&script)
         .current_dir(&s.dir)
         .env("PATH", path)
         .env("OPENPUSH_URL", format!("http://{}", s.addr))
-        .env_remove("STATE_DIRECTORY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(
+        child,
+        Duration::from_secs(60),
+        "the API walkthrough in docs/api.md",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

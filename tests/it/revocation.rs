@@ -10,7 +10,7 @@ use crate::support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::push::{JsonStream, poll};
+use support::push::{JsonStream, alice_and_bob, poll};
 use support::ws::{TEXT, WsClient};
 use support::{Response, Server, TIMEOUT, basic};
 
@@ -121,15 +121,6 @@ fn poll_status(s: &Server, auth: Option<&str>, topic: &str) -> u16 {
         .status
 }
 
-fn cli_ok(s: &Server, args: &[&str], stdin: &str) {
-    let out = s.cli(args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn json_as(s: &Server, method: &str, path: &str, auth: &str, body: &str) -> Response {
     s.request(
         method,
@@ -142,20 +133,12 @@ fn json_as(s: &Server, method: &str, path: &str, auth: &str, body: &str) -> Resp
     )
 }
 
-/// A server with alice (the first user: an administrator) and bob; their auth headers.
-fn alice_and_bob(name: &str, config: &str) -> (Server, String, String) {
-    let s = Server::start_with(name, config);
-    s.add_user("alice", "apw");
-    s.add_user("bob", "bpw");
-    (s, basic("alice", "apw"), basic("bob", "bpw"))
-}
-
 #[test]
 fn taking_back_a_grant_ends_the_users_streams_in_every_format() {
     let (s, alice, bob) = alice_and_bob("revoke-grant", "");
     publish(&s, &alice, "shared", "created");
     publish(&s, &bob, "bobown", "created");
-    cli_ok(&s, &["topic", "grant", "shared", "bob", "--read"], "");
+    s.cli_ok(&["topic", "grant", "shared", "bob", "--read"], "");
     let paths = [
         "/shared/json",
         "/shared/sse",
@@ -173,7 +156,7 @@ fn taking_back_a_grant_ends_the_users_streams_in_every_format() {
         stream.sees("before");
     }
 
-    cli_ok(&s, &["topic", "grant", "shared", "bob"], "");
+    s.cli_ok(&["topic", "grant", "shared", "bob"], "");
     publish(&s, &alice, "shared", "after");
     all_end_without(paths.iter().zip(&mut bobs), "after");
     alices.sees("after");
@@ -186,17 +169,16 @@ fn taking_back_a_grant_ends_the_users_streams_in_every_format() {
 fn a_grant_narrowed_to_writing_ends_the_users_streams_and_a_widened_one_keeps_them() {
     let (s, alice, bob) = alice_and_bob("revoke-narrow", "");
     publish(&s, &alice, "shared", "created");
-    cli_ok(&s, &["topic", "grant", "shared", "bob", "--read"], "");
+    s.cli_ok(&["topic", "grant", "shared", "bob", "--read"], "");
     let mut stream = Stream::open(&s, Some(&bob), "/shared/ws");
-    cli_ok(
-        &s,
+    s.cli_ok(
         &["topic", "grant", "shared", "bob", "--read", "--write"],
         "",
     );
     publish(&s, &alice, "shared", "still reading");
     stream.sees("still reading");
 
-    cli_ok(&s, &["topic", "grant", "shared", "bob", "--write"], "");
+    s.cli_ok(&["topic", "grant", "shared", "bob", "--write"], "");
     publish(&s, &bob, "shared", "written, not read");
     stream.ends_without("written, not read");
     assert_eq!(poll_status(&s, Some(&bob), "shared"), 403);
@@ -208,7 +190,7 @@ fn deleting_a_user_ends_its_streams_on_other_users_topics() {
     publish(&s, &alice, "fam", "created");
     for name in ["carol", "dave"] {
         s.add_user(name, "pw");
-        cli_ok(&s, &["topic", "grant", "fam", name, "--read"], "");
+        s.cli_ok(&["topic", "grant", "fam", name, "--read"], "");
     }
     let (carol, dave) = (basic("carol", "pw"), basic("dave", "pw"));
     let names = [
@@ -229,7 +211,7 @@ fn deleting_a_user_ends_its_streams_on_other_users_topics() {
         stream.sees("before");
     }
 
-    cli_ok(&s, &["user", "del", "carol"], "");
+    s.cli_ok(&["user", "del", "carol"], "");
     let r = json_as(&s, "DELETE", "/user/dave", &alice, "");
     assert_eq!(r.status, 204, "{}", r.text());
     publish(&s, &alice, "fam", "after");
@@ -277,11 +259,7 @@ fn a_new_password_or_name_ends_the_streams_opened_with_the_old_login() {
     by_api.ends_without("after the API change");
 
     let mut by_cli = Stream::open(&s, Some(&bob), "/bobs/ws");
-    cli_ok(
-        &s,
-        &["user", "passwd", "bob", "--password-stdin"],
-        "bpw-3\n",
-    );
+    s.cli_ok(&["user", "passwd", "bob", "--password-stdin"], "bpw-3\n");
     let bob = basic("bob", "bpw-3");
     publish(&s, &bob, "bobs", "after the CLI change");
     by_cli.ends_without("after the CLI change");
@@ -372,9 +350,13 @@ fn a_stream_opened_while_its_grant_is_taken_back_is_closed() {
     let addr = s.addr;
     race(
         20,
-        |_| cli_ok(&s, &["topic", "grant", "shared", "bob", "--read"], ""),
+        |_| {
+            s.cli_ok(&["topic", "grant", "shared", "bob", "--read"], "");
+        },
         |_| try_open(addr, Some(&bob), "/shared/json"),
-        |_| cli_ok(&s, &["topic", "grant", "shared", "bob"], ""),
+        |_| {
+            s.cli_ok(&["topic", "grant", "shared", "bob"], "");
+        },
     );
 }
 

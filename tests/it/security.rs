@@ -537,7 +537,7 @@ fn rate_limited_requests_are_logged_once_per_address_and_minute() {
     assert_eq!(from("192.0.2.71").status, 200);
     assert_eq!(from("192.0.2.71").status, 429);
     let lines: Vec<String> = s
-        .log_lines(Duration::from_millis(500))
+        .log_until_now()
         .into_iter()
         .filter(|l| l.contains("rate limit"))
         .collect();
@@ -646,7 +646,11 @@ fn the_database_file_is_created_0600_whatever_the_umask() {
 }
 
 fn run_cli_sh(script: &str, stdin: &str) -> std::process::Output {
-    run_with_stdin(std::process::Command::new("sh").args(["-c", script]), stdin)
+    let mut sh = std::process::Command::new("sh");
+    run_with_stdin(
+        without_service_variables(&mut sh).args(["-c", script]),
+        stdin,
+    )
 }
 
 #[test]

@@ -5,29 +5,18 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, TableDefinition};
-use support::{BIN, temp_dir};
+use support::{TIMEOUT, openpush_command, output_within, temp_dir};
 
 /// Runs `openpush serve` on `db` and returns (exit code, stderr); it must exit by itself.
 fn serve(db: &Path) -> (i32, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+    let child = openpush_command(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the server kept running on a database it must refuse");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, TIMEOUT, "a server on a database it must refuse");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -70,8 +59,7 @@ fn foreign_redb_file_is_refused_and_left_untouched() {
 fn database_from_a_newer_schema_is_refused() {
     let dir = temp_dir("newer-db");
     let db = dir.join("openpush.redb");
-    let out = Command::new(BIN)
-        .args(["user", "list", "--db"])
+    let out = openpush_command(["user", "list", "--db"])
         .arg(&db)
         .output()
         .unwrap();

@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
-}
-
 /// Posts `count` messages to `token`, each padded with `pad_bytes` bytes.
 fn post_padded(s: &Server, token: &str, count: usize, pad_bytes: usize) {
     let pad = "x".repeat(pad_bytes);
@@ -27,15 +17,6 @@ fn post_padded(s: &Server, token: &str, count: usize, pad_bytes: usize) {
         ));
         assert_eq!(r.status, 200, "{}", r.text());
     }
-}
-
-/// A gauge of `/metrics`.
-fn gauge(s: &Server, name: &str) -> u64 {
-    let text = s.request("GET", "/metrics", &[], "").text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 // Regression (issue 10): a stream whose write was pending never looked at its slot, so a
@@ -65,9 +46,9 @@ fn replaced_and_revoked_streams_close_at_once_while_a_write_is_pending() {
     std::thread::sleep(Duration::from_millis(500));
     let rss = rss_kib(s.pid());
     eprintln!("{STREAMS} replaced streams: RSS {idle_rss} -> {rss} KiB");
-    assert_eq!(gauge(&s, "openpush_streams"), 1);
+    assert_eq!(s.metric("openpush_streams"), 1);
     assert!(
-        gauge(&s, "openpush_connections") <= 2,
+        s.metric("openpush_connections") <= 2,
         "the replaced streams' connections are still open"
     );
     // Each replaced connection ends: what the kernel already took arrives, then the end.
@@ -92,7 +73,7 @@ fn replaced_and_revoked_streams_close_at_once_while_a_write_is_pending() {
         "the revoked stream stayed open"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(gauge(&s, "openpush_streams"), 0);
+    assert_eq!(s.metric("openpush_streams"), 0);
 }
 
 // Regression: 200 streams opened at once on one key that read nothing took the server from

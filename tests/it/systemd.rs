@@ -7,7 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{BIN, TIMEOUT, temp_dir};
+use support::{TIMEOUT, openpush_command, temp_dir};
 
 fn wait_for(socket: &UnixDatagram, state: &str) {
     let deadline = Instant::now() + TIMEOUT;
@@ -32,8 +32,7 @@ fn server_notifies_ready_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+    let child = openpush_command(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.join("db.redb"))
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")

@@ -30,16 +30,6 @@ fn poll(s: &Server, auth: &str, topic: &str) -> (u16, String) {
     (r.status, r.text())
 }
 
-fn cli_ok(s: &Server, args: &[&str]) -> String {
-    let out = s.cli(args, "");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn grants_from_the_cli_open_a_topic_to_another_user_and_take_it_back() {
     let s = Server::start("topic-grants");
@@ -50,21 +40,21 @@ fn grants_from_the_cli_open_a_topic_to_another_user_and_take_it_back() {
     assert_eq!(publish(&s, &bob, "family", "hi"), 403);
     assert_eq!(poll(&s, &bob, "family").0, 403);
 
-    cli_ok(&s, &["topic", "grant", "family", "bob", "--read"]);
+    s.cli_ok(&["topic", "grant", "family", "bob", "--read"], "");
     let (status, body) = poll(&s, &bob, "family");
     assert_eq!(status, 200);
     assert!(body.contains("\"message\":\"dinner\""), "{body}");
     assert_eq!(publish(&s, &bob, "family", "hi"), 403, "read only");
 
-    cli_ok(
-        &s,
+    s.cli_ok(
         &["topic", "grant", "family", "bob", "--read", "--write"],
+        "",
     );
     assert_eq!(publish(&s, &bob, "family", "hi"), 200);
-    let listing = cli_ok(&s, &["topic", "list"]);
+    let listing = s.cli_ok(&["topic", "list"], "");
     assert!(listing.contains("family\talice\tbob:rw\t2"), "{listing}");
 
-    cli_ok(&s, &["topic", "grant", "family", "bob"]);
+    s.cli_ok(&["topic", "grant", "family", "bob"], "");
     assert_eq!(poll(&s, &bob, "family").0, 403, "grant taken back");
     let out = s.cli(&["topic", "grant", "nosuch", "bob", "--read"], "");
     assert!(!out.status.success());
@@ -91,7 +81,7 @@ fn deleting_a_topic_ends_its_streams_and_drops_its_messages() {
     while !String::from_utf8_lossy(&seen).contains("\"event\":\"open\"") {
         assert!(read_more(&mut stream, &mut seen, deadline), "no open event");
     }
-    cli_ok(&s, &["topic", "del", "news"]);
+    s.cli_ok(&["topic", "del", "news"], "");
     let deadline = Instant::now() + TIMEOUT;
     while read_more(&mut stream, &mut seen, deadline) {}
     assert!(Instant::now() < deadline, "the stream stayed open");
@@ -109,8 +99,8 @@ fn a_deleted_users_topics_go_with_it() {
     s.add_user("bob", "bpw");
     assert_eq!(publish(&s, &basic("alice", "apw"), "alices", "x"), 200);
     assert_eq!(publish(&s, &basic("bob", "bpw"), "alices", "y"), 403);
-    cli_ok(&s, &["user", "del", "alice"]);
-    assert!(!cli_ok(&s, &["topic", "list"]).contains("alices"));
+    s.cli_ok(&["user", "del", "alice"], "");
+    assert!(!s.cli_ok(&["topic", "list"], "").contains("alices"));
     assert_eq!(publish(&s, &basic("bob", "bpw"), "alices", "y"), 200);
     let (_, body) = poll(&s, &basic("bob", "bpw"), "alices");
     assert!(body.contains("\"y\"") && !body.contains("\"x\""), "{body}");

@@ -12,8 +12,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use support::conn::Conn;
+use support::now_secs;
 use support::push::send;
-use support::vapid::{AppServer, now_secs, v2_endpoint};
+use support::vapid::{AppServer, v2_endpoint};
 use support::{Response, Server};
 
 /// `vapid_verifications_per_sec` and `vapid_verification_burst` by default.

@@ -24,17 +24,9 @@ pub fn message(token: &str, data: &str) -> String {
     format!(r#"{{"token":"{token}","data":{data}}}"#)
 }
 
-/// `openpush_queued_messages` from `/metrics` (served to loopback).
+/// `openpush_queued_messages` from `/metrics`.
 pub fn queued(s: &Server) -> u64 {
-    let r = s.request("GET", "/metrics", &[], "");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.text()
-        .lines()
-        .find_map(|l| l.strip_prefix("openpush_queued_messages "))
-        .expect("a queued gauge")
-        .trim()
-        .parse()
-        .unwrap()
+    s.metric("openpush_queued_messages")
 }
 
 /// A 401 in the error shape, with the Basic challenge.

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{Response, TIMEOUT, read_more, response_at};
+use super::TIMEOUT;
+use super::http::{Response, closed_within, read_more, response_at};
 
 pub struct Conn {
     stream: TcpStream,
@@ -52,8 +53,6 @@ impl Conn {
 
     /// True once the server has closed the connection (within `TIMEOUT`).
     pub fn closed(&mut self) -> bool {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.fill(deadline) {}
-        Instant::now() < deadline
+        closed_within(&mut self.stream, &mut self.buf, TIMEOUT)
     }
 }

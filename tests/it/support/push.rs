@@ -3,7 +3,6 @@
 //! insignificant whitespace.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,8 @@ use miniserde::json::{Number, Value};
 use openpush_wire::base64;
 use openpush_wire::http::Head;
 
-use super::{Response, TIMEOUT, read_head, read_more, send_raw};
+use super::http::{Response, open_get, read_more, send_raw};
+use super::{Server, TIMEOUT, basic};
 
 /// Any request with a body of raw bytes. `Host: test` unless `headers` name a `Host`.
 pub fn send(
@@ -158,35 +158,26 @@ fn dechunk(raw: &mut Vec<u8>, body: &mut Vec<u8>) -> bool {
 
 impl JsonStream {
     pub fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> JsonStream {
-        let mut conn = TcpStream::connect(addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let mut raw = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
-        for (name, value) in headers {
-            raw.push_str(&format!("{name}: {value}\r\n"));
-        }
-        raw.push_str("\r\n");
-        conn.write_all(raw.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        let (parsed_head, head) = read_head(&mut conn, &mut buf, Instant::now() + TIMEOUT)
+        let opened = open_get(addr, path, headers, Duration::from_millis(50))
             .unwrap_or_else(|what| panic!("no response head for {path}: {what}"));
-        let chunked = parsed_head
+        let chunked = opened
+            .head
             .header("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
         let mut stream = JsonStream {
-            conn,
-            status: parsed_head.status,
-            head,
-            parsed_head,
+            conn: opened.conn,
+            status: opened.head.status,
+            head: opened.head_text,
+            parsed_head: opened.head,
             buf: Vec::new(),
             raw: None,
             ended: false,
         };
         if chunked {
-            stream.raw = Some(buf);
+            stream.raw = Some(opened.rest);
             stream.take_chunks();
         } else {
-            stream.buf = buf;
+            stream.buf = opened.rest;
         }
         stream
     }
@@ -356,4 +347,12 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
 /// Standard base64 with padding, as the OpenPush stream carries opaque bodies.
 pub fn b64(data: &[u8]) -> String {
     base64::encode(data)
+}
+
+/// A server with alice (the first user: an administrator) and bob; their auth headers.
+pub fn alice_and_bob(name: &str, config: &str) -> (Server, String, String) {
+    let s = Server::start_with(name, config);
+    s.add_user("alice", "apw");
+    s.add_user("bob", "bpw");
+    (s, basic("alice", "apw"), basic("bob", "bpw"))
 }

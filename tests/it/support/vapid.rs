@@ -2,22 +2,13 @@
 //! that signs tokens as RFC 8292 says, and a user agent with one `/wpush/v2/` endpoint bound to
 //! such a key.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64ct::{Base64UrlUnpadded, Encoding};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 
 use super::Server;
 use super::ws::{PING, PONG, TEXT, WsClient};
-use super::{TIMEOUT, json_field};
-
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use super::{TIMEOUT, json_field, now_secs};
 
 /// An application server with its VAPID key pair.
 pub struct AppServer {

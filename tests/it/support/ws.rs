@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use openpush_wire::base64;
 
-use super::{TIMEOUT, read_body, read_head, read_more};
+use super::TIMEOUT;
+use super::http::{Opened, open_get, read_body, read_more};
 
 pub const TEXT: u8 = 0x1;
 pub const CLOSE: u8 = 0x8;
@@ -37,29 +38,27 @@ impl WsClient {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<WsClient, String> {
-        let mut conn = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-        conn.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
         let key = base64::encode(&random::<16>());
-        let mut request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        conn.write_all(request.as_bytes())
-            .map_err(|e| format!("send: {e}"))?;
-
-        let deadline = Instant::now() + TIMEOUT;
-        let mut buf = Vec::new();
-        let (response, head) = read_head(&mut conn, &mut buf, deadline)
+        let host = addr.to_string();
+        let mut all = vec![
+            ("Host", host.as_str()),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key.as_str()),
+            ("Sec-WebSocket-Version", "13"),
+        ];
+        all.extend_from_slice(headers);
+        let Opened {
+            mut conn,
+            head: response,
+            head_text: head,
+            rest: mut buf,
+        } = open_get(addr, path, &all, Duration::from_millis(20))
             .map_err(|what| format!("no response head: {what}"))?;
         if response.status != 101 {
             let status_line = head.lines().next().unwrap_or_default();
             let framing = response.framing().map_err(|e| format!("{e}:\n{head}"))?;
-            let body = read_body(&mut conn, &mut buf, framing, deadline);
+            let body = read_body(&mut conn, &mut buf, framing, Instant::now() + TIMEOUT);
             return Err(format!("{status_line}\n{}", String::from_utf8_lossy(&body)));
         }
         let has_token = |name: &str, token: &str| {
