@@ -16,8 +16,9 @@
 //! last event: the reader ignores every byte after it, and the caller answers with a
 //! close frame (1002 after an error) and ends the stream.
 //!
-//! `size_of::<FrameReader>()` is 184 bytes (x86_64) and it holds no heap memory
-//! but a text message's bytes while one arrives. Between messages it holds nothing either
+//! `size_of::<FrameReader>()` is its 125-byte control payload, its text buffer's handle and
+//! a few counters (184 bytes on x86_64), and it holds no heap memory but a text message's
+//! bytes while one arrives. Between messages it holds nothing either
 //! ([`FrameReader::is_idle`]), so a stream need keep one only while a frame arrives.
 //!
 //! The handshake checks are those of RFC 6455 §4.2.1 on the headers alone; method,
@@ -766,9 +767,40 @@ mod tests {
         assert!(reader.is_idle());
     }
 
+    /// Inline, a reader is its control payload, its text buffer's handle and a few
+    /// counters, on every target: nothing in it grows with a frame or a limit.
     #[test]
     fn reader_is_small() {
-        assert_eq!(std::mem::size_of::<FrameReader>(), 184);
+        const COUNTERS: usize = 64;
+        let size = std::mem::size_of::<FrameReader>();
+        let inline = MAX_CONTROL_PAYLOAD + std::mem::size_of::<Vec<u8>>();
+        assert!(
+            size <= inline + COUNTERS,
+            "FrameReader is {size} bytes: {} beyond its control payload and text handle",
+            size - inline
+        );
+    }
+
+    /// The heap a reader holds is a text message's bytes while it arrives, nothing for
+    /// data it skips, and nothing once a message is reported.
+    #[test]
+    fn a_reader_holds_heap_memory_only_while_a_text_message_arrives() {
+        let data = masked(0x82, &[b'x'; 1000], MASK);
+        let mut skipping = FrameReader::new(4096);
+        assert_eq!(decode_chunks(&mut skipping, [&data[..600]]), []);
+        assert_eq!(skipping.text.capacity(), 0);
+
+        let mut texts = FrameReader::with_text(4096);
+        let mut message = masked(0x01, &[b'a'; 300], MASK);
+        message.extend(masked(0x80, &[b'b'; 300], MASK));
+        assert_eq!(decode_chunks(&mut texts, [&message[..400]]), []);
+        assert!(texts.text.capacity() >= 300, "the message so far is kept");
+        let events = decode_chunks(&mut texts, [&message[400..]]);
+        assert!(matches!(&events[..], [Owned::Text(t)] if t.len() == 600));
+        assert!(texts.is_idle());
+        assert_eq!(texts.text.capacity(), 0, "the reported message is let go");
+        assert_eq!(decode_chunks(&mut texts, [&data[..]]), [Owned::Data(1000)]);
+        assert_eq!(texts.text.capacity(), 0, "binary data is skipped unread");
     }
 
     #[test]

@@ -320,28 +320,47 @@ fn passwords_and_hashes_never_appear_in_responses() {
         r#"{"name":"bob","password":"pw-bob-XYZ"}"#,
     );
     let bob_id = created.json_field("id");
+    // Each answer is checked for what it must be, so that the scan reads real answers.
     let responses = [
-        created,
-        as_user(&s, "GET", "/user", ann, ""),
-        as_user(&s, "GET", "/user/ann", ann, ""),
-        as_user(&s, "GET", &format!("/user/{bob_id}"), ann, ""),
-        as_user(&s, "PUT", "/user/bob", ann, r#"{"password":"pw-bob2-XYZ"}"#),
-        as_user(
-            &s,
-            "POST",
-            "/user",
-            ann,
-            r#"{"name":"bob","password":"pw-dup-XYZ"}"#,
+        (201, created),
+        (200, as_user(&s, "GET", "/user", ann, "")),
+        (200, as_user(&s, "GET", "/user/ann", ann, "")),
+        (200, as_user(&s, "GET", &format!("/user/{bob_id}"), ann, "")),
+        (
+            200,
+            as_user(&s, "PUT", "/user/bob", ann, r#"{"password":"pw-bob2-XYZ"}"#),
         ),
-        as_user(&s, "GET", "/user", ("ann", "wrong-XYZ"), ""),
+        (
+            409,
+            as_user(
+                &s,
+                "POST",
+                "/user",
+                ann,
+                r#"{"name":"bob","password":"pw-dup-XYZ"}"#,
+            ),
+        ),
+        (401, as_user(&s, "GET", "/user", ("ann", "wrong-XYZ"), "")),
     ];
-    for r in responses {
+    for (status, r) in &responses {
         let text = r.text();
+        assert_eq!(r.status, *status, "{text}");
         assert!(
             !text.contains("XYZ") && !text.contains("argon2") && !text.contains("password\":"),
             "{text}"
         );
     }
+    let [_, (_, users), (_, ann_user), (_, bob), ..] = &responses;
+    assert!(
+        users.text().contains("\"ann\"") && users.text().contains("\"bob\""),
+        "{}",
+        users.text()
+    );
+    assert_eq!(ann_user.json_field("name"), "ann");
+    assert_eq!(bob.json_field("name"), "bob");
+    // The new password took: the change answered was a real one.
+    let r = as_user(&s, "GET", "/user/bob", ("bob", "pw-bob2-XYZ"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 #[test]
