@@ -459,6 +459,20 @@ fn exercise_cli(config: &std::path::Path) -> String {
     key
 }
 
+/// What [`exercise_cli`] did, as the API sees it: bob's new password, the new client's
+/// `key`, the deleted phone and its app (`phone`: key and routing token), the deleted user.
+fn assert_exercised(s: &Server, key: &str, phone: (&str, &str)) {
+    assert_unauthorized(&as_user(s, "GET", "/user", ("bob", "pw-bob"), ""));
+    assert_eq!(
+        as_user(s, "GET", "/user", ("bob", "pw-bob-2"), "").status,
+        200
+    );
+    assert_eq!(as_client(s, "GET", "/application", key, "").status, 200);
+    assert_unauthorized(&as_client(s, "GET", "/application", phone.0, ""));
+    s.post_message(&message(phone.1, "{}")).assert_error(404);
+    assert_unauthorized(&as_user(s, "GET", "/user", ("gone", "pw"), ""));
+}
+
 #[test]
 fn cli_manages_accounts_while_the_server_runs() {
     let s = Server::start("cli-live");
@@ -481,16 +495,7 @@ fn cli_manages_accounts_while_the_server_runs() {
 
     let key = exercise_cli(&s.config);
     // Every change is visible through the API at once.
-    assert_unauthorized(&as_user(&s, "GET", "/user", ("bob", "pw-bob"), ""));
-    assert_eq!(
-        as_user(&s, "GET", "/user", ("bob", "pw-bob-2"), "").status,
-        200
-    );
-    assert_eq!(as_client(&s, "GET", "/application", &key, "").status, 200);
-    assert_unauthorized(&as_client(&s, "GET", "/application", &phone_key, ""));
-    s.post_message(&message(&phone_token, "{}"))
-        .assert_error(404);
-    assert_unauthorized(&as_user(&s, "GET", "/user", ("gone", "pw"), ""));
+    assert_exercised(&s, &key, (&phone_key, &phone_token));
     // A deleted user's cached login is gone too.
     assert_eq!(
         as_user(&s, "GET", "/user", ("cat", "pw-cat"), "").status,
@@ -507,16 +512,7 @@ fn cli_manages_accounts_while_the_server_is_stopped() {
     s.kill9();
     let key = exercise_cli(&s.config);
     s.restart();
-    assert_unauthorized(&as_user(&s, "GET", "/user", ("bob", "pw-bob"), ""));
-    assert_eq!(
-        as_user(&s, "GET", "/user", ("bob", "pw-bob-2"), "").status,
-        200
-    );
-    assert_eq!(as_client(&s, "GET", "/application", &key, "").status, 200);
-    assert_unauthorized(&as_client(&s, "GET", "/application", &phone_key, ""));
-    s.post_message(&message(&phone_token, "{}"))
-        .assert_error(404);
-    assert_unauthorized(&as_user(&s, "GET", "/user", ("gone", "pw"), ""));
+    assert_exercised(&s, &key, (&phone_key, &phone_token));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::support;
 
 use std::time::Duration;
 
+use support::api::as_client;
 use support::push::{compact_json, poll, send};
 use support::{Response, Server, basic};
 
@@ -164,12 +165,7 @@ fn an_application_pushkey_reaches_the_device_stream_as_json() {
     assert!(sse.next().data.starts_with(r#"{"data":{"notification":"#));
 
     // Once the app is gone, the homeserver is told to drop the pusher.
-    let r = s.request(
-        "DELETE",
-        "/application/app1",
-        &[("X-Openpush-Key", &key)],
-        "",
-    );
+    let r = as_client(&s, "DELETE", "/application/app1", &key, "");
     assert_eq!(r.status, 204, "{}", r.text());
     assert_rejected(&notify(&s, &body), &[&pushkey]);
     assert!(sse.next_within(Duration::from_millis(300)).is_none());

@@ -4,11 +4,12 @@
 
 use crate::support;
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::api::{assert_unauthorized, queued};
+use support::http::open_get;
+use support::push::send;
 use support::*;
 
 const BASE: &str = "/index.php/apps/uppush";
@@ -53,17 +54,13 @@ fn new_app(s: &Server, device: &str) -> String {
 }
 
 fn push(s: &Server, token: &str, body: &[u8], headers: &[(&str, &str)]) -> Response {
-    let mut raw = format!(
-        "POST {BASE}/push/{token} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
-    let mut raw = raw.into_bytes();
-    raw.extend_from_slice(body);
-    send_raw(s.addr, &raw)
+    send(
+        s.addr,
+        "POST",
+        &format!("{BASE}/push/{token}"),
+        headers,
+        body,
+    )
 }
 
 /// A NextPush event stream: named events.
@@ -76,27 +73,21 @@ struct Stream {
 impl Stream {
     /// Opens `GET /device/<id>` without credentials, as the app does.
     fn open(addr: SocketAddr, device: &str) -> Stream {
-        let mut conn = TcpStream::connect(addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let raw = format!(
-            "GET {BASE}/device/{device} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n"
+        let path = format!("{BASE}/device/{device}");
+        let accept = [("Accept", "text/event-stream")];
+        let opened = open_get(addr, &path, &accept, Duration::from_millis(100))
+            .unwrap_or_else(|what| panic!("no response head: {what}"));
+        let status = opened.head.status;
+        let content_type = opened.head.header("content-type").unwrap_or_default();
+        assert!(
+            status != 200 || content_type.starts_with("text/event-stream"),
+            "{}",
+            opened.head_text
         );
-        conn.write_all(raw.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-                assert!(
-                    status != 200 || head.contains("text/event-stream"),
-                    "{head}"
-                );
-                buf.drain(..end + 4);
-                return Stream { conn, status, buf };
-            }
-            assert!(read_more(&mut conn, &mut buf, deadline), "no response head");
+        Stream {
+            conn: opened.conn,
+            status,
+            buf: opened.rest,
         }
     }
 

@@ -40,16 +40,6 @@ fn account(s: &Server, auth: Option<&str>) -> Response {
     s.request("GET", "/v1/account", &headers, "")
 }
 
-/// Whether the server ends the stream soon.
-fn ends(stream: &mut JsonStream) -> bool {
-    let deadline = Instant::now() + TIMEOUT;
-    while stream
-        .line_within(deadline.saturating_duration_since(Instant::now()))
-        .is_some()
-    {}
-    Instant::now() < deadline
-}
-
 fn open(s: &Server, auth: &str, topic: &str) -> JsonStream {
     let mut stream = JsonStream::open(
         s.addr,
@@ -287,7 +277,10 @@ fn revoking_a_token_or_deleting_its_user_ends_the_streams_opened_with_it() {
         "",
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(ends(&mut by_one), "the revoked token's stream ends");
+    assert!(
+        by_one.closed_within(TIMEOUT),
+        "the revoked token's stream ends"
+    );
     assert_eq!(publish(&s, &alice, "/alerts", "still here").status, 200);
     assert_eq!(by_two.message().str("message"), "still here");
     assert_eq!(by_password.message().str("message"), "still here");
@@ -296,12 +289,12 @@ fn revoking_a_token_or_deleting_its_user_ends_the_streams_opened_with_it() {
     let mut again = open(&s, &bearer(two.str("token")), "alerts");
     let del = s.cli(&["token", "del", "--user", "alice", two.str("token")], "");
     assert!(del.status.success(), "{}", support::stderr(&del));
-    assert!(ends(&mut by_two) && ends(&mut again));
+    assert!(by_two.closed_within(TIMEOUT) && again.closed_within(TIMEOUT));
 
     let three = make_token(&s, &alice, "");
     let mut by_three = open(&s, &bearer(three.str("token")), "alerts");
     let out = s.cli(&["user", "del", "alice"], "");
     assert!(out.status.success(), "{}", support::stderr(&out));
-    assert!(ends(&mut by_three) && ends(&mut by_password));
+    assert!(by_three.closed_within(TIMEOUT) && by_password.closed_within(TIMEOUT));
     publish(&s, &bearer(three.str("token")), "/alerts", "x").assert_ntfy_error(401, 40101);
 }

@@ -10,7 +10,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use support::api::queued;
+use support::api::{as_client, queued};
 use support::push::{JsonStream, Obj, b64, poll, random_bytes, send};
 use support::webpush::{Subscriber, body_len};
 use support::{Response, Server, basic};
@@ -489,12 +489,7 @@ fn application_endpoint_delivers_to_the_device_stream_until_the_app_is_deleted()
         s.request("GET", unknown, &[], "").assert_error(404);
     }
 
-    let r = s.request(
-        "DELETE",
-        "/application/app1",
-        &[("X-Openpush-Key", &key)],
-        "",
-    );
+    let r = as_client(&s, "DELETE", "/application/app1", &key, "");
     assert_eq!(r.status, 204, "{}", r.text());
     push(&s, &path, &[], b"after delete").assert_error(404);
     send(s.addr, "PUT", &path, &[], b"after delete").assert_error(404);

@@ -259,10 +259,8 @@ impl JsonStream {
 
     /// The remaining lines, once the server closed the stream (which it must, soon).
     pub fn lines_until_closed(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.read_body(deadline) {}
         assert!(
-            Instant::now() < deadline,
+            self.closed_within(TIMEOUT),
             "the server did not close the stream"
         );
         let text = String::from_utf8(std::mem::take(&mut self.buf)).unwrap();
@@ -271,6 +269,13 @@ impl JsonStream {
             "unterminated line: {text:?}"
         );
         text.lines().map(str::to_owned).collect()
+    }
+
+    /// True once the server has closed the stream (within `wait`), whatever it sent first.
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while self.read_body(deadline) {}
+        Instant::now() < deadline
     }
 
     /// Waits for the `open` event that starts a live stream.
