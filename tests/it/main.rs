@@ -9,10 +9,13 @@
 //!   read back from the log); a restart keeps its port;
 //! - no change to the test process itself (its environment, working directory, limits or
 //!   signal handlers): a setting a server needs goes on that server's command line, config
-//!   file or environment; `fds` lowers the open-file limit of its server alone;
-//! - what it measures is of its own server (`/proc/<pid>`, `/metrics`, its log), and a wait
-//!   is for an event with a deadline ([`support::TIMEOUT`]), so a loaded machine is slower,
-//!   not wrong.
+//!   file or environment; `fds` lowers the open-file limit of its server alone, and every
+//!   `openpush` process starts without the runner's systemd variables
+//!   ([`support::openpush_command`]);
+//! - what it measures is of its own server (`/proc/<pid>`, `/metrics`, its log read up to a
+//!   marker with [`support::Server::log_until_now`]), and a wait is for an event with a
+//!   deadline ([`support::TIMEOUT`], [`support::wait_until`]), so a loaded machine is
+//!   slower, not wrong.
 //!
 //! One module's tests: `cargo test --test it ntfy::` (a module path prefix), one test:
 //! `cargo test --test it -- --exact ntfy::health_says_healthy`. The `layout` module checks
