@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use support::api::{as_client, as_user, assert_unauthorized, message};
 use support::{
-    BIN, Server, TIMEOUT, cli, openpush_command, output_within, run_cli, stderr, stdout, temp_dir,
-    wait_until, without_service_variables,
+    BIN, Server, TIMEOUT, cli, openpush_command, output_within, run_cli, signal, stderr, stdout,
+    temp_dir, wait_until, without_service_variables,
 };
 
 #[test]
@@ -94,15 +94,6 @@ impl Drop for Frozen {
     fn drop(&mut self) {
         signal("-CONT", self.0);
     }
-}
-
-fn signal(which: &str, pid: u32) {
-    let ok = Command::new("kill")
-        .args([which, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {which} {pid}");
 }
 
 #[test]

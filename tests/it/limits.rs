@@ -131,15 +131,9 @@ fn sighup_reloads_limits_and_keeps_the_old_config_when_the_new_one_is_bad() {
     for _ in 0..5 {
         assert_eq!(from("192.0.2.1").status, 200);
     }
-    let hup = || {
-        std::process::Command::new("kill")
-            .args(["-HUP", &s.pid().to_string()])
-            .status()
-            .unwrap()
-    };
     let text = std::fs::read_to_string(&s.config).unwrap();
     std::fs::write(&s.config, format!("{text}\nno_such_option = 1\n")).unwrap();
-    hup();
+    s.reload();
     s.wait_log("configuration not reloaded");
     assert_eq!(from("192.0.2.2").status, 200);
 
@@ -151,7 +145,7 @@ fn sighup_reloads_limits_and_keeps_the_old_config_when_the_new_one_is_bad() {
         ),
     )
     .unwrap();
-    hup();
+    s.reload();
     s.wait_log("configuration reloaded");
     assert_eq!(from("192.0.2.3").status, 200);
     assert_eq!(from("192.0.2.3").status, 200);

@@ -46,6 +46,8 @@ mod ntfy;
 mod ntfy_account;
 mod ntfy_errors;
 mod ntfy_fields;
+#[cfg(feature = "upstream")]
+mod ntfy_upstream;
 mod properties;
 mod readme;
 mod revocation;

@@ -287,11 +287,7 @@ fn narrowing_anonymous_access_by_a_reload_ends_anonymous_streams() {
     let mut alices = Stream::open(&s, Some(&alice), "/alices/json");
     let text = std::fs::read_to_string(&s.config).unwrap();
     std::fs::write(&s.config, text.replace("read-write", "endpoint-write")).unwrap();
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &s.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    s.reload();
     s.wait_log("configuration reloaded");
     let r = support::push::send(s.addr, "POST", &format!("/{ENDPOINT}"), &[], b"web push");
     assert_eq!(r.status, 201, "{}", r.text());

@@ -14,15 +14,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use support::{Response, Server, parse_response, stderr};
-
-const FIXTURES: &str = "tests/fixtures/tls";
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(FIXTURES)
-        .join(name)
-}
+use support::{Response, Server, parse_response, stderr, tls_fixture};
 
 /// A server with a TLS listener on `name`'s certificate, copied into a directory where the
 /// test may replace it: the server, the listener's address, the directory.
@@ -50,13 +42,13 @@ fn start(test: &str, name: &str, extra: &str) -> (Server, SocketAddr, PathBuf) {
 fn install(dir: &Path, name: &str) {
     for ext in ["crt", "key"] {
         let to = dir.join(format!("server.{ext}"));
-        std::fs::copy(fixture(&format!("{name}.{ext}")), &to).unwrap();
+        std::fs::copy(tls_fixture(&format!("{name}.{ext}")), &to).unwrap();
     }
 }
 
 fn client_config() -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(fixture("ca.crt")).unwrap() {
+    for cert in CertificateDer::pem_file_iter(tls_fixture("ca.crt")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     #[allow(deprecated)]
@@ -158,7 +150,7 @@ fn request(addr: SocketAddr, raw: &str) -> (Response, Client) {
 }
 
 fn leaf(name: &str) -> Vec<u8> {
-    CertificateDer::pem_file_iter(fixture(&format!("{name}.crt")))
+    CertificateDer::pem_file_iter(tls_fixture(&format!("{name}.crt")))
         .unwrap()
         .next()
         .unwrap()
@@ -271,7 +263,7 @@ fn a_renewed_certificate_serves_new_connections_and_open_streams_stay() {
     stream.expect("still here");
 
     // A broken renewal (the key of another certificate) keeps the one in use.
-    std::fs::copy(fixture("first.key"), dir.join("server.key")).unwrap();
+    std::fs::copy(tls_fixture("first.key"), dir.join("server.key")).unwrap();
     server.wait_log("TLS certificate not reloaded, the old one stays");
     let (health, client) = request(tls, "GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(health.status, 200);
@@ -279,11 +271,7 @@ fn a_renewed_certificate_serves_new_connections_and_open_streams_stay() {
 
     // SIGHUP loads it again, here an RSA certificate with a PKCS#1 key.
     install(&dir, "rsa");
-    let hup = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    server.reload();
     wait_for_certificate(tls, "rsa");
     support::request(server.addr, "POST", "/renewals", &[], "after the signal");
     stream.expect("after the signal");
@@ -300,7 +288,7 @@ fn a_missing_or_broken_certificate_stops_the_start_with_a_clear_error() {
             format!(
                 "tls_cert = {}\ntls_key = {}",
                 dir.join("missing.crt").display(),
-                fixture("first.key").display()
+                tls_fixture("first.key").display()
             ),
             "cannot read",
         ),
@@ -308,14 +296,14 @@ fn a_missing_or_broken_certificate_stops_the_start_with_a_clear_error() {
             format!(
                 "tls_cert = {}\ntls_key = {}",
                 garbage.display(),
-                fixture("first.key").display()
+                tls_fixture("first.key").display()
             ),
             "no PEM certificate",
         ),
         (
             format!(
                 "tls_cert = {}\ntls_key = {}",
-                fixture("first.crt").display(),
+                tls_fixture("first.crt").display(),
                 garbage.display()
             ),
             "no PEM private key",
@@ -323,8 +311,8 @@ fn a_missing_or_broken_certificate_stops_the_start_with_a_clear_error() {
         (
             format!(
                 "tls_cert = {}\ntls_key = {}",
-                fixture("first.crt").display(),
-                fixture("second.key").display()
+                tls_fixture("first.crt").display(),
+                tls_fixture("second.key").display()
             ),
             "first.crt",
         ),
@@ -377,7 +365,7 @@ fn curl_reaches_the_tls_listener() {
     let url = format!("https://localhost:{}/curl", tls.port());
     let out = Command::new("curl")
         .args(["-sS", "--fail", "--cacert"])
-        .arg(fixture("ca.crt"))
+        .arg(tls_fixture("ca.crt"))
         .args(["--resolve", &format!("localhost:{}:127.0.0.1", tls.port())])
         .args(["-d", "from curl", &url])
         .output()

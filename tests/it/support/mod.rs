@@ -35,7 +35,7 @@ pub use http::{
     Response, basic, closed_within, json_field, parse_response, read_more, request, send_raw,
 };
 pub use process::{
-    cli, openpush_command, output_within, rss_kib, run_cli, run_with_stdin, stderr, stdout,
+    cli, openpush_command, output_within, rss_kib, run_cli, run_with_stdin, signal, stderr, stdout,
     without_service_variables,
 };
 pub use server::Server;
@@ -68,6 +68,14 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what} never happened");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A file of `tests/fixtures/tls`: the test CA, leaves signed by it and a stranger's.
+#[cfg(feature = "tls")]
+pub fn tls_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
 }
 
 /// Seconds since the Unix epoch, as the server's timestamps count them.

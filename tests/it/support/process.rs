@@ -107,3 +107,13 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/<pid>/status")
 }
+
+/// Sends the signal `which` (`-HUP`, `-STOP` …) to process `pid`, as `kill` does.
+pub fn signal(which: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(sent, "kill {which} {pid}");
+}

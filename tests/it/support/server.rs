@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::http::{Response, request};
-use super::process::{cli, openpush_command, stderr, stdout, without_service_variables};
+use super::process::{cli, openpush_command, signal, stderr, stdout, without_service_variables};
 use super::sse::Sse;
 use super::{BIN, TIMEOUT, temp_dir};
 
@@ -120,12 +120,14 @@ impl Server {
         self.log = log;
     }
 
+    /// Sends SIGHUP: the server reads its config file (and certificate) again.
+    pub fn reload(&self) {
+        signal("-HUP", self.pid());
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
-        Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        signal("-TERM", self.pid());
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -212,13 +214,18 @@ impl Server {
     /// The value of a series of `/metrics` (served to loopback), named as the exposition
     /// names it: `openpush_streams`, `openpush_posts_total{result="accepted"}`.
     pub fn metric(&self, series: &str) -> u64 {
+        self.find_metric(series)
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
+    }
+
+    /// Like [`Server::metric`], `None` for a series `/metrics` does not have.
+    pub fn find_metric(&self, series: &str) -> Option<u64> {
         let r = self.request("GET", "/metrics", &[], "");
         assert_eq!(r.status, 200, "{}", r.text());
-        let text = r.text();
-        text.lines()
+        r.text()
+            .lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .map(|value| value.trim().parse().expect("a whole number"))
     }
 
     /// Waits for a log line containing `needle`.

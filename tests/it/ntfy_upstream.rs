@@ -5,14 +5,12 @@
 //! upstream never delays a publish or the other subscribers; a certificate the CA file does
 //! not vouch for is refused; the queue drops past its bound, with a log line and a metric;
 //! failed tries are retried; bad settings stop the start with the reason.
-#![cfg(feature = "upstream")]
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -22,18 +20,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use support::push::{JsonStream, Obj};
-use support::{Server, TIMEOUT, basic, stderr};
+use support::{Server, TIMEOUT, basic, stderr, tls_fixture, wait_until};
 
 const PUBLIC_URL: &str = "https://push.example.org";
 const TOKEN: &str = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2";
 /// What the ntfy iOS app sends when it polls.
 const IOS_AGENT: &str = "ntfy/1.3 (build 4; iOS 17.4.1)";
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tls")
-        .join(name)
-}
 
 // ---------------------------------------------------------------------------------------
 // The stand-in upstream: an HTTPS server that records each request as it came.
@@ -83,11 +75,11 @@ struct StandIn {
 impl StandIn {
     /// An upstream on 127.0.0.1 serving the fixture certificate `name`.
     fn start(name: &str) -> StandIn {
-        let chain = CertificateDer::pem_file_iter(fixture(&format!("{name}.crt")))
+        let chain = CertificateDer::pem_file_iter(tls_fixture(&format!("{name}.crt")))
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
-        let key = PrivateKeyDer::from_pem_file(fixture(&format!("{name}.key"))).unwrap();
+        let key = PrivateKeyDer::from_pem_file(tls_fixture(&format!("{name}.key"))).unwrap();
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = Arc::new(
@@ -207,7 +199,7 @@ fn serve(
 fn server(name: &str, upstream: &str, extra: &str) -> (Server, String) {
     let config = format!(
         "public_url = {PUBLIC_URL}\nupstream_base_url = {upstream}\nupstream_ca_file = {}\n{extra}",
-        fixture("ca.crt").display()
+        tls_fixture("ca.crt").display()
     );
     let s = Server::start_with(name, &config);
     s.add_user("alice", "apw");
@@ -247,24 +239,11 @@ fn sha256_hex(text: &str) -> String {
     String::from_utf8(out.stdout).unwrap()[..64].to_owned()
 }
 
-/// An `openpush_upstream…` sample of `/metrics`.
-fn metric(s: &Server, sample: &str) -> Option<u64> {
-    let text = s.request("GET", "/metrics", &[], "").text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
-}
-
 /// Waits until the metric `sample` is `want`.
 fn wait_metric(s: &Server, sample: &str, want: u64) {
-    let deadline = Instant::now() + TIMEOUT;
-    while metric(s, sample) != Some(want) {
-        assert!(
-            Instant::now() < deadline,
-            "{sample} is {:?}, not {want}",
-            metric(s, sample)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(&format!("{sample} at {want}"), || {
+        s.find_metric(sample) == Some(want)
+    });
 }
 
 const SENT: &str = "openpush_upstream_poll_requests_total{result=\"sent\"}";
@@ -422,8 +401,8 @@ fn an_unreachable_upstream_is_retried_then_given_up_with_a_log_line() {
         "{line}"
     );
     assert!(!line.contains("family"), "{line}");
-    assert_eq!(metric(&s, FAILED), Some(1));
-    assert_eq!(metric(&s, "openpush_upstream_retries_total"), Some(1));
+    assert_eq!(s.find_metric(FAILED), Some(1));
+    assert_eq!(s.find_metric("openpush_upstream_retries_total"), Some(1));
     let polled = ios_poll(&s, &alice, "family", &id);
     assert_eq!(Obj::parse(polled.trim_end()).str("message"), "still stored");
 }
@@ -446,8 +425,8 @@ fn a_failed_try_is_tried_again_after_a_pause() {
     // 1 s, then 2 s between the tries.
     assert!(tries[2].0 - tries[0].0 >= Duration::from_millis(2500));
     wait_metric(&s, SENT, 1);
-    assert_eq!(metric(&s, "openpush_upstream_retries_total"), Some(2));
-    assert_eq!(metric(&s, FAILED), Some(0));
+    assert_eq!(s.find_metric("openpush_upstream_retries_total"), Some(2));
+    assert_eq!(s.find_metric(FAILED), Some(0));
 }
 
 #[test]
@@ -467,7 +446,7 @@ fn a_refusal_is_not_retried_and_429_says_how_to_get_higher_limits() {
     assert_eq!(upstream.next().header("X-Poll-ID"), Some(first.as_str()));
     assert_eq!(upstream.next().header("X-Poll-ID"), Some(second.as_str()));
     assert!(upstream.next_within(Duration::from_millis(200)).is_none());
-    assert_eq!(metric(&s, FAILED), Some(2));
+    assert_eq!(s.find_metric(FAILED), Some(2));
 }
 
 #[test]
@@ -480,7 +459,7 @@ fn a_certificate_the_ca_file_does_not_vouch_for_is_refused() {
         line.contains("certificate refused") && line.contains("tries: 1"),
         "{line}"
     );
-    assert_eq!(metric(&s, FAILED), Some(1));
+    assert_eq!(s.find_metric(FAILED), Some(1));
     assert_eq!(upstream.connections.load(Ordering::SeqCst), 1);
     assert!(
         upstream.next_within(Duration::from_millis(200)).is_none(),
@@ -501,7 +480,7 @@ fn the_queue_holds_at_most_upstream_queue_and_drops_the_rest() {
         .collect();
     let line = s.wait_log("upstream queue full");
     assert!(line.contains("2 poll requests waiting"), "{line}");
-    assert_eq!(metric(&s, DROPPED), Some(7));
+    assert_eq!(s.find_metric(DROPPED), Some(7));
     upstream.set(|b| b.hold = false);
     for id in &ids[..2] {
         assert_eq!(upstream.next().header("X-Poll-ID"), Some(id.as_str()));
@@ -519,19 +498,20 @@ fn a_reload_turns_the_poll_requests_on() {
     let s = Server::start_with("upstream-reload", &format!("public_url = {PUBLIC_URL}"));
     s.add_user("alice", "apw");
     let alice = basic("alice", "apw");
-    assert_eq!(metric(&s, SENT), None, "no upstream metric while it is off");
+    assert_eq!(
+        s.find_metric(SENT),
+        None,
+        "no upstream metric while it is off"
+    );
     publish(&s, &alice, "family", "before");
     let mut config = std::fs::read_to_string(&s.config).unwrap();
     config.push_str(&format!(
         "upstream_base_url = {}\nupstream_ca_file = {}\n",
         upstream.base_url(),
-        fixture("ca.crt").display()
+        tls_fixture("ca.crt").display()
     ));
     std::fs::write(&s.config, config).unwrap();
-    Command::new("kill")
-        .args(["-HUP", &s.pid().to_string()])
-        .status()
-        .unwrap();
+    s.reload();
     s.wait_log("poll requests for iPhones go to");
     let after = publish(&s, &alice, "family", "after");
     assert_eq!(upstream.next().header("X-Poll-ID"), Some(after.as_str()));
@@ -541,7 +521,7 @@ fn a_reload_turns_the_poll_requests_on() {
 #[test]
 fn bad_upstream_settings_stop_the_start_with_the_reason() {
     let dir = support::temp_dir("upstream-bad");
-    let ca = fixture("ca.crt");
+    let ca = tls_fixture("ca.crt");
     let cases = [
         (
             "upstream_base_url = https://ntfy.sh".to_owned(),
@@ -565,7 +545,7 @@ fn bad_upstream_settings_stop_the_start_with_the_reason() {
         (
             format!(
                 "public_url = {PUBLIC_URL}\nupstream_base_url = https://ntfy.sh\nupstream_ca_file = {}",
-                fixture("first.key").display()
+                tls_fixture("first.key").display()
             ),
             "no PEM certificate",
         ),
