@@ -1,7 +1,8 @@
 //! Running the `openpush` binary: every process a test starts, a server or a CLI command,
-//! is made by [`openpush_command`], so that none inherits what the test runner's own environment
-//! says to a service (systemd's notify socket, watchdog, journal stream, state directory).
-//! A test that needs one of them sets it on its command.
+//! is made by [`openpush_command`], so that none inherits what the test runner's own
+//! environment says to a service (systemd's notify socket, watchdog, journal stream, state
+//! directory); a test that needs one of them sets it on its command. And what a test asks of
+//! a process: its output within a time, a signal, its resident memory.
 
 use std::io::Write;
 use std::path::Path;
