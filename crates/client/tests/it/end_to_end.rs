@@ -2,15 +2,13 @@
 //! server restart and after `kill -9` of the client (nothing lost, nothing handed on twice);
 //! a failing `--exec` gets its message again; the keepalive watchdog; usage errors.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 /// An --exec that appends `<id> <app> <urgency> <plaintext>` to `log`, one line a message.
 fn recorder(log: &Path) -> String {

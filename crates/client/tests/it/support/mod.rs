@@ -3,7 +3,6 @@
 //!
 //! The server binary is the root package's, built by `cargo build` or `cargo test` at the
 //! root (same target directory) before these tests run; `OPENPUSH_SERVER_BIN` overrides.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

@@ -4,13 +4,11 @@
 //! on the PATH, the server's address in `OPENPUSH_URL` and a fresh `XDG_STATE_HOME` (so the
 //! default state directory is used).
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
-const CLIENT_DOC: &str = include_str!("../../../docs/client.md");
+const CLIENT_DOC: &str = include_str!("../../../../docs/client.md");
 
 fn example() -> &'static str {
     let start = CLIENT_DOC
