@@ -339,10 +339,7 @@ async fn user_add(
     hash: String,
     admin: bool,
 ) -> Result<(String, Effects), String> {
-    check(&name, limits)?;
-    if name.contains(':') {
-        return Err("a user name must not contain ':' (HTTP Basic auth could not carry it)".into());
-    }
+    crate::names::check_user_name(&name, limits.max_name_bytes).map_err(|e| e.0)?;
     let (id, user) = store
         .write(move |t, _| accounts::create_user(t, &name, hash, admin))
         .await

@@ -78,6 +78,62 @@ impl Reader {
 /// The bits of [`Reader`] that hold the user id.
 const USER_BITS: u64 = 0xFFFF_FFFF;
 
+impl Reader {
+    /// The user who opened the stream; `None` for a device's key or a request without a
+    /// user.
+    pub fn user(self) -> Option<u64> {
+        match self {
+            Reader::KEY | Reader::ANONYMOUS => None,
+            Reader(bits) => Some(bits & USER_BITS),
+        }
+    }
+}
+
+/// The wire protocol a stream speaks, which tells its door: kept with its slot so that the
+/// live status can count streams by door (a byte in the slot's padding: free).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// An OpenPush device's `/subscribe`.
+    OpenPush,
+    /// An ntfy subscription (`/json`, `/sse`, `/raw`, `/ws`).
+    Ntfy,
+    /// A NextPush device's stream.
+    NextPush,
+    /// An autopush user agent's WebSocket (Firefox, Sunup).
+    Autopush,
+}
+
+impl Protocol {
+    /// Every protocol, in the order the live status lists them.
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Ntfy,
+        Protocol::OpenPush,
+        Protocol::NextPush,
+        Protocol::Autopush,
+    ];
+
+    /// Its name, as the live status shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::OpenPush => "OpenPush",
+            Protocol::Ntfy => "ntfy",
+            Protocol::NextPush => "NextPush",
+            Protocol::Autopush => "autopush",
+        }
+    }
+}
+
+/// One live stream as the live status sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    /// Who opened it.
+    pub reader: Reader,
+    /// Its wire protocol.
+    pub protocol: Protocol,
+    /// The first of the queues it follows (a device's stream follows one).
+    pub queue: u64,
+}
+
 pub enum Wake {
     /// New messages were committed for a queue of this stream.
     Stored,
@@ -102,8 +158,9 @@ pub struct Handed {
     pub stored: bool,
 }
 
-#[derive(Default)]
 struct SlotState {
+    /// Beside the flags, in what would be padding.
+    protocol: Protocol,
     stored: bool,
     handed: Vec<Handed>,
     handed_bytes: usize,
@@ -244,17 +301,26 @@ fn close(slot: &Slot, why: Closed) {
 }
 
 impl Hub {
-    /// Opens the slot of a new stream of `reader` on `queues`; an exclusive stream closes
-    /// the others.
+    /// Opens the slot of a new stream of `reader` on `queues`, speaking `protocol`; an
+    /// exclusive stream closes the others.
     pub fn attach(
         &self,
         queues: &[u64],
         exclusive: bool,
         reader: Reader,
+        protocol: Protocol,
         max_bytes: usize,
     ) -> Rc<Slot> {
         let slot = Rc::new(Slot {
-            state: RefCell::default(),
+            state: RefCell::new(SlotState {
+                protocol,
+                stored: false,
+                handed: Vec::new(),
+                handed_bytes: 0,
+                dropped_up_to: 0,
+                keepalive: false,
+                closed: None,
+            }),
             waker: Cell::new(None),
             max_bytes,
             reader,
@@ -437,6 +503,33 @@ impl Hub {
         }
     }
 
+    /// Every open stream, once each: who opened it, its protocol, its first queue.
+    pub fn census(&self) -> Vec<Census> {
+        let map = self.queues.borrow();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(self.streams.get());
+        for (&queue, slots) in map.iter() {
+            for slot in slots.iter() {
+                if seen.insert(Rc::as_ptr(slot)) {
+                    out.push(Census {
+                        reader: slot.reader,
+                        protocol: slot.state.borrow().protocol,
+                        queue,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The open streams that follow a queue.
+    pub fn streams_on(&self, queue: u64) -> usize {
+        self.queues
+            .borrow()
+            .get(&queue)
+            .map_or(0, |slots| slots.iter().count())
+    }
+
     /// Open streams.
     pub fn len(&self) -> usize {
         self.streams.get()
@@ -471,8 +564,8 @@ mod tests {
     #[test]
     fn new_stream_replaces_old_and_old_detach_keeps_new() {
         let hub = Hub::default();
-        let old = hub.attach(&[1], true, Reader::KEY, 1000);
-        let new = hub.attach(&[1], true, Reader::KEY, 1000);
+        let old = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 1000);
+        let new = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 1000);
         assert!(matches!(now(&old), Some(Wake::Closed(Closed::Replaced))));
         hub.detach(&[1], &old);
         assert!(hub.notify(1));
@@ -484,7 +577,7 @@ mod tests {
     fn shared_queue_streams_each_get_news_until_they_detach() {
         let hub = Hub::default();
         let streams: Vec<Rc<Slot>> = (0..3)
-            .map(|_| hub.attach(&[1], false, Reader::KEY, 1000))
+            .map(|_| hub.attach(&[1], false, Reader::KEY, Protocol::OpenPush, 1000))
             .collect();
         hub.detach(&[1], &streams[0]);
         assert!(hub.notify(1));
@@ -504,7 +597,7 @@ mod tests {
     #[test]
     fn notifications_coalesce_and_come_before_keepalive() {
         let hub = Hub::default();
-        let slot = hub.attach(&[1], true, Reader::KEY, 1000);
+        let slot = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 1000);
         hub.keepalive_all();
         hub.notify(1);
         hub.notify(1);
@@ -519,20 +612,20 @@ mod tests {
     #[test]
     fn closing_is_seen_without_taking_what_is_due() {
         let hub = Hub::default();
-        let old = hub.attach(&[1], true, Reader::KEY, 1000);
+        let old = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 1000);
         hub.notify(1);
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         assert!(old.poll_closed(&mut cx).is_pending());
         assert!(matches!(now(&old), Some(Wake::Stored)), "still due");
-        let _new = hub.attach(&[1], true, Reader::KEY, 1000);
+        let _new = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 1000);
         assert_eq!(old.poll_closed(&mut cx), Poll::Ready(Closed::Replaced));
     }
 
     #[test]
     fn ephemeral_overflow_closes_the_stream() {
         let hub = Hub::default();
-        let slot = hub.attach(&[1], true, Reader::KEY, 400);
+        let slot = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 400);
         for id in 0..5 {
             hub.deliver_now(1, id, record());
         }
@@ -542,7 +635,7 @@ mod tests {
     #[test]
     fn staged_overflow_drops_staged_messages_only() {
         let hub = Hub::default();
-        let slot = hub.attach(&[1], true, Reader::KEY, 400);
+        let slot = hub.attach(&[1], true, Reader::KEY, Protocol::OpenPush, 400);
         hub.deliver_now(1, 1, record());
         for id in 2..7 {
             hub.stage(vec![(1, id, (*record()).clone())]);
@@ -564,8 +657,8 @@ mod tests {
     #[test]
     fn shared_queues_wake_every_follower() {
         let hub = Hub::default();
-        let a = hub.attach(&[7, 8], false, Reader::KEY, 1000);
-        let b = hub.attach(&[8], false, Reader::KEY, 1000);
+        let a = hub.attach(&[7, 8], false, Reader::KEY, Protocol::OpenPush, 1000);
+        let b = hub.attach(&[8], false, Reader::KEY, Protocol::OpenPush, 1000);
         assert!(hub.notify(8));
         assert!(matches!(now(&a), Some(Wake::Stored)));
         assert!(matches!(now(&b), Some(Wake::Stored)));
@@ -583,11 +676,11 @@ mod tests {
     fn taking_access_back_ends_only_the_streams_that_lost_it() {
         let hub = Hub::default();
         let (bob, alice) = (Reader::of(Some(2)), Reader::of(Some(1)));
-        let bobs = hub.attach(&[7], false, bob, 1000);
-        let bobs_two = hub.attach(&[7, 8], false, bob, 1000);
-        let alices = hub.attach(&[7], false, alice, 1000);
-        let anonymous = hub.attach(&[7], false, Reader::ANONYMOUS, 1000);
-        let device = hub.attach(&[9], true, Reader::KEY, 1000);
+        let bobs = hub.attach(&[7], false, bob, Protocol::OpenPush, 1000);
+        let bobs_two = hub.attach(&[7, 8], false, bob, Protocol::OpenPush, 1000);
+        let alices = hub.attach(&[7], false, alice, Protocol::OpenPush, 1000);
+        let anonymous = hub.attach(&[7], false, Reader::ANONYMOUS, Protocol::OpenPush, 1000);
+        let device = hub.attach(&[9], true, Reader::KEY, Protocol::OpenPush, 1000);
         hub.revoke_reader(7, bob);
         for slot in [&bobs, &bobs_two] {
             assert!(matches!(now(slot), Some(Wake::Closed(Closed::Revoked))));
@@ -611,9 +704,9 @@ mod tests {
         hub.revoke_everywhere(Reader::ANONYMOUS);
         // A token's revocation ends that token's streams; its user's ends them all.
         let (t1, t2) = (Reader::token(2, 1), Reader::token(2, 2));
-        let by_t1 = hub.attach(&[7], false, t1, 1000);
-        let by_t2 = hub.attach(&[7], false, t2, 1000);
-        let by_password = hub.attach(&[7], false, Reader::of(Some(2)), 1000);
+        let by_t1 = hub.attach(&[7], false, t1, Protocol::OpenPush, 1000);
+        let by_t2 = hub.attach(&[7], false, t2, Protocol::OpenPush, 1000);
+        let by_password = hub.attach(&[7], false, Reader::of(Some(2)), Protocol::OpenPush, 1000);
         hub.revoke_access(Revocation::Token { user: 2, token: 1 });
         assert!(closed(&by_t1) && !closed(&by_t2) && !closed(&by_password));
         hub.revoke_access(Revocation::User(2));

@@ -73,6 +73,12 @@ impl CommitStats {
             Some((total, anonymous, uaids));
     }
 
+    /// The store's usage as of the last commit: (all, anonymous, user agents), in bytes;
+    /// `None` until it was first read.
+    pub fn usage(&self) -> Option<(u64, u64, u64)> {
+        self.totals().usage
+    }
+
     fn totals(&self) -> CommitTotals {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -50,6 +50,17 @@ pub fn check_account_name(what: &str, name: &str, max: usize) -> Result<(), Inva
     Ok(())
 }
 
+/// A user name: an account name that HTTP Basic can carry, so without `:` (RFC 7617).
+pub fn check_user_name(name: &str, max: usize) -> Result<(), Invalid> {
+    check_account_name("name", name, max)?;
+    if name.contains(':') {
+        return Err(Invalid(
+            "a user name must not contain ':' (HTTP Basic auth could not carry it)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Characters that show as nothing or reorder the text around them: zero-width spaces and
 /// joiners, the soft hyphen, word joiners and bidirectional embeddings, overrides and
 /// isolates.
@@ -77,6 +88,7 @@ pub fn parse_id(ident: &str) -> Option<u64> {
 
 /// Single path segments the server routes itself; no topic may take one of these names.
 pub const RESERVED_TOPICS: &[&str] = &[
+    "admin",
     "application",
     "client",
     "docs",

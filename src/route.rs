@@ -42,13 +42,18 @@ impl From<Response> for Outcome {
     }
 }
 
-/// A door as the router sees it: its route table, and the wire form of the errors of its
-/// routes (ntfy's clients read ntfy's error JSON; the OpenPush API has its own).
+/// A door as the router sees it: its route table, the wire form of the errors of its
+/// routes (ntfy's clients read ntfy's error JSON; the OpenPush API has its own), and the
+/// headers of every answer at its paths.
 pub struct Door {
     /// The routes, in the order they are tried.
     pub routes: &'static [Route],
     /// How an error of one of these routes is rendered.
     pub errors: ErrorForm,
+    /// Headers the router adds to every answer at one of these paths, errors included,
+    /// unless the answer has a header of that name already (the admin page's
+    /// `Content-Security-Policy`, `Cache-Control` …).
+    pub headers: &'static [(&'static str, &'static str)],
 }
 
 /// One route of a door: the methods and the path it answers, who may use it, and its

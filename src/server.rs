@@ -98,6 +98,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         fd_limit: fd_connection_limit(),
         refusing: Cell::new(0),
         draining: Cell::new(false),
+        started: Instant::now(),
         config: RefCell::new(Rc::new(config)),
         reload,
     });

@@ -75,6 +75,8 @@ pub struct ServerState {
     pub(crate) refusing: Cell<usize>,
     /// Set by SIGTERM: no new connections are served.
     pub(crate) draining: Cell<bool>,
+    /// When the server started serving, for its uptime.
+    pub started: std::time::Instant,
 }
 
 /// Builds the configuration again for SIGHUP.
@@ -181,6 +183,15 @@ impl ServerState {
                 RESERVED_FDS
             );
         }
+    }
+
+    /// When the certificate served on `listen_tls` expires (Unix seconds); `None` without
+    /// TLS, or when its end could not be read.
+    pub fn certificate_expiry(&self) -> Option<u64> {
+        #[cfg(feature = "tls")]
+        return self.certificate.as_ref().and_then(|c| c.not_after());
+        #[cfg(not(feature = "tls"))]
+        None
     }
 
     /// Whether `ip` is one of `trusted_proxies`.

@@ -33,6 +33,7 @@ use crate::store::queue::NewMessage;
 pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
+    headers: &[],
 };
 
 pub const ROUTES: &[Route] = &[

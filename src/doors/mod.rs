@@ -10,8 +10,11 @@
 //!
 //! Each door but `status` (the server's own `/version`, `/health`, `/metrics`) is a Cargo
 //! feature of its name, all on by default; a feature gates only the module here and its
-//! row in the router's table.
+//! row in the router's table. `admin` is the admin page (`/admin/`), a door of the
+//! household's administrators rather than of devices.
 
+#[cfg(feature = "admin")]
+pub mod admin;
 #[cfg(feature = "autopush")]
 pub mod autopush;
 #[cfg(feature = "matrix")]

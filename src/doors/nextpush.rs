@@ -63,6 +63,7 @@ const SUCCESS: &str = r#"{"success":true}"#;
 pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
+    headers: &[],
 };
 
 pub const ROUTES: &[Route] = &[
@@ -357,6 +358,10 @@ pub fn event_data(token: &str, data: &[u8]) -> Vec<u8> {
 pub struct NextPushSse;
 
 impl Encoder for NextPushSse {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::NextPush
+    }
+
     fn open(&self, _: &mut Vec<u8>, _: &Subscription) {}
 
     fn message(&self, out: &mut Vec<u8>, _: &Subscription, event: Event<'_>) {

@@ -14,6 +14,7 @@ use crate::state::ServerState;
 pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
+    headers: &[],
 };
 
 pub const ROUTES: &[Route] = &[

@@ -42,6 +42,11 @@ impl Response {
         self
     }
 
+    /// Whether the response has a header of this name (in any case).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
     /// The bytes on the wire. `keep_alive` is the request's wish; the response may override.
     pub fn to_bytes(&self, keep_alive: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(160 + self.body.len());
@@ -51,7 +56,8 @@ impl Response {
         for (name, value) in &self.headers {
             out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
-        if self.status != 204 {
+        // A 304 has no body, and its length would be that of the 200 (RFC 9110 8.6).
+        if self.status != 204 && self.status != 304 {
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
         // Said either way: an HTTP/1.0 client that asked for keep-alive waits for a close
@@ -74,11 +80,14 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        304 => "Not Modified",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         409 => "Conflict",
         411 => "Length Required",

@@ -1,7 +1,8 @@
 //! The request router: the only module that names the doors.
 //!
 //! [`handle`] applies the per-address rate limit, then asks each door's route table in
-//! the order of [`DOORS`] and renders errors once. Handlers return
+//! the order of [`DOORS`] and renders errors once, in the form of the door at the path,
+//! with that door's headers on every answer. Handlers return
 //! `Result<Outcome, ApiError>`. A path that exists with another method gets 405 and
 //! `Allow` (the methods of that door's routes at the path); anything else 404. The routes
 //! that post messages are counted here, once, whatever the door. The log shows paths with
@@ -36,11 +37,11 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
         None => Ok(()),
     };
     let segments = path_segments(&req.path);
-    let form = segments
+    let door = segments
         .as_ref()
         .ok()
-        .and_then(|segments| door_at(state, &req, segments))
-        .map_or(ErrorForm::OpenPush, |door| door.errors);
+        .and_then(|segments| door_at(state, &req, segments));
+    let form = door.map_or(ErrorForm::OpenPush, |door| door.errors);
     let outcome = match (limited, segments) {
         (Ok(()), Ok(segments)) => route_to_doors(state, &req, &segments).await,
         (Ok(()), Err(e)) => Err(e),
@@ -56,7 +57,7 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
             })
         }
     };
-    match outcome {
+    let mut outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             let status = e.status();
@@ -75,7 +76,15 @@ pub async fn handle(state: &Rc<ServerState>, mut req: Request, peer: SocketAddr)
             }
             Outcome::Respond(e.render(form))
         }
+    };
+    if let (Some(door), Outcome::Respond(response)) = (door, &mut outcome) {
+        for &(name, value) in door.headers {
+            if !response.has_header(name) {
+                response.headers.push((name, value.to_owned()));
+            }
+        }
     }
+    outcome
 }
 
 /// The doors' route tables, in the order they are asked: the first door with a route at
@@ -86,6 +95,8 @@ pub const DOORS: &[Door] = &[
     #[cfg(feature = "autopush")]
     doors::autopush::DOOR,
     doors::status::DOOR,
+    #[cfg(feature = "admin")]
+    doors::admin::DOOR,
     #[cfg(feature = "openpush")]
     doors::openpush::DOOR,
     #[cfg(feature = "webpush")]

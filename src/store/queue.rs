@@ -341,6 +341,17 @@ pub fn is_empty(txn: &impl Tables, queue: u64) -> Result<bool> {
         .is_none())
 }
 
+/// The messages a queue holds (expired ones not yet swept included), counted up to `max`.
+pub fn stored(txn: &impl Tables, queue: u64, max: usize) -> Result<usize> {
+    let messages = txn.bytes(MESSAGES)?;
+    let mut n = 0;
+    for entry in messages.range((queue, 0)..=(queue, u64::MAX))?.take(max) {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Up to `max` messages whose TTL has ended (or whose record does not decode), as
 /// (queue, id). Reads the whole store (the expiry time leads each record, so only a few
 /// bytes of each are decoded).

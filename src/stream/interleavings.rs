@@ -439,7 +439,13 @@ impl World {
         }
         let slot = self
             .hub
-            .attach(&queues, reader.exclusive, hub::Reader::KEY, self.slot_bytes);
+            .attach(
+                &queues,
+                reader.exclusive,
+                hub::Reader::KEY,
+                hub::Protocol::OpenPush,
+                self.slot_bytes,
+            );
         let cursor = Cursor {
             after,
             posted_since: 0,

@@ -70,6 +70,8 @@ pub struct Event<'a> {
 
 /// How one wire format writes a stream.
 pub trait Encoder {
+    /// The protocol it speaks, which the live status counts by.
+    fn protocol(&self) -> crate::hub::Protocol;
     /// What a live stream sends after its response head, before the first message.
     fn open(&self, out: &mut Vec<u8>, sub: &Subscription);
     /// A message, in the wire format's framing.
@@ -356,6 +358,7 @@ pub fn start_with_frames(
             &sub.queues,
             sub.exclusive,
             reader,
+            sub.encoder.protocol(),
             state.config().limits.max_stream_buffer_bytes,
         )
     });

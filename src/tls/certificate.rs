@@ -38,6 +38,8 @@ struct Stamp {
 pub struct Certificate {
     paths: RefCell<Paths>,
     config: RefCell<Arc<ServerConfig>>,
+    /// When the first certificate of `config`'s chain expires (Unix seconds), if readable.
+    not_after: Cell<Option<u64>>,
     /// The files' stamps when `config` was loaded, or when loading them last failed.
     seen: Cell<[Option<Stamp>; 2]>,
 }
@@ -46,13 +48,19 @@ impl Certificate {
     /// Loads the certificate; an error says which file and why.
     pub fn load(paths: Paths) -> Result<Certificate, String> {
         let seen = stamps(&paths);
-        let config = server_config(&paths)?;
+        let (config, not_after) = server_config(&paths)?;
         log::info!("TLS certificate loaded from {}", paths.chain.display());
         Ok(Certificate {
             paths: RefCell::new(paths),
             config: RefCell::new(config),
+            not_after: Cell::new(not_after),
             seen: Cell::new(seen),
         })
+    }
+
+    /// When the certificate in use expires (Unix seconds); `None` if that could not be read.
+    pub fn not_after(&self) -> Option<u64> {
+        self.not_after.get()
     }
 
     /// The configuration new connections use.
@@ -78,8 +86,9 @@ impl Certificate {
         let paths = self.paths.borrow().clone();
         self.seen.set(stamps(&paths));
         match server_config(&paths) {
-            Ok(config) => {
+            Ok((config, not_after)) => {
                 *self.config.borrow_mut() = config;
+                self.not_after.set(not_after);
                 log::info!("TLS certificate reloaded from {}", paths.chain.display());
             }
             Err(e) => log::error!("TLS certificate not reloaded, the old one stays: {e}"),
@@ -97,9 +106,11 @@ fn stamps(paths: &Paths) -> [Option<Stamp>; 2] {
     [stamp(&paths.chain), stamp(&paths.key)]
 }
 
-/// A TLS 1.2 and 1.3 configuration serving `paths`' certificate, with ring's ciphers.
-fn server_config(paths: &Paths) -> Result<Arc<ServerConfig>, String> {
+/// A TLS 1.2 and 1.3 configuration serving `paths`' certificate, with ring's ciphers, and
+/// when that certificate expires.
+fn server_config(paths: &Paths) -> Result<(Arc<ServerConfig>, Option<u64>), String> {
     let (chain, key) = read_pem(paths)?;
+    let not_after = chain.first().and_then(|leaf| super::validity::not_after(leaf));
     // ring is the provider that builds for MIPS; it has no post-quantum key exchange.
     #[allow(deprecated)]
     let mut provider = rustls::crypto::ring::default_provider();
@@ -114,7 +125,7 @@ fn server_config(paths: &Paths) -> Result<Arc<ServerConfig>, String> {
         .with_single_cert(chain, key)
         .map_err(|e| format!("{} and {}: {e}", paths.chain.display(), paths.key.display()))?;
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), not_after))
 }
 
 fn read_pem(

@@ -227,6 +227,10 @@ async fn close(conn: &mut Conn, state: &ServerState, code: u16, why: &str) {
 pub struct Autopush;
 
 impl Encoder for Autopush {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::Autopush
+    }
+
     fn open(&self, _: &mut Vec<u8>, _: &Subscription) {}
 
     fn message(&self, out: &mut Vec<u8>, _: &Subscription, event: Event<'_>) {

@@ -90,6 +90,10 @@ fn event_json(sub: &Subscription, event: &Event<'_>) -> String {
 pub struct JsonLines;
 
 impl Encoder for JsonLines {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::Ntfy
+    }
+
     fn open(&self, out: &mut Vec<u8>, sub: &Subscription) {
         out.extend_from_slice(control_json("open", sub).as_bytes());
         out.push(b'\n');
@@ -115,6 +119,10 @@ fn push_named(out: &mut Vec<u8>, event: &str, data: &str) {
 }
 
 impl Encoder for Sse {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::Ntfy
+    }
+
     fn open(&self, out: &mut Vec<u8>, sub: &Subscription) {
         push_named(out, "open", &control_json("open", sub));
     }
@@ -133,6 +141,10 @@ impl Encoder for Sse {
 pub struct Raw;
 
 impl Encoder for Raw {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::Ntfy
+    }
+
     fn open(&self, _: &mut Vec<u8>, _: &Subscription) {}
     fn message(&self, out: &mut Vec<u8>, _: &Subscription, event: Event<'_>) {
         let record = event.record;
@@ -153,6 +165,10 @@ impl Encoder for Raw {
 pub struct WebSocket;
 
 impl Encoder for WebSocket {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::Ntfy
+    }
+
     fn open(&self, out: &mut Vec<u8>, sub: &Subscription) {
         ws::push_text(out, control_json("open", sub).as_bytes());
     }

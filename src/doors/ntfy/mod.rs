@@ -41,6 +41,7 @@ const TOKENS: &[Segment] = &[Word("v1"), Word("account"), Word("token")];
 pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::Ntfy,
+    headers: &[],
 };
 
 pub const ROUTES: &[Route] = &[

@@ -19,6 +19,7 @@ use crate::route::Segment::{Name, Secret, Word};
 pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
+    headers: &[],
 };
 
 pub const ROUTES: &[Route] = &[

@@ -84,6 +84,10 @@ pub fn event_data(record: &MessageRecord) -> Vec<u8> {
 pub struct OpenPushSse;
 
 impl Encoder for OpenPushSse {
+    fn protocol(&self) -> crate::hub::Protocol {
+        crate::hub::Protocol::OpenPush
+    }
+
     fn open(&self, _: &mut Vec<u8>, _: &Subscription) {}
 
     fn message(&self, out: &mut Vec<u8>, _: &Subscription, event: Event<'_>) {

@@ -16,7 +16,7 @@ use crate::auth::{MAX_PASSWORD_BYTES, User};
 use crate::csrf;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::names::check_account_name;
+use crate::names::check_user_name;
 use crate::route::{Outcome, body};
 use crate::secret;
 use crate::state::ServerState;
@@ -91,17 +91,6 @@ fn target(
         Some((id, user)) if id == me.id || me.admin => Ok((id, user)),
         _ => Err(ApiError::NotFound("no such user")),
     })
-}
-
-/// A user name: a name that HTTP Basic can carry, so without `:` (RFC 7617).
-pub fn check_user_name(name: &str, max: usize) -> Result<(), ApiError> {
-    check_account_name("name", name, max)?;
-    if name.contains(':') {
-        return Err(ApiError::BadRequest(
-            "a user name must not contain ':' (HTTP Basic auth could not carry it)".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn check_password(password: &str) -> Result<(), ApiError> {
