@@ -44,7 +44,9 @@ impl Response {
 
     /// Whether the response has a header of this name (in any case).
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     /// The bytes on the wire. `keep_alive` is the request's wish; the response may override.

@@ -437,15 +437,13 @@ impl World {
                 up_to: after,
             });
         }
-        let slot = self
-            .hub
-            .attach(
-                &queues,
-                reader.exclusive,
-                hub::Reader::KEY,
-                hub::Protocol::OpenPush,
-                self.slot_bytes,
-            );
+        let slot = self.hub.attach(
+            &queues,
+            reader.exclusive,
+            hub::Reader::KEY,
+            hub::Protocol::OpenPush,
+            self.slot_bytes,
+        );
         let cursor = Cursor {
             after,
             posted_since: 0,

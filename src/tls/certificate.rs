@@ -110,7 +110,9 @@ fn stamps(paths: &Paths) -> [Option<Stamp>; 2] {
 /// when that certificate expires.
 fn server_config(paths: &Paths) -> Result<(Arc<ServerConfig>, Option<u64>), String> {
     let (chain, key) = read_pem(paths)?;
-    let not_after = chain.first().and_then(|leaf| super::validity::not_after(leaf));
+    let not_after = chain
+        .first()
+        .and_then(|leaf| super::validity::not_after(leaf));
     // ring is the provider that builds for MIPS; it has no post-quantum key exchange.
     #[allow(deprecated)]
     let mut provider = rustls::crypto::ring::default_provider();

@@ -35,7 +35,10 @@ pub fn page(req: &Request) -> Outcome {
     if !req.path.ends_with('/') {
         return Response::new(308)
             .header("Location", "admin/")
-            .with_body("text/plain; charset=utf-8", "the admin page is at /admin/\n")
+            .with_body(
+                "text/plain; charset=utf-8",
+                "the admin page is at /admin/\n",
+            )
             .into();
     }
     serve(req, "index.html").unwrap_or_else(|e| e.to_response().into())

@@ -86,12 +86,18 @@ pub const ROUTES: &[Route] = &[
     Route::new(&["GET"], &[ADMIN, Word("admin.css")], Public, |_, r, _| {
         Box::pin(async { assets::file(r, "admin.css") })
     }),
-    Route::new(&["GET"], &[ADMIN, API, Word("status")], Guard::User, |s, r, _| {
-        Box::pin(status::status(s, r))
-    }),
-    Route::new(&["GET"], &[ADMIN, API, Word("setup")], Guard::User, |s, r, _| {
-        Box::pin(status::setup(s, r))
-    }),
+    Route::new(
+        &["GET"],
+        &[ADMIN, API, Word("status")],
+        Guard::User,
+        |s, r, _| Box::pin(status::status(s, r)),
+    ),
+    Route::new(
+        &["GET"],
+        &[ADMIN, API, Word("setup")],
+        Guard::User,
+        |s, r, _| Box::pin(status::setup(s, r)),
+    ),
     Route::new(&["GET"], USERS, Guard::User, |s, r, _| {
         Box::pin(users::list(s, r))
     }),
@@ -110,9 +116,12 @@ pub const ROUTES: &[Route] = &[
     Route::new(&["DELETE"], DEVICE, Guard::UserChanging, |s, r, p| {
         Box::pin(users::delete_device(s, r, p[3], p[5]))
     }),
-    Route::new(&["GET"], &[ADMIN, API, Word("tokens")], Guard::User, |s, r, _| {
-        Box::pin(users::tokens(s, r))
-    }),
+    Route::new(
+        &["GET"],
+        &[ADMIN, API, Word("tokens")],
+        Guard::User,
+        |s, r, _| Box::pin(users::tokens(s, r)),
+    ),
     Route::new(&["DELETE"], TOKEN, Guard::UserChanging, |s, r, p| {
         Box::pin(users::revoke_token(s, r, p[3], p[5]))
     }),
@@ -136,7 +145,10 @@ pub async fn administrator(state: &ServerState, req: &Request) -> Result<User, A
     csrf::same_origin(state, req)?;
     let user = login(state, req).await?;
     if !user.admin {
-        let key = (req.client_addr.map(crate::limits::AddrKey::of), "admin page");
+        let key = (
+            req.client_addr.map(crate::limits::AddrKey::of),
+            "admin page",
+        );
         if let Some(unlogged) = state.auth.refusals_to_log(key, Instant::now()) {
             log::info!(
                 "admin page refused to user {}: not an administrator{unlogged}",

@@ -98,8 +98,8 @@ fn app_name(app: AppRecord) -> String {
 /// `GET /admin/api/users`: every user with its devices, topics and how many tokens.
 pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, ApiError> {
     administrator(state, req).await?;
-    let max_queued = usize::try_from(state.config().limits.max_queued_per_client)
-        .unwrap_or(usize::MAX);
+    let max_queued =
+        usize::try_from(state.config().limits.max_queued_per_client).unwrap_or(usize::MAX);
     let users = state
         .store
         .read(move |t| {
@@ -107,7 +107,12 @@ pub async fn list(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Api
             for (id, user) in accounts::list_users(t)? {
                 let mut devices = Vec::new();
                 for (device, client, apps) in accounts::clients_of(t, id)? {
-                    devices.push((device, client.name, apps, queue::stored(t, device, max_queued)?));
+                    devices.push((
+                        device,
+                        client.name,
+                        apps,
+                        queue::stored(t, device, max_queued)?,
+                    ));
                 }
                 let topics = topics::owned_by(t, id)?;
                 out.push((id, user, devices, topics, tokens::of_user(t, id)?.len()));
@@ -231,7 +236,10 @@ pub async fn password(
         .write(move |t, m| accounts::update_user(t, m, id, None, Some(hash)))
         .await??;
     state.auth.forget_user(id);
-    log::info!("admin page: password of user {id} changed by user {}", me.id);
+    log::info!(
+        "admin page: password of user {id} changed by user {}",
+        me.id
+    );
     json(200, "{\"changed\":true}".into())
 }
 
@@ -252,7 +260,10 @@ pub async fn add_device(
         .store
         .write(move |t, _| accounts::create_client(t, user, &name, max))
         .await??;
-    log::info!("admin page: client {id} of user {user} created by user {}", me.id);
+    log::info!(
+        "admin page: client {id} of user {user} created by user {}",
+        me.id
+    );
     let created = CreatedDevice {
         id,
         name: client.name,
@@ -283,7 +294,10 @@ pub async fn delete_device(
         })
         .await?
         .map_err(|_| ApiError::NotFound("no such device"))?;
-    log::info!("admin page: client {device} of user {user} deleted by user {}", me.id);
+    log::info!(
+        "admin page: client {device} of user {user} deleted by user {}",
+        me.id
+    );
     json(200, "{\"deleted\":true}".into())
 }
 
