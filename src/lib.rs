@@ -10,9 +10,10 @@
 //!   OpenPush v0.1, `webpush`, `matrix`, `nextpush`, `ntfy`, and `autopush`: the WebSocket
 //!   of Firefox and Sunup at `autopush_path` and its `/wpush/v1|v2/<token>` endpoints,
 //!   whose VAPID signatures `vapid` checks, within the budget of verifications `signers`
-//!   keeps; `status` is the server's own `/version`, `/health`, `/metrics`), the live
-//!   streams (`stream`, with an encoder per wire format; `ws` frames WebSocket) and the
-//!   hub that wakes them (`hub`). It never blocks; its shared state is
+//!   keeps; `status` is the server's own `/version`, `/health`, `/metrics`; `admin` the
+//!   admin page at `/admin/` and its API, for administrators), the live streams
+//!   (`stream`, with an encoder per wire format; `ws` frames WebSocket) and the hub that
+//!   wakes them (`hub`). It never blocks; its shared state is
 //!   `state::ServerState`;
 //! - **the store thread** (`store`): the only owner of the redb database. Reads run on
 //!   snapshots; writes are grouped into one commit, and a writer hears back only once its
