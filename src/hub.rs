@@ -506,28 +506,33 @@ impl Hub {
     /// Every open stream, once each: who opened it, its protocol, its first queue.
     pub fn census(&self) -> Vec<Census> {
         let map = self.queues.borrow();
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::with_capacity(self.streams.get());
+        let mut all = Vec::with_capacity(self.streams.get());
         for (&queue, slots) in map.iter() {
             for slot in slots.iter() {
-                if seen.insert(Rc::as_ptr(slot)) {
-                    out.push(Census {
-                        reader: slot.reader,
-                        protocol: slot.state.borrow().protocol,
-                        queue,
-                    });
-                }
+                let census = Census {
+                    reader: slot.reader,
+                    protocol: slot.state.borrow().protocol,
+                    queue,
+                };
+                all.push((Rc::as_ptr(slot) as usize, census));
             }
         }
-        out
+        // A stream of several queues is in the map once per queue: keep its first.
+        all.sort_unstable_by_key(|&(slot, census)| (slot, census.queue));
+        all.dedup_by_key(|&mut (slot, _)| slot);
+        all.into_iter().map(|(_, census)| census).collect()
     }
 
-    /// The open streams that follow a queue.
-    pub fn streams_on(&self, queue: u64) -> usize {
-        self.queues
+    /// Every queue that has streams, with how many, sorted by queue.
+    pub fn queue_streams(&self) -> Vec<(u64, usize)> {
+        let mut out: Vec<(u64, usize)> = self
+            .queues
             .borrow()
-            .get(&queue)
-            .map_or(0, |slots| slots.iter().count())
+            .iter()
+            .map(|(&queue, slots)| (queue, slots.iter().count()))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Open streams.

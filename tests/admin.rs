@@ -403,7 +403,7 @@ fn users_are_added_given_new_passwords_and_deleted_and_their_streams_end() {
     assert!(
         logged
             .iter()
-            .any(|l| l.contains("admin page: user 3 deleted by user 1"))
+            .any(|l| l.contains("admin page: DELETE /admin/api/users/cleo by user 1"))
     );
     assert!(
         logged

@@ -19,6 +19,10 @@
 //! keeps its credentials in the tab's `sessionStorage` only, and sends them with
 //! `credentials: "omit"` so the browser neither adds its own nor asks for any.
 //!
+//! Every API call goes through one handler ([`api`]): the administrator, then the call's
+//! [`Work`], one store read or write that also writes the answer's JSON, so that the door
+//! instantiates the store's generic calls once (a router's flash counts every copy).
+//!
 //! Out of scope: renaming users, and the OpenPush applications of devices (made by the
 //! devices themselves); the CLI and the OpenPush API do those.
 
@@ -27,7 +31,11 @@ mod status;
 mod topics;
 mod users;
 
+use std::rc::Rc;
 use std::time::Instant;
+
+use miniserde::Deserialize;
+use redb::{ReadTransaction, WriteTransaction};
 
 use crate::auth::User;
 use crate::csrf;
@@ -37,6 +45,7 @@ use crate::route::Guard::{self, None as Public};
 use crate::route::Segment::{self, Name, Word};
 use crate::route::{Outcome, Route};
 use crate::state::ServerState;
+use crate::store::{self, memory::Memory};
 
 /// The door: its routes, errors in the OpenPush form, and the page's headers on every
 /// answer.
@@ -63,18 +72,10 @@ pub const HEADERS: &[(&str, &str)] = &[
 
 const ADMIN: Segment = Word("admin");
 const API: Segment = Word("api");
-const USERS: &[Segment] = &[ADMIN, API, Word("users")];
-const USER: &[Segment] = &[ADMIN, API, Word("users"), Name];
-/// A user's password, devices, one device, one token.
-const PASSWORD: &[Segment] = &[ADMIN, API, Word("users"), Name, Word("password")];
-const DEVICES: &[Segment] = &[ADMIN, API, Word("users"), Name, Word("devices")];
-const DEVICE: &[Segment] = &[ADMIN, API, Word("users"), Name, Word("devices"), Name];
-const TOKEN: &[Segment] = &[ADMIN, API, Word("users"), Name, Word("tokens"), Name];
-const TOPICS: &[Segment] = &[ADMIN, API, Word("topics")];
-const GRANTS: &[Segment] = &[ADMIN, API, Word("grants")];
+const USERS: Segment = Word("users");
 
-/// The routes. `User` here means an administrator ([`administrator`]), the handler's first
-/// step; `UserChanging` one whose request also has a JSON body if any.
+/// The routes. Every API route's handler is [`api`], whose first step is the
+/// administrator ([`administrator`]): `User` reads, `UserChanging` changes (a JSON body).
 pub const ROUTES: &[Route] = &[
     // `/admin` moves to `/admin/`, where the page's relative links work.
     Route::new(&["GET"], &[ADMIN], Public, |_, r, _| {
@@ -86,56 +87,158 @@ pub const ROUTES: &[Route] = &[
     Route::new(&["GET"], &[ADMIN, Word("admin.css")], Public, |_, r, _| {
         Box::pin(async { assets::file(r, "admin.css") })
     }),
+    Route::new(&["GET"], &[ADMIN, API, Word("status")], Guard::User, call),
+    Route::new(&["GET"], &[ADMIN, API, Word("setup")], Guard::User, call),
+    Route::new(&["GET"], &[ADMIN, API, USERS], Guard::User, call),
+    Route::new(&["POST"], &[ADMIN, API, USERS], Guard::UserChanging, call),
     Route::new(
-        &["GET"],
-        &[ADMIN, API, Word("status")],
-        Guard::User,
-        |s, r, _| Box::pin(status::status(s, r)),
+        &["DELETE"],
+        &[ADMIN, API, USERS, Name],
+        Guard::UserChanging,
+        call,
     ),
     Route::new(
-        &["GET"],
-        &[ADMIN, API, Word("setup")],
-        Guard::User,
-        |s, r, _| Box::pin(status::setup(s, r)),
+        &["PUT"],
+        &[ADMIN, API, USERS, Name, Word("password")],
+        Guard::UserChanging,
+        call,
     ),
-    Route::new(&["GET"], USERS, Guard::User, |s, r, _| {
-        Box::pin(users::list(s, r))
-    }),
-    Route::new(&["POST"], USERS, Guard::UserChanging, |s, r, _| {
-        Box::pin(users::create(s, r))
-    }),
-    Route::new(&["DELETE"], USER, Guard::UserChanging, |s, r, p| {
-        Box::pin(users::delete(s, r, p[3]))
-    }),
-    Route::new(&["PUT"], PASSWORD, Guard::UserChanging, |s, r, p| {
-        Box::pin(users::password(s, r, p[3]))
-    }),
-    Route::new(&["POST"], DEVICES, Guard::UserChanging, |s, r, p| {
-        Box::pin(users::add_device(s, r, p[3]))
-    }),
-    Route::new(&["DELETE"], DEVICE, Guard::UserChanging, |s, r, p| {
-        Box::pin(users::delete_device(s, r, p[3], p[5]))
-    }),
     Route::new(
-        &["GET"],
-        &[ADMIN, API, Word("tokens")],
-        Guard::User,
-        |s, r, _| Box::pin(users::tokens(s, r)),
+        &["POST"],
+        &[ADMIN, API, USERS, Name, Word("devices")],
+        Guard::UserChanging,
+        call,
     ),
-    Route::new(&["DELETE"], TOKEN, Guard::UserChanging, |s, r, p| {
-        Box::pin(users::revoke_token(s, r, p[3], p[5]))
-    }),
-    Route::new(&["GET"], TOPICS, Guard::User, |s, r, _| {
-        Box::pin(topics::list(s, r))
-    }),
+    Route::new(
+        &["DELETE"],
+        &[ADMIN, API, USERS, Name, Word("devices"), Name],
+        Guard::UserChanging,
+        call,
+    ),
+    Route::new(&["GET"], &[ADMIN, API, Word("tokens")], Guard::User, call),
+    Route::new(
+        &["DELETE"],
+        &[ADMIN, API, USERS, Name, Word("tokens"), Name],
+        Guard::UserChanging,
+        call,
+    ),
+    Route::new(&["GET"], &[ADMIN, API, Word("topics")], Guard::User, call),
     // The topic is in the body: an endpoint topic's name is a capability.
-    Route::new(&["DELETE"], TOPICS, Guard::UserChanging, |s, r, _| {
-        Box::pin(topics::delete(s, r))
-    }),
-    Route::new(&["PUT"], GRANTS, Guard::UserChanging, |s, r, _| {
-        Box::pin(topics::grant(s, r))
-    }),
+    Route::new(
+        &["DELETE"],
+        &[ADMIN, API, Word("topics")],
+        Guard::UserChanging,
+        call,
+    ),
+    Route::new(
+        &["PUT"],
+        &[ADMIN, API, Word("grants")],
+        Guard::UserChanging,
+        call,
+    ),
 ];
+
+fn call<'a>(
+    state: &'a Rc<ServerState>,
+    req: &'a Request,
+    path: &'a [&'a str],
+) -> crate::route::Reply<'a> {
+    Box::pin(api(state, req, path))
+}
+
+/// What a call answers: its status and JSON, and the user whose cached logins to forget.
+pub struct Done {
+    status: u16,
+    json: String,
+    forget: Option<u64>,
+}
+
+impl Done {
+    fn ok(json: String) -> Answer {
+        Ok(Done {
+            status: 200,
+            json,
+            forget: None,
+        })
+    }
+}
+
+/// A call's answer, made in the store.
+pub type Answer = Result<Done, ApiError>;
+
+/// A read of a call, run on a snapshot.
+pub type ReadWork = Box<dyn FnOnce(&ReadTransaction) -> store::Result<Answer> + Send>;
+/// A write of a call, run in the next group commit.
+pub type WriteWork =
+    Box<dyn FnOnce(&WriteTransaction, &mut Memory) -> store::Result<Answer> + Send>;
+
+/// What a call does in the store.
+pub enum Work {
+    /// A read on a snapshot.
+    Read(ReadWork),
+    /// A write in the next group commit.
+    Write(WriteWork),
+}
+
+/// The body of every changing call: each takes the fields it needs.
+#[derive(Deserialize, Default)]
+pub struct Body {
+    name: Option<String>,
+    password: Option<String>,
+    admin: Option<bool>,
+    topic: Option<String>,
+    user: Option<String>,
+    read: Option<bool>,
+    write: Option<bool>,
+}
+
+/// A field the call needs; 400 without it.
+fn need<T>(field: Option<T>, name: &str) -> Result<T, ApiError> {
+    field.ok_or_else(|| ApiError::BadRequest(format!("the request body needs `{name}`")))
+}
+
+/// Every call of `/admin/api/`: the administrator, the body, the work, the answer. A
+/// change that succeeded is logged with its path (users, devices and tokens by number).
+async fn api(state: &Rc<ServerState>, req: &Request, path: &[&str]) -> Result<Outcome, ApiError> {
+    let me = administrator(state, req).await?;
+    let mut body = match req.body.is_empty() {
+        true => <Body as Default>::default(),
+        false => crate::route::body::<Body>(req, "a JSON object")?,
+    };
+    let work = match (req.method.as_str(), &path[2..]) {
+        ("GET", ["status"]) => status::status(state),
+        ("GET", ["setup"]) => return Ok(Response::json(200, status::setup(state, req)).into()),
+        ("GET", ["users"]) => users::list(state),
+        ("POST", ["users"]) => {
+            let hash = users::hash(state, need(body.password.take(), "password")?).await?;
+            users::create(state, body, hash)?
+        }
+        ("DELETE", ["users", user]) => users::delete(&me, user),
+        ("PUT", ["users", user, "password"]) => {
+            let hash = users::hash(state, need(body.password.take(), "password")?).await?;
+            users::password(user, hash)
+        }
+        ("POST", ["users", user, "devices"]) => users::add_device(state, user, body)?,
+        ("DELETE", ["users", user, "devices", id]) => users::delete_device(user, id)?,
+        ("GET", ["tokens"]) => users::tokens(),
+        ("DELETE", ["users", user, "tokens", n]) => users::revoke_token(user, n)?,
+        ("GET", ["topics"]) => topics::list(state),
+        ("DELETE", ["topics"]) => topics::delete(body)?,
+        ("PUT", ["grants"]) => topics::grant(body)?,
+        _ => return Err(ApiError::NotFound("no such endpoint")),
+    };
+    let done = match work {
+        Work::Read(read) => state.store.read(read).await??,
+        Work::Write(write) => state.store.write(write).await??,
+    };
+    if let Some(user) = done.forget {
+        state.auth.forget_user(user);
+    }
+    if req.method != "GET" {
+        log::info!("admin page: {} {} by user {}", req.method, req.path, me.id);
+    }
+    Ok(Response::json(done.status, done.json).into())
+}
 
 /// The administrator a request of the API comes from. In this order: a browser's request
 /// for another site's page is refused (403, before any credential is checked); the
@@ -181,12 +284,65 @@ async fn login(state: &ServerState, req: &Request) -> Result<User, ApiError> {
     })
 }
 
-/// A JSON answer of the API.
-fn json(status: u16, body: String) -> Result<Outcome, ApiError> {
-    Ok(Response::json(status, body).into())
+/// A JSON object written member by member.
+pub struct Json(String);
+
+impl Json {
+    fn new() -> Json {
+        Json(String::from("{"))
+    }
+
+    fn key(&mut self, key: &str) -> &mut String {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push('"');
+        self.0.push_str(key);
+        self.0.push_str("\":");
+        &mut self.0
+    }
+
+    fn str(&mut self, key: &str, value: &str) -> &mut Json {
+        crate::json::push_string(self.key(key), value);
+        self
+    }
+
+    fn num(&mut self, key: &str, value: u64) -> &mut Json {
+        let out = self.key(key);
+        out.push_str(&value.to_string());
+        self
+    }
+
+    fn bool(&mut self, key: &str, value: bool) -> &mut Json {
+        self.raw(key, if value { "true" } else { "false" })
+    }
+
+    fn opt(&mut self, key: &str, value: Option<u64>) -> &mut Json {
+        match value {
+            Some(n) => self.num(key, n),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    fn raw(&mut self, key: &str, json: &str) -> &mut Json {
+        self.key(key).push_str(json);
+        self
+    }
+
+    fn end(&mut self) -> String {
+        let mut out = std::mem::take(&mut self.0);
+        out.push('}');
+        out
+    }
 }
 
-/// The request body of a changing call as a miniserde type (400 with what was expected).
-fn body<T: miniserde::Deserialize>(req: &Request, expected: &str) -> Result<T, ApiError> {
-    crate::route::body(req, expected)
+/// A JSON array of JSON texts.
+fn array(items: &[String]) -> String {
+    format!("[{}]", items.join(","))
+}
+
+/// A JSON array of strings.
+fn strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| crate::json::string(s)).collect();
+    array(&quoted)
 }
