@@ -503,33 +503,48 @@ impl Hub {
         }
     }
 
-    /// Every open stream, once each: who opened it, its protocol, its first queue.
+    /// Every open stream, once each: who opened it, its protocol, and one of its queues
+    /// (a device's stream has one).
     pub fn census(&self) -> Vec<Census> {
         let map = self.queues.borrow();
-        let mut all = Vec::with_capacity(self.streams.get());
+        let address = |slot: &Rc<Slot>| Rc::as_ptr(slot) as usize as u64;
+        // A stream of several queues (an ntfy subscription to `a,b`) is in the map once
+        // per queue: those slots are counted at their first entry only.
+        let mut slots: Vec<u64> = map.values().flat_map(Slots::iter).map(address).collect();
+        slots.sort_unstable();
+        let mut shared: Vec<u64> = slots
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        shared.dedup();
+        let mut counted = vec![false; shared.len()];
+        let mut out = Vec::with_capacity(self.streams.get());
         for (&queue, slots) in map.iter() {
             for slot in slots.iter() {
-                let census = Census {
+                if let Ok(i) = shared.binary_search(&address(slot)) {
+                    if counted[i] {
+                        continue;
+                    }
+                    counted[i] = true;
+                }
+                out.push(Census {
                     reader: slot.reader,
                     protocol: slot.state.borrow().protocol,
                     queue,
-                };
-                all.push((Rc::as_ptr(slot) as usize, census));
+                });
             }
         }
-        // A stream of several queues is in the map once per queue: keep its first.
-        all.sort_unstable_by_key(|&(slot, census)| (slot, census.queue));
-        all.dedup_by_key(|&mut (slot, _)| slot);
-        all.into_iter().map(|(_, census)| census).collect()
+        out
     }
 
-    /// Every queue that has streams, with how many, sorted by queue.
-    pub fn queue_streams(&self) -> Vec<(u64, usize)> {
-        let mut out: Vec<(u64, usize)> = self
-            .queues
-            .borrow()
+    /// The queues that have streams, each once per stream, sorted: how many streams follow
+    /// a queue is how often it is there.
+    pub fn followed_queues(&self) -> Vec<u64> {
+        let map = self.queues.borrow();
+        let mut out: Vec<u64> = map
             .iter()
-            .map(|(&queue, slots)| (queue, slots.iter().count()))
+            .flat_map(|(&queue, slots)| slots.iter().map(move |_| queue))
             .collect();
         out.sort_unstable();
         out
@@ -718,4 +733,27 @@ mod tests {
         assert!(closed(&by_t2) && closed(&by_password));
         assert!(now(&device).is_none(), "a device's stream rests on its key");
     }
+
+    #[test]
+    fn the_census_counts_a_stream_of_several_queues_once() {
+        let hub = Hub::default();
+        let _ann = hub.attach(&[7, 8, 9], false, Reader::of(Some(1)), Protocol::Ntfy, 1000);
+        let _ben = hub.attach(&[8], false, Reader::of(Some(2)), Protocol::Ntfy, 1000);
+        let _device = hub.attach(&[3], true, Reader::KEY, Protocol::NextPush, 1000);
+        let census = hub.census();
+        assert_eq!(census.len(), 3, "{census:?}");
+        let anns = census.iter().filter(|c| c.reader.user() == Some(1)).count();
+        assert_eq!(anns, 1);
+        let device = Census {
+            reader: Reader::KEY,
+            protocol: Protocol::NextPush,
+            queue: 3,
+        };
+        assert!(census.contains(&device));
+        assert_eq!(hub.followed_queues(), vec![3, 7, 8, 8, 9]);
+        assert_eq!(Reader::KEY.user(), None);
+        assert_eq!(Reader::ANONYMOUS.user(), None);
+        assert_eq!(Reader::token(4, 9).user(), Some(4));
+    }
+
 }

@@ -18,7 +18,7 @@ use crate::store::{Grant, accounts, queue, topics};
 pub fn list(state: &Rc<ServerState>) -> Work {
     let max_queued =
         usize::try_from(state.config().limits.max_queued_per_topic).unwrap_or(usize::MAX);
-    let streams = state.hub.queue_streams();
+    let followed = state.hub.followed_queues();
     Work::Read(Box::new(move |t| {
         let names: Vec<(u64, String)> = accounts::list_users(t)?
             .into_iter()
@@ -44,9 +44,8 @@ pub fn list(state: &Rc<ServerState>) -> Work {
                         .end()
                 })
                 .collect();
-            let open = streams
-                .binary_search_by_key(&record.queue, |&(queue, _)| queue)
-                .map_or(0, |i| streams[i].1);
+            let open = followed.partition_point(|&q| q <= record.queue)
+                - followed.partition_point(|&q| q < record.queue);
             listed.push(
                 Json::new()
                     .str("name", &name)
