@@ -755,5 +755,4 @@ mod tests {
         assert_eq!(Reader::ANONYMOUS.user(), None);
         assert_eq!(Reader::token(4, 9).user(), Some(4));
     }
-
 }

@@ -88,13 +88,14 @@ fn accepts_gzip(req: &Request) -> bool {
     for entry in lines.flat_map(|line| line.split(',')) {
         let mut parts = entry.split(';');
         let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let weight = parts
+        // A weight is 0 to 1 with at most three decimals (RFC 9110 12.4.2): only its
+        // zero matters here, and a zero is written with zeros and a point alone.
+        let refused = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+            .any(|q| q.trim().bytes().all(|b| b == b'0' || b == b'.'));
         match coding.as_str() {
-            "gzip" | "x-gzip" => gzip = Some(weight > 0.0),
-            "*" => any = Some(weight > 0.0),
+            "gzip" | "x-gzip" => gzip = Some(!refused),
+            "*" => any = Some(!refused),
             _ => {}
         }
     }
@@ -129,6 +130,8 @@ mod tests {
             (&["*"][..], true),
             (&["identity"][..], false),
             (&["gzip;q=0, *"][..], false),
+            (&["gzip;q=0.000"][..], false),
+            (&["gzip;q=0.001"][..], true),
             (&["br;q=1, *;q=0"][..], false),
         ] {
             assert_eq!(accepts_gzip(&request(accept)), takes, "{accept:?}");

@@ -146,25 +146,9 @@ fn call<'a>(
     Box::pin(api(state, req, path))
 }
 
-/// What a call answers: its status and JSON, and the user whose cached logins to forget.
-pub struct Done {
-    status: u16,
-    json: String,
-    forget: Option<u64>,
-}
-
-impl Done {
-    fn ok(json: String) -> Answer {
-        Ok(Done {
-            status: 200,
-            json,
-            forget: None,
-        })
-    }
-}
-
-/// A call's answer, made in the store.
-pub type Answer = Result<Done, ApiError>;
+/// A call's answer, made in the store: its JSON, or why not. The type is the OpenPush
+/// door's too, so that both share the store's calls and the channels under them.
+pub type Answer = Result<String, ApiError>;
 
 /// A read of a call, run on a snapshot.
 pub type ReadWork = Box<dyn FnOnce(&ReadTransaction) -> store::Result<Answer> + Send>;
@@ -197,8 +181,9 @@ fn need<T>(field: Option<T>, name: &str) -> Result<T, ApiError> {
     field.ok_or_else(|| ApiError::BadRequest(format!("the request body needs `{name}`")))
 }
 
-/// Every call of `/admin/api/`: the administrator, the body, the work, the answer. A
-/// change that succeeded is logged with its path (users, devices and tokens by number).
+/// Every call of `/admin/api/`: the administrator, the body, the work, the answer (`201`
+/// for a `POST`, which makes something). A change that succeeded is logged with its path
+/// (users, devices and tokens by number).
 async fn api(state: &Rc<ServerState>, req: &Request, path: &[&str]) -> Result<Outcome, ApiError> {
     let me = administrator(state, req).await?;
     let mut body = match req.body.is_empty() {
@@ -227,17 +212,23 @@ async fn api(state: &Rc<ServerState>, req: &Request, path: &[&str]) -> Result<Ou
         ("PUT", ["grants"]) => topics::grant(body)?,
         _ => return Err(ApiError::NotFound("no such endpoint")),
     };
-    let done = match work {
+    let json = match work {
         Work::Read(read) => state.store.read(read).await??,
         Work::Write(write) => state.store.write(write).await??,
     };
-    if let Some(user) = done.forget {
-        state.auth.forget_user(user);
-    }
     if req.method != "GET" {
         log::info!("admin page: {} {} by user {}", req.method, req.path, me.id);
     }
-    Ok(Response::json(done.status, done.json).into())
+    // A user's new password or deletion: its cached logins go (all of them: the change is
+    // an administrator's and rare, and the name in the path may not be the id).
+    if matches!(
+        (req.method.as_str(), &path[2..]),
+        ("DELETE", ["users", _]) | ("PUT", ["users", _, "password"])
+    ) {
+        state.auth.forget();
+    }
+    let status = if req.method == "POST" { 201 } else { 200 };
+    Ok(Response::json(status, json).into())
 }
 
 /// The administrator a request of the API comes from. In this order: a browser's request

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use redb::ReadableTableMetadata;
 
-use super::{Done, Json, Work, array};
+use super::{Json, Work, array};
 use crate::http::Request;
 use crate::hub::{Census, Protocol, Reader};
 use crate::state::ServerState;
@@ -147,7 +147,7 @@ pub fn status(state: &Rc<ServerState>) -> Work {
             .num("user_agent_streams", tally.user_agents)
             .num("queued_messages", t.open_table(MESSAGES)?.len()?)
             .end();
-        Ok(Done::ok(json))
+        Ok(Ok(json))
     }))
 }
 

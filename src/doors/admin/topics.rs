@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use super::{Body, Done, Json, Work, array, need};
+use super::{Body, Json, Work, array, need};
 use crate::error::ApiError;
 use crate::names::is_endpoint_topic;
 use crate::state::ServerState;
@@ -58,7 +58,7 @@ pub fn list(state: &Rc<ServerState>) -> Work {
                     .end(),
             );
         }
-        Ok(Done::ok(array(&listed)))
+        Ok(Ok(array(&listed)))
     }))
 }
 
@@ -76,7 +76,7 @@ pub fn grant(body: Body) -> Result<Work, ApiError> {
             write,
         };
         Ok(match topics::grant(t, m, &topic, grant)? {
-            Some(_) => Done::ok(Json::new().bool("read", read).bool("write", write).end()),
+            Some(_) => Ok(Json::new().bool("read", read).bool("write", write).end()),
             None => Err(ApiError::NotFound("no such topic")),
         })
     })))
@@ -87,7 +87,7 @@ pub fn delete(body: Body) -> Result<Work, ApiError> {
     let topic = need(body.topic, "topic")?;
     Ok(Work::Write(Box::new(move |t, m| {
         Ok(match topics::delete(t, m, &topic)? {
-            Some(_) => Done::ok("{\"deleted\":true}".into()),
+            Some(_) => Ok("{\"deleted\":true}".into()),
             None => Err(ApiError::NotFound("no such topic")),
         })
     })))

@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 
-use super::{Body, Done, Json, Work, array, need, strings};
+use super::{Body, Json, Work, array, need, strings};
 use crate::auth::{MAX_PASSWORD_BYTES, User};
 use crate::error::ApiError;
 use crate::names::{check_account_name, check_user_name, parse_id};
@@ -78,7 +78,7 @@ pub fn list(state: &Rc<ServerState>) -> Work {
                     .end(),
             );
         }
-        Ok(Done::ok(array(&users)))
+        Ok(Ok(array(&users)))
     }))
 }
 
@@ -118,15 +118,11 @@ pub fn create(state: &ServerState, body: Body, hash: String) -> Result<Work, Api
     let admin = body.admin.unwrap_or(false);
     Ok(Work::Write(Box::new(move |t, _| {
         Ok(match accounts::create_user(t, &name, hash, admin)? {
-            Ok((id, user)) => Ok(Done {
-                status: 201,
-                json: Json::new()
-                    .num("id", id)
-                    .str("name", &user.name)
-                    .bool("admin", user.admin)
-                    .end(),
-                forget: None,
-            }),
+            Ok((id, user)) => Ok(Json::new()
+                .num("id", id)
+                .str("name", &user.name)
+                .bool("admin", user.admin)
+                .end()),
             Err(refusal) => Err(refusal.into()),
         })
     })))
@@ -150,13 +146,9 @@ pub fn delete(me: &User, ident: &str) -> Work {
             Err(e) => return Ok(Err(e)),
         };
         Ok(match accounts::delete_user(t, m, id)? {
-            Ok(devices) => Ok(Done {
-                status: 200,
-                json: Json::new()
-                    .num("deleted_devices", devices.len() as u64)
-                    .end(),
-                forget: Some(id),
-            }),
+            Ok(devices) => Ok(Json::new()
+                .num("deleted_devices", devices.len() as u64)
+                .end()),
             Err(refusal) => Err(refused(refusal, "no such user")),
         })
     }))
@@ -172,11 +164,7 @@ pub fn password(ident: &str, hash: String) -> Work {
             Err(e) => return Ok(Err(e)),
         };
         Ok(match accounts::update_user(t, m, id, None, Some(hash))? {
-            Ok(_) => Ok(Done {
-                status: 200,
-                json: "{\"changed\":true}".into(),
-                forget: Some(id),
-            }),
+            Ok(_) => Ok("{\"changed\":true}".into()),
             Err(refusal) => Err(refused(refusal, "no such user")),
         })
     }))
@@ -195,15 +183,11 @@ pub fn add_device(state: &ServerState, ident: &str, body: Body) -> Result<Work, 
             Err(e) => return Ok(Err(e)),
         };
         Ok(match accounts::create_client(t, user, &name, max)? {
-            Ok((id, client)) => Ok(Done {
-                status: 201,
-                json: Json::new()
-                    .num("id", id)
-                    .str("name", &client.name)
-                    .str("key", &client.key)
-                    .end(),
-                forget: None,
-            }),
+            Ok((id, client)) => Ok(Json::new()
+                .num("id", id)
+                .str("name", &client.name)
+                .str("key", &client.key)
+                .end()),
             Err(refusal) => Err(refused(refusal, "no such user")),
         })
     })))
@@ -224,7 +208,7 @@ pub fn delete_device(ident: &str, device: &str) -> Result<Work, ApiError> {
             _ => return Ok(Err(ApiError::NotFound("no such device"))),
         }
         Ok(match accounts::delete_client_by_id(t, m, device)? {
-            Ok(()) => Done::ok("{\"deleted\":true}".into()),
+            Ok(()) => Ok("{\"deleted\":true}".into()),
             Err(refusal) => Err(refused(refusal, "no such device")),
         })
     })))
@@ -249,7 +233,7 @@ pub fn tokens() -> Work {
                 );
             }
         }
-        Ok(Done::ok(array(&listed)))
+        Ok(Ok(array(&listed)))
     }))
 }
 
@@ -266,7 +250,7 @@ pub fn revoke_token(ident: &str, number: &str) -> Result<Work, ApiError> {
             Err(e) => return Ok(Err(e)),
         };
         Ok(match tokens::delete(t, m, user, &number)? {
-            Ok(_) => Done::ok("{\"revoked\":true}".into()),
+            Ok(_) => Ok("{\"revoked\":true}".into()),
             Err(refusal) => Err(refused(refusal, "no such token")),
         })
     })))
