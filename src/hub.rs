@@ -507,26 +507,18 @@ impl Hub {
     /// (a device's stream has one).
     pub fn census(&self) -> Vec<Census> {
         let map = self.queues.borrow();
-        let address = |slot: &Rc<Slot>| Rc::as_ptr(slot) as usize as u64;
-        // A stream of several queues (an ntfy subscription to `a,b`) is in the map once
-        // per queue: those slots are counted at their first entry only.
-        let mut slots: Vec<u64> = map.values().flat_map(Slots::iter).map(address).collect();
-        slots.sort_unstable();
-        let mut shared: Vec<u64> = slots
-            .windows(2)
-            .filter(|pair| pair[0] == pair[1])
-            .map(|pair| pair[0])
-            .collect();
-        shared.dedup();
-        let mut counted = vec![false; shared.len()];
+        // A slot is held by its stream and by the entry of each queue it is on, so one on
+        // several queues (an ntfy subscription to `a,b`) is counted at the first of them.
+        let mut several: Vec<usize> = Vec::new();
         let mut out = Vec::with_capacity(self.streams.get());
         for (&queue, slots) in map.iter() {
             for slot in slots.iter() {
-                if let Ok(i) = shared.binary_search(&address(slot)) {
-                    if counted[i] {
-                        continue;
+                if Rc::strong_count(slot) > 2 {
+                    let address = Rc::as_ptr(slot) as usize;
+                    match several.binary_search(&address) {
+                        Ok(_) => continue,
+                        Err(at) => several.insert(at, address),
                     }
-                    counted[i] = true;
                 }
                 out.push(Census {
                     reader: slot.reader,
@@ -751,6 +743,8 @@ mod tests {
         };
         assert!(census.contains(&device));
         assert_eq!(hub.followed_queues(), vec![3, 7, 8, 8, 9]);
+        hub.revoke_reader(8, Reader::of(Some(1)));
+        assert_eq!(hub.census().len(), 3, "still on 7 and 9, once");
         assert_eq!(Reader::KEY.user(), None);
         assert_eq!(Reader::ANONYMOUS.user(), None);
         assert_eq!(Reader::token(4, 9).user(), Some(4));
