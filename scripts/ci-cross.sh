@@ -23,11 +23,11 @@
 # Closing line: "ci-cross: N passed, M failed"; exit status 1 if anything failed.
 #
 # SIZE_BUDGET_BYTES (default 1000000): the issue's budget for mipsel, reported only.
-# SIZE_LIMIT_BYTES (default 2640000): a mipsel binary above this fails CI (growth guard, about
-# 30 KB above the 2,608,376 bytes of the build that set it: the upstream forwarder for
-# iPhones, rustls' client side and webpki's verification, added 205,736 bytes to 2,402,640;
-# ntfy's accounts, access tokens and error form about 80 KB and built-in TLS, rustls and
-# ring, about 420 KB before that).
+# SIZE_LIMIT_BYTES (default 2690000): a mipsel binary above this fails CI (growth guard, about
+# 29 KB above the 2,661,244 bytes of the build that set it: the admin page, its files and
+# its API, added 49,540 bytes to 2,611,704; the upstream forwarder for iPhones, rustls'
+# client side and webpki's verification, 205,736 bytes before that, ntfy's accounts, access
+# tokens and error form about 80 KB and built-in TLS, rustls and ring, about 420 KB).
 # NTFY_SIZE_LIMIT_BYTES (default 1700000): the same guard for the mipsel build with
 # the ntfy doors only (`--no-default-features --features ntfy`, without TLS), about 34 KB
 # above the 1,666,044 bytes of the build that set it (1,586,200 before ntfy's accounts,
@@ -38,7 +38,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BUDGET=${SIZE_BUDGET_BYTES:-1000000}
-LIMIT=${SIZE_LIMIT_BYTES:-2640000}
+LIMIT=${SIZE_LIMIT_BYTES:-2690000}
 NTFY_LIMIT=${NTFY_SIZE_LIMIT_BYTES:-1700000}
 passed=0 failed=0
 declare -a SUMMARY
