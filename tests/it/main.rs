@@ -23,6 +23,8 @@
 
 mod support;
 
+#[cfg(feature = "admin")]
+mod admin;
 mod api_application;
 mod api_client;
 mod api_message;

@@ -7,11 +7,10 @@
 //! streams by user and by door, the store's budget and the certificate's end; the set-up
 //! URLs. Bad input gets its status, a JSON error and no panic.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use miniserde::json::{Number, Value};
 use support::push::{JsonStream, Obj};
@@ -107,8 +106,7 @@ fn subscribe(s: &Server, who: (&str, &str), topic: &str) -> JsonStream {
 
 /// Whether the server ends the stream within the test timeout.
 fn ends(stream: &mut JsonStream) -> bool {
-    stream.lines_until_closed();
-    true
+    stream.closed_within(TIMEOUT)
 }
 
 fn gunzip(data: &[u8]) -> String {
@@ -238,11 +236,7 @@ fn every_api_call_is_an_administrators_and_a_refusal_tells_nothing() {
     assert_eq!(miniserde::json::to_string(&after), before);
     assert_eq!(int(get(&items(&after)[0], "id")), ann);
     s.wait_log("admin page refused to user 2: not an administrator");
-    assert!(
-        s.log_lines(Duration::from_millis(200))
-            .iter()
-            .all(|l| !l.contains(USER.1))
-    );
+    assert!(s.log_until_now().iter().all(|l| !l.contains(USER.1)));
 }
 
 #[test]
@@ -399,7 +393,7 @@ fn users_are_added_given_new_passwords_and_deleted_and_their_streams_end() {
     let r = call(&s, "DELETE", "users/ann", &admin(), "");
     r.assert_openpush_error(409);
     assert!(r.text().contains("yourself"));
-    let logged: Vec<String> = s.log_lines(Duration::from_millis(300));
+    let logged = s.log_until_now();
     assert!(
         logged
             .iter()
@@ -643,13 +637,13 @@ fn the_live_status_counts_streams_by_user_and_door_and_the_store() {
     assert!(int(get(&status, "uptime_secs")) < 60);
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn the_status_says_when_the_certificate_expires() {
-    let fixture = |f: &str| format!("{}/tests/fixtures/tls/{f}", env!("CARGO_MANIFEST_DIR"));
     let config = format!(
         "listen_tls = 127.0.0.1:0\ntls_cert = {}\ntls_key = {}\n",
-        fixture("first.crt"),
-        fixture("first.key")
+        support::tls_fixture("first.crt").display(),
+        support::tls_fixture("first.key").display()
     );
     let s = start("admin-tls", &config);
     let status = ok(&s, "GET", "status", "", 200);
