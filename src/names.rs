@@ -87,8 +87,10 @@ pub fn parse_id(ident: &str) -> Option<u64> {
 }
 
 /// Single path segments the server routes itself; no topic may take one of these names.
+/// `admin` is not one: the admin page's paths are `GET /admin` and paths that no topic
+/// route has (`/admin/admin.js`, `/admin/api/…`), so a topic named `admin`, which earlier
+/// releases allowed, keeps its publish and subscribe paths.
 pub const RESERVED_TOPICS: &[&str] = &[
-    "admin",
     "application",
     "client",
     "docs",

@@ -120,13 +120,21 @@ fn path_segments(path: &str) -> Result<Vec<String>, ApiError> {
         ))
 }
 
-/// The door that answers at a path (whatever the method): the one whose errors a request
-/// there gets, also when it is refused before it reaches the door.
+/// The door that answers at a path: the first with a route there for the request's method
+/// (the one [`route_to_doors`] calls), else the first with a route there at all. Its errors
+/// and headers are the request's, also when it is refused before it reaches the door.
 fn door_at(state: &ServerState, req: &Request, segments: &[String]) -> Option<&'static Door> {
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let at = |door: &&Door, method: Option<&str>| {
+        door.routes
+            .iter()
+            .any(|r| r.is_at(state, req, &path) && method.is_none_or(|m| r.methods.contains(&m)))
+    };
+    let method = Some(req.method.as_str());
     DOORS
         .iter()
-        .find(|door| door.routes.iter().any(|r| r.is_at(state, req, &path)))
+        .find(|door| at(door, method))
+        .or_else(|| DOORS.iter().find(|door| at(door, None)))
 }
 
 async fn route_to_doors(

@@ -187,7 +187,7 @@ fn the_page_and_its_files_are_served_gzipped_with_a_strict_policy() {
     r.assert_openpush_error(406);
     assert_page_headers(&r);
     assert_eq!(s.request("GET", "/admin/other.js", &[], "").status, 404);
-    let r = s.request("POST", "/admin/", &[], "");
+    let r = s.request("POST", "/admin/admin.js", &[], "");
     assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
 }
 
@@ -677,15 +677,19 @@ fn setup_names_the_public_url_or_the_address_reached() {
 }
 
 #[test]
-fn admin_is_no_topic_name() {
+fn a_topic_named_admin_keeps_its_ntfy_paths_beside_the_page() {
     let s = start("admin-topic-name", "");
-    let r = s.request("PUT", "/admin", &[("Authorization", &admin())], "hello");
-    assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
-    let r = s.request(
-        "GET",
-        "/admin/json?poll=1",
-        &[("Authorization", &admin())],
-        "",
+    let auth = admin();
+    let r = s.request("PUT", "/admin", &[("Authorization", &auth)], "hello");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-security-policy"), None);
+    let r = s.request("GET", "/admin/json?poll=1", &[("Authorization", &auth)], "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let message = parse(r.text().lines().next().expect("the message"));
+    assert_eq!(
+        (text(get(&message, "topic")), text(get(&message, "message"))),
+        ("admin", "hello")
     );
-    assert!(r.status >= 400, "{}", r.text());
+    let r = s.request("GET", "/admin/", &[("Accept-Encoding", "gzip")], "");
+    assert_page_headers(&r);
 }

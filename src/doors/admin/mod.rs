@@ -77,10 +77,12 @@ const USERS: Segment = Word("users");
 /// The routes. Every API route's handler is [`api`], whose first step is the
 /// administrator ([`administrator`]): `User` reads, `UserChanging` changes (a JSON body).
 pub const ROUTES: &[Route] = &[
-    // `/admin` moves to `/admin/`, where the page's relative links work.
+    // `/admin` moves to `/admin/`, where the page's relative links work. Unlisted: a
+    // publish to the ntfy topic `admin` is not this route's 405.
     Route::new(&["GET"], &[ADMIN], Public, |_, r, _| {
         Box::pin(async { Ok(assets::page(r)) })
-    }),
+    })
+    .unlisted(),
     Route::new(&["GET"], &[ADMIN, Word("admin.js")], Public, |_, r, _| {
         Box::pin(async { assets::file(r, "admin.js") })
     }),
