@@ -565,6 +565,7 @@ mod tests {
             registration_id: "a".into(),
             collapse_key: None,
             extras: Vec::new(),
+            sequence: None,
             data: vec![b'x'; 100],
         })
     }

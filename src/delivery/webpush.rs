@@ -129,6 +129,7 @@ impl PushRequest {
             ttl_secs: self.ttl_secs,
             collapse_key: self.topic,
             extras: Vec::new(),
+            sequence: None,
         }
     }
 }

@@ -112,6 +112,7 @@ pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
             ttl_secs,
             collapse_key: None,
             extras: Vec::new(),
+            sequence: None,
         };
         let address = match &endpoint {
             Endpoint::Topic(topic) => topic,

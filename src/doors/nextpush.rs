@@ -272,6 +272,7 @@ async fn delete_app(
         ttl_secs: state.config().default_ttl.as_secs(),
         collapse_key: None,
         extras: DELETE_APP.to_vec(),
+        sequence: None,
     };
     if let Err(e) = delivery::publish(state, resolve, event).await {
         log::info!(

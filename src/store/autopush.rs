@@ -344,6 +344,7 @@ mod tests {
             ttl_secs: 100 * 24 * 3600,
             collapse_key: None,
             extras: Vec::new(),
+            sequence: None,
         };
         queue::enqueue(&txn, memory, to, message, &Budget::UNLIMITED, now)
             .unwrap()

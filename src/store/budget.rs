@@ -12,7 +12,11 @@
 //! not take the whole share from the devices' and endpoint topics' messages.
 //!
 //! What is counted is what the store holds of each message: its encoded record plus
-//! [`MESSAGE_OVERHEAD_BYTES`] for its key and redb's bookkeeping. Accounts, topics,
+//! [`MESSAGE_OVERHEAD_BYTES`] for its key and redb's bookkeeping. A message waiting for its
+//! time (`store::schedule`) counts from the moment it is scheduled: its scheduled record
+//! plus [`SCHEDULED_OVERHEAD_BYTES`], in the anonymous share unless a user scheduled it
+//! (the sender decides, since its topic's queue may change hands before it is due); once
+//! due it counts as the message it becomes, which is smaller. Accounts, topics,
 //! channels and user agents are bounded by their own count limits and are not counted.
 //! The database file is larger than the total (redb keeps free pages and a copy of the
 //! pages a commit changes) and never shrinks: pages freed by delivered or expired messages
@@ -27,11 +31,14 @@ use std::collections::HashSet;
 
 use redb::ReadableTable;
 
-use super::tables::{MESSAGES, TOPICS, Tables, UAID_QUEUES, damaged};
-use super::{Result, TopicRecord};
+use super::tables::{MESSAGES, SCHEDULED, TOPICS, Tables, UAID_QUEUES, damaged};
+use super::{Result, ScheduledRecord, Sender, TopicRecord};
 
 /// What a message costs beside its record: its 16-byte key and redb's per-entry offsets.
 pub const MESSAGE_OVERHEAD_BYTES: u64 = 32;
+/// What a scheduled message costs beside its record: its key (16 bytes), the keys and
+/// values of its two index entries (up to 80 + 16 and 25 bytes) and redb's offsets.
+pub const SCHEDULED_OVERHEAD_BYTES: u64 = 160;
 
 /// The limits a post is checked against; from the configuration of the moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,6 +87,11 @@ pub fn message_bytes(record_len: usize) -> u64 {
     record_len as u64 + MESSAGE_OVERHEAD_BYTES
 }
 
+/// The bytes a scheduled message of `record_len` encoded bytes counts for.
+pub fn scheduled_bytes(record_len: usize) -> u64 {
+    record_len as u64 + SCHEDULED_OVERHEAD_BYTES
+}
+
 fn is_uaid(queue: u64) -> bool {
     queue >= UAID_QUEUES
 }
@@ -105,6 +117,12 @@ impl Usage {
         for entry in txn.bytes(MESSAGES)?.iter()? {
             let (key, bytes) = entry?;
             usage.adjust(key.value().0, bytes.value().len(), true);
+        }
+        for entry in txn.bytes(SCHEDULED)?.iter()? {
+            let (key, bytes) = entry?;
+            let sender = ScheduledRecord::sender_of(bytes.value())
+                .ok_or_else(|| damaged("scheduled message", key.value().1))?;
+            usage.adjust_scheduled(bytes.value().len(), sender, true);
         }
         Ok(usage)
     }
@@ -150,6 +168,22 @@ impl Usage {
         }
     }
 
+    /// Records a scheduled record of `record_len` bytes from `sender` added or removed.
+    pub fn adjust_scheduled(&mut self, record_len: usize, sender: Sender, added: bool) {
+        let bytes = scheduled_bytes(record_len);
+        let change = |v: &mut u64| {
+            *v = if added {
+                v.saturating_add(bytes)
+            } else {
+                v.saturating_sub(bytes)
+            }
+        };
+        change(&mut self.total);
+        if !matches!(sender, Sender::User(_)) {
+            change(&mut self.anonymous);
+        }
+    }
+
     /// A new topic's queue (empty) that a user owns and strangers cannot post to.
     pub fn add_family(&mut self, queue: u64) {
         self.family.insert(queue);
@@ -182,10 +216,31 @@ impl Usage {
             return None;
         }
         let grows = added - freed;
-        let anonymous = queue.is_none_or(|q| self.is_anonymous(q));
         if queue.is_some_and(is_uaid) && self.uaids.saturating_add(grows) > budget.max_uaid_bytes {
             return Some(Overrun::UserAgents(budget.max_uaid_bytes));
         }
+        let anonymous = queue.is_none_or(|q| self.is_anonymous(q));
+        self.check_share(anonymous, grows, budget)
+    }
+
+    /// Whether a scheduled message of `sender` may grow from `freed` to `added` bytes (as
+    /// [`scheduled_bytes`] counts them) within `budget`.
+    pub fn check_scheduled(
+        &self,
+        sender: Sender,
+        freed: u64,
+        added: u64,
+        budget: &Budget,
+    ) -> Option<Overrun> {
+        if added <= freed {
+            return None;
+        }
+        let anonymous = !matches!(sender, Sender::User(_));
+        self.check_share(anonymous, added - freed, budget)
+    }
+
+    /// Whether `grows` more bytes (in the anonymous share if `anonymous`) fit `budget`.
+    fn check_share(&self, anonymous: bool, grows: u64, budget: &Budget) -> Option<Overrun> {
         if anonymous && self.anonymous.saturating_add(grows) > budget.max_anonymous_bytes {
             return Some(Overrun::AnonymousShare(budget.max_anonymous_bytes));
         }
@@ -266,6 +321,7 @@ mod tests {
             ttl_secs,
             collapse_key: key.map(str::to_owned),
             extras: Vec::new(),
+            sequence: None,
         }
     }
 

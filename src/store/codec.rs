@@ -4,11 +4,16 @@
 //! bytes that decode are exactly the encoding of what they decode to.
 //!
 //! Users, clients and apps are version 1. Messages are version 2 (content kind, typed
-//! priority, time of posting, presentation fields); [`MessageRecord::decode_v1`] reads the
-//! schema-1 form once, for the upgrade, and [`MessageRecord::decode`] reads version 2 only.
+//! priority, time of posting, presentation fields), or version 3 when they belong to an
+//! ntfy sequence: the fields of version 2, then the sequence's event and id. A message
+//! without a sequence is always written as version 2, so a schema-4 file's messages read
+//! and write as they were, and version 3 never holds a message without one (each record
+//! has one encoding). [`MessageRecord::decode_v1`] reads the schema-1 form once, for the
+//! upgrade; [`MessageRecord::decode`] reads versions 2 and 3.
 
 const V1: u8 = 1;
 const MESSAGE_V2: u8 = 2;
+const MESSAGE_V3: u8 = 3;
 
 /// What a message's `data` holds; it decides how each wire format carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +42,54 @@ impl Content {
             _ => return None,
         })
     }
+}
+
+/// What a message of an ntfy sequence does to the notification its sequence id names:
+/// ntfy's `event` (`message`, `message_clear`, `message_delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceEvent {
+    /// A message: it shows, or updates the notification of its sequence.
+    Message,
+    /// The notification of the sequence is read: phones dismiss it.
+    Clear,
+    /// The notification of the sequence is deleted: phones remove it.
+    Delete,
+}
+
+impl SequenceEvent {
+    fn code(self) -> u8 {
+        match self {
+            SequenceEvent::Message => 0,
+            SequenceEvent::Clear => 1,
+            SequenceEvent::Delete => 2,
+        }
+    }
+    fn from_code(code: u8) -> Option<SequenceEvent> {
+        Some(match code {
+            0 => SequenceEvent::Message,
+            1 => SequenceEvent::Clear,
+            2 => SequenceEvent::Delete,
+            _ => return None,
+        })
+    }
+    /// ntfy's name of the event.
+    pub fn name(self) -> &'static str {
+        match self {
+            SequenceEvent::Message => "message",
+            SequenceEvent::Clear => "message_clear",
+            SequenceEvent::Delete => "message_delete",
+        }
+    }
+}
+
+/// The ntfy sequence a message belongs to: messages with the same sequence id are one
+/// notification, which each of them shows, updates, clears or deletes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sequence {
+    /// The sequence id, 1 to 64 letters, digits, `-` or `_` (checked by the door).
+    pub id: String,
+    /// What the message does to the notification.
+    pub event: SequenceEvent,
 }
 
 /// One scale for OpenPush priority, Web Push urgency (RFC 8030 §5.3) and ntfy priority.
@@ -178,6 +231,9 @@ pub struct MessageRecord {
     pub extras: Vec<u8>,
     /// What the sender sent, as `content` says.
     pub data: Vec<u8>,
+    /// The ntfy sequence it belongs to (`sequence_id`) and what it does there; `None`: a
+    /// message of no sequence but its own (ntfy: its id serves as its sequence id).
+    pub sequence: Option<Sequence>,
 }
 
 struct Writer(Vec<u8>);
@@ -336,6 +392,97 @@ pub struct EndpointRecord {
     pub token: String,
     /// The app server's VAPID public key (a raw P-256 point) a v2 endpoint is bound to.
     pub key: Option<Vec<u8>>,
+}
+
+/// Who scheduled a message, for the limit on what one sender may have waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// A user.
+    User(u64),
+    /// A request without a user, from this address (IPv4, or IPv6 /64).
+    Address([u8; 16]),
+    /// A request without a user from the host itself (or a trusted proxy on it).
+    Host,
+}
+
+impl Sender {
+    /// 17 bytes: `u` and the user id (big-endian, padded with zeros), `a` and the address,
+    /// or `h` and zeros; they sort by sender, so a sender's messages are one range.
+    pub fn key(self) -> [u8; 17] {
+        let mut key = [0u8; 17];
+        match self {
+            Sender::User(id) => {
+                key[0] = b'u';
+                key[1..9].copy_from_slice(&id.to_be_bytes());
+            }
+            Sender::Address(address) => {
+                key[0] = b'a';
+                key[1..].copy_from_slice(&address);
+            }
+            Sender::Host => key[0] = b'h',
+        }
+        key
+    }
+
+    fn from_key(key: &[u8]) -> Option<Sender> {
+        let (&tag, rest) = key.split_first()?;
+        let rest: [u8; 16] = rest.try_into().ok()?;
+        match tag {
+            b'u' if rest[8..] == [0; 8] => {
+                Some(Sender::User(u64::from_be_bytes(rest[..8].try_into().ok()?)))
+            }
+            b'a' => Some(Sender::Address(rest)),
+            b'h' if rest == [0; 16] => Some(Sender::Host),
+            _ => None,
+        }
+    }
+}
+
+/// A message waiting for its time (ntfy's delayed delivery): where it goes, who sent it,
+/// and the record it is stored as once due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduledRecord {
+    /// The topic's queue.
+    pub queue: u64,
+    /// The topic's name.
+    pub topic: String,
+    /// Who scheduled it.
+    pub sender: Sender,
+    /// The message as it is stored when due: posted at its due time, expiring its TTL
+    /// later, always with a sequence.
+    pub message: MessageRecord,
+}
+
+impl ScheduledRecord {
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        Writer::new()
+            .u64(self.queue)
+            .bytes(self.topic.as_bytes())
+            .bytes(&self.sender.key())
+            .bytes(&self.message.encode())
+            .0
+    }
+
+    /// The record of `bytes`; `None` when they do not decode.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes)?;
+        let record = ScheduledRecord {
+            queue: r.u64()?,
+            topic: r.string()?,
+            sender: Sender::from_key(r.bytes()?)?,
+            message: MessageRecord::decode(r.bytes()?)?,
+        };
+        r.end(record)
+    }
+
+    /// Who sent the record of `bytes`, without decoding the message.
+    pub fn sender_of(bytes: &[u8]) -> Option<Sender> {
+        let mut r = Reader::new(bytes)?;
+        r.u64()?;
+        r.bytes()?;
+        Sender::from_key(r.bytes()?)
+    }
 }
 
 impl UaidRecord {
@@ -505,12 +652,18 @@ impl MessageRecord {
 
     /// The expiry time alone, without decoding the rest (it is the first field).
     pub fn expires_at(bytes: &[u8]) -> Option<u64> {
-        Reader::version(bytes, MESSAGE_V2)?.u64()
+        Reader::version(bytes, MESSAGE_V2)
+            .or_else(|| Reader::version(bytes, MESSAGE_V3))?
+            .u64()
     }
 
-    /// The record's bytes.
+    /// The record's bytes: version 2 without a sequence, version 3 with one.
     pub fn encode(&self) -> Vec<u8> {
-        Writer::version(MESSAGE_V2)
+        let version = match self.sequence {
+            None => MESSAGE_V2,
+            Some(_) => MESSAGE_V3,
+        };
+        let w = Writer::version(version)
             .u64(self.expires_at)
             .u64(self.posted_at)
             .u8(self.content.code())
@@ -518,13 +671,19 @@ impl MessageRecord {
             .bytes(self.registration_id.as_bytes())
             .opt(self.collapse_key.as_deref())
             .bytes(&self.extras)
-            .bytes(&self.data)
-            .0
+            .bytes(&self.data);
+        match &self.sequence {
+            None => w.0,
+            Some(sequence) => w.u8(sequence.event.code()).bytes(sequence.id.as_bytes()).0,
+        }
     }
 
     /// The record of `bytes`; `None` when they do not decode.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::version(bytes, MESSAGE_V2)?;
+        let (mut r, with_sequence) = match Reader::version(bytes, MESSAGE_V2) {
+            Some(r) => (r, false),
+            None => (Reader::version(bytes, MESSAGE_V3)?, true),
+        };
         let expires_at = r.u64()?;
         let posted_at = r.u64()?;
         let content = Content::from_code(r.u8()?)?;
@@ -532,7 +691,7 @@ impl MessageRecord {
             0 => None,
             level => Some(Priority::from_level(level)?),
         };
-        let record = MessageRecord {
+        let mut record = MessageRecord {
             expires_at,
             posted_at,
             content,
@@ -541,7 +700,15 @@ impl MessageRecord {
             collapse_key: r.opt()?,
             extras: r.bytes()?.to_vec(),
             data: r.bytes()?.to_vec(),
+            sequence: None,
         };
+        if with_sequence {
+            let event = SequenceEvent::from_code(r.u8()?)?;
+            record.sequence = Some(Sequence {
+                event,
+                id: r.string()?,
+            });
+        }
         r.end(record)
     }
 
@@ -564,6 +731,7 @@ impl MessageRecord {
             collapse_key: r.opt()?,
             extras: Vec::new(),
             data: r.bytes()?.to_vec(),
+            sequence: None,
         };
         r.end(record)
     }
@@ -584,6 +752,7 @@ mod tests {
             collapse_key: None,
             extras: br#""title":"t""#.to_vec(),
             data: vec![0, 255, 10],
+            sequence: None,
         };
         let bytes = m.encode();
         assert_eq!(MessageRecord::decode(&bytes), Some(m));
@@ -620,6 +789,76 @@ mod tests {
         );
         assert_eq!(MessageRecord::decode(&v1), None);
         assert_eq!(MessageRecord::decode(&m.encode()), Some(m));
+    }
+
+    #[test]
+    fn messages_of_a_sequence_are_version_3_and_the_others_stay_version_2() {
+        let plain = MessageRecord {
+            expires_at: 9,
+            posted_at: 8,
+            content: Content::Text,
+            priority: None,
+            registration_id: String::new(),
+            collapse_key: None,
+            extras: br#""title":"t""#.to_vec(),
+            data: b"hi".to_vec(),
+            sequence: None,
+        };
+        assert_eq!(plain.encode()[0], MESSAGE_V2);
+        for event in [
+            SequenceEvent::Message,
+            SequenceEvent::Clear,
+            SequenceEvent::Delete,
+        ] {
+            let m = MessageRecord {
+                sequence: Some(Sequence {
+                    id: "backup-42".into(),
+                    event,
+                }),
+                ..plain.clone()
+            };
+            let bytes = m.encode();
+            assert_eq!(bytes[0], MESSAGE_V3);
+            assert_eq!(MessageRecord::expires_at(&bytes), Some(9));
+            assert_eq!(MessageRecord::decode(&bytes), Some(m));
+            for cut in 0..bytes.len() {
+                assert_eq!(MessageRecord::decode(&bytes[..cut]), None);
+            }
+        }
+        // A version-3 record must hold a sequence: the bytes of a plain message under
+        // version 3 are no record.
+        let mut v3 = plain.encode();
+        v3[0] = MESSAGE_V3;
+        assert_eq!(MessageRecord::decode(&v3), None);
+    }
+
+    #[test]
+    fn scheduled_records_round_trip_with_each_kind_of_sender() {
+        for sender in [Sender::User(7), Sender::Address([9; 16]), Sender::Host] {
+            let s = ScheduledRecord {
+                queue: 1 << 62,
+                topic: "chores".into(),
+                sender,
+                message: MessageRecord {
+                    expires_at: 2,
+                    posted_at: 1,
+                    content: Content::Text,
+                    priority: Some(Priority::High),
+                    registration_id: String::new(),
+                    collapse_key: None,
+                    extras: Vec::new(),
+                    data: b"later".to_vec(),
+                    sequence: Some(Sequence {
+                        id: "op5".into(),
+                        event: SequenceEvent::Message,
+                    }),
+                },
+            };
+            let bytes = s.encode();
+            assert_eq!(ScheduledRecord::decode(&bytes), Some(s));
+            assert_eq!(ScheduledRecord::sender_of(&bytes), Some(sender));
+            assert_eq!(ScheduledRecord::decode(&bytes[..bytes.len() - 1]), None);
+        }
     }
 
     // Regression: trailing bytes and a boolean other than 0 or 1 were accepted, so a damaged

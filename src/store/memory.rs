@@ -136,6 +136,14 @@ impl Memory {
         Ok(self.usage(txn)?.check(queue, freed, added, budget))
     }
 
+    /// Records a scheduled record of `record_len` bytes from `sender` added or removed, in
+    /// the usage if it is known (else it is read with the change, see [`Memory::usage`]).
+    pub fn adjust_scheduled(&mut self, record_len: usize, sender: super::Sender, added: bool) {
+        if let Some(usage) = &mut self.usage {
+            usage.adjust_scheduled(record_len, sender, added);
+        }
+    }
+
     /// A topic was created: a family queue if `family` (see `store::budget`).
     pub fn topic_created(&mut self, queue: u64, family: bool) {
         if let (Some(usage), true) = (&mut self.usage, family) {

@@ -35,13 +35,15 @@ pub mod deferred;
 pub(crate) mod group;
 pub mod memory;
 pub mod queue;
+pub mod schedule;
 pub mod tables;
 pub mod tokens;
 pub mod topics;
 
 pub use codec::{
-    AppRecord, ClientRecord, Content, EndpointRecord, Grant, MessageRecord, Priority, TokenRecord,
-    TopicRecord, UaidRecord, UserRecord,
+    AppRecord, ClientRecord, Content, EndpointRecord, Grant, MessageRecord, Priority,
+    ScheduledRecord, Sender, Sequence, SequenceEvent, TokenRecord, TopicRecord, UaidRecord,
+    UserRecord,
 };
 
 use std::fmt;

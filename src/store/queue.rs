@@ -24,7 +24,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::budget::{Budget, Overrun, message_bytes};
 use super::memory::{Memory, QueueSize};
 use super::tables::{COLLAPSE, MESSAGES, Tables, damaged};
-use super::{Content, MessageRecord, Priority, Result, Unsettled};
+use super::{Content, MessageRecord, Priority, Result, Sequence, Unsettled};
 
 /// Where a message goes, as the front door resolved it.
 #[derive(Clone, Debug)]
@@ -52,6 +52,8 @@ pub struct NewMessage {
     /// The door's other fields, as JSON members (ntfy's title, tags …; Web Push encryption
     /// headers).
     pub extras: Vec<u8>,
+    /// The ntfy sequence it belongs to, and what it does there; `None` for the others.
+    pub sequence: Option<Sequence>,
 }
 
 /// A message the queue took.
@@ -213,7 +215,10 @@ impl<'t, 'm> QueueTables<'t, 'm> {
 /// The length of the record `msg` is stored as, for an application `registration_id`.
 pub fn stored_len(msg: &NewMessage, registration_id: &str) -> usize {
     let collapse = msg.collapse_key.as_ref().map_or(0, |k| 4 + k.len());
-    1 + 8
+    let sequence = msg.sequence.as_ref().map_or(0, |s| 1 + 4 + s.id.len());
+    sequence
+        + 1
+        + 8
         + 8
         + 1
         + 1
@@ -247,6 +252,7 @@ pub fn enqueue(
         collapse_key: msg.collapse_key,
         extras: msg.extras,
         data: msg.data,
+        sequence: msg.sequence,
     };
     let mut tables = QueueTables::open(txn, memory)?;
     let replaced = tables.replaced_by(queue, &record)?;
@@ -278,6 +284,28 @@ pub fn enqueue(
         record,
         stored: true,
     }))
+}
+
+/// Stores `record`, accepted earlier (a scheduled message now due, `store::schedule`), in
+/// `queue` under a new id, whatever the queue's limit and the store's budget say now: it
+/// was checked against them when it was accepted, and the budget counts it already. It has
+/// no collapse key. Returns its id.
+pub fn place(
+    txn: &WriteTransaction,
+    memory: &mut Memory,
+    queue: u64,
+    record: &MessageRecord,
+) -> Result<u64> {
+    debug_assert!(
+        record.collapse_key.is_none(),
+        "placed messages never collapse"
+    );
+    memory.usage(txn)?;
+    let mut tables = QueueTables::open(txn, memory)?;
+    let id = tables.memory.next_message_id(txn)?;
+    tables.insert(queue, id, record)?;
+    tables.memory.stage(queue, id, record);
+    Ok(id)
 }
 
 /// The device has everything up to `up_to`: those messages leave its queue.
@@ -512,7 +540,15 @@ mod tests {
 
     #[test]
     fn stored_len_is_the_length_of_the_encoded_record() {
-        for (key, extras) in [(None, ""), (Some("k1"), "\"title\":\"x\"")] {
+        let sequence = Some(Sequence {
+            id: "seq-1".into(),
+            event: super::super::SequenceEvent::Clear,
+        });
+        for (key, extras, sequence) in [
+            (None, "", None),
+            (Some("k1"), "\"title\":\"x\"", None),
+            (None, "", sequence),
+        ] {
             let msg = NewMessage {
                 content: Content::Text,
                 data: b"hello".to_vec(),
@@ -520,6 +556,7 @@ mod tests {
                 ttl_secs: 60,
                 collapse_key: key.map(str::to_owned),
                 extras: extras.as_bytes().to_vec(),
+                sequence,
             };
             let record = MessageRecord {
                 expires_at: 1,
@@ -530,6 +567,7 @@ mod tests {
                 collapse_key: msg.collapse_key.clone(),
                 extras: msg.extras.clone(),
                 data: msg.data.clone(),
+                sequence: msg.sequence.clone(),
             };
             assert_eq!(stored_len(&msg, "app"), record.encode().len());
         }

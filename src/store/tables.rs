@@ -24,6 +24,9 @@
 //! endpoints       blake2s(endpoint token)      -> EndpointRecord
 //! tokens          blake2s(access token)[..16]  -> TokenRecord (the digest's other half, no token)
 //! token_by_user   (user id, token number)      -> blake2s(access token)[..16]
+//! scheduled       (due time ms, slot)          -> ScheduledRecord (a message waiting for its time)
+//! scheduled_by_sequence (queue id, sequence id) -> due time ms ++ slot (LE)
+//! scheduled_by_sender   sender (17) ++ slot (BE) -> (empty)
 //! ```
 //!
 //! A queue id is a client id (the OpenPush queue of a device), from [`TOPIC_QUEUES`] up a
@@ -45,15 +48,16 @@
 //! Schema history: 1 (0.1.0) had no topics and version-1 message records; 2 had no
 //! autopush tables, `()` values in `client_by_user` and `topic_by_owner`, `u64` values in
 //! `client_by_key` and `client_by_name`, and `&str` keys in `topics`; 3 had no `tokens`
-//! and `token_by_user`. [`init_or_check`] brings such a file to the current schema in
-//! place, in one transaction.
+//! and `token_by_user`; 4 had no `scheduled` tables and no version-3 message records (ntfy
+//! sequences; its version-2 records are read as they are). [`init_or_check`] brings such a
+//! file to the current schema in place, in one transaction.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Error, Result as StoreResult};
 
 /// The schema this version writes; an older file is upgraded in place, a newer one refused.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// The first queue id of a topic; client ids stay far below it.
 pub const TOPIC_QUEUES: u64 = 1 << 62;
@@ -103,6 +107,14 @@ pub const ENDPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("endpo
 pub const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
 /// (user id, token number) → blake2s(access token)[..16].
 pub const TOKEN_BY_USER: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("token_by_user");
+/// (due time in Unix ms, slot) → `ScheduledRecord`.
+pub const SCHEDULED: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("scheduled");
+/// (queue id, sequence id) → due time and slot, 8 bytes each (little-endian).
+pub const SCHEDULED_BY_SEQUENCE: TableDefinition<(u64, &str), &[u8]> =
+    TableDefinition::new("scheduled_by_sequence");
+/// The sender's 17 bytes (`Sender::key`) and the slot (8, big-endian) → nothing.
+pub const SCHEDULED_BY_SENDER: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("scheduled_by_sender");
 
 /// `meta`: the next user id.
 pub const NEXT_USER_ID: &str = "next_user_id";
@@ -179,6 +191,7 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
                 txn.open_table(TOPIC_BY_OWNER)?;
                 create_autopush_tables(&txn)?;
                 create_token_tables(&txn)?;
+                create_schedule_tables(&txn)?;
             }
             txn.commit()?;
             Ok(())
@@ -191,8 +204,8 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
 /// From 2 (and 1): the autopush tables are created, and the tables whose types changed are
 /// rewritten entry by entry: `client_by_user`, `client_by_key`, `client_by_name` and, from
 /// 2, `topic_by_owner` and `topics`. From 3 (and earlier): the token tables are created.
-/// Users, clients, apps, topics and messages keep their records. A crash before the commit
-/// leaves the file as it was.
+/// From 4 (and earlier): the schedule tables are created. Users, clients, apps, topics and
+/// messages keep their records. A crash before the commit leaves the file as it was.
 fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
     {
@@ -209,10 +222,12 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
             create_autopush_tables(&txn)?;
             txn.open_table(META)?.insert(NEXT_UAID_ID, 1)?;
         }
-        create_token_tables(&txn)?;
-        let mut meta = txn.open_table(META)?;
-        meta.insert(NEXT_TOKEN_ID, 1)?;
-        meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+        if from < 4 {
+            create_token_tables(&txn)?;
+            txn.open_table(META)?.insert(NEXT_TOKEN_ID, 1)?;
+        }
+        create_schedule_tables(&txn)?;
+        txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
     }
     txn.commit()?;
     log::info!("database upgraded from schema {from} to {SCHEMA_VERSION}");
@@ -330,6 +345,13 @@ fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError
 fn create_token_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
     txn.open_table(TOKENS)?;
     txn.open_table(TOKEN_BY_USER)?;
+    Ok(())
+}
+
+fn create_schedule_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
+    txn.open_table(SCHEDULED)?;
+    txn.open_table(SCHEDULED_BY_SEQUENCE)?;
+    txn.open_table(SCHEDULED_BY_SENDER)?;
     Ok(())
 }
 
@@ -541,6 +563,39 @@ mod tests {
         let meta = read.open_table(META).unwrap();
         assert_eq!(meta.get(NEXT_TOKEN_ID).unwrap().unwrap().value(), 1);
         assert_eq!(meta.get(NEXT_USER_ID).unwrap().unwrap().value(), 7, "kept");
+        drop((meta, read, db));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_schema_4_file_gets_the_schedule_tables_and_keeps_its_token_counter() {
+        let path = std::env::temp_dir().join(format!("schema-4-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            // A file as schema 4 left it: no schedule tables, tokens handed out.
+            let db = Database::create(&path).unwrap();
+            init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(SCHEDULED).unwrap();
+            txn.delete_table(SCHEDULED_BY_SEQUENCE).unwrap();
+            txn.delete_table(SCHEDULED_BY_SENDER).unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert(VERSION_KEY, 4).unwrap();
+                meta.insert(NEXT_TOKEN_ID, 5).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(check(&db).ok().flatten(), Some(4));
+        init_or_check(&db).unwrap_or_else(|_| panic!("upgrade"));
+        assert_eq!(check(&db).ok().flatten(), Some(SCHEMA_VERSION));
+        let read = db.begin_read().unwrap();
+        read.open_table(SCHEDULED).unwrap();
+        read.open_table(SCHEDULED_BY_SEQUENCE).unwrap();
+        read.open_table(SCHEDULED_BY_SENDER).unwrap();
+        let meta = read.open_table(META).unwrap();
+        assert_eq!(meta.get(NEXT_TOKEN_ID).unwrap().unwrap().value(), 5, "kept");
         drop((meta, read, db));
         std::fs::remove_file(&path).unwrap();
     }

@@ -9,13 +9,16 @@
 //! nothing; every change that narrows who may read a topic records it
 //! ([`Memory::revoke`]): a grant taken back or narrowed to writing, a claim (anonymous
 //! readers lose the topic), a deletion. A deleted user's grants go with the user's own
-//! revocation (`accounts::delete_user`).
+//! revocation (`accounts::delete_user`). A topic is deleted with its messages and the
+//! messages scheduled for it (`store::schedule`); one with a scheduled message is never
+//! stale.
 
 use redb::{ReadableTable, WriteTransaction};
 
 use super::budget::is_family_topic;
 use super::memory::Memory;
 use super::queue::{self, Refused};
+use super::schedule;
 use super::tables::{
     NEXT_TOPIC_ID, TOPIC_BY_OWNER, TOPIC_QUEUES, TOPICS, Tables, USERS, damaged, next_id,
 };
@@ -252,6 +255,7 @@ pub fn delete(txn: &WriteTransaction, memory: &mut Memory, name: &str) -> Result
     };
     memory.revoke(Revocation::Queue(record.queue));
     queue::drop_messages(txn, memory, record.queue, None)?;
+    schedule::drop_queue(txn, memory, record.queue)?;
     txn.open_table(TOPICS)?.remove(name.as_bytes())?;
     txn.open_table(TOPIC_BY_OWNER)?
         .remove((record.owner, name))?;
@@ -273,13 +277,15 @@ pub fn forget_user(txn: &WriteTransaction, memory: &mut Memory, user_id: u64) ->
     Ok(())
 }
 
-/// Unclaimed topics older than `max_age_ms` whose queue is empty.
+/// Unclaimed topics older than `max_age_ms` whose queue is empty and that have nothing
+/// scheduled.
 pub fn stale_unclaimed(txn: &impl Tables, now: u64, max_age_ms: u64) -> Result<Vec<String>> {
     let mut stale = Vec::new();
     for name in owned_by(txn, 0)? {
         if let Some(record) = get(txn, &name)?
             && record.created_at.saturating_add(max_age_ms) <= now
             && queue::is_empty(txn, record.queue)?
+            && !schedule::has_pending(txn, record.queue)?
         {
             stale.push(name);
         }

@@ -136,6 +136,7 @@ impl StoreThread {
                 ttl_secs: 3600,
                 collapse_key: None,
                 extras: Vec::new(),
+                sequence: None,
             };
             let id = txn
                 .and_then(|(t, m)| {

@@ -9,7 +9,9 @@ use openpush::http::parse::{Framing, ParseError, decode_chunked, max_chunked_byt
 use openpush::http::percent_decode;
 use openpush::json::{compact, object_field};
 use openpush::sse::push_event;
-use openpush::store::{AppRecord, ClientRecord, Content, MessageRecord, Priority, UserRecord};
+use openpush::store::{
+    AppRecord, ClientRecord, Content, MessageRecord, Priority, Sequence, SequenceEvent, UserRecord,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -155,6 +157,7 @@ fn message_record() -> impl Strategy<Value = MessageRecord> {
         proptest::option::of("\\PC{0,8}"),
         vec(any::<u8>(), 0..16),
         vec(any::<u8>(), 0..32),
+        proptest::option::of(("[-_A-Za-z0-9]{1,8}", 0u8..3)),
     )
         .prop_map(
             |(
@@ -163,6 +166,7 @@ fn message_record() -> impl Strategy<Value = MessageRecord> {
                 collapse_key,
                 extras,
                 data,
+                sequence,
             )| {
                 MessageRecord {
                     expires_at,
@@ -173,6 +177,14 @@ fn message_record() -> impl Strategy<Value = MessageRecord> {
                     collapse_key,
                     extras,
                     data,
+                    sequence: sequence.map(|(id, event)| Sequence {
+                        id,
+                        event: [
+                            SequenceEvent::Message,
+                            SequenceEvent::Clear,
+                            SequenceEvent::Delete,
+                        ][usize::from(event)],
+                    }),
                 }
             },
         )

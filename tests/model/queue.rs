@@ -125,6 +125,7 @@ fn json_message(data: Vec<u8>, ttl_secs: u64, collapse_key: Option<String>) -> N
         ttl_secs,
         collapse_key,
         extras: Vec::new(),
+        sequence: None,
     }
 }
 

@@ -282,6 +282,7 @@ mod tests {
             registration_id: CHANNEL.into(),
             collapse_key: None,
             extras: br#""encoding":"aes128gcm""#.to_vec(),
+            sequence: None,
             data: vec![0xfb, 0xff],
         };
         assert_eq!(
@@ -293,6 +294,7 @@ mod tests {
         let empty = MessageRecord {
             data: Vec::new(),
             extras: Vec::new(),
+            sequence: None,
             ..record
         };
         assert_eq!(

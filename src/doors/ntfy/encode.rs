@@ -199,6 +199,7 @@ mod tests {
             registration_id: String::new(),
             collapse_key: None,
             extras: br#""title":"t""#.to_vec(),
+            sequence: None,
             data: vec![0xff, 0, b'a'],
         };
         assert_eq!(

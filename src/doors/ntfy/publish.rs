@@ -234,6 +234,7 @@ async fn publish(
         },
         collapse_key: None,
         extras: fields.extras().into_bytes(),
+        sequence: None,
     };
     let from = req.client_addr.map(AddrKey::of);
     let published: Published = post_to_topic(state, topic.to_owned(), user, from, message)

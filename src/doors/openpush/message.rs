@@ -90,6 +90,7 @@ fn read_message(req: &Request, config: &Config) -> Result<(String, NewMessage), 
         ttl_secs,
         collapse_key: fields.collapse_key,
         extras: Vec::new(),
+        sequence: None,
     };
     Ok((fields.token, message))
 }
