@@ -197,6 +197,16 @@ static KEYS: &[Key] = keys! {
         |c| c.limits.max_queued_bytes_per_topic.to_string();
     "max_topics_per_stream" => |c, v| c.limits.max_topics_per_stream = number(v, 1, 4096)?,
         |c| c.limits.max_topics_per_stream.to_string();
+    "min_delay_secs" => |c, v| c.limits.min_delay = secs(v, 0, 24 * 3600)?,
+        |c| secs_text(c.limits.min_delay);
+    "max_delay_secs" => |c, v| c.limits.max_delay = secs(v, 1, 365 * 24 * 3600)?,
+        |c| secs_text(c.limits.max_delay);
+    "max_scheduled_per_user" =>
+        |c, v| c.limits.max_scheduled_per_user = number(v, 0, 1_000_000)?,
+        |c| c.limits.max_scheduled_per_user.to_string();
+    "max_scheduled_per_addr" =>
+        |c, v| c.limits.max_scheduled_per_addr = number(v, 0, 1_000_000)?,
+        |c| c.limits.max_scheduled_per_addr.to_string();
     "nextpush_warning_connects" =>
         |c, v| c.limits.nextpush_warning_connects = number(v, 0, 1_000_000)? as u32,
         |c| c.limits.nextpush_warning_connects.to_string();
@@ -371,6 +381,18 @@ pub struct Limits {
     pub max_queued_bytes_per_topic: u64,
     /// Topics one ntfy subscription may join (`/a,b,c/json`); past it: 400.
     pub max_topics_per_stream: usize,
+    /// The shortest delay of an ntfy message sent later (`X-Delay`, `In`, `At`); shorter:
+    /// 400. ntfy's own (10 s).
+    pub min_delay: Duration,
+    /// The longest delay; longer: 400. ntfy's own (3 days): a message waits on the flash
+    /// that long.
+    pub max_delay: Duration,
+    /// ntfy messages a user may have waiting to be sent later; past it: 429 until one is
+    /// sent. Each is a stored message in the budget until then.
+    pub max_scheduled_per_user: usize,
+    /// The same for requests without a user, per address (IPv6: per /64; the host itself
+    /// is one); 0: they may not schedule.
+    pub max_scheduled_per_addr: usize,
     /// Opens of one NextPush device's stream within 12 hours past which the new stream
     /// starts with a `warning` event (the app tells its user the connection is unstable);
     /// 0: never.
@@ -461,6 +483,10 @@ impl Default for Limits {
             max_queued_per_topic: 1000,
             max_queued_bytes_per_topic: 1024 * 1024,
             max_topics_per_stream: 64,
+            min_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(3 * 24 * 3600),
+            max_scheduled_per_user: 100,
+            max_scheduled_per_addr: 10,
             nextpush_warning_connects: 144,
             max_uaids_per_addr: 64,
             max_channels_per_uaid: 128,
@@ -676,6 +702,13 @@ impl Config {
                 "ws_idle_timeout_secs must be above keepalive_secs: clients answer the keepalive ping"
                     .into(),
             ));
+        }
+        if self.limits.min_delay > self.limits.max_delay {
+            return Err(ConfigError(format!(
+                "min_delay_secs ({}) is above max_delay_secs ({})",
+                self.limits.min_delay.as_secs(),
+                self.limits.max_delay.as_secs()
+            )));
         }
         if self.limits.max_data_bytes > self.limits.max_body_bytes {
             return Err(ConfigError(
@@ -1082,6 +1115,10 @@ new_unclaimed_topics_per_hour_per_addr = 42
 max_queued_per_topic = 23
 max_queued_bytes_per_topic = 7000
 max_topics_per_stream = 24
+min_delay_secs = 5
+max_delay_secs = 86400
+max_scheduled_per_user = 7
+max_scheduled_per_addr = 0
 nextpush_warning_connects = 37
 max_uaids_per_addr = 32
 max_uaids = 43

@@ -39,11 +39,25 @@ const NTFY_AUTH_LINK: &str = "https://ntfy.sh/docs/publish/#authentication";
 /// ntfy's documentation of its limits, the `link` of its 429.
 const NTFY_LIMITS_LINK: &str = "https://ntfy.sh/docs/publish/#limitations";
 
+/// A refusal that ntfy has a code of its own for (`server/errors.go`): the code, ntfy's
+/// message and the `link` of its answer.
+#[derive(Debug)]
+pub struct NtfyCode {
+    /// ntfy's code (40004 …).
+    pub code: u32,
+    /// ntfy's message for it.
+    pub message: &'static str,
+    /// ntfy's `link`, or empty.
+    pub link: &'static str,
+}
+
 /// Every way a request can fail; [`ApiError::status`] is its HTTP status.
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: the request is malformed (the reason).
     BadRequest(String),
+    /// 400 with ntfy's own code for the case (ntfy's routes show it), and the reason.
+    BadRequestCoded(&'static NtfyCode, String),
     /// 401: credentials are missing or wrong.
     Unauthorized,
     /// A push to a VAPID-bound endpoint without a valid VAPID token (the reason).
@@ -83,7 +97,7 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::BadRequest(_) => 400,
+            ApiError::BadRequest(_) | ApiError::BadRequestCoded(..) => 400,
             ApiError::Unauthorized | ApiError::VapidRequired(_) => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
@@ -103,6 +117,7 @@ impl ApiError {
     pub fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::TooLarge(d) => d.clone(),
+            ApiError::BadRequestCoded(_, d) => d.clone(),
             ApiError::UnsupportedMediaType(d) => d.clone(),
             ApiError::Unavailable(d) | ApiError::NoRoom(d) => d.clone(),
             ApiError::TooMany { detail, .. } => detail.clone(),
@@ -128,6 +143,7 @@ impl ApiError {
     pub fn ntfy_code(&self) -> (u32, &'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => (40000, "invalid request", ""),
+            ApiError::BadRequestCoded(code, _) => (code.code, code.message, code.link),
             ApiError::Unauthorized | ApiError::VapidRequired(_) => {
                 (40101, "unauthorized", NTFY_AUTH_LINK)
             }

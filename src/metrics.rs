@@ -30,6 +30,8 @@ pub struct Counters {
     pub delivered_live: Cell<u64>,
     /// Streams opened.
     pub streams_opened: Cell<u64>,
+    /// Scheduled messages sent when they were due (moved into their topic's queue).
+    pub scheduled_sent: Cell<u64>,
 }
 
 /// Adds one to `counter`.
@@ -224,6 +226,13 @@ fn counters(out: &mut String, c: &Counters) {
         "counter",
         "Device streams opened.",
         c.streams_opened.get(),
+    );
+    metric(
+        out,
+        "openpush_scheduled_sent_total",
+        "counter",
+        "Scheduled (delayed) ntfy messages sent when they were due.",
+        c.scheduled_sent.get(),
     );
 }
 

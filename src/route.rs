@@ -45,6 +45,7 @@ impl From<Response> for Outcome {
 /// A door as the router sees it: its route table, the wire form of the errors of its
 /// routes (ntfy's clients read ntfy's error JSON; the OpenPush API has its own), and the
 /// headers of every answer at its paths.
+/// task it runs beside its requests, if any.
 pub struct Door {
     /// The routes, in the order they are tried.
     pub routes: &'static [Route],
@@ -54,7 +55,13 @@ pub struct Door {
     /// unless the answer has a header of that name already (the admin page's
     /// `Content-Security-Policy`, `Cache-Control` …).
     pub headers: &'static [(&'static str, &'static str)],
+    /// Runs on the event loop for as long as the server does, started once with the
+    /// listeners (ntfy's delayed delivery).
+    pub task: Option<Task>,
 }
+
+/// A door's task: started with the server state, it never ends on its own.
+pub type Task = fn(Rc<ServerState>) -> Pin<Box<dyn Future<Output = ()>>>;
 
 /// One route of a door: the methods and the path it answers, who may use it, and its
 /// handler. A door's routes are one table (`ROUTES`), in the order they are tried; the

@@ -92,6 +92,7 @@ pub fn run(config: Config, store: Store, reload: Reload) -> Result<(), String> {
         new_uaids: RateLimiter::new(Rate::per_hour(config.limits.new_uaids_per_hour_per_addr)),
         connections_by_addr: ConnectionCounts::default(),
         nextpush_opens: ReconnectLog::default(),
+        scheduled: crate::clock::Alarm::default(),
         executor: executor.clone(),
         counters: Counters::default(),
         connections: Cell::new(0),
@@ -151,6 +152,7 @@ fn spawn_tasks(
             .detach();
     }
     executor.spawn(keepalive_loop(state.clone())).detach();
+    crate::router::start_door_tasks(&state);
     if let Some(interval) = sd_notify::watchdog_interval() {
         executor
             .spawn(watchdog_loop(state.clone(), interval))

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use async_executor::LocalExecutor;
 
 use crate::auth::Authenticator;
+use crate::clock::Alarm;
 use crate::config::{Anonymous, Config};
 use crate::hub::{Hub, Reader};
 use crate::limits::{AddrKey, ConnectionCounts, Rate, RateLimiter};
@@ -67,6 +68,9 @@ pub struct ServerState {
     pub(crate) connections_by_addr: ConnectionCounts,
     /// Stream opens per NextPush device, for its `warning` event.
     pub nextpush_opens: ReconnectLog,
+    /// When the earliest scheduled message (`store::schedule`) is due, for the task that
+    /// sends them.
+    pub scheduled: Alarm,
     pub(crate) connections: Cell<usize>,
     /// Connections the open-file limit leaves room for (`usize::MAX`: no limit); caps
     /// `max_connections`.

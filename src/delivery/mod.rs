@@ -13,6 +13,12 @@
 //! title, tags, click, icon and actions, autopush's encryption headers) are over
 //! `max_fields_bytes` as stored. With the names (registration id, collapse key) a stored
 //! record is at most the sum of those limits and two `max_name_bytes`.
+//!
+//! A message of an ntfy sequence that shows or deletes its notification replaces the
+//! message of that sequence scheduled for the same queue (`store::schedule`), in the
+//! transaction that stores it: ntfy's way to update or cancel a delayed message. A message
+//! stored without passing here (a scheduled one, once due) is announced to the event loop
+//! by [`announce`], as [`publish`] announces its own.
 
 pub mod endpoints;
 pub mod topics;
@@ -31,7 +37,7 @@ use crate::state::ServerState;
 use crate::store::budget::Budget;
 use crate::store::memory::{Memory, QueueSize};
 use crate::store::queue::{self, Destination, NewMessage, Refused};
-use crate::store::{self, MessageRecord};
+use crate::store::{self, MessageRecord, SequenceEvent, schedule};
 
 /// What a publish did.
 pub struct Published {
@@ -80,44 +86,70 @@ pub async fn publish(
     }
     let now = now_millis();
     let budget = store_budget(state);
+    let replaces = message
+        .sequence
+        .as_ref()
+        .filter(|s| matches!(s.event, SequenceEvent::Message | SequenceEvent::Delete))
+        .map(|s| s.id.clone());
     let outcome = state
         .store
         .write(move |t, m| match resolve(t, m)? {
-            Ok(to) => queue::enqueue(t, m, to, message, &budget, now),
+            Ok(to) => {
+                let queue = to.queue;
+                let accepted = queue::enqueue(t, m, to, message, &budget, now)?;
+                if let (Ok(_), Some(sequence_id)) = (&accepted, &replaces) {
+                    schedule::cancel(t, m, queue, sequence_id)?;
+                }
+                Ok(accepted)
+            }
             Err(refused) => Ok(Err(refused)),
         })
         .await?;
     let accepted = outcome.map_err(ApiError::from)?;
-    let record = Rc::new(accepted.record);
-    // Stored messages reached the live streams through the store's events (`hub`).
-    let live = if accepted.stored {
-        state.hub.has_streams(accepted.queue)
+    Ok(announce(
+        state,
+        accepted.queue,
+        accepted.id,
+        accepted.record,
+        accepted.stored,
+    ))
+}
+
+/// Tells the event loop of a message the store took (committed, or with a TTL of 0 not
+/// stored): the live streams get one of a TTL of 0 here (stored ones reach them through the
+/// store's events, `hub`), and it is counted and logged.
+pub fn announce(
+    state: &ServerState,
+    queue: u64,
+    id: u64,
+    record: MessageRecord,
+    stored: bool,
+) -> Published {
+    let record = Rc::new(record);
+    let live = if stored {
+        state.hub.has_streams(queue)
     } else {
-        state
-            .hub
-            .deliver_now(accepted.queue, accepted.id, record.clone())
+        state.hub.deliver_now(queue, id, record.clone())
     };
     if live {
         bump(&state.counters.delivered_live);
     }
     log::debug!(
-        "message {} for queue {}: {}",
-        accepted.id,
-        accepted.queue,
-        match (accepted.stored, live) {
+        "message {id} for queue {queue}: {}",
+        match (stored, live) {
             (true, true) => "stored, streamed",
             (true, false) => "stored",
             (false, true) => "streamed only (ttl 0)",
             (false, false) => "dropped (ttl 0, nobody listening)",
         }
     );
-    Ok(Published {
-        queue: accepted.queue,
-        id: accepted.id,
+    Published {
+        queue,
+        id,
         record,
-        stored: accepted.stored,
+        stored,
         live,
-    })
+    }
 }
 
 /// Runs a door's whole post handler and counts its outcome: accepted, refused (4xx) or

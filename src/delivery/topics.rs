@@ -1,5 +1,7 @@
 //! Publishing to a topic (ntfy's topics, endpoint topics among them): the rules that open
-//! or claim a topic, and the resolver that creates one only when the message fits.
+//! or claim a topic, the resolver that creates one only when the message fits, and
+//! scheduling a message for a topic (ntfy's delayed delivery, `store::schedule`), which
+//! opens the topic as a publish does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,9 +11,11 @@ use crate::error::ApiError;
 use crate::limits::AddrKey;
 use crate::names::is_endpoint_topic;
 use crate::state::ServerState;
+use crate::store::Sender;
 use crate::store::budget::message_bytes;
 use crate::store::memory::QueueSize;
 use crate::store::queue::{self, Destination, NewMessage, Refused};
+use crate::store::schedule::{self, Pending, Scheduled};
 use crate::store::topics::{self, Access, Rules};
 
 /// The topic rules as configured now.
@@ -38,24 +42,111 @@ pub async fn post_to_topic(
     from: Option<AddrKey>,
     message: NewMessage,
 ) -> Result<Published, ApiError> {
-    let creator = from.filter(|_| user.is_none());
-    let may_create = match creator {
-        Some(addr) => state
-            .new_unclaimed_topics
-            .take(addr, std::time::Instant::now())
-            .is_ok(),
-        None => true,
-    };
-    let created = Arc::new(AtomicBool::new(false));
-    let resolve = topic_queue(state, name, user, may_create, &message, created.clone());
+    let creator = Creator::take(state, user, from);
+    let resolve = topic_queue(
+        state,
+        name,
+        user,
+        creator.may_create,
+        &message,
+        creator.created.clone(),
+    );
     let outcome = delivery::publish(state, resolve, message).await;
-    if let Some(addr) = creator
-        && may_create
-        && !created.load(Ordering::Relaxed)
-    {
-        state.new_unclaimed_topics.give_back(addr);
-    }
+    creator.settle(state);
     outcome
+}
+
+/// An anonymous sender's right to create a topic by posting, taken from its address's
+/// budget (`new_unclaimed_topics_per_hour_per_addr`) and given back unless a topic was made.
+struct Creator {
+    addr: Option<AddrKey>,
+    may_create: bool,
+    created: Arc<AtomicBool>,
+}
+
+impl Creator {
+    fn take(state: &ServerState, user: Option<u64>, from: Option<AddrKey>) -> Creator {
+        let addr = from.filter(|_| user.is_none());
+        let may_create = match addr {
+            Some(addr) => state
+                .new_unclaimed_topics
+                .take(addr, std::time::Instant::now())
+                .is_ok(),
+            None => true,
+        };
+        Creator {
+            addr,
+            may_create,
+            created: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn settle(self, state: &ServerState) {
+        if let Some(addr) = self.addr
+            && self.may_create
+            && !self.created.load(Ordering::Relaxed)
+        {
+            state.new_unclaimed_topics.give_back(addr);
+        }
+    }
+}
+
+/// Schedules `message` for the topic `name`, due at `due` (Unix milliseconds), for `user`
+/// (None: anonymous, from `from`): the topic is opened for writing as [`post_to_topic`]
+/// opens it, and the message waits in the store (`store::schedule`) within its sender's
+/// limit (`max_scheduled_per_user`, or `max_scheduled_per_addr` without a user), its
+/// queue's room and the store's budget. `name_slot` names a slot as the door names message
+/// ids. Wakes the task that sends scheduled messages if this one is the earliest.
+pub async fn schedule_to_topic(
+    state: &ServerState,
+    name: String,
+    user: Option<u64>,
+    from: Option<AddrKey>,
+    message: NewMessage,
+    due: u64,
+    name_slot: fn(u64) -> String,
+) -> Result<Scheduled, ApiError> {
+    let limits = &state.config().limits;
+    let (sender, max) = match (user, from) {
+        (Some(id), _) => (Sender::User(id), limits.max_scheduled_per_user),
+        (None, Some(addr)) => (
+            Sender::Address(addr.octets()),
+            limits.max_scheduled_per_addr,
+        ),
+        (None, None) => (Sender::Host, limits.max_scheduled_per_addr),
+    };
+    let creator = Creator::take(state, user, from);
+    let resolve = topic_queue(
+        state,
+        name.clone(),
+        user,
+        creator.may_create,
+        &message,
+        creator.created.clone(),
+    );
+    let budget = delivery::store_budget(state);
+    let pending = Pending {
+        topic: name,
+        sender,
+        due,
+        message,
+    };
+    let outcome = state
+        .store
+        .write(move |t, m| match resolve(t, m)? {
+            Ok(to) => schedule::add(t, m, &to, pending, max, &budget, name_slot),
+            Err(refused) => Ok(Err(refused)),
+        })
+        .await;
+    creator.settle(state);
+    let scheduled = outcome?.map_err(ApiError::from)?;
+    state.scheduled.earlier(due);
+    log::debug!(
+        "message scheduled for {} ms from now (slot {})",
+        due.saturating_sub(crate::clock::now_millis()),
+        scheduled.slot
+    );
+    Ok(scheduled)
 }
 
 /// The resolver of a publish to `name`: the topic's queue, opened for writing (see

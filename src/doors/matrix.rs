@@ -34,6 +34,7 @@ pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
     headers: &[],
+    task: None,
 };
 
 pub const ROUTES: &[Route] = &[
@@ -105,15 +106,7 @@ pub async fn notify(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, A
             rejected.push(device.pushkey);
             continue;
         };
-        let message = |ttl_secs| NewMessage {
-            content: Content::Json,
-            data: compact.clone(),
-            priority: None,
-            ttl_secs,
-            collapse_key: None,
-            extras: Vec::new(),
-            sequence: None,
-        };
+        let message = |ttl_secs| NewMessage::new(Content::Json, compact.clone(), ttl_secs);
         let address = match &endpoint {
             Endpoint::Topic(topic) => topic,
             Endpoint::App(token) | Endpoint::Channel(token) => token,

@@ -64,6 +64,7 @@ pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
     headers: &[],
+    task: None,
 };
 
 pub const ROUTES: &[Route] = &[

@@ -109,6 +109,13 @@ pub const DOORS: &[Door] = &[
     doors::ntfy::DOOR,
 ];
 
+/// Starts the task of every door that has one.
+pub fn start_door_tasks(state: &Rc<ServerState>) {
+    for task in DOORS.iter().filter_map(|door| door.task) {
+        state.executor.spawn(task(state.clone())).detach();
+    }
+}
+
 /// The path's segments, percent-decoded, empty ones dropped.
 fn path_segments(path: &str) -> Result<Vec<String>, ApiError> {
     path.split('/')

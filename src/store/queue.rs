@@ -56,6 +56,22 @@ pub struct NewMessage {
     pub sequence: Option<Sequence>,
 }
 
+impl NewMessage {
+    /// A message of `content` with `data` kept `ttl_secs`, and nothing else: no priority,
+    /// collapse key, fields or sequence.
+    pub fn new(content: Content, data: Vec<u8>, ttl_secs: u64) -> NewMessage {
+        NewMessage {
+            content,
+            data,
+            priority: None,
+            ttl_secs,
+            collapse_key: None,
+            extras: Vec::new(),
+            sequence: None,
+        }
+    }
+}
+
 /// A message the queue took.
 #[derive(Debug)]
 pub struct Enqueued {

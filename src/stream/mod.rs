@@ -190,6 +190,9 @@ pub struct Subscription {
     pub exclusive: bool,
     /// Stay open for new messages; false: send what is stored, then end (ntfy `poll=1`).
     pub live: bool,
+    /// A poll that lists, after what is stored, the messages scheduled for its queues and
+    /// not yet due (ntfy `scheduled=1`), with their slots as ids.
+    pub scheduled: bool,
     /// Where the stream stands in its queues: what it has sent.
     pub cursor: Cursor,
     /// The wire format.
@@ -228,6 +231,7 @@ impl Subscription {
             topics: Box::new([]),
             exclusive: true,
             live: true,
+            scheduled: false,
             cursor: Cursor {
                 after,
                 posted_since: 0,
@@ -298,9 +302,11 @@ enum Heard {
     Enough,
 }
 
-/// What a stream waits for: a page of stored messages, or the answer to a request.
+/// What a stream waits for: a page of stored messages, the scheduled ones a poll lists
+/// last, or the answer to a request.
 enum Done {
     Page(crate::store::Result<Page>),
+    Scheduled(crate::store::Result<Vec<(u64, u64, MessageRecord)>>),
     Answer(Answer),
 }
 
@@ -444,6 +450,20 @@ impl Stream {
         }));
     }
 
+    /// Starts reading the messages scheduled for the stream's queues (a poll's last read).
+    fn start_scheduled_read(&mut self) {
+        let store = self.guard.state().store.clone();
+        let queues = self.sub.queues.clone();
+        let max_bytes = self.guard.state().config().limits.max_stream_buffer_bytes;
+        self.read = Some(Box::pin(async move {
+            Done::Scheduled(
+                store
+                    .read(move |t| crate::store::schedule::pending(t, &queues, max_bytes))
+                    .await,
+            )
+        }));
+    }
+
     /// Starts answering the requests a client sent, if any; true if an answer started.
     /// Each request costs its address a token of the same budget as an HTTP request; past
     /// it the connection is closed (1013, try again later).
@@ -554,6 +574,19 @@ impl Stream {
                 }
                 return Step::Again;
             }
+            Poll::Ready(Done::Scheduled(found)) => {
+                self.read = None;
+                return match found {
+                    Ok(found) => {
+                        self.emit_scheduled(&found);
+                        Step::Again
+                    }
+                    Err(e) => {
+                        log::warn!("reading scheduled messages failed: {e}");
+                        Step::Return(Poll::Ready("store error"))
+                    }
+                };
+            }
         };
         self.read = None;
         let wanted = page
@@ -594,6 +627,10 @@ impl Stream {
     /// A poll (no slot) ends here, its stored messages sent.
     fn follow_hub(&mut self, cx: &mut Context<'_>) -> Step {
         let Some(slot) = &self.slot else {
+            if std::mem::take(&mut self.sub.scheduled) {
+                self.start_scheduled_read();
+                return Step::Again;
+            }
             if self.sub.chunked {
                 self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
                 self.closing = Some("poll answered");
@@ -642,6 +679,22 @@ impl Stream {
             Poll::Pending => return Step::Next,
         }
         Step::Again
+    }
+
+    /// Writes the scheduled messages a poll lists, as (queue, slot, record), those its
+    /// client wants.
+    fn emit_scheduled(&mut self, found: &[(u64, u64, MessageRecord)]) {
+        let wanted = found.iter().filter(|(_, slot, r)| self.sub.wants(*slot, r));
+        for (queue, slot, record) in wanted {
+            let event = Event {
+                queue: *queue,
+                id: *slot,
+                record,
+                stored: true,
+            };
+            let sub = &self.sub;
+            sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
+        }
     }
 
     /// With nothing to send, reads what the client says (WebSocket frames; otherwise

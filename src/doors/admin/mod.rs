@@ -53,6 +53,7 @@ pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::OpenPush,
     headers: HEADERS,
+    task: None,
 };
 
 /// The headers of every answer at `/admin/`.

@@ -1,7 +1,10 @@
 //! ntfy's message objects and its four stream formats.
 //!
 //! A message object is `{"id","time","expires","event","topic","message"}` plus what the
-//! sender gave (`title`, `priority`, `tags`, `click`, `icon`, `actions`, `content_type`):
+//! sender gave (`title`, `priority`, `tags`, `click`, `icon`, `actions`, `content_type`),
+//! and `sequence_id` when the message belongs to a sequence other than its own id (ntfy
+//! leaves it out when it is the id). A `message_clear` or `message_delete` event is
+//! `{"id","sequence_id","time","expires","event","topic"}`:
 //! ids are strings (`"op<message id>"`, never all digits, so `since=` can tell them from
 //! Unix times; an anonymous publish to an endpoint topic is answered with the message's
 //! name, `"m<name>"`, instead: see `crate::locations`), times are Unix seconds. Opaque
@@ -9,16 +12,17 @@
 //! `"encoding":"base64"`; the JSON of the Matrix gateway travels as the message text.
 //!
 //! Formats: `/json` one object per line and nothing else (no blank lines: each line goes
-//! to a JSON parser); `/sse` the same objects as SSE `data:` (with `event:` for non-message
-//! events and `id:` for messages); `/raw` the message text alone per line; `/ws` one object
-//! per WebSocket text frame, plus a ping at every keepalive.
+//! to a JSON parser); `/sse` the same objects as SSE `data:` (with `event:` for every event
+//! but `message`, and `id:` for the stored ones); `/raw` the message text alone per line,
+//! and for a clear or delete an empty line, as ntfy writes it; `/ws` one object per
+//! WebSocket text frame, plus a ping at every keepalive.
 
 use base64ct::{Base64, Encoding};
 
 use crate::clock::now_millis;
 use crate::json;
 use crate::sse;
-use crate::store::{Content, MessageRecord};
+use crate::store::{Content, MessageRecord, SequenceEvent};
 use crate::stream::{Encoder, Event, Subscription};
 use crate::ws;
 
@@ -40,18 +44,41 @@ pub fn message_json(topic: &str, id: u64, record: &MessageRecord) -> String {
 /// [`message_json`] with another `id`: the name an anonymous sender gets instead
 /// (`crate::locations`).
 pub fn message_json_as(topic: &str, id: &str, record: &MessageRecord) -> String {
-    let mut out = String::with_capacity(record.data.len() * 4 / 3 + record.extras.len() + 128);
+    let mut out = String::with_capacity(record.data.len() * 4 / 3 + record.extras.len() + 160);
     out.push_str("{\"id\":\"");
     out.push_str(id);
-    out.push_str("\",\"time\":");
+    out.push('"');
+    let event = match &record.sequence {
+        Some(sequence) => {
+            if sequence.id != id {
+                out.push_str(",\"sequence_id\":");
+                json::push_string(&mut out, &sequence.id);
+            }
+            sequence.event
+        }
+        None => SequenceEvent::Message,
+    };
+    out.push_str(",\"time\":");
     out.push_str(&(record.posted_at / 1000).to_string());
     out.push_str(",\"expires\":");
     out.push_str(&(record.expires_at / 1000).to_string());
-    out.push_str(",\"event\":\"message\",\"topic\":");
+    out.push_str(",\"event\":\"");
+    out.push_str(event.name());
+    out.push_str("\",\"topic\":");
     json::push_string(&mut out, topic);
+    if event == SequenceEvent::Message {
+        push_message(&mut out, record);
+    }
+    out.push('}');
+    out
+}
+
+/// The members of a message's object after its topic: its text (or base64), priority and
+/// the sender's fields.
+fn push_message(out: &mut String, record: &MessageRecord) {
     out.push_str(",\"message\":");
     match (record.content, std::str::from_utf8(&record.data)) {
-        (Content::Text | Content::Json, Ok(text)) => json::push_string(&mut out, text),
+        (Content::Text | Content::Json, Ok(text)) => json::push_string(out, text),
         _ => {
             out.push('"');
             out.push_str(&Base64::encode_string(&record.data));
@@ -66,8 +93,14 @@ pub fn message_json_as(topic: &str, id: &str, record: &MessageRecord) -> String 
         out.push(',');
         out.push_str(std::str::from_utf8(&record.extras).unwrap_or("\"extras\":null"));
     }
-    out.push('}');
-    out
+}
+
+/// The ntfy event a message is (`message`, `message_clear`, `message_delete`).
+fn event_of(record: &MessageRecord) -> SequenceEvent {
+    record
+        .sequence
+        .as_ref()
+        .map_or(SequenceEvent::Message, |s| s.event)
 }
 
 /// An event without a message: `open` or `keepalive`.
@@ -130,7 +163,12 @@ impl Encoder for Sse {
         out.extend_from_slice(b"id: ");
         out.extend_from_slice(message_id(event.id).as_bytes());
         out.push(b'\n');
-        sse::push_event(out, None, event_json(sub, &event).as_bytes());
+        match event_of(event.record) {
+            SequenceEvent::Message => {
+                sse::push_event(out, None, event_json(sub, &event).as_bytes());
+            }
+            other => push_named(out, other.name(), &event_json(sub, &event)),
+        }
     }
     fn keepalive(&self, out: &mut Vec<u8>, sub: &Subscription) {
         push_named(out, "keepalive", &control_json("keepalive", sub));
@@ -148,6 +186,10 @@ impl Encoder for Raw {
     fn open(&self, _: &mut Vec<u8>, _: &Subscription) {}
     fn message(&self, out: &mut Vec<u8>, _: &Subscription, event: Event<'_>) {
         let record = event.record;
+        if event_of(record) != SequenceEvent::Message {
+            out.push(b'\n');
+            return;
+        }
         match (record.content, std::str::from_utf8(&record.data)) {
             (Content::Text | Content::Json, Ok(text)) => {
                 out.extend(text.bytes().map(|b| if b == b'\n' { b' ' } else { b }))
@@ -208,5 +250,38 @@ mod tests {
         );
         assert_eq!(parse_message_id("op7"), Some(7));
         assert_eq!(parse_message_id("1700000000"), None);
+    }
+
+    #[test]
+    fn a_sequence_id_shows_unless_it_is_the_id_and_events_carry_no_message() {
+        let record = |sequence| MessageRecord {
+            expires_at: 5_000,
+            posted_at: 2_000,
+            content: Content::Text,
+            priority: None,
+            registration_id: String::new(),
+            collapse_key: None,
+            extras: Vec::new(),
+            data: b"hi".to_vec(),
+            sequence,
+        };
+        let of = |id: &str, event| {
+            Some(crate::store::Sequence {
+                id: id.into(),
+                event,
+            })
+        };
+        assert_eq!(
+            message_json("t", 7, &record(of("op7", SequenceEvent::Message))),
+            r#"{"id":"op7","time":2,"expires":5,"event":"message","topic":"t","message":"hi"}"#
+        );
+        assert_eq!(
+            message_json("t", 9, &record(of("job-1", SequenceEvent::Message))),
+            r#"{"id":"op9","sequence_id":"job-1","time":2,"expires":5,"event":"message","topic":"t","message":"hi"}"#
+        );
+        assert_eq!(
+            message_json("t", 10, &record(of("job-1", SequenceEvent::Delete))),
+            r#"{"id":"op10","sequence_id":"job-1","time":2,"expires":5,"event":"message_delete","topic":"t"}"#
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The presentation fields of an ntfy publish (title, priority, tags, click, icon,
-//! actions, markdown, cache, and the message given as a header or parameter): read from
-//! headers and query parameters by every name ntfy takes them by, and checked against
-//! their limits before anything is stored.
+//! actions, markdown, cache, and the message given as a header or parameter), its sequence
+//! id and its delay: read from headers and query parameters by every name ntfy takes them
+//! by, and checked against their limits before anything is stored.
 //!
 //! Limits, each in bytes as sent (UTF-8, so `é` counts 2): `max_title_bytes` (ntfy's own
 //! title limit, 1024), `max_tags_bytes` for the tags together (ntfy's, 512),
@@ -25,9 +25,29 @@ pub const MAX_ACTIONS: usize = 3;
 /// The refusal of an ntfy feature this server does not have.
 pub(super) fn unsupported(feature: &str) -> ApiError {
     ApiError::BadRequest(format!(
-        "`{feature}` is an ntfy feature this server does not have (no attachments, e-mail, \
-         phone calls or delayed delivery)"
+        "`{feature}` is an ntfy feature this server does not have (no attachments, e-mail \
+         or phone calls)"
     ))
+}
+
+/// An ntfy sequence id: 1 to 64 letters, digits, `-` or `_`, as ntfy takes them (a topic
+/// name's shape; the names this server reserves for its paths are allowed).
+pub(super) fn is_sequence_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `id` if it is a sequence id, else the 400 naming it.
+pub(super) fn sequence_id(id: &str) -> Result<String, ApiError> {
+    if is_sequence_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::BadRequest(
+            "a sequence id is 1 to 64 letters, digits, - or _".into(),
+        ))
+    }
 }
 
 /// The presentation fields of a publish.
@@ -42,6 +62,10 @@ pub(super) struct Fields {
     pub markdown: bool,
     pub message: Option<String>,
     pub cache: bool,
+    /// The sequence id (`X-Sequence-ID`), checked.
+    pub sequence_id: Option<String>,
+    /// When to send it (`X-Delay`, `In`, `At`), as given; read by `super::delayed`.
+    pub delay: Option<String>,
 }
 
 impl Fields {
@@ -55,7 +79,6 @@ impl Fields {
                 &["X-Email", "X-E-Mail", "Email", "E-Mail", "mail", "e"],
             ),
             ("call", &["X-Call", "Call"]),
-            ("delay", &["X-Delay", "Delay", "X-At", "At", "X-In", "In"]),
         ] {
             if get(names).is_some_and(|v| !v.is_empty()) {
                 return Err(unsupported(feature));
@@ -89,6 +112,11 @@ impl Fields {
                 .is_some_and(|v| matches!(v.as_str(), "1" | "yes" | "true")),
             message: get(&["X-Message", "Message", "m"]),
             cache: get(&["X-Cache", "Cache"]).is_none_or(|v| v != "no"),
+            sequence_id: get(&["X-Sequence-ID", "Sequence-ID", "Sequence_ID", "SID"])
+                .filter(|v| !v.is_empty())
+                .map(|v| sequence_id(&v))
+                .transpose()?,
+            delay: get(&["X-Delay", "Delay", "X-At", "At", "X-In", "In"]).filter(|v| !v.is_empty()),
         })
     }
 

@@ -1,7 +1,9 @@
 //! Subscriber filters, as ntfy applies them: a stream or poll with `id`, `message`,
 //! `title`, `priority` or `tags` (headers `X-ID`, `X-Message` … or query parameters, with
 //! ntfy's short names) gets only the messages that match every filter given; the `open`
-//! and `keepalive` events always pass.
+//! and `keepalive` events always pass, and so do `message_clear` and `message_delete`
+//! (ntfy filters messages only: a phone that got a notification learns that it is cleared
+//! or deleted), unless an `id` names another message.
 //!
 //! - `id`: the one message of that id (the ntfy iOS app polls `?poll=1&id=<id>` for the
 //!   message a poll request named); an id this server never gave matches nothing;
@@ -16,7 +18,7 @@ use super::encode::parse_message_id;
 use super::fields::{param, parse_priority};
 use crate::error::ApiError;
 use crate::http::Request;
-use crate::store::MessageRecord;
+use crate::store::{MessageRecord, SequenceEvent};
 
 /// The filters of one subscription; only built when the request gives one.
 pub struct Filter {
@@ -69,6 +71,13 @@ impl crate::stream::Filter for Filter {
     fn passes(&self, id: u64, record: &MessageRecord) -> bool {
         if self.id.is_some_and(|wanted| wanted != Some(id)) {
             return false;
+        }
+        if record
+            .sequence
+            .as_ref()
+            .is_some_and(|s| s.event != SequenceEvent::Message)
+        {
+            return true;
         }
         if let Some(message) = &self.message
             && std::str::from_utf8(&record.data) != Ok(message.as_str())

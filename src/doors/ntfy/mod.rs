@@ -10,10 +10,12 @@
 //! ignored rather than answered with 401.
 
 mod account;
+mod delayed;
 mod encode;
 mod fields;
 mod filter;
 mod publish;
+mod sequence;
 mod subscribe;
 
 use std::rc::Rc;
@@ -36,14 +38,16 @@ pub use encode::{message_json, message_json_as};
 /// Where a user's access tokens are.
 const TOKENS: &[Segment] = &[Word("v1"), Word("account"), Word("token")];
 
-/// The ntfy routes, in the order they are tried.
-/// The door: its routes, with errors in ntfy's form, which its clients read.
+/// The door: its routes, with errors in ntfy's form, which its clients read, and the task
+/// that sends delayed messages when they are due.
 pub const DOOR: crate::route::Door = crate::route::Door {
     routes: ROUTES,
     errors: crate::error::ErrorForm::Ntfy,
     headers: &[],
+    task: Some(|s| Box::pin(delayed::run(s))),
 };
 
+/// The ntfy routes, in the order they are tried.
 pub const ROUTES: &[Route] = &[
     Route::new(
         &["GET"],
@@ -88,8 +92,28 @@ pub const ROUTES: &[Route] = &[
     }),
     // An endpoint topic: none (Web Push rules, `crate::delivery::webpush`); else topic write.
     Route::new(&["PUT", "POST"], &[Segment::Topic], Topic, |s, r, p| {
-        Box::pin(publish::to_topic(s, r, p[0]))
+        Box::pin(publish::to_topic(s, r, p[0], None))
     })
+    .posts(),
+    // A message of the sequence the path names (ntfy 2.16): topic write.
+    Route::new(
+        &["PUT", "POST"],
+        &[Segment::Topic, Secret],
+        Topic,
+        |s, r, p| Box::pin(publish::to_topic(s, r, p[0], Some(p[1]))),
+    )
+    .posts(),
+    // The notification of a sequence, deleted or cleared (ntfy 2.16): topic write.
+    Route::new(&["DELETE"], &[Segment::Topic, Secret], Topic, |s, r, p| {
+        Box::pin(sequence::delete(s, r, p[0], p[1]))
+    })
+    .posts(),
+    Route::new(
+        &["PUT"],
+        &[Segment::Topic, Secret, OneOf(&["clear", "read"])],
+        Topic,
+        |s, r, p| Box::pin(sequence::clear(s, r, p[0], p[1])),
+    )
     .posts(),
     // Topic read, every topic of the comma-separated list.
     Route::new(

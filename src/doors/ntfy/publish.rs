@@ -9,11 +9,16 @@
 //! (`crate::locations`), not the id its readers see. A body that is not UTF-8 is kept
 //! byte for byte and delivered as base64. `Cache: no` publishes with a TTL of 0 (live
 //! subscribers only). Features this server does not have (attachments, e-mail, phone
-//! calls, delayed delivery) are refused with 400 naming the feature, never dropped
-//! silently; `Firebase: no` is accepted (there is no Firebase here). The message is at
+//! calls) are refused with 400 naming the feature, never dropped silently; `Firebase: no`
+//! is accepted (there is no Firebase here). The message is at
 //! most `max_data_bytes` and each field within its limit (`super::fields`), whatever form
 //! it came in, checked before the post is charged to the topic's rate; the fields together
 //! are bounded in `crate::delivery`. A refusal stores nothing.
+//!
+//! A sequence id (`X-Sequence-ID`, `Sequence-ID`, `SID`, JSON `sequence_id`, or the path
+//! `/<topic>/<sequence id>`, which wins) makes the message an update of the notification of
+//! that sequence; it replaces a message of the sequence still waiting for its time. A delay
+//! (`X-Delay`, `In`, `At` …, JSON `delay`) sends it later (`super::delayed`).
 //!
 //! A publish to an endpoint topic, or with `?up=1`, `X-UnifiedPush`/`UnifiedPush: 1` or
 //! `Content-Encoding: aes128gcm`, is a Web Push request instead (`crate::delivery::webpush`): opaque
@@ -25,9 +30,11 @@ use std::rc::Rc;
 
 use miniserde::Deserialize;
 
-use super::fields::{Fields, unsupported};
+use super::delayed;
+use super::encode::message_id;
+use super::fields::{Fields, sequence_id, unsupported};
 use super::{anonymous_needs_login, user};
-use crate::delivery::topics::post_to_topic;
+use crate::delivery::topics::{post_to_topic, schedule_to_topic};
 use crate::delivery::webpush;
 use crate::delivery::{self, Published};
 use crate::error::ApiError;
@@ -38,20 +45,25 @@ use crate::names::{is_endpoint_topic, is_topic_name};
 use crate::route::Outcome;
 use crate::state::ServerState;
 use crate::store::queue::NewMessage;
-use crate::store::{Content, Priority};
+use crate::store::{Content, MessageRecord, Priority, Sequence, SequenceEvent};
 
 /// ntfy's message when a publish has no text.
 const TRIGGERED: &str = "triggered";
 
+/// `PUT|POST /<topic>`, and `/<topic>/<sequence id>` with `sequence`.
 pub async fn to_topic(
     state: &Rc<ServerState>,
     req: &Request,
     topic: &str,
+    sequence: Option<&str>,
 ) -> Result<Outcome, ApiError> {
     if is_web_push(req, topic) {
         return web_push(state, req, topic).await;
     }
-    let fields = Fields::from_request(req)?;
+    let mut fields = Fields::from_request(req)?;
+    if let Some(id) = sequence {
+        fields.sequence_id = Some(sequence_id(id)?);
+    }
     let body_text = std::str::from_utf8(&req.body).ok();
     let (content, data) = match (fields.message.as_deref(), body_text) {
         (Some(m), _) if req.body.is_empty() => (Content::Text, m.as_bytes().to_vec()),
@@ -87,7 +99,6 @@ fn read_json(req: &Request) -> Result<(JsonPublish, Vec<u8>), ApiError> {
         ("filename", body.filename.is_some()),
         ("email", body.email.is_some()),
         ("call", body.call.is_some()),
-        ("delay", body.delay.is_some()),
     ] {
         if given {
             return Err(unsupported(field));
@@ -134,6 +145,11 @@ fn json_fields(
         markdown: body.markdown.unwrap_or(given.markdown),
         message: None,
         cache: given.cache,
+        sequence_id: match body.sequence_id.filter(|id| !id.is_empty()) {
+            Some(id) => Some(sequence_id(&id)?),
+            None => given.sequence_id,
+        },
+        delay: body.delay.filter(|d| !d.is_empty()).or(given.delay),
     };
     let message = body
         .message
@@ -163,6 +179,7 @@ struct JsonPublish {
     email: Option<String>,
     call: Option<String>,
     delay: Option<String>,
+    sequence_id: Option<String>,
 }
 
 fn is_web_push(req: &Request, topic: &str) -> bool {
@@ -221,6 +238,10 @@ async fn publish(
         )));
     }
     fields.check(&config.limits)?;
+    let due = match &fields.delay {
+        Some(delay) => Some(delayed::due_time(state, delay, fields.cache)?),
+        None => None,
+    };
     delivery::charge(state, topic.as_bytes())?;
     let user = user(state, req).await?.map(|u| u.id);
     let message = NewMessage {
@@ -234,19 +255,62 @@ async fn publish(
         },
         collapse_key: None,
         extras: fields.extras().into_bytes(),
-        sequence: None,
+        sequence: fields.sequence_id.map(|id| Sequence {
+            id,
+            event: SequenceEvent::Message,
+        }),
     };
     let from = req.client_addr.map(AddrKey::of);
-    let published: Published = post_to_topic(state, topic.to_owned(), user, from, message)
-        .await
-        .map_err(|e| anonymous_needs_login(e, user))?;
-    super::wake_iphones(state, req, topic, published.id);
-    let body = match user {
-        None if is_endpoint_topic(topic) => {
-            let name = format!("m{}", state.locations.name(published.id));
-            super::message_json_as(topic, &name, &published.record)
+    let (id, record) = match due {
+        Some(due) => {
+            let scheduled = schedule_to_topic(
+                state,
+                topic.to_owned(),
+                user,
+                from,
+                message,
+                due,
+                message_id,
+            )
+            .await
+            .map_err(|e| anonymous_needs_login(e, user))?;
+            (scheduled.slot, Rc::new(scheduled.record))
         }
-        _ => super::message_json(topic, published.id, &published.record),
+        None => {
+            let published: Published = post_to_topic(state, topic.to_owned(), user, from, message)
+                .await
+                .map_err(|e| anonymous_needs_login(e, user))?;
+            super::wake_iphones(state, req, topic, published.id);
+            (published.id, published.record)
+        }
     };
-    Ok(Response::json(200, body).into())
+    Ok(Response::json(200, answer(state, topic, user, id, &record)).into())
+}
+
+/// The message object a publish (or a clear or delete) is answered with. A sender without
+/// a user to an endpoint topic gets the message's name as its `id` (`crate::locations`),
+/// and never the id its readers know, not even as the sequence id a delayed message got
+/// from it.
+pub(super) fn answer(
+    state: &ServerState,
+    topic: &str,
+    user: Option<u64>,
+    id: u64,
+    record: &MessageRecord,
+) -> String {
+    match user {
+        None if is_endpoint_topic(topic) => {
+            let name = format!("m{}", state.locations.name(id));
+            let mut shown = record.clone();
+            if shown
+                .sequence
+                .as_ref()
+                .is_some_and(|s| s.id == message_id(id))
+            {
+                shown.sequence = None;
+            }
+            super::message_json_as(topic, &name, &shown)
+        }
+        _ => super::message_json(topic, id, record),
+    }
 }

@@ -4,8 +4,10 @@
 //! default); `latest` (the newest one); a message id; a Unix time in seconds; a duration
 //! (`30s`, `10m`, `2h`, `1d`). An id this server never gave means "everything cached", as
 //! ntfy does, so a client that moved servers misses nothing. `poll=1` sends the cached
-//! messages and ends. A subscription never deletes anything: topic messages stay until
-//! their TTL ends, for every subscriber.
+//! messages and ends; with `scheduled=1` (`sched`, `X-Scheduled`) it then lists the
+//! messages still waiting for their time, as ntfy does (their `time` is when they are
+//! sent; a live stream gets them when they are sent). A subscription never deletes
+//! anything: topic messages stay until their TTL ends, for every subscriber.
 //!
 //! A live stream ends when its user, or the anonymous reader, loses access to one of its
 //! topics (`crate::store::Revocation`), also when that happens while it starts: once
@@ -53,6 +55,9 @@ pub async fn start(
     let (head, encoder, chunked) = wire_format(state, req, format)?;
     let filter = super::filter::Filter::from_request(req)?;
     let poll = matches!(req.query_param("poll"), Some("1" | "true" | "yes"));
+    let scheduled = poll
+        && super::fields::param(req, &["X-Scheduled", "Scheduled", "Sched"])
+            .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
     let since = parse_since(req.query_param("since"), poll)?;
     let user = user(state, req).await?;
     let login = user.as_ref().map(|u| (u.id, u.login, u.token));
@@ -89,6 +94,7 @@ pub async fn start(
             topics: names.into_iter().map(String::into_boxed_str).collect(),
             exclusive: false,
             live: !poll,
+            scheduled,
             cursor,
             encoder,
             chunked,
