@@ -1,4 +1,4 @@
-//! Upgrading a database written by an earlier release to the current schema (4): the real
+//! Upgrading a database written by an earlier release to the current schema (5): the real
 //! binary started on a copy of a fixture (described in `tests/fixtures/README.md`) must say
 //! so, keep everything the old binary stored, hand out new ids above the old high-water
 //! mark, and gain the tables the old schema lacked; a second start changes nothing, and the
@@ -14,6 +14,9 @@
 //!   Its tests are in [`schema_2`].
 //! - `tests/fixtures/v3.redb`, schema 3 (the last release before ntfy access tokens):
 //!   users and an ntfy topic; it gains the token tables.
+//! - `tests/fixtures/v4.redb`, schema 4 (commit 1494fce, before ntfy's sequences and
+//!   delayed delivery): users, an access token, a device message, ntfy topics and their
+//!   messages; it gains the schedule tables. Its test is in [`schema_4`].
 
 use crate::support;
 
@@ -27,6 +30,7 @@ use support::{Server, basic};
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.redb");
 const FIXTURE_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2.redb");
 const FIXTURE_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v3.redb");
+const FIXTURE_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v4.redb");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const ALICE_KEY: &str = "1bhJbBgVDiyBrzcDgHmhiuK52U2rsGHG";
@@ -150,7 +154,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert!(high_water > 3);
 
     let mut s = Server::start_on_db("upgrade", &copy, "");
-    s.wait_log("database upgraded from schema 1 to 4");
+    s.wait_log("database upgraded from schema 1 to 5");
     assert_accounts(&s);
 
     // The queued messages, with their ids, data, registration ids and priority.
@@ -225,7 +229,7 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
     assert_eq!(poll(s.addr, &alice, "news").len(), 1);
     assert_eq!(poll(s.addr, &alice, "upAbCdEf123456").len(), 1);
 
-    // A second start: already schema 4, nothing to upgrade, everything kept.
+    // A second start: already schema 5, nothing to upgrade, everything kept.
     restarted_without_upgrade(&mut s);
     assert_accounts(&s);
     assert_eq!(events(&s, ALICE_KEY), alice_after);
@@ -241,10 +245,10 @@ fn a_schema_1_database_is_upgraded_and_keeps_everything() {
         "ids keep increasing across restarts"
     );
 
-    stopped_at_schema_4(&mut s, after_restart, FIXTURE, &fixture_before);
+    stopped_at_current_schema(&mut s, after_restart, FIXTURE, &fixture_before);
 }
 
-/// Restarts the server (cleanly); the file, already at schema 4, is not upgraded again.
+/// Restarts the server (cleanly); the file, already at schema 5, is not upgraded again.
 fn restarted_without_upgrade(s: &mut Server) {
     s.restart_keeping_startup_log();
     let log = s.log_lines(Duration::from_millis(300));
@@ -254,15 +258,15 @@ fn restarted_without_upgrade(s: &mut Server) {
     );
     assert!(
         !log.iter().any(|l| l.contains("upgraded")),
-        "a schema-4 file is not upgraded again: {log:?}"
+        "a schema-5 file is not upgraded again: {log:?}"
     );
 }
 
-/// Stops the server; the copy is at schema 4 with ids above `last_id`, and the fixture
+/// Stops the server; the copy is at schema 5 with ids above `last_id`, and the fixture
 /// it was copied from is as it was.
-fn stopped_at_schema_4(s: &mut Server, last_id: u64, fixture: &str, fixture_before: &[u8]) {
+fn stopped_at_current_schema(s: &mut Server, last_id: u64, fixture: &str, fixture_before: &[u8]) {
     s.kill9();
-    assert_eq!(meta(&s.db, "schema_version"), 4);
+    assert_eq!(meta(&s.db, "schema_version"), 5);
     assert!(meta(&s.db, "message_id_high_water") > last_id);
     assert_eq!(
         std::fs::read(fixture).unwrap(),
@@ -278,7 +282,7 @@ fn a_schema_3_database_gains_access_tokens_and_keeps_its_users() {
     let fixture_before = std::fs::read(FIXTURE_V3).unwrap();
     let (copy, high_water) = fixture_copy(FIXTURE_V3, 3, "upgrade-v3");
     let mut s = Server::start_on_db("upgrade-v3", &copy, "");
-    s.wait_log("database upgraded from schema 3 to 4");
+    s.wait_log("database upgraded from schema 3 to 5");
     let alice = basic("alice", "alicepw");
     let r = s.request(
         "POST",
@@ -302,7 +306,7 @@ fn a_schema_3_database_gains_access_tokens_and_keeps_its_users() {
     restarted_without_upgrade(&mut s);
     let r = s.request("GET", "/v1/account", &[("Authorization", &bearer)], "");
     assert!(r.text().contains("after the upgrade"), "{}", r.text());
-    stopped_at_schema_4(&mut s, id, FIXTURE_V3, &fixture_before);
+    stopped_at_current_schema(&mut s, id, FIXTURE_V3, &fixture_before);
 }
 
 /// A copy made by hand (the way an administrator would move a 0.1.0 database over) is
@@ -321,7 +325,7 @@ fn the_cli_upgrades_a_schema_1_file_too() {
         users.contains("admin") && users.contains("alice"),
         "{users}"
     );
-    assert_eq!(meta(&copy, "schema_version"), 4);
+    assert_eq!(meta(&copy, "schema_version"), 5);
 
     let s = Server::start_on_db("upgrade-cli", &copy, "");
     let log = s.log_lines(Duration::from_millis(300));
@@ -563,7 +567,7 @@ mod schema_2 {
         assert!(high_water > 12);
 
         let mut s = Server::start_on_db("upgrade-v2", &copy, "");
-        s.wait_log("database upgraded from schema 2 to 4");
+        s.wait_log("database upgraded from schema 2 to 5");
         assert_accounts(&s);
         assert_device_queues(&s);
         assert_topics(&s);
@@ -638,7 +642,7 @@ mod schema_2 {
         let uaid = autopush_works(&s);
         nextpush_delivers(&s);
 
-        // A second start: already schema 4, nothing to upgrade, everything kept.
+        // A second start: already schema 5, nothing to upgrade, everything kept.
         super::restarted_without_upgrade(&mut s);
         assert_accounts(&s);
         assert_eq!(events(&s, PHONE_KEY), phone_after);
@@ -703,7 +707,7 @@ mod schema_2 {
         assert_eq!(polled(&s, BOB, "upBobPhone0123"), [OP11]);
         assert_eq!(polled(&s, BOB, "upNobody456789"), [OP12]);
 
-        super::stopped_at_schema_4(&mut s, after_restart, FIXTURE_V2, &fixture_before);
+        super::stopped_at_current_schema(&mut s, after_restart, FIXTURE_V2, &fixture_before);
     }
 
     /// A schema-2 file moved over by hand is upgraded by the CLI as well as by the server,
@@ -716,7 +720,7 @@ mod schema_2 {
         assert!(out.status.success(), "{}", support::stderr(&out));
         let users = stdout(&out);
         assert!(users.contains("admin") && users.contains("bob"), "{users}");
-        assert_eq!(meta(&copy, "schema_version"), 4);
+        assert_eq!(meta(&copy, "schema_version"), 5);
         let out = support::run_cli(&["topic", "list", "--db", db], "");
         assert!(out.status.success(), "{}", support::stderr(&out));
         assert_eq!(stdout(&out), TOPICS);
@@ -728,5 +732,94 @@ mod schema_2 {
         assert_device_queues(&s);
         assert_topics(&s);
         assert_eq!(topic_list(&s), TOPICS);
+    }
+}
+
+/// `tests/fixtures/v4.redb`, written by commit 1494fce (schema 4) through its CLI and HTTP
+/// API; its contents, and the answers below, as that binary served them.
+mod schema_4 {
+    use std::time::Duration;
+
+    use super::support::push::{JsonStream, Obj};
+    use super::support::{Server, basic};
+    use super::{FIXTURE_V4, events, fixture_copy, meta};
+
+    const TOKEN: &str = "Bearer tk_PYoMZ7vkbWjOQ1d3wcn0EFWg8kyYT";
+    const PHONE: &str = "K1rSf7xpW_XnEodvAtvpfSCVhWtTIUdT";
+    const HELLO: &str = r#"{"data":{"text":"hello v4"},"registration_id":"chat"}"#;
+    /// The chores message as 1494fce answered its publish, with the expiry of the fixture.
+    const OP2: &str = r#"{"id":"op2","time":1796680450,"expires":4102444800,"event":"message","topic":"chores","message":"Take out the bins","priority":4,"title":"Tuesday","tags":["wastebasket"]}"#;
+    const WEB_PUSH: &[u8] = b"\x00\xffv4 web push\x80";
+
+    fn poll(s: &Server, auth: &str, topic: &str, query: &str) -> Vec<Obj> {
+        let path = format!("/{topic}/json?poll=1&{query}");
+        let mut stream = JsonStream::open(s.addr, &path, &[("Authorization", auth)]);
+        assert_eq!(stream.status, 200, "{path}: {}", stream.head);
+        stream.until_closed()
+    }
+
+    fn texts(objects: &[Obj]) -> Vec<&str> {
+        objects.iter().map(|o| o.text.as_str()).collect()
+    }
+
+    /// What 1494fce stored is served as it served it, by its users and alice's token.
+    fn assert_kept(s: &Server) {
+        assert_eq!(events(s, PHONE), [(Some(1), HELLO.to_owned())]);
+        assert_eq!(texts(&poll(s, TOKEN, "chores", "since=all"))[0], OP2);
+        let alice = basic("alice", "alicepw");
+        let endpoint = poll(s, &alice, "upAlicePhone4567", "since=all");
+        assert_eq!(endpoint.len(), 1);
+        assert_eq!(endpoint[0].message_bytes(), WEB_PUSH);
+        assert_eq!(endpoint[0].str("id"), "op3");
+        let account = s.request("GET", "/v1/account", &[("Authorization", TOKEN)], "");
+        assert!(
+            account.text().contains("\"Home Assistant\""),
+            "{}",
+            account.text()
+        );
+    }
+
+    /// A schema-4 file gains the schedule tables in place and keeps everything (the old
+    /// chores message alone at first): then a
+    /// message of a sequence, a clear of the old message by its id, and a delayed message
+    /// that waits across a restart and is sent once, above the old ids.
+    #[test]
+    fn a_schema_4_database_gains_sequences_and_delayed_delivery_and_keeps_everything() {
+        let fixture_before = std::fs::read(FIXTURE_V4).unwrap();
+        let (copy, high_water) = fixture_copy(FIXTURE_V4, 4, "upgrade-v4");
+        let mut s = Server::start_on_db("upgrade-v4", &copy, "min_delay_secs = 0");
+        s.wait_log("database upgraded from schema 4 to 5");
+        assert_kept(&s);
+        assert_eq!(poll(&s, TOKEN, "chores", "since=all").len(), 1);
+
+        let put = |s: &Server, path: &str, headers: &[(&str, &str)], body: &str| {
+            let mut all = vec![("Authorization", TOKEN)];
+            all.extend_from_slice(headers);
+            let r = s.request("PUT", path, &all, body);
+            assert_eq!(r.status, 200, "{path}: {}", r.text());
+            Obj::parse(&r.text())
+        };
+        let cleared = put(&s, "/chores/op2/clear", &[], "");
+        assert_eq!(cleared.str("sequence_id"), "op2");
+        assert!(cleared.id_number() >= high_water, "above the old ids");
+        let later = put(&s, "/chores/wednesday", &[("In", "2s")], "Recycling");
+        super::restarted_without_upgrade(&mut s);
+        let since_clear = format!("since={}&scheduled=1", cleared.str("id"));
+        let waiting = poll(&s, TOKEN, "chores", &since_clear);
+        assert_eq!(texts(&waiting), [later.text.as_str()]);
+
+        let mut stream = JsonStream::open(s.addr, "/chores/json", &[("Authorization", TOKEN)]);
+        stream.opened();
+        let sent = stream.message();
+        assert_eq!(sent.str("message"), "Recycling");
+        assert_eq!(sent.str("sequence_id"), "wednesday");
+        assert!(sent.id_number() > cleared.id_number());
+        stream.assert_no_message(Duration::from_millis(500));
+        let all = poll(&s, TOKEN, "chores", "since=all");
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].text, OP2);
+        assert_kept(&s);
+        super::stopped_at_current_schema(&mut s, sent.id_number(), FIXTURE_V4, &fixture_before);
+        assert_eq!(meta(&s.db, "next_token_id"), 2, "the token counter is kept");
     }
 }
