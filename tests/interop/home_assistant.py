@@ -15,7 +15,12 @@ integration's:
   a user gets ``NtfyForbiddenAccessError``, which the integration tolerates);
 - notify: ``publish(Message(topic, message, title, tags, priority))``;
 - the event entity: ``subscribe([topic], callback)`` over ``/<topic>/ws``, after
-  ``/<topic>/auth``; it must see the next message published.
+  ``/<topic>/auth``; it must see the next message published;
+- the ``ntfy.publish`` action with a ``sequence_id`` (an update of the notification), the
+  ``ntfy.clear`` and ``ntfy.delete`` actions (``PUT /<topic>/<id>/clear``, ``DELETE
+  /<topic>/<id>``, by a sequence id or a message's own id), and ``delay``: the event
+  entity sees each update, the ``message_clear`` and ``message_delete`` events, and the
+  delayed message once it is due, not before.
 
 Usage: python3 tests/interop/home_assistant.py [path/to/openpush]. Talks to nothing but
 127.0.0.1 and ends with "N passed, M failed" (exit 1 on a failure).
@@ -30,7 +35,7 @@ import traceback
 # Only loopback: keep any proxy settings of the environment away from our requests.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
-from aiontfy import Message, Ntfy  # noqa: E402
+from aiontfy import Event, Message, Ntfy  # noqa: E402
 from aiontfy.exceptions import (  # noqa: E402
     NtfyForbiddenAccessError,
     NtfyUnauthorizedAuthenticationError,
@@ -99,6 +104,68 @@ async def notify_and_subscribe(url: str, token: str):
             await asyncio.gather(task, return_exceptions=True)
 
 
+async def next_event(got: asyncio.Queue, wait=TIMEOUT):
+    """The next notification that is not a keepalive."""
+    while True:
+        n = await asyncio.wait_for(got.get(), wait)
+        if n.event != Event.KEEPALIVE:
+            return n
+
+
+async def updates_clear_delete_and_delay(url: str, token: str):
+    """The publish action with a sequence id, the clear and delete actions, and a delay,
+    as the event entity's subscription sees them."""
+    got = asyncio.Queue()
+    async with Ntfy(url, token=token) as ntfy:
+        task = asyncio.create_task(ntfy.subscribe(["chores"], got.put_nowait))
+        try:
+            assert (await next_event(got)).event == Event.OPEN
+            first = await ntfy.publish(
+                Message(topic="chores", message="Washer: 10 min left", sequence_id="washer")
+            )
+            assert first.sequence_id == "washer", first
+            update = await ntfy.publish(
+                Message(topic="chores", message="Washer: done", sequence_id="washer")
+            )
+            cleared = await ntfy.clear("chores", "washer")
+            assert (cleared.event, cleared.sequence_id) == (Event.MESSAGE_CLEAR, "washer"), cleared
+            deleted = await ntfy.delete("chores", "washer")
+            assert (deleted.event, deleted.sequence_id) == (Event.MESSAGE_DELETE, "washer"), deleted
+            seen = [await next_event(got) for _ in range(4)]
+            assert [(n.event, n.sequence_id) for n in seen] == [
+                (Event.MESSAGE, "washer"),
+                (Event.MESSAGE, "washer"),
+                (Event.MESSAGE_CLEAR, "washer"),
+                (Event.MESSAGE_DELETE, "washer"),
+            ], seen
+            assert [n.id for n in seen] == [first.id, update.id, cleared.id, deleted.id], seen
+            assert seen[1].message == "Washer: done", seen[1]
+
+            # A notification published without a sequence id is deleted by its own id.
+            plain = await ntfy.publish(Message(topic="chores", message="Bins"))
+            assert plain.sequence_id is None, plain
+            await ntfy.delete("chores", plain.id)
+            assert (await next_event(got)).id == plain.id
+            gone = await next_event(got)
+            assert (gone.event, gone.sequence_id) == (Event.MESSAGE_DELETE, plain.id), gone
+
+            # Delayed: answered at once with its time, sent when due, under that sequence.
+            asked = time.time()
+            later = await ntfy.publish(Message(topic="chores", message="Dinner", delay="2s"))
+            assert later.time.timestamp() >= int(asked) + 2, later
+            try:
+                early = await next_event(got, wait=1.0)
+                raise AssertionError(f"sent before its time: {early}")
+            except TimeoutError:
+                pass
+            sent = await next_event(got)
+            assert time.time() >= later.time.timestamp(), sent
+            assert (sent.message, sent.sequence_id) == ("Dinner", later.id), sent
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 async def forbidden_topic(url: str, token: str):
     """A topic of another user: the repair issue's error."""
     async with Ntfy(url, username=OTHER, password=OTHER_PASSWORD) as ann:
@@ -123,6 +190,9 @@ def main() -> int:
     try:
         server.cli("user", "add", OTHER, "--password-stdin", stdin=OTHER_PASSWORD + "\n")
         server.cli("user", "add", USER, "--password-stdin", stdin=PASSWORD + "\n")
+        # Delays of seconds, not ntfy's minimum of 10.
+        with open(server.config, "a") as f:
+            f.write("min_delay_secs = 0\n")
         server.start()
         url = server.url
         token = asyncio.run(asyncio.wait_for(setup(url), 3 * TIMEOUT))
@@ -131,6 +201,10 @@ def main() -> int:
         checks = [
             ("home assistant: account and version polls with the token", polls),
             ("home assistant: notify, and the event entity's subscription", notify_and_subscribe),
+            (
+                "home assistant: publish with a sequence id, clear, delete, delay",
+                updates_clear_delete_and_delay,
+            ),
             ("home assistant: another user's topic is 40301", forbidden_topic),
         ]
         for name, check in checks:
