@@ -18,8 +18,9 @@
 //! - **the store thread** (`store`): the only owner of the redb database. Reads run on
 //!   snapshots; writes are grouped into one commit, and a writer hears back only once its
 //!   commit is durable. The delivery rules live in `store::queue`, accounts in
-//!   `store::accounts`, topics in `store::topics`, autopush user agents and their channels
-//!   in `store::autopush`, the file layout and its upgrades in `store::tables`;
+//!   `store::accounts`, topics in `store::topics`, messages waiting for their time (ntfy's
+//!   delayed delivery) in `store::schedule`, autopush user agents and their channels in
+//!   `store::autopush`, the file layout and its upgrades in `store::tables`;
 //! - **the hasher thread** (`auth`): Argon2 password checks, behind a login cache and
 //!   backoff. A request that a browser sends for another site's page is refused before
 //!   any password is checked (`csrf`);
@@ -53,7 +54,7 @@
 //!    (`delivery::endpoints`), with the resolver of the queue each names; the Web Push rules
 //!    every endpoint applies (`delivery::webpush`); topics (`delivery::topics`);
 //! 7. the door plumbing (`route`: a route table's rows, what a handler returns, the JSON
-//!    body);
+//!    body, the task a door may run beside its requests);
 //! 8. the doors (`doors::<door>`);
 //! 9. the router (`router`), the only module that names the doors; the server (`server`);
 //!    the command line (`cli`), its commands (`commands`) and the control socket

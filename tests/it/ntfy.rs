@@ -333,7 +333,10 @@ fn json_publish_takes_headers_for_what_the_json_leaves_out() {
         r#"{"topic":"backups","message":"later"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(Obj::parse(&r.text()).int("time") >= now_secs() + 599, "sent later");
+    assert!(
+        Obj::parse(&r.text()).int("time") >= now_secs() + 599,
+        "sent later"
+    );
 }
 
 #[test]
