@@ -617,6 +617,19 @@ fn scheduled_messages_are_capped_per_user_and_per_address() {
 }
 
 #[test]
+fn a_server_may_schedule_for_its_users_only() {
+    let (s, alice) = server(
+        "delay-users-only",
+        "max_scheduled_per_addr = 0\nanonymous_access = read-write",
+    );
+    // Without a user: log in (ntfy's 40101), as for anything a user may do.
+    let r = s.request("PUT", "/opentopic", &[("In", "1h")], "anonymous");
+    r.assert_ntfy_error(401, 40101);
+    assert_eq!(s.request("PUT", "/opentopic", &[], "now").status, 200);
+    publish(&s, &alice, "/chores", &[("In", "1h")], "alice may");
+}
+
+#[test]
 fn waiting_messages_count_in_the_store_budget() {
     let (s, alice) = server(
         "delay-budget",

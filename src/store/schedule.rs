@@ -83,8 +83,8 @@ struct Entry {
 }
 
 /// Schedules `pending` for the queue `to`, unless its sender has `max_per_sender` messages
-/// waiting already (not counting the one of the same sequence it replaces), the queue is
-/// full, or the store's `budget` has no room. A message with a sequence id replaces the one
+/// waiting already (not counting the one of the same sequence it replaces; 0: it may not
+/// schedule at all), the queue is full, or the store's `budget` has no room. A message with a sequence id replaces the one
 /// of its sequence scheduled for that queue. `name` names a slot as the door names message
 /// ids; `name(u64::MAX)` is the longest of its names.
 pub fn add(
@@ -108,6 +108,11 @@ pub fn add(
         Some(id) => find(txn, to.queue, id)?,
         None => None,
     };
+    if max_per_sender == 0 {
+        return Ok(Err(Refused::Limit(
+            "this server schedules messages for its users only".into(),
+        )));
+    }
     let mut waiting = count_of(txn, sender, max_per_sender.saturating_add(1))?;
     if replaced.as_ref().is_some_and(|r| r.record.sender == sender) {
         waiting -= 1;
