@@ -152,7 +152,7 @@ fn spawn_tasks(
             .detach();
     }
     executor.spawn(keepalive_loop(state.clone())).detach();
-    crate::router::start_door_tasks(&state);
+    crate::router::start_door_tasks(state);
     if let Some(interval) = sd_notify::watchdog_interval() {
         executor
             .spawn(watchdog_loop(state.clone(), interval))

@@ -14,6 +14,9 @@ use support::push::{JsonStream, Obj};
 use support::ws::WsClient;
 use support::{Response, Server, TIMEOUT, basic};
 
+/// Request headers.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 /// Delays of a second or two: the tests may not wait ntfy's 10 s minimum.
 const QUICK: &str = "min_delay_secs = 0";
 
@@ -98,7 +101,7 @@ fn events(objects: &[Obj]) -> Vec<(String, Option<String>)> {
 fn a_sequence_id_rides_on_the_message_in_every_form_ntfy_takes() {
     let (s, alice) = server("seq-forms", "");
     let mut stream = subscribe(&s, &alice, "/chores/json");
-    let forms: [(&str, &[(&str, &str)], &str); 5] = [
+    let forms: [(&str, Headers, &str); 5] = [
         ("/chores", &[("X-Sequence-ID", "h1")], "h1"),
         ("/chores", &[("SID", "h2")], "h2"),
         ("/chores?sid=h3", &[], "h3"),
@@ -440,7 +443,7 @@ fn every_delay_form_ntfy_takes_schedules_the_message() {
     let (s, alice) = server("delay-forms", QUICK);
     let now = now_secs();
     let at = (now + 600).to_string();
-    let forms: [(&str, &[(&str, &str)], u64); 6] = [
+    let forms: [(&str, Headers, u64); 6] = [
         ("/chores", &[("Delay", "30m")], now + 1800),
         ("/chores", &[("X-In", "2 hours")], now + 7200),
         ("/chores", &[("In", "1h30m")], now + 5400),

@@ -624,7 +624,8 @@ impl Stream {
     }
 
     /// Takes the hub's wake: new messages, a commit, a keepalive, or the end of the stream.
-    /// A poll (no slot) ends here, its stored messages sent.
+    /// A poll (no slot) ends here, its stored messages sent and, with `scheduled`, the
+    /// scheduled ones listed.
     fn follow_hub(&mut self, cx: &mut Context<'_>) -> Step {
         let Some(slot) = &self.slot else {
             if std::mem::take(&mut self.sub.scheduled) {
