@@ -476,6 +476,12 @@ impl ScheduledRecord {
         r.end(record)
     }
 
+    /// The queue of the record of `bytes`, without decoding the rest (it is the first
+    /// field).
+    pub fn queue_of(bytes: &[u8]) -> Option<u64> {
+        Reader::new(bytes)?.u64()
+    }
+
     /// Who sent the record of `bytes`, without decoding the message.
     pub fn sender_of(bytes: &[u8]) -> Option<Sender> {
         let mut r = Reader::new(bytes)?;
@@ -857,6 +863,7 @@ mod tests {
             let bytes = s.encode();
             assert_eq!(ScheduledRecord::decode(&bytes), Some(s));
             assert_eq!(ScheduledRecord::sender_of(&bytes), Some(sender));
+            assert_eq!(ScheduledRecord::queue_of(&bytes), Some(1 << 62));
             assert_eq!(ScheduledRecord::decode(&bytes[..bytes.len() - 1]), None);
         }
     }

@@ -298,42 +298,31 @@ pub fn next_due(txn: &impl Tables) -> Result<Option<u64>> {
 
 /// The messages scheduled for `queues`, as (queue, slot, the record it becomes), earliest
 /// due first; they end with the one that takes their weight (`MessageRecord::weight`) to
-/// `max_bytes` or past.
+/// `max_bytes` or past. Reads the whole schedule in due order (it is small: its senders'
+/// limits and the store's budget bound it), decoding only the records of `queues`.
 pub fn pending(
     txn: &impl Tables,
     queues: &[u64],
     max_bytes: usize,
 ) -> Result<Vec<(u64, u64, MessageRecord)>> {
-    let index = txn.bytes(SCHEDULED_BY_SEQUENCE)?;
-    let scheduled = txn.bytes(SCHEDULED)?;
     let mut found = Vec::new();
-    for &queue in queues {
-        for entry in index.range((queue, "")..(queue + 1, ""))? {
-            let (_, value) = entry?;
-            let (due, slot) = parse_index(value.value()).ok_or_else(|| damaged("index", queue))?;
-            let Some(bytes) = scheduled.get((due, slot))? else {
-                continue;
-            };
-            let record = ScheduledRecord::decode(bytes.value())
-                .ok_or_else(|| damaged("scheduled message", slot))?;
-            found.push((due, slot, queue, record.message));
-        }
-    }
-    found.sort_unstable_by_key(|(due, slot, _, _)| (*due, *slot));
     let mut weight = 0;
-    let keep = found
-        .iter()
-        .take_while(|m| {
-            let under = weight < max_bytes;
-            weight += m.3.weight();
-            under
-        })
-        .count();
-    found.truncate(keep);
-    Ok(found
-        .into_iter()
-        .map(|(_, slot, queue, record)| (queue, slot, record))
-        .collect())
+    for entry in txn.bytes(SCHEDULED)?.iter()? {
+        if weight >= max_bytes {
+            break;
+        }
+        let (key, bytes) = entry?;
+        let slot = key.value().1;
+        let bytes = bytes.value();
+        if ScheduledRecord::queue_of(bytes).is_some_and(|q| !queues.contains(&q)) {
+            continue;
+        }
+        let record =
+            ScheduledRecord::decode(bytes).ok_or_else(|| damaged("scheduled message", slot))?;
+        weight += record.message.weight();
+        found.push((record.queue, slot, record.message));
+    }
+    Ok(found)
 }
 
 /// The message of sequence `sequence_id` scheduled for `queue`.

@@ -18,16 +18,22 @@
 //! delayed message is published to its topic: what follows a publish happens there for it,
 //! as after `super::publish` for the others. Polls with `scheduled=1` list what is waiting.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use futures_lite::future;
 
+use super::encode::message_id;
 use crate::clock::now_millis;
+use crate::delivery::topics::schedule_to_topic;
 use crate::error::{ApiError, NtfyCode};
+use crate::limits::AddrKey;
 use crate::state::ServerState;
-use crate::store::schedule::{self, Released};
+use crate::store::queue::NewMessage;
+use crate::store::schedule::{self, Released, Scheduled};
 
 /// Scheduled messages moved into their queues per transaction; bounds one commit.
 const RELEASE_BATCH: usize = 64;
@@ -62,6 +68,23 @@ pub const TOO_LARGE: NtfyCode = NtfyCode {
     message: "invalid delay parameter: too large, please refer to the docs",
     link: DOCS,
 };
+
+/// Schedules `message` for `topic`, due at `due` (`crate::delivery::topics`), its slot
+/// named as the door names message ids. A future of its own, boxed: the publish handler's
+/// state machine does not carry it (router builds count every kilobyte).
+pub fn schedule<'a>(
+    state: &'a ServerState,
+    topic: &str,
+    user: Option<u64>,
+    from: Option<AddrKey>,
+    message: NewMessage,
+    due: u64,
+) -> Pin<Box<dyn Future<Output = Result<Scheduled, ApiError>> + 'a>> {
+    let topic = topic.to_owned();
+    Box::pin(schedule_to_topic(
+        state, topic, user, from, message, due, message_id,
+    ))
+}
 
 /// When a message with delay `text` is due (Unix milliseconds), checked against
 /// `min_delay_secs` and `max_delay_secs` as ntfy checks them (whole seconds).

@@ -34,7 +34,7 @@ use super::delayed;
 use super::encode::message_id;
 use super::fields::{Fields, sequence_id, unsupported};
 use super::{anonymous_needs_login, user};
-use crate::delivery::topics::{post_to_topic, schedule_to_topic};
+use crate::delivery::topics::post_to_topic;
 use crate::delivery::webpush;
 use crate::delivery::{self, Published};
 use crate::error::ApiError;
@@ -263,17 +263,9 @@ async fn publish(
     let from = req.client_addr.map(AddrKey::of);
     let (id, record) = match due {
         Some(due) => {
-            let scheduled = schedule_to_topic(
-                state,
-                topic.to_owned(),
-                user,
-                from,
-                message,
-                due,
-                message_id,
-            )
-            .await
-            .map_err(|e| anonymous_needs_login(e, user))?;
+            let scheduled = delayed::schedule(state, topic, user, from, message, due)
+                .await
+                .map_err(|e| anonymous_needs_login(e, user))?;
             (scheduled.slot, Rc::new(scheduled.record))
         }
         None => {
