@@ -335,6 +335,42 @@ fn a_message_sends_ntfys_poll_request_and_the_iphone_polls_that_message() {
 }
 
 #[test]
+fn a_delayed_message_sends_its_poll_request_when_it_is_sent_and_clear_or_delete_none() {
+    let upstream = StandIn::start("first");
+    let (s, alice) = server(
+        "upstream-delayed",
+        &upstream.base_url(),
+        "min_delay_secs = 0",
+    );
+    let r = s.request(
+        "PUT",
+        "/family",
+        &[("Authorization", &alice), ("In", "1s")],
+        "Dinner in a second",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        upstream.next_within(Duration::from_millis(600)).is_none(),
+        "nothing upstream before it is sent"
+    );
+    let seen = upstream.next();
+    let id = seen.header("X-Poll-ID").unwrap().to_owned();
+    let body = ios_poll(&s, &alice, "family", &id);
+    let message = Obj::parse(body.trim_end());
+    assert_eq!(message.str("message"), "Dinner in a second");
+    assert_eq!(message.str("sequence_id"), Obj::parse(&r.text()).str("id"));
+    for (method, path) in [
+        ("PUT", format!("/family/{id}/clear")),
+        ("DELETE", format!("/family/{id}")),
+    ] {
+        let r = s.request(method, &path, &[("Authorization", &alice)], "");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert!(upstream.next_within(Duration::from_millis(500)).is_none());
+    wait_metric(&s, SENT, 1);
+}
+
+#[test]
 fn unifiedpush_messages_and_poll_requests_send_no_poll_request() {
     let upstream = StandIn::start("first");
     let (s, alice) = server("upstream-up", &upstream.base_url(), "");

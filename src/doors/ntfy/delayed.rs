@@ -235,9 +235,11 @@ pub async fn run(state: Rc<ServerState>) {
 }
 
 /// A delayed message is published to its topic now: it is in the queue (committed), and
-/// the live streams have it through the store's events.
+/// the live streams have it through the store's events; iPhones are woken for it
+/// (`upstream_base_url`), as after any publish.
 fn sent(state: &ServerState, message: Released) {
     crate::metrics::bump(&state.counters.scheduled_sent);
+    super::wake_iphones_for(state, &message.topic, message.id);
     crate::delivery::announce(state, message.queue, message.id, message.record, true);
 }
 

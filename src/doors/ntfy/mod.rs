@@ -221,10 +221,18 @@ pub async fn open_topics(
 /// but UnifiedPush ones: never for an endpoint topic, whose readers are distributors, nor
 /// for a publish that is itself a poll request (`X-Poll-ID`: another server's upstream
 /// request, which sent on would go round between two servers that name each other).
-#[cfg_attr(not(feature = "upstream"), allow(unused_variables))]
 pub fn wake_iphones(state: &ServerState, req: &Request, topic: &str, id: u64) {
+    if fields::param(req, &["X-Poll-ID", "Poll-ID"]).is_none() {
+        wake_iphones_for(state, topic, id);
+    }
+}
+
+/// [`wake_iphones`] for a message no request publishes now: a delayed one, sent when it
+/// is due (`delayed`), as ntfy forwards it then.
+#[cfg_attr(not(feature = "upstream"), allow(unused_variables))]
+pub fn wake_iphones_for(state: &ServerState, topic: &str, id: u64) {
     #[cfg(feature = "upstream")]
-    if !is_endpoint_topic(topic) && fields::param(req, &["X-Poll-ID", "Poll-ID"]).is_none() {
+    if !is_endpoint_topic(topic) {
         state.upstream.forward(topic, &encode::message_id(id));
     }
 }
