@@ -839,6 +839,17 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_of_sequences_and_schedules_decode() {
+        let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/record_codec/");
+        let message = std::fs::read(format!("{seeds}message_sequence")).unwrap();
+        let m = MessageRecord::decode(&message).expect("a version-3 message");
+        assert_eq!(m.sequence.map(|s| s.event), Some(SequenceEvent::Delete));
+        let scheduled = std::fs::read(format!("{seeds}scheduled")).unwrap();
+        let s = ScheduledRecord::decode(&scheduled).expect("a scheduled record");
+        assert_eq!((s.sender, s.message.encode()), (Sender::User(7), message));
+    }
+
+    #[test]
     fn scheduled_records_round_trip_with_each_kind_of_sender() {
         for sender in [Sender::User(7), Sender::Address([9; 16]), Sender::Host] {
             let s = ScheduledRecord {
