@@ -48,6 +48,7 @@ mod ntfy;
 mod ntfy_account;
 mod ntfy_errors;
 mod ntfy_fields;
+mod ntfy_updates;
 #[cfg(feature = "upstream")]
 mod ntfy_upstream;
 mod properties;

@@ -406,7 +406,7 @@ fn unsupported_features_are_refused_naming_the_feature() {
         let r = put(&s, &alice, "/news", &[(header, value)], "x");
         assert_refused(&r, 400, feature);
     }
-    // Delays are taken (`tests/ntfy_updates.rs`), but not in words.
+    // Delays are taken (`ntfy_updates`), but not in words.
     let r = put(&s, &alice, "/news?delay=tomorrow", &[], "x");
     assert_refused(&r, 400, "delay");
     let r = s.request(

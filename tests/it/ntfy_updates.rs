@@ -6,26 +6,19 @@
 //! answered 200 is sent once, when due, also across `kill -9` and a server that was down at
 //! its due time, and never before.
 
-mod support;
+use crate::support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use support::push::{JsonStream, Obj};
 use support::ws::WsClient;
-use support::{Response, Server, TIMEOUT, basic};
+use support::{Response, Server, TIMEOUT, basic, now_secs};
 
 /// Request headers.
 type Headers<'a> = &'a [(&'a str, &'a str)];
 
 /// Delays of a second or two: the tests may not wait ntfy's 10 s minimum.
 const QUICK: &str = "min_delay_secs = 0";
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// A server with `config` and the user alice; her auth header.
 fn server(name: &str, config: &str) -> (Server, String) {
