@@ -23,23 +23,25 @@
 # Closing line: "ci-cross: N passed, M failed"; exit status 1 if anything failed.
 #
 # SIZE_BUDGET_BYTES (default 1000000): the issue's budget for mipsel, reported only.
-# SIZE_LIMIT_BYTES (default 2690000): a mipsel binary above this fails CI (growth guard, about
-# 29 KB above the 2,661,244 bytes of the build that set it: the admin page, its files and
-# its API, added 49,540 bytes to 2,611,704; the upstream forwarder for iPhones, rustls'
-# client side and webpki's verification, 205,736 bytes before that, ntfy's accounts, access
-# tokens and error form about 80 KB and built-in TLS, rustls and ring, about 420 KB).
-# NTFY_SIZE_LIMIT_BYTES (default 1700000): the same guard for the mipsel build with
-# the ntfy doors only (`--no-default-features --features ntfy`, without TLS), about 34 KB
-# above the 1,666,044 bytes of the build that set it (1,586,200 before ntfy's accounts,
-# access tokens and error form).
+# SIZE_LIMIT_BYTES (default 2750000): a mipsel binary above this fails CI (growth guard, about
+# 29 KB above the 2,721,088 bytes of the build that set it: ntfy's notifications that
+# update and delayed delivery added 59,844 bytes to 2,661,244; the admin page, its files and
+# its API, 49,540 bytes before that; the upstream forwarder for iPhones, rustls' client side
+# and webpki's verification, 205,736 bytes, ntfy's accounts, access tokens and error form
+# about 80 KB and built-in TLS, rustls and ring, about 420 KB).
+# NTFY_SIZE_LIMIT_BYTES (default 1760000): the same guard for the mipsel build with
+# the ntfy doors only (`--no-default-features --features ntfy`, without TLS), about 31 KB
+# above the 1,729,248 bytes of the build that set it (1,669,884 before ntfy's notifications
+# that update and delayed delivery, 1,586,200 before ntfy's accounts, access tokens and
+# error form).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export CROSS_DIR=${CROSS_DIR:-$ROOT/target/cross}
 BUDGET=${SIZE_BUDGET_BYTES:-1000000}
-LIMIT=${SIZE_LIMIT_BYTES:-2690000}
-NTFY_LIMIT=${NTFY_SIZE_LIMIT_BYTES:-1700000}
+LIMIT=${SIZE_LIMIT_BYTES:-2750000}
+NTFY_LIMIT=${NTFY_SIZE_LIMIT_BYTES:-1760000}
 passed=0 failed=0
 declare -a SUMMARY
 
