@@ -133,17 +133,28 @@ fn a_sequence_id_rides_on_the_message_in_every_form_ntfy_takes() {
 #[test]
 fn a_bad_sequence_id_is_refused_with_ntfy_json_and_stores_nothing() {
     let (s, alice) = server("seq-bad", "");
-    for (path, headers) in [
-        ("/chores", vec![("X-Sequence-ID", "with space")]),
-        ("/chores", vec![("X-Sequence-ID", &*"x".repeat(65))]),
-        ("/chores/a.b", vec![]),
-    ] {
-        let r = send(&s, &alice, "PUT", path, &headers, "x");
+    for id in ["with space", &"x".repeat(65), "a.b"] {
+        let r = send(&s, &alice, "PUT", "/chores", &[("X-Sequence-ID", id)], "x");
         r.assert_ntfy_error(400, 40000);
         assert!(r.text().contains("sequence id"), "{}", r.text());
     }
-    let r = send(&s, &alice, "DELETE", "/chores/a%20b", &[], "");
-    r.assert_ntfy_error(400, 40000);
+    // In a path, a sequence id has a topic name's shape; other paths there are no route.
+    for (method, path) in [("PUT", "/chores/a.b"), ("DELETE", "/chores/a%20b")] {
+        assert_eq!(
+            send(&s, &alice, method, path, &[], "x").status,
+            404,
+            "{path}"
+        );
+    }
+    let json = send(
+        &s,
+        &alice,
+        "POST",
+        "/",
+        &[],
+        r#"{"topic":"chores","sequence_id":"a/b"}"#,
+    );
+    json.assert_ntfy_error(400, 40000);
     assert!(poll(&s, &alice, "chores", "since=all").is_empty());
 }
 

@@ -95,22 +95,27 @@ pub const ROUTES: &[Route] = &[
         Box::pin(publish::to_topic(s, r, p[0], None))
     })
     .posts(),
-    // A message of the sequence the path names (ntfy 2.16): topic write.
+    // A message of the sequence the path names (ntfy 2.16): topic write. A sequence id in
+    // a path has a topic name's shape, so the server's own words (`json`, `auth` …) go in
+    // `X-Sequence-ID` instead, and other paths under a topic stay 404.
     Route::new(
         &["PUT", "POST"],
-        &[Segment::Topic, Secret],
+        &[Segment::Topic, Segment::Topic],
         Topic,
         |s, r, p| Box::pin(publish::to_topic(s, r, p[0], Some(p[1]))),
     )
     .posts(),
     // The notification of a sequence, deleted or cleared (ntfy 2.16): topic write.
-    Route::new(&["DELETE"], &[Segment::Topic, Secret], Topic, |s, r, p| {
-        Box::pin(sequence::delete(s, r, p[0], p[1]))
-    })
+    Route::new(
+        &["DELETE"],
+        &[Segment::Topic, Segment::Topic],
+        Topic,
+        |s, r, p| Box::pin(sequence::delete(s, r, p[0], p[1])),
+    )
     .posts(),
     Route::new(
         &["PUT"],
-        &[Segment::Topic, Secret, OneOf(&["clear", "read"])],
+        &[Segment::Topic, Segment::Topic, OneOf(&["clear", "read"])],
         Topic,
         |s, r, p| Box::pin(sequence::clear(s, r, p[0], p[1])),
     )
