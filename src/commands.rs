@@ -471,19 +471,11 @@ async fn client_del(store: &Store, user: String, name: String) -> Result<String,
 async fn topic_list(store: &Store, user: Option<String>) -> Result<String, String> {
     let rows = store
         .read_unsettled(move |t, unsettled| {
-            let names: Vec<(u64, String)> = accounts::list_users(t)?
-                .into_iter()
-                .map(|(id, u)| (id, u.name))
-                .collect();
-            let name_of = |id: u64| {
-                names
-                    .iter()
-                    .find(|(i, _)| *i == id)
-                    .map_or_else(|| "-".to_owned(), |(_, n)| n.clone())
-            };
+            let names = accounts::user_names(t)?;
+            let name_of = |id: u64| names.name(id).unwrap_or("-");
             let only = match &user {
-                Some(u) => match names.iter().find(|(_, n)| n == u) {
-                    Some((id, _)) => Some(*id),
+                Some(u) => match names.id(u) {
+                    Some(id) => Some(id),
                     None => return Ok(Err("no such user")),
                 },
                 None => None,
@@ -519,7 +511,7 @@ async fn topic_list(store: &Store, user: Option<String>) -> Result<String, Strin
                 .messages
                 .len();
                 let owner = match record.owner {
-                    0 => "(nobody yet)".to_owned(),
+                    0 => "(nobody yet)",
                     id => name_of(id),
                 };
                 rows.push(format!(

@@ -60,7 +60,36 @@ pub fn find_user(txn: &impl Tables, ident: &str) -> Result<Option<(u64, UserReco
     Ok(get_user(&users, id)?.map(|u| (id, u)))
 }
 
-/// Every user, by id.
+/// Every user's id and name, in id order: what a listing of topics, grants or streams needs
+/// to name their users.
+pub fn user_names(txn: &impl Tables) -> Result<UserNames> {
+    Ok(UserNames(
+        list_users(txn)?
+            .into_iter()
+            .map(|(id, user)| (id, user.name))
+            .collect(),
+    ))
+}
+
+/// Users' ids and names, from [`user_names`].
+pub struct UserNames(Vec<(u64, String)>);
+
+impl UserNames {
+    /// The name of user `id`, if it exists.
+    pub fn name(&self, id: u64) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// The id of the user named `name`, if it exists.
+    pub fn id(&self, name: &str) -> Option<u64> {
+        self.0.iter().find(|(_, n)| n == name).map(|(id, _)| *id)
+    }
+}
+
+/// Every user, in id order.
 pub fn list_users(txn: &impl Tables) -> Result<Vec<(u64, UserRecord)>> {
     let users = txn.users()?;
     let mut out = Vec::new();

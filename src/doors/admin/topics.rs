@@ -20,16 +20,8 @@ pub fn list(state: &Rc<ServerState>) -> Work {
         usize::try_from(state.config().limits.max_queued_per_topic).unwrap_or(usize::MAX);
     let followed = state.hub.followed_queues();
     Work::Read(Box::new(move |t| {
-        let names: Vec<(u64, String)> = accounts::list_users(t)?
-            .into_iter()
-            .map(|(id, u)| (id, u.name))
-            .collect();
-        let name_of = |id: u64| {
-            names
-                .iter()
-                .find(|(i, _)| *i == id)
-                .map_or("", |(_, n)| n.as_str())
-        };
+        let names = accounts::user_names(t)?;
+        let name_of = |id: u64| names.name(id).unwrap_or("");
         let mut listed = Vec::new();
         for (name, record) in topics::list(t)? {
             let grants: Vec<String> = record
