@@ -578,7 +578,7 @@ impl Stream {
                 self.read = None;
                 return match found {
                     Ok(found) => {
-                        self.emit_scheduled(&found);
+                        self.emit_stored(&found);
                         Step::Again
                     }
                     Err(e) => {
@@ -589,20 +589,7 @@ impl Stream {
             }
         };
         self.read = None;
-        let wanted = page
-            .messages
-            .iter()
-            .filter(|(_, id, r)| self.sub.wants(*id, r));
-        for (queue, id, record) in wanted {
-            let event = Event {
-                queue: *queue,
-                id: *id,
-                record,
-                stored: true,
-            };
-            let sub = &self.sub;
-            sub.emit(&mut self.out, |out| sub.encoder.message(out, sub, event));
-        }
+        self.emit_stored(&page.messages);
         self.position.page_read(&page);
         Step::Again
     }
@@ -682,9 +669,9 @@ impl Stream {
         Step::Again
     }
 
-    /// Writes the scheduled messages a poll lists, as (queue, slot, record), those its
-    /// client wants.
-    fn emit_scheduled(&mut self, found: &[(u64, u64, MessageRecord)]) {
+    /// Writes the stored messages read, as (queue, id, record), those its client wants; for
+    /// the scheduled messages a poll lists, the id is their slot in the schedule.
+    fn emit_stored(&mut self, found: &[(u64, u64, MessageRecord)]) {
         let wanted = found.iter().filter(|(_, slot, r)| self.sub.wants(*slot, r));
         for (queue, slot, record) in wanted {
             let event = Event {
