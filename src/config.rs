@@ -84,6 +84,12 @@ static KEYS: &[Key] = keys! {
         |c| secs_text(c.tls_cert_check);
     "db" => |c, v| c.db = PathBuf::from(v),
         |c| c.db.display().to_string();
+    "store" => |c, v| c.store = store_url(v)?,
+        |c| c.store.clone();
+    "redis_prefix" => |c, v| c.redis_prefix = redis_prefix(v)?,
+        |c| c.redis_prefix.clone();
+    "redis_require_fsync" => |c, v| c.redis_require_fsync = boolean(v)?,
+        |c| c.redis_require_fsync.to_string();
     "control_socket" => |c, v| c.control_socket = Some(PathBuf::from(v)),
         |c| c.control_socket_path().display().to_string();
     // Under the 60 s of common proxies and the ntfy app's 77 s read timeout.
@@ -532,6 +538,13 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Redb page cache. Redb's own default is 1 GiB, far past a router's RAM.
     pub db_cache_bytes: usize,
+    /// Empty: the redb file `db`. A `redis://` URL: a Redis/Valkey server that several
+    /// nodes share (the `redis` feature).
+    pub store: String,
+    /// The prefix of every Redis key, so that several installations can share one server.
+    pub redis_prefix: String,
+    /// Refuse to start on a Redis that does not fsync each write before it answers.
+    pub redis_require_fsync: bool,
     /// How long confirmations and acks may wait to share a message's commit before they
     /// get one of their own; a crash within it delivers their messages again.
     pub confirm_delay: Duration,
@@ -582,6 +595,9 @@ impl Default for Config {
             max_ttl: Duration::from_secs(4 * 7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             db_cache_bytes: 4 * 1024 * 1024,
+            store: String::new(),
+            redis_prefix: "openpush".into(),
+            redis_require_fsync: true,
             confirm_delay: Duration::from_secs(300),
             commit_window: Duration::from_millis(4),
             log_level: log::LevelFilter::Info,
@@ -740,9 +756,24 @@ impl Config {
             .unwrap_or_else(|| control_socket_for(&self.db))
     }
 
+    /// The store as the log names it: the redb file, or the Redis server without its
+    /// password.
+    pub fn store_shown(&self) -> String {
+        match self.store.rsplit_once('@') {
+            _ if self.store.is_empty() => self.db.display().to_string(),
+            Some((_, host)) => format!("redis://{host} (prefix {})", self.redis_prefix),
+            None => format!("{} (prefix {})", self.store, self.redis_prefix),
+        }
+    }
+
     /// What the store thread needs of the configuration.
     pub fn store_options(&self) -> crate::store::Options {
         crate::store::Options {
+            redis: (!self.store.is_empty()).then(|| crate::store::RedisOptions {
+                url: self.store.clone(),
+                prefix: self.redis_prefix.clone(),
+                require_fsync: self.redis_require_fsync,
+            }),
             cache_bytes: self.db_cache_bytes,
             queue: self.limits.store_queue,
             confirm_delay: self.confirm_delay,
@@ -962,6 +993,32 @@ fn ip_addrs(value: &str) -> Result<Vec<IpAddr>, ConfigError> {
         .collect()
 }
 
+/// `store`: empty, or a `redis://` URL.
+fn store_url(value: &str) -> Result<String, ConfigError> {
+    if value.is_empty() || value.starts_with("redis://") {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError(
+            "store must be empty (the redb file named by db) or a redis:// URL".into(),
+        ))
+    }
+}
+
+/// `redis_prefix`: letters, digits, `-`, `_` and `.`, 1 to 64 of them.
+fn redis_prefix(value: &str) -> Result<String, ConfigError> {
+    let valid = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError(format!(
+            "redis_prefix {value:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
 fn boolean(value: &str) -> Result<bool, ConfigError> {
     match value {
         "true" | "yes" | "on" | "1" => Ok(true),
@@ -1064,6 +1121,9 @@ tls_cert = /etc/ssl/acme/push.example.org.fullchain.crt
 tls_key = /etc/ssl/acme/push.example.org.key
 tls_cert_check_secs = 41
 db = /tmp/a #b/x.redb
+store = redis://:secret@127.0.0.1:6390/2
+redis_prefix = push-lan
+redis_require_fsync = false
 control_socket = /tmp/ctl.sock
 keepalive_secs = 7
 retry_secs = 8

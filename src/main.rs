@@ -157,7 +157,7 @@ fn run_server(args: cli::Serve) -> Result<(), Failure> {
     log::info!(
         "openpush {} using {}",
         env!("CARGO_PKG_VERSION"),
-        cfg.db.display()
+        cfg.store_shown()
     );
     let reload = Box::new(move || {
         serve_config(&args).map_err(|e| match e {

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use redb::ReadTransaction;
+use crate::store::kv::ReadTransaction;
 
 use crate::error::{ApiError, ErrorForm};
 use crate::http::{Request, Response};

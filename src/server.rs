@@ -513,6 +513,13 @@ async fn store_events(state: Rc<ServerState>, events: async_channel::Receiver<st
                     state.hub.notify(queue);
                 }
             }
+            store::Event::Resync => {
+                let mut queues = state.hub.followed_queues();
+                queues.dedup();
+                for queue in queues {
+                    state.hub.notify(queue);
+                }
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Instant;
 
-use redb::WriteTransaction;
+use crate::store::kv::WriteTransaction;
 
 use crate::clock::now_millis;
 use crate::error::ApiError;

@@ -259,7 +259,8 @@ async fn delete_app(
         .await??;
     let limit = delivery::client_limit(state);
     let registration_id = app.registration_id;
-    let resolve = move |_: &redb::WriteTransaction, _: &mut crate::store::memory::Memory| {
+    let resolve = move |_: &crate::store::kv::WriteTransaction,
+                        _: &mut crate::store::memory::Memory| {
         Ok(Ok(Destination {
             queue: client,
             registration_id,

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use redb::ReadableTableMetadata;
+use crate::store::kv::ReadableTableMetadata;
 
 use crate::error::ApiError;
 use crate::http::Response;
@@ -49,7 +49,7 @@ async fn health(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
 async fn metrics(state: &Rc<ServerState>) -> Result<Outcome, ApiError> {
     let queued = state
         .store
-        .read(|t| Ok(t.open_table(crate::store::tables::MESSAGES)?.len()?))
+        .read(|t| t.open_table(crate::store::tables::MESSAGES)?.len())
         .await
         .ok();
     let text = metrics::render(&metrics::Snapshot {

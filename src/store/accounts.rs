@@ -10,7 +10,7 @@
 //! stream it opened, with its name and password or a token). A user's access tokens are in
 //! `super::tokens`; they go with the user.
 
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use crate::store::kv::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::memory::Memory;
 use super::tables::*;

@@ -12,7 +12,7 @@
 //! listed once in `uaid_by_address`, under the address it was created from; deleting a
 //! uaid deletes its channels, endpoints and messages; a refusal writes nothing.
 
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use crate::store::kv::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::memory::Memory;
 use super::queue::{self, Refused};
@@ -317,13 +317,12 @@ mod tests {
     use crate::store::memory::QueueSize;
     use crate::store::queue::{Destination, NewMessage};
     use crate::store::{Content, tables};
-    use redb::ReadableDatabase;
 
     const DAY: u64 = 24 * 3600 * 1000;
 
     /// A user agent seen at `now` with one channel and one queued message; its uaid and
     /// endpoint token.
-    fn agent(db: &redb::Database, memory: &mut Memory, now: u64) -> (String, String) {
+    fn agent(db: &crate::store::kv::Database, memory: &mut Memory, now: u64) -> (String, String) {
         let txn = db.begin_write().unwrap();
         let hello = hello(&txn, None, [7; 16], now, 10, 10).unwrap().unwrap();
         let endpoint = register(&txn, hello.queue, "c1", None, 10)

@@ -29,7 +29,7 @@
 
 use std::collections::HashSet;
 
-use redb::ReadableTable;
+use crate::store::kv::ReadableTable;
 
 use super::tables::{MESSAGES, SCHEDULED, TOPICS, Tables, UAID_QUEUES, damaged};
 use super::{Result, ScheduledRecord, Sender, TopicRecord};
@@ -258,7 +258,6 @@ mod tests {
     use crate::store::queue::{self, Destination, NewMessage, Refused};
     use crate::store::topics::{self, Access, Anonymous, Rules};
     use crate::store::{Content, accounts, tables};
-    use redb::ReadableDatabase;
 
     const BUDGET: Budget = Budget {
         max_bytes: 1000,

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use redb::WriteTransaction;
+use crate::store::kv::WriteTransaction;
 
 use super::Result;
 use super::memory::Memory;

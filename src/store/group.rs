@@ -15,11 +15,13 @@
 //! - a write that fails rolls the whole group back: every writer in it gets the error;
 //! - the access a write takes away ([`Event::Revoked`]) is reported as soon as it has run,
 //!   ahead of the messages staged after it, and again after a successful commit, ahead of
-//!   [`Event::Committed`].
+//!   [`Event::Committed`];
+//! - on a store that other nodes write too (Redis), no stream is handed messages before the
+//!   commit (see [`Group::streams_take_staged`]), and the commit carries its news to them.
 
 use std::time::{Duration, Instant};
 
-use redb::{Database, WriteTransaction};
+use crate::store::kv::{Database, WriteTransaction};
 
 use super::deferred::{Deferred, Taken};
 use super::memory::Memory;
@@ -109,9 +111,21 @@ impl Group {
             return;
         }
         self.queues.extend(staged.iter().map(|m| m.0));
-        if let Some(events) = events {
+        if let Some(events) = events.filter(|_| self.streams_take_staged()) {
             let _ = events.try_send(Event::Staged(staged));
         }
+    }
+
+    /// Whether live streams get the group's messages before its commit. Not when other
+    /// nodes write the store too: a stream handed this group's messages could skip a lower
+    /// id that another node committed just before and whose news has not come yet; there,
+    /// every stream reads its messages from the store after the commit, in id order.
+    fn streams_take_staged(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let Ok(txn) = &self.txn {
+            return txn.as_redis().is_none();
+        }
+        true
     }
 
     /// Whether the group takes no more writes: it holds [`MAX_GROUP`], or a write failed
@@ -153,7 +167,15 @@ impl Group {
                     "a write in this group failed; the group was rolled back".into(),
                 ))
             }
-            Ok(txn) => txn.commit().map_err(Error::from),
+            Ok(txn) => {
+                queues.sort_unstable();
+                queues.dedup();
+                #[cfg(feature = "redis")]
+                let txn = settle_shared(&txn, memory, &queues, &revoked).map(|()| txn);
+                #[cfg(not(feature = "redis"))]
+                let txn = Ok(txn);
+                txn.and_then(WriteTransaction::commit)
+            }
             Err(e) => Err(e),
         };
         stats.record(started.elapsed(), completions.len());
@@ -172,8 +194,6 @@ impl Group {
             let _ = events.try_send(Event::Revoked(revoked));
         }
         if let Some(events) = events.filter(|_| outcome.is_ok() && !queues.is_empty()) {
-            queues.sort_unstable();
-            queues.dedup();
             let _ = events.try_send(Event::Committed(queues));
         }
         for done in completions {
@@ -222,7 +242,7 @@ fn begin_with_deferred(
     memory: &mut Memory,
     deferred: &mut Deferred,
 ) -> Result<WriteTransaction> {
-    let txn = db.begin_write()?;
+    let txn = begin(db, memory)?;
     if deferred.is_empty() {
         return Ok(txn);
     }
@@ -235,9 +255,37 @@ fn begin_with_deferred(
             );
             let _ = txn.abort();
             memory.reset();
-            Ok(db.begin_write()?)
+            begin(db, memory)
         }
     }
+}
+
+/// A write transaction; on a store that other nodes write too, with the memory told so.
+fn begin(db: &Database, memory: &mut Memory) -> Result<WriteTransaction> {
+    let txn = db.begin_write()?;
+    #[cfg(feature = "redis")]
+    if let Some(writer) = txn.as_redis() {
+        memory.shared_store(writer.others_committed());
+    }
+    #[cfg(not(feature = "redis"))]
+    let _ = memory;
+    Ok(txn)
+}
+
+/// On a store that other nodes write too: the id counter left at the next id, and the
+/// news for the other nodes' streams.
+#[cfg(feature = "redis")]
+fn settle_shared(
+    txn: &WriteTransaction,
+    memory: &Memory,
+    queues: &[u64],
+    revoked: &[Revocation],
+) -> Result<()> {
+    if let Some(writer) = txn.as_redis() {
+        memory.settle_ids(txn)?;
+        writer.announce(queues, revoked);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,7 +353,7 @@ mod tests {
     #[test]
     fn deferred_writes_that_come_while_a_group_is_open_run_before_its_next_write() {
         use super::super::tables::META;
-        use redb::ReadableTable;
+        use crate::store::kv::ReadableTable;
         let db = super::super::tables::in_memory();
         let (mut memory, mut deferred) = (Memory::default(), Deferred::default());
         let mut group = Group::begin(Ok(&db), &mut memory, &mut deferred);

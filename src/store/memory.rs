@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadableTable, WriteTransaction};
+use crate::store::kv::{ReadableTable, WriteTransaction};
 
 use super::budget::{Budget, Overrun, Usage};
 use super::tables::{ID_HIGH_WATER, MESSAGES, META, Tables};
@@ -83,6 +83,27 @@ impl Memory {
         };
     }
 
+    /// Begins a write on a store that other nodes write too (Redis): their commits since
+    /// this node's last one make its usage and queue sizes stale, and message ids always
+    /// continue from the store's counter, which every commit leaves at the next id
+    /// ([`Memory::settle_ids`]).
+    pub fn shared_store(&mut self, others_committed: bool) {
+        self.ids = None;
+        if others_committed {
+            self.usage = None;
+            self.queue_sizes.clear();
+        }
+    }
+
+    /// Leaves the store's id counter at the next id to hand out, not at a reserved block's
+    /// end, for a store that other nodes write too ([`Memory::shared_store`]).
+    pub fn settle_ids(&self, txn: &WriteTransaction) -> Result<()> {
+        if let Some(ids) = self.ids {
+            txn.open_table(META)?.insert(ID_HIGH_WATER, ids.next)?;
+        }
+        Ok(())
+    }
+
     /// The transaction built so far is committed.
     pub fn committed(&mut self) {
         if let Some(ids) = &mut self.ids {
@@ -92,7 +113,10 @@ impl Memory {
 
     /// Raises the mark by a block in a commit of its own, before any id is handed out, so
     /// that every id of this run is below a mark already on disk when it is handed out.
-    pub fn reserve_ids(&mut self, db: &redb::Database) -> Result<()> {
+    pub fn reserve_ids(&mut self, db: &crate::store::kv::Database) -> Result<()> {
+        if db.as_redb().is_none() {
+            return Ok(());
+        }
         let txn = db.begin_write()?;
         let durable = txn
             .open_table(META)?
@@ -272,7 +296,6 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redb::ReadableDatabase;
 
     #[test]
     fn ids_are_never_reused_after_a_lost_memory_or_an_aborted_commit() {

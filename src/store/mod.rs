@@ -33,6 +33,7 @@ pub mod budget;
 mod codec;
 pub mod deferred;
 pub(crate) mod group;
+pub mod kv;
 pub mod memory;
 pub mod queue;
 pub mod schedule;
@@ -56,7 +57,7 @@ use deferred::{Deferred, DeferredJob};
 use group::Group;
 use memory::Memory;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use kv::{Database, ReadTransaction, WriteTransaction};
 
 /// After a failed write, how often reopening the database is tried.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
@@ -182,6 +183,9 @@ pub enum Event {
     Revoked(Vec<Revocation>),
     /// That group is on disk: the queues that got messages in it.
     Committed(Vec<u64>),
+    /// News of other nodes' commits may have been missed (the connection that brings them
+    /// was lost): every live stream reads its queues again.
+    Resync,
 }
 
 /// Access a write took away from the live streams, as [`Event::Revoked`] reports it. Every
@@ -250,9 +254,22 @@ impl fmt::Display for OpenError {
     }
 }
 
+/// Where the Redis backend is (`store = redis://…`).
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// `redis://[[user]:password@]host[:port][/db]`.
+    pub url: String,
+    /// The prefix of every key.
+    pub prefix: String,
+    /// Refuse a server that does not fsync each write before it answers.
+    pub require_fsync: bool,
+}
+
 /// How the store thread runs.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The Redis server, instead of the redb file.
+    pub redis: Option<RedisOptions>,
     /// Redb's page cache.
     pub cache_bytes: usize,
     /// Jobs waiting for the thread at most; more are refused with [`Error::Busy`].
@@ -265,7 +282,10 @@ pub struct Options {
 
 /// Opens (or creates) the database and starts the store thread.
 pub fn open(path: &Path, options: &Options) -> std::result::Result<Store, OpenError> {
-    let db = open_database(path, options.cache_bytes)?;
+    let db = match &options.redis {
+        Some(redis) => open_redis(redis)?,
+        None => open_database(path, options.cache_bytes)?,
+    };
     let names_key = tables::names_key(&db).unwrap_or_else(|e| {
         log::warn!(
             "cannot store a key for message names ({e}); this run uses one of its own, so \
@@ -289,6 +309,32 @@ pub fn open(path: &Path, options: &Options) -> std::result::Result<Store, OpenEr
         commits,
         names_key,
     })
+}
+
+/// Connects to the Redis server and makes or checks its `meta` entries.
+#[cfg(feature = "redis")]
+fn open_redis(options: &RedisOptions) -> std::result::Result<Database, OpenError> {
+    let backend = kv::redis::Backend::open(&options.url, &options.prefix, options.require_fsync)
+        .map_err(OpenError::Other)?;
+    let db = Database::Redis(backend);
+    tables::init_or_check_shared(&db).map_err(|e| match e {
+        tables::SchemaError::Version(found) => OpenError::Schema(format!(
+            "the Redis store has schema version {found}; this openpush reads version {}",
+            tables::SCHEMA_VERSION
+        )),
+        tables::SchemaError::Foreign => OpenError::Schema("not an openpush store".into()),
+        tables::SchemaError::Store(e) => {
+            OpenError::Other(format!("cannot initialise the Redis store: {e}"))
+        }
+    })?;
+    Ok(db)
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(_: &RedisOptions) -> std::result::Result<Database, OpenError> {
+    Err(OpenError::Other(
+        "store names a Redis server, but this openpush was built without the redis feature".into(),
+    ))
 }
 
 fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Database, OpenError> {
@@ -340,7 +386,7 @@ fn open_database(path: &Path, cache_bytes: usize) -> std::result::Result<Databas
         .create(path)
         .map_err(open_error)?;
     tables::init_or_check(&db).map_err(schema_error)?;
-    Ok(db)
+    Ok(Database::Redb(db))
 }
 
 /// Creates the database file, if there is none, readable and writable by its owner only
@@ -452,6 +498,12 @@ fn run(
                 }
                 Job::Subscribe(to) => {
                     memory.staging = true;
+                    #[cfg(feature = "redis")]
+                    if let Some(Database::Redis(backend)) = &db
+                        && let Err(e) = backend.follow(to.clone())
+                    {
+                        log::error!("cannot follow the other nodes' commits: {e}");
+                    }
                     events = Some(to);
                 }
             }
@@ -499,7 +551,7 @@ fn run(
 
 /// Reads the store's usage at start, for `/metrics` and the log.
 fn log_usage(db: &Database, memory: &mut Memory, stats: &CommitStats) {
-    match db.begin_read().map_err(Error::from) {
+    match db.begin_read() {
         Ok(snapshot) => match memory.usage(&snapshot) {
             Ok(usage) => {
                 stats.set_usage(usage.total(), usage.anonymous(), usage.uaids());
@@ -529,14 +581,35 @@ fn serve_reads(
     unsettled: &Unsettled<'_>,
 ) {
     let snapshot = match db {
-        Some(db) => db.begin_read().map_err(Error::from),
+        Some(db) => db.begin_read(),
         None => Err(broken.as_ref().map_or(Error::Closed, |b| b.0.clone())),
     };
-    match snapshot {
-        Ok(snapshot) => reads
-            .drain(..)
-            .for_each(|job| job(Ok((&snapshot, unsettled)))),
+    let settled = snapshot
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|s| settled_through(s, unsettled));
+    match snapshot.and_then(|s| settled.map(|settled| (s, settled))) {
+        Ok((snapshot, settled_through)) => {
+            let unsettled = Unsettled {
+                deferred: unsettled.deferred,
+                settled_through,
+            };
+            reads
+                .drain(..)
+                .for_each(|job| job(Ok((&snapshot, &unsettled))));
+        }
         Err(e) => reads.drain(..).for_each(|job| job(Err(e.clone()))),
+    }
+}
+
+/// How far message ids are settled for reads of `snapshot`: this thread's count, or on a
+/// store that other nodes write too, the store's (every commit leaves its counter at the
+/// next id, see `Memory::settle_ids`).
+fn settled_through(snapshot: &ReadTransaction, unsettled: &Unsettled<'_>) -> Result<u64> {
+    match snapshot {
+        #[cfg(feature = "redis")]
+        ReadTransaction::Redis(reader) => reader.settled_through(tables::ID_HIGH_WATER),
+        _ => Ok(unsettled.settled_through),
     }
 }
 

@@ -19,7 +19,7 @@
 //! collapse key: expiry is found by the sweep reading the queue, not through an index that
 //! every post would have to write.
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use crate::store::kv::{ReadableTable, Table, WriteTransaction};
 
 use super::budget::{Budget, Overrun, message_bytes};
 use super::memory::{Memory, QueueSize};

@@ -29,7 +29,7 @@
 //! checked against the queue when it was accepted, and is stored whatever the queue holds
 //! when it is due, since its sender was told it is accepted.
 
-use redb::{ReadableTable, WriteTransaction};
+use crate::store::kv::{ReadableTable, WriteTransaction};
 
 use super::budget::{Budget, scheduled_bytes};
 use super::memory::Memory;
@@ -414,7 +414,7 @@ mod tests {
     use super::super::topics::{self, Access, Anonymous, Rules};
     use super::super::{Content, accounts};
     use super::*;
-    use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+    use crate::store::kv::{Database, ReadableTableMetadata};
 
     const RULES: Rules = Rules {
         anonymous: Anonymous::ReadWrite,

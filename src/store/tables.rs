@@ -52,7 +52,9 @@
 //! sequences; its version-2 records are read as they are). [`init_or_check`] brings such a
 //! file to the current schema in place, in one transaction.
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable as _, WriteTransaction};
+
+use super::kv::{Key, ReadableTable, TableDefinition};
 
 use super::{Error, Result as StoreResult};
 
@@ -148,12 +150,12 @@ impl<E: Into<super::Error>> From<E> for SchemaError {
 
 /// A new database in memory with every table, for the store's unit tests.
 #[cfg(test)]
-pub fn in_memory() -> Database {
+pub fn in_memory() -> super::kv::Database {
     let db = redb::Builder::new()
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
     init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
-    db
+    super::kv::Database::Redb(db)
 }
 
 /// Creates every table in a new file, upgrades a file of an earlier schema in place, or
@@ -165,33 +167,62 @@ pub fn init_or_check(db: &Database) -> Result<(), SchemaError> {
         None => {
             let txn = db.begin_write()?;
             {
-                let mut meta = txn.open_table(META)?;
+                let mut meta = txn.open_table(META.redb())?;
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                for key in [
-                    NEXT_USER_ID,
-                    NEXT_CLIENT_ID,
-                    ID_HIGH_WATER,
-                    NEXT_TOPIC_ID,
-                    NEXT_UAID_ID,
-                    NEXT_TOKEN_ID,
-                ] {
+                for key in COUNTERS {
                     meta.insert(key, 1)?;
                 }
-                txn.open_table(USERS)?;
-                txn.open_table(USER_BY_NAME)?;
-                txn.open_table(CLIENTS)?;
-                txn.open_table(CLIENT_BY_USER)?;
-                txn.open_table(CLIENT_BY_KEY)?;
-                txn.open_table(CLIENT_BY_NAME)?;
-                txn.open_table(APPS)?;
-                txn.open_table(APP_BY_CLIENT)?;
-                txn.open_table(MESSAGES)?;
-                txn.open_table(COLLAPSE)?;
-                txn.open_table(TOPICS)?;
-                txn.open_table(TOPIC_BY_OWNER)?;
+                txn.open_table(USERS.redb())?;
+                txn.open_table(USER_BY_NAME.redb())?;
+                txn.open_table(CLIENTS.redb())?;
+                txn.open_table(CLIENT_BY_USER.redb())?;
+                txn.open_table(CLIENT_BY_KEY.redb())?;
+                txn.open_table(CLIENT_BY_NAME.redb())?;
+                txn.open_table(APPS.redb())?;
+                txn.open_table(APP_BY_CLIENT.redb())?;
+                txn.open_table(MESSAGES.redb())?;
+                txn.open_table(COLLAPSE.redb())?;
+                txn.open_table(TOPICS.redb())?;
+                txn.open_table(TOPIC_BY_OWNER.redb())?;
                 create_autopush_tables(&txn)?;
                 create_token_tables(&txn)?;
                 create_schedule_tables(&txn)?;
+            }
+            txn.commit()?;
+            Ok(())
+        }
+    }
+}
+
+/// The counters in `meta`, each 1 in a new store.
+const COUNTERS: [&str; 6] = [
+    NEXT_USER_ID,
+    NEXT_CLIENT_ID,
+    ID_HIGH_WATER,
+    NEXT_TOPIC_ID,
+    NEXT_UAID_ID,
+    NEXT_TOKEN_ID,
+];
+
+/// Makes the `meta` entries of a new store other than the redb file (Redis, whose tables
+/// need no creating), or checks the schema version of an existing one. Schema 5 is the
+/// first such a store has; a later schema brings its own upgrade here.
+pub fn init_or_check_shared(db: &super::kv::Database) -> Result<(), SchemaError> {
+    let txn = db.begin_write()?;
+    let found = txn.open_table(META)?.get(VERSION_KEY)?.map(|v| v.value());
+    match found {
+        Some(SCHEMA_VERSION) => Ok(txn.abort()?),
+        Some(other) => {
+            txn.abort()?;
+            Err(SchemaError::Version(other))
+        }
+        None => {
+            {
+                let mut meta = txn.open_table(META)?;
+                meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+                for key in COUNTERS {
+                    meta.insert(key, 1)?;
+                }
             }
             txn.commit()?;
             Ok(())
@@ -220,14 +251,15 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
         }
         if from < 3 {
             create_autopush_tables(&txn)?;
-            txn.open_table(META)?.insert(NEXT_UAID_ID, 1)?;
+            txn.open_table(META.redb())?.insert(NEXT_UAID_ID, 1)?;
         }
         if from < 4 {
             create_token_tables(&txn)?;
-            txn.open_table(META)?.insert(NEXT_TOKEN_ID, 1)?;
+            txn.open_table(META.redb())?.insert(NEXT_TOKEN_ID, 1)?;
         }
         create_schedule_tables(&txn)?;
-        txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
+        txn.open_table(META.redb())?
+            .insert(VERSION_KEY, SCHEMA_VERSION)?;
     }
     txn.commit()?;
     log::info!("database upgraded from schema {from} to {SCHEMA_VERSION}");
@@ -236,7 +268,7 @@ fn upgrade(db: &Database, from: u64) -> Result<(), SchemaError> {
 
 /// From schema 1: every queued message as a version-2 record, and the topic tables.
 fn upgrade_messages_from_1(txn: &WriteTransaction) -> Result<(), SchemaError> {
-    let mut messages = txn.open_table(MESSAGES)?;
+    let mut messages = txn.open_table(MESSAGES.redb())?;
     let mut old = Vec::new();
     for entry in messages.iter()? {
         let (key, bytes) = entry?;
@@ -247,42 +279,43 @@ fn upgrade_messages_from_1(txn: &WriteTransaction) -> Result<(), SchemaError> {
             .ok_or_else(|| SchemaError::Store(damaged("schema-1 message", key.1)))?;
         messages.insert(key, record.encode().as_slice())?;
     }
-    txn.open_table(TOPICS)?;
-    txn.open_table(TOPIC_BY_OWNER)?;
-    txn.open_table(META)?.insert(NEXT_TOPIC_ID, 1)?;
+    txn.open_table(TOPICS.redb())?;
+    txn.open_table(TOPIC_BY_OWNER.redb())?;
+    txn.open_table(META.redb())?.insert(NEXT_TOPIC_ID, 1)?;
     Ok(())
 }
 
 /// `client_by_user`, `client_by_key` and `client_by_name`, whose value types changed,
 /// rewritten entry by entry.
 fn rewrite_client_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
-    let old_client_by_user: TableDefinition<(u64, u64), ()> =
-        TableDefinition::new("client_by_user");
+    let old_client_by_user: redb::TableDefinition<(u64, u64), ()> =
+        redb::TableDefinition::new("client_by_user");
     let keys = txn
         .open_table(old_client_by_user)?
         .iter()?
         .map(|entry| entry.map(|(key, _)| key.value()))
         .collect::<Result<Vec<_>, _>>()?;
     txn.delete_table(old_client_by_user)?;
-    let mut new = txn.open_table(CLIENT_BY_USER)?;
+    let mut new = txn.open_table(CLIENT_BY_USER.redb())?;
     for key in keys {
         new.insert(key, [].as_slice())?;
     }
     drop(new);
-    let old_client_by_key: TableDefinition<&[u8], u64> = TableDefinition::new("client_by_key");
+    let old_client_by_key: redb::TableDefinition<&[u8], u64> =
+        redb::TableDefinition::new("client_by_key");
     let entries = txn
         .open_table(old_client_by_key)?
         .iter()?
         .map(|entry| entry.map(|(key, id)| (key.value().to_vec(), id.value())))
         .collect::<Result<Vec<_>, _>>()?;
     txn.delete_table(old_client_by_key)?;
-    let mut new = txn.open_table(CLIENT_BY_KEY)?;
+    let mut new = txn.open_table(CLIENT_BY_KEY.redb())?;
     for (key, id) in &entries {
         new.insert(key.as_slice(), id.to_le_bytes().as_slice())?;
     }
     drop(new);
-    let old_client_by_name: TableDefinition<(u64, &str), u64> =
-        TableDefinition::new("client_by_name");
+    let old_client_by_name: redb::TableDefinition<(u64, &str), u64> =
+        redb::TableDefinition::new("client_by_name");
     let entries = txn
         .open_table(old_client_by_name)?
         .iter()?
@@ -294,7 +327,7 @@ fn rewrite_client_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     txn.delete_table(old_client_by_name)?;
-    let mut new = txn.open_table(CLIENT_BY_NAME)?;
+    let mut new = txn.open_table(CLIENT_BY_NAME.redb())?;
     for (user, name, id) in &entries {
         new.insert((*user, name.as_str()), id.to_le_bytes().as_slice())?;
     }
@@ -306,7 +339,7 @@ fn rewrite_client_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
 /// entry by entry.
 fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError> {
     {
-        let old_topics: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+        let old_topics: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("topics");
         let entries = txn
             .open_table(old_topics)?
             .iter()?
@@ -315,14 +348,14 @@ fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError
             })
             .collect::<Result<Vec<_>, _>>()?;
         txn.delete_table(old_topics)?;
-        let mut new = txn.open_table(TOPICS)?;
+        let mut new = txn.open_table(TOPICS.redb())?;
         for (name, record) in &entries {
             new.insert(name.as_bytes(), record.as_slice())?;
         }
     }
     {
-        let old_topic_by_owner: TableDefinition<(u64, &str), ()> =
-            TableDefinition::new("topic_by_owner");
+        let old_topic_by_owner: redb::TableDefinition<(u64, &str), ()> =
+            redb::TableDefinition::new("topic_by_owner");
         let keys = txn
             .open_table(old_topic_by_owner)?
             .iter()?
@@ -334,7 +367,7 @@ fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError
             })
             .collect::<Result<Vec<_>, _>>()?;
         txn.delete_table(old_topic_by_owner)?;
-        let mut new = txn.open_table(TOPIC_BY_OWNER)?;
+        let mut new = txn.open_table(TOPIC_BY_OWNER.redb())?;
         for (owner, name) in &keys {
             new.insert((*owner, name.as_str()), [].as_slice())?;
         }
@@ -343,23 +376,23 @@ fn rewrite_topic_tables_from_2(txn: &WriteTransaction) -> Result<(), SchemaError
 }
 
 fn create_token_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
-    txn.open_table(TOKENS)?;
-    txn.open_table(TOKEN_BY_USER)?;
+    txn.open_table(TOKENS.redb())?;
+    txn.open_table(TOKEN_BY_USER.redb())?;
     Ok(())
 }
 
 fn create_schedule_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
-    txn.open_table(SCHEDULED)?;
-    txn.open_table(SCHEDULED_BY_SEQUENCE)?;
-    txn.open_table(SCHEDULED_BY_SENDER)?;
+    txn.open_table(SCHEDULED.redb())?;
+    txn.open_table(SCHEDULED_BY_SEQUENCE.redb())?;
+    txn.open_table(SCHEDULED_BY_SENDER.redb())?;
     Ok(())
 }
 
 fn create_autopush_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
-    txn.open_table(UAIDS)?;
-    txn.open_table(UAID_BY_ADDRESS)?;
-    txn.open_table(CHANNELS)?;
-    txn.open_table(ENDPOINTS)?;
+    txn.open_table(UAIDS.redb())?;
+    txn.open_table(UAID_BY_ADDRESS.redb())?;
+    txn.open_table(CHANNELS.redb())?;
+    txn.open_table(ENDPOINTS.redb())?;
     Ok(())
 }
 
@@ -368,7 +401,7 @@ fn create_autopush_tables(txn: &WriteTransaction) -> Result<(), SchemaError> {
 /// or a redb file with other tables.
 pub fn check(db: &impl ReadableDatabase) -> Result<Option<u64>, SchemaError> {
     let read = db.begin_read()?;
-    let found = match read.open_table(META) {
+    let found = match read.open_table(META.redb()) {
         Ok(meta) => meta.get(VERSION_KEY)?.map(|v| v.value()),
         Err(redb::TableError::TableDoesNotExist(_)) => None,
         Err(e) => return Err(e.into()),
@@ -386,7 +419,7 @@ const NAMES_KEY: [&str; 4] = ["names_key_0", "names_key_1", "names_key_2", "name
 
 /// The key of the names senders see for messages (`crate::locations`); made, and stored
 /// in one commit, if the database has none yet.
-pub fn names_key(db: &Database) -> StoreResult<[u8; 32]> {
+pub fn names_key(db: &super::kv::Database) -> StoreResult<[u8; 32]> {
     if let Some(key) = read_names_key(&db.begin_read()?.open_table(META)?)? {
         return Ok(key);
     }
@@ -431,7 +464,7 @@ pub fn id_from_bytes(bytes: &[u8]) -> Option<u64> {
 }
 
 /// Takes the next value of a counter in `meta`.
-pub fn next_id(txn: &redb::WriteTransaction, counter: &str) -> super::Result<u64> {
+pub fn next_id(txn: &super::kv::WriteTransaction, counter: &str) -> super::Result<u64> {
     let mut meta = txn.open_table(META)?;
     let id = meta.get(counter)?.map(|v| v.value()).unwrap_or(1);
     meta.insert(counter, id + 1)?;
@@ -448,23 +481,20 @@ pub fn damaged(what: &str, id: impl std::fmt::Display) -> Error {
 /// Opens tables the same way in read and write transactions, so lookups serve both.
 pub trait Tables {
     /// A table of byte-slice values.
-    type Bytes<'a, K: redb::Key + 'static>: ReadableTable<K, &'static [u8]>
+    type Bytes<'a, K: Key>: ReadableTable<K, &'static [u8]>
     where
         Self: 'a;
     /// A table of id values.
-    type Id<'a, K: redb::Key + 'static>: ReadableTable<K, u64>
+    type Id<'a, K: Key>: ReadableTable<K, u64>
     where
         Self: 'a;
     /// Opens a table of byte-slice values.
-    fn bytes<K: redb::Key + 'static>(
+    fn bytes<K: Key>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
     ) -> StoreResult<Self::Bytes<'_, K>>;
     /// Opens a table of id values.
-    fn ids<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, u64>,
-    ) -> StoreResult<Self::Id<'_, K>>;
+    fn ids<K: Key>(&self, def: TableDefinition<K, u64>) -> StoreResult<Self::Id<'_, K>>;
 
     /// `users`.
     fn users(&self) -> StoreResult<Self::Bytes<'_, u64>> {
@@ -496,37 +526,31 @@ pub trait Tables {
     }
 }
 
-impl Tables for redb::ReadTransaction {
-    type Bytes<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, &'static [u8]>;
-    type Id<'a, K: redb::Key + 'static> = redb::ReadOnlyTable<K, u64>;
-    fn bytes<K: redb::Key + 'static>(
+impl Tables for super::kv::ReadTransaction {
+    type Bytes<'a, K: Key> = super::kv::ReadOnlyTable<K, &'static [u8]>;
+    type Id<'a, K: Key> = super::kv::ReadOnlyTable<K, u64>;
+    fn bytes<K: Key>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
     ) -> StoreResult<Self::Bytes<'_, K>> {
-        Ok(self.open_table(def)?)
+        self.open_table(def)
     }
-    fn ids<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, u64>,
-    ) -> StoreResult<Self::Id<'_, K>> {
-        Ok(self.open_table(def)?)
+    fn ids<K: Key>(&self, def: TableDefinition<K, u64>) -> StoreResult<Self::Id<'_, K>> {
+        self.open_table(def)
     }
 }
 
-impl Tables for WriteTransaction {
-    type Bytes<'a, K: redb::Key + 'static> = redb::Table<'a, K, &'static [u8]>;
-    type Id<'a, K: redb::Key + 'static> = redb::Table<'a, K, u64>;
-    fn bytes<K: redb::Key + 'static>(
+impl Tables for super::kv::WriteTransaction {
+    type Bytes<'a, K: Key> = super::kv::Table<'a, K, &'static [u8]>;
+    type Id<'a, K: Key> = super::kv::Table<'a, K, u64>;
+    fn bytes<K: Key>(
         &self,
         def: TableDefinition<K, &'static [u8]>,
     ) -> StoreResult<Self::Bytes<'_, K>> {
-        Ok(self.open_table(def)?)
+        self.open_table(def)
     }
-    fn ids<K: redb::Key + 'static>(
-        &self,
-        def: TableDefinition<K, u64>,
-    ) -> StoreResult<Self::Id<'_, K>> {
-        Ok(self.open_table(def)?)
+    fn ids<K: Key>(&self, def: TableDefinition<K, u64>) -> StoreResult<Self::Id<'_, K>> {
+        self.open_table(def)
     }
 }
 
@@ -543,10 +567,10 @@ mod tests {
             let db = Database::create(&path).unwrap();
             init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
             let txn = db.begin_write().unwrap();
-            txn.delete_table(TOKENS).unwrap();
-            txn.delete_table(TOKEN_BY_USER).unwrap();
+            txn.delete_table(TOKENS.redb()).unwrap();
+            txn.delete_table(TOKEN_BY_USER.redb()).unwrap();
             {
-                let mut meta = txn.open_table(META).unwrap();
+                let mut meta = txn.open_table(META.redb()).unwrap();
                 meta.remove(NEXT_TOKEN_ID).unwrap();
                 meta.insert(VERSION_KEY, 3).unwrap();
                 meta.insert(NEXT_USER_ID, 7).unwrap();
@@ -558,9 +582,9 @@ mod tests {
         init_or_check(&db).unwrap_or_else(|_| panic!("upgrade"));
         assert_eq!(check(&db).ok().flatten(), Some(SCHEMA_VERSION));
         let read = db.begin_read().unwrap();
-        read.open_table(TOKENS).unwrap();
-        read.open_table(TOKEN_BY_USER).unwrap();
-        let meta = read.open_table(META).unwrap();
+        read.open_table(TOKENS.redb()).unwrap();
+        read.open_table(TOKEN_BY_USER.redb()).unwrap();
+        let meta = read.open_table(META.redb()).unwrap();
         assert_eq!(meta.get(NEXT_TOKEN_ID).unwrap().unwrap().value(), 1);
         assert_eq!(meta.get(NEXT_USER_ID).unwrap().unwrap().value(), 7, "kept");
         drop((meta, read, db));
@@ -576,11 +600,11 @@ mod tests {
             let db = Database::create(&path).unwrap();
             init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
             let txn = db.begin_write().unwrap();
-            txn.delete_table(SCHEDULED).unwrap();
-            txn.delete_table(SCHEDULED_BY_SEQUENCE).unwrap();
-            txn.delete_table(SCHEDULED_BY_SENDER).unwrap();
+            txn.delete_table(SCHEDULED.redb()).unwrap();
+            txn.delete_table(SCHEDULED_BY_SEQUENCE.redb()).unwrap();
+            txn.delete_table(SCHEDULED_BY_SENDER.redb()).unwrap();
             {
-                let mut meta = txn.open_table(META).unwrap();
+                let mut meta = txn.open_table(META.redb()).unwrap();
                 meta.insert(VERSION_KEY, 4).unwrap();
                 meta.insert(NEXT_TOKEN_ID, 5).unwrap();
             }
@@ -591,10 +615,10 @@ mod tests {
         init_or_check(&db).unwrap_or_else(|_| panic!("upgrade"));
         assert_eq!(check(&db).ok().flatten(), Some(SCHEMA_VERSION));
         let read = db.begin_read().unwrap();
-        read.open_table(SCHEDULED).unwrap();
-        read.open_table(SCHEDULED_BY_SEQUENCE).unwrap();
-        read.open_table(SCHEDULED_BY_SENDER).unwrap();
-        let meta = read.open_table(META).unwrap();
+        read.open_table(SCHEDULED.redb()).unwrap();
+        read.open_table(SCHEDULED_BY_SEQUENCE.redb()).unwrap();
+        read.open_table(SCHEDULED_BY_SENDER.redb()).unwrap();
+        let meta = read.open_table(META.redb()).unwrap();
         assert_eq!(meta.get(NEXT_TOKEN_ID).unwrap().unwrap().value(), 5, "kept");
         drop((meta, read, db));
         std::fs::remove_file(&path).unwrap();
@@ -607,11 +631,12 @@ mod tests {
         let key = {
             let db = Database::create(&path).unwrap();
             init_or_check(&db).unwrap_or_else(|_| panic!("tables"));
+            let db = super::super::kv::Database::Redb(db);
             let key = names_key(&db).unwrap();
             assert_eq!(names_key(&db).unwrap(), key);
             key
         };
-        let db = Database::open(&path).unwrap();
+        let db = super::super::kv::Database::Redb(Database::open(&path).unwrap());
         assert_eq!(names_key(&db).unwrap(), key, "after a reopen");
         drop(db);
         std::fs::remove_file(&path).unwrap();

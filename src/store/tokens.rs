@@ -10,7 +10,7 @@
 //! stream opened with it ends; deleting its user deletes them all (the user's revocation
 //! ends their streams).
 
-use redb::{ReadableTable, WriteTransaction};
+use crate::store::kv::{ReadableTable, WriteTransaction};
 
 use super::memory::Memory;
 use super::tables::{NEXT_TOKEN_ID, TOKEN_BY_USER, TOKENS, Tables, damaged, next_id};

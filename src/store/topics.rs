@@ -13,7 +13,7 @@
 //! messages scheduled for it (`store::schedule`); one with a scheduled message is never
 //! stale.
 
-use redb::{ReadableTable, WriteTransaction};
+use crate::store::kv::{ReadableTable, WriteTransaction};
 
 use super::budget::is_family_topic;
 use super::memory::Memory;

@@ -104,7 +104,7 @@ type Answer = (u64, u64, bool);
 
 /// The store thread, stepped by the scheduler.
 struct StoreThread {
-    db: redb::Database,
+    db: crate::store::kv::Database,
     memory: Memory,
     deferred: Deferred,
     group: Option<Group>,
@@ -336,7 +336,7 @@ impl World {
             }
             Job::Read { stream } => {
                 let s = &self.streams[stream];
-                let snapshot = redb::ReadableDatabase::begin_read(&self.store.db).expect("read");
+                let snapshot = self.store.db.begin_read().expect("read");
                 let unsettled = Unsettled {
                     deferred: &self.store.deferred,
                     settled_through: self.store.settled_through,
@@ -408,7 +408,7 @@ impl World {
                 ));
                 self.hub.stage(messages);
             }
-            Event::Revoked(_) => {}
+            Event::Revoked(_) | Event::Resync => {}
             Event::Committed(queues) => {
                 self.note(format!("loop: committed {queues:?}"));
                 for queue in queues {

@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use openpush::store::accounts;
 use openpush::store::budget::Budget;
 use openpush::store::deferred::Deferred;
+use openpush::store::kv::Database;
 use openpush::store::memory::{Memory, QueueSize};
 use openpush::store::queue::{self, Cursor, Destination, Enqueued, NewMessage, Refused};
 use openpush::store::tables::{self, MESSAGES};
 use openpush::store::{Content, Result, Unsettled};
 use redb::backends::InMemoryBackend;
-use redb::{Database, ReadableDatabase};
 
 /// Clients in the model, each with [`APPS`] applications.
 pub const CLIENTS: u8 = 2;
@@ -100,7 +100,7 @@ impl Op {
 
 /// What `POST /message` does: resolve the token to its app's queue, then enqueue.
 fn enqueue_to_token(
-    txn: &redb::WriteTransaction,
+    txn: &openpush::store::kv::WriteTransaction,
     memory: &mut Memory,
     token: &str,
     msg: NewMessage,
@@ -177,6 +177,7 @@ pub fn check(ops: &[Op]) {
         .create_with_backend(InMemoryBackend::new())
         .expect("in-memory database");
     assert!(tables::init_or_check(&db).is_ok(), "tables");
+    let db = Database::Redb(db);
     let (clients, apps) = register(&db);
 
     let mut memory = Memory::default();

@@ -34,8 +34,8 @@ mod users;
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::store::kv::{ReadTransaction, WriteTransaction};
 use miniserde::Deserialize;
-use redb::{ReadTransaction, WriteTransaction};
 
 use crate::auth::User;
 use crate::csrf;

@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use redb::ReadableTableMetadata;
+use crate::store::kv::ReadableTableMetadata;
 
 use super::{Json, Work, array};
 use crate::http::Request;

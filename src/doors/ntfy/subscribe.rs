@@ -25,8 +25,8 @@ use crate::hub::Reader;
 use crate::route::Outcome;
 use crate::route::recheck_after_attach;
 use crate::state::ServerState;
+use crate::store::kv::{ReadTransaction, ReadableTable};
 use crate::store::queue::Cursor;
-use redb::{ReadTransaction, ReadableTable};
 
 use crate::store::tables::{MESSAGES, Tables};
 use crate::store::topics::{self, Access, Rules};

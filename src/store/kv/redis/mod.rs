@@ -1,0 +1,645 @@
+//! The store on a Redis/Valkey server that several openpush nodes share.
+//!
+//! Layout, under a prefix (`redis_prefix`, default `openpush`): each table of
+//! `store::tables` is a sorted set `<prefix>:k:<table>` of its keys (score 0, ordered by
+//! their bytes, see `keys`) and a hash `<prefix>:v:<table>` from those keys to the values'
+//! redb bytes. `<prefix>:lease` names the node that may write, `<prefix>:commits` counts the
+//! commits, and `<prefix>:events` carries each commit's news to the other nodes (`events`).
+//!
+//! Invariants:
+//! - one writer at a time: a write transaction begins by taking the lease (`SET NX PX`) and
+//!   `WATCH`es it; its writes stay in the node's memory and go out in one `MULTI`/`EXEC`
+//!   with the lease's release. If the lease ran out and another node took it, `EXEC` does
+//!   nothing and the commit fails: no two nodes ever interleave writes, so the store's
+//!   checks (names taken, queue limits, message ids) hold across nodes as they do in one;
+//! - a commit is durable when `EXEC` answers, given `appendonly yes` and `appendfsync
+//!   always`, which [`Backend::open`] checks (unless told not to);
+//! - a commit bumps `<prefix>:commits`: a node whose last commit was not the last one
+//!   forgets what it caches of the store (`Memory::forget`) before it writes;
+//! - reads see the last commit of any node; each `get`, `range` and `len` is one atomic
+//!   command (a range is one script).
+
+mod events;
+mod keys;
+pub mod resp;
+
+pub use keys::Key;
+
+use std::borrow::Borrow;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{AccessGuard, Range, Value};
+use crate::store::{Error, Event, Result, Revocation};
+use resp::{Address, Connection, Reply};
+
+/// How long a writer's lease lasts: a node that dies holding it stops the others' writes
+/// this long at most. A group commit takes milliseconds.
+const LEASE: Duration = Duration::from_secs(3);
+/// How long a writer waits for the lease before its writes fail with [`Error::Busy`].
+const LEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// The entries of a range, with their values, in one atomic call: ARGV is the lower and
+/// upper bound in `ZRANGEBYLEX` form, the most entries (-1: all), and `1` for the
+/// highest first. Keys and values alternate in the reply.
+const RANGE_SCRIPT: &str = r"
+local ks
+if ARGV[4] == '1' then
+  ks = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+else
+  ks = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+end
+local out = {}
+for i = 1, #ks, 512 do
+  local chunk = {}
+  for j = i, math.min(i + 511, #ks) do chunk[#chunk + 1] = ks[j] end
+  local vs = redis.call('HMGET', KEYS[2], unpack(chunk))
+  for j = 1, #chunk do
+    if vs[j] then
+      out[#out + 1] = chunk[j]
+      out[#out + 1] = vs[j]
+    end
+  end
+end
+return out
+";
+
+/// Deletes the lease if it is still this writer's.
+const RELEASE_SCRIPT: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// What every reader and writer of one node shares.
+struct Shared {
+    connection: Mutex<Connection>,
+    address: Address,
+    prefix: String,
+    /// This node's name in the lease and the commit news: random for each run.
+    node: String,
+    /// `<prefix>:commits` after this node's last commit.
+    seen_commits: AtomicI64,
+    writers: AtomicI64,
+}
+
+impl Shared {
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(&self, kind: &str, table: &str) -> Vec<u8> {
+        format!("{}:{kind}:{table}", self.prefix).into_bytes()
+    }
+
+    fn name(&self, what: &str) -> Vec<u8> {
+        format!("{}:{what}", self.prefix).into_bytes()
+    }
+
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.connection()
+            .call(&[b"HGET", &self.key("v", table), key])?
+            .into_bytes()
+    }
+
+    fn len(&self, table: &str) -> Result<u64> {
+        let n = self
+            .connection()
+            .call(&[b"ZCARD", &self.key("k", table)])?
+            .into_int()?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Entries between the lex bounds, lowest first (highest with `reverse`), `limit` at
+    /// most: (ordered key, value).
+    fn range(
+        &self,
+        table: &str,
+        (min, max): &(Vec<u8>, Vec<u8>),
+        limit: Option<usize>,
+        reverse: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let limit = limit.map_or("-1".to_owned(), |n| n.to_string());
+        let reply = self.connection().call(&[
+            b"EVAL",
+            RANGE_SCRIPT.as_bytes(),
+            b"2",
+            &self.key("k", table),
+            &self.key("v", table),
+            min,
+            max,
+            limit.as_bytes(),
+            if reverse { b"1" } else { b"0" },
+        ])?;
+        let mut items = reply.into_array()?.into_iter();
+        let mut out = Vec::new();
+        while let (Some(key), Some(value)) = (items.next(), items.next()) {
+            match (key.into_bytes()?, value.into_bytes()?) {
+                (Some(key), Some(value)) => out.push((key, value)),
+                _ => return Err(Error::Storage("redis: a malformed range".into())),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The lex bounds of a key range, as `ZRANGEBYLEX` takes them.
+fn lex_bounds<'a, K: Key, KR: Borrow<K::SelfType<'a>> + 'a>(
+    range: &impl RangeBounds<KR>,
+) -> (Vec<u8>, Vec<u8>) {
+    let bound = |b: Bound<&KR>, unbounded: &[u8]| match b {
+        Bound::Included(k) => [b"[".as_slice(), &K::ordered(k.borrow())].concat(),
+        Bound::Excluded(k) => [b"(".as_slice(), &K::ordered(k.borrow())].concat(),
+        Bound::Unbounded => unbounded.to_vec(),
+    };
+    (
+        bound(range.start_bound(), b"-"),
+        bound(range.end_bound(), b"+"),
+    )
+}
+
+/// Whether an ordered key lies within lex bounds.
+fn within((min, max): &(Vec<u8>, Vec<u8>), key: &[u8]) -> bool {
+    let above = match min.split_first() {
+        Some((b'[', k)) => key >= k,
+        Some((b'(', k)) => key > k,
+        _ => true,
+    };
+    let below = match max.split_first() {
+        Some((b'[', k)) => key <= k,
+        Some((b'(', k)) => key < k,
+        _ => true,
+    };
+    above && below
+}
+
+/// Entries with ordered keys as ranges yield them (redb's bytes).
+fn to_range<'t, K: Key, V: Value>(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Range<'t, K, V>> {
+    let entries = entries
+        .into_iter()
+        .map(|(key, value)| {
+            K::redb_bytes(&key)
+                .map(|key| (key, value))
+                .ok_or_else(|| Error::Storage("redis: a key that does not decode".into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Range::Owned(entries.into_iter(), PhantomData))
+}
+
+fn owned<'a, V: Value>(bytes: Option<Vec<u8>>) -> Option<AccessGuard<'a, V>> {
+    bytes.map(|b| AccessGuard::Owned(b, PhantomData))
+}
+
+/// The store's connection to Redis; see the module's invariants.
+pub struct Backend {
+    shared: Arc<Shared>,
+}
+
+impl Backend {
+    /// Connects to `url` and checks that it keeps each commit durably, unless
+    /// `require_fsync` is false.
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        require_fsync: bool,
+    ) -> std::result::Result<Backend, String> {
+        let address = Address::parse(url)?;
+        let mut connection = Connection::new(address.clone(), Some(resp::IO_TIMEOUT));
+        let shown = &address.host_port;
+        connection
+            .call(&[b"PING"])
+            .and_then(Reply::ok)
+            .map_err(|e| format!("cannot reach Redis at {shown}: {e}"))?;
+        let durability = durability(&mut connection);
+        match (&durability, require_fsync) {
+            (Ok(()), _) => {}
+            (Err(why), true) => {
+                return Err(format!(
+                    "Redis at {shown} does not keep each write on disk before it answers \
+                     ({why}); set `appendonly yes` and `appendfsync always` there, or \
+                     `redis_require_fsync = false` here to accept losing acknowledged \
+                     messages when Redis crashes"
+                ));
+            }
+            (Err(why), false) => log::warn!(
+                "Redis at {shown} may lose acknowledged messages when it crashes ({why}); \
+                 redis_require_fsync = false accepts that"
+            ),
+        }
+        let node = hex(&crate::secret::random_bytes::<8>());
+        Ok(Backend {
+            shared: Arc::new(Shared {
+                connection: Mutex::new(connection),
+                address,
+                prefix: prefix.to_owned(),
+                node,
+                seen_commits: AtomicI64::new(-1),
+                writers: AtomicI64::new(0),
+            }),
+        })
+    }
+
+    /// Reads of the last commit.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A write transaction, once this node holds the lease.
+    pub fn writer(&self) -> Result<Writer> {
+        Writer::begin(self.shared.clone())
+    }
+
+    /// Hands the other nodes' commits to `to` from a thread of its own.
+    pub fn follow(&self, to: async_channel::Sender<Event>) -> std::io::Result<()> {
+        let address = self.shared.address.clone();
+        let channel = String::from_utf8_lossy(&self.shared.name("events")).into_owned();
+        let node = self.shared.node.clone();
+        std::thread::Builder::new()
+            .name("store-events".into())
+            .spawn(move || events::follow(address, channel, node, to))
+            .map(drop)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why the server's settings do not keep every commit on disk before `EXEC` answers.
+fn durability(connection: &mut Connection) -> std::result::Result<(), String> {
+    let mut setting = |name: &str| -> std::result::Result<String, String> {
+        let reply = connection
+            .call(&[b"CONFIG", b"GET", name.as_bytes()])
+            .and_then(Reply::into_array)
+            .map_err(|e| format!("CONFIG GET {name} failed: {e}"))?;
+        match reply.into_iter().nth(1) {
+            Some(Reply::Bulk(value)) => Ok(String::from_utf8_lossy(&value).into_owned()),
+            _ => Err(format!("CONFIG GET {name} gave nothing")),
+        }
+    };
+    let appendonly = setting("appendonly")?;
+    let appendfsync = setting("appendfsync")?;
+    if appendonly != "yes" {
+        return Err(format!("appendonly is {appendonly}"));
+    }
+    if appendfsync != "always" {
+        return Err(format!("appendfsync is {appendfsync}"));
+    }
+    Ok(())
+}
+
+/// Reads of the last commit of any node.
+pub struct Reader {
+    shared: Arc<Shared>,
+}
+
+impl Reader {
+    /// A table.
+    pub fn table<K: Key, V: Value>(&self, name: &'static str) -> Reading<K, V> {
+        Reading {
+            shared: self.shared.clone(),
+            name,
+            types: PhantomData,
+        }
+    }
+
+    /// The highest message id that a finished commit handed out, as the `meta` counter
+    /// (the next id) says: every id up to it is settled (see `store::Unsettled`).
+    pub fn settled_through(&self, counter: &str) -> Result<u64> {
+        let bytes = self.shared.get("meta", &<&str as Key>::ordered(&counter))?;
+        let next = bytes
+            .and_then(|b| Some(u64::from_le_bytes(b.as_slice().try_into().ok()?)))
+            .unwrap_or(1);
+        Ok(next.saturating_sub(1))
+    }
+}
+
+/// A table in a read transaction.
+pub struct Reading<K: Key, V: Value> {
+    shared: Arc<Shared>,
+    name: &'static str,
+    types: PhantomData<(K, V)>,
+}
+
+impl<K: Key, V: Value> Reading<K, V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &K::SelfType<'_>) -> Result<Option<AccessGuard<'_, V>>> {
+        Ok(owned(self.shared.get(self.name, &K::ordered(key))?))
+    }
+
+    /// The entries in `range`.
+    pub fn range<'a, KR: Borrow<K::SelfType<'a>> + 'a>(
+        &self,
+        range: &impl RangeBounds<KR>,
+    ) -> Result<Range<'_, K, V>> {
+        to_range(
+            self.shared
+                .range(self.name, &lex_bounds::<K, KR>(range), None, false)?,
+        )
+    }
+
+    /// The number of entries.
+    pub fn count(&self) -> Result<u64> {
+        self.shared.len(self.name)
+    }
+}
+
+/// Writes kept in the node until the commit.
+type Writes = BTreeMap<(&'static str, Vec<u8>), Option<Vec<u8>>>;
+
+/// A write transaction: holds the lease; see the module's invariants.
+pub struct Writer {
+    shared: Arc<Shared>,
+    token: Vec<u8>,
+    writes: RefCell<Writes>,
+    news: RefCell<Option<Vec<u8>>>,
+    others_committed: bool,
+    done: Cell<bool>,
+}
+
+impl Writer {
+    fn begin(shared: Arc<Shared>) -> Result<Writer> {
+        let n = shared.writers.fetch_add(1, Ordering::Relaxed);
+        let token = format!("{}-{n}", shared.node).into_bytes();
+        let lease = shared.name("lease");
+        let millis = LEASE.as_millis().to_string();
+        let deadline = Instant::now() + LEASE_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let taken = shared
+                .connection()
+                .call(&[b"SET", &lease, &token, b"NX", b"PX", millis.as_bytes()])?
+                .ok()?;
+            if taken != Reply::Nil {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Busy);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        let commits = shared.name("commits");
+        let replies = shared.connection().pipeline(&[
+            vec![b"WATCH", &lease],
+            vec![b"GET", &lease],
+            vec![b"GET", &commits],
+        ]);
+        let mut writer = Writer {
+            others_committed: true,
+            shared,
+            token,
+            writes: RefCell::new(BTreeMap::new()),
+            news: RefCell::new(None),
+            done: Cell::new(false),
+        };
+        let mut replies = replies?.into_iter().skip(1);
+        let holder = replies.next().map(Reply::into_bytes).transpose()?.flatten();
+        if holder.as_deref() != Some(writer.token.as_slice()) {
+            return Err(Error::Storage("redis: the writer lease ran out".into()));
+        }
+        let commits = replies.next().map(Reply::into_bytes).transpose()?.flatten();
+        let commits = commits
+            .and_then(|c| String::from_utf8(c).ok()?.parse::<i64>().ok())
+            .unwrap_or(0);
+        writer.others_committed = commits != writer.shared.seen_commits.load(Ordering::Relaxed);
+        Ok(writer)
+    }
+
+    /// Whether another node committed since this node's last commit: what it caches of the
+    /// store may be stale.
+    pub fn others_committed(&self) -> bool {
+        self.others_committed
+    }
+
+    /// The news the other nodes get with the commit: its queues and what it revoked.
+    pub fn announce(&self, queues: &[u64], revoked: &[Revocation]) {
+        *self.news.borrow_mut() = events::encode(&self.shared.node, queues, revoked);
+    }
+
+    /// A table.
+    pub fn table<K: Key, V: Value>(&self, name: &'static str) -> Writing<'_, K, V> {
+        Writing {
+            writer: self,
+            name,
+            types: PhantomData,
+        }
+    }
+
+    /// Sends every write, the news and the lease's release in one `MULTI`/`EXEC`.
+    pub fn commit(self) -> Result<()> {
+        self.done.set(true);
+        let lease = self.shared.name("lease");
+        let commits = self.shared.name("commits");
+        let channel = self.shared.name("events");
+        let writes = self.writes.take();
+        let names: Vec<(Vec<u8>, Vec<u8>)> = writes
+            .keys()
+            .map(|(table, _)| (self.shared.key("k", table), self.shared.key("v", table)))
+            .collect();
+        let news = self.news.take();
+        let mut commands: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
+        for (((_, key), value), (keys, values)) in writes.iter().zip(&names) {
+            match value {
+                Some(value) => {
+                    commands.push(vec![b"ZADD", keys, b"0", key]);
+                    commands.push(vec![b"HSET", values, key, value]);
+                }
+                None => {
+                    commands.push(vec![b"ZREM", keys, key]);
+                    commands.push(vec![b"HDEL", values, key]);
+                }
+            }
+        }
+        commands.push(vec![b"INCR", &commits]);
+        if let Some(news) = &news {
+            commands.push(vec![b"PUBLISH", &channel, news]);
+        }
+        commands.push(vec![b"DEL", &lease]);
+        commands.push(vec![b"EXEC"]);
+        let replies = self.shared.connection().pipeline(&commands)?;
+        let Some(Reply::Array(results)) = replies.into_iter().last() else {
+            return Err(Error::Storage(
+                "redis: the writer lease ran out before the commit; nothing was written".into(),
+            ));
+        };
+        let mut counted = None;
+        for (i, result) in results.into_iter().enumerate() {
+            let result = result.ok()?;
+            if i == 2 * writes.len() {
+                counted = Some(result.into_int()?);
+            }
+        }
+        if let Some(n) = counted {
+            self.shared.seen_commits.store(n, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Drops every write and gives the lease back.
+    pub fn abort(self) -> Result<()> {
+        self.release()
+    }
+
+    fn release(&self) -> Result<()> {
+        self.done.set(true);
+        let lease = self.shared.name("lease");
+        self.shared
+            .connection()
+            .pipeline(&[
+                vec![b"UNWATCH"],
+                vec![
+                    b"EVAL",
+                    RELEASE_SCRIPT.as_bytes(),
+                    b"1",
+                    &lease,
+                    &self.token,
+                ],
+            ])?
+            .into_iter()
+            .try_for_each(|r| r.ok().map(drop))
+    }
+
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.writes.borrow().get(&(table, key.to_vec())) {
+            Some(written) => Ok(written.clone()),
+            None => self.shared.get(table, key),
+        }
+    }
+
+    fn set(&self, table: &'static str, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.writes.borrow_mut().insert((table, key), value);
+    }
+
+    /// The committed entries in the bounds with this transaction's writes over them.
+    fn range(
+        &self,
+        table: &'static str,
+        bounds: &(Vec<u8>, Vec<u8>),
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = self
+            .shared
+            .range(table, bounds, None, false)?
+            .into_iter()
+            .collect();
+        let writes = self.writes.borrow();
+        let from = (table, Vec::new());
+        for ((_, key), value) in writes.range(from..).take_while(|((t, _), _)| *t == table) {
+            if !within(bounds, key) {
+                continue;
+            }
+            match value {
+                Some(value) => entries.insert(key.clone(), value.clone()),
+                None => entries.remove(key),
+            };
+        }
+        Ok(entries.into_iter().collect())
+    }
+
+    fn len(&self, table: &'static str) -> Result<u64> {
+        let committed = self.shared.len(table)?;
+        let writes = self.writes.borrow();
+        let written: Vec<(&Vec<u8>, bool)> = writes
+            .range((table, Vec::new())..)
+            .take_while(|((t, _), _)| *t == table)
+            .map(|((_, key), value)| (key, value.is_some()))
+            .collect();
+        if written.is_empty() {
+            return Ok(committed);
+        }
+        let keys = self.shared.key("k", table);
+        let mut args: Vec<&[u8]> = vec![b"ZMSCORE", &keys];
+        args.extend(written.iter().map(|(key, _)| key.as_slice()));
+        let scores = self.shared.connection().call(&args)?.into_array()?;
+        let mut len = committed;
+        for ((_, present), score) in written.iter().zip(scores) {
+            match (score == Reply::Nil, present) {
+                (true, true) => len += 1,
+                (false, false) => len -= 1,
+                _ => {}
+            }
+        }
+        Ok(len)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.done.get() {
+            let _ = self.release();
+        }
+    }
+}
+
+/// A table in a write transaction.
+pub struct Writing<'t, K: Key, V: Value> {
+    writer: &'t Writer,
+    name: &'static str,
+    types: PhantomData<(K, V)>,
+}
+
+impl<K: Key, V: Value> Writing<'_, K, V> {
+    /// The value of `key`, with this transaction's writes.
+    pub fn get(&self, key: &K::SelfType<'_>) -> Result<Option<AccessGuard<'_, V>>> {
+        Ok(owned(self.writer.get(self.name, &K::ordered(key))?))
+    }
+
+    /// The entries in `range`, with this transaction's writes.
+    pub fn range<'a, KR: Borrow<K::SelfType<'a>> + 'a>(
+        &self,
+        range: &impl RangeBounds<KR>,
+    ) -> Result<Range<'_, K, V>> {
+        to_range(self.writer.range(self.name, &lex_bounds::<K, KR>(range))?)
+    }
+
+    /// The number of entries, with this transaction's writes.
+    pub fn count(&self) -> Result<u64> {
+        self.writer.len(self.name)
+    }
+
+    /// Sets `key` to `value`; gives the value it had.
+    pub fn insert(
+        &mut self,
+        key: &K::SelfType<'_>,
+        value: &V::SelfType<'_>,
+    ) -> Result<Option<AccessGuard<'_, V>>> {
+        let key = K::ordered(key);
+        let old = self.writer.get(self.name, &key)?;
+        let value = V::as_bytes(value).as_ref().to_vec();
+        self.writer.set(self.name, key, Some(value));
+        Ok(owned(old))
+    }
+
+    /// Removes `key`; gives the value it had.
+    pub fn remove(&mut self, key: &K::SelfType<'_>) -> Result<Option<AccessGuard<'_, V>>> {
+        let key = K::ordered(key);
+        let old = self.writer.get(self.name, &key)?;
+        if old.is_some() {
+            self.writer.set(self.name, key, None);
+        }
+        Ok(owned(old))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lex_bounds_select_what_the_range_does() {
+        let bounds = lex_bounds::<(u64, u64), (u64, u64)>(&((3, 5)..(4, 0)));
+        assert!(within(&bounds, &<(u64, u64)>::ordered(&(3, 5))));
+        assert!(within(&bounds, &<(u64, u64)>::ordered(&(3, u64::MAX))));
+        assert!(!within(&bounds, &<(u64, u64)>::ordered(&(4, 0))));
+        assert!(!within(&bounds, &<(u64, u64)>::ordered(&(3, 4))));
+        let all = lex_bounds::<u64, u64>(&(..));
+        assert_eq!(all, (b"-".to_vec(), b"+".to_vec()));
+        assert!(within(&all, &[]));
+    }
+}
