@@ -505,6 +505,12 @@ async fn store_events(state: Rc<ServerState>, events: async_channel::Receiver<st
             store::Event::Staged(messages) => state.hub.stage(messages),
             store::Event::Revoked(revoked) => {
                 for revocation in revoked {
+                    // Also for a change made on another node (Redis): its cached logins go.
+                    if let store::Revocation::User(user) | store::Revocation::Token { user, .. } =
+                        revocation
+                    {
+                        state.auth.forget_user(user);
+                    }
                     state.hub.revoke_access(revocation);
                 }
             }

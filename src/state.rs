@@ -101,6 +101,12 @@ impl ServerState {
             ("listen", old.listen != new.listen),
             ("listen_tls", old.listen_tls != new.listen_tls),
             ("db", old.db != new.db),
+            ("store", old.store != new.store),
+            ("redis_prefix", old.redis_prefix != new.redis_prefix),
+            (
+                "redis_require_fsync",
+                old.redis_require_fsync != new.redis_require_fsync,
+            ),
             (
                 "control_socket",
                 old.control_socket_path() != new.control_socket_path(),
@@ -124,6 +130,9 @@ impl ServerState {
             listen: old.listen.clone(),
             listen_tls: old.listen_tls.clone(),
             db: old.db.clone(),
+            store: old.store.clone(),
+            redis_prefix: old.redis_prefix.clone(),
+            redis_require_fsync: old.redis_require_fsync,
             control_socket: old.control_socket.clone(),
             db_cache_bytes: old.db_cache_bytes,
             limits: crate::config::Limits {

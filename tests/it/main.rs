@@ -33,6 +33,8 @@ mod api_user;
 mod autopush;
 mod budget;
 mod cli;
+#[cfg(feature = "redis")]
+mod cluster;
 mod crash;
 mod delivery;
 mod disk_full;

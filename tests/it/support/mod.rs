@@ -25,6 +25,8 @@ pub mod conn;
 pub mod http;
 pub mod process;
 pub mod push;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod server;
 pub mod sse;
 pub mod vapid;

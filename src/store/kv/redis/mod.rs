@@ -102,14 +102,14 @@ impl Shared {
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.connection()
-            .call(&[b"HGET", &self.key("v", table), key])?
+            .call_again_on_failure(&[b"HGET", &self.key("v", table), key])?
             .into_bytes()
     }
 
     fn len(&self, table: &str) -> Result<u64> {
         let n = self
             .connection()
-            .call(&[b"ZCARD", &self.key("k", table)])?
+            .call_again_on_failure(&[b"ZCARD", &self.key("k", table)])?
             .into_int()?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -124,7 +124,7 @@ impl Shared {
         reverse: bool,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let limit = limit.map_or("-1".to_owned(), |n| n.to_string());
-        let reply = self.connection().call(&[
+        let reply = self.connection().call_again_on_failure(&[
             b"EVAL",
             RANGE_SCRIPT.as_bytes(),
             b"2",
@@ -357,6 +357,8 @@ type Writes = BTreeMap<(&'static str, Vec<u8>), Option<Vec<u8>>>;
 pub struct Writer {
     shared: Arc<Shared>,
     token: Vec<u8>,
+    /// The connection's socket that holds the `WATCH`.
+    generation: u64,
     writes: RefCell<Writes>,
     news: RefCell<Option<Vec<u8>>>,
     others_committed: bool,
@@ -372,11 +374,20 @@ impl Writer {
         let deadline = Instant::now() + LEASE_WAIT;
         let mut pause = Duration::from_millis(1);
         loop {
-            let taken = shared
+            // With GET, a lease this writer already took (its first answer was lost) names it.
+            let holder = shared
                 .connection()
-                .call(&[b"SET", &lease, &token, b"NX", b"PX", millis.as_bytes()])?
-                .ok()?;
-            if taken != Reply::Nil {
+                .call_again_on_failure(&[
+                    b"SET",
+                    &lease,
+                    &token,
+                    b"NX",
+                    b"PX",
+                    millis.as_bytes(),
+                    b"GET",
+                ])?
+                .into_bytes()?;
+            if holder.is_none_or(|holder| holder == token) {
                 break;
             }
             if Instant::now() >= deadline {
@@ -386,12 +397,17 @@ impl Writer {
             pause = (pause * 2).min(Duration::from_millis(20));
         }
         let commits = shared.name("commits");
-        let replies = shared.connection().pipeline(&[
-            vec![b"WATCH", &lease],
-            vec![b"GET", &lease],
-            vec![b"GET", &commits],
-        ]);
+        let (replies, generation) = {
+            let mut connection = shared.connection();
+            let replies = connection.pipeline(&[
+                vec![b"WATCH", &lease],
+                vec![b"GET", &lease],
+                vec![b"GET", &commits],
+            ]);
+            (replies, connection.generation())
+        };
         let mut writer = Writer {
+            generation,
             others_committed: true,
             shared,
             token,
@@ -463,7 +479,16 @@ impl Writer {
         }
         commands.push(vec![b"DEL", &lease]);
         commands.push(vec![b"EXEC"]);
-        let replies = self.shared.connection().pipeline(&commands)?;
+        let replies = {
+            let mut connection = self.shared.connection();
+            if connection.generation() != self.generation {
+                return Err(Error::Storage(
+                    "redis: the connection was lost during the transaction; nothing was written"
+                        .into(),
+                ));
+            }
+            connection.pipeline(&commands)?
+        };
         let Some(Reply::Array(results)) = replies.into_iter().last() else {
             return Err(Error::Storage(
                 "redis: the writer lease ran out before the commit; nothing was written".into(),

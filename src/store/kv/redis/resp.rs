@@ -142,6 +142,9 @@ impl Address {
 pub struct Connection {
     address: Address,
     socket: Option<(BufReader<TcpStream>, TcpStream)>,
+    /// How many sockets were dropped: state a command left on the server (`WATCH`) holds
+    /// only while this stays the same.
+    generation: u64,
     /// How long a reply may take; `None`: forever (a subscriber waiting for messages).
     read_timeout: Option<Duration>,
 }
@@ -152,8 +155,14 @@ impl Connection {
         Connection {
             address,
             socket: None,
+            generation: 0,
             read_timeout,
         }
+    }
+
+    /// How many sockets were dropped so far.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Runs one command.
@@ -164,11 +173,21 @@ impl Connection {
             .ok_or_else(|| Error::Storage("redis: no reply".into()))
     }
 
+    /// Runs a command that may run twice (a read): when a socket that was open already
+    /// fails (the server closed it meanwhile), once more on a new one.
+    pub fn call_again_on_failure(&mut self, args: &[&[u8]]) -> Result<Reply> {
+        let reused = self.socket.is_some();
+        match self.call(args) {
+            Err(_) if reused => self.call(args),
+            result => result,
+        }
+    }
+
     /// Sends every command, then reads one reply for each.
     pub fn pipeline(&mut self, commands: &[Vec<&[u8]>]) -> Result<Vec<Reply>> {
         let result = self.try_pipeline(commands);
         if result.is_err() {
-            self.socket = None;
+            self.reset();
         }
         result
     }
@@ -180,7 +199,7 @@ impl Connection {
             writer.flush().map_err(io_error)
         });
         if result.is_err() {
-            self.socket = None;
+            self.reset();
         }
         result
     }
@@ -192,14 +211,16 @@ impl Connection {
             None => Err(Error::Storage("redis: not connected".into())),
         };
         if result.is_err() {
-            self.socket = None;
+            self.reset();
         }
         result
     }
 
     /// Drops the socket; the next command connects again.
     pub fn reset(&mut self) {
-        self.socket = None;
+        if self.socket.take().is_some() {
+            self.generation += 1;
+        }
     }
 
     fn try_pipeline(&mut self, commands: &[Vec<&[u8]>]) -> Result<Vec<Reply>> {

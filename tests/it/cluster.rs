@@ -1,0 +1,322 @@
+//! Several nodes on one Redis (`store = redis://…`, the `redis` feature): any node takes any
+//! post and any stream, a post on one reaches a live stream on another at once, ids stay
+//! ordered across nodes, a node killed with SIGKILL loses nothing acknowledged and its
+//! devices resume elsewhere from their cursors, access taken away on one node ends the
+//! streams on every node, and dropped Redis connections heal by themselves. Each test
+//! starts its own `redis-server` (Debian's package) with `appendfsync always`.
+
+use std::time::Duration;
+
+use openpush::store::kv::{self, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::support::push::{JsonStream, Obj, poll, send};
+use crate::support::redis::Redis;
+use crate::support::{Server, TIMEOUT, api, basic, openpush_command, output_within, stderr};
+
+fn publish(node: &Server, auth: &str, topic: &str, text: &str) -> Obj {
+    let r = send(
+        node.addr,
+        "POST",
+        &format!("/{topic}"),
+        &[("Authorization", auth)],
+        text.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    Obj::parse(&r.text())
+}
+
+fn live(node: &Server, auth: &str, topic: &str) -> JsonStream {
+    let mut stream = JsonStream::open(
+        node.addr,
+        &format!("/{topic}/json"),
+        &[("Authorization", auth)],
+    );
+    assert_eq!(stream.status, 200, "{}", stream.head);
+    stream.opened();
+    stream
+}
+
+/// Two nodes on a fresh Redis, with alice (an administrator) made through the first.
+fn two_nodes(name: &str) -> (Redis, Vec<Server>, String) {
+    let redis = Redis::start(name);
+    let nodes = redis.nodes(name, 2, "");
+    nodes[0].add_user("alice", "apw");
+    (redis, nodes, basic("alice", "apw"))
+}
+
+#[test]
+fn a_post_on_one_node_reaches_a_live_stream_on_the_other_at_once() {
+    let (_redis, nodes, alice) = two_nodes("cluster-live");
+    let mut on_b = live(&nodes[1], &alice, "family");
+    let mut on_a = live(&nodes[0], &alice, "family");
+    let sent: Vec<Obj> = (0..5)
+        .map(|i| publish(&nodes[i % 2], &alice, "family", &format!("m{i}")))
+        .collect();
+    for stream in [&mut on_a, &mut on_b] {
+        let got: Vec<String> = (0..5)
+            .map(|_| stream.message().str("id").to_owned())
+            .collect();
+        let want: Vec<String> = sent.iter().map(|m| m.str("id").to_owned()).collect();
+        assert_eq!(got, want, "every message, in the order they were taken");
+    }
+    let ids: Vec<u64> = sent.iter().map(Obj::id_number).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids rise across nodes: {ids:?}"
+    );
+}
+
+#[test]
+fn a_node_killed_loses_nothing_it_acknowledged() {
+    let (_redis, mut nodes, alice) = two_nodes("cluster-kill");
+    let sent: Vec<String> = (0..20)
+        .map(|i| {
+            publish(&nodes[0], &alice, "kept", &format!("k{i}"))
+                .str("id")
+                .to_owned()
+        })
+        .collect();
+    nodes[0].kill9();
+    let on_b: Vec<String> = poll(nodes[1].addr, &alice, "kept")
+        .iter()
+        .map(|m| m.str("id").to_owned())
+        .collect();
+    assert_eq!(on_b, sent);
+    nodes[0].restart();
+    publish(&nodes[0], &alice, "kept", "after");
+    assert_eq!(poll(nodes[1].addr, &alice, "kept").len(), 21);
+}
+
+#[test]
+fn a_device_resumes_on_another_node_from_its_cursor() {
+    let redis = Redis::start("cluster-resume");
+    let nodes = redis.nodes("cluster-resume", 2, "");
+    let (key, token) = nodes[0].device("ann");
+    for n in 1..=3 {
+        let r = nodes[0].post_message(&api::message(&token, &format!("{{\"n\":{n}}}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let mut first = nodes[1].subscribe(&key, None);
+    let seen: Vec<u64> = (0..3).map(|_| first.next().id.expect("an id")).collect();
+    drop(first);
+    for n in 4..=5 {
+        let r = nodes[1].post_message(&api::message(&token, &format!("{{\"n\":{n}}}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let mut again = nodes[0].subscribe(&key, Some(seen[2]));
+    let rest: Vec<String> = (0..2).map(|_| again.next().data).collect();
+    assert!(
+        rest[0].contains(r#"{"n":4}"#) && rest[1].contains(r#"{"n":5}"#),
+        "{rest:?}"
+    );
+    assert!(
+        again.next_within(Duration::from_millis(300)).is_none(),
+        "nothing twice"
+    );
+}
+
+#[test]
+fn a_user_deleted_through_one_node_loses_its_streams_on_every_node() {
+    let (_redis, nodes, _alice) = two_nodes("cluster-revoke");
+    nodes[0].add_user("bob", "bpw");
+    let bob = basic("bob", "bpw");
+    let mut on_b = live(&nodes[1], &bob, "bobs");
+    nodes[0].cli_ok(&["user", "del", "bob"], "");
+    assert!(
+        on_b.closed_within(TIMEOUT),
+        "bob's stream on the other node ended"
+    );
+    let r = send(
+        nodes[1].addr,
+        "GET",
+        "/bobs/json?poll=1",
+        &[("Authorization", &bob)],
+        b"",
+    );
+    assert_eq!(r.status, 401, "its cached login is gone there too: {}", r.text());
+}
+
+#[test]
+fn a_password_changed_through_one_node_is_the_only_one_every_node_takes() {
+    let (_redis, nodes, alice) = two_nodes("cluster-passwd");
+    let poll_as = |auth: &str| {
+        send(
+            nodes[1].addr,
+            "GET",
+            "/t/json?poll=1",
+            &[("Authorization", auth)],
+            b"",
+        )
+        .status
+    };
+    assert_eq!(poll_as(&alice), 200, "the other node caches alice's login");
+    nodes[0].cli_ok(
+        &["user", "passwd", "alice", "--password-stdin"],
+        "a-new-password\n",
+    );
+    assert_eq!(poll_as(&alice), 401, "the old password");
+    assert_eq!(poll_as(&basic("alice", "a-new-password")), 200);
+}
+
+#[test]
+fn dropped_redis_connections_heal_and_lose_no_news() {
+    let (redis, nodes, alice) = two_nodes("cluster-drop");
+    let mut on_b = live(&nodes[1], &alice, "heal");
+    publish(&nodes[0], &alice, "heal", "before");
+    assert_eq!(on_b.message().str("message"), "before");
+    for kind in ["pubsub", "normal"] {
+        redis.call(&["CLIENT", "KILL", "TYPE", kind]);
+    }
+    let after = publish(&nodes[0], &alice, "heal", "after");
+    assert_eq!(on_b.message().str("id"), after.str("id"));
+    let r = send(
+        nodes[1].addr,
+        "POST",
+        "/heal",
+        &[("Authorization", &alice)],
+        b"back",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(poll(nodes[0].addr, &alice, "heal").len(), 3);
+}
+
+#[test]
+fn a_redis_that_may_lose_writes_is_refused_unless_the_config_accepts_it() {
+    let redis = Redis::start_with("cluster-everysec", "everysec");
+    let dir = crate::support::temp_dir("cluster-everysec");
+    let config = dir.join("openpush.conf");
+    let base = format!("db = {}\n{}", dir.join("db.redb").display(), redis.store());
+    std::fs::write(&config, &base).unwrap();
+    let child = openpush_command(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, TIMEOUT, "a refused start");
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("appendfsync is everysec"), "{text}");
+    assert!(text.contains("redis_require_fsync = false"), "{text}");
+    assert!(
+        !text.contains("redis://"),
+        "no URL (it may hold a password): {text}"
+    );
+    let node = Server::start_with(
+        "cluster-everysec-ok",
+        &format!("{}redis_require_fsync = false\n", redis.store()),
+    );
+    node.add_user("alice", "apw");
+    publish(&node, &basic("alice", "apw"), "t", "taken");
+}
+
+/// Random writes, reads and ranges through `kv`, on redb and on Redis side by side: both
+/// give the same answers, in and out of write transactions, after commits and aborts.
+#[test]
+fn the_redis_tables_answer_as_the_redb_ones() {
+    const BYTES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("messages");
+    const TRIPLES: TableDefinition<(u64, &str, &str), u64> = TableDefinition::new("collapse");
+    let redis = Redis::start("cluster-kv");
+    let url = format!("redis://{}/0", redis.addr);
+    let backend = kv::redis::Backend::open(&url, "kvtest", true).unwrap();
+    let stores = [
+        kv::Database::Redb(
+            redb::Builder::new()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .unwrap(),
+        ),
+        kv::Database::Redis(backend),
+    ];
+    for db in &stores {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(BYTES).unwrap();
+        txn.open_table(TRIPLES).unwrap();
+        txn.commit().unwrap();
+    }
+    let names = ["", "a", "a\0", "a\0b", "ab", "b"];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..40 {
+        let ops: Vec<(u64, u64, u64, u64)> = (0..30)
+            .map(|_| (next(6), next(3), next(40), next(6)))
+            .collect();
+        let commit = next(4) != 0;
+        let answers: Vec<Vec<String>> = stores
+            .iter()
+            .map(|db| {
+                let txn = db.begin_write().unwrap();
+                let mut out = Vec::new();
+                {
+                    let mut bytes = txn.open_table(BYTES).unwrap();
+                    let mut triples = txn.open_table(TRIPLES).unwrap();
+                    for &(op, q, id, name) in &ops {
+                        let name = names[name as usize];
+                        match op {
+                            0 | 1 => {
+                                let old = bytes.insert((q, id), name.as_bytes()).unwrap();
+                                out.push(format!("{:?}", old.map(|v| v.value().to_vec())));
+                            }
+                            2 => {
+                                let old = bytes.remove((q, id)).unwrap();
+                                out.push(format!("{:?}", old.map(|v| v.value().to_vec())));
+                            }
+                            3 => {
+                                triples
+                                    .insert((q, name, names[(id % 6) as usize]), id)
+                                    .unwrap();
+                            }
+                            4 => {
+                                let got: Vec<_> = bytes
+                                    .range((q, id)..=(q, u64::MAX))
+                                    .unwrap()
+                                    .map(|e| {
+                                        let (k, v) = e.unwrap();
+                                        (k.value(), v.value().to_vec())
+                                    })
+                                    .collect();
+                                out.push(format!("{got:?} {}", bytes.len().unwrap()));
+                            }
+                            _ => {
+                                let got: Vec<_> = triples
+                                    .range((q, name, "")..(q + 1, "", ""))
+                                    .unwrap()
+                                    .rev()
+                                    .map(|e| {
+                                        let (k, v) = e.unwrap();
+                                        let (a, b, c) = k.value();
+                                        (a, b.to_owned(), c.to_owned(), v.value())
+                                    })
+                                    .collect();
+                                out.push(format!("{got:?} {}", triples.len().unwrap()));
+                            }
+                        }
+                    }
+                }
+                if commit {
+                    txn.commit().unwrap()
+                } else {
+                    txn.abort().unwrap()
+                }
+                let read = db.begin_read().unwrap();
+                let all: Vec<_> = read
+                    .open_table(BYTES)
+                    .unwrap()
+                    .iter()
+                    .unwrap()
+                    .map(|e| {
+                        let (k, v) = e.unwrap();
+                        (k.value(), v.value().to_vec())
+                    })
+                    .collect();
+                out.push(format!("committed {all:?}"));
+                out
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "round {round}");
+    }
+}
