@@ -133,7 +133,12 @@ fn a_user_deleted_through_one_node_loses_its_streams_on_every_node() {
         &[("Authorization", &bob)],
         b"",
     );
-    assert_eq!(r.status, 401, "its cached login is gone there too: {}", r.text());
+    assert_eq!(
+        r.status,
+        401,
+        "its cached login is gone there too: {}",
+        r.text()
+    );
 }
 
 #[test]
@@ -319,4 +324,27 @@ fn the_redis_tables_answer_as_the_redb_ones() {
             .collect();
         assert_eq!(answers[0], answers[1], "round {round}");
     }
+    // A range longer than one page of the Redis backend's reads.
+    let ranges: Vec<Vec<(u64, u64)>> = stores
+        .iter()
+        .map(|db| {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut bytes = txn.open_table(BYTES).unwrap();
+                for id in 0..5000 {
+                    bytes.insert((9, id), b"x".as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+            let read = db.begin_read().unwrap();
+            let table = read.open_table(BYTES).unwrap();
+            table
+                .range((9, 0)..(10, 0))
+                .unwrap()
+                .map(|e| e.unwrap().0.value())
+                .collect()
+        })
+        .collect();
+    assert_eq!(ranges[0].len(), 5000);
+    assert_eq!(ranges[0], ranges[1]);
 }

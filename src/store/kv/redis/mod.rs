@@ -44,16 +44,14 @@ const LEASE: Duration = Duration::from_secs(3);
 /// How long a writer waits for the lease before its writes fail with [`Error::Busy`].
 const LEASE_WAIT: Duration = Duration::from_secs(5);
 
+/// The most entries one call of [`RANGE_SCRIPT`] reads.
+const PAGE: usize = 2048;
+
 /// The entries of a range, with their values, in one atomic call: ARGV is the lower and
-/// upper bound in `ZRANGEBYLEX` form, the most entries (-1: all), and `1` for the
-/// highest first. Keys and values alternate in the reply.
+/// upper bound in `ZRANGEBYLEX` form and the most entries. Keys and values alternate in
+/// the reply.
 const RANGE_SCRIPT: &str = r"
-local ks
-if ARGV[4] == '1' then
-  ks = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-else
-  ks = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-end
+local ks = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for i = 1, #ks, 512 do
   local chunk = {}
@@ -114,16 +112,26 @@ impl Shared {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Entries between the lex bounds, lowest first (highest with `reverse`), `limit` at
-    /// most: (ordered key, value).
-    fn range(
-        &self,
-        table: &str,
-        (min, max): &(Vec<u8>, Vec<u8>),
-        limit: Option<usize>,
-        reverse: bool,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let limit = limit.map_or("-1".to_owned(), |n| n.to_string());
+    /// Entries between the lex bounds, lowest first, in pages of [`PAGE`] entries: each
+    /// page is one atomic call, so a range of any size is read in bounded replies.
+    fn range(&self, table: &str, bounds: &(Vec<u8>, Vec<u8>)) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut min = bounds.0.clone();
+        loop {
+            let page = self.page(table, (&min, &bounds.1))?;
+            let full = page.len() == PAGE;
+            out.extend(page);
+            match out.last() {
+                Some((last, _)) if full => min = [b"(".as_slice(), last].concat(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Up to [`PAGE`] entries between the lex bounds, lowest first: (ordered key, value),
+    /// in one atomic call.
+    fn page(&self, table: &str, (min, max): (&[u8], &[u8])) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let limit = PAGE.to_string();
         let reply = self.connection().call_again_on_failure(&[
             b"EVAL",
             RANGE_SCRIPT.as_bytes(),
@@ -133,7 +141,6 @@ impl Shared {
             min,
             max,
             limit.as_bytes(),
-            if reverse { b"1" } else { b"0" },
         ])?;
         let mut items = reply.into_array()?.into_iter();
         let mut out = Vec::new();
@@ -338,10 +345,7 @@ impl<K: Key, V: Value> Reading<K, V> {
         &self,
         range: &impl RangeBounds<KR>,
     ) -> Result<Range<'_, K, V>> {
-        to_range(
-            self.shared
-                .range(self.name, &lex_bounds::<K, KR>(range), None, false)?,
-        )
+        to_range(self.shared.range(self.name, &lex_bounds::<K, KR>(range))?)
     }
 
     /// The number of entries.
@@ -548,11 +552,8 @@ impl Writer {
         table: &'static str,
         bounds: &(Vec<u8>, Vec<u8>),
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = self
-            .shared
-            .range(table, bounds, None, false)?
-            .into_iter()
-            .collect();
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> =
+            self.shared.range(table, bounds)?.into_iter().collect();
         let writes = self.writes.borrow();
         let from = (table, Vec::new());
         for ((_, key), value) in writes.range(from..).take_while(|((t, _), _)| *t == table) {
