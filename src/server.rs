@@ -519,6 +519,11 @@ async fn store_events(state: Rc<ServerState>, events: async_channel::Receiver<st
                     state.hub.notify(queue);
                 }
             }
+            store::Event::PassedOn(messages) => {
+                for (queue, id, record) in messages {
+                    state.hub.deliver_now(queue, id, Rc::new(record));
+                }
+            }
             store::Event::Resync => {
                 let mut queues = state.hub.followed_queues();
                 queues.dedup();

@@ -273,17 +273,18 @@ fn begin(db: &Database, memory: &mut Memory) -> Result<WriteTransaction> {
 }
 
 /// On a store that other nodes write too: the id counter left at the next id, and the
-/// news for the other nodes' streams.
+/// news for the other nodes' streams (with the messages of a TTL of 0, which they deliver
+/// now or never).
 #[cfg(feature = "redis")]
 fn settle_shared(
     txn: &WriteTransaction,
-    memory: &Memory,
+    memory: &mut Memory,
     queues: &[u64],
     revoked: &[Revocation],
 ) -> Result<()> {
     if let Some(writer) = txn.as_redis() {
         memory.settle_ids(txn)?;
-        writer.announce(queues, revoked);
+        writer.announce(queues, revoked, &memory.take_passed_on());
     }
     Ok(())
 }

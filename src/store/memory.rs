@@ -61,6 +61,10 @@ pub struct Memory {
     /// Keep the messages stored by the transaction being built (someone streams them).
     pub(crate) staging: bool,
     staged: Vec<Staged>,
+    /// Other nodes write the store too (Redis; see [`Memory::shared_store`]).
+    shared: bool,
+    /// Messages with a TTL of 0 the transaction took, for the other nodes' streams.
+    passed_on: Vec<Staged>,
     /// Access the write being run took away (see [`Revocation`]).
     revoked: Vec<Revocation>,
 }
@@ -88,6 +92,7 @@ impl Memory {
     /// continue from the store's counter, which every commit leaves at the next id
     /// ([`Memory::settle_ids`]).
     pub fn shared_store(&mut self, others_committed: bool) {
+        self.shared = true;
         self.ids = None;
         if others_committed {
             self.usage = None;
@@ -210,6 +215,19 @@ impl Memory {
         if self.staging {
             self.staged.push((queue, id, record.clone()));
         }
+    }
+
+    /// Notes a message with a TTL of 0 (never stored) that the transaction took, when
+    /// other nodes' streams must get it too (see [`Memory::shared_store`]).
+    pub fn pass_on(&mut self, queue: u64, id: u64, record: &super::MessageRecord) {
+        if self.shared {
+            self.passed_on.push((queue, id, record.clone()));
+        }
+    }
+
+    /// The messages with a TTL of 0 noted since the last call.
+    pub fn take_passed_on(&mut self) -> Vec<Staged> {
+        std::mem::take(&mut self.passed_on)
     }
 
     /// The messages staged since the last call, in id order.

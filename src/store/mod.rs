@@ -183,6 +183,9 @@ pub enum Event {
     Revoked(Vec<Revocation>),
     /// That group is on disk: the queues that got messages in it.
     Committed(Vec<u64>),
+    /// Messages with a TTL of 0 (never stored) that another node took: for the live streams
+    /// of their queues now, or for nobody.
+    PassedOn(Vec<memory::Staged>),
     /// News of other nodes' commits may have been missed (the connection that brings them
     /// was lost): every live stream reads its queues again.
     Resync,

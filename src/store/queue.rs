@@ -277,6 +277,7 @@ pub fn enqueue(
             tables.remove(queue, old, &old_record)?;
         }
         let id = tables.memory.next_message_id(txn)?;
+        tables.memory.pass_on(queue, id, &record);
         return Ok(Ok(Enqueued {
             queue,
             id,

@@ -408,7 +408,7 @@ impl World {
                 ));
                 self.hub.stage(messages);
             }
-            Event::Revoked(_) | Event::Resync => {}
+            Event::Revoked(_) | Event::Resync | Event::PassedOn(_) => {}
             Event::Committed(queues) => {
                 self.note(format!("loop: committed {queues:?}"));
                 for queue in queues {

@@ -67,6 +67,25 @@ fn a_post_on_one_node_reaches_a_live_stream_on_the_other_at_once() {
 }
 
 #[test]
+fn a_message_kept_for_nobody_reaches_the_live_streams_of_every_node_only() {
+    let (_redis, nodes, alice) = two_nodes("cluster-ttl0");
+    let mut on_b = live(&nodes[1], &alice, "now");
+    let r = send(
+        nodes[0].addr,
+        "POST",
+        "/now",
+        &[("Authorization", &alice), ("Cache", "no")],
+        b"ring",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(on_b.message().str("message"), "ring");
+    assert!(
+        poll(nodes[1].addr, &alice, "now").is_empty(),
+        "never stored"
+    );
+}
+
+#[test]
 fn a_node_killed_loses_nothing_it_acknowledged() {
     let (_redis, mut nodes, alice) = two_nodes("cluster-kill");
     let sent: Vec<String> = (0..20)

@@ -9,25 +9,39 @@
 //! still delivered (from the store, in id order).
 //!
 //! The text form, one field per line: the sending node, then `C <queue>…` for the queues,
-//! and one line per revocation: `Q <queue>`, `R <queue> <user>|-`, `U <user>`,
-//! `T <user> <token>`.
+//! one line per revocation: `Q <queue>`, `R <queue> <user>|-`, `U <user>`,
+//! `T <user> <token>`, and one per message with a TTL of 0: `E <queue> <id> <record, hex>`.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::resp::{Address, Connection, Reply};
-use crate::store::{Event, Revocation};
+use crate::store::{Event, MessageRecord, Revocation};
+
+/// A message with a TTL of 0: (queue, id, record), as `store::memory::Staged` holds one.
+pub type Passed = (u64, u64, MessageRecord);
+
+/// What a commit tells the other nodes.
+#[derive(Debug, Default, PartialEq)]
+pub struct News {
+    /// The queues that got messages.
+    pub queues: Vec<u64>,
+    /// The access it took away.
+    pub revoked: Vec<Revocation>,
+    /// The messages with a TTL of 0 it took: delivered now to live streams, or never.
+    pub passed_on: Vec<Passed>,
+}
 
 /// Writes a commit's news; `None` if there is none to tell.
-pub fn encode(node: &str, queues: &[u64], revoked: &[Revocation]) -> Option<Vec<u8>> {
-    if queues.is_empty() && revoked.is_empty() {
+pub fn encode(node: &str, news: &News) -> Option<Vec<u8>> {
+    if news == &News::default() {
         return None;
     }
     let mut text = format!("{node}\nC");
-    for queue in queues {
+    for queue in &news.queues {
         let _ = write!(text, " {queue}");
     }
-    for revocation in revoked {
+    for revocation in &news.revoked {
         let _ = match *revocation {
             Revocation::Queue(queue) => write!(text, "\nQ {queue}"),
             Revocation::Reader {
@@ -39,16 +53,31 @@ pub fn encode(node: &str, queues: &[u64], revoked: &[Revocation]) -> Option<Vec<
             Revocation::Token { user, token } => write!(text, "\nT {user} {token}"),
         };
     }
+    for (queue, id, record) in &news.passed_on {
+        let _ = write!(text, "\nE {queue} {id} ");
+        for byte in record.encode() {
+            let _ = write!(text, "{byte:02x}");
+        }
+    }
     Some(text.into_bytes())
 }
 
-/// A commit's news as [`encode`] wrote it: (node, queues, revocations); `None` if malformed.
-pub fn decode(bytes: &[u8]) -> Option<(String, Vec<u64>, Vec<Revocation>)> {
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A commit's news as [`encode`] wrote it, with its node; `None` if malformed.
+pub fn decode(bytes: &[u8]) -> Option<(String, News)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut lines = text.split('\n');
     let node = lines.next()?.to_owned();
-    let mut queues = Vec::new();
-    let mut revoked = Vec::new();
+    let mut news = News::default();
     for line in lines {
         let mut words = line.split(' ');
         let kind = words.next()?;
@@ -56,30 +85,35 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Vec<u64>, Vec<Revocation>)> {
         match kind {
             "C" => {
                 while let Some(queue) = number() {
-                    queues.push(queue);
+                    news.queues.push(queue);
                 }
             }
-            "Q" => revoked.push(Revocation::Queue(number()?)),
+            "Q" => news.revoked.push(Revocation::Queue(number()?)),
             "R" => {
                 let queue = number()?;
                 let user = match words.next()? {
                     "-" => None,
                     user => Some(user.parse().ok()?),
                 };
-                revoked.push(Revocation::Reader { queue, user });
+                news.revoked.push(Revocation::Reader { queue, user });
             }
-            "U" => revoked.push(Revocation::User(number()?)),
+            "U" => news.revoked.push(Revocation::User(number()?)),
             "T" => {
                 let user = number()?;
-                revoked.push(Revocation::Token {
+                news.revoked.push(Revocation::Token {
                     user,
                     token: number()?,
                 });
             }
+            "E" => {
+                let (queue, id) = (number()?, number()?);
+                let record = MessageRecord::decode(&from_hex(words.next()?)?)?;
+                news.passed_on.push((queue, id, record));
+            }
             _ => return None,
         }
     }
-    Some((node, queues, revoked))
+    Some((node, news))
 }
 
 /// Follows the other nodes' commits until the event loop stops listening.
@@ -111,24 +145,37 @@ pub fn follow(address: Address, channel: String, node: String, to: async_channel
                 connection.reset();
                 break;
             };
-            let Some((from, queues, revoked)) = message(reply) else {
+            let Some((from, news)) = message(reply) else {
                 continue;
             };
-            if from == node {
-                continue;
-            }
-            if !revoked.is_empty() && to.try_send(Event::Revoked(revoked)).is_err() {
-                return;
-            }
-            if !queues.is_empty() && to.try_send(Event::Committed(queues)).is_err() {
+            if from != node && !hand_over(news, &to) {
                 return;
             }
         }
     }
 }
 
+/// Hands another node's news to the event loop as the store's events, in the order its
+/// own commits give them; false once the event loop stopped listening.
+fn hand_over(news: News, to: &async_channel::Sender<Event>) -> bool {
+    let News {
+        queues,
+        revoked,
+        passed_on,
+    } = news;
+    let events = [
+        (!revoked.is_empty()).then_some(Event::Revoked(revoked)),
+        (!queues.is_empty()).then_some(Event::Committed(queues)),
+        (!passed_on.is_empty()).then_some(Event::PassedOn(passed_on)),
+    ];
+    events
+        .into_iter()
+        .flatten()
+        .all(|event| to.try_send(event).is_ok())
+}
+
 /// The news in a pub/sub `message`; `None` for anything else.
-fn message(reply: Reply) -> Option<(String, Vec<u64>, Vec<Revocation>)> {
+fn message(reply: Reply) -> Option<(String, News)> {
     let Reply::Array(items) = reply else {
         return None;
     };
@@ -147,6 +194,7 @@ fn message(reply: Reply) -> Option<(String, Vec<u64>, Vec<Revocation>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Content;
 
     #[test]
     fn news_come_back_as_they_were_sent() {
@@ -163,13 +211,28 @@ mod tests {
             Revocation::User(9),
             Revocation::Token { user: 9, token: 2 },
         ];
-        let bytes = encode("node-a", &[1, 1 << 62], &revoked).unwrap();
-        let (node, queues, back) = decode(&bytes).unwrap();
+        let record = MessageRecord {
+            expires_at: 1,
+            posted_at: 1,
+            content: Content::Text,
+            priority: None,
+            registration_id: String::new(),
+            collapse_key: None,
+            extras: Vec::new(),
+            data: b"ring \n now".to_vec(),
+            sequence: None,
+        };
+        let news = News {
+            queues: vec![1, 1 << 62],
+            revoked,
+            passed_on: vec![(1, 7, record)],
+        };
+        let (node, back) = decode(&encode("node-a", &news).unwrap()).unwrap();
         assert_eq!(node, "node-a");
-        assert_eq!(queues, vec![1, 1 << 62]);
-        assert_eq!(back, revoked);
-        assert_eq!(encode("n", &[], &[]), None);
+        assert_eq!(back, news);
+        assert_eq!(encode("n", &News::default()), None);
         assert_eq!(decode(b"n\nX 1"), None);
         assert_eq!(decode(b"n\nR 1"), None);
+        assert_eq!(decode(b"n\nE 1 2 0g"), None);
     }
 }

@@ -438,9 +438,17 @@ impl Writer {
         self.others_committed
     }
 
-    /// The news the other nodes get with the commit: its queues and what it revoked.
-    pub fn announce(&self, queues: &[u64], revoked: &[Revocation]) {
-        *self.news.borrow_mut() = events::encode(&self.shared.node, queues, revoked);
+    /// The news the other nodes get with the commit: its queues, what it revoked, and the
+    /// messages with a TTL of 0 it took.
+    pub fn announce(&self, queues: &[u64], revoked: &[Revocation], passed_on: &[events::Passed]) {
+        *self.news.borrow_mut() = events::encode(
+            &self.shared.node,
+            &events::News {
+                queues: queues.to_vec(),
+                revoked: revoked.to_vec(),
+                passed_on: passed_on.to_vec(),
+            },
+        );
     }
 
     /// A table.
