@@ -251,10 +251,14 @@ impl Memory {
         let mut ids = match self.ids {
             Some(ids) => ids,
             None => {
-                let mark = txn
-                    .open_table(META)?
-                    .get(ID_HIGH_WATER)?
-                    .map_or(1, |v| v.value());
+                let mark = txn.open_table(META)?.get(ID_HIGH_WATER)?.map(|v| v.value());
+                // A shared store without a counter lost its data while this node ran: its
+                // new history starts where no cursor of the old one is likely to be.
+                let mark = match mark {
+                    Some(mark) => mark,
+                    None if self.shared => super::tables::fresh_id_base(),
+                    None => 1,
+                };
                 Ids {
                     next: mark,
                     mark,

@@ -226,6 +226,10 @@ pub struct Unsettled<'a> {
     /// is in the snapshot, or was removed since, or never existed (its group failed). Ids
     /// above it belong to the open group or to later ones.
     pub settled_through: u64,
+    /// The highest message id handed out so far (by the open group, too). A cursor above it
+    /// comes from a history the store no longer has (a restored backup, a lost Redis): it
+    /// confirms nothing (see [`Store::highest_id`]).
+    pub handed_out_through: u64,
 }
 
 /// A handle to the store thread. Cheap to clone.
@@ -518,6 +522,7 @@ fn run(
             let unsettled = Unsettled {
                 deferred: &deferred,
                 settled_through,
+                handed_out_through: memory.last_handed_out().max(settled_through),
             };
             serve_reads(&mut reads, &db, &broken, &unsettled);
         }
@@ -596,6 +601,7 @@ fn serve_reads(
             let unsettled = Unsettled {
                 deferred: unsettled.deferred,
                 settled_through,
+                handed_out_through: unsettled.handed_out_through.max(settled_through),
             };
             reads
                 .drain(..)
@@ -701,6 +707,14 @@ impl Store {
             let _ = reply.try_send(snapshot.and_then(|(t, unsettled)| f(t, unsettled)));
         })))?;
         answer.recv().await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// The highest message id the store has handed out. A client's cursor above it comes
+    /// from a history the store no longer has (a restored backup, a Redis that lost its
+    /// data): it must confirm nothing, and the client reads its queues from the start.
+    pub async fn highest_id(&self) -> Result<u64> {
+        self.read_unsettled(|_, unsettled| Ok(unsettled.handed_out_through))
+            .await
     }
 
     /// Runs `f` in the next group commit; resolves once the group is durable on disk.

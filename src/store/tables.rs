@@ -205,8 +205,9 @@ const COUNTERS: [&str; 6] = [
 ];
 
 /// Makes the `meta` entries of a new store other than the redb file (Redis, whose tables
-/// need no creating), or checks the schema version of an existing one. Schema 5 is the
-/// first such a store has; a later schema brings its own upgrade here.
+/// need no creating), with ids from [`fresh_id_base`], or checks the schema version of an
+/// existing one. Schema 5 is the first such a store has; a later schema brings its own
+/// upgrade here.
 pub fn init_or_check_shared(db: &super::kv::Database) -> Result<(), SchemaError> {
     let txn = db.begin_write()?;
     let found = txn.open_table(META)?.get(VERSION_KEY)?.map(|v| v.value());
@@ -221,13 +222,32 @@ pub fn init_or_check_shared(db: &super::kv::Database) -> Result<(), SchemaError>
                 let mut meta = txn.open_table(META)?;
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
                 for key in COUNTERS {
-                    meta.insert(key, 1)?;
+                    // Writes since a loss of the store's data may have made some already.
+                    if meta.get(key)?.is_none() {
+                        let first = if key == ID_HIGH_WATER {
+                            fresh_id_base()
+                        } else {
+                            1
+                        };
+                        meta.insert(key, first)?;
+                    }
                 }
             }
             txn.commit()?;
             Ok(())
         }
     }
+}
+
+/// Where the message ids of a new shared store (Redis) start: at random in [2^40, 2^41).
+/// Each history of the store gets its own span of ids, an epoch: a client's cursor from a
+/// history that was lost is then either above every id of the new one (and confirms
+/// nothing, see `Store::highest_id`) or below all of them (and skips none), but for a
+/// chance of about one in 2^40 per message. Far below 2^53, so JavaScript clients read the
+/// ids exactly.
+pub fn fresh_id_base() -> u64 {
+    let random = u64::from_le_bytes(crate::secret::random_bytes::<8>());
+    (1 << 40) + random % (1 << 40)
 }
 
 /// Brings a file of an earlier schema to the current one in one transaction. From 1: every

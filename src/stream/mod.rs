@@ -222,6 +222,26 @@ pub struct Requester {
     pub address: Option<AddrKey>,
 }
 
+/// The id a client resumes after (`Last-Event-ID`, ntfy's `since=<id>`), unless it is above
+/// every id the store has handed out: such a cursor comes from a history the store no
+/// longer has (a restored backup, a Redis that lost its data), so it confirms nothing and
+/// the client reads its queues from the start (0).
+pub async fn resumable(state: &ServerState, after: u64) -> Result<u64, crate::store::Error> {
+    if after == 0 || after == u64::MAX {
+        return Ok(after);
+    }
+    let highest = state.store.highest_id().await?;
+    if after <= highest {
+        return Ok(after);
+    }
+    log::warn!(
+        "a client resumed after message {after}, above every id this store has handed out \
+         ({highest}): its cursor is from a history the store no longer has, so it confirms \
+         nothing and the client reads from the start"
+    );
+    Ok(0)
+}
+
 impl Subscription {
     /// The live stream of a device's own queue (the only one: a newer one replaces it),
     /// from the message after `after`.

@@ -205,30 +205,65 @@ fn dropped_redis_connections_heal_and_lose_no_news() {
 }
 
 #[test]
-fn a_redis_that_may_lose_writes_is_refused_unless_the_config_accepts_it() {
-    let redis = Redis::start_with("cluster-everysec", "everysec");
-    let dir = crate::support::temp_dir("cluster-everysec");
-    let config = dir.join("openpush.conf");
-    let base = format!("db = {}\n{}", dir.join("db.redb").display(), redis.store());
-    std::fs::write(&config, &base).unwrap();
-    let child = openpush_command(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = output_within(child, TIMEOUT, "a refused start");
-    assert!(!out.status.success());
-    let text = stderr(&out);
-    assert!(text.contains("appendfsync is everysec"), "{text}");
-    assert!(text.contains("redis_require_fsync = false"), "{text}");
+fn after_redis_lost_its_data_an_old_cursor_confirms_nothing() {
+    let (redis, mut nodes, alice) = two_nodes("cluster-lost");
+    let old = publish(&nodes[0], &alice, "t", "before the loss");
     assert!(
-        !text.contains("redis://"),
-        "no URL (it may hold a password): {text}"
+        old.id_number() >= 1 << 40,
+        "ids start at a random base: {}",
+        old.id_number()
     );
+    assert_eq!(redis.call(&["FLUSHALL"]), "OK");
+    nodes[1].restart();
+    nodes[1].add_user("alice", "apw");
+    let new = publish(&nodes[0], &alice, "t", "after the loss");
+    let r = send(
+        nodes[1].addr,
+        "GET",
+        &format!("/t/json?poll=1&since={}", old.str("id")),
+        &[("Authorization", &alice)],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains(new.str("id")),
+        "the new history's message is read, whatever the old cursor: {}",
+        r.text()
+    );
+}
+
+#[test]
+fn a_redis_that_may_lose_writes_is_refused_unless_the_config_accepts_it() {
+    let refusal = |redis: &Redis| {
+        let dir = crate::support::temp_dir("cluster-refused");
+        let config = dir.join("openpush.conf");
+        let base = format!("db = {}\n{}", dir.join("db.redb").display(), redis.store());
+        std::fs::write(&config, &base).unwrap();
+        let child = openpush_command(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = output_within(child, TIMEOUT, "a refused start");
+        assert!(!out.status.success());
+        let text = stderr(&out);
+        assert!(text.contains("redis_require_fsync = false"), "{text}");
+        assert!(
+            !text.contains("redis://"),
+            "no URL (it may hold a password): {text}"
+        );
+        text
+    };
+    let everysec = Redis::start_with("cluster-everysec", "everysec");
+    assert!(refusal(&everysec).contains("appendfsync is everysec"));
+    let evicting = Redis::start("cluster-evicting");
+    evicting.call(&["CONFIG", "SET", "maxmemory", "100mb"]);
+    evicting.call(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    assert!(refusal(&evicting).contains("maxmemory-policy is allkeys-lru"));
     let node = Server::start_with(
         "cluster-everysec-ok",
-        &format!("{}redis_require_fsync = false\n", redis.store()),
+        &format!("{}redis_require_fsync = false\n", everysec.store()),
     );
     node.add_user("alice", "apw");
     publish(&node, &basic("alice", "apw"), "t", "taken");

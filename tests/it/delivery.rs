@@ -719,3 +719,26 @@ fn a_device_that_reconnects_while_eight_senders_post_loses_nothing() {
     );
     assert!(lost.is_empty(), "acknowledged, never delivered: {lost:?}");
 }
+
+/// A device whose cursor is above every id the store has handed out (its database was
+/// restored from an older backup, or a Redis lost its data) confirms nothing with it and
+/// reads its queue from the start; a cursor the store did hand out still confirms.
+#[test]
+fn a_cursor_from_a_lost_history_confirms_nothing() {
+    let server = Server::start("lost-history");
+    let (key, token) = server.device("ann");
+    let ids = post_numbered(&server, &token, 3);
+    let from_elsewhere = ids[2] + 1_000_000;
+    let mut sse = server.subscribe(&key, Some(from_elsewhere));
+    let got: Vec<Option<u64>> = (0..3).map(|_| sse.next().id).collect();
+    assert_eq!(got, ids.iter().copied().map(Some).collect::<Vec<_>>());
+    drop(sse);
+    let mut again = server.subscribe(&key, Some(ids[1]));
+    assert_eq!(
+        again.next().id,
+        Some(ids[2]),
+        "a cursor it handed out confirms"
+    );
+    assert!(again.next_within(Duration::from_millis(300)).is_none());
+    server.wait_log("from a history the store no longer has");
+}

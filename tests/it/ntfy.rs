@@ -1246,3 +1246,21 @@ fn subscriber_filters_pick_messages_on_polls_and_live_streams() {
     post("this", &[("Tags", "fire,garage")]);
     assert_eq!(stream.message().str("message"), "this");
 }
+
+/// `since=<id>` above every id the server has handed out (a restored backup) reads the
+/// topic from the start instead of skipping what came since.
+#[test]
+fn since_an_id_from_a_lost_history_reads_from_the_start() {
+    let (s, alice, _) = alice_and_bob("ntfy-lost-history", "");
+    publish(&s, &alice, "lost", "one");
+    let two = publish(&s, &alice, "lost", "two");
+    let future = format!("op{}", two.id_number() + 1_000_000);
+    let got = poll(&s, &alice, "lost", &format!("since={future}"));
+    assert_eq!(texts(&got), ["one", "two"]);
+    let after_one = poll(&s, &alice, "lost", &format!("since={}", got[0].str("id")));
+    assert_eq!(
+        texts(&after_one),
+        ["two"],
+        "an id it handed out still counts"
+    );
+}

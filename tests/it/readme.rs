@@ -141,12 +141,15 @@ fn the_readme_has_the_two_set_up_commands_ci_runs() {
         .map(|l| l.split(" #").next().unwrap().trim())
         .filter(|l| !l.is_empty())
         .collect();
-    assert_eq!(commands, ["cargo run --release -- serve", "cargo test"]);
+    assert_eq!(
+        commands,
+        ["cargo run --release -- serve", "cargo test --features redis"]
+    );
     let ci = include_str!("../../.ci/run");
     assert!(
         ci.lines()
-            .any(|l| l == "cargo test" || l.starts_with("cargo test --locked")),
-        ".ci/run does not run the README's `cargo test`"
+            .any(|l| l.starts_with("cargo test --locked --features redis")),
+        ".ci/run does not run the README's `cargo test --features redis`"
     );
     let lines = README.lines().count();
     assert!(

@@ -64,7 +64,10 @@ pub async fn start(
     let records = open_topics(state, names.clone(), user, Access::Read).await?;
     let queues: Box<[u64]> = records.iter().map(|r| r.queue).collect();
     let mut cursor = match since {
-        Since::Cursor(cursor) => cursor,
+        Since::Cursor(cursor) => Cursor {
+            after: crate::stream::resumable(state, cursor.after).await?,
+            ..cursor
+        },
         Since::Latest => {
             let queues = queues.clone();
             let newest = state.store.read(move |t| newest_id(t, &queues)).await?;

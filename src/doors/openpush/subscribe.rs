@@ -38,6 +38,7 @@ pub async fn start(state: &Rc<ServerState>, req: &Request) -> Result<Outcome, Ap
             ApiError::BadRequest("Last-Event-ID (or ?since=) must be an event id".into())
         })?,
     };
+    let confirmed = crate::stream::resumable(state, confirmed).await?;
     if confirmed > 0 {
         state.store.confirm_later(vec![client_id], confirmed)?;
         log::debug!("client {client_id} confirmed messages up to {confirmed}");

@@ -226,14 +226,13 @@ impl Backend {
             (Ok(()), _) => {}
             (Err(why), true) => {
                 return Err(format!(
-                    "Redis at {shown} does not keep each write on disk before it answers \
-                     ({why}); set `appendonly yes` and `appendfsync always` there, or \
-                     `redis_require_fsync = false` here to accept losing acknowledged \
-                     messages when Redis crashes"
+                    "Redis at {shown} may lose acknowledged messages ({why}); set \
+                     `appendonly yes`, `appendfsync always` and `maxmemory-policy noeviction` \
+                     there, or `redis_require_fsync = false` here to accept that"
                 ));
             }
             (Err(why), false) => log::warn!(
-                "Redis at {shown} may lose acknowledged messages when it crashes ({why}); \
+                "Redis at {shown} may lose acknowledged messages ({why}); \
                  redis_require_fsync = false accepts that"
             ),
         }
@@ -278,7 +277,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Why the server's settings do not keep every commit on disk before `EXEC` answers.
+/// Why the server's settings do not keep every commit, on disk before `EXEC` answers and
+/// until it is deleted (no eviction).
 fn durability(connection: &mut Connection) -> std::result::Result<(), String> {
     let mut setting = |name: &str| -> std::result::Result<String, String> {
         let reply = connection
@@ -292,11 +292,18 @@ fn durability(connection: &mut Connection) -> std::result::Result<(), String> {
     };
     let appendonly = setting("appendonly")?;
     let appendfsync = setting("appendfsync")?;
+    let maxmemory = setting("maxmemory")?;
+    let policy = setting("maxmemory-policy")?;
     if appendonly != "yes" {
         return Err(format!("appendonly is {appendonly}"));
     }
     if appendfsync != "always" {
         return Err(format!("appendfsync is {appendfsync}"));
+    }
+    if maxmemory != "0" && policy != "noeviction" {
+        return Err(format!(
+            "maxmemory-policy is {policy}: at maxmemory it drops keys, queued messages among them"
+        ));
     }
     Ok(())
 }

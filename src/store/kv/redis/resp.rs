@@ -3,7 +3,7 @@
 //!
 //! Invariants: after any I/O or protocol error the socket is dropped, so the next command
 //! starts on a fresh connection (with `AUTH` and `SELECT` again) and never reads a reply
-//! meant for an earlier one; a reply is bounded ([`MAX_BULK`], [`MAX_ITEMS`]) so that a
+//! meant for an earlier one; a reply is bounded (`MAX_BULK`, `MAX_ITEMS`) so that a
 //! broken or hostile server cannot make the store allocate without limit.
 
 use std::io::{BufRead, BufReader, Read, Write};
