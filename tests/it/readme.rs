@@ -143,7 +143,10 @@ fn the_readme_has_the_two_set_up_commands_ci_runs() {
         .collect();
     assert_eq!(
         commands,
-        ["cargo run --release -- serve", "cargo test --features redis"]
+        [
+            "cargo run --release -- serve",
+            "cargo test --features redis"
+        ]
     );
     let ci = include_str!("../../.ci/run");
     assert!(
