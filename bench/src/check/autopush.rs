@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::cluster::Node;
 use super::history::{Ack, Ctx};
 use super::json;
 use super::net::{base64_any, take_frame, Fill, StreamConn, WS_UPGRADE};
@@ -39,9 +40,9 @@ fn uuid(rng: &mut Rng) -> String {
     )
 }
 
-fn open(ctx: &Ctx) -> Result<StreamConn, String> {
+fn open(ctx: &Ctx, node: Node) -> Result<StreamConn, String> {
     let req = format!("GET / HTTP/1.1\r\nHost: {}\r\n{WS_UPGRADE}\r\n", ctx.host);
-    let (conn, head) = StreamConn::open(ctx.addr, req.as_bytes(), Duration::from_secs(15))
+    let (conn, head) = StreamConn::open(node, req.as_bytes(), Duration::from_secs(15))
         .map_err(|e| format!("autopush upgrade: {e}"))?;
     if head.status != 101 {
         return Err(format!("autopush upgrade: status {}", head.status));
@@ -93,9 +94,10 @@ fn close_text(payload: &[u8]) -> String {
 /// User agents 0–3 with 3, 3, 3 and 1 channels.
 pub fn setup(ctx: &Ctx) -> Result<Vec<Agent>, String> {
     let mut rng = Rng::new(ctx.seed ^ 0xA070);
+    let mut nodes = ctx.picker(ctx.seed ^ 0xA070);
     let mut agents = Vec::new();
     for n in [3, 3, 3, 1] {
-        let mut conn = open(ctx)?;
+        let mut conn = open(ctx, nodes.pick())?;
         send_text(
             &mut conn,
             r#"{"messageType":"hello","uaid":"","channelIDs":[],"use_webpush":true,"broadcasts":{}}"#,
@@ -268,6 +270,7 @@ impl Proto for Sub {
                             sub: self.sub,
                             id,
                             at,
+                            node: conn.node,
                         }));
                     }
                     return Some(Item::Other);

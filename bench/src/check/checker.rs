@@ -19,14 +19,16 @@
 //! - **resent after confirm**: a connection opened after the server accepted a confirmation
 //!   (OpenPush `Last-Event-ID`; an autopush ack followed by an answered ping) got a message
 //!   it confirmed, with no `kill -9` between the confirmation and that connection that could
-//!   have undone it (a clean stop commits confirmations).
+//!   have undone it (a clean stop commits confirmations). With several nodes, only a stop of
+//!   the node that accepted the confirmation counts.
 //!
-//! Duplicates are counted, never failed (delivery is at least once).
+//! Duplicates are counted, never failed (delivery is at least once). With several nodes,
+//! examples name the node a post went to and the node a connection read from.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use super::history::{Ack, Conn, Delivery, Fault, InFlight, Outcome, Post};
+use super::history::{Ack, Conn, Delivery, Fault, FaultAt, InFlight, Outcome, Post};
 use super::workload::{Door, PhaseCfg, Tag};
 
 /// Where each door's messages go.
@@ -46,6 +48,8 @@ pub struct PhaseRec {
 pub struct Input<'a> {
     pub seed: u64,
     pub secs: f64,
+    /// How many nodes (1: one server; node numbers are then left out of the examples).
+    pub nodes: usize,
     pub doors: &'a [Door],
     pub posts: &'a [Post],
     pub deliveries: &'a [Delivery],
@@ -53,7 +57,7 @@ pub struct Input<'a> {
     pub acks: &'a [Ack],
     pub acks_sent: &'a [(u16, u64)],
     pub in_flight: &'a [InFlight],
-    pub faults: &'a [(u64, Fault)],
+    pub faults: &'a [FaultAt],
     pub anomalies: &'a [(&'static str, String)],
     pub refused_streams: &'a [(Door, u16)],
     pub phases: &'a [PhaseRec],
@@ -175,6 +179,14 @@ pub fn ntfy_missing(
 
 pub fn check(inp: &Input) -> Report {
     let mut out = String::new();
+    // " on node k" in a cluster; nothing on one server.
+    let on = |node: u16| -> String {
+        if inp.nodes > 1 {
+            format!(" on node {node}")
+        } else {
+            String::new()
+        }
+    };
     let context = |ms: u64| -> String {
         let phase = inp
             .phases
@@ -186,13 +198,18 @@ pub fn check(inp: &Input) -> Report {
             Some((i, p)) => format!("phase {i} [{}]", p.cfg),
             None => "before the first phase".into(),
         };
-        if let Some((t, f)) = inp
+        if let Some((t, f, node)) = inp
             .faults
             .iter()
             .rev()
-            .find(|(t, f)| *t <= ms && *f != Fault::Start)
+            .find(|(t, f, _)| *t <= ms && *f != Fault::Start)
         {
-            let _ = write!(text, ", {} after {f:?}", s(ms - t));
+            let _ = write!(
+                text,
+                ", {} after {f:?}{}",
+                s(ms - t),
+                node.map_or(String::new(), on)
+            );
         }
         text
     };
@@ -225,24 +242,25 @@ pub fn check(inp: &Input) -> Report {
             Outcome::NotSent => st.not_sent += 1,
         }
     }
-    // Kills (and deaths) and clean stops, in time order.
-    let stops: Vec<(u64, bool)> = inp
+    // Kills (and deaths) and clean stops, in time order; None: of every node.
+    let stops: Vec<(u64, bool, Option<u16>)> = inp
         .faults
         .iter()
-        .filter_map(|&(t, f)| match f {
-            Fault::Kill9 | Fault::Died => Some((t, true)),
-            Fault::Term => Some((t, false)),
+        .filter_map(|&(t, f, node)| match f {
+            Fault::Kill9 | Fault::Died => Some((t, true, node)),
+            Fault::Term => Some((t, false, node)),
             _ => None,
         })
         .collect();
-    // A confirmation at t is undone from the first stop after it, if that is a kill. A stop
-    // is recorded just before the signal is sent: one up to 100 ms before t may still have
-    // come after the server accepted the confirmation.
-    let void_at = |t: u64| -> Option<u64> {
+    // A confirmation that node `node` accepted at t is undone from the first stop of that
+    // node after it, if that is a kill. A stop is recorded just before the signal is sent:
+    // one up to 100 ms before t may still have come after the node accepted the confirmation.
+    let void_at = |t: u64, node: u16| -> Option<u64> {
         stops
             .iter()
-            .find(|(at, _)| *at + 100 > t)
-            .and_then(|&(at, kill)| kill.then_some(at))
+            .filter(|(_, _, n)| n.is_none_or(|n| n == node))
+            .find(|(at, _, _)| *at + 100 > t)
+            .and_then(|&(at, kill, _)| kill.then_some(at))
     };
 
     // ---- deliveries
@@ -257,6 +275,7 @@ pub fn check(inp: &Input) -> Report {
         let st = stats.entry(d.door).or_default();
         st.deliveries += 1;
         let conn = conns.get(&d.conn);
+        let read_on = conn.map_or(String::new(), |c| on(c.node));
         // Order within the connection.
         if let Some(id) = d.id {
             let since = conn.and_then(|c| c.since).filter(|_| d.door == Door::Ntfy);
@@ -267,7 +286,7 @@ pub fn check(inp: &Input) -> Report {
                 st.example(
                     "order",
                     format!(
-                        "subscriber {} connection {} (since {:?}): id {id} after {prev:?} at {}",
+                        "subscriber {} connection {}{read_on} (since {:?}): id {id} after {prev:?} at {}",
                         d.sub,
                         d.conn,
                         since,
@@ -295,7 +314,7 @@ pub fn check(inp: &Input) -> Report {
                 st.example(
                     "never-posted",
                     format!(
-                        "subscriber {} got a body too short for a tag (id {:?}, route {:?}) at {} that no short post for it has",
+                        "subscriber {}{read_on} got a body too short for a tag (id {:?}, route {:?}) at {} that no short post for it has",
                         d.sub,
                         d.id,
                         d.route,
@@ -310,7 +329,7 @@ pub fn check(inp: &Input) -> Report {
             st.example(
                 "never-posted",
                 format!(
-                    "subscriber {} got {tag} (id {:?}, route {:?}) at {} that no post has",
+                    "subscriber {}{read_on} got {tag} (id {:?}, route {:?}) at {} that no post has",
                     d.sub,
                     d.id,
                     d.route,
@@ -328,11 +347,12 @@ pub fn check(inp: &Input) -> Report {
             st.example(
                 "misrouted",
                 format!(
-                    "{} (for target {} app {}, route {:?}) reached subscriber {} of {} as {:?} at {}",
+                    "{} (for target {} app {}, route {:?}, posted{}) reached subscriber {} of {}{read_on} as {:?} at {}",
                     p.tag,
                     p.target,
                     p.app,
                     route(inp.topo, p.tag.door, p.target, p.app),
+                    on(p.node),
                     d.sub,
                     d.door.name(),
                     d.route,
@@ -346,8 +366,9 @@ pub fn check(inp: &Input) -> Report {
             st.example(
                 "corrupt",
                 format!(
-                    "{} reached subscriber {} with other bytes at {}",
+                    "{} (posted{}) reached subscriber {}{read_on} with other bytes at {}",
                     p.tag,
+                    on(p.node),
                     d.sub,
                     s(d.at)
                 ),
@@ -360,7 +381,12 @@ pub fn check(inp: &Input) -> Report {
                     st.corrupt += 1;
                     st.example(
                         "corrupt",
-                        format!("{} has id {k} but came as id {id} at {}", p.tag, s(d.at)),
+                        format!(
+                            "{} (posted{}) has id {k} but came as id {id}{read_on} at {}",
+                            p.tag,
+                            on(p.node),
+                            s(d.at)
+                        ),
                     );
                 }
                 Some(_) => {}
@@ -375,9 +401,10 @@ pub fn check(inp: &Input) -> Report {
                 st.example(
                     "refused-but-delivered",
                     format!(
-                        "{} ({} answered {status} at {}) reached subscriber {} at {}",
+                        "{} ({} answered {status}{} at {}) reached subscriber {}{read_on} at {}",
                         p.tag,
                         p.via.name(),
+                        on(p.node),
                         s(p.end),
                         d.sub,
                         s(d.at)
@@ -388,7 +415,10 @@ pub fn check(inp: &Input) -> Report {
                 st.phantom += 1;
                 st.example(
                     "never-posted",
-                    format!("{} was never sent but reached subscriber {}", p.tag, d.sub),
+                    format!(
+                        "{} was never sent but reached subscriber {}{read_on}",
+                        p.tag, d.sub
+                    ),
                 );
             }
             Outcome::Unknown => st.unknown_delivered += 1,
@@ -401,10 +431,11 @@ pub fn check(inp: &Input) -> Report {
                 st.example(
                     "expired-but-delivered",
                     format!(
-                        "{} (TTL {ttl} s, posted {}–{}) came on connection {} opened at {}, {} after it expired",
+                        "{} (TTL {ttl} s, posted {}–{}{}) came on connection {}{read_on} opened at {}, {} after it expired",
                         p.tag,
                         s(p.start),
                         s(p.end),
+                        on(p.node),
                         d.conn,
                         s(c.sent),
                         s(c.sent - expiry)
@@ -434,7 +465,7 @@ pub fn check(inp: &Input) -> Report {
                 confirms
                     .entry(c.sub)
                     .or_default()
-                    .push((t, n, c.conn, void_at(t)));
+                    .push((t, n, c.conn, void_at(t, c.node)));
             }
         }
     }
@@ -459,11 +490,11 @@ pub fn check(inp: &Input) -> Report {
         }
         level.insert(c.conn, n);
     }
-    // autopush: the first answered ack of each (subscriber, id).
-    let mut acked: HashMap<(u16, u64), u64> = HashMap::new();
+    // autopush: the first answered ack of each (subscriber, id), and its node.
+    let mut acked: HashMap<(u16, u64), (u64, u16)> = HashMap::new();
     for a in inp.acks {
-        let e = acked.entry((a.sub, a.id)).or_insert(a.at);
-        *e = (*e).min(a.at);
+        let e = acked.entry((a.sub, a.id)).or_insert((a.at, a.node));
+        *e = (*e).min((a.at, a.node));
     }
     stats.entry(Door::Autopush).or_default().confirmations = acked.len();
     let acks_sent: HashSet<(u16, u64)> = inp.acks_sent.iter().copied().collect();
@@ -474,23 +505,26 @@ pub fn check(inp: &Input) -> Report {
         let bad = match d.door {
             Door::OpenPush => level.get(&d.conn).is_some_and(|&n| id <= n).then(|| {
                 format!(
-                    "subscriber {} got id {id} on connection {} (opened {}, Last-Event-ID {:?}) after confirming up to {}",
+                    "subscriber {} got id {id} on connection {}{} (opened {}, Last-Event-ID {:?}) after confirming up to {}",
                     d.sub,
                     d.conn,
+                    on(c.node),
                     s(c.sent),
                     c.since,
                     level[&d.conn]
                 )
             }),
-            Door::Autopush => acked.get(&(d.sub, id)).and_then(|&t| {
-                let undone = void_at(t).is_some_and(|k| k < c.sent);
+            Door::Autopush => acked.get(&(d.sub, id)).and_then(|&(t, node)| {
+                let undone = void_at(t, node).is_some_and(|k| k < c.sent);
                 (t < c.sent && !undone).then(|| {
                     format!(
-                        "user agent {} got id {id} on connection {} (opened {}) after its ack was read at {}",
+                        "user agent {} got id {id} on connection {}{} (opened {}) after its ack was read at {}{}",
                         d.sub,
                         d.conn,
+                        on(c.node),
                         s(c.sent),
-                        s(t)
+                        s(t),
+                        on(node)
                     )
                 })
             }),
@@ -562,10 +596,11 @@ pub fn check(inp: &Input) -> Report {
                 continue;
             }
             let mut text = format!(
-                "{} id {} via {} to target {} app {} (subscriber {r}), posted {}–{} in {}: {why}",
+                "{} id {} via {}{} to target {} app {} (subscriber {r}), posted {}–{} in {}: {why}",
                 p.tag,
                 id.map_or("?".into(), |i| i.to_string()),
                 p.via.name(),
+                on(p.node),
                 p.target,
                 p.app,
                 s(p.start),
@@ -589,7 +624,8 @@ pub fn check(inp: &Input) -> Report {
                         .collect();
                     let _ = write!(
                         text,
-                        "; connection {cid} (opened {}, since {:?}) sent ids [{}] around it",
+                        "; connection {cid}{} (opened {}, since {:?}) sent ids [{}] around it",
+                        on(c.node),
                         s(c.sent),
                         c.since,
                         ids.join(", ")
@@ -602,7 +638,8 @@ pub fn check(inp: &Input) -> Report {
                     {
                         let _ = write!(
                             text,
-                            "; confirmed by Last-Event-ID {n} on connection {cid} at {}",
+                            "; confirmed by Last-Event-ID {n} on connection {cid}{} at {}",
+                            conns.get(&cid).map_or(String::new(), |c| on(c.node)),
                             s(t)
                         );
                     }
@@ -746,8 +783,11 @@ pub fn check(inp: &Input) -> Report {
     let died: Vec<String> = inp
         .faults
         .iter()
-        .filter(|(_, f)| *f == Fault::Died)
-        .map(|(t, _)| format!("the server exited by itself at {}", s(*t)))
+        .filter(|(_, f, _)| *f == Fault::Died)
+        .map(|&(t, _, node)| match node {
+            Some(n) if inp.nodes > 1 => format!("node {n} exited by itself at {}", s(t)),
+            _ => format!("the server exited by itself at {}", s(t)),
+        })
         .collect();
     verdict(
         died.is_empty(),
@@ -806,6 +846,7 @@ mod tests {
             via: Via::Message,
             target: 0,
             app: 0,
+            node: 0,
             ttl_secs: None,
             start: 100 * seq as u64,
             end: 100 * seq as u64 + 10,
@@ -839,6 +880,7 @@ mod tests {
             door,
             sub: 0,
             conn,
+            node: 0,
             sent,
             ok: Some(sent + 1),
             end: sent + 50,
@@ -848,12 +890,7 @@ mod tests {
         }
     }
 
-    fn run(
-        posts: &[Post],
-        deliveries: &[Delivery],
-        conns: &[Conn],
-        faults: &[(u64, Fault)],
-    ) -> Report {
+    fn run(posts: &[Post], deliveries: &[Delivery], conns: &[Conn], faults: &[FaultAt]) -> Report {
         run_with(posts, deliveries, conns, faults, &[])
     }
 
@@ -861,7 +898,7 @@ mod tests {
         posts: &[Post],
         deliveries: &[Delivery],
         conns: &[Conn],
-        faults: &[(u64, Fault)],
+        faults: &[FaultAt],
         in_flight: &[InFlight],
     ) -> Report {
         let topo = topo();
@@ -869,6 +906,7 @@ mod tests {
         check(&Input {
             seed: 1,
             secs: 1.0,
+            nodes: 1,
             doors: &[Door::OpenPush],
             posts,
             deliveries,
@@ -964,16 +1002,68 @@ mod tests {
         assert!(r.text.contains("resent-after-confirm 1 of 1"), "{}", r.text);
         assert_eq!(r.failed, 1);
         // A kill -9 between the confirmation and the connection: allowed.
-        let r = run(&posts, &d, &conns, &[(300, Fault::Kill9)]);
+        let r = run(&posts, &d, &conns, &[(300, Fault::Kill9, Some(0))]);
         assert_eq!(r.failed, 0, "{}", r.text);
         // A clean stop first makes it durable: the kill after it undoes nothing.
         let r = run(
             &posts,
             &d,
             &conns,
-            &[(250, Fault::Term), (300, Fault::Kill9)],
+            &[(250, Fault::Term, Some(0)), (300, Fault::Kill9, Some(0))],
         );
         assert_eq!(r.failed, 1, "{}", r.text);
+    }
+
+    #[test]
+    fn with_several_nodes_only_the_confirming_node_can_undo_a_confirmation() {
+        let posts = [post(O, 1, 11, Outcome::Acked)];
+        let on = |node, c: Conn| Conn { node, ..c };
+        let conns = [
+            on(1, conn(O, 1, 0, None, false)),
+            on(0, conn(O, 2, 200, Some(11), false)),
+            on(1, conn(O, 3, 400, None, false)),
+        ];
+        let d = [delivery(O, 1, 1, 11, 150), delivery(O, 3, 1, 11, 450)];
+        let topo = topo();
+        let stored = HashMap::new();
+        let cluster = |faults: &[FaultAt]| {
+            check(&Input {
+                seed: 1,
+                secs: 1.0,
+                nodes: 2,
+                doors: &[O],
+                posts: &posts,
+                deliveries: &d,
+                conns: &conns,
+                acks: &[],
+                acks_sent: &[],
+                in_flight: &[],
+                faults,
+                anomalies: &[],
+                refused_streams: &[],
+                phases: &[],
+                topo: &topo,
+                ntfy_stored: &stored,
+            })
+        };
+        // Node 1's clean stop commits nothing of node 0's: node 0's kill undoes it.
+        let r = cluster(&[(250, Fault::Term, Some(1)), (300, Fault::Kill9, Some(0))]);
+        assert_eq!(r.failed, 0, "{}", r.text);
+        // Node 0's clean stop made it durable; node 1's kill changes nothing.
+        let r = cluster(&[(250, Fault::Term, Some(0)), (300, Fault::Kill9, Some(1))]);
+        assert_eq!(r.failed, 1, "{}", r.text);
+        assert!(
+            r.text.contains("on connection 3 on node 1 (opened"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("after Kill9 on node 1"), "{}", r.text);
+        let r = cluster(&[(300, Fault::Died, Some(0))]);
+        assert!(
+            r.text.contains("node 0 exited by itself at 0.300s"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]
@@ -1048,6 +1138,7 @@ mod tests {
         let r = check(&Input {
             seed: 1,
             secs: 1.0,
+            nodes: 1,
             doors: &[x],
             posts: &posts,
             deliveries: &[],

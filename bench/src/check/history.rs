@@ -1,12 +1,15 @@
 //! The run's history: every post with its answer, every connection, every delivery, every
-//! confirmation and every fault, with times in milliseconds since the run's start. The
-//! threads append; the checker reads it all once they have stopped.
+//! confirmation and every fault, with times in milliseconds since the run's start, and the
+//! node that each post went to, each connection read from and each fault hit (always 0 on
+//! one server). The threads append; the checker reads it all once they have stopped.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::cluster::Picker;
+use super::net::Client;
 use super::workload::{Door, Tag};
 
 /// How a message went in.
@@ -55,6 +58,8 @@ pub struct Post {
     /// The queue it is for: device/user agent/topic index, and app/channel index.
     pub target: u16,
     pub app: u16,
+    /// The node it went to (or would have: `NotSent`).
+    pub node: u16,
     /// None: the door's long default.
     pub ttl_secs: Option<u64>,
     pub start: u64,
@@ -88,6 +93,8 @@ pub struct Conn {
     pub door: Door,
     pub sub: u16,
     pub conn: u32,
+    /// The node it was made to.
+    pub node: u16,
     /// When the request was sent.
     pub sent: u64,
     /// When the server accepted it (response head; autopush: the hello answer).
@@ -106,6 +113,8 @@ pub struct Ack {
     pub sub: u16,
     pub id: u64,
     pub at: u64,
+    /// The node the ack went to.
+    pub node: u16,
 }
 
 /// A NextPush message that the server wrote to a connection its subscriber had dropped
@@ -129,6 +138,9 @@ pub enum Fault {
     Died,
 }
 
+/// A fault (or start), when, and the node it hit; None: every node.
+pub type FaultAt = (u64, Fault, Option<u16>);
+
 #[derive(Default)]
 pub struct History {
     pub deliveries: Mutex<Vec<Delivery>>,
@@ -139,7 +151,7 @@ pub struct History {
     pub in_flight: Mutex<Vec<InFlight>>,
     /// NextPush connections a subscriber dropped, still read until the server ends them.
     pub zombies: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    pub faults: Mutex<Vec<(u64, Fault)>>,
+    pub faults: Mutex<Vec<FaultAt>>,
     /// Things that are wrong but are none of the counted kinds (text for the report).
     pub anomalies: Mutex<Vec<(&'static str, String)>>,
     /// Connection attempts refused with an HTTP status (per door), for the report.
@@ -148,7 +160,10 @@ pub struct History {
 
 /// What every thread shares.
 pub struct Ctx {
-    pub addr: SocketAddr,
+    /// The nodes (one: the server).
+    pub nodes: Vec<SocketAddr>,
+    /// What every request names in `Host:` (and so every URL the server makes): node 0's
+    /// address, whichever node the request goes to, as a cluster's public name would be.
     pub host: String,
     pub epoch: Instant,
     pub seed: u64,
@@ -165,10 +180,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(addr: SocketAddr, seed: u64, hard_deadline: Instant) -> Ctx {
+    pub fn new(nodes: Vec<SocketAddr>, seed: u64, hard_deadline: Instant) -> Ctx {
         Ctx {
-            addr,
-            host: addr.to_string(),
+            host: nodes[0].to_string(),
+            nodes,
             epoch: Instant::now(),
             seed,
             posting: AtomicBool::new(true),
@@ -182,6 +197,23 @@ impl Ctx {
 
     pub fn now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The node choices of a client seeded with `seed`.
+    pub fn picker(&self, seed: u64) -> Picker {
+        Picker::new(&self.nodes, seed)
+    }
+
+    /// A keep-alive client whose connections go to nodes chosen by `ctx.picker(seed)`.
+    pub fn client(&self, seed: u64, timeout: Duration) -> Client {
+        Client::new(&self.host, self.picker(seed), timeout)
+    }
+
+    /// Records a fault (or start) of `node` (None: every node) now.
+    pub fn fault(&self, f: Fault, node: Option<usize>) {
+        let at = self.now();
+        let node = node.map(|n| n as u16);
+        self.hist.faults.lock().expect("lock").push((at, f, node));
     }
 
     pub fn conn_id(&self) -> u32 {

@@ -15,6 +15,7 @@
 
 mod autopush;
 mod checker;
+mod cluster;
 mod history;
 mod json;
 mod net;
@@ -34,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use checker::{PhaseRec, Topology};
-use history::{Ctx, Fault, Post};
+use history::{Ctx, Fault, FaultAt, Post};
 use workload::{Door, PhaseCfg, Transition, DOORS};
 
 const PASSWORD: &str = "ck-password-1";
@@ -122,12 +123,8 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     }
     // Load, a clean restart, drains of up to 120 s each (in parallel) and margins.
     let hard = Instant::now() + Duration::from_secs_f64(secs + 420.0);
-    let ctx = Arc::new(Ctx::new(server.addr, seed, hard));
-    ctx.hist
-        .faults
-        .lock()
-        .expect("lock")
-        .push((0, Fault::Start));
+    let ctx = Arc::new(Ctx::new(vec![server.addr], seed, hard));
+    ctx.fault(Fault::Start, Some(0));
     println!(
         "  server {} at http://{} in {}",
         bin.display(),
@@ -328,7 +325,7 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     }
 
     // ---- the phases
-    let fault = |f: Fault| ctx.hist.faults.lock().expect("lock").push((ctx.now(), f));
+    let fault = |f: Fault| ctx.fault(f, Some(0));
     let mut records = Vec::new();
     let started = Instant::now();
     let mut phase_end = 0.0;
@@ -444,9 +441,9 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         let _ = z.join();
     }
     let faults = hist.faults.lock().expect("lock").clone();
-    let n_kills = faults.iter().filter(|(_, f)| *f == Fault::Kill9).count();
-    let n_terms = faults.iter().filter(|(_, f)| *f == Fault::Term).count();
-    let n_hups = faults.iter().filter(|(_, f)| *f == Fault::Hup).count();
+    let n_kills = faults.iter().filter(|(_, f, _)| *f == Fault::Kill9).count();
+    let n_terms = faults.iter().filter(|(_, f, _)| *f == Fault::Term).count();
+    let n_hups = faults.iter().filter(|(_, f, _)| *f == Fault::Hup).count();
     let conns = hist.conns.lock().expect("lock").clone();
     println!(
         "  {} posts, {} deliveries, {} connections, {n_kills} kill -9, {n_terms} SIGTERM, {n_hups} SIGHUP",
@@ -457,6 +454,7 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     let report = checker::check(&checker::Input {
         seed,
         secs,
+        nodes: 1,
         doors: &doors,
         posts: &posts,
         deliveries: &deliveries,
@@ -489,32 +487,24 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
 
 fn restart(server: &mut server::Server, ctx: &Ctx, t: f64) {
     match server.start() {
-        Ok(()) => ctx
-            .hist
-            .faults
-            .lock()
-            .expect("lock")
-            .push((ctx.now(), Fault::Start)),
+        Ok(()) => ctx.fault(Fault::Start, Some(0)),
         Err(e) => {
             println!("  {t:.1} s: {e}");
-            ctx.hist
-                .faults
-                .lock()
-                .expect("lock")
-                .push((ctx.now(), Fault::Died));
+            ctx.fault(Fault::Died, Some(0));
         }
     }
 }
 
 /// The whole history as tab-separated lines, for a look at a failure: `P` posts, `D`
 /// deliveries, `C` connections, `F` NextPush messages in flight at a drop, `X` faults.
+/// Nodes are the last column of `P`, `C` and `X` (`-`: every node).
 fn dump(
     path: &std::path::Path,
     posts: &[Post],
     deliveries: &[history::Delivery],
     conns: &[history::Conn],
     in_flight: &[history::InFlight],
-    faults: &[(u64, Fault)],
+    faults: &[FaultAt],
 ) {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -522,7 +512,7 @@ fn dump(
     for p in posts {
         let _ = writeln!(
             out,
-            "P\t{}\t{:?}\t{}\t{}\t{}\t{}\t{}\t{:?}\t{}\t{}",
+            "P\t{}\t{:?}\t{}\t{}\t{}\t{}\t{}\t{:?}\t{}\t{}\t{}",
             p.tag,
             p.via,
             p.target,
@@ -532,7 +522,8 @@ fn dump(
             p.end,
             p.outcome,
             opt(p.id),
-            p.tiny
+            p.tiny,
+            p.node
         );
     }
     for d in deliveries {
@@ -552,7 +543,7 @@ fn dump(
     for c in conns {
         let _ = writeln!(
             out,
-            "C\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "C\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             c.door.name(),
             c.sub,
             c.conn,
@@ -561,7 +552,8 @@ fn dump(
             c.end,
             opt(c.since),
             c.drain,
-            c.server_closed
+            c.server_closed,
+            c.node
         );
     }
     for f in in_flight {
@@ -574,8 +566,9 @@ fn dump(
             f.tag.map_or("-".into(), |t| t.to_string())
         );
     }
-    for (t, f) in faults {
-        let _ = writeln!(out, "X\t{t}\t{f:?}");
+    for (t, f, node) in faults {
+        let node = node.map_or("-".into(), |n| n.to_string());
+        let _ = writeln!(out, "X\t{t}\t{f:?}\t{node}");
     }
     if let Err(e) = std::fs::write(path, out) {
         eprintln!("{}: {e}", path.display());

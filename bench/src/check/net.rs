@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use super::cluster::{Node, Picker};
 use crate::wire;
 
 /// How long one read waits before the caller looks at its clocks and flags again.
@@ -76,9 +77,11 @@ impl std::fmt::Display for Failed {
     }
 }
 
-/// A keep-alive client.
+/// A keep-alive client; each new connection goes to the node its picker chooses.
 pub struct Client {
-    addr: SocketAddr,
+    nodes: Picker,
+    /// The node of the current (or last tried) connection.
+    node: Node,
     host: String,
     conn: Option<TcpStream>,
     buf: Vec<u8>,
@@ -119,14 +122,21 @@ fn parse_head(bytes: &[u8]) -> Head {
 }
 
 impl Client {
-    pub fn new(addr: SocketAddr, timeout: Duration) -> Client {
+    /// A client that names `host` in its requests.
+    pub fn new(host: &str, mut nodes: Picker, timeout: Duration) -> Client {
         Client {
-            addr,
-            host: addr.to_string(),
+            node: nodes.pick(),
+            nodes,
+            host: host.to_owned(),
             conn: None,
             buf: Vec::new(),
             timeout,
         }
+    }
+
+    /// The node of the last request's connection.
+    pub fn node(&self) -> u16 {
+        self.node.index
     }
 
     pub fn close(&mut self) {
@@ -147,7 +157,9 @@ impl Client {
 
     /// Sends one request and reads its answer. A kept connection that the server closed
     /// meanwhile (a restart) is noticed before the request is written, so that the
-    /// request goes out on a new one instead of being lost unanswered.
+    /// request goes out on a new one instead of being lost unanswered. A new connection
+    /// goes to the next node the picker chooses (a dead one: `NotSent`); after a failure,
+    /// to another node.
     pub fn request(
         &mut self,
         method: &str,
@@ -155,11 +167,19 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Response, Failed> {
-        if self.conn.as_ref().is_some_and(|c| !reusable(c)) {
+        let leave = self.nodes.leave();
+        if self.conn.as_ref().is_some_and(|c| leave || !reusable(c)) {
             self.close();
         }
         if self.conn.is_none() {
-            self.conn = Some(connect(self.addr, self.timeout).map_err(Failed::NotSent)?);
+            self.node = self.nodes.pick();
+            match connect(self.node.addr, self.timeout) {
+                Ok(c) => self.conn = Some(c),
+                Err(e) => {
+                    self.nodes.shun(self.node);
+                    return Err(Failed::NotSent(e));
+                }
+            }
             self.buf.clear();
         }
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
@@ -180,6 +200,7 @@ impl Client {
             }
             Err(e) => {
                 self.close();
+                self.nodes.shun(self.node);
                 Err(Failed::Unknown(e))
             }
         }
@@ -257,6 +278,8 @@ impl Client {
 /// A subscriber's connection once its response head is read.
 pub struct StreamConn {
     pub sock: TcpStream,
+    /// The node it is connected to.
+    pub node: u16,
     /// Read from the socket, not yet taken by a parser.
     pub buf: Vec<u8>,
     chunked: bool,
@@ -274,13 +297,13 @@ pub enum Fill {
 }
 
 impl StreamConn {
-    /// Connects, sends `request` and reads the response head (within `timeout`).
+    /// Connects to `node`, sends `request` and reads the response head (within `timeout`).
     pub fn open(
-        addr: SocketAddr,
+        node: Node,
         request: &[u8],
         timeout: Duration,
     ) -> Result<(StreamConn, Head), Failed> {
-        let mut sock = connect(addr, TICK).map_err(Failed::NotSent)?;
+        let mut sock = connect(node.addr, TICK).map_err(Failed::NotSent)?;
         sock.write_all(request).map_err(Failed::Unknown)?;
         let deadline = Instant::now() + timeout;
         let mut buf = Vec::new();
@@ -315,6 +338,7 @@ impl StreamConn {
             .is_some_and(|v| v.contains("chunked"));
         let mut conn = StreamConn {
             sock,
+            node: node.index,
             buf: Vec::new(),
             chunked,
             dechunk: wire::Dechunk::default(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::history::{Ctx, InFlight};
 use super::json;
-use super::net::{base64_any, take_sse, Client, Fill, StreamConn};
+use super::net::{base64_any, take_sse, Fill, StreamConn};
 use super::openpush::{expect, web_push};
 use super::post::{basic, PostReq};
 use super::session::{Item, Msg, Proto};
@@ -32,7 +32,7 @@ pub const TTL_DEVICE: usize = 2;
 
 /// Devices 0–2 with 2, 2 and 1 apps.
 pub fn setup(ctx: &Ctx, user: &str, password: &str) -> Result<Vec<Device>, String> {
-    let mut c = Client::new(ctx.addr, std::time::Duration::from_secs(30));
+    let mut c = ctx.client(ctx.seed ^ 0x0D3F, std::time::Duration::from_secs(30));
     let auth = basic(user, password);
     let headers = [
         ("Authorization", auth.as_str()),

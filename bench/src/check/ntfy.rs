@@ -7,7 +7,7 @@
 
 use super::history::{Ctx, Via};
 use super::json;
-use super::net::{base64_any, take_frame, take_line, take_sse, Client, StreamConn, WS_UPGRADE};
+use super::net::{base64_any, take_frame, take_line, take_sse, StreamConn, WS_UPGRADE};
 use super::openpush::web_push;
 use super::post::{basic, PostReq};
 use super::session::{Item, Msg, Proto};
@@ -55,7 +55,7 @@ pub fn recipients(t: usize) -> Vec<u16> {
 
 /// The user claims every topic (the first user to use a topic owns it).
 pub fn setup(ctx: &Ctx, user: &str, password: &str) -> Result<(), String> {
-    let mut c = Client::new(ctx.addr, std::time::Duration::from_secs(30));
+    let mut c = ctx.client(ctx.seed ^ 0x0F7F, std::time::Duration::from_secs(30));
     let auth = basic(user, password);
     let r = c
         .request(
@@ -285,7 +285,10 @@ pub fn stored(
 ) -> Result<std::collections::HashSet<u64>, String> {
     let topics: Vec<&str> = SUBS[sub].1.iter().map(|&t| TOPICS[t]).collect();
     let since = from.map_or("all".into(), |id| format!("op{}", id.saturating_sub(1)));
-    let mut c = Client::new(ctx.addr, std::time::Duration::from_secs(120));
+    let mut c = ctx.client(
+        ctx.seed ^ 0x5_7F7F ^ sub as u64,
+        std::time::Duration::from_secs(120),
+    );
     let r = c
         .request(
             "GET",

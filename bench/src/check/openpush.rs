@@ -52,7 +52,7 @@ pub fn expect(
 
 /// Devices 0–3 of `user`, with 3, 2, 2 and 1 applications.
 pub fn setup(ctx: &Ctx, user: &str, password: &str) -> Result<Vec<Device>, String> {
-    let mut c = Client::new(ctx.addr, std::time::Duration::from_secs(30));
+    let mut c = ctx.client(ctx.seed ^ 0x0C11, std::time::Duration::from_secs(30));
     let auth = basic(user, password);
     let mut devices = Vec::new();
     for (d, apps) in [3, 2, 2, 1].into_iter().enumerate() {

@@ -1,7 +1,9 @@
 //! Senders: each posts back to back over one keep-alive connection, and records every
-//! post with its tag, target, answer and times. A post is *acknowledged* by a 2xx answer,
-//! *refused* by any other, *unknown* when the connection broke after it was sent (the
-//! server may or may not have it), *not sent* when no connection could be made.
+//! post with its tag, target, answer, times and node. A post is *acknowledged* by a 2xx
+//! answer, *refused* by any other, *unknown* when the connection broke after it was sent
+//! (the server may or may not have it), *not sent* when no connection could be made (a
+//! node that is down); after either, the next post goes out on a new connection to another
+//! node.
 
 use std::time::Duration;
 
@@ -128,6 +130,7 @@ pub fn send(ctx: &Ctx, client: &mut Client, tag: Tag, req: PostReq) -> Post {
         via: req.via,
         target: req.target,
         app: req.app,
+        node: client.node(),
         ttl_secs: req.ttl_secs,
         start,
         end,
@@ -146,8 +149,9 @@ pub fn sender(
     mut plan: impl FnMut(&mut Rng, Tag) -> PostReq,
     think_ms: (u64, u64),
 ) -> Vec<Post> {
-    let mut rng = Rng::new(ctx.seed ^ (0x1000 * (door as u64 + 1) + sender as u64));
-    let mut client = Client::new(ctx.addr, Duration::from_secs(20));
+    let seed = ctx.seed ^ (0x1000 * (door as u64 + 1) + sender as u64);
+    let mut rng = Rng::new(seed);
+    let mut client = ctx.client(seed, Duration::from_secs(20));
     let mut posts = Vec::new();
     let mut seq = 0u32;
     while ctx.posting() {

@@ -2,10 +2,14 @@
 //! each, and end the connection as its mode says: after a budget of events or time (then
 //! the socket is dropped with whatever is still unread, as a phone losing its network), or
 //! once the stream has been quiet for a while (a drain). What differs per door (the request,
-//! the framing, a handshake, acknowledgements) is a [`Proto`].
+//! the framing, a handshake, acknowledgements) is a [`Proto`]. Each connection goes to the
+//! node the subscriber's picker chooses; one to a node that is down is `NotSent` (the next
+//! one goes to another node), and one that the node's death ends is closed by the server
+//! (the next one goes to a node chosen again).
 
 use std::time::{Duration, Instant};
 
+use super::cluster::Picker;
 use super::history::{Conn, Ctx, Delivery};
 use super::net::{Failed, Fill, StreamConn};
 use super::workload::{digest, Budget, Door, Tag};
@@ -95,16 +99,25 @@ pub enum Ended {
     Ran { messages: u32, server_closed: bool },
 }
 
-/// One connection of a subscriber.
-pub fn session(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng, mode: Mode, drain: bool) -> Ended {
+/// One connection of a subscriber, to the node `nodes` chooses.
+pub fn session(
+    ctx: &Ctx,
+    p: &mut dyn Proto,
+    rng: &mut Rng,
+    nodes: &mut Picker,
+    mode: Mode,
+    drain: bool,
+) -> Ended {
     let conn_id = ctx.conn_id();
     let (door, sub) = (p.door(), p.sub());
+    let node = nodes.pick();
     let (req, since) = p.request(&ctx.host, rng, drain);
     let sent = ctx.now();
     let record = |ok: Option<u64>, server_closed: bool| Conn {
         door,
         sub,
         conn: conn_id,
+        node: node.index,
         sent,
         ok,
         end: ctx.now(),
@@ -112,10 +125,14 @@ pub fn session(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng, mode: Mode, drain: b
         drain,
         server_closed,
     };
-    let (mut conn, head) = match StreamConn::open(ctx.addr, &req, Duration::from_secs(15)) {
+    let (mut conn, head) = match StreamConn::open(node, &req, Duration::from_secs(15)) {
         Ok(x) => x,
-        Err(Failed::NotSent(_)) => return Ended::NotSent,
+        Err(Failed::NotSent(_)) => {
+            nodes.shun(node);
+            return Ended::NotSent;
+        }
         Err(Failed::Unknown(_)) => {
+            nodes.shun(node);
             ctx.conn(record(None, true));
             return Ended::Broken;
         }
@@ -215,9 +232,10 @@ pub fn session(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng, mode: Mode, drain: b
 /// then its drain. `drain` is what the final drain does (by default one quiet read).
 pub fn follow(ctx: &Ctx, p: &mut dyn Proto, seed: u64) {
     let mut rng = Rng::new(seed);
+    let mut nodes = ctx.picker(seed);
     while ctx.live() {
         let budget = Budget::draw(&mut rng);
-        let ended = session(ctx, p, &mut rng, Mode::Budget(budget), false);
+        let ended = session(ctx, p, &mut rng, &mut nodes, Mode::Budget(budget), false);
         let pause = match ended {
             Ended::NotSent | Ended::Broken | Ended::Refused(_) => 50 + rng.below(250),
             // A phone whose connection broke mostly reconnects at once.
@@ -227,16 +245,18 @@ pub fn follow(ctx: &Ctx, p: &mut dyn Proto, seed: u64) {
         ctx.nap(Duration::from_millis(pause), Ctx::live);
     }
     ctx.wait_for_drain();
-    drain(ctx, p, &mut rng);
+    drain(ctx, p, &mut rng, &mut nodes);
 }
 
-/// The final drain: one connection read until quiet; again if it could not connect.
-pub fn drain(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng) {
+/// The final drain: one connection read until quiet; again (to a node chosen again) if it
+/// could not connect.
+pub fn drain(ctx: &Ctx, p: &mut dyn Proto, rng: &mut Rng, nodes: &mut Picker) {
     for _ in 0..20 {
         let ended = session(
             ctx,
             p,
             rng,
+            nodes,
             Mode::Quiet {
                 quiet: Duration::from_secs(2),
                 max: Duration::from_secs(120),
@@ -270,8 +290,10 @@ pub fn away_and_back(
     mut plan: impl FnMut(&mut Rng, Tag, Option<u64>) -> super::post::PostReq,
 ) -> Vec<super::history::Post> {
     let door = p.door();
-    let mut rng = Rng::new(ctx.seed ^ (0xA11A + 0x100 * door as u64));
-    let mut client = super::net::Client::new(ctx.addr, Duration::from_secs(20));
+    let seed = ctx.seed ^ (0xA11A + 0x100 * door as u64);
+    let mut rng = Rng::new(seed);
+    let mut client = ctx.client(seed, Duration::from_secs(20));
+    let mut nodes = ctx.picker(!seed);
     let mut posts = Vec::new();
     let mut seq = 0u32;
     while ctx.posting() {
@@ -294,6 +316,7 @@ pub fn away_and_back(
             ctx,
             p,
             &mut rng,
+            &mut nodes,
             Mode::Quiet {
                 quiet: Duration::from_millis(700),
                 max: Duration::from_secs(5),
@@ -303,6 +326,6 @@ pub fn away_and_back(
         ctx.nap(Duration::from_millis(200 + rng.below(800)), Ctx::posting);
     }
     ctx.wait_for_drain();
-    drain(ctx, p, &mut rng);
+    drain(ctx, p, &mut rng, &mut nodes);
     posts
 }
