@@ -53,8 +53,10 @@ const USAGE: &str = "usage:
   openpush-bench sample --pids PID[,PID..]      (one JSON line of the processes' readings)
   openpush-bench check --bin PATH/TO/openpush --dir EMPTY_DIR [--secs 60] [--seed N]
       [--doors openpush,ntfy,autopush,nextpush] [--nextpush-drop silent|fin|reset]
+      [--nodes 1] [--redis-server redis-server]
       (black-box delivery checker: starts, kills and restarts the server itself; last line
-      `N passed, M failed`, exit status 1 on any failure; scripts/check-delivery.sh)";
+      `N passed, M failed`, exit status 1 on any failure; scripts/check-delivery.sh;
+      --nodes N >= 2: N nodes on one Redis that it starts from --redis-server)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

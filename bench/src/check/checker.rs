@@ -19,11 +19,12 @@
 //! - **resent after confirm**: a connection opened after the server accepted a confirmation
 //!   (OpenPush `Last-Event-ID`; an autopush ack followed by an answered ping) got a message
 //!   it confirmed, with no `kill -9` between the confirmation and that connection that could
-//!   have undone it (a clean stop commits confirmations). With several nodes, only a stop of
-//!   the node that accepted the confirmation counts.
+//!   have undone it (a clean stop commits confirmations). In a cluster, only a stop of the
+//!   node that accepted the confirmation counts, and a Redis drop counts as a kill of every
+//!   node (a confirmation whose write was in flight may be gone).
 //!
-//! Duplicates are counted, never failed (delivery is at least once). With several nodes,
-//! examples name the node a post went to and the node a connection read from.
+//! Duplicates are counted, never failed (delivery is at least once). In a cluster, examples
+//! name the node a post went to and the node a connection read from.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -242,12 +243,12 @@ pub fn check(inp: &Input) -> Report {
             Outcome::NotSent => st.not_sent += 1,
         }
     }
-    // Kills (and deaths) and clean stops, in time order; None: of every node.
+    // Kills (and deaths, and Redis drops: of every node) and clean stops, in time order.
     let stops: Vec<(u64, bool, Option<u16>)> = inp
         .faults
         .iter()
         .filter_map(|&(t, f, node)| match f {
-            Fault::Kill9 | Fault::Died => Some((t, true, node)),
+            Fault::Kill9 | Fault::Died | Fault::RedisDrop => Some((t, true, node)),
             Fault::Term => Some((t, false, node)),
             _ => None,
         })
@@ -1015,7 +1016,7 @@ mod tests {
     }
 
     #[test]
-    fn with_several_nodes_only_the_confirming_node_can_undo_a_confirmation() {
+    fn in_a_cluster_only_the_confirming_node_or_redis_can_undo_a_confirmation() {
         let posts = [post(O, 1, 11, Outcome::Acked)];
         let on = |node, c: Conn| Conn { node, ..c };
         let conns = [
@@ -1058,6 +1059,9 @@ mod tests {
             r.text
         );
         assert!(r.text.contains("after Kill9 on node 1"), "{}", r.text);
+        // A Redis drop may take a confirmation in flight with it, on every node.
+        let r = cluster(&[(300, Fault::RedisDrop, None)]);
+        assert_eq!(r.failed, 0, "{}", r.text);
         let r = cluster(&[(300, Fault::Died, Some(0))]);
         assert!(
             r.text.contains("node 0 exited by itself at 0.300s"),

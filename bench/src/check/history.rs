@@ -136,9 +136,11 @@ pub enum Fault {
     Hup,
     /// The server exited without being told to.
     Died,
+    /// Every connection of the nodes to their Redis dropped (a cluster only).
+    RedisDrop,
 }
 
-/// A fault (or start), when, and the node it hit; None: every node.
+/// A fault (or start), when, and the node it hit; None: every node (a Redis drop).
 pub type FaultAt = (u64, Fault, Option<u16>);
 
 #[derive(Default)]

@@ -8,10 +8,17 @@
 //! on any failure. The same seed replays the same schedule (phases, faults, what each
 //! sender posts and each subscriber does; not the timing).
 //!
+//! `--nodes N` (N ≥ 2) runs a cluster instead: N nodes on one Redis that the checker
+//! starts (`--redis-server`); every connection goes to a node chosen at random, so posts on
+//! one node must reach streams on another; faults hit one node at a time, and Redis drops
+//! every node's connections now and then. The verdicts are the same. `--nodes 1` (the
+//! default) is the one-server run, with the same schedule and config as ever.
+//!
 //! Modules: `workload` (tags, bodies, the schedule), `history` (what happened), `net`
 //! (sockets, framing), `post` (senders), `session` (subscribers), one per door
 //! (`openpush`, `ntfy`, `autopush`, `nextpush`; Web Push and the Matrix gateway go into
-//! each), `server` (the process) and `checker`.
+//! each), `server` (one process), `redis` (a cluster's store), `cluster` (the nodes and
+//! the choice of one per connection), `phases` (the faults through the run) and `checker`.
 
 mod autopush;
 mod checker;
@@ -22,28 +29,35 @@ mod net;
 mod nextpush;
 mod ntfy;
 mod openpush;
+mod phases;
 mod post;
+mod redis;
 mod server;
 mod session;
 mod workload;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use checker::{PhaseRec, Topology};
+use checker::Topology;
+use cluster::Cluster;
 use history::{Ctx, Fault, FaultAt, Post};
-use workload::{Door, PhaseCfg, Transition, DOORS};
+use workload::{Door, Phase, Transition, DOORS};
 
 const PASSWORD: &str = "ck-password-1";
 
 /// What a sender posts next.
 type Plan = Box<dyn FnMut(&mut crate::soak::Rng, workload::Tag) -> post::PostReq + Send>;
 
-fn fail_setup(seed: u64, what: &str) -> ! {
+/// A setup that failed: whatever runs is ended first.
+fn fail_setup(cluster: Option<&mut Cluster>, seed: u64, what: &str) -> ! {
+    if let Some(c) = cluster {
+        c.abort();
+    }
     println!("FAIL setup: {what} [seed {seed}]");
     println!("0 passed, 1 failed");
     std::process::exit(1);
@@ -78,64 +92,52 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
             })
             .collect(),
     };
-    println!(
-        "check: seed {seed}, {secs:.0} s of load, doors {} (replay: scripts/check-delivery.sh {secs:.0} {seed})",
-        doors.iter().map(|d| d.name()).collect::<Vec<_>>().join(",")
-    );
-    let phases = workload::schedule(seed, secs);
-    let mut at = 0.0;
-    for (i, p) in phases.iter().enumerate() {
-        // A long run's schedule: the first phases and the last one (failures name theirs).
-        if i < 12 || i + 1 == phases.len() {
-            println!(
-                "  phase {i}: {at:6.1}–{:6.1} s  {}{}",
-                at + p.secs,
-                p.cfg,
-                p.then
-                    .map_or(", then the final clean restart and the drain".into(), |t| {
-                        format!(", then {t}")
-                    })
-            );
-        } else if i == 12 {
-            let count = |t: Transition| phases[12..].iter().filter(|p| p.then == Some(t)).count();
-            println!(
-                "  phases 12–{}: {} more ({} kill -9, {} SIGTERM, {} SIGHUP)",
-                phases.len() - 2,
-                phases.len() - 13,
-                count(Transition::Kill9),
-                count(Transition::Term),
-                count(Transition::Hup)
-            );
-        }
-        at += p.secs;
+    let nodes: usize = get("nodes", "1").parse().expect("--nodes");
+    if nodes == 0 || nodes > 64 {
+        eprintln!("--nodes: 1 to 64");
+        std::process::exit(2);
     }
+    let redis_bin = PathBuf::from(get("redis-server", "redis-server"));
+    let doors_list = doors.iter().map(|d| d.name()).collect::<Vec<_>>().join(",");
+    if nodes == 1 {
+        println!(
+            "check: seed {seed}, {secs:.0} s of load, doors {doors_list} (replay: scripts/check-delivery.sh {secs:.0} {seed})"
+        );
+    } else {
+        println!(
+            "check: seed {seed}, {secs:.0} s of load, {nodes} nodes on one Redis, doors {doors_list} (replay: CHECK_NODES={nodes} scripts/check-delivery.sh {secs:.0} {seed})"
+        );
+    }
+    let phases = workload::schedule(seed, secs, nodes);
+    print_schedule(&phases, nodes);
 
     std::fs::create_dir_all(&dir).expect("--dir");
-    let mut server = server::Server::new(&bin, &dir);
-    server.write_config(phases[0].cfg);
+    let mut cluster =
+        Cluster::new(&bin, &dir, nodes, &redis_bin).unwrap_or_else(|e| fail_setup(None, seed, &e));
+    cluster.write_config(phases[0].cfg);
     for user in ["ckop", "ckntfy", "cknp"] {
-        if let Err(e) = server.add_user(user, PASSWORD) {
-            fail_setup(seed, &e);
+        if let Err(e) = cluster.add_user(user, PASSWORD) {
+            fail_setup(Some(&mut cluster), seed, &e);
         }
     }
-    if let Err(e) = server.start() {
-        fail_setup(seed, &e);
+    for i in 0..nodes {
+        if let Err(e) = cluster.nodes[i].start() {
+            fail_setup(Some(&mut cluster), seed, &e);
+        }
     }
     // Load, a clean restart, drains of up to 120 s each (in parallel) and margins.
     let hard = Instant::now() + Duration::from_secs_f64(secs + 420.0);
-    let ctx = Arc::new(Ctx::new(vec![server.addr], seed, hard));
-    ctx.fault(Fault::Start, Some(0));
-    println!(
-        "  server {} at http://{} in {}",
-        bin.display(),
-        ctx.host,
-        dir.display()
-    );
+    let ctx = Arc::new(Ctx::new(cluster.addrs(), seed, hard));
+    for i in 0..nodes {
+        ctx.fault(Fault::Start, Some(i));
+    }
+    print_servers(&cluster, &bin, &dir);
 
     // ---- setup of every door
     let mut topo = Topology::default();
     let op = if doors.contains(&Door::OpenPush) {
-        openpush::setup(&ctx, "ckop", PASSWORD).unwrap_or_else(|e| fail_setup(seed, &e))
+        openpush::setup(&ctx, "ckop", PASSWORD)
+            .unwrap_or_else(|e| fail_setup(Some(&mut cluster), seed, &e))
     } else {
         Vec::new()
     };
@@ -150,7 +152,8 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         (0..op.len()).map(|i| vec![i as u16]).collect(),
     );
     if doors.contains(&Door::Ntfy) {
-        ntfy::setup(&ctx, "ckntfy", PASSWORD).unwrap_or_else(|e| fail_setup(seed, &e));
+        ntfy::setup(&ctx, "ckntfy", PASSWORD)
+            .unwrap_or_else(|e| fail_setup(Some(&mut cluster), seed, &e));
     }
     topo.routes.insert(
         Door::Ntfy,
@@ -161,7 +164,7 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         (0..ntfy::TOPICS.len()).map(ntfy::recipients).collect(),
     );
     let ap = if doors.contains(&Door::Autopush) {
-        autopush::setup(&ctx).unwrap_or_else(|e| fail_setup(seed, &e))
+        autopush::setup(&ctx).unwrap_or_else(|e| fail_setup(Some(&mut cluster), seed, &e))
     } else {
         Vec::new()
     };
@@ -174,7 +177,8 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
         (0..ap.len()).map(|i| vec![i as u16]).collect(),
     );
     let np = if doors.contains(&Door::NextPush) {
-        nextpush::setup(&ctx, "cknp", PASSWORD).unwrap_or_else(|e| fail_setup(seed, &e))
+        nextpush::setup(&ctx, "cknp", PASSWORD)
+            .unwrap_or_else(|e| fail_setup(Some(&mut cluster), seed, &e))
     } else {
         Vec::new()
     };
@@ -325,66 +329,7 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     }
 
     // ---- the phases
-    let fault = |f: Fault| ctx.fault(f, Some(0));
-    let mut records = Vec::new();
-    let started = Instant::now();
-    let mut phase_end = 0.0;
-    for (i, phase) in phases.iter().enumerate() {
-        records.push(PhaseRec {
-            start: ctx.now(),
-            cfg: phase.cfg,
-        });
-        phase_end += phase.secs;
-        while started.elapsed().as_secs_f64() < phase_end {
-            if let Some(status) = server.exited() {
-                fault(Fault::Died);
-                println!(
-                    "  {:.1} s: the server exited by itself ({status}); its log ends:\n{}",
-                    ctx.now() as f64 / 1000.0,
-                    server.log_tail(20)
-                );
-                if let Err(e) = server.start() {
-                    println!("  restart failed: {e}");
-                    break;
-                }
-                fault(Fault::Start);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let (Some(then), Some(next)) = (phase.then, phases.get(i + 1)) else {
-            break;
-        };
-        let t = ctx.now() as f64 / 1000.0;
-        match then {
-            Transition::Kill9 => {
-                fault(Fault::Kill9);
-                server.kill9();
-                server.write_config(next.cfg);
-                restart(&mut server, &ctx, t);
-            }
-            Transition::Term => {
-                fault(Fault::Term);
-                match server.term() {
-                    Ok((took, status)) => {
-                        if took > Duration::from_secs(4) {
-                            ctx.note(
-                                "server",
-                                format!("the server took {took:?} to stop on SIGTERM ({status})"),
-                            );
-                        }
-                    }
-                    Err(e) => ctx.note("server", e),
-                }
-                server.write_config(next.cfg);
-                restart(&mut server, &ctx, t);
-            }
-            Transition::Hup => {
-                server.write_config(next.cfg);
-                fault(Fault::Hup);
-                server.hup();
-            }
-        }
-    }
+    let records = phases::run(&mut cluster, &ctx, &phases);
     println!(
         "  {:.1} s: load ends; senders stop",
         ctx.now() as f64 / 1000.0
@@ -397,12 +342,7 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     ctx.live.store(false, Relaxed);
     std::thread::sleep(Duration::from_millis(500));
     // A clean restart on the defaults: what was confirmed must stay confirmed.
-    fault(Fault::Term);
-    if let Err(e) = server.term() {
-        ctx.note("server", e);
-    }
-    server.write_config(PhaseCfg::DEFAULT);
-    restart(&mut server, &ctx, ctx.now() as f64 / 1000.0);
+    phases::restart_all(&mut cluster, &ctx);
     println!(
         "  {:.1} s: clean restart done; drains start",
         ctx.now() as f64 / 1000.0
@@ -427,34 +367,33 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
             }
         }
     }
-    if server.exited().is_some() {
-        fault(Fault::Died);
-    }
-    fault(Fault::Term);
-    match server.term() {
-        Ok((_, status)) => println!("  server stopped ({status})"),
-        Err(e) => println!("  {e}"),
-    }
+    phases::stop_all(&mut cluster, &ctx);
     // NextPush streams dropped by their subscribers end once replaced or closed by the stop.
     let zombies = std::mem::take(&mut *hist.zombies.lock().expect("lock"));
     for z in zombies {
         let _ = z.join();
     }
     let faults = hist.faults.lock().expect("lock").clone();
-    let n_kills = faults.iter().filter(|(_, f, _)| *f == Fault::Kill9).count();
-    let n_terms = faults.iter().filter(|(_, f, _)| *f == Fault::Term).count();
-    let n_hups = faults.iter().filter(|(_, f, _)| *f == Fault::Hup).count();
+    let n = |k: Fault| faults.iter().filter(|(_, f, _)| *f == k).count();
     let conns = hist.conns.lock().expect("lock").clone();
     println!(
-        "  {} posts, {} deliveries, {} connections, {n_kills} kill -9, {n_terms} SIGTERM, {n_hups} SIGHUP",
+        "  {} posts, {} deliveries, {} connections, {} kill -9, {} SIGTERM, {} SIGHUP{}",
         posts.len(),
         deliveries.len(),
-        conns.len()
+        conns.len(),
+        n(Fault::Kill9),
+        n(Fault::Term),
+        n(Fault::Hup),
+        if nodes > 1 {
+            format!(", {} Redis drops", n(Fault::RedisDrop))
+        } else {
+            String::new()
+        }
     );
     let report = checker::check(&checker::Input {
         seed,
         secs,
-        nodes: 1,
+        nodes,
         doors: &doors,
         posts: &posts,
         deliveries: &deliveries,
@@ -485,14 +424,71 @@ pub fn main(get: &dyn Fn(&str, &str) -> String) {
     std::process::exit(if report.failed > 0 { 1 } else { 0 });
 }
 
-fn restart(server: &mut server::Server, ctx: &Ctx, t: f64) {
-    match server.start() {
-        Ok(()) => ctx.fault(Fault::Start, Some(0)),
-        Err(e) => {
-            println!("  {t:.1} s: {e}");
-            ctx.fault(Fault::Died, Some(0));
+/// The schedule as the header shows it: the first phases and the last one (failures name
+/// theirs).
+fn print_schedule(phases: &[Phase], nodes: usize) {
+    let mut at = 0.0;
+    for (i, p) in phases.iter().enumerate() {
+        if i < 12 || i + 1 == phases.len() {
+            let drop = p.redis_drop.map_or(String::new(), |t| {
+                format!(", Redis drop at {:.1} s", at + t)
+            });
+            println!(
+                "  phase {i}: {at:6.1}–{:6.1} s  {}{drop}{}",
+                at + p.secs,
+                p.cfg,
+                p.then
+                    .map_or(", then the final clean restart and the drain".into(), |t| {
+                        format!(", then {}", t.text(p.node, nodes))
+                    })
+            );
+        } else if i == 12 {
+            let count = |t: Transition| phases[12..].iter().filter(|p| p.then == Some(t)).count();
+            let drops = phases[12..]
+                .iter()
+                .filter(|p| p.redis_drop.is_some())
+                .count();
+            println!(
+                "  phases 12–{}: {} more ({} kill -9, {} SIGTERM, {} SIGHUP{})",
+                phases.len() - 2,
+                phases.len() - 13,
+                count(Transition::Kill9),
+                count(Transition::Term),
+                count(Transition::Hup),
+                if nodes > 1 {
+                    format!(", {drops} Redis drops")
+                } else {
+                    String::new()
+                }
+            );
         }
+        at += p.secs;
     }
+}
+
+fn print_servers(cluster: &Cluster, bin: &Path, dir: &Path) {
+    let Some(redis) = &cluster.redis else {
+        println!(
+            "  server {} at http://{} in {}",
+            bin.display(),
+            cluster.nodes[0].addr,
+            dir.display()
+        );
+        return;
+    };
+    let urls: Vec<String> = cluster
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("node {i} http://{}", s.addr))
+        .collect();
+    println!(
+        "  servers {}: {} on {} in {}",
+        bin.display(),
+        urls.join(", "),
+        redis.url(),
+        dir.display()
+    );
 }
 
 /// The whole history as tab-separated lines, for a look at a failure: `P` posts, `D`

@@ -1,10 +1,12 @@
-//! The server under test: one `openpush serve` process at a time on one database and one
+//! One server under test: an `openpush serve` process at a time on one database and one
 //! port of 127.0.0.1, with its config file rewritten for each phase; started, killed with
-//! SIGKILL, stopped with SIGTERM and reloaded with SIGHUP. Its log goes to `server.log`
-//! and its pid to `server.pid` (so that the calling script can end it if the checker dies).
+//! SIGKILL, stopped with SIGTERM and reloaded with SIGHUP. Alone, its files are
+//! `openpush.conf`, `db.redb`, `server.log` and `server.pid`; as node i of a cluster
+//! `node<i>.conf`, `node<i>.redb`, `node<i>.log` and `node<i>.pid`, and its config names
+//! the cluster's store. The pid file lets the calling script end it if the checker dies.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -14,23 +16,44 @@ use super::workload::PhaseCfg;
 
 pub struct Server {
     bin: PathBuf,
-    dir: PathBuf,
     conf: PathBuf,
+    db: PathBuf,
+    log: PathBuf,
+    pid: PathBuf,
+    /// `store = …` (a cluster's Redis); None: the redb file at `db`.
+    store: Option<String>,
+    /// "the server", or "node i".
+    pub name: String,
     pub addr: SocketAddr,
     child: Option<Child>,
 }
 
 impl Server {
-    /// A server in `dir` on a free port of 127.0.0.1 (not started).
-    pub fn new(bin: &Path, dir: &Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port on 127.0.0.1")
-            .port();
+    /// The one server of a run, in `dir` on `port` of 127.0.0.1 (not started).
+    pub fn single(bin: &Path, dir: &Path, port: u16) -> Server {
         Server {
             bin: bin.to_owned(),
-            dir: dir.to_owned(),
             conf: dir.join("openpush.conf"),
+            db: dir.join("db.redb"),
+            log: dir.join("server.log"),
+            pid: dir.join("server.pid"),
+            store: None,
+            name: "the server".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child: None,
+        }
+    }
+
+    /// Node `i` of a cluster on the store at `store`, in `dir` on `port` (not started).
+    pub fn node(bin: &Path, dir: &Path, port: u16, i: usize, store: &str) -> Server {
+        Server {
+            bin: bin.to_owned(),
+            conf: dir.join(format!("node{i}.conf")),
+            db: dir.join(format!("node{i}.redb")),
+            log: dir.join(format!("node{i}.log")),
+            pid: dir.join(format!("node{i}.pid")),
+            store: Some(store.to_owned()),
+            name: format!("node {i}"),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
         }
@@ -45,7 +68,7 @@ impl Server {
         let text = format!(
             "# written by openpush-bench check\n\
              db = {}\n\
-             log_level = info\n\
+             {}log_level = info\n\
              keepalive_secs = 10\n\
              posts_per_sec_per_token = 0\n\
              commit_window_ms = {}\n\
@@ -56,7 +79,10 @@ impl Server {
              max_queued_bytes_per_topic = 1073741824\n\
              max_queued_per_uaid = {uaid}\n\
              max_queued_bytes_per_uaid = 1073741824\n",
-            self.dir.join("db.redb").display(),
+            self.db.display(),
+            self.store
+                .as_ref()
+                .map_or(String::new(), |url| format!("store = {url}\n")),
             cfg.commit_window_ms,
             cfg.confirm_delay_secs,
         );
@@ -94,7 +120,7 @@ impl Server {
 
     /// Starts the server and waits until it listens (30 s at most).
     pub fn start(&mut self) -> Result<(), String> {
-        assert!(self.child.is_none(), "one server at a time");
+        assert!(self.child.is_none(), "one process per server at a time");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut child = Command::new(&self.bin)
@@ -106,9 +132,9 @@ impl Server {
                 .stderr(Stdio::piped())
                 .spawn()
                 .map_err(|e| format!("{}: {e}", self.bin.display()))?;
-            let _ = std::fs::write(self.dir.join("server.pid"), format!("{}\n", child.id()));
+            let _ = std::fs::write(&self.pid, format!("{}\n", child.id()));
             let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-            let log_path = self.dir.join("server.log");
+            let log_path = self.log.clone();
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || {
                 let mut log = std::fs::OpenOptions::new()
@@ -136,8 +162,9 @@ impl Server {
             let status = child.wait();
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "the server did not start within 30 s ({status:?}); see {}",
-                    self.dir.join("server.log").display()
+                    "{} did not start within 30 s ({status:?}); see {}",
+                    self.name,
+                    self.log.display()
                 ));
             }
             // A start right after a stop can race the port's release: again, shortly.
@@ -155,7 +182,7 @@ impl Server {
     /// SIGTERM and the wait for the exit: its time and status (after 15 s: SIGKILL, Err).
     pub fn term(&mut self) -> Result<(Duration, String), String> {
         let Some(mut c) = self.child.take() else {
-            return Err("no server".into());
+            return Err(format!("{} is not running", self.name));
         };
         let t = Instant::now();
         // SAFETY: kill(2) on our own child's pid.
@@ -167,7 +194,7 @@ impl Server {
             if t.elapsed() > Duration::from_secs(15) {
                 let _ = c.kill();
                 let _ = c.wait();
-                return Err("the server did not stop within 15 s of SIGTERM".into());
+                return Err(format!("{} did not stop within 15 s of SIGTERM", self.name));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -178,6 +205,10 @@ impl Server {
             // SAFETY: kill(2) on our own child's pid.
             unsafe { libc::kill(c.id() as i32, libc::SIGHUP) };
         }
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// None while it runs; its exit status once it has exited by itself.
@@ -193,7 +224,7 @@ impl Server {
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }

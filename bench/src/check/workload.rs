@@ -1,6 +1,8 @@
 //! What the checker sends and when: message tags and bodies (every body names its post,
 //! so that each delivery maps back to it), and the run's schedule of server phases and
-//! faults, all drawn from the seed.
+//! faults, all drawn from the seed. A cluster's schedule is the one-server schedule of the
+//! same seed (the same phases, configurations and transitions) with, drawn apart from it,
+//! the node each transition hits and the Redis drops.
 
 use std::fmt;
 use std::time::Duration;
@@ -177,15 +179,33 @@ impl fmt::Display for PhaseCfg {
     }
 }
 
-/// How a phase ends (the next phase's configuration takes effect with it).
+/// How a phase ends (the next phase's configuration takes effect with it). In a cluster
+/// it hits one node, and every other running node reloads (SIGHUP) for the configuration.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Transition {
-    /// `kill -9`, then a start on the same database.
+    /// `kill -9`, then a start on the same database (in a cluster: the node stays down
+    /// through the next phase and starts when it ends).
     Kill9,
     /// SIGTERM (a clean stop), then a start.
     Term,
     /// SIGHUP: the configuration is read again, the server keeps running.
     Hup,
+}
+
+impl Transition {
+    /// What it does to node `node` of `nodes` (one: as the Display says).
+    pub fn text(self, node: usize, nodes: usize) -> String {
+        if nodes == 1 {
+            return self.to_string();
+        }
+        match self {
+            Transition::Kill9 => {
+                format!("kill -9 of node {node} (down for the next phase), the others reload")
+            }
+            Transition::Term => format!("SIGTERM + restart of node {node}, the others reload"),
+            Transition::Hup => "SIGHUP reload of every node".into(),
+        }
+    }
 }
 
 impl fmt::Display for Transition {
@@ -204,12 +224,40 @@ pub struct Phase {
     pub cfg: PhaseCfg,
     /// None for the last phase: the run ends with a clean restart and the drain.
     pub then: Option<Transition>,
+    /// The node the transition hits (0 on one server).
+    pub node: usize,
+    /// A cluster only: when in the phase (seconds from its start) every connection of the
+    /// nodes to Redis is dropped.
+    pub redis_drop: Option<f64>,
 }
 
-/// Phases covering `total` seconds. The first ones cover every edge: commit windows of 0 and
-/// 1000 ms, confirmation delays of 0 and 3600 s, a full queue, two kills, a clean restart
-/// and a reload; later ones are drawn at random.
-pub fn schedule(seed: u64, total: f64) -> Vec<Phase> {
+/// Phases covering `total` seconds on `nodes` nodes. The first ones cover every edge: commit
+/// windows of 0 and 1000 ms, confirmation delays of 0 and 3600 s, a full queue, two kills, a
+/// clean restart and a reload; later ones are drawn at random. A cluster adds a Redis drop
+/// to the first phase and to about a third of the others.
+pub fn schedule(seed: u64, total: f64, nodes: usize) -> Vec<Phase> {
+    let mut phases = base_schedule(seed, total);
+    if nodes > 1 {
+        spread(&mut phases, seed, nodes);
+    }
+    phases
+}
+
+/// The cluster's draws, from a generator of their own: the node of each transition, and
+/// the Redis drops (somewhere in the middle three fifths of their phase).
+fn spread(phases: &mut [Phase], seed: u64, nodes: usize) {
+    let mut rng = Rng::new(seed ^ 0xC1A5_7E25);
+    for (i, p) in phases.iter_mut().enumerate() {
+        p.node = rng.below(nodes as u64) as usize;
+        let at = p.secs * rng.secs(0.2, 0.8).as_secs_f64();
+        if rng.chance(0.3) || i == 0 {
+            p.redis_drop = Some(at);
+        }
+    }
+}
+
+/// The one-server schedule (a cluster's without its own draws).
+fn base_schedule(seed: u64, total: f64) -> Vec<Phase> {
     let mut rng = Rng::new(seed ^ 0x5CED_01E5);
     let mut cfgs = vec![
         PhaseCfg {
@@ -264,6 +312,8 @@ pub fn schedule(seed: u64, total: f64) -> Vec<Phase> {
             secs,
             cfg,
             then: Some(then),
+            node: 0,
+            redis_drop: None,
         });
         t += secs;
         i += 1;
@@ -338,14 +388,36 @@ mod tests {
 
     #[test]
     fn schedules_cover_the_edges_and_replay() {
-        let a = schedule(42, 60.0);
-        let b = schedule(42, 60.0);
+        let a = schedule(42, 60.0, 1);
+        let b = schedule(42, 60.0, 1);
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         let total: f64 = a.iter().map(|p| p.secs).sum();
         assert!((total - 60.0).abs() < 1e-6, "{total}");
         assert!(a.last().unwrap().then.is_none());
         assert!(a.iter().any(|p| p.then == Some(Transition::Kill9)));
-        let long = schedule(7, 1200.0);
+        assert!(a.iter().all(|p| p.node == 0 && p.redis_drop.is_none()));
+        let long = schedule(7, 1200.0, 1);
         assert!(long.len() > 100);
+    }
+
+    #[test]
+    fn a_cluster_schedule_is_the_single_one_with_nodes_and_redis_drops() {
+        for seed in [1, 42, 777] {
+            let one = schedule(seed, 300.0, 1);
+            let three = schedule(seed, 300.0, 3);
+            assert_eq!(one.len(), three.len());
+            for (a, b) in one.iter().zip(&three) {
+                assert_eq!((a.secs, a.cfg, a.then), (b.secs, b.cfg, b.then));
+                assert!(b.node < 3);
+                assert!(b.redis_drop.is_none_or(|t| t > 0.0 && t < b.secs));
+            }
+            assert!(three[0].redis_drop.is_some());
+            assert!(three.iter().filter(|p| p.redis_drop.is_some()).count() > 3);
+            assert!((0..3).all(|n| three.iter().any(|p| p.node == n)));
+            assert_eq!(
+                format!("{three:?}"),
+                format!("{:?}", schedule(seed, 300.0, 3))
+            );
+        }
     }
 }
