@@ -10,7 +10,10 @@
 # The seed is printed first and with every failure; the same SECONDS and SEED replay the same
 # schedule. The server is $OPENPUSH_BIN, else this checkout's debug build (`cargo build`).
 # Environment: CHECK_DIR (work directory, default a new one under /tmp, removed on success),
-# CARGO_TARGET_DIR (if set, both builds go there; else target/ and bench/target/).
+# CARGO_TARGET_DIR (if set, both builds go there; else target/ and bench/target/),
+# CHECK_NODES (default 1: one server on its redb file; N >= 2: N nodes on one Redis that
+# the checker starts, CHECK_REDIS_SERVER or redis-server from PATH, with its data in
+# redis/ and its log in redis.log; the nodes' files are node0.conf, node0.log, …).
 # Only 127.0.0.1 is used; the run is bounded by SECONDS plus the drains (at most a few
 # minutes). The last line is "N passed, M failed"; the exit status is non-zero on any
 # failure, and the work directory (server.log, history.tsv) is then kept.
@@ -32,18 +35,22 @@ BENCH="${CARGO_TARGET_DIR:-$HERE/bench/target}/release/openpush-bench"
 DIR=${CHECK_DIR:-$(mktemp -d /tmp/openpush-check.XXXXXX)}
 mkdir -p "$DIR"
 cleanup() {
-    # The checker stops its server; if it died first, the server may still run.
-    if [ -f "$DIR/server.pid" ]; then
-        pid=$(cat "$DIR/server.pid")
-        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = openpush ]; then
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-    fi
+    # The checker stops its servers and Redis; if it died first, they may still run.
+    for f in "$DIR/server.pid" "$DIR"/node*.pid "$DIR/redis.pid"; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        [ -n "$pid" ] || continue
+        case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
+        openpush | redis-server | valkey-server) kill -9 "$pid" 2>/dev/null || true ;;
+        esac
+    done
 }
 trap cleanup EXIT
 
-ARGS=(check --bin "$OPENPUSH_BIN" --dir "$DIR" --secs "$SECS")
+NODES=${CHECK_NODES:-1}
+ARGS=(check --bin "$OPENPUSH_BIN" --dir "$DIR" --secs "$SECS" --nodes "$NODES")
 [ -n "$SEED" ] && ARGS+=(--seed "$SEED")
+[ -n "${CHECK_REDIS_SERVER:-}" ] && ARGS+=(--redis-server "$CHECK_REDIS_SERVER")
 echo "== $BENCH ${ARGS[*]}" >&2
 set +e
 "$BENCH" "${ARGS[@]}"
@@ -52,6 +59,10 @@ set -e
 if [ "$RC" = 0 ] && [ -z "${CHECK_DIR:-}" ]; then
     rm -rf "$DIR"
 else
-    echo "== work directory kept: $DIR (server.log, openpush.conf, db.redb)" >&2
+    if [ "$NODES" = 1 ]; then
+        echo "== work directory kept: $DIR (server.log, openpush.conf, db.redb)" >&2
+    else
+        echo "== work directory kept: $DIR (node*.log, node*.conf, redis.log, redis/)" >&2
+    fi
 fi
 exit "$RC"
