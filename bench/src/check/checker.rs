@@ -19,9 +19,11 @@
 //! - **resent after confirm**: a connection opened after the server accepted a confirmation
 //!   (OpenPush `Last-Event-ID`; an autopush ack followed by an answered ping) got a message
 //!   it confirmed, with no `kill -9` between the confirmation and that connection that could
-//!   have undone it (a clean stop commits confirmations). In a cluster, only a stop of the
-//!   node that accepted the confirmation counts, and a Redis drop counts as a kill of every
-//!   node (a confirmation whose write was in flight may be gone).
+//!   have undone it (a clean stop commits confirmations). In a cluster, a confirmation
+//!   binds the node that accepted it at once, and the other nodes only from that node's
+//!   next clean stop (until its commit, which `confirm_delay_secs` may put off, it is in that
+//!   node's memory alone); only a stop of that node undoes it, and a Redis drop counts as a
+//!   kill of every node (a confirmation whose write was in flight may be gone).
 //!
 //! Duplicates are counted, never failed (delivery is at least once). In a cluster, examples
 //! name the node a post went to and the node a connection read from.
@@ -111,9 +113,28 @@ impl Stats {
     }
 }
 
-/// An OpenPush confirmation: when the server accepted it, the id, the connection that
-/// carried it, and when a kill -9 undid it (if one came before a clean stop).
-type Confirmation = (u64, u64, u32, Option<u64>);
+/// An OpenPush confirmation.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Confirmation {
+    /// When the node accepted it.
+    at: u64,
+    id: u64,
+    /// The connection that carried it, and its node.
+    conn: u32,
+    node: u16,
+    /// When a kill -9 undid it (one that came before a clean stop of its node).
+    void: Option<u64>,
+    /// When the other nodes must know it: its node's next stop, if a clean one.
+    shared: Option<u64>,
+}
+
+impl Confirmation {
+    /// Whether a connection to `node` opened at `sent` is bound by it.
+    fn binds(&self, node: u16, sent: u64) -> bool {
+        let known = node == self.node || self.shared.is_some_and(|t| t < sent);
+        self.at < sent && known && self.void.is_none_or(|t| t > sent)
+    }
+}
 
 /// A delivery as the evidence for a lost message shows it: connection, id, drain.
 type Seen = (u32, Option<u64>, bool);
@@ -254,14 +275,19 @@ pub fn check(inp: &Input) -> Report {
         })
         .collect();
     // A confirmation that node `node` accepted at t is undone from the first stop of that
-    // node after it, if that is a kill. A stop is recorded just before the signal is sent:
-    // one up to 100 ms before t may still have come after the node accepted the confirmation.
-    let void_at = |t: u64, node: u16| -> Option<u64> {
+    // node after it, if that is a kill, and committed (for every node) by it if that is a
+    // clean one. A stop is recorded just before the signal is sent: one up to 100 ms before
+    // t may still have come after the node accepted the confirmation.
+    let first_stop = |t: u64, node: u16| -> Option<(u64, bool)> {
         stops
             .iter()
             .filter(|(_, _, n)| n.is_none_or(|n| n == node))
             .find(|(at, _, _)| *at + 100 > t)
-            .and_then(|&(at, kill, _)| kill.then_some(at))
+            .map(|&(at, kill, _)| (at, kill))
+    };
+    let void_at = |t: u64, node: u16| first_stop(t, node).and_then(|(at, kill)| kill.then_some(at));
+    let shared_at = |t: u64, node: u16| {
+        first_stop(t, node).and_then(|(at, kill)| (!kill && at > t).then_some(at))
     };
 
     // ---- deliveries
@@ -455,7 +481,7 @@ pub fn check(inp: &Input) -> Report {
     }
 
     // ---- resent after a confirmation
-    // OpenPush: confirmations per subscriber (time accepted, id, connection, undone at).
+    // OpenPush: confirmations per subscriber, in time order.
     let mut confirms: HashMap<u16, Vec<Confirmation>> = HashMap::new();
     let mut max_lei: HashMap<u16, u64> = HashMap::new();
     for c in inp.conns.iter().filter(|c| c.door == Door::OpenPush) {
@@ -463,10 +489,14 @@ pub fn check(inp: &Input) -> Report {
             let m = max_lei.entry(c.sub).or_default();
             *m = (*m).max(n);
             if let Some(t) = c.ok {
-                confirms
-                    .entry(c.sub)
-                    .or_default()
-                    .push((t, n, c.conn, void_at(t, c.node)));
+                confirms.entry(c.sub).or_default().push(Confirmation {
+                    at: t,
+                    id: n,
+                    conn: c.conn,
+                    node: c.node,
+                    void: void_at(t, c.node),
+                    shared: shared_at(t, c.node),
+                });
             }
         }
     }
@@ -474,19 +504,19 @@ pub fn check(inp: &Input) -> Report {
         v.sort_unstable();
     }
     stats.entry(Door::OpenPush).or_default().confirmations = confirms.values().map(Vec::len).sum();
-    let mut level: HashMap<u32, u64> = HashMap::new();
+    // Per connection: the highest id it is bound by, and the confirmation that set it
+    // (None: its own Last-Event-ID).
+    let mut level: HashMap<u32, (u64, Option<Confirmation>)> = HashMap::new();
     for c in inp.conns.iter().filter(|c| c.door == Door::OpenPush) {
-        let mut n = if c.ok.is_some() {
+        let own = if c.ok.is_some() {
             c.since.unwrap_or(0)
         } else {
             0
         };
-        for &(t, id, _, void) in confirms.get(&c.sub).map_or(&[][..], |v| v.as_slice()) {
-            if t >= c.sent {
-                break;
-            }
-            if void.is_none_or(|k| k > c.sent) {
-                n = n.max(id);
+        let mut n = (own, None);
+        for k in confirms.get(&c.sub).map_or(&[][..], |v| v.as_slice()) {
+            if k.binds(c.node, c.sent) && k.id > n.0 {
+                n = (k.id, Some(*k));
             }
         }
         level.insert(c.conn, n);
@@ -504,20 +534,29 @@ pub fn check(inp: &Input) -> Report {
             continue;
         };
         let bad = match d.door {
-            Door::OpenPush => level.get(&d.conn).is_some_and(|&n| id <= n).then(|| {
-                format!(
-                    "subscriber {} got id {id} on connection {}{} (opened {}, Last-Event-ID {:?}) after confirming up to {}",
-                    d.sub,
-                    d.conn,
-                    on(c.node),
-                    s(c.sent),
-                    c.since,
-                    level[&d.conn]
-                )
-            }),
+            Door::OpenPush => level
+                .get(&d.conn)
+                .filter(|(n, _)| id <= *n)
+                .map(|&(n, by)| {
+                    format!(
+                        "subscriber {} got id {id} on connection {}{} (opened {}, Last-Event-ID {:?}) after confirming up to {n}{}",
+                        d.sub,
+                        d.conn,
+                        on(c.node),
+                        s(c.sent),
+                        c.since,
+                        by.map_or(String::new(), |k| format!(
+                            " on connection {}{} at {}",
+                            k.conn,
+                            on(k.node),
+                            s(k.at)
+                        ))
+                    )
+                }),
             Door::Autopush => acked.get(&(d.sub, id)).and_then(|&(t, node)| {
                 let undone = void_at(t, node).is_some_and(|k| k < c.sent);
-                (t < c.sent && !undone).then(|| {
+                let known = node == c.node || shared_at(t, node).is_some_and(|k| k < c.sent);
+                (t < c.sent && known && !undone).then(|| {
                     format!(
                         "user agent {} got id {id} on connection {}{} (opened {}) after its ack was read at {}{}",
                         d.sub,
@@ -633,15 +672,14 @@ pub fn check(inp: &Input) -> Report {
                     );
                 }
                 if door == Door::OpenPush {
-                    if let Some(&(t, n, cid, _)) = confirms
-                        .get(&r)
-                        .and_then(|v| v.iter().find(|(_, n, _, _)| *n >= id))
-                    {
+                    if let Some(k) = confirms.get(&r).and_then(|v| v.iter().find(|k| k.id >= id)) {
                         let _ = write!(
                             text,
-                            "; confirmed by Last-Event-ID {n} on connection {cid}{} at {}",
-                            conns.get(&cid).map_or(String::new(), |c| on(c.node)),
-                            s(t)
+                            "; confirmed by Last-Event-ID {} on connection {}{} at {}",
+                            k.id,
+                            k.conn,
+                            on(k.node),
+                            s(k.at)
                         );
                     }
                 }
@@ -1016,18 +1054,19 @@ mod tests {
     }
 
     #[test]
-    fn in_a_cluster_only_the_confirming_node_or_redis_can_undo_a_confirmation() {
+    fn in_a_cluster_a_confirmation_binds_its_node_then_every_node_once_committed() {
         let posts = [post(O, 1, 11, Outcome::Acked)];
         let on = |node, c: Conn| Conn { node, ..c };
-        let conns = [
-            on(1, conn(O, 1, 0, None, false)),
-            on(0, conn(O, 2, 200, Some(11), false)),
-            on(1, conn(O, 3, 400, None, false)),
-        ];
         let d = [delivery(O, 1, 1, 11, 150), delivery(O, 3, 1, 11, 450)];
         let topo = topo();
         let stored = HashMap::new();
-        let cluster = |faults: &[FaultAt]| {
+        // Node 0 accepts Last-Event-ID 11 at 201; connection 3 (at 400) is on `node`.
+        let cluster = |node: u16, faults: &[FaultAt]| {
+            let conns = [
+                on(1, conn(O, 1, 0, None, false)),
+                on(0, conn(O, 2, 200, Some(11), false)),
+                on(node, conn(O, 3, 400, None, false)),
+            ];
             check(&Input {
                 seed: 1,
                 secs: 1.0,
@@ -1047,22 +1086,42 @@ mod tests {
                 ntfy_stored: &stored,
             })
         };
-        // Node 1's clean stop commits nothing of node 0's: node 0's kill undoes it.
-        let r = cluster(&[(250, Fault::Term, Some(1)), (300, Fault::Kill9, Some(0))]);
-        assert_eq!(r.failed, 0, "{}", r.text);
-        // Node 0's clean stop made it durable; node 1's kill changes nothing.
-        let r = cluster(&[(250, Fault::Term, Some(0)), (300, Fault::Kill9, Some(1))]);
+        // Node 0 knows it at once; node 1 not before node 0 commits it.
+        let r = cluster(0, &[]);
         assert_eq!(r.failed, 1, "{}", r.text);
         assert!(
-            r.text.contains("on connection 3 on node 1 (opened"),
+            r.text.contains("on connection 3 on node 0 (opened"),
             "{}",
             r.text
         );
-        assert!(r.text.contains("after Kill9 on node 1"), "{}", r.text);
-        // A Redis drop may take a confirmation in flight with it, on every node.
-        let r = cluster(&[(300, Fault::RedisDrop, None)]);
+        let r = cluster(1, &[]);
         assert_eq!(r.failed, 0, "{}", r.text);
-        let r = cluster(&[(300, Fault::Died, Some(0))]);
+        // Node 0's clean stop commits it for every node; node 1's kill changes nothing.
+        let r = cluster(
+            1,
+            &[(250, Fault::Term, Some(0)), (300, Fault::Kill9, Some(1))],
+        );
+        assert_eq!(r.failed, 1, "{}", r.text);
+        assert!(r.text.contains("after Kill9 on node 1"), "{}", r.text);
+        assert!(
+            r.text
+                .contains("up to 11 on connection 2 on node 0 at 0.201s"),
+            "{}",
+            r.text
+        );
+        // Node 1's clean stop commits nothing of node 0's; node 0's kill undoes it.
+        let r = cluster(
+            0,
+            &[(250, Fault::Term, Some(1)), (300, Fault::Kill9, Some(0))],
+        );
+        assert_eq!(r.failed, 0, "{}", r.text);
+        // A Redis drop may take a confirmation in flight with it, on every node.
+        let r = cluster(
+            1,
+            &[(230, Fault::RedisDrop, None), (250, Fault::Term, Some(0))],
+        );
+        assert_eq!(r.failed, 0, "{}", r.text);
+        let r = cluster(1, &[(300, Fault::Died, Some(0))]);
         assert!(
             r.text.contains("node 0 exited by itself at 0.300s"),
             "{}",
