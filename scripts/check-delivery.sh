@@ -8,7 +8,8 @@
 #   scripts/check-delivery.sh [SECONDS] [SEED]     (default 60 s of load; seed random)
 #
 # The seed is printed first and with every failure; the same SECONDS and SEED replay the same
-# schedule. The server is $OPENPUSH_BIN, else this checkout's debug build (`cargo build`).
+# schedule. The server is $OPENPUSH_BIN, else this checkout's debug build (`cargo build`;
+# with CHECK_NODES >= 2, `cargo build --features redis`).
 # Environment: CHECK_DIR (work directory, default a new one under /tmp, removed on success),
 # CARGO_TARGET_DIR (if set, both builds go there; else target/ and bench/target/),
 # CHECK_NODES (default 1: one server on its redb file; N >= 2: N nodes on one Redis that
@@ -22,10 +23,13 @@ set -euo pipefail
 SECS=${1:-60}
 SEED=${2:-}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
+NODES=${CHECK_NODES:-1}
+FEATURES=
+[ "$NODES" = 1 ] || FEATURES=redis
 
 if [ -z "${OPENPUSH_BIN:-}" ]; then
-    echo "== cargo build (the server, debug)" >&2
-    (cd "$HERE" && cargo build -q)
+    echo "== cargo build${FEATURES:+ --features $FEATURES} (the server, debug)" >&2
+    (cd "$HERE" && cargo build -q ${FEATURES:+--features "$FEATURES"})
     OPENPUSH_BIN="${CARGO_TARGET_DIR:-$HERE/target}/debug/openpush"
 fi
 echo "== cargo build --release (bench)" >&2
@@ -47,7 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-NODES=${CHECK_NODES:-1}
 ARGS=(check --bin "$OPENPUSH_BIN" --dir "$DIR" --secs "$SECS" --nodes "$NODES")
 [ -n "$SEED" ] && ARGS+=(--seed "$SEED")
 [ -n "${CHECK_REDIS_SERVER:-}" ] && ARGS+=(--redis-server "$CHECK_REDIS_SERVER")
