@@ -17,7 +17,8 @@
 //!   ahead of the messages staged after it, and again after a successful commit, ahead of
 //!   [`Event::Committed`];
 //! - on a store that other nodes write too (Redis), no stream is handed messages before the
-//!   commit (see [`Group::streams_take_staged`]), and the commit carries its news to them.
+//!   commit (see [`Group::streams_take_staged`]), the commit carries its news to them, and a
+//!   group takes writes for [`SHARED_GROUP`] at most.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,11 @@ use crate::metrics::CommitStats;
 pub const MAX_GROUP: usize = 512;
 /// How long an open group waits for the next write before it commits.
 pub const WRITE_GAP: Duration = Duration::from_millis(1);
+/// How long a group on a shared store (Redis) takes writes at most, whatever
+/// `commit_window` says: well within the writer lease it holds (3 s), with room for its
+/// commit, so that slow round trips to Redis do not let the lease run out under a long
+/// group.
+pub const SHARED_GROUP: Duration = Duration::from_secs(1);
 
 pub struct Group {
     txn: Result<WriteTransaction>,
@@ -121,18 +127,26 @@ impl Group {
     /// id that another node committed just before and whose news has not come yet; there,
     /// every stream reads its messages from the store after the commit, in id order.
     fn streams_take_staged(&self) -> bool {
+        !self.on_shared_store()
+    }
+
+    /// Whether other nodes write the store too (Redis): the group then holds their writer
+    /// lease, for [`SHARED_GROUP`] at most.
+    fn on_shared_store(&self) -> bool {
         #[cfg(feature = "redis")]
         if let Ok(txn) = &self.txn {
-            return txn.as_redis().is_none();
+            return txn.as_redis().is_some();
         }
-        true
+        false
     }
 
     /// Whether the group takes no more writes: it holds [`MAX_GROUP`], or a write failed
     /// (the rest would only share its rollback). A group on an unusable database takes
     /// what waits, to refuse it all at once.
     pub fn is_closed(&self) -> bool {
-        self.len() >= MAX_GROUP || (self.failed && self.txn.is_ok())
+        self.len() >= MAX_GROUP
+            || (self.failed && self.txn.is_ok())
+            || (self.on_shared_store() && self.began.elapsed() >= SHARED_GROUP)
     }
 
     /// How long to wait for another write before committing; `None`: commit now.
