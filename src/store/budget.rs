@@ -127,6 +127,23 @@ impl Usage {
         Ok(usage)
     }
 
+    /// The counts (total, anonymous, autopush), as a shared store keeps them between the
+    /// nodes' commits.
+    pub fn counts(&self) -> [u64; 3] {
+        [self.total, self.anonymous, self.uaids]
+    }
+
+    /// This usage with the counts another node's commit left; the family queues are this
+    /// one's (the caller knows they did not change).
+    pub fn with_counts(self, [total, anonymous, uaids]: [u64; 3]) -> Usage {
+        Usage {
+            total,
+            anonymous,
+            uaids,
+            ..self
+        }
+    }
+
     /// Bytes of every stored message, as the budget counts them.
     pub fn total(&self) -> u64 {
         self.total

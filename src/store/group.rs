@@ -279,7 +279,10 @@ fn begin(db: &Database, memory: &mut Memory) -> Result<WriteTransaction> {
     let txn = db.begin_write()?;
     #[cfg(feature = "redis")]
     if let Some(writer) = txn.as_redis() {
-        memory.shared_store(writer.others_committed());
+        let found = writer.found();
+        memory.shared_store(found.others_committed, found.families_changed, found.usage);
+        // Every commit leaves the usage counts for the next node, so they must be known.
+        memory.usage(&txn)?;
     }
     #[cfg(not(feature = "redis"))]
     let _ = memory;
@@ -299,6 +302,8 @@ fn settle_shared(
     if let Some(writer) = txn.as_redis() {
         memory.settle_ids(txn)?;
         writer.announce(queues, revoked, &memory.take_passed_on());
+        let counts = memory.known_usage().map(super::budget::Usage::counts);
+        writer.settle_usage(counts, memory.take_families_changed());
     }
     Ok(())
 }

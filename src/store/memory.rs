@@ -63,6 +63,8 @@ pub struct Memory {
     staged: Vec<Staged>,
     /// Other nodes write the store too (Redis; see [`Memory::shared_store`]).
     shared: bool,
+    /// A topic was created, claimed or deleted: which queues are a family's changed.
+    families_changed: bool,
     /// Messages with a TTL of 0 the transaction took, for the other nodes' streams.
     passed_on: Vec<Staged>,
     /// Access the write being run took away (see [`Revocation`]).
@@ -91,13 +93,31 @@ impl Memory {
     /// this node's last one make its usage and queue sizes stale, and message ids always
     /// continue from the store's counter, which every commit leaves at the next id
     /// ([`Memory::settle_ids`]).
-    pub fn shared_store(&mut self, others_committed: bool) {
+    ///
+    /// `usage`: the budget's counts (total, anonymous, autopush) that the last commit left;
+    /// with them the usage follows the other nodes' commits without a scan of the store,
+    /// unless a commit changed which queues are a family's (`families_changed`): then it is
+    /// read again.
+    pub fn shared_store(
+        &mut self,
+        others_committed: bool,
+        families_changed: bool,
+        usage: Option<[u64; 3]>,
+    ) {
         self.shared = true;
         self.ids = None;
         if others_committed {
-            self.usage = None;
             self.queue_sizes.clear();
+            self.usage = match (self.usage.take(), usage) {
+                (Some(known), Some(counts)) if !families_changed => Some(known.with_counts(counts)),
+                _ => None,
+            };
         }
+    }
+
+    /// Whether the transaction changed which queues are a family's, since the last call.
+    pub fn take_families_changed(&mut self) -> bool {
+        std::mem::take(&mut self.families_changed)
     }
 
     /// Leaves the store's id counter at the next id to hand out, not at a reserved block's
@@ -175,6 +195,7 @@ impl Memory {
 
     /// A topic was created: a family queue if `family` (see `store::budget`).
     pub fn topic_created(&mut self, queue: u64, family: bool) {
+        self.families_changed |= family;
         if let (Some(usage), true) = (&mut self.usage, family) {
             usage.add_family(queue);
         }
@@ -188,6 +209,7 @@ impl Memory {
         queue: u64,
         family: bool,
     ) -> Result<()> {
+        self.families_changed |= family;
         if !family || self.usage.is_none() {
             return Ok(());
         }
@@ -200,6 +222,7 @@ impl Memory {
 
     /// A topic was deleted with its messages.
     pub fn topic_deleted(&mut self, queue: u64) {
+        self.families_changed = true;
         if let Some(usage) = &mut self.usage {
             usage.forget_queue(queue);
         }

@@ -86,6 +86,47 @@ fn a_message_kept_for_nobody_reaches_the_live_streams_of_every_node_only() {
 }
 
 #[test]
+fn the_store_budget_holds_for_posts_spread_over_the_nodes() {
+    let budget = "max_store_bytes = 131072\nposts_per_sec_per_token = 0\n";
+    let redis = Redis::start("cluster-budget");
+    let nodes = redis.nodes("cluster-budget", 2, budget);
+    nodes[0].add_user("alice", "apw");
+    let alice = basic("alice", "apw");
+    let body = "z".repeat(4000);
+    let mut accepted = 0;
+    let refused = loop {
+        let node = &nodes[accepted % 2];
+        let r = send(
+            node.addr,
+            "POST",
+            "/full",
+            &[("Authorization", &alice)],
+            body.as_bytes(),
+        );
+        if r.status != 200 {
+            break r;
+        }
+        accepted += 1;
+        assert!(accepted < 100, "no refusal");
+    };
+    refused.assert_error(507);
+    // 128 KiB hold 31 bodies of 4000 bytes with their overhead, and not one more, as on
+    // one node (`budget`): each node took the other's counts before it wrote.
+    assert!((29..=32).contains(&accepted), "{accepted}");
+    assert_eq!(poll(nodes[1].addr, &alice, "full").len(), accepted);
+    for node in &nodes {
+        let r = send(
+            node.addr,
+            "POST",
+            "/full",
+            &[("Authorization", &alice)],
+            body.as_bytes(),
+        );
+        r.assert_error(507);
+    }
+}
+
+#[test]
 fn a_node_killed_loses_nothing_it_acknowledged() {
     let (_redis, mut nodes, alice) = two_nodes("cluster-kill");
     let sent: Vec<String> = (0..20)

@@ -4,7 +4,9 @@
 //! `store::tables` is a sorted set `<prefix>:k:<table>` of its keys (score 0, ordered by
 //! their bytes, see `keys`) and a hash `<prefix>:v:<table>` from those keys to the values'
 //! redb bytes. `<prefix>:lease` names the node that may write, `<prefix>:commits` counts the
-//! commits, and `<prefix>:events` carries each commit's news to the other nodes (`events`).
+//! commits (`<prefix>:family-commits` those that changed which queues are a family's),
+//! `<prefix>:usage` holds the store budget's counts as the last commit left them, and
+//! `<prefix>:events` carries each commit's news to the other nodes (`events`).
 //!
 //! Invariants:
 //! - one writer at a time: a write transaction begins by taking the lease (`SET NX PX`) and
@@ -14,8 +16,10 @@
 //!   checks (names taken, queue limits, message ids) hold across nodes as they do in one;
 //! - a commit is durable when `EXEC` answers, given `appendonly yes` and `appendfsync
 //!   always`, which [`Backend::open`] checks (unless told not to);
-//! - a commit bumps `<prefix>:commits`: a node whose last commit was not the last one
-//!   forgets what it caches of the store (`Memory::forget`) before it writes;
+//! - a commit bumps `<prefix>:commits` and leaves the usage counts: a node whose last commit
+//!   was not the last one forgets its queue sizes and takes those counts before it writes
+//!   (`Memory::shared_store`), so the budget holds across nodes without a scan of the
+//!   messages; it reads the store's usage again only when the families changed;
 //! - reads see the last commit of any node; each `get`, `range` and `len` is one atomic
 //!   command (a range is one script).
 
@@ -80,6 +84,8 @@ struct Shared {
     node: String,
     /// `<prefix>:commits` after this node's last commit.
     seen_commits: AtomicI64,
+    /// `<prefix>:family-commits` after this node's last commit.
+    seen_family_commits: AtomicI64,
     writers: AtomicI64,
 }
 
@@ -244,6 +250,7 @@ impl Backend {
                 prefix: prefix.to_owned(),
                 node,
                 seen_commits: AtomicI64::new(-1),
+                seen_family_commits: AtomicI64::new(-1),
                 writers: AtomicI64::new(0),
             }),
         })
@@ -372,58 +379,99 @@ pub struct Writer {
     generation: u64,
     writes: RefCell<Writes>,
     news: RefCell<Option<Vec<u8>>>,
-    others_committed: bool,
+    /// What the writer found when it took the lease.
+    found: Found,
+    /// `<prefix>:family-commits` then.
+    family_commits: i64,
+    /// The usage counts to leave for the next writer, and whether the families changed.
+    settled: Cell<(Option<[u64; 3]>, bool)>,
     done: Cell<bool>,
+}
+
+/// Waits for the writer lease and takes it for `token`, [`LEASE_WAIT`] at most.
+fn take_lease(shared: &Shared, token: &[u8]) -> Result<()> {
+    let lease = shared.name("lease");
+    let millis = LEASE.as_millis().to_string();
+    let deadline = Instant::now() + LEASE_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        // With GET, a lease this writer already took (its first answer was lost) names it.
+        let holder = shared
+            .connection()
+            .call_again_on_failure(&[
+                b"SET",
+                &lease,
+                token,
+                b"NX",
+                b"PX",
+                millis.as_bytes(),
+                b"GET",
+            ])?
+            .into_bytes()?;
+        if holder.is_none_or(|holder| holder == token) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Busy);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// What a writer finds when it takes the lease, for the node's caches (`Memory`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Found {
+    /// Another node committed since this node's last commit.
+    pub others_committed: bool,
+    /// A commit since then changed which queues are a family's (`store::budget`).
+    pub families_changed: bool,
+    /// The store's usage counts (total, anonymous, autopush) as the last commit left them;
+    /// `None` if it left none.
+    pub usage: Option<[u64; 3]>,
+}
+
+/// A counter's value in a reply (0 when it is not set).
+fn counter(reply: Option<Reply>) -> Result<i64> {
+    let bytes = reply.map(Reply::into_bytes).transpose()?.flatten();
+    Ok(bytes
+        .and_then(|b| String::from_utf8(b).ok()?.parse().ok())
+        .unwrap_or(0))
 }
 
 impl Writer {
     fn begin(shared: Arc<Shared>) -> Result<Writer> {
         let n = shared.writers.fetch_add(1, Ordering::Relaxed);
         let token = format!("{}-{n}", shared.node).into_bytes();
+        take_lease(&shared, &token)?;
         let lease = shared.name("lease");
-        let millis = LEASE.as_millis().to_string();
-        let deadline = Instant::now() + LEASE_WAIT;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            // With GET, a lease this writer already took (its first answer was lost) names it.
-            let holder = shared
-                .connection()
-                .call_again_on_failure(&[
-                    b"SET",
-                    &lease,
-                    &token,
-                    b"NX",
-                    b"PX",
-                    millis.as_bytes(),
-                    b"GET",
-                ])?
-                .into_bytes()?;
-            if holder.is_none_or(|holder| holder == token) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Busy);
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
-        }
         let commits = shared.name("commits");
+        let family_commits = shared.name("family-commits");
+        let usage = shared.name("usage");
         let (replies, generation) = {
             let mut connection = shared.connection();
             let replies = connection.pipeline(&[
                 vec![b"WATCH", &lease],
                 vec![b"GET", &lease],
                 vec![b"GET", &commits],
+                vec![b"GET", &family_commits],
+                vec![b"HMGET", &usage, b"total", b"anonymous", b"uaids"],
             ]);
             (replies, connection.generation())
         };
         let mut writer = Writer {
             generation,
-            others_committed: true,
             shared,
             token,
             writes: RefCell::new(BTreeMap::new()),
             news: RefCell::new(None),
+            found: Found {
+                others_committed: true,
+                families_changed: true,
+                usage: None,
+            },
+            family_commits: 0,
+            settled: Cell::new((None, false)),
             done: Cell::new(false),
         };
         let mut replies = replies?.into_iter().skip(1);
@@ -431,18 +479,36 @@ impl Writer {
         if holder.as_deref() != Some(writer.token.as_slice()) {
             return Err(Error::Storage("redis: the writer lease ran out".into()));
         }
-        let commits = replies.next().map(Reply::into_bytes).transpose()?.flatten();
-        let commits = commits
-            .and_then(|c| String::from_utf8(c).ok()?.parse::<i64>().ok())
-            .unwrap_or(0);
-        writer.others_committed = commits != writer.shared.seen_commits.load(Ordering::Relaxed);
+        let commits = counter(replies.next())?;
+        writer.family_commits = counter(replies.next())?;
+        let counts = replies
+            .next()
+            .map(Reply::into_array)
+            .transpose()?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| counter(Some(r)).ok().and_then(|n| u64::try_from(n).ok()))
+            .collect::<Option<Vec<u64>>>();
+        let seen = &writer.shared;
+        writer.found = Found {
+            others_committed: commits != seen.seen_commits.load(Ordering::Relaxed),
+            families_changed: writer.family_commits
+                != seen.seen_family_commits.load(Ordering::Relaxed),
+            usage: counts.and_then(|c| c.try_into().ok()),
+        };
         Ok(writer)
     }
 
-    /// Whether another node committed since this node's last commit: what it caches of the
+    /// What the writer found when it took the lease: whether what this node caches of the
     /// store may be stale.
-    pub fn others_committed(&self) -> bool {
-        self.others_committed
+    pub fn found(&self) -> Found {
+        self.found
+    }
+
+    /// The usage counts this commit leaves for the next writer (`None`: unknown, the next
+    /// one reads the store), and whether it changed which queues are a family's.
+    pub fn settle_usage(&self, counts: Option<[u64; 3]>, families_changed: bool) {
+        self.settled.set((counts, families_changed));
     }
 
     /// The news the other nodes get with the commit: its queues, what it revoked, and the
@@ -470,34 +536,13 @@ impl Writer {
     /// Sends every write, the news and the lease's release in one `MULTI`/`EXEC`.
     pub fn commit(self) -> Result<()> {
         self.done.set(true);
-        let lease = self.shared.name("lease");
-        let commits = self.shared.name("commits");
-        let channel = self.shared.name("events");
         let writes = self.writes.take();
-        let names: Vec<(Vec<u8>, Vec<u8>)> = writes
-            .keys()
-            .map(|(table, _)| (self.shared.key("k", table), self.shared.key("v", table)))
+        let (counts, families_changed) = self.settled.get();
+        let commands = self.transaction(&writes, counts, families_changed);
+        let commands: Vec<Vec<&[u8]>> = commands
+            .iter()
+            .map(|args| args.iter().map(Vec::as_slice).collect())
             .collect();
-        let news = self.news.take();
-        let mut commands: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
-        for (((_, key), value), (keys, values)) in writes.iter().zip(&names) {
-            match value {
-                Some(value) => {
-                    commands.push(vec![b"ZADD", keys, b"0", key]);
-                    commands.push(vec![b"HSET", values, key, value]);
-                }
-                None => {
-                    commands.push(vec![b"ZREM", keys, key]);
-                    commands.push(vec![b"HDEL", values, key]);
-                }
-            }
-        }
-        commands.push(vec![b"INCR", &commits]);
-        if let Some(news) = &news {
-            commands.push(vec![b"PUBLISH", &channel, news]);
-        }
-        commands.push(vec![b"DEL", &lease]);
-        commands.push(vec![b"EXEC"]);
         let replies = {
             let mut connection = self.shared.connection();
             if connection.generation() != self.generation {
@@ -513,17 +558,73 @@ impl Writer {
                 "redis: the writer lease ran out before the commit; nothing was written".into(),
             ));
         };
-        let mut counted = None;
+        let counters_at = 2 * writes.len();
+        let (mut commits, mut family_commits) = (None, self.family_commits);
         for (i, result) in results.into_iter().enumerate() {
             let result = result.ok()?;
-            if i == 2 * writes.len() {
-                counted = Some(result.into_int()?);
+            if i == counters_at {
+                commits = Some(result.into_int()?);
+            } else if i == counters_at + 1 && families_changed {
+                family_commits = result.into_int()?;
             }
         }
-        if let Some(n) = counted {
+        if let Some(n) = commits {
             self.shared.seen_commits.store(n, Ordering::Relaxed);
+            self.shared
+                .seen_family_commits
+                .store(family_commits, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// The commit's commands: `MULTI`, two for each write, the commit counters (at twice
+    /// the writes), the usage counts, the news, the lease's release and `EXEC`.
+    fn transaction(
+        &self,
+        writes: &Writes,
+        counts: Option<[u64; 3]>,
+        families_changed: bool,
+    ) -> Vec<Vec<Vec<u8>>> {
+        let shared = &self.shared;
+        let command = |args: &[&[u8]]| args.iter().map(|a| a.to_vec()).collect::<Vec<_>>();
+        let mut commands = vec![command(&[b"MULTI"])];
+        for ((table, key), value) in writes {
+            let (keys, values) = (shared.key("k", table), shared.key("v", table));
+            commands.extend(match value {
+                Some(value) => [
+                    command(&[b"ZADD", &keys, b"0", key]),
+                    command(&[b"HSET", &values, key, value]),
+                ],
+                None => [
+                    command(&[b"ZREM", &keys, key]),
+                    command(&[b"HDEL", &values, key]),
+                ],
+            });
+        }
+        commands.push(command(&[b"INCR", &shared.name("commits")]));
+        if families_changed {
+            commands.push(command(&[b"INCR", &shared.name("family-commits")]));
+        }
+        let usage = shared.name("usage");
+        commands.push(match counts {
+            Some([total, anonymous, uaids]) => command(&[
+                b"HSET",
+                &usage,
+                b"total",
+                total.to_string().as_bytes(),
+                b"anonymous",
+                anonymous.to_string().as_bytes(),
+                b"uaids",
+                uaids.to_string().as_bytes(),
+            ]),
+            None => command(&[b"DEL", &usage]),
+        });
+        if let Some(news) = self.news.take() {
+            commands.push(command(&[b"PUBLISH", &shared.name("events"), &news]));
+        }
+        commands.push(command(&[b"DEL", &shared.name("lease")]));
+        commands.push(command(&[b"EXEC"]));
+        commands
     }
 
     /// Drops every write and gives the lease back.
