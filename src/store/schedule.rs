@@ -289,11 +289,7 @@ pub fn has_pending(txn: &impl Tables, queue: u64) -> Result<bool> {
 /// When the earliest scheduled message is due (Unix milliseconds); `None` if none is.
 pub fn next_due(txn: &impl Tables) -> Result<Option<u64>> {
     let scheduled = txn.bytes(SCHEDULED)?;
-    let first = scheduled.iter()?.next();
-    Ok(match first {
-        Some(entry) => Some(entry?.0.value().0),
-        None => None,
-    })
+    Ok(scheduled.first()?.map(|(key, _)| key.value().0))
 }
 
 /// The messages scheduled for `queues`, as (queue, slot, the record it becomes), earliest

@@ -40,6 +40,9 @@ const RELEASE_BATCH: usize = 64;
 /// The longest the task sleeps without looking at the clock again: a wall clock set
 /// forward (NTP at a router's boot) is noticed within it.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
+/// [`LONGEST_SLEEP`] on a store that other nodes share (Redis): they schedule messages this
+/// node hears nothing of, and one whose node died is sent by another this late at most.
+const LONGEST_SLEEP_SHARED: Duration = Duration::from_secs(5);
 /// How long the task waits before trying again after the store failed.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -188,7 +191,9 @@ fn go_duration(text: &str) -> Option<u64> {
 
 /// Sends scheduled messages when they are due, for as long as the server runs: sleeps
 /// until the earliest is due (or a publish schedules an earlier one, `state.scheduled`),
-/// then moves what is due into the queues, a batch per transaction, and sends each.
+/// looking at the store again at least every [`LONGEST_SLEEP`] (or
+/// [`LONGEST_SLEEP_SHARED`]), then moves what is due into
+/// the queues, a batch per transaction, and sends each.
 pub async fn run(state: Rc<ServerState>) {
     let first = state.store.read(schedule::next_due).await;
     match first {
@@ -202,14 +207,27 @@ pub async fn run(state: Rc<ServerState>) {
         let now = now_millis();
         let due = state.scheduled.due();
         if due > now {
-            let wait = Duration::from_millis(due - now).min(LONGEST_SLEEP);
-            future::or(
+            let longest = if state.config().store.is_empty() {
+                LONGEST_SLEEP
+            } else {
+                LONGEST_SLEEP_SHARED
+            };
+            let wait = Duration::from_millis(due - now).min(longest);
+            let slept = future::or(
                 async {
                     Timer::at(Instant::now() + wait).await;
+                    true
                 },
-                state.scheduled.moved(),
+                async {
+                    state.scheduled.moved().await;
+                    false
+                },
             )
             .await;
+            // What other nodes scheduled (see `LONGEST_SLEEP_SHARED`).
+            if slept && let Ok(Some(next)) = state.store.read(schedule::next_due).await {
+                state.scheduled.earlier(next);
+            }
             continue;
         }
         let released = state

@@ -331,6 +331,15 @@ impl<K: Key, V: Value> ReadableTable<K, V> for ReadOnlyTable<K, V> {
             ReadOnlyTable::Redis(t) => t.range(&range),
         }
     }
+
+    fn first(&self) -> Result<Option<Entry<'_, K, V>>> {
+        match self {
+            ReadOnlyTable::Redb(t) => Ok(redb::ReadableTable::first(t)?
+                .map(|(k, v)| (AccessGuard::Redb(k), AccessGuard::Redb(v)))),
+            #[cfg(feature = "redis")]
+            ReadOnlyTable::Redis(t) => t.first()?.next().transpose(),
+        }
+    }
 }
 
 /// A table opened for writing, in a write transaction.
@@ -396,6 +405,15 @@ impl<K: Key, V: Value> ReadableTable<K, V> for Table<'_, K, V> {
             Table::Redb(t) => Ok(Range::Redb(redb::ReadableTable::range(t, range)?)),
             #[cfg(feature = "redis")]
             Table::Redis(t) => t.range(&range),
+        }
+    }
+
+    fn first(&self) -> Result<Option<Entry<'_, K, V>>> {
+        match self {
+            Table::Redb(t) => Ok(redb::ReadableTable::first(t)?
+                .map(|(k, v)| (AccessGuard::Redb(k), AccessGuard::Redb(v)))),
+            #[cfg(feature = "redis")]
+            Table::Redis(t) => t.first()?.next().transpose(),
         }
     }
 }

@@ -124,7 +124,7 @@ impl Shared {
         let mut out = Vec::new();
         let mut min = bounds.0.clone();
         loop {
-            let page = self.page(table, (&min, &bounds.1))?;
+            let page = self.page(table, (&min, &bounds.1), PAGE)?;
             let full = page.len() == PAGE;
             out.extend(page);
             match out.last() {
@@ -134,10 +134,15 @@ impl Shared {
         }
     }
 
-    /// Up to [`PAGE`] entries between the lex bounds, lowest first: (ordered key, value),
+    /// Up to `limit` entries between the lex bounds, lowest first: (ordered key, value),
     /// in one atomic call.
-    fn page(&self, table: &str, (min, max): (&[u8], &[u8])) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let limit = PAGE.to_string();
+    fn page(
+        &self,
+        table: &str,
+        (min, max): (&[u8], &[u8]),
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let limit = limit.to_string();
         let reply = self.connection().call_again_on_failure(&[
             b"EVAL",
             RANGE_SCRIPT.as_bytes(),
@@ -365,6 +370,11 @@ impl<K: Key, V: Value> Reading<K, V> {
     /// The number of entries.
     pub fn count(&self) -> Result<u64> {
         self.shared.len(self.name)
+    }
+
+    /// The entry with the lowest key.
+    pub fn first(&self) -> Result<Range<'_, K, V>> {
+        to_range(self.shared.page(self.name, (b"-", b"+"), 1)?)
     }
 }
 
@@ -684,6 +694,30 @@ impl Writer {
         Ok(entries.into_iter().collect())
     }
 
+    /// The entry with the lowest key, with this transaction's writes: among the committed
+    /// entries, the first one this transaction did not remove is within the first (removals
+    /// + 1).
+    fn first(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let writes = self.writes.borrow();
+        let mine: Vec<_> = writes
+            .range((table, Vec::new())..)
+            .take_while(|((t, _), _)| *t == table)
+            .collect();
+        let removed = mine.iter().filter(|(_, value)| value.is_none()).count();
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = self
+            .shared
+            .page(table, (b"-", b"+"), removed + 1)?
+            .into_iter()
+            .collect();
+        for ((_, key), value) in mine {
+            match value {
+                Some(value) => entries.insert(key.clone(), value.clone()),
+                None => entries.remove(key),
+            };
+        }
+        Ok(entries.into_iter().take(1).collect())
+    }
+
     fn len(&self, table: &'static str) -> Result<u64> {
         let committed = self.shared.len(table)?;
         let writes = self.writes.borrow();
@@ -743,6 +777,11 @@ impl<K: Key, V: Value> Writing<'_, K, V> {
     /// The number of entries, with this transaction's writes.
     pub fn count(&self) -> Result<u64> {
         self.writer.len(self.name)
+    }
+
+    /// The entry with the lowest key, with this transaction's writes.
+    pub fn first(&self) -> Result<Range<'_, K, V>> {
+        to_range(self.writer.first(self.name)?)
     }
 
     /// Sets `key` to `value`; gives the value it had.
