@@ -226,6 +226,11 @@ pub struct Unsettled<'a> {
     /// is in the snapshot, or was removed since, or never existed (its group failed). Ids
     /// above it belong to the open group or to later ones.
     pub settled_through: u64,
+    /// Whether the read is a snapshot (redb). On Redis each call sees the last commit of
+    /// its time, so a backlog of several queues could see a later commit in one queue and
+    /// not in another: backlogs there leave out the ids above `settled_through` (read before
+    /// the read's calls), whose commits' news brings them.
+    pub snapshot: bool,
     /// The highest message id handed out so far (by the open group, too). A cursor above it
     /// comes from a history the store no longer has (a restored backup, a lost Redis): it
     /// confirms nothing (see [`Store::highest_id`]).
@@ -522,6 +527,7 @@ fn run(
             let unsettled = Unsettled {
                 deferred: &deferred,
                 settled_through,
+                snapshot: true,
                 handed_out_through: memory.last_handed_out().max(settled_through),
             };
             serve_reads(&mut reads, &db, &broken, &unsettled);
@@ -601,6 +607,7 @@ fn serve_reads(
             let unsettled = Unsettled {
                 deferred: unsettled.deferred,
                 settled_through,
+                snapshot: matches!(snapshot, ReadTransaction::Redb(_)),
                 handed_out_through: unsettled.handed_out_through.max(settled_through),
             };
             reads

@@ -506,7 +506,14 @@ pub fn backlog(
         if after == u64::MAX {
             continue;
         }
-        for entry in messages.range((queue, after + 1)..=(queue, u64::MAX))? {
+        let last = match unsettled.snapshot {
+            true => u64::MAX,
+            false => unsettled.settled_through,
+        };
+        if after >= last {
+            continue;
+        }
+        for entry in messages.range((queue, after + 1)..=(queue, last))? {
             let (key, bytes) = entry?;
             let id = key.value().1;
             let record =
@@ -588,5 +595,49 @@ mod tests {
             };
             assert_eq!(stored_len(&msg, "app"), record.encode().len());
         }
+    }
+
+    /// On a store whose reads are not snapshots (Redis), a backlog of several queues leaves
+    /// out what is above `settled_through`: a commit after the read began may have added
+    /// id 7 to the first queue (already read without it) and id 8 to the second.
+    #[test]
+    fn a_backlog_that_is_no_snapshot_ends_at_the_settled_id() {
+        let db = super::super::tables::in_memory();
+        let txn = db.begin_write().unwrap();
+        let mut memory = Memory::default();
+        let record = |n: u8| MessageRecord {
+            expires_at: u64::MAX,
+            posted_at: 0,
+            content: Content::Text,
+            priority: None,
+            registration_id: String::new(),
+            collapse_key: None,
+            extras: Vec::new(),
+            data: vec![n],
+            sequence: None,
+        };
+        for (queue, id) in [(1, 5), (2, 6), (1, 7), (2, 8)] {
+            let mut tables = QueueTables::open(&txn, &mut memory).unwrap();
+            tables.insert(queue, id, &record(id as u8)).unwrap();
+        }
+        txn.commit().unwrap();
+        let read = db.begin_read().unwrap();
+        let deferred = super::super::Deferred::default();
+        let ids = |snapshot: bool| {
+            let unsettled = Unsettled {
+                deferred: &deferred,
+                settled_through: 6,
+                snapshot,
+                handed_out_through: 8,
+            };
+            let cursor = Cursor {
+                after: 0,
+                posted_since: 0,
+            };
+            let page = backlog(&read, &unsettled, &[1, 2], &cursor, PageLimit::ALL, 1).unwrap();
+            page.messages.iter().map(|m| m.1).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(false), [5, 6]);
+        assert_eq!(ids(true), [5, 6, 7, 8], "a snapshot has only what it holds");
     }
 }

@@ -340,6 +340,7 @@ impl World {
                 let unsettled = Unsettled {
                     deferred: &self.store.deferred,
                     settled_through: self.store.settled_through,
+                    snapshot: true,
                     handed_out_through: self.store.settled_through,
                 };
                 let page = queue::backlog(

@@ -5,6 +5,7 @@
 //! streams on every node, and dropped Redis connections heal by themselves. Each test
 //! starts its own `redis-server` (Debian's package) with `appendfsync always`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use openpush::store::kv::{self, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -14,8 +15,12 @@ use crate::support::redis::Redis;
 use crate::support::{Server, TIMEOUT, api, basic, openpush_command, output_within, stderr};
 
 fn publish(node: &Server, auth: &str, topic: &str, text: &str) -> Obj {
+    publish_at(node.addr, auth, topic, text)
+}
+
+fn publish_at(addr: SocketAddr, auth: &str, topic: &str, text: &str) -> Obj {
     let r = send(
-        node.addr,
+        addr,
         "POST",
         &format!("/{topic}"),
         &[("Authorization", auth)],
@@ -64,6 +69,37 @@ fn a_post_on_one_node_reaches_a_live_stream_on_the_other_at_once() {
         ids.windows(2).all(|w| w[0] < w[1]),
         "ids rise across nodes: {ids:?}"
     );
+}
+
+#[test]
+fn a_stream_of_several_topics_gets_every_message_of_both_nodes_in_id_order() {
+    let (_redis, nodes, alice) = two_nodes("cluster-topics");
+    let mut both = live(&nodes[1], &alice, "ta,tb");
+    let sent: Vec<u64> = std::thread::scope(|scope| {
+        let posters: Vec<_> = (0..2)
+            .map(|n| {
+                let (addr, alice) = (nodes[n].addr, &alice);
+                scope.spawn(move || {
+                    (0..20)
+                        .map(|i| {
+                            let topic = ["ta", "tb"][(i + n) % 2];
+                            publish_at(addr, alice, topic, &format!("{n}-{i}")).id_number()
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        posters
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect()
+    });
+    let mut want = sent;
+    want.sort_unstable();
+    let got: Vec<u64> = (0..want.len())
+        .map(|_| both.message().id_number())
+        .collect();
+    assert_eq!(got, want, "every message once, in id order");
 }
 
 #[test]

@@ -144,6 +144,7 @@ fn backlog_ids(
     let unsettled = Unsettled {
         deferred: &Deferred::default(),
         settled_through: 0,
+        snapshot: true,
         handed_out_through: 0,
     };
     let limit = queue::PageLimit {
