@@ -47,6 +47,9 @@ use resp::{Address, Connection, Reply};
 const LEASE: Duration = Duration::from_secs(3);
 /// How long a writer waits for the lease before its writes fail with [`Error::Busy`].
 const LEASE_WAIT: Duration = Duration::from_secs(5);
+/// How often a writer waiting for the lease tries again, at most: a group commit of
+/// another node takes a few milliseconds, and each try is one short command.
+const LEASE_POLL: Duration = Duration::from_millis(2);
 
 /// The most entries one call of [`RANGE_SCRIPT`] reads.
 const PAGE: usize = 2048;
@@ -403,7 +406,7 @@ fn take_lease(shared: &Shared, token: &[u8]) -> Result<()> {
     let lease = shared.name("lease");
     let millis = LEASE.as_millis().to_string();
     let deadline = Instant::now() + LEASE_WAIT;
-    let mut pause = Duration::from_millis(1);
+    let mut pause = Duration::from_micros(250);
     loop {
         // With GET, a lease this writer already took (its first answer was lost) names it.
         let holder = shared
@@ -425,7 +428,7 @@ fn take_lease(shared: &Shared, token: &[u8]) -> Result<()> {
             return Err(Error::Busy);
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+        pause = (pause * 2).min(LEASE_POLL);
     }
 }
 
