@@ -280,7 +280,12 @@ fn begin(db: &Database, memory: &mut Memory) -> Result<WriteTransaction> {
     #[cfg(feature = "redis")]
     if let Some(writer) = txn.as_redis() {
         let found = writer.found();
-        memory.shared_store(found.others_committed, found.families_changed, found.usage);
+        memory.shared_store(
+            found.others_committed,
+            found.families_changed,
+            found.usage,
+            found.changed_queues.as_deref(),
+        );
         // Every commit leaves the usage counts for the next node, so they must be known.
         memory.usage(&txn)?;
     }
@@ -304,6 +309,7 @@ fn settle_shared(
         writer.announce(queues, revoked, &memory.take_passed_on());
         let counts = memory.known_usage().map(super::budget::Usage::counts);
         writer.settle_usage(counts, memory.take_families_changed());
+        writer.settle_queues(memory.take_changed_queues());
     }
     Ok(())
 }

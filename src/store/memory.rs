@@ -65,6 +65,9 @@ pub struct Memory {
     shared: bool,
     /// A topic was created, claimed or deleted: which queues are a family's changed.
     families_changed: bool,
+    /// On a shared store: the queues whose messages the transaction changed, which the
+    /// other nodes' caches of their sizes must forget.
+    changed_queues: Vec<u64>,
     /// Messages with a TTL of 0 the transaction took, for the other nodes' streams.
     passed_on: Vec<Staged>,
     /// Access the write being run took away (see [`Revocation`]).
@@ -98,21 +101,39 @@ impl Memory {
     /// with them the usage follows the other nodes' commits without a scan of the store,
     /// unless a commit changed which queues are a family's (`families_changed`): then it is
     /// read again.
+    ///
+    /// `changed_queues`: the queues the other nodes' commits changed since this node's last
+    /// one, whose sizes it forgets; `None` if that is not known (it forgets them all).
     pub fn shared_store(
         &mut self,
         others_committed: bool,
         families_changed: bool,
         usage: Option<[u64; 3]>,
+        changed_queues: Option<&[u64]>,
     ) {
         self.shared = true;
         self.ids = None;
         if others_committed {
-            self.queue_sizes.clear();
+            match changed_queues {
+                Some(queues) => queues.iter().for_each(|q| {
+                    self.queue_sizes.remove(q);
+                }),
+                None => self.queue_sizes.clear(),
+            }
             self.usage = match (self.usage.take(), usage) {
                 (Some(known), Some(counts)) if !families_changed => Some(known.with_counts(counts)),
                 _ => None,
             };
         }
+    }
+
+    /// The queues whose messages the transaction changed (on a shared store), since the
+    /// last call.
+    pub fn take_changed_queues(&mut self) -> Vec<u64> {
+        let mut queues = std::mem::take(&mut self.changed_queues);
+        queues.sort_unstable();
+        queues.dedup();
+        queues
     }
 
     /// Whether the transaction changed which queues are a family's, since the last call.
@@ -223,6 +244,9 @@ impl Memory {
     /// A topic was deleted with its messages.
     pub fn topic_deleted(&mut self, queue: u64) {
         self.families_changed = true;
+        if self.shared {
+            self.changed_queues.push(queue);
+        }
         if let Some(usage) = &mut self.usage {
             usage.forget_queue(queue);
         }
@@ -323,6 +347,9 @@ impl Memory {
     /// Records a stored record of `bytes` added to or removed from a loaded queue, and
     /// from the usage.
     pub fn adjust_queue_size(&mut self, queue: u64, bytes: usize, added: bool) {
+        if self.shared {
+            self.changed_queues.push(queue);
+        }
         if let Some(usage) = &mut self.usage {
             usage.adjust(queue, bytes, added);
         }

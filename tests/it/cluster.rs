@@ -183,6 +183,36 @@ fn a_delayed_message_of_a_node_that_died_is_sent_by_another() {
 }
 
 #[test]
+fn a_queue_limit_holds_for_posts_spread_over_the_nodes() {
+    let limits = "max_queued_per_topic = 5\nposts_per_sec_per_token = 0\n";
+    let redis = Redis::start("cluster-limit");
+    let nodes = redis.nodes("cluster-limit", 2, limits);
+    nodes[0].add_user("alice", "apw");
+    let alice = basic("alice", "apw");
+    // Each node learns the topic's size before the other's posts, then posts in turn.
+    for node in &nodes {
+        publish(node, &alice, "small", "first");
+    }
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        let r = send(
+            nodes[i % 2].addr,
+            "POST",
+            "/small",
+            &[("Authorization", &alice)],
+            b"more",
+        );
+        answers.push(r.status);
+    }
+    assert_eq!(
+        answers,
+        [200, 200, 200, 429, 429, 429],
+        "5 at most, whichever node"
+    );
+    assert_eq!(poll(nodes[0].addr, &alice, "small").len(), 5);
+}
+
+#[test]
 fn a_node_killed_loses_nothing_it_acknowledged() {
     let (_redis, mut nodes, alice) = two_nodes("cluster-kill");
     let sent: Vec<String> = (0..20)

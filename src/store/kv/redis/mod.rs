@@ -5,6 +5,7 @@
 //! their bytes, see `keys`) and a hash `<prefix>:v:<table>` from those keys to the values'
 //! redb bytes. `<prefix>:lease` names the node that may write, `<prefix>:commits` counts the
 //! commits (`<prefix>:family-commits` those that changed which queues are a family's),
+//! `<prefix>:changes` holds the queues each recent commit changed (scored by its number),
 //! `<prefix>:usage` holds the store budget's counts as the last commit left them, and
 //! `<prefix>:events` carries each commit's news to the other nodes (`events`).
 //!
@@ -17,7 +18,8 @@
 //! - a commit is durable when `EXEC` answers, given `appendonly yes` and `appendfsync
 //!   always`, which [`Backend::open`] checks (unless told not to);
 //! - a commit bumps `<prefix>:commits` and leaves the usage counts: a node whose last commit
-//!   was not the last one forgets its queue sizes and takes those counts before it writes
+//!   was not the last one forgets the sizes of the queues the others changed and takes those
+//!   counts before it writes
 //!   (`Memory::shared_store`), so the budget holds across nodes without a scan of the
 //!   messages; it reads the store's usage again only when the families changed;
 //! - reads see the last commit of any node; each `get`, `range` and `len` is one atomic
@@ -47,6 +49,9 @@ use resp::{Address, Connection, Reply};
 const LEASE: Duration = Duration::from_secs(3);
 /// How long a writer waits for the lease before its writes fail with [`Error::Busy`].
 const LEASE_WAIT: Duration = Duration::from_secs(5);
+/// How many commits' changed queues `<prefix>:changes` keeps: a node whose last commit is
+/// further back forgets every queue size it caches.
+const CHANGES_KEPT: i64 = 4096;
 /// How often a writer waiting for the lease tries again, at most: a group commit of
 /// another node takes a few milliseconds, and each try is one short command.
 const LEASE_POLL: Duration = Duration::from_millis(2);
@@ -394,10 +399,14 @@ pub struct Writer {
     news: RefCell<Option<Vec<u8>>>,
     /// What the writer found when it took the lease.
     found: Found,
+    /// `<prefix>:commits` then: this commit is the next.
+    commits: i64,
     /// `<prefix>:family-commits` then.
     family_commits: i64,
     /// The usage counts to leave for the next writer, and whether the families changed.
     settled: Cell<(Option<[u64; 3]>, bool)>,
+    /// The queues whose messages this commit changed.
+    changed_queues: RefCell<Vec<u64>>,
     done: Cell<bool>,
 }
 
@@ -433,7 +442,7 @@ fn take_lease(shared: &Shared, token: &[u8]) -> Result<()> {
 }
 
 /// What a writer finds when it takes the lease, for the node's caches (`Memory`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Found {
     /// Another node committed since this node's last commit.
     pub others_committed: bool,
@@ -442,6 +451,31 @@ pub struct Found {
     /// The store's usage counts (total, anonymous, autopush) as the last commit left them;
     /// `None` if it left none.
     pub usage: Option<[u64; 3]>,
+    /// The queues whose messages the other nodes' commits changed since this node's last
+    /// one; `None` if that is not known any more.
+    pub changed_queues: Option<Vec<u64>>,
+}
+
+/// The queues that the commits after `seen` changed, from `<prefix>:changes` entries
+/// (`<commit> <queue>…`); `None` unless it holds every commit from `seen + 1` to `last`.
+fn changed_queues(entries: Vec<Reply>, seen: i64, last: i64) -> Option<Vec<u64>> {
+    let mut expected = seen + 1;
+    let mut queues = Vec::new();
+    for entry in entries {
+        let Reply::Bulk(text) = entry else {
+            return None;
+        };
+        let text = String::from_utf8(text).ok()?;
+        let mut words = text.split(' ');
+        if words.next()?.parse::<i64>().ok()? != expected {
+            return None;
+        }
+        expected += 1;
+        for queue in words {
+            queues.push(queue.parse().ok()?);
+        }
+    }
+    (seen >= 0 && expected == last + 1).then_some(queues)
 }
 
 /// A counter's value in a reply (0 when it is not set).
@@ -461,6 +495,9 @@ impl Writer {
         let commits = shared.name("commits");
         let family_commits = shared.name("family-commits");
         let usage = shared.name("usage");
+        let changes = shared.name("changes");
+        let seen = shared.seen_commits.load(Ordering::Relaxed);
+        let after = format!("({seen}");
         let (replies, generation) = {
             let mut connection = shared.connection();
             let replies = connection.pipeline(&[
@@ -469,6 +506,7 @@ impl Writer {
                 vec![b"GET", &commits],
                 vec![b"GET", &family_commits],
                 vec![b"HMGET", &usage, b"total", b"anonymous", b"uaids"],
+                vec![b"ZRANGEBYSCORE", &changes, after.as_bytes(), b"+inf"],
             ]);
             (replies, connection.generation())
         };
@@ -482,8 +520,11 @@ impl Writer {
                 others_committed: true,
                 families_changed: true,
                 usage: None,
+                changed_queues: None,
             },
+            commits: 0,
             family_commits: 0,
+            changed_queues: RefCell::new(Vec::new()),
             settled: Cell::new((None, false)),
             done: Cell::new(false),
         };
@@ -492,7 +533,7 @@ impl Writer {
         if holder.as_deref() != Some(writer.token.as_slice()) {
             return Err(Error::Storage("redis: the writer lease ran out".into()));
         }
-        let commits = counter(replies.next())?;
+        writer.commits = counter(replies.next())?;
         writer.family_commits = counter(replies.next())?;
         let counts = replies
             .next()
@@ -502,26 +543,32 @@ impl Writer {
             .into_iter()
             .map(|r| counter(Some(r)).ok().and_then(|n| u64::try_from(n).ok()))
             .collect::<Option<Vec<u64>>>();
-        let seen = &writer.shared;
+        let changes = replies.next().map(Reply::into_array).transpose()?;
         writer.found = Found {
-            others_committed: commits != seen.seen_commits.load(Ordering::Relaxed),
+            others_committed: writer.commits != seen,
             families_changed: writer.family_commits
-                != seen.seen_family_commits.load(Ordering::Relaxed),
+                != writer.shared.seen_family_commits.load(Ordering::Relaxed),
             usage: counts.and_then(|c| c.try_into().ok()),
+            changed_queues: changes.and_then(|c| changed_queues(c, seen, writer.commits)),
         };
         Ok(writer)
     }
 
     /// What the writer found when it took the lease: whether what this node caches of the
     /// store may be stale.
-    pub fn found(&self) -> Found {
-        self.found
+    pub fn found(&self) -> &Found {
+        &self.found
     }
 
     /// The usage counts this commit leaves for the next writer (`None`: unknown, the next
     /// one reads the store), and whether it changed which queues are a family's.
     pub fn settle_usage(&self, counts: Option<[u64; 3]>, families_changed: bool) {
         self.settled.set((counts, families_changed));
+    }
+
+    /// The queues whose messages this commit changed: the other nodes forget their sizes.
+    pub fn settle_queues(&self, queues: Vec<u64>) {
+        *self.changed_queues.borrow_mut() = queues;
     }
 
     /// The news the other nodes get with the commit: its queues, what it revoked, and the
@@ -618,6 +665,25 @@ impl Writer {
         if families_changed {
             commands.push(command(&[b"INCR", &shared.name("family-commits")]));
         }
+        let this = self.commits + 1;
+        let mut entry = this.to_string();
+        for queue in self.changed_queues.take() {
+            entry.push_str(&format!(" {queue}"));
+        }
+        let changes = shared.name("changes");
+        commands.push(command(&[
+            b"ZADD",
+            &changes,
+            this.to_string().as_bytes(),
+            entry.as_bytes(),
+        ]));
+        let oldest = format!("({}", this - CHANGES_KEPT);
+        commands.push(command(&[
+            b"ZREMRANGEBYSCORE",
+            &changes,
+            b"-inf",
+            oldest.as_bytes(),
+        ]));
         let usage = shared.name("usage");
         commands.push(match counts {
             Some([total, anonymous, uaids]) => command(&[
@@ -814,6 +880,37 @@ impl<K: Key, V: Value> Writing<'_, K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_queues_are_known_only_for_an_unbroken_run_of_commits() {
+        let entries = |texts: &[&str]| {
+            texts
+                .iter()
+                .map(|t| Reply::Bulk(t.as_bytes().to_vec()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            changed_queues(entries(&["4 7 9", "5", "6 7"]), 3, 6),
+            Some(vec![7, 9, 7])
+        );
+        assert_eq!(changed_queues(entries(&[]), 6, 6), Some(vec![]));
+        assert_eq!(
+            changed_queues(entries(&["5 1", "6 2"]), 3, 6),
+            None,
+            "4 was trimmed"
+        );
+        assert_eq!(
+            changed_queues(entries(&["4 1"]), 3, 5),
+            None,
+            "5 is missing"
+        );
+        assert_eq!(
+            changed_queues(entries(&["0 1"]), -1, 0),
+            None,
+            "nothing seen yet"
+        );
+        assert_eq!(changed_queues(entries(&["4 x"]), 3, 4), None);
+    }
 
     #[test]
     fn lex_bounds_select_what_the_range_does() {
