@@ -27,14 +27,19 @@ use subs::Proto;
 
 const USAGE: &str = "usage:
   openpush-bench run --target openpush|webpush|ntfy-json|ntfy-ws|nextpush|autopush|nchan|mosquitto|sse
-      --addr 127.0.0.1:PORT --pids PID[,PID..]
-      [--subs N] [--messages M] [--rate MSGS_PER_S|0] [--posters C] [--label TEXT]
+      --addr 127.0.0.1:PORT[,127.0.0.1:PORT..] --pids PID[,PID..] [--aux-pids PID[,PID..]]
+      [--cross 1|0] [--subs N] [--messages M] [--rate MSGS_PER_S|0] [--posters C] [--label TEXT]
       [--settle-secs S] [--max-secs S] [--pending K]
       [--tls-ca CA.pem [--sni localhost] [--kx x25519|p256|p384] [--sub-addr 127.0.0.1:PORT]]
       (subscribers over TLS, trusting CA.pem, to --sub-addr (default --addr); setup and
       posts still go to --addr, plain)
+      (several --addr: the nodes of one cluster; setup goes to the first, subscriber i to
+      node i % nodes, poster p to node p % nodes, and with --cross 1 (the default) each
+      message to a subscriber on another node than its poster's; --pids: every node's,
+      summed; --aux-pids: a store they share, whose CPU per message is reported apart)
       openpush, webpush: --creds FILE --users PREFIX:COUNT:PASSWORD [--per-user K]
       ntfy-json, ntfy-ws (idle only: --messages 0): --users PREFIX:COUNT:PASSWORD [--per-user K]
+      [--topics T] (stream i reads topic i % T, as its owner: T topics shared by the N streams)
       nextpush (idle only; deviceIds are the clients' keys): as openpush
       autopush (idle only; a new uaid per stream): [--sub-path /]
       nchan/sse: [--sub-path /sub/] [--pub-path /pub/]
@@ -102,6 +107,18 @@ fn main() {
     }
 }
 
+/// `127.0.0.1:PORT[,127.0.0.1:PORT..]`, each on loopback.
+fn addr_list(text: &str, what: &str) -> Vec<SocketAddr> {
+    let list: Vec<SocketAddr> = text
+        .split(',')
+        .map(|a| a.trim().parse().expect(what))
+        .collect();
+    for a in &list {
+        wire::check_loopback(a);
+    }
+    list
+}
+
 fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -132,12 +149,19 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         "mosquitto" => Proto::Mqtt,
         t => panic!("unknown target {t}"),
     };
-    let dest: SocketAddr = get("addr", "127.0.0.1:8080").parse().expect("--addr");
-    wire::check_loopback(&dest);
-    let sub_dest: SocketAddr = get("sub-addr", &dest.to_string())
-        .parse()
-        .expect("--sub-addr");
-    wire::check_loopback(&sub_dest);
+    // Several addresses: the nodes of one cluster, sharing one store. Setup goes to the first;
+    // subscribers and posters are spread over them round robin.
+    let addrs = get("addr", "127.0.0.1:8080");
+    let dests = addr_list(&addrs, "--addr");
+    let dest = dests[0];
+    let sub_dests = addr_list(&get("sub-addr", &addrs), "--sub-addr");
+    let cross = get("cross", "1") != "0";
+    // Processes beside the servers (the Redis their nodes share): their CPU and memory are
+    // reported apart, not in the servers' figures.
+    let aux_pids: Vec<u32> = get("aux-pids", "")
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
     let ca = get("tls-ca", "");
     let tls = (!ca.is_empty())
         .then(|| tls::Tls::new(&ca, &get("sni", "localhost"), false, &get("kx", "x25519")));
@@ -163,6 +187,8 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let creds_path = get("creds", "");
     let openpush_clients = matches!(proto, Proto::Openpush | Proto::WebPush | Proto::NextPush);
     let per_user: usize = get("per-user", "500").parse().expect("--per-user");
+    let topics: usize = get("topics", "0").parse().expect("--topics");
+    assert!(topics == 0 || ntfy, "--topics is for ntfy streams");
     let creds = if openpush_clients {
         setup::ensure(
             &creds_path,
@@ -179,7 +205,13 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         }
     };
     let auth = if ntfy {
-        setup::logins(dest, n, &get("users", "bench:1:bench"), per_user)
+        // Each node has its own login cache: one login per user on each.
+        let streams = if topics > 0 { n.min(topics) } else { n };
+        let mut auth = vec![];
+        for d in &sub_dests {
+            auth = setup::logins(*d, streams, &get("users", "bench:1:bench"), per_user);
+        }
+        auth
     } else {
         vec![]
     };
@@ -190,11 +222,12 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         .unwrap_or(1);
     let shared = subs::Shared::new(run_id, m);
     let before = procstat::sample(pids);
+    let aux_before = procstat::sample(&aux_pids);
     let before_by_pid = procstat::per_pid_json("before_by_pid", pids);
     let kernel_before = procstat::kernel();
     let sub_spec = subs::Spec {
         proto,
-        dest: sub_dest,
+        dests: sub_dests,
         n,
         path: get(
             "sub-path",
@@ -208,6 +241,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         last_ids: creds.last_ids.clone(),
         auth,
         per_user,
+        topics,
         max_pending: get("pending", "256").parse().expect("--pending"),
         tls,
     };
@@ -223,6 +257,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     let connect_secs = t_connect.elapsed().as_secs_f64();
     std::thread::sleep(settle);
     let idle = procstat::sample(pids);
+    let aux_idle = procstat::sample(&aux_pids);
     let idle_by_pid = procstat::per_pid_json("idle_by_pid", pids);
     let kernel_idle = procstat::kernel();
     let (machine_idle, self_idle) = procstat::machine_and_self_cpu();
@@ -234,7 +269,8 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     if m > 0 && ready > 0 {
         let post_spec = post::Spec {
             proto,
-            dest,
+            dests: dests.clone(),
+            cross,
             subscribers: n,
             messages: m,
             rate,
@@ -254,6 +290,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         std::thread::sleep(Duration::from_millis(300));
     }
     let after = procstat::sample(pids);
+    let aux_after = procstat::sample(&aux_pids);
     let (machine_after, self_after) = procstat::machine_and_self_cpu();
     shared.stop.store(true, Relaxed);
     let last_ids = loop_thread.join().expect("event loop");
@@ -292,6 +329,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         f64::NAN
     };
     let cpu = after.cpu_secs - idle.cpu_secs;
+    let aux_cpu = aux_after.cpu_secs - aux_idle.cpu_secs;
     let per_msg = |x: f64| {
         if delivered > 0 {
             x / delivered as f64
@@ -305,6 +343,21 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
     } else {
         f64::NAN
     };
+    // Members only runs on several nodes or with --aux-pids have: one server's line is as before.
+    let mut aux = String::new();
+    if dests.len() > 1 {
+        aux.push_str(&format!(",\"nodes\":{},\"cross\":{cross}", dests.len()));
+    }
+    if !aux_pids.is_empty() {
+        aux.push_str(&format!(
+            ",\"aux_rss_before\":{},\"aux_rss_idle\":{},\"aux_rss_after\":{},\"aux_cpu_secs\":{},\"aux_cpu_us_per_msg\":{}",
+            aux_before.rss,
+            aux_idle.rss,
+            aux_after.rss,
+            num(aux_cpu),
+            num(per_msg(aux_cpu) * 1e6),
+        ));
+    }
     println!(
         "{{\"label\":\"{label}\",\"target\":\"{target}\",\"tls\":{tls_on},\"subs\":{n},\"ready\":{ready},\"failed\":{},\"dropped\":{},\"connect_secs\":{},\
 \"messages\":{m},\"rate\":{rate},\"posters\":{posters},\"posted_ok\":{},\"post_errors\":{},\"post_secs\":{},\"posts_per_s\":{},\
@@ -313,7 +366,7 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
 \"rss_before\":{},\"rss_idle\":{},\"rss_after\":{},\"pss_before\":{},\"pss_idle\":{},\"rss_per_conn_bytes\":{},\"pss_per_conn_bytes\":{},\
 \"threads_before\":{},\"threads_idle\":{},\"peak_rss\":{},\"cpu_secs\":{},\"cpu_us_per_msg\":{},\"write_bytes\":{},\"write_bytes_per_msg\":{},\"nofile\":{nofile},\
 \"kernel_slab_before\":{},\"kernel_slab_idle\":{},\"tcp_inuse_before\":{},\"tcp_inuse_idle\":{},\"tcp_mem_pages_idle\":{},\
-\"machine_cpu_secs\":{},\"bench_cpu_secs\":{},\"other_cpu_secs\":{},{before_by_pid},{idle_by_pid}}}",
+\"machine_cpu_secs\":{},\"bench_cpu_secs\":{},\"other_cpu_secs\":{},{before_by_pid},{idle_by_pid}{aux}}}",
         shared.failed.load(Relaxed),
         shared.dropped.load(Relaxed),
         num(connect_secs),
@@ -351,8 +404,9 @@ fn run(get: &dyn Fn(&str, &str) -> String, pids: &[u32]) {
         kernel_idle.tcp_mem_pages,
         num(machine_after - machine_idle),
         num(self_after - self_idle),
-        // Neither the server nor the bench: other processes of the machine (0 on a quiet one).
-        num((machine_after - machine_idle) - (self_after - self_idle) - cpu),
+        // Neither the server (nor its aux processes) nor the bench: other processes of the
+        // machine (0 on a quiet one).
+        num((machine_after - machine_idle) - (self_after - self_idle) - cpu - aux_cpu),
     );
     eprintln!(
         "{label:<28} subs {ready:>6}/{n:<6} rss {:>8.1} MB -> {:>8.1} MB ({:>7.0} B/conn) | msgs {delivered}/{} lost {lost} dup {duplicated} misrouted {} | \

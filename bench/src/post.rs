@@ -15,7 +15,12 @@ use crate::wire::{self, HttpConn};
 
 pub struct Spec {
     pub proto: Proto,
-    pub dest: SocketAddr,
+    /// The servers (nodes of one cluster): poster p posts to `dests[p % len]`, and
+    /// subscriber i listens on `dests[i % len]` (see `subs::Spec::dests`).
+    pub dests: Vec<SocketAddr>,
+    /// With several `dests`: each message goes to a subscriber on another node than its
+    /// poster's (every delivery crosses nodes); without, to subscriber `seq % subscribers`.
+    pub cross: bool,
     pub subscribers: usize,
     pub messages: usize,
     /// Messages per second in total; 0 = flat out.
@@ -86,7 +91,7 @@ enum Conn {
 }
 
 fn open(spec: &Spec, p: usize) -> std::io::Result<Conn> {
-    let s = wire::connect_from(250 * 1000 + p, spec.dest, false)?;
+    let s = wire::connect_from(250 * 1000 + p, spec.dests[p % spec.dests.len()], false)?;
     Ok(match spec.proto {
         Proto::Mqtt => {
             let mut s = s;
@@ -103,6 +108,22 @@ fn open(spec: &Spec, p: usize) -> std::io::Result<Conn> {
         }
         _ => Conn::Http(HttpConn::new(s)),
     })
+}
+
+/// Message k's subscriber: `k % subscribers`, or with `cross` the next one after it that
+/// listens on another node than poster p posts to.
+fn recipient(spec: &Spec, p: usize, k: usize) -> usize {
+    let nodes = spec.dests.len();
+    let mut to = k % spec.subscribers;
+    if spec.cross && nodes > 1 {
+        for _ in 0..nodes {
+            if to % nodes != p % nodes {
+                break;
+            }
+            to = (to + 1) % spec.subscribers;
+        }
+    }
+    to
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -142,7 +163,7 @@ fn poster(
                 }
             }
         }
-        let to = k % spec.subscribers;
+        let to = recipient(spec, p, k);
         let t = shared.now_ns();
         let payload = format!(
             "{{\"run\":{},\"seq\":{k},\"to\":{to},\"t\":{t}}}",

@@ -82,20 +82,35 @@ impl Shared {
 
 pub struct Spec {
     pub proto: Proto,
-    pub dest: SocketAddr,
+    /// The servers (nodes of one cluster): subscriber i connects to `dests[i % len]`.
+    pub dests: Vec<SocketAddr>,
     pub n: usize,
     /// SSE path prefix; the subscriber index is appended (nchan: `/sub/`).
     pub path: String,
     /// openpush client keys and the last event id each has seen.
     pub keys: Vec<String>,
     pub last_ids: Vec<u64>,
-    /// ntfy streams: `Authorization` values, one per user; subscriber i is user i / per_user.
+    /// ntfy streams: `Authorization` values, one per user; topic j is user j / per_user's.
     pub auth: Vec<String>,
     pub per_user: usize,
+    /// ntfy streams: 0 = a topic of its own for each (`ntfy_topic(i)`); T = stream i reads
+    /// `ntfy_topic(i % T)` (T topics, made once, each shared by many streams).
+    pub topics: usize,
     /// Handshakes in flight at once.
     pub max_pending: usize,
     /// Subscribers connect over TLS.
     pub tls: Option<Tls>,
+}
+
+impl Spec {
+    /// ntfy streams: the index of stream i's topic (its user: that / `per_user`).
+    fn topic_of(&self, i: usize) -> usize {
+        if self.topics > 0 {
+            i % self.topics
+        } else {
+            i
+        }
+    }
 }
 
 #[derive(PartialEq)]
@@ -170,7 +185,7 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
         while started < spec.n && started < settled + spec.max_pending {
             let i = started;
             started += 1;
-            match wire::connect_from(i, spec.dest, true) {
+            match wire::connect_from(i, spec.dests[i % spec.dests.len()], true) {
                 Ok(std) => {
                     let mut stream = TcpStream::from_std(std);
                     poll.registry()
@@ -229,9 +244,9 @@ pub fn run(spec: Spec, shared: Arc<Shared>) -> Vec<u64> {
                         .into_bytes(),
                         Proto::NtfyJson | Proto::NtfyWs => format!(
                             "GET /{}/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n{}\r\n",
-                            ntfy_topic(i),
+                            ntfy_topic(spec.topic_of(i)),
                             if spec.proto == Proto::NtfyWs { "ws" } else { "json" },
-                            spec.auth[i / spec.per_user],
+                            spec.auth[spec.topic_of(i) / spec.per_user],
                             if spec.proto == Proto::NtfyWs { WS_UPGRADE } else { "" }
                         )
                         .into_bytes(),
