@@ -231,11 +231,12 @@ if x and y and z and c1 and c2:
 
     def per_eval(c):
         return c["usec"].get("eval", 0) / max(1, c["calls"].get("eval", 0))
-    p(f"- **Where two nodes lose time: the writes, not the crossing.** At {lat_rate} msg/s, deliveries "
+    p(f"- **Where two nodes lose time.** At {lat_rate} msg/s, deliveries "
       f"across nodes took p50/p99 {x['lat_p50_ms']:.1f}/{x['lat_p99_ms']:.1f} ms and deliveries on the "
       f"posting node ({'--cross 0'}) {y['lat_p50_ms']:.1f}/{y['lat_p99_ms']:.1f} ms, against "
       f"{z['lat_p50_ms']:.1f}/{z['lat_p99_ms']:.1f} ms on one Redis node; the posts' own 2xx p99 was "
-      f"{x['post_p99_ms']:.1f} and {y['post_p99_ms']:.1f} ms against {z['post_p99_ms']:.1f} ms. Two "
+      f"{x['post_p99_ms']:.1f} and {y['post_p99_ms']:.1f} ms against {z['post_p99_ms']:.1f} ms: "
+      "the tail is mostly in the writes, crossing nodes adds to the middle. Two "
       f"writers take turns with the one lease ({tries(c2):.2f} lease tries per commit, against "
       f"{tries(c1):.2f} on one node; a writer that finds it taken sleeps 1 to 20 ms and tries again, "
       "on the node's store thread), and after the other node's commit each drops its cached store "
