@@ -213,16 +213,16 @@ else:
             p(f"| {node} | {n:,} | `{line[:160]}` |")
     p("")
 p("### Notes\n")
-p("- **Why the capacity runs share topics.** On a Redis store a topic is made by its first "
-  "subscriber, and making one counts its owner's topics with a range read of them all (keys and "
-  "values, in a Lua script), so making a user's topics costs the square of their number. In a "
-  "trial with a topic per stream (500 per user) and both nodes making 19,700 each at once, the "
-  "connects took 2 to 5 minutes, redis-server spent over 200 s in `EVAL`, and group commits of "
-  "256 topics outlasted the 3 s writer lease: node logs had `storage error: redis: the writer "
-  "lease ran out before the commit; nothing was written` (7,680 streams answered 500) and `the "
-  "store is overloaded` (256 answered 503); one such batch failed the same way again when its "
-  "streams were opened a second time. The OpenPush clients are spread 100 per user here for the "
-  "same reason (their count per user is the same kind of read).")
+p("- **Why the capacity runs share topics.** So that they measure holding idle streams, not "
+  "making topics: a topic is made by its first subscriber, and on a Redis store making one reads "
+  "its owner's other topics (making an OpenPush client reads its user's clients the same way, "
+  "which is why the setup puts 100 clients on each user, not scripts/bench.sh's 500). In separate "
+  "trials with a topic per stream (500 per user), 19,700 streams opened through two nodes on "
+  "this code made their topics in 18 s without an error; on 7cfa511, before the Redis store's "
+  "later changes, both nodes making 19,700 at once took 2 to 5 minutes, and group commits of 256 "
+  "new topics outlasted the 3 s writer lease (`storage error: redis: the writer lease ran out "
+  "before the commit; nothing was written`: 7,680 streams answered 500, 256 more 503 with `the "
+  "store is overloaded`).")
 x, y, z = by.get("cluster latency"), by.get("cluster latency same-node"), by.get("redis latency")
 c2, c1 = by.get("cluster redis commands"), by.get("redis redis commands")
 if x and y and z and c1 and c2:
@@ -231,24 +231,21 @@ if x and y and z and c1 and c2:
 
     def per_eval(c):
         return c["usec"].get("eval", 0) / max(1, c["calls"].get("eval", 0))
-    p(f"- **Where two nodes lose time.** At {lat_rate} msg/s, deliveries "
-      f"across nodes took p50/p99 {x['lat_p50_ms']:.1f}/{x['lat_p99_ms']:.1f} ms and deliveries on the "
-      f"posting node ({'--cross 0'}) {y['lat_p50_ms']:.1f}/{y['lat_p99_ms']:.1f} ms, against "
-      f"{z['lat_p50_ms']:.1f}/{z['lat_p99_ms']:.1f} ms on one Redis node; the posts' own 2xx p99 was "
-      f"{x['post_p99_ms']:.1f} and {y['post_p99_ms']:.1f} ms against {z['post_p99_ms']:.1f} ms: "
-      "the tail is mostly in the writes, crossing nodes adds to the middle. Two "
-      f"writers take turns with the one lease ({tries(c2):.2f} lease tries per commit, against "
-      f"{tries(c1):.2f} on one node; a writer that finds it taken sleeps 1 to 20 ms and tries again, "
-      "on the node's store thread), and after the other node's commit each drops its cached store "
-      "usage and queue sizes (`Memory::shared_store`) and reads them again from Redis (the usage: a "
-      f"scan of every message and topic). Redis's range reads (`EVAL`) cost {per_eval(c2):.0f} µs "
-      f"each with two nodes against {per_eval(c1):.0f} µs with one, and its command time was "
-      f"{sum(c2['usec'].values()) / 1e6:.1f} s against {sum(c1['usec'].values()) / 1e6:.1f} s for "
-      "the same messages.")
-p("- **Two nodes slow down as the store's history grows.** In a separate trial (two nodes, 1,000 "
-  "streams, 3,000 posts flat out by 16 posters), two nodes took 2,152 posts/s on a fresh store and "
-  "783 after 30,000 more messages had gone through it (node CPU 133 → 517 µs/msg, 31 → 83 µs per "
-  "`EVAL`), while one node on the same Redis went from 2,534 to 1,902. Every setup here runs its "
-  "loads in the same order, so the ratios compare like with like; the same-node latency run gets "
-  "a fresh store of its own.")
+    p(f"- **Two nodes against one.** At {lat_rate} msg/s, deliveries across nodes took p50/p99 "
+      f"{x['lat_p50_ms']:.1f}/{x['lat_p99_ms']:.1f} ms and deliveries on the posting node "
+      f"(`--cross 0`) {y['lat_p50_ms']:.1f}/{y['lat_p99_ms']:.1f} ms, against "
+      f"{z['lat_p50_ms']:.1f}/{z['lat_p99_ms']:.1f} ms on one Redis node; the posts' own 2xx p99 "
+      f"was {x['post_p99_ms']:.1f} and {y['post_p99_ms']:.1f} ms against {z['post_p99_ms']:.1f} ms. "
+      f"The two writers take turns with the one lease ({tries(c2):.2f} lease tries per commit, "
+      f"against {tries(c1):.2f} on one node); Redis's range reads (`EVAL`) cost "
+      f"{per_eval(c2):.0f} µs each with two nodes against {per_eval(c1):.0f} µs with one, and its "
+      f"command time was {sum(c2['usec'].values()) / 1e6:.1f} s against "
+      f"{sum(c1['usec'].values()) / 1e6:.1f} s for the same messages.")
+p("- **A node that sat out many commits.** In a separate trial on this code (two nodes, 1,000 "
+  "streams, 3,000 posts flat out by 16 posters, each run on the same store), two nodes took 1,871 "
+  "posts/s on a fresh store; after 30,000 messages posted through the first node alone, the next "
+  "two-node run took 542 posts/s, with node CPU 883 µs/msg (213 before) and one delivery 3.9 s "
+  "late, and the runs after it 1,581 and 1,319 posts/s. Every setup here runs its loads in the "
+  "same order, so the ratios compare like with like; the same-node latency run gets a fresh "
+  "store of its own.")
 print("\n".join(out))

@@ -89,8 +89,8 @@ BENCH="$ROOT/bench/target/release/openpush-bench"
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 CAP_SUBS=${BENCH_MAX_SUBS:-$(( NOFILE - 300 ))}
-# The fixed rate is one all three sustain with room to spare (two nodes take about half of
-# what one Redis node takes flat out), so latency is not just a queue.
+# The fixed rate is one all three sustain with room to spare on a small machine (two nodes
+# on one Redis take from about 1,000 posts/s flat out here), so latency is not just a queue.
 LAT_SUBS=5000; LAT_RATE=500; LAT_MSGS=10000; FLAT_SUBS=1000; FLAT_MSGS=20000
 if [ $QUICK = 1 ]; then
     CAP_SUBS=2000; LAT_SUBS=1000; LAT_MSGS=2000; FLAT_MSGS=2000
@@ -213,8 +213,8 @@ print(json.dumps({"label": sys.argv[1], "calls": {k: v[0] for k, v in calls.item
     fi
     if [ "$nodes" -gt 1 ]; then
         # The latency load again with each message posted on its subscriber's node, on a store
-        # as fresh as the first latency run's: two nodes' writes slow down as the store's
-        # history grows, so a run after the others would not compare.
+        # as fresh as the first latency run's, so that the two compare (what two nodes do
+        # depends on what went through the store before).
         stop_nodes
         redis-cli -p "$PORT_REDIS" flushall >/dev/null
         fresh_store "$d/creds-again" "$key setup again"
