@@ -19,11 +19,12 @@
 //!   always`, which [`Backend::open`] checks (unless told not to);
 //! - a commit bumps `<prefix>:commits` and leaves the usage counts: a node whose last commit
 //!   was not the last one forgets the sizes of the queues the others changed and takes those
-//!   counts before it writes
-//!   (`Memory::shared_store`), so the budget holds across nodes without a scan of the
-//!   messages; it reads the store's usage again only when the families changed;
-//! - reads see the last commit of any node; each `get`, `range` and `len` is one atomic
-//!   command (a range is one script).
+//!   counts before it writes (`Memory::shared_store`), so limits and the budget hold across
+//!   nodes without a scan of the messages; it reads the store's usage again only when the
+//!   families changed;
+//! - reads see the last commit of any node, not a snapshot: each `get` and `len` is one
+//!   atomic command, a range one script a page ([`PAGE`] entries), so a backlog cuts what
+//!   it reads at the settled id (`store::Unsettled::snapshot`).
 
 mod events;
 mod keys;
@@ -94,6 +95,7 @@ struct Shared {
     seen_commits: AtomicI64,
     /// `<prefix>:family-commits` after this node's last commit.
     seen_family_commits: AtomicI64,
+    /// Write transactions begun, for each one's lease token.
     writers: AtomicI64,
 }
 
