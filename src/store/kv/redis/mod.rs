@@ -23,7 +23,7 @@
 //!   nodes without a scan of the messages; it reads the store's usage again only when the
 //!   families changed;
 //! - reads see the last commit of any node, not a snapshot: each `get` and `len` is one
-//!   atomic command, a range one script a page ([`PAGE`] entries), so a backlog cuts what
+//!   atomic command, a range one script a page (`PAGE` entries), so a backlog cuts what
 //!   it reads at the settled id (`store::Unsettled::snapshot`).
 
 mod events;
