@@ -12,22 +12,39 @@ use openpush::store::kv::{self, ReadableTable, ReadableTableMetadata, TableDefin
 
 use crate::support::push::{JsonStream, Obj, poll, send};
 use crate::support::redis::Redis;
-use crate::support::{Server, TIMEOUT, api, basic, openpush_command, output_within, stderr};
+use crate::support::{
+    Response, Server, TIMEOUT, api, basic, openpush_command, output_within, stderr,
+};
 
 fn publish(node: &Server, auth: &str, topic: &str, text: &str) -> Obj {
     publish_at(node.addr, auth, topic, text)
 }
 
 fn publish_at(addr: SocketAddr, auth: &str, topic: &str, text: &str) -> Obj {
-    let r = send(
+    let r = as_user(
         addr,
         "POST",
         &format!("/{topic}"),
-        &[("Authorization", auth)],
+        auth,
+        &[],
         text.as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     Obj::parse(&r.text())
+}
+
+/// A request of `auth`'s user with more `headers`.
+fn as_user(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut all = vec![("Authorization", auth)];
+    all.extend_from_slice(headers);
+    send(addr, method, path, &all, body)
 }
 
 fn live(node: &Server, auth: &str, topic: &str) -> JsonStream {
@@ -106,11 +123,12 @@ fn a_stream_of_several_topics_gets_every_message_of_both_nodes_in_id_order() {
 fn a_message_kept_for_nobody_reaches_the_live_streams_of_every_node_only() {
     let (_redis, nodes, alice) = two_nodes("cluster-ttl0");
     let mut on_b = live(&nodes[1], &alice, "now");
-    let r = send(
+    let r = as_user(
         nodes[0].addr,
         "POST",
         "/now",
-        &[("Authorization", &alice), ("Cache", "no")],
+        &alice,
+        &[("Cache", "no")],
         b"ring",
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -132,13 +150,7 @@ fn the_store_budget_holds_for_posts_spread_over_the_nodes() {
     let mut accepted = 0;
     let refused = loop {
         let node = &nodes[accepted % 2];
-        let r = send(
-            node.addr,
-            "POST",
-            "/full",
-            &[("Authorization", &alice)],
-            body.as_bytes(),
-        );
+        let r = as_user(node.addr, "POST", "/full", &alice, &[], body.as_bytes());
         if r.status != 200 {
             break r;
         }
@@ -151,13 +163,7 @@ fn the_store_budget_holds_for_posts_spread_over_the_nodes() {
     assert!((29..=32).contains(&accepted), "{accepted}");
     assert_eq!(poll(nodes[1].addr, &alice, "full").len(), accepted);
     for node in &nodes {
-        let r = send(
-            node.addr,
-            "POST",
-            "/full",
-            &[("Authorization", &alice)],
-            body.as_bytes(),
-        );
+        let r = as_user(node.addr, "POST", "/full", &alice, &[], body.as_bytes());
         r.assert_error(507);
     }
 }
@@ -169,11 +175,12 @@ fn a_delayed_message_of_a_node_that_died_is_sent_by_another() {
     nodes[0].add_user("alice", "apw");
     let alice = basic("alice", "apw");
     let mut on_b = live(&nodes[1], &alice, "later");
-    let r = send(
+    let r = as_user(
         nodes[0].addr,
         "POST",
         "/later",
-        &[("Authorization", &alice), ("Delay", "2s")],
+        &alice,
+        &[("Delay", "2s")],
         b"on time",
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -195,13 +202,7 @@ fn a_queue_limit_holds_for_posts_spread_over_the_nodes() {
     }
     let mut answers = Vec::new();
     for i in 0..6 {
-        let r = send(
-            nodes[i % 2].addr,
-            "POST",
-            "/small",
-            &[("Authorization", &alice)],
-            b"more",
-        );
+        let r = as_user(nodes[i % 2].addr, "POST", "/small", &alice, &[], b"more");
         answers.push(r.status);
     }
     assert_eq!(
@@ -272,13 +273,7 @@ fn a_user_deleted_through_one_node_loses_its_streams_on_every_node() {
         on_b.closed_within(TIMEOUT),
         "bob's stream on the other node ended"
     );
-    let r = send(
-        nodes[1].addr,
-        "GET",
-        "/bobs/json?poll=1",
-        &[("Authorization", &bob)],
-        b"",
-    );
+    let r = as_user(nodes[1].addr, "GET", "/bobs/json?poll=1", &bob, &[], b"");
     assert_eq!(
         r.status,
         401,
@@ -290,16 +285,8 @@ fn a_user_deleted_through_one_node_loses_its_streams_on_every_node() {
 #[test]
 fn a_password_changed_through_one_node_is_the_only_one_every_node_takes() {
     let (_redis, nodes, alice) = two_nodes("cluster-passwd");
-    let poll_as = |auth: &str| {
-        send(
-            nodes[1].addr,
-            "GET",
-            "/t/json?poll=1",
-            &[("Authorization", auth)],
-            b"",
-        )
-        .status
-    };
+    let poll_as =
+        |auth: &str| as_user(nodes[1].addr, "GET", "/t/json?poll=1", auth, &[], b"").status;
     assert_eq!(poll_as(&alice), 200, "the other node caches alice's login");
     nodes[0].cli_ok(
         &["user", "passwd", "alice", "--password-stdin"],
@@ -320,13 +307,7 @@ fn dropped_redis_connections_heal_and_lose_no_news() {
     }
     let after = publish(&nodes[0], &alice, "heal", "after");
     assert_eq!(on_b.message().str("id"), after.str("id"));
-    let r = send(
-        nodes[1].addr,
-        "POST",
-        "/heal",
-        &[("Authorization", &alice)],
-        b"back",
-    );
+    let r = as_user(nodes[1].addr, "POST", "/heal", &alice, &[], b"back");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(poll(nodes[0].addr, &alice, "heal").len(), 3);
 }
@@ -344,11 +325,12 @@ fn after_redis_lost_its_data_an_old_cursor_confirms_nothing() {
     nodes[1].restart();
     nodes[1].add_user("alice", "apw");
     let new = publish(&nodes[0], &alice, "t", "after the loss");
-    let r = send(
+    let r = as_user(
         nodes[1].addr,
         "GET",
         &format!("/t/json?poll=1&since={}", old.str("id")),
-        &[("Authorization", &alice)],
+        &alice,
+        &[],
         b"",
     );
     assert_eq!(r.status, 200, "{}", r.text());

@@ -65,7 +65,7 @@ impl Redis {
                 return Err(format!(
                     "redis-server exited at its start ({status}); {} ends:\n{}",
                     self.log.display(),
-                    self.log_tail(10)
+                    super::server::log_tail(&self.log, 10)
                 ));
             }
             let answer = self.call(&[&["PING"]]);
@@ -171,12 +171,6 @@ impl Redis {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
     }
 }
 

@@ -480,6 +480,30 @@ fn changed_queues(entries: Vec<Reply>, seen: i64, last: i64) -> Option<Vec<u64>>
     (seen >= 0 && expected == last + 1).then_some(queues)
 }
 
+/// A transaction's writes to `table`, in key order: (ordered key, value; `None`: removed).
+fn written<'w>(
+    writes: &'w Writes,
+    table: &'static str,
+) -> impl Iterator<Item = (&'w Vec<u8>, &'w Option<Vec<u8>>)> {
+    writes
+        .range((table, Vec::new())..)
+        .take_while(move |((t, _), _)| *t == table)
+        .map(|((_, key), value)| (key, value))
+}
+
+/// Committed `entries` with a transaction's writes laid over them.
+fn lay_over<'w>(
+    entries: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    writes: impl Iterator<Item = (&'w Vec<u8>, &'w Option<Vec<u8>>)>,
+) {
+    for (key, value) in writes {
+        match value {
+            Some(value) => entries.insert(key.clone(), value.clone()),
+            None => entries.remove(key),
+        };
+    }
+}
+
 /// A counter's value in a reply (0 when it is not set).
 fn counter(reply: Option<Reply>) -> Result<i64> {
     let bytes = reply.map(Reply::into_bytes).transpose()?.flatten();
@@ -752,16 +776,10 @@ impl Writer {
         let mut entries: BTreeMap<Vec<u8>, Vec<u8>> =
             self.shared.range(table, bounds)?.into_iter().collect();
         let writes = self.writes.borrow();
-        let from = (table, Vec::new());
-        for ((_, key), value) in writes.range(from..).take_while(|((t, _), _)| *t == table) {
-            if !within(bounds, key) {
-                continue;
-            }
-            match value {
-                Some(value) => entries.insert(key.clone(), value.clone()),
-                None => entries.remove(key),
-            };
-        }
+        lay_over(
+            &mut entries,
+            written(&writes, table).filter(|(key, _)| within(bounds, key)),
+        );
         Ok(entries.into_iter().collect())
     }
 
@@ -770,32 +788,23 @@ impl Writer {
     /// + 1).
     fn first(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let writes = self.writes.borrow();
-        let mine: Vec<_> = writes
-            .range((table, Vec::new())..)
-            .take_while(|((t, _), _)| *t == table)
-            .collect();
-        let removed = mine.iter().filter(|(_, value)| value.is_none()).count();
+        let removed = written(&writes, table)
+            .filter(|(_, value)| value.is_none())
+            .count();
         let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = self
             .shared
             .page(table, (b"-", b"+"), removed + 1)?
             .into_iter()
             .collect();
-        for ((_, key), value) in mine {
-            match value {
-                Some(value) => entries.insert(key.clone(), value.clone()),
-                None => entries.remove(key),
-            };
-        }
+        lay_over(&mut entries, written(&writes, table));
         Ok(entries.into_iter().take(1).collect())
     }
 
     fn len(&self, table: &'static str) -> Result<u64> {
         let committed = self.shared.len(table)?;
         let writes = self.writes.borrow();
-        let written: Vec<(&Vec<u8>, bool)> = writes
-            .range((table, Vec::new())..)
-            .take_while(|((t, _), _)| *t == table)
-            .map(|((_, key), value)| (key, value.is_some()))
+        let written: Vec<(&Vec<u8>, bool)> = written(&writes, table)
+            .map(|(key, value)| (key, value.is_some()))
             .collect();
         if written.is_empty() {
             return Ok(committed);
